@@ -1,0 +1,137 @@
+//! Column-major encoded tables: one code per cell, in the narrowest integer type that fits.
+
+/// The codes of one column. The width is chosen from the column's (public) cardinality.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Codes {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Codes {
+    /// An empty column able to hold codes `0..cardinality`.
+    pub fn with_cardinality(cardinality: usize, capacity: usize) -> Self {
+        if cardinality <= u8::MAX as usize + 1 {
+            Codes::U8(Vec::with_capacity(capacity))
+        } else if cardinality <= u16::MAX as usize + 1 {
+            Codes::U16(Vec::with_capacity(capacity))
+        } else {
+            Codes::U32(Vec::with_capacity(capacity))
+        }
+    }
+
+    /// Appends a code; the caller guarantees `code < cardinality` of this column.
+    pub fn push(&mut self, code: u32) {
+        match self {
+            Codes::U8(v) => v.push(code as u8),
+            Codes::U16(v) => v.push(code as u16),
+            Codes::U32(v) => v.push(code),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Codes::U8(v) => v.len(),
+            Codes::U16(v) => v.len(),
+            Codes::U32(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, row: usize) -> u32 {
+        match self {
+            Codes::U8(v) => v[row] as u32,
+            Codes::U16(v) => v[row] as u32,
+            Codes::U32(v) => v[row],
+        }
+    }
+
+    /// Adds `code * stride` to `acc[i]` for each row `start + i`: the inner loop of counting,
+    /// kept monomorphic per width so it vectorises.
+    pub fn accumulate(&self, start: usize, stride: u32, acc: &mut [u32]) {
+        fn go<T: Copy + Into<u32>>(src: &[T], stride: u32, acc: &mut [u32]) {
+            for (a, &c) in acc.iter_mut().zip(src) {
+                *a += c.into() * stride;
+            }
+        }
+        let end = start + acc.len();
+        match self {
+            Codes::U8(v) => go(&v[start..end], stride, acc),
+            Codes::U16(v) => go(&v[start..end], stride, acc),
+            Codes::U32(v) => go(&v[start..end], stride, acc),
+        }
+    }
+}
+
+/// An encoded table: the modelled columns of a data set, each a vector of codes.
+///
+/// It holds private data. Nothing derived from it may leave the tool except through a
+/// mechanism in `crate::mechanism` (via `crate::marginal::MarginalOracle`).
+#[derive(Clone, Debug)]
+pub struct EncodedTable {
+    names: Vec<String>,
+    cardinalities: Vec<usize>,
+    columns: Vec<Codes>,
+    n_rows: usize,
+}
+
+impl EncodedTable {
+    /// Builds a table from finished columns. Returns `None` if the columns disagree in length
+    /// or count with the names and cardinalities.
+    pub fn new(names: Vec<String>, cardinalities: Vec<usize>, columns: Vec<Codes>) -> Option<Self> {
+        if names.len() != cardinalities.len() || names.len() != columns.len() {
+            return None;
+        }
+        let n_rows = columns.first().map_or(0, |c| c.len());
+        if columns.iter().any(|c| c.len() != n_rows) {
+            return None;
+        }
+        Some(EncodedTable { names, cardinalities, columns, n_rows })
+    }
+
+    /// Builds a table from row-major codes (tests and small inputs).
+    pub fn from_rows(names: Vec<String>, cardinalities: Vec<usize>, rows: &[Vec<u32>]) -> Option<Self> {
+        let mut columns: Vec<Codes> =
+            cardinalities.iter().map(|&c| Codes::with_cardinality(c, rows.len())).collect();
+        for row in rows {
+            if row.len() != columns.len() {
+                return None;
+            }
+            for ((col, &code), &card) in columns.iter_mut().zip(row).zip(&cardinalities) {
+                if code as usize >= card {
+                    return None;
+                }
+                col.push(code);
+            }
+        }
+        EncodedTable::new(names, cardinalities, columns)
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn cardinalities(&self) -> &[usize] {
+        &self.cardinalities
+    }
+
+    pub fn column(&self, i: usize) -> &Codes {
+        &self.columns[i]
+    }
+
+    pub fn n_cols(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// The true number of rows. Private: use only inside mechanisms and curator-side tools.
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    pub fn row(&self, r: usize) -> Vec<u32> {
+        self.columns.iter().map(|c| c.get(r)).collect()
+    }
+}

@@ -1,0 +1,13 @@
+//! Marginals: cliques, marginal tables, exact counting and the oracle mechanisms read through.
+
+mod clique;
+mod count;
+mod domain;
+mod oracle;
+mod table;
+
+pub use clique::{all_k_way, Clique};
+pub use count::{count, MAX_COUNT_CELLS};
+pub use domain::Domain;
+pub use oracle::{InMemoryOracle, MarginalOracle, OracleError};
+pub use table::MarginalTable;

@@ -1,0 +1,49 @@
+//! The seam between private data and mechanisms.
+
+use super::{count, Clique, Domain, MarginalTable, MAX_COUNT_CELLS};
+use crate::data::EncodedTable;
+
+/// Answers exact marginal queries on private data. Mechanisms read data only through this
+/// trait, so that counting can move elsewhere (a database, a cluster) without touching them.
+///
+/// Everything it returns is private: a mechanism must add noise (or select through the
+/// exponential mechanism) before anything derived from it leaves.
+pub trait MarginalOracle: Sync {
+    fn domain(&self) -> &Domain;
+
+    /// Exact counts of `clique`. Errors if the table would be too large to count.
+    fn marginal(&self, clique: &Clique) -> Result<MarginalTable, OracleError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OracleError {
+    #[error("clique {0} has {1} cells, more than can be counted ({MAX_COUNT_CELLS})")]
+    TooLarge(String, usize),
+}
+
+/// An oracle over an encoded table held in memory.
+pub struct InMemoryOracle<'a> {
+    table: &'a EncodedTable,
+    domain: Domain,
+}
+
+impl<'a> InMemoryOracle<'a> {
+    pub fn new(table: &'a EncodedTable) -> Self {
+        let domain = Domain::new(table.names().to_vec(), table.cardinalities().to_vec());
+        InMemoryOracle { table, domain }
+    }
+}
+
+impl MarginalOracle for InMemoryOracle<'_> {
+    fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    fn marginal(&self, clique: &Clique) -> Result<MarginalTable, OracleError> {
+        let cells = clique.cells(&self.domain);
+        if cells > MAX_COUNT_CELLS {
+            return Err(OracleError::TooLarge(clique.describe(&self.domain), cells));
+        }
+        Ok(count(self.table, &self.domain, clique))
+    }
+}
