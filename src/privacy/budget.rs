@@ -173,3 +173,28 @@ mod tests {
         assert!(Delta::new(1e-9).is_ok());
     }
 }
+
+/// A run's budget: the rho it may spend, and the delta at which it is also reported as
+/// (epsilon, delta)-DP.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    pub rho: Rho,
+    pub delta: Delta,
+}
+
+impl Budget {
+    /// From a user's (epsilon, delta): the largest rho that guarantees it.
+    pub fn from_epsilon_delta(epsilon: Epsilon, delta: Delta) -> Result<Self, PrivacyError> {
+        Ok(Budget { rho: rho_for(epsilon, delta)?, delta })
+    }
+
+    /// From a rho given directly; delta is used only to report the implied epsilon.
+    pub fn from_rho(rho: Rho, delta: Delta) -> Self {
+        Budget { rho, delta }
+    }
+
+    /// The epsilon this budget implies at its delta.
+    pub fn epsilon(&self) -> Result<Epsilon, PrivacyError> {
+        epsilon_for(self.rho, self.delta)
+    }
+}

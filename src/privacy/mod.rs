@@ -6,7 +6,7 @@ mod budget;
 mod mechanisms;
 
 pub use accountant::{Accountant, LedgerEntry};
-pub use budget::{delta_for, epsilon_for, rho_for, Delta, Epsilon, Rho};
+pub use budget::{delta_for, epsilon_for, rho_for, Budget, Delta, Epsilon, Rho};
 pub use mechanisms::{
     gaussian_rho, gaussian_scale_for, measure_gaussian, noisy_max_rho, noisy_max_scale_for,
     select_noisy_max, NoiseKind,

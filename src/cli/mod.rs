@@ -1,0 +1,67 @@
+//! The command line: clap definitions and dispatch. No logic beyond parsing and printing.
+
+mod budget;
+mod schema;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+/// dpsynth: differentially private synthetic tables with a certificate of the guarantee.
+#[derive(Parser, Debug)]
+#[command(name = "dpsynth", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  dpsynth schema check examples/data/admissions.schema.toml --data examples/data/admissions.csv
+  dpsynth budget --epsilon 1 --delta 1e-9
+  dpsynth synth --data examples/data/admissions.csv --schema examples/data/admissions.schema.toml \\
+                --epsilon 1 --out release/";
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Fit a DP model and sample a certified synthetic release (data, model, certificate).
+    Synth(NotYet),
+    /// Fit the DP model alone (shareable: it holds only noisy measurements).
+    Fit(NotYet),
+    /// Draw records from a fitted model; needs no access to the private data.
+    Sample(NotYet),
+    /// Compare synthetic with real data (curator-side; output is private).
+    Evaluate(NotYet),
+    /// Check a certified release: ledger, guarantee, hashes, signature.
+    Verify(NotYet),
+    /// Create an Ed25519 key pair for signing releases.
+    Keygen(NotYet),
+    /// Show what a budget means: rho, and (epsilon, delta).
+    Budget(budget::BudgetCmd),
+    /// Check or draft a public schema.
+    #[command(subcommand)]
+    Schema(schema::SchemaCmd),
+}
+
+/// Placeholder for a subcommand that is not built yet.
+#[derive(Args, Debug)]
+pub struct NotYet {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Budget(cmd) => budget::run(cmd),
+        Command::Schema(cmd) => schema::run(cmd),
+        Command::Synth(_) => not_yet("synth"),
+        Command::Fit(_) => not_yet("fit"),
+        Command::Sample(_) => not_yet("sample"),
+        Command::Evaluate(_) => not_yet("evaluate"),
+        Command::Verify(_) => not_yet("verify"),
+        Command::Keygen(_) => not_yet("keygen"),
+    }
+}
+
+fn not_yet(name: &str) -> Result<()> {
+    anyhow::bail!("`dpsynth {name}` is not built yet")
+}
