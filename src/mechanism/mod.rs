@@ -1,0 +1,85 @@
+//! Mechanisms: decide what to measure, spend the budget through the accountant, and hand
+//! the noisy marginals to the model. They read data only through a `MarginalOracle`.
+
+pub mod compress;
+pub mod measure;
+pub mod mst;
+
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::marginal::OracleError;
+use crate::model::{sample, EstimationReport, GraphicalModel, Measurement, ModelError, SamplingMethod};
+use crate::privacy::{Budget, LedgerEntry, PrivacyError};
+
+pub use compress::Compression;
+pub use mst::{mst, MstOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MechanismError {
+    #[error("the schema has no modelled columns")]
+    EmptyDomain,
+    #[error(transparent)]
+    Privacy(#[from] PrivacyError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Oracle(#[from] OracleError),
+}
+
+/// A fitted DP model and everything a release needs to describe how it was made.
+/// All of it is DP output or public: it may be shared.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Fitted {
+    pub mechanism: String,
+    pub budget: Budget,
+    pub ledger: Vec<LedgerEntry>,
+    /// Sum of the ledger's rho, as the accountant added it.
+    pub spent: f64,
+    pub compression: Compression,
+    pub measurements: Vec<Measurement>,
+    pub model: GraphicalModel,
+    #[serde(skip)]
+    pub estimation: EstimationReport,
+    /// Wall time per phase, for the operator's terminal only (never written to a release).
+    #[serde(skip)]
+    pub phases: Vec<(String, Duration)>,
+}
+
+impl Fitted {
+    /// Number of rows to synthesise when the user gives none: the model's total, which is
+    /// estimated from noisy measurements only (proofs/row-count.md). Never the true count.
+    pub fn default_rows(&self) -> usize {
+        let t = self.model.total();
+        if t.is_finite() && t >= 1.0 {
+            t.round() as usize
+        } else {
+            1
+        }
+    }
+
+    /// Samples `rows` records in original codes (column-major). Post-processing: uses only
+    /// the model, the compression map and the seed.
+    pub fn synthesize(&self, rows: usize, seed: u64, method: SamplingMethod) -> Vec<Vec<u32>> {
+        let mut columns = sample(&self.model, rows, seed, method);
+        // A separate stream for decompression keeps it independent of the sampler's draws.
+        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x6465_636f_6d70_7265);
+        self.compression.decompress(&mut columns, &mut rng);
+        columns
+    }
+}
+
+/// Progress reporting, so the library stays free of terminal concerns. Messages are phase
+/// names and step counts only: never data-derived values.
+pub trait Progress {
+    fn start(&self, _phase: &str, _steps: usize) {}
+    fn inc(&self) {}
+    fn finish(&self) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
