@@ -1,6 +1,7 @@
 //! Mechanisms: decide what to measure, spend the budget through the accountant, and hand
 //! the noisy marginals to the model. They read data only through a `MarginalOracle`.
 
+pub mod aim;
 pub mod compress;
 pub mod measure;
 pub mod mst;
@@ -15,6 +16,7 @@ use crate::marginal::OracleError;
 use crate::model::{sample, EstimationReport, GraphicalModel, Measurement, ModelError, SamplingMethod};
 use crate::privacy::{Budget, LedgerEntry, PrivacyError};
 
+pub use aim::{aim, AimOptions, Workload};
 pub use compress::Compression;
 pub use mst::{mst, MstOptions};
 
@@ -22,6 +24,8 @@ pub use mst::{mst, MstOptions};
 pub enum MechanismError {
     #[error("the schema has no modelled columns")]
     EmptyDomain,
+    #[error("no candidate marginal fits under the model size cap of {0} MB; raise --max-model-size")]
+    NoCandidate(f64),
     #[error(transparent)]
     Privacy(#[from] PrivacyError),
     #[error(transparent)]
@@ -77,6 +81,8 @@ impl Fitted {
 pub trait Progress {
     fn start(&self, _phase: &str, _steps: usize) {}
     fn inc(&self) {}
+    /// A status line (phase-level figures that are DP outputs or public, never raw data).
+    fn message(&self, _msg: &str) {}
     fn finish(&self) {}
 }
 
