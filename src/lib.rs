@@ -13,4 +13,7 @@
 
 pub mod data;
 pub mod marginal;
+pub mod mechanism;
+pub mod model;
 pub mod privacy;
+pub mod release;
