@@ -8,14 +8,19 @@ use dpsynth::marginal::{all_k_way, count};
 mod common;
 
 fn two_way_adult(c: &mut Criterion) {
-    let Some((table, domain)) = common::load_coded("adult") else { return };
+    let Some((table, domain)) = common::load_coded("adult") else {
+        return;
+    };
     let cliques = all_k_way(domain.len(), 2);
     let updates = (table.n_rows() * cliques.len()) as u64;
     let mut g = c.benchmark_group("counting");
     g.throughput(Throughput::Elements(updates));
     g.bench_function("adult_all_2way", |b| {
         b.iter(|| {
-            cliques.iter().map(|cl| count(&table, &domain, cl).values[0]).sum::<f64>()
+            cliques
+                .iter()
+                .map(|cl| count(&table, &domain, cl).values[0])
+                .sum::<f64>()
         })
     });
     g.finish();

@@ -34,7 +34,9 @@ impl BudgetArgs {
 }
 
 fn parse_f64(s: &str) -> Result<f64, String> {
-    s.trim().parse::<f64>().map_err(|_| format!("`{s}` is not a number"))
+    s.trim()
+        .parse::<f64>()
+        .map_err(|_| format!("`{s}` is not a number"))
 }
 
 fn parse_epsilon(s: &str) -> Result<Epsilon, String> {
@@ -51,7 +53,9 @@ fn parse_rho(s: &str) -> Result<Rho, String> {
 
 /// `dpsynth budget`: what a budget means, without touching any data.
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  dpsynth budget --epsilon 1 --delta 1e-9\n  dpsynth budget --rho 0.05 --json")]
+#[command(
+    after_help = "Examples:\n  dpsynth budget --epsilon 1 --delta 1e-9\n  dpsynth budget --rho 0.05 --json"
+)]
 pub struct BudgetCmd {
     #[command(flatten)]
     pub budget: BudgetArgs,
@@ -71,7 +75,11 @@ pub fn run(cmd: BudgetCmd) -> Result<()> {
         );
     } else {
         println!("rho-zCDP:        rho = {:.6}", b.rho.value());
-        println!("(epsilon, delta): epsilon = {:.6}, delta = {:e}", eps.value(), b.delta.value());
+        println!(
+            "(epsilon, delta): epsilon = {:.6}, delta = {:e}",
+            eps.value(),
+            b.delta.value()
+        );
         println!("neighbours:      add or remove one record");
     }
     Ok(())

@@ -11,10 +11,12 @@ use std::time::Instant;
 
 use crate::marginal::{Clique, Domain, MarginalOracle, MarginalTable};
 use crate::model::{estimate, model_size_cells, EstimationOptions, GraphicalModel, Measurement};
-use crate::privacy::{gaussian_scale_for, noisy_max_scale_for, select_noisy_max, Accountant, Budget, Rho};
+use crate::privacy::{
+    gaussian_scale_for, noisy_max_scale_for, select_noisy_max, Accountant, Budget, Rho,
+};
 
 use super::compress::Compression;
-use super::measure::{measure_marginal_with_sigma, share};
+use super::measure::measure_marginal_with_sigma;
 use super::{Fitted, MechanismError, Progress};
 
 /// A weighted list of cliques the user cares about (public: chosen without the data).
@@ -27,7 +29,12 @@ impl Workload {
     /// All k-way marginals with weight 1 (AIM's default is k = 3).
     pub fn all_k_way(d: usize, k: usize) -> Self {
         let k = k.min(d);
-        Workload { cliques: crate::marginal::all_k_way(d, k).into_iter().map(|c| (c, 1.0)).collect() }
+        Workload {
+            cliques: crate::marginal::all_k_way(d, k)
+                .into_iter()
+                .map(|c| (c, 1.0))
+                .collect(),
+        }
     }
 
     /// AIM's candidates: every non-empty subset of a workload clique, weighted by
@@ -43,7 +50,11 @@ impl Workload {
             }
         }
         for (c, wgt) in out.iter_mut() {
-            *wgt = self.cliques.iter().map(|(w, ww)| ww * c.intersection(w).len() as f64).sum();
+            *wgt = self
+                .cliques
+                .iter()
+                .map(|(w, ww)| ww * c.intersection(w).len() as f64)
+                .sum();
         }
         out
     }
@@ -129,7 +140,13 @@ pub fn aim<O: MarginalOracle>(
     let mut sigma = gaussian_scale_for(Rho::new(rho_measure)?, 1)?;
     let mut measurements: Vec<Measurement> = Vec::new();
     for a in 0..d {
-        measurements.push(measure_marginal_with_sigma(oracle, &mut acc, &Clique::new([a]), sigma, "one-way marginal")?);
+        measurements.push(measure_marginal_with_sigma(
+            oracle,
+            &mut acc,
+            &Clique::new([a]),
+            sigma,
+            "one-way marginal",
+        )?);
         progress.inc();
     }
     progress.finish();
@@ -172,16 +189,36 @@ pub fn aim<O: MarginalOracle>(
             return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
         }
         let chosen = select_worst(
-            &mut acc, &model, &domain, &allowed, &cand_list, &cand_weights, &answers, sigma, rho_select, round,
+            &mut acc,
+            &model,
+            &domain,
+            &allowed,
+            &cand_list,
+            &cand_weights,
+            &answers,
+            sigma,
+            rho_select,
+            round,
         )?;
         let clique = cand_list[chosen].clone();
         let before = model.project(&clique);
-        let m = measure_marginal_with_sigma(oracle, &mut acc, &clique, sigma, &format!("AIM round {round} measurement"))?;
+        let m = measure_marginal_with_sigma(
+            oracle,
+            &mut acc,
+            &clique,
+            sigma,
+            &format!("AIM round {round} measurement"),
+        )?;
         measurements.push(m);
         let (refit, _) = estimate(&domain, &measurements, &est, Some(&model))?;
         model = refit;
         let after = model.project(&clique);
-        let moved: f64 = before.values.iter().zip(&after.values).map(|(a, b)| (a - b).abs()).sum();
+        let moved: f64 = before
+            .values
+            .iter()
+            .zip(&after.values)
+            .map(|(a, b)| (a - b).abs())
+            .sum();
         // Annealing: a measurement that hardly changed the model was too noisy to help.
         if !last && moved <= expected_noise_l1(sigma, clique.cells(&domain)) {
             rho_measure *= 4.0;
@@ -240,13 +277,25 @@ fn select_worst(
         .iter()
         .zip(&estimates)
         .map(|(&i, est)| {
-            let l1: f64 = answers[i].values.iter().zip(&est.values).map(|(a, b)| (a - b).abs()).sum();
+            let l1: f64 = answers[i]
+                .values
+                .iter()
+                .zip(&est.values)
+                .map(|(a, b)| (a - b).abs())
+                .sum();
             cand_weights[i] * (l1 - expected_noise_l1(sigma, cand_list[i].cells(domain)))
         })
         .collect();
-    let sensitivity = allowed.iter().map(|&i| cand_weights[i]).fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
+    let sensitivity = allowed
+        .iter()
+        .map(|&i| cand_weights[i])
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE);
     let scale = noisy_max_scale_for(Rho::new(rho_select)?, sensitivity, false)?;
-    let purpose = format!("AIM round {round} selection among {} candidates", allowed.len());
+    let purpose = format!(
+        "AIM round {round} selection among {} candidates",
+        allowed.len()
+    );
     let k = select_noisy_max(acc, &scores, sensitivity, false, scale, &purpose, vec![])?;
     Ok(allowed[k])
 }

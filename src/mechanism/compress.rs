@@ -43,13 +43,20 @@ impl Compression {
     /// No compression: every code stands for itself.
     pub fn identity(domain: &Domain) -> Self {
         Compression {
-            groups: domain.sizes().iter().map(|&n| (0..n as u32).map(|c| vec![c]).collect()).collect(),
+            groups: domain
+                .sizes()
+                .iter()
+                .map(|&n| (0..n as u32).map(|c| vec![c]).collect())
+                .collect(),
         }
     }
 
     /// The compressed domain (same names, fewer codes).
     pub fn domain(&self, original: &Domain) -> Domain {
-        Domain::new(original.names().to_vec(), self.groups.iter().map(|g| g.len()).collect())
+        Domain::new(
+            original.names().to_vec(),
+            self.groups.iter().map(|g| g.len()).collect(),
+        )
     }
 
     /// `forward[attr][original_code]` = compressed code.
@@ -99,7 +106,11 @@ impl Compression {
         for (col, groups) in columns.iter_mut().zip(&self.groups) {
             for c in col.iter_mut() {
                 let g = &groups[*c as usize];
-                *c = if g.len() == 1 { g[0] } else { g[rng.gen_range(0..g.len())] };
+                *c = if g.len() == 1 {
+                    g[0]
+                } else {
+                    g[rng.gen_range(0..g.len())]
+                };
             }
         }
     }
@@ -116,7 +127,11 @@ pub struct CompressedOracle<'a, O: MarginalOracle> {
 impl<'a, O: MarginalOracle> CompressedOracle<'a, O> {
     pub fn new(inner: &'a O, compression: &'a Compression) -> Self {
         let domain = compression.domain(inner.domain());
-        CompressedOracle { inner, compression, domain }
+        CompressedOracle {
+            inner,
+            compression,
+            domain,
+        }
     }
 }
 
@@ -139,11 +154,14 @@ mod tests {
     #[test]
     fn merges_rare_values_and_compresses_tables() {
         let d = Domain::from_sizes(vec![4, 2]);
-        let c = Compression::from_noisy_one_ways(&[vec![10.0, 1.0, 9.0, -2.0], vec![5.0, 6.0]], 3.0);
+        let c =
+            Compression::from_noisy_one_ways(&[vec![10.0, 1.0, 9.0, -2.0], vec![5.0, 6.0]], 3.0);
         assert_eq!(c.groups[0], vec![vec![0], vec![2], vec![1, 3]]);
         let cd = c.domain(&d);
         assert_eq!(cd.sizes(), &[3, 2]);
-        let t = MarginalTable::from_values(Clique::new([0, 1]), &d, (0..8).map(|x| x as f64).collect()).unwrap();
+        let t =
+            MarginalTable::from_values(Clique::new([0, 1]), &d, (0..8).map(|x| x as f64).collect())
+                .unwrap();
         let ct = c.compress_table(&t, &cd);
         // original rows: code0 -> [0,1], code1 -> [2,3], code2 -> [4,5], code3 -> [6,7]
         assert_eq!(ct.values, vec![0.0, 1.0, 4.0, 5.0, 2.0 + 6.0, 3.0 + 7.0]);

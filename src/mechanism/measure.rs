@@ -34,8 +34,16 @@ pub fn measure_marginal_with_sigma<O: MarginalOracle>(
     purpose: &str,
 ) -> Result<Measurement, MechanismError> {
     let domain = oracle.domain();
-    let names = clique.attrs().iter().map(|&a| domain.name(a).to_string()).collect();
+    let names = clique
+        .attrs()
+        .iter()
+        .map(|&a| domain.name(a).to_string())
+        .collect();
     let exact = oracle.marginal(clique)?;
     let values = measure_gaussian(acc, &exact.values, sigma, 1, purpose, names)?;
-    Ok(Measurement { clique: clique.clone(), values, sigma })
+    Ok(Measurement {
+        clique: clique.clone(),
+        values,
+        sigma,
+    })
 }

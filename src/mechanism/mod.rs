@@ -13,7 +13,9 @@ use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::marginal::OracleError;
-use crate::model::{sample, EstimationReport, GraphicalModel, Measurement, ModelError, SamplingMethod};
+use crate::model::{
+    sample, EstimationReport, GraphicalModel, Measurement, ModelError, SamplingMethod,
+};
 use crate::privacy::{Budget, LedgerEntry, PrivacyError};
 
 pub use aim::{aim, AimOptions, Workload};
@@ -24,7 +26,9 @@ pub use mst::{mst, MstOptions};
 pub enum MechanismError {
     #[error("the schema has no modelled columns")]
     EmptyDomain,
-    #[error("no candidate marginal fits under the model size cap of {0} MB; raise --max-model-size")]
+    #[error(
+        "no candidate marginal fits under the model size cap of {0} MB; raise --max-model-size"
+    )]
     NoCandidate(f64),
     #[error(transparent)]
     Privacy(#[from] PrivacyError),

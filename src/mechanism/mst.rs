@@ -24,7 +24,11 @@ pub struct MstOptions {
 
 impl Default for MstOptions {
     fn default() -> Self {
-        MstOptions { compress: true, compress_sigmas: 3.0, estimation: EstimationOptions::default() }
+        MstOptions {
+            compress: true,
+            compress_sigmas: 3.0,
+            estimation: EstimationOptions::default(),
+        }
     }
 }
 
@@ -55,7 +59,13 @@ pub fn mst<O: MarginalOracle>(
     let rho_each = share(rho_one_ways, d);
     let mut one_ways = Vec::with_capacity(d);
     for a in 0..d {
-        one_ways.push(measure_marginal(oracle, &mut acc, &Clique::new([a]), rho_each, "one-way marginal")?);
+        one_ways.push(measure_marginal(
+            oracle,
+            &mut acc,
+            &Clique::new([a]),
+            rho_each,
+            "one-way marginal",
+        )?);
         progress.inc();
     }
     progress.finish();
@@ -79,7 +89,14 @@ pub fn mst<O: MarginalOracle>(
     if d > 1 {
         // 3. Private maximum spanning tree.
         let t = Instant::now();
-        let edges = select_tree(&coracle, &mut acc, &measurements, rho / 3.0, &opts.estimation, progress)?;
+        let edges = select_tree(
+            &coracle,
+            &mut acc,
+            &measurements,
+            rho / 3.0,
+            &opts.estimation,
+            progress,
+        )?;
         phases.push(("tree selection".to_string(), t.elapsed()));
 
         // 4. Two-way marginals on the tree edges.
@@ -87,7 +104,13 @@ pub fn mst<O: MarginalOracle>(
         progress.start("two-way marginals", edges.len());
         let rho_edge = share(rho / 3.0, edges.len());
         for e in &edges {
-            measurements.push(measure_marginal(&coracle, &mut acc, e, rho_edge, "two-way marginal (tree edge)")?);
+            measurements.push(measure_marginal(
+                &coracle,
+                &mut acc,
+                e,
+                rho_edge,
+                "two-way marginal (tree edge)",
+            )?);
             progress.inc();
         }
         progress.finish();
@@ -121,7 +144,11 @@ fn compress_one_way(m: &Measurement, compression: &Compression) -> Measurement {
         .iter()
         .map(|olds| olds.iter().map(|&o| m.values[o as usize]).sum())
         .collect();
-    Measurement { clique: m.clique.clone(), values, sigma: m.sigma }
+    Measurement {
+        clique: m.clique.clone(),
+        values,
+        sigma: m.sigma,
+    }
 }
 
 /// Chooses d - 1 tree edges, each by the exponential mechanism on the L1 distance between a
@@ -144,7 +171,13 @@ fn select_tree<O: MarginalOracle>(
     let mut weights = Vec::with_capacity(pairs.len());
     for (pair, xhat) in pairs.iter().zip(&estimates) {
         let x = oracle.marginal(pair)?;
-        weights.push(x.values.iter().zip(&xhat.values).map(|(a, b)| (a - b).abs()).sum::<f64>());
+        weights.push(
+            x.values
+                .iter()
+                .zip(&xhat.values)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f64>(),
+        );
         progress.inc();
     }
     let scale = noisy_max_scale_for(Rho::new(share(rho, d - 1))?, 1.0, false)?;
@@ -165,10 +198,18 @@ fn select_tree<O: MarginalOracle>(
             })
             .collect();
         let scores: Vec<f64> = candidates.iter().map(|&i| weights[i]).collect();
-        let purpose = format!("MST edge selection {} of {} among {} pairs", step + 1, d - 1, scores.len());
+        let purpose = format!(
+            "MST edge selection {} of {} among {} pairs",
+            step + 1,
+            d - 1,
+            scores.len()
+        );
         let chosen = select_noisy_max(acc, &scores, 1.0, false, scale, &purpose, vec![])?;
         let pair = &pairs[candidates[chosen]];
-        let (a, b) = (find(&mut components, pair.attrs()[0]), find(&mut components, pair.attrs()[1]));
+        let (a, b) = (
+            find(&mut components, pair.attrs()[0]),
+            find(&mut components, pair.attrs()[1]),
+        );
         components[a] = b;
         edges.push(pair.clone());
         progress.inc();

@@ -185,7 +185,10 @@ pub struct Budget {
 impl Budget {
     /// From a user's (epsilon, delta): the largest rho that guarantees it.
     pub fn from_epsilon_delta(epsilon: Epsilon, delta: Delta) -> Result<Self, PrivacyError> {
-        Ok(Budget { rho: rho_for(epsilon, delta)?, delta })
+        Ok(Budget {
+            rho: rho_for(epsilon, delta)?,
+            delta,
+        })
     }
 
     /// From a rho given directly; delta is used only to report the implied epsilon.

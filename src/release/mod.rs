@@ -1,0 +1,68 @@
+//! Releases: the certificate, atomic writing of the output directory, and (later) signing
+//! and verification. Everything here is post-processing of DP outputs.
+
+mod atomic;
+pub mod certificate;
+pub mod readme;
+pub mod sign;
+pub mod verify;
+
+use std::path::PathBuf;
+
+pub use atomic::{write_atomic, StagedDir};
+pub use certificate::{
+    describe_output, sha256_bytes, sha256_file, statement, Certificate, Guarantee, MechanismInfo,
+    OutputFile, Sampling, SchemaInfo, Signature, Tool, CERTIFICATE_FORMAT, CERTIFICATE_VERSION,
+};
+pub use sign::{check_signature, fingerprint, keygen, load_public_key, load_signing_key, sign};
+pub use verify::{verify_release, Check, VerifyReport};
+
+use crate::mechanism::Fitted;
+use crate::privacy::{epsilon_for, NoiseKind, PrivacyError, Rho};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("{0}: already exists; choose another --out or pass --force to replace it")]
+    Exists(PathBuf),
+    #[error("{0}: {1}")]
+    Io(PathBuf, #[source] std::io::Error),
+    #[error(transparent)]
+    Privacy(#[from] PrivacyError),
+    #[error("{0}")]
+    Format(String),
+}
+
+/// Builds the certificate of a fitted run. `outputs` are the already-written files.
+pub fn certificate_for(
+    fitted: &Fitted,
+    options: serde_json::Value,
+    schema_text: &str,
+    outputs: Vec<OutputFile>,
+    sampling: Sampling,
+) -> Result<Certificate, ReleaseError> {
+    // The stated rho is the ledger's sum, recomputed here in ledger order.
+    let rho: f64 = fitted.ledger.iter().map(|e| e.rho).sum();
+    let delta = fitted.budget.delta.value();
+    let epsilon = epsilon_for(Rho::new(rho)?, fitted.budget.delta)?.value();
+    Ok(Certificate {
+        format: CERTIFICATE_FORMAT.into(),
+        format_version: CERTIFICATE_VERSION,
+        tool: Tool::current(),
+        guarantee: Guarantee {
+            rho,
+            budget_rho: fitted.budget.rho.value(),
+            epsilon,
+            delta,
+            neighbouring: "add or remove one record (unbounded DP)".into(),
+            conversion: "rho-zCDP to (epsilon, delta)-DP by the tight bound of Canonne, Kamath and Steinke 2020 (opendp ZeroConcentratedDivergence profile)".into(),
+            statement: statement(epsilon, delta, rho),
+        },
+        mechanism: MechanismInfo { name: fitted.mechanism.clone(), options },
+        ledger: fitted.ledger.clone(),
+        schema: SchemaInfo { sha256: sha256_bytes(schema_text.as_bytes()), text: schema_text.to_string() },
+        outputs,
+        noise: NoiseKind::current(),
+        sampling,
+        signature: None,
+    })
+}

@@ -1,0 +1,295 @@
+//! `dpsynth verify`: re-derives every figure of a certificate from its ledger and checks the
+//! files and signature. Needs nothing but the release directory (and optionally a key).
+
+use std::path::Path;
+
+use ed25519_dalek::VerifyingKey;
+use serde::Serialize;
+
+use super::certificate::{csv_rows, sha256_file};
+use super::sign::check_signature;
+use super::{sha256_bytes, Certificate, CERTIFICATE_FORMAT, CERTIFICATE_VERSION};
+use crate::privacy::{epsilon_for, gaussian_rho, noisy_max_rho, Delta, Rho};
+
+/// Relative tolerance for re-derived floating-point figures (same opendp maps, same inputs:
+/// they agree exactly on one platform; this only absorbs libm differences across machines).
+const REL_TOL: f64 = 1e-9;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub checks: Vec<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Certificate>,
+}
+
+fn close(a: f64, b: f64) -> bool {
+    a == b || ((a - b).abs() <= REL_TOL * a.abs().max(b.abs()))
+}
+
+/// Verifies the release in `dir`. Never panics on a malformed release: every problem is a
+/// failed check.
+pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyReport {
+    let mut checks = Vec::new();
+    let mut push = |name: &str, r: Result<String, String>| {
+        let (ok, detail) = match r {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        checks.push(Check {
+            name: name.into(),
+            ok,
+            detail,
+        });
+    };
+    let cert_path = dir.join("certificate.json");
+    let cert: Certificate = match std::fs::read_to_string(&cert_path)
+        .map_err(|e| format!("{}: {e}", cert_path.display()))
+        .and_then(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| format!("{}: not a valid certificate: {e}", cert_path.display()))
+        }) {
+        Ok(c) => {
+            push("certificate", Ok(format!("{} parsed", cert_path.display())));
+            c
+        }
+        Err(e) => {
+            push("certificate", Err(e));
+            return VerifyReport {
+                ok: false,
+                checks,
+                certificate: None,
+            };
+        }
+    };
+
+    push(
+        "format version",
+        if cert.format == CERTIFICATE_FORMAT && cert.format_version == CERTIFICATE_VERSION {
+            Ok(format!("{} v{}", cert.format, cert.format_version))
+        } else {
+            Err(format!(
+                "{} v{} is not {CERTIFICATE_FORMAT} v{CERTIFICATE_VERSION}",
+                cert.format, cert.format_version
+            ))
+        },
+    );
+
+    // Each ledger step's rho follows from its stated scale and sensitivity.
+    let mut step_errors = Vec::new();
+    for (i, e) in cert.ledger.iter().enumerate() {
+        let recomputed = match e.mechanism.as_str() {
+            "gaussian" if e.sensitivity.fract() == 0.0 && e.sensitivity >= 0.0 => {
+                gaussian_rho(e.scale, e.sensitivity as u32).map_err(|x| x.to_string())
+            }
+            "noisy_max" => {
+                noisy_max_rho(e.scale, e.sensitivity, e.monotone).map_err(|x| x.to_string())
+            }
+            other => Err(format!("unknown mechanism {other:?}")),
+        };
+        match recomputed {
+            Ok(r) if close(r, e.rho) => {}
+            Ok(r) => step_errors.push(format!(
+                "step {} ({}): states rho {:e}, but scale {} and sensitivity {} give {:e}",
+                i + 1,
+                e.purpose,
+                e.rho,
+                e.scale,
+                e.sensitivity,
+                r
+            )),
+            Err(x) => step_errors.push(format!("step {} ({}): {x}", i + 1, e.purpose)),
+        }
+    }
+    push(
+        "ledger steps",
+        if step_errors.is_empty() {
+            Ok(format!(
+                "{} steps, each rho re-derived from its scale and sensitivity",
+                cert.ledger.len()
+            ))
+        } else {
+            Err(step_errors.join("; "))
+        },
+    );
+
+    let total: f64 = cert.ledger.iter().map(|e| e.rho).sum();
+    push(
+        "total rho",
+        if close(total, cert.guarantee.rho) {
+            Ok(format!("ledger sums to rho = {total:.6e}"))
+        } else {
+            Err(format!(
+                "ledger sums to {total:e}, certificate states {:e}",
+                cert.guarantee.rho
+            ))
+        },
+    );
+    push(
+        "within budget",
+        if total <= cert.guarantee.budget_rho * (1.0 + 1e-12) {
+            Ok(format!(
+                "rho {total:.6e} <= budget {:.6e}",
+                cert.guarantee.budget_rho
+            ))
+        } else {
+            Err(format!(
+                "rho {total:e} exceeds the budget {:e}",
+                cert.guarantee.budget_rho
+            ))
+        },
+    );
+    let eps_check = Rho::new(total)
+        .and_then(|r| Ok((r, Delta::new(cert.guarantee.delta)?)))
+        .and_then(|(r, d)| epsilon_for(r, d))
+        .map_err(|e| e.to_string())
+        .and_then(|eps| {
+            if close(eps.value(), cert.guarantee.epsilon) {
+                Ok(format!(
+                    "rho {total:.6e} gives epsilon {:.6} at delta {:e}",
+                    eps.value(),
+                    cert.guarantee.delta
+                ))
+            } else {
+                Err(format!(
+                    "rho {total:e} gives epsilon {} at delta {:e}, certificate states {}",
+                    eps.value(),
+                    cert.guarantee.delta,
+                    cert.guarantee.epsilon
+                ))
+            }
+        });
+    push("epsilon from rho", eps_check);
+
+    push(
+        "schema hash",
+        if sha256_bytes(cert.schema.text.as_bytes()) == cert.schema.sha256 {
+            Ok("embedded schema matches its hash".into())
+        } else {
+            Err("the embedded schema text does not match its SHA-256".into())
+        },
+    );
+
+    for out in &cert.outputs {
+        let p = dir.join(&out.file);
+        let name = format!("file {}", out.file);
+        if out.file.contains('/') || out.file.contains('\\') || out.file.starts_with('.') {
+            push(
+                &name,
+                Err("file names must be plain names inside the release".into()),
+            );
+            continue;
+        }
+        let r = sha256_file(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|(h, n)| {
+                if h != out.sha256 {
+                    return Err(format!(
+                        "SHA-256 {h} differs from the certificate's {}",
+                        out.sha256
+                    ));
+                }
+                if n != out.bytes {
+                    return Err(format!("{n} bytes, certificate states {}", out.bytes));
+                }
+                if let Some(rows) = out.rows {
+                    let got = csv_rows(&p).map_err(|e| e.to_string())?;
+                    if got != rows {
+                        return Err(format!("{got} rows, certificate states {rows}"));
+                    }
+                    return Ok(format!("SHA-256 and {rows} rows match"));
+                }
+                Ok("SHA-256 matches".into())
+            });
+        push(&name, r);
+    }
+    push(
+        "outputs listed",
+        if cert.outputs.iter().any(|o| o.rows.is_some()) {
+            Ok(format!("{} files", cert.outputs.len()))
+        } else {
+            Err("the certificate lists no data file".into())
+        },
+    );
+
+    push("signature", check_signature(&cert, public_key));
+
+    let ok = checks.iter().all(|c| c.ok);
+    VerifyReport {
+        ok,
+        checks,
+        certificate: Some(cert),
+    }
+}
+
+impl VerifyReport {
+    /// A human summary: the guarantee in plain words, mechanism, budget per phase, checks.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        if let Some(c) = &self.certificate {
+            s += &format!("Guarantee: {}\n", c.guarantee.statement);
+            s += &format!(
+                "Mechanism: {} (dpsynth {})\n",
+                c.mechanism.name, c.tool.version
+            );
+            s += &format!("Neighbouring datasets: {}\n\n", c.guarantee.neighbouring);
+            s += "Budget by phase:\n";
+            s += &format!("  {:<44} {:>6} {:>14}\n", "phase", "steps", "rho");
+            for (phase, n, rho) in phases(c) {
+                s += &format!("  {:<44} {:>6} {:>14.6e}\n", phase, n, rho);
+            }
+            s += &format!(
+                "  {:<44} {:>6} {:>14.6e}\n\n",
+                "total",
+                c.ledger.len(),
+                c.guarantee.rho
+            );
+        }
+        s += "Checks:\n";
+        for c in &self.checks {
+            s += &format!(
+                "  [{}] {}: {}\n",
+                if c.ok { " ok " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
+        }
+        s += if self.ok {
+            "\nVERIFIED\n"
+        } else {
+            "\nNOT VERIFIED\n"
+        };
+        s
+    }
+}
+
+/// Groups ledger steps into phases by purpose (round numbers and counts stripped).
+pub fn phases(c: &Certificate) -> Vec<(String, usize, f64)> {
+    let mut out: Vec<(String, usize, f64)> = Vec::new();
+    for e in &c.ledger {
+        let key = format!(
+            "{} ({})",
+            e.purpose
+                .split(|ch: char| ch.is_ascii_digit())
+                .next()
+                .unwrap_or("")
+                .trim(),
+            e.mechanism
+        );
+        match out.iter_mut().find(|(k, _, _)| *k == key) {
+            Some(p) => {
+                p.1 += 1;
+                p.2 += e.rho;
+            }
+            None => out.push((key, 1, e.rho)),
+        }
+    }
+    out
+}
