@@ -12,7 +12,9 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            if e.downcast_ref::<cli::Failed>().is_none() {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::from(1)
         }
     }

@@ -1,6 +1,7 @@
 //! The command line: clap definitions and dispatch. No logic beyond parsing and printing.
 
 mod budget;
+mod release;
 mod schema;
 
 use anyhow::Result;
@@ -31,9 +32,9 @@ pub enum Command {
     /// Compare synthetic with real data (curator-side; output is private).
     Evaluate(NotYet),
     /// Check a certified release: ledger, guarantee, hashes, signature.
-    Verify(NotYet),
+    Verify(release::VerifyCmd),
     /// Create an Ed25519 key pair for signing releases.
-    Keygen(NotYet),
+    Keygen(release::KeygenCmd),
     /// Show what a budget means: rho, and (epsilon, delta).
     Budget(budget::BudgetCmd),
     /// Check or draft a public schema.
@@ -57,10 +58,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fit(_) => not_yet("fit"),
         Command::Sample(_) => not_yet("sample"),
         Command::Evaluate(_) => not_yet("evaluate"),
-        Command::Verify(_) => not_yet("verify"),
-        Command::Keygen(_) => not_yet("keygen"),
+        Command::Verify(cmd) => {
+            if release::run_verify(cmd)? {
+                Ok(())
+            } else {
+                Err(Failed.into())
+            }
+        }
+        Command::Keygen(cmd) => release::run_keygen(cmd),
     }
 }
+
+/// A failure already reported on stderr: exit 1 without another message.
+#[derive(Debug, thiserror::Error)]
+#[error("")]
+pub struct Failed;
 
 fn not_yet(name: &str) -> Result<()> {
     anyhow::bail!("`dpsynth {name}` is not built yet")
