@@ -1,8 +1,10 @@
 //! The command line: clap definitions and dispatch. No logic beyond parsing and printing.
 
 mod budget;
+mod progress;
 mod release;
 mod schema;
+mod synth;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -24,11 +26,11 @@ const EXAMPLES: &str = "Examples:
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Fit a DP model and sample a certified synthetic release (data, model, certificate).
-    Synth(NotYet),
+    Synth(synth::SynthCmd),
     /// Fit the DP model alone (shareable: it holds only noisy measurements).
-    Fit(NotYet),
+    Fit(synth::FitCmd),
     /// Draw records from a fitted model; needs no access to the private data.
-    Sample(NotYet),
+    Sample(synth::SampleCmd),
     /// Compare synthetic with real data (curator-side; output is private).
     Evaluate(NotYet),
     /// Check a certified release: ledger, guarantee, hashes, signature.
@@ -54,9 +56,9 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Budget(cmd) => budget::run(cmd),
         Command::Schema(cmd) => schema::run(cmd),
-        Command::Synth(_) => not_yet("synth"),
-        Command::Fit(_) => not_yet("fit"),
-        Command::Sample(_) => not_yet("sample"),
+        Command::Synth(cmd) => synth::run_synth(cmd),
+        Command::Fit(cmd) => synth::run_fit_cmd(cmd),
+        Command::Sample(cmd) => synth::run_sample(cmd),
         Command::Evaluate(_) => not_yet("evaluate"),
         Command::Verify(cmd) => {
             if release::run_verify(cmd)? {

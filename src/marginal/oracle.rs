@@ -47,3 +47,10 @@ impl MarginalOracle for InMemoryOracle<'_> {
         Ok(count(self.table, &self.domain, clique))
     }
 }
+
+impl InMemoryOracle<'_> {
+    /// The domain, owned (for callers that outlive the oracle).
+    pub fn domain_owned(&self) -> Domain {
+        self.domain.clone()
+    }
+}

@@ -299,3 +299,77 @@ fn select_worst(
     let k = select_noisy_max(acc, &scores, sensitivity, false, scale, &purpose, vec![])?;
     Ok(allowed[k])
 }
+
+#[derive(serde::Deserialize)]
+struct WorkloadFile {
+    cliques: Vec<WorkloadEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct WorkloadEntry {
+    columns: Vec<String>,
+    #[serde(default = "one")]
+    weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Workload {
+    /// Parses a workload file (TOML or JSON):
+    /// `[[cliques]] columns = ["age", "sex"] weight = 2.0` (weight defaults to 1).
+    pub fn from_text(text: &str, source: &str, domain: &Domain) -> Result<Self, String> {
+        let parsed: WorkloadFile = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| format!("{source}: {e}"))?
+        } else {
+            toml::from_str(text).map_err(|e| format!("{source}: {e}"))?
+        };
+        if parsed.cliques.is_empty() {
+            return Err(format!("{source}: the workload lists no cliques"));
+        }
+        let mut cliques = Vec::new();
+        for (i, e) in parsed.cliques.iter().enumerate() {
+            let mut attrs = Vec::new();
+            for c in &e.columns {
+                attrs.push(domain.index_of(c).ok_or_else(|| {
+                    format!("{source}: clique {} names column {c:?}, which is not a modelled column of the schema", i + 1)
+                })?);
+            }
+            if attrs.is_empty() {
+                return Err(format!("{source}: clique {} has no columns", i + 1));
+            }
+            if !(e.weight.is_finite() && e.weight > 0.0) {
+                return Err(format!("{source}: clique {} has weight {}, which must be positive", i + 1, e.weight));
+            }
+            cliques.push((Clique::new(attrs), e.weight));
+        }
+        Ok(Workload { cliques })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_are_downward_closure_with_paper_weights() {
+        let w = Workload::all_k_way(4, 3);
+        let c = w.candidates();
+        assert_eq!(c.len(), 4 + 6 + 4);
+        // {0} lies in 3 of the 4 triples, sharing one attribute with each.
+        assert_eq!(c[&Clique::new([0])], 3.0);
+        // {0,1} shares 2 with the 2 triples containing it and 1 with the other 2.
+        assert_eq!(c[&Clique::new([0, 1])], 2.0 * 2.0 + 2.0);
+        assert_eq!(c[&Clique::new([0, 1, 2])], 3.0 + 2.0 * 3.0);
+    }
+
+    #[test]
+    fn workload_file_parses_and_rejects_unknown_columns() {
+        let d = Domain::new(vec!["a".into(), "b".into(), "c".into()], vec![2, 2, 2]);
+        let w = Workload::from_text("[[cliques]]\ncolumns = [\"a\", \"c\"]\nweight = 2.0\n", "w.toml", &d).unwrap();
+        assert_eq!(w.cliques, vec![(Clique::new([0, 2]), 2.0)]);
+        let e = Workload::from_text("{\"cliques\": [{\"columns\": [\"zz\"]}]}", "w.json", &d).unwrap_err();
+        assert!(e.contains("zz"), "{e}");
+    }
+}

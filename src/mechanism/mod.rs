@@ -93,3 +93,52 @@ pub trait Progress {
 /// Reports nothing.
 pub struct NoProgress;
 impl Progress for NoProgress {}
+
+/// Which mechanism to run, with its options.
+#[derive(Clone, Debug)]
+pub enum MechanismSpec {
+    Mst(MstOptions),
+    Aim(AimOptions, Workload),
+}
+
+impl MechanismSpec {
+    pub fn name(&self) -> &'static str {
+        match self {
+            MechanismSpec::Mst(_) => "mst",
+            MechanismSpec::Aim(..) => "aim",
+        }
+    }
+
+    /// Public options for the certificate.
+    pub fn options_json(&self, domain: &crate::marginal::Domain) -> serde_json::Value {
+        match self {
+            MechanismSpec::Mst(o) => serde_json::json!({
+                "compress": o.compress,
+                "compress_threshold_sigmas": o.compress_sigmas,
+                "estimation_max_iters": o.estimation.max_iters,
+            }),
+            MechanismSpec::Aim(o, w) => serde_json::json!({
+                "rounds_cap": o.rounds.unwrap_or(16 * domain.len()),
+                "max_model_size_mb": o.max_model_size_mb,
+                "selection_share": o.selection_share,
+                "workload": w.cliques.iter().map(|(c, wt)| serde_json::json!({
+                    "columns": c.attrs().iter().map(|&a| domain.name(a)).collect::<Vec<_>>(),
+                    "weight": wt,
+                })).collect::<Vec<_>>(),
+            }),
+        }
+    }
+}
+
+/// Runs the chosen mechanism.
+pub fn fit<O: crate::marginal::MarginalOracle>(
+    oracle: &O,
+    budget: Budget,
+    spec: &MechanismSpec,
+    progress: &dyn Progress,
+) -> Result<Fitted, MechanismError> {
+    match spec {
+        MechanismSpec::Mst(o) => mst(oracle, budget, o, progress),
+        MechanismSpec::Aim(o, w) => aim(oracle, budget, w, o, progress),
+    }
+}

@@ -1,0 +1,50 @@
+//! Progress bars on stderr (hidden when stderr is not a terminal).
+
+use std::cell::RefCell;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use dpsynth::mechanism::Progress;
+
+pub struct Bars {
+    bar: RefCell<Option<ProgressBar>>,
+    quiet: bool,
+}
+
+impl Bars {
+    pub fn new(quiet: bool) -> Self {
+        Bars { bar: RefCell::new(None), quiet }
+    }
+}
+
+impl Progress for Bars {
+    fn start(&self, phase: &str, steps: usize) {
+        let target = if self.quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
+        let bar = ProgressBar::with_draw_target(Some(steps as u64), target);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} {elapsed:>4} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(phase.to_string());
+        *self.bar.borrow_mut() = Some(bar);
+    }
+
+    fn inc(&self) {
+        if let Some(b) = self.bar.borrow().as_ref() {
+            b.inc(1);
+        }
+    }
+
+    fn message(&self, msg: &str) {
+        if let Some(b) = self.bar.borrow().as_ref() {
+            b.set_message(msg.to_string());
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = self.bar.borrow_mut().take() {
+            b.finish_and_clear();
+        }
+    }
+}

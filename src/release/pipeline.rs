@@ -1,0 +1,126 @@
+//! Writing a release: sample, decode, hash, certify, sign, all staged and renamed into
+//! place at once. And the model file that `dpsynth sample` reads.
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+
+use crate::data::write_csv;
+use crate::mechanism::Fitted;
+use crate::model::SamplingMethod;
+use crate::schema::Schema;
+
+use super::readme::{release_readme, RELEASE_README};
+use super::{certificate_for, describe_output, sign, write_atomic, Certificate, ReleaseError, Sampling, StagedDir};
+
+pub const DATA_FILE: &str = "synthetic.csv";
+pub const MODEL_FILE: &str = "model.json";
+pub const CERTIFICATE_FILE: &str = "certificate.json";
+pub const MODEL_FORMAT: &str = "dpsynth-model";
+pub const MODEL_VERSION: u32 = 1;
+
+/// A fitted model on disk: the DP model, its ledger and the public schema. Enough to
+/// sample without the data.
+#[derive(Serialize, Deserialize)]
+pub struct ModelFile {
+    pub format: String,
+    pub format_version: u32,
+    pub schema_text: String,
+    pub fitted: Fitted,
+}
+
+impl ModelFile {
+    pub fn new(fitted: Fitted, schema_text: &str) -> Self {
+        ModelFile {
+            format: MODEL_FORMAT.into(),
+            format_version: MODEL_VERSION,
+            schema_text: schema_text.to_string(),
+            fitted,
+        }
+    }
+
+    pub fn to_json(&self) -> Result<Vec<u8>, ReleaseError> {
+        serde_json::to_vec(self).map_err(|e| ReleaseError::Format(format!("serialising the model: {e}")))
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ReleaseError> {
+        let f = std::fs::File::open(path).map_err(|e| ReleaseError::Io(path.to_path_buf(), e))?;
+        let m: ModelFile = serde_json::from_reader(std::io::BufReader::new(f))
+            .map_err(|e| ReleaseError::Format(format!("{}: not a dpsynth model file: {e}", path.display())))?;
+        if m.format != MODEL_FORMAT || m.format_version != MODEL_VERSION {
+            return Err(ReleaseError::Format(format!(
+                "{}: format {} v{} is not {MODEL_FORMAT} v{MODEL_VERSION}",
+                path.display(),
+                m.format,
+                m.format_version
+            )));
+        }
+        Ok(m)
+    }
+
+    pub fn schema(&self) -> Result<Schema, ReleaseError> {
+        Schema::from_str_auto(&self.schema_text, "schema embedded in the model")
+            .map_err(|e| ReleaseError::Format(e.to_string()))
+    }
+}
+
+/// How records are drawn for a release.
+#[derive(Clone, Debug)]
+pub struct SampleSpec {
+    /// `None`: the model's noisy total (proofs/row-count.md).
+    pub rows: Option<usize>,
+    pub seed: u64,
+    pub method: SamplingMethod,
+}
+
+impl SampleSpec {
+    pub fn rows_for(&self, fitted: &Fitted) -> usize {
+        self.rows.unwrap_or_else(|| fitted.default_rows())
+    }
+}
+
+/// Samples `rows` records from a model file's model and writes them as CSV (atomically).
+pub fn sample_to_csv(model: &ModelFile, spec: &SampleSpec, out: &Path) -> Result<usize, ReleaseError> {
+    let schema = model.schema()?;
+    let rows = spec.rows_for(&model.fitted);
+    let columns = model.fitted.synthesize(rows, spec.seed, spec.method);
+    write_csv(out, &schema, &columns, spec.seed).map_err(|e| ReleaseError::Format(e.to_string()))?;
+    Ok(rows)
+}
+
+/// Writes `synthetic.csv`, `model.json`, `certificate.json` and `README.txt` into `out`,
+/// staged in a hidden sibling and renamed into place only when all are complete.
+#[allow(clippy::too_many_arguments)]
+pub fn write_release(
+    out: &Path,
+    force: bool,
+    fitted: &Fitted,
+    schema_text: &str,
+    options: serde_json::Value,
+    spec: &SampleSpec,
+    key: Option<&SigningKey>,
+) -> Result<(PathBuf, Certificate), ReleaseError> {
+    let stage = StagedDir::new(out, force)?;
+    let model = ModelFile::new(fitted.clone(), schema_text);
+    let rows = sample_to_csv(&model, spec, &stage.path(DATA_FILE))?;
+    write_atomic(&stage.path(MODEL_FILE), &model.to_json()?)?;
+    let outputs = vec![
+        describe_output(&stage.path(DATA_FILE), DATA_FILE, true)?,
+        describe_output(&stage.path(MODEL_FILE), MODEL_FILE, false)?,
+    ];
+    let sampling = Sampling {
+        seed: spec.seed,
+        method: format!("{:?}", spec.method).to_lowercase(),
+        rows_source: if spec.rows.is_some() { "user".into() } else { "model total".into() },
+    };
+    debug_assert_eq!(outputs[0].rows, Some(rows as u64));
+    let mut cert = certificate_for(fitted, options, schema_text, outputs, sampling)?;
+    if let Some(k) = key {
+        sign(&mut cert, k);
+    }
+    write_atomic(&stage.path(CERTIFICATE_FILE), cert.to_pretty_json().as_bytes())?;
+    write_atomic(&stage.path(RELEASE_README), release_readme(&cert).as_bytes())?;
+    let dir = stage.commit()?;
+    Ok((dir, cert))
+}
