@@ -17,3 +17,4 @@ pub mod mechanism;
 pub mod model;
 pub mod privacy;
 pub mod release;
+pub mod schema;

@@ -1,5 +1,22 @@
 //! Private data: streaming CSV reading, encoding into column-major codes, decoding back.
+//!
+//! Reading ([`read_csv`]) turns a CSV file into an [`EncodedTable`] using only the public
+//! [`Schema`](crate::schema::Schema): the codes a cell may take come from the schema, never
+//! from the data. Writing ([`write_csv`]) is post-processing: it decodes synthetic codes into
+//! values with a seeded generator.
 
 mod encoded;
+mod error;
+mod read;
+mod write;
 
 pub use encoded::{Codes, EncodedTable};
+pub use error::DataError;
+pub use read::{
+    check_csv, check_csv_with, read_csv, read_csv_from, read_csv_with, ColumnReport,
+    EncodeReport, ReadOptions,
+};
+pub use write::{write_csv, write_csv_to};
+
+#[cfg(test)]
+mod tests;

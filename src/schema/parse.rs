@@ -1,0 +1,786 @@
+//! Parsing and validation. Both TOML and JSON are read into one JSON tree and walked by hand,
+//! so that every problem is collected (serde's derive would stop at the first).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::column::{
+    Bins, Categorical, Column, ColumnKind, DateBins, DateUnit, MissingPolicy, MAX_CODES,
+};
+use super::error::SchemaProblem;
+use super::{ExtraColumns, Schema};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    Toml,
+    Json,
+    Auto,
+}
+
+/// The outcome of parsing: a schema only when there were no problems. `draft` is reported
+/// even when the schema is otherwise broken, so `schema check` can say so too.
+pub(crate) struct Parsed {
+    pub schema: Option<Schema>,
+    pub problems: Vec<SchemaProblem>,
+    pub draft: bool,
+}
+
+impl Parsed {
+    fn fail(p: SchemaProblem) -> Self {
+        Parsed { schema: None, problems: vec![p], draft: false }
+    }
+}
+
+pub(crate) fn parse(text: &str, format: Format) -> Parsed {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let format = match format {
+        Format::Auto if text.trim_start().starts_with('{') => Format::Json,
+        Format::Auto => Format::Toml,
+        f => f,
+    };
+    match format {
+        Format::Json => match serde_json::from_str::<OrderedObject>(text) {
+            Ok(OrderedObject(entries)) => {
+                if entries.iter().any(|(k, _)| k == "columns") {
+                    from_tree(entries.into_iter().collect())
+                } else {
+                    from_domain(entries)
+                }
+            }
+            Err(e) => {
+                Parsed::fail(SchemaProblem::Syntax { format: "JSON", message: e.to_string() })
+            }
+        },
+        _ => match toml::from_str::<toml::Table>(text) {
+            Ok(t) => from_tree(toml_table(t)),
+            Err(e) => {
+                let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+                let msg = e.message().trim().to_string();
+                let message = match line {
+                    Some(l) => format!("line {l}: {msg}"),
+                    None => msg,
+                };
+                Parsed::fail(SchemaProblem::Syntax { format: "TOML", message })
+            }
+        },
+    }
+}
+
+/// A JSON object with its keys in file order (a domain file's order is the column order).
+struct OrderedObject(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for OrderedObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OrderedObject;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object (a schema with \"columns\", or a domain file)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<OrderedObject, A::Error> {
+                let mut v = Vec::new();
+                while let Some((k, val)) = m.next_entry::<String, Value>()? {
+                    v.push((k, val));
+                }
+                Ok(OrderedObject(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn toml_value(v: toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s),
+        toml::Value::Integer(i) => Value::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        // An unquoted TOML date (`min = 2020-01-01`) reads like the quoted form.
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.into_iter().map(toml_value).collect()),
+        toml::Value::Table(t) => Value::Object(toml_table(t)),
+    }
+}
+
+fn toml_table(t: toml::Table) -> Map<String, Value> {
+    t.into_iter().map(|(k, v)| (k, toml_value(v))).collect()
+}
+
+/// A benchmark domain file: column -> number of integer codes.
+fn from_domain(entries: Vec<(String, Value)>) -> Parsed {
+    let mut problems = Vec::new();
+    let mut columns = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    if entries.is_empty() {
+        problems.push(SchemaProblem::NoColumns);
+    }
+    for (i, (name, v)) in entries.into_iter().enumerate() {
+        if let Some(&first) = seen.get(&name) {
+            problems.push(SchemaProblem::DuplicateColumn { column: name.clone(), first });
+            continue;
+        }
+        seen.insert(name.clone(), i + 1);
+        let n = match v.as_u64() {
+            Some(n) => n as usize,
+            None => {
+                problems.push(SchemaProblem::WrongType {
+                    column: name,
+                    field: "the number of codes".into(),
+                    expected: "a whole number (this looks like a benchmark domain file; a full schema needs a \"columns\" list)",
+                });
+                continue;
+            }
+        };
+        if n == 0 {
+            problems.push(SchemaProblem::EmptyValues { column: name });
+            continue;
+        }
+        if n > MAX_CODES {
+            problems.push(SchemaProblem::TooManyCodes { column: name, codes: n, limit: MAX_CODES });
+            continue;
+        }
+        let values = (0..n).map(|c| c.to_string()).collect();
+        columns.push(Column {
+            name,
+            kind: ColumnKind::Categorical(Categorical::new(values, None, None)),
+            missing: MissingPolicy::Error,
+            missing_tokens: vec![String::new()],
+            own_missing_tokens: false,
+            missing_label: None,
+            description: None,
+        });
+    }
+    finish(columns, problems, false, vec![String::new()], ExtraColumns::Error, None)
+}
+
+fn finish(
+    columns: Vec<Column>,
+    problems: Vec<SchemaProblem>,
+    draft: bool,
+    default_missing_tokens: Vec<String>,
+    extra_columns: ExtraColumns,
+    description: Option<String>,
+) -> Parsed {
+    let schema = problems.is_empty().then(|| Schema {
+        columns,
+        draft,
+        default_missing_tokens,
+        extra_columns,
+        description,
+        source_name: String::new(),
+    });
+    Parsed { schema, problems, draft }
+}
+
+const TOP_FIELDS: &[&str] = &["draft", "description", "missing_tokens", "extra_columns", "columns"];
+const COMMON_FIELDS: &[&str] =
+    &["name", "kind", "missing", "missing_tokens", "missing_label", "description"];
+
+fn kind_fields(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "categorical" => &["values", "labels", "other"],
+        "integer" => &["min", "max", "bin_width", "bin_edges"],
+        "float" => &["min", "max", "bin_width", "bin_edges", "decimals"],
+        "date" => &["min", "max", "unit", "format"],
+        "id" => &["prefix"],
+        _ => &[],
+    }
+}
+
+fn from_tree(obj: Map<String, Value>) -> Parsed {
+    let mut problems = Vec::new();
+    let mut draft = false;
+    match obj.get("draft") {
+        None => {}
+        Some(Value::Bool(b)) => draft = *b,
+        Some(_) => problems.push(SchemaProblem::BadSetting {
+            field: "draft".into(),
+            message: "must be true or false".into(),
+        }),
+    }
+    for k in obj.keys() {
+        if !TOP_FIELDS.contains(&k.as_str()) {
+            problems.push(SchemaProblem::BadSetting {
+                field: k.clone(),
+                message: format!(
+                    "unknown top-level field; expected one of {}",
+                    TOP_FIELDS.join(", ")
+                ),
+            });
+        }
+    }
+    let description = match obj.get("description") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            problems.push(SchemaProblem::BadSetting {
+                field: "description".into(),
+                message: "must be a string".into(),
+            });
+            None
+        }
+    };
+    let default_tokens = match obj.get("missing_tokens") {
+        None => vec![String::new()],
+        Some(v) => match string_list(v) {
+            Some(l) => l,
+            None => {
+                problems.push(SchemaProblem::BadSetting {
+                    field: "missing_tokens".into(),
+                    message: "must be a list of strings, e.g. [\"\", \"NA\"]".into(),
+                });
+                vec![String::new()]
+            }
+        },
+    };
+    let extra_columns = match obj.get("extra_columns") {
+        None => ExtraColumns::Error,
+        Some(Value::String(s)) if s == "error" => ExtraColumns::Error,
+        Some(Value::String(s)) if s == "ignore" => ExtraColumns::Ignore,
+        Some(_) => {
+            problems.push(SchemaProblem::BadSetting {
+                field: "extra_columns".into(),
+                message: "must be \"error\" or \"ignore\"".into(),
+            });
+            ExtraColumns::Error
+        }
+    };
+    let mut columns = Vec::new();
+    match obj.get("columns") {
+        None => problems.push(SchemaProblem::NoColumns),
+        Some(Value::Array(cols)) => {
+            if cols.is_empty() {
+                problems.push(SchemaProblem::NoColumns);
+            }
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            for (i, c) in cols.iter().enumerate() {
+                let Value::Object(c) = c else {
+                    problems.push(SchemaProblem::Structure {
+                        at: format!("columns[{}]", i + 1),
+                        message: "each column must be a table with a name and a kind".into(),
+                    });
+                    continue;
+                };
+                if let Some(Value::String(name)) = c.get("name") {
+                    if let Some(&first) = seen.get(name) {
+                        problems.push(SchemaProblem::DuplicateColumn { column: name.clone(), first });
+                    } else {
+                        seen.insert(name.clone(), i + 1);
+                    }
+                }
+                if let Some(col) = parse_column(c, i + 1, &default_tokens, &mut problems) {
+                    columns.push(col);
+                }
+            }
+        }
+        Some(_) => problems.push(SchemaProblem::Structure {
+            at: "columns".into(),
+            message: "must be a list of column tables ([[columns]] in TOML)".into(),
+        }),
+    }
+    finish(columns, problems, draft, default_tokens, extra_columns, description)
+}
+
+fn string_list(v: &Value) -> Option<Vec<String>> {
+    v.as_array()?.iter().map(|x| x.as_str().map(String::from)).collect()
+}
+
+/// Per-column parsing context: the column's label for messages and the problem sink.
+struct Ctx<'a> {
+    col: String,
+    obj: &'a Map<String, Value>,
+    problems: &'a mut Vec<SchemaProblem>,
+}
+
+impl Ctx<'_> {
+    fn wrong(&mut self, field: &str, expected: &'static str) {
+        self.problems.push(SchemaProblem::WrongType {
+            column: self.col.clone(),
+            field: field.to_string(),
+            expected,
+        });
+    }
+
+    fn string(&mut self, field: &str) -> Option<String> {
+        match self.obj.get(field)? {
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                self.wrong(field, "a string");
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, field: &str) -> Option<Vec<String>> {
+        let v = self.obj.get(field)?;
+        match string_list(v) {
+            Some(l) => Some(l),
+            None => {
+                self.wrong(field, "a list of strings");
+                None
+            }
+        }
+    }
+
+    /// Categorical values: strings, or whole numbers (written as their decimal text).
+    fn values(&mut self, field: &str) -> Option<Vec<String>> {
+        let arr = match self.obj.get(field)? {
+            Value::Array(a) => a,
+            _ => {
+                self.wrong(field, "a list of values");
+                return None;
+            }
+        };
+        let mut out = Vec::with_capacity(arr.len());
+        for v in arr {
+            match v {
+                Value::String(s) => out.push(s.clone()),
+                Value::Number(n) if n.is_i64() || n.is_u64() => out.push(n.to_string()),
+                _ => {
+                    self.wrong(field, "a list of strings or whole numbers");
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn number(&mut self, field: &str, integer: bool) -> Option<f64> {
+        let v = self.obj.get(field)?;
+        self.as_number(field, v, integer)
+    }
+
+    fn as_number(&mut self, field: &str, v: &Value, integer: bool) -> Option<f64> {
+        match v {
+            Value::Number(n) if integer => match n.as_i64() {
+                Some(i) => Some(i as f64),
+                None => {
+                    self.wrong(field, "a whole number in an integer column");
+                    None
+                }
+            },
+            Value::Number(n) => n.as_f64(),
+            _ => {
+                self.wrong(field, if integer { "a whole number" } else { "a number" });
+                None
+            }
+        }
+    }
+
+    fn numbers(&mut self, field: &str, integer: bool) -> Option<Vec<f64>> {
+        let arr = match self.obj.get(field)? {
+            Value::Array(a) => a.clone(),
+            _ => {
+                self.wrong(field, "a list of numbers");
+                return None;
+            }
+        };
+        let mut out = Vec::with_capacity(arr.len());
+        for v in &arr {
+            out.push(self.as_number(field, v, integer)?);
+        }
+        Some(out)
+    }
+
+    fn push(&mut self, p: SchemaProblem) {
+        self.problems.push(p);
+    }
+}
+
+fn parse_column(
+    obj: &Map<String, Value>,
+    index: usize,
+    default_tokens: &[String],
+    problems: &mut Vec<SchemaProblem>,
+) -> Option<Column> {
+    let name = match obj.get("name") {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::String(_)) => {
+            problems.push(SchemaProblem::Structure {
+                at: format!("column {index}"),
+                message: "the name is empty".into(),
+            });
+            None
+        }
+        Some(_) => {
+            problems.push(SchemaProblem::Structure {
+                at: format!("column {index}"),
+                message: "name must be a string".into(),
+            });
+            None
+        }
+        None => {
+            problems.push(SchemaProblem::Structure {
+                at: format!("column {index}"),
+                message: "missing required field \"name\"".into(),
+            });
+            None
+        }
+    };
+    let label = name.clone().unwrap_or_else(|| format!("#{index}"));
+    let mut cx = Ctx { col: label.clone(), obj, problems };
+    let kind_name = match obj.get("kind") {
+        Some(Value::String(k)) => k.clone(),
+        Some(_) => {
+            cx.wrong("kind", "a string");
+            return None;
+        }
+        None => {
+            cx.push(SchemaProblem::MissingField {
+                column: label,
+                field: "kind",
+                why: "one of categorical, integer, float, date, id",
+            });
+            return None;
+        }
+    };
+    if kind_fields(&kind_name).is_empty() {
+        cx.push(SchemaProblem::UnknownKind { column: label, kind: kind_name });
+        return None;
+    }
+    for k in obj.keys() {
+        if !COMMON_FIELDS.contains(&k.as_str()) && !kind_fields(&kind_name).contains(&k.as_str()) {
+            cx.push(SchemaProblem::UnknownField {
+                column: label.clone(),
+                field: k.clone(),
+                kind: kind_name.clone(),
+            });
+        }
+    }
+    let before = cx.problems.len();
+
+    let missing = match cx.string("missing").as_deref() {
+        None | Some("error") => MissingPolicy::Error,
+        Some("category") => MissingPolicy::Category,
+        Some(other) => {
+            cx.push(SchemaProblem::BadMissing {
+                column: label.clone(),
+                message: format!("missing = {other:?} is not a policy; use \"error\" or \"category\""),
+            });
+            MissingPolicy::Error
+        }
+    };
+    let own_tokens = cx.strings("missing_tokens");
+    let own_missing_tokens = own_tokens.is_some();
+    let missing_tokens = own_tokens.unwrap_or_else(|| default_tokens.to_vec());
+    if missing == MissingPolicy::Category && missing_tokens.is_empty() {
+        cx.push(SchemaProblem::BadMissing {
+            column: label.clone(),
+            message: "missing = \"category\" but no missing tokens; list them in missing_tokens".into(),
+        });
+    }
+    let missing_label = cx.string("missing_label");
+    let description = cx.string("description");
+
+    let kind = match kind_name.as_str() {
+        "categorical" => parse_categorical(&mut cx, &missing_tokens),
+        "integer" => parse_bins(&mut cx, true).map(ColumnKind::Integer),
+        "float" => parse_bins(&mut cx, false).map(ColumnKind::Float),
+        "date" => parse_date(&mut cx),
+        _ => Some(ColumnKind::Id { prefix: cx.string("prefix") }),
+    };
+    let col = Column {
+        name: name?,
+        kind: kind?,
+        missing,
+        missing_tokens,
+        own_missing_tokens,
+        missing_label,
+        description,
+    };
+    if col.cardinality() > MAX_CODES {
+        cx.push(SchemaProblem::TooManyCodes {
+            column: label,
+            codes: col.cardinality(),
+            limit: MAX_CODES,
+        });
+    }
+    (cx.problems.len() == before).then_some(col)
+}
+
+fn parse_categorical(cx: &mut Ctx, missing_tokens: &[String]) -> Option<ColumnKind> {
+    let col = cx.col.clone();
+    let values = match cx.values("values") {
+        Some(v) => v,
+        None if cx.obj.contains_key("values") => return None,
+        None => {
+            cx.push(SchemaProblem::MissingField {
+                column: col,
+                field: "values",
+                why: "the public list of values",
+            });
+            return None;
+        }
+    };
+    let labels = cx.strings("labels");
+    let other = cx.string("other");
+    let mut ok = true;
+    if values.is_empty() {
+        cx.push(SchemaProblem::EmptyValues { column: col.clone() });
+        ok = false;
+    }
+    let mut seen = HashSet::new();
+    for v in values.iter().chain(other.iter()) {
+        if !seen.insert(v.as_str()) {
+            cx.push(SchemaProblem::DuplicateValue { column: col.clone(), value: v.clone() });
+            ok = false;
+        }
+    }
+    for t in missing_tokens {
+        if seen.contains(t.as_str()) {
+            cx.push(SchemaProblem::TokenIsValue { column: col.clone(), token: t.clone() });
+            ok = false;
+        }
+    }
+    if let Some(l) = &labels {
+        if l.len() != values.len() {
+            cx.push(SchemaProblem::LabelCount {
+                column: col.clone(),
+                labels: l.len(),
+                values: values.len(),
+            });
+            ok = false;
+        }
+    }
+    ok.then(|| ColumnKind::Categorical(Categorical::new(values, labels, other)))
+}
+
+fn fmt_num(x: f64, integer: bool) -> String {
+    if integer {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+fn parse_bins(cx: &mut Ctx, integer: bool) -> Option<Bins> {
+    let col = cx.col.clone();
+    let n_before = cx.problems.len();
+    let min = cx.number("min", integer);
+    let max = cx.number("max", integer);
+    let width = cx.number("bin_width", integer);
+    let given_edges = cx.numbers("bin_edges", integer);
+    let decimals = match cx.obj.get("decimals") {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(d) if d <= 15 => Some(d as u32),
+            _ => {
+                cx.wrong("decimals", "a whole number from 0 to 15");
+                None
+            }
+        },
+    };
+    if cx.problems.len() > n_before {
+        return None;
+    }
+    if width.is_some() && given_edges.is_some() {
+        cx.push(SchemaProblem::BadBins {
+            column: col,
+            message: "give either bin_width or bin_edges, not both".into(),
+        });
+        return None;
+    }
+    let (lo, hi) = match (min, max, &given_edges) {
+        (Some(a), Some(b), _) => (a, b),
+        (a, b, Some(e)) if e.len() >= 2 => {
+            (a.unwrap_or(e[0]), b.unwrap_or(e[e.len() - 1]))
+        }
+        (a, _, _) => {
+            let field = if a.is_none() { "min" } else { "max" };
+            cx.push(SchemaProblem::MissingField {
+                column: col,
+                field,
+                why: "the public bound; or give at least two bin_edges",
+            });
+            return None;
+        }
+    };
+    if !lo.is_finite() || !hi.is_finite() {
+        cx.push(SchemaProblem::BadBins { column: col, message: "bounds must be finite".into() });
+        return None;
+    }
+    if lo > hi {
+        cx.push(SchemaProblem::ReversedBounds {
+            column: col,
+            min: fmt_num(lo, integer),
+            max: fmt_num(hi, integer),
+        });
+        return None;
+    }
+    // Bin starts after `lo`; the effective edges are lo, starts..., end.
+    let mut starts: Vec<f64> = Vec::new();
+    if let Some(edges) = &given_edges {
+        let mut ok = true;
+        for (i, &e) in edges.iter().enumerate() {
+            if i > 0 && e <= edges[i - 1] {
+                cx.push(SchemaProblem::NonIncreasingEdges {
+                    column: col.clone(),
+                    index: i + 1,
+                    edge: fmt_num(e, integer),
+                });
+                ok = false;
+            }
+            if e < lo || e > hi {
+                cx.push(SchemaProblem::EdgeOutsideBounds {
+                    column: col.clone(),
+                    edge: fmt_num(e, integer),
+                    min: fmt_num(lo, integer),
+                    max: fmt_num(hi, integer),
+                });
+                ok = false;
+            }
+        }
+        if !ok {
+            return None;
+        }
+        // An edge equal to a bound marks the bound, not a bin of its own.
+        starts.extend(edges.iter().copied().filter(|&e| e > lo && e < hi));
+    } else {
+        let w = match width {
+            Some(w) => w,
+            None if integer => 1.0,
+            None => {
+                cx.push(SchemaProblem::MissingField {
+                    column: col,
+                    field: "bin_width",
+                    why: "float columns need bin_width or bin_edges",
+                });
+                return None;
+            }
+        };
+        if !(w.is_finite() && w > 0.0) {
+            cx.push(SchemaProblem::BadBins {
+                column: col,
+                message: format!("bin_width must be positive, got {}", fmt_num(w, integer)),
+            });
+            return None;
+        }
+        let n = ((hi - lo) / w).floor() + 1.0;
+        if n > MAX_CODES as f64 {
+            cx.push(SchemaProblem::TooManyCodes { column: col, codes: n as usize, limit: MAX_CODES });
+            return None;
+        }
+        // Integer bins start at every lo + k*w up to and including hi; float bins need
+        // positive width, so the last start lies strictly below hi.
+        let mut k = 1.0;
+        loop {
+            let s = lo + k * w;
+            if s > hi || (!integer && s >= hi) {
+                break;
+            }
+            starts.push(s);
+            k += 1.0;
+        }
+    }
+    let mut edges = Vec::with_capacity(starts.len() + 2);
+    edges.push(lo);
+    edges.extend(starts);
+    edges.push(if integer { hi + 1.0 } else { hi });
+    if integer && decimals.is_some() {
+        cx.push(SchemaProblem::UnknownField {
+            column: col,
+            field: "decimals".into(),
+            kind: "integer".into(),
+        });
+        return None;
+    }
+    Some(Bins { min: lo, max: hi, width, given_edges, edges, decimals, integer })
+}
+
+fn parse_iso_date(cx: &mut Ctx, field: &'static str) -> Option<NaiveDate> {
+    let s = match cx.obj.get(field) {
+        None => {
+            cx.push(SchemaProblem::MissingField {
+                column: cx.col.clone(),
+                field,
+                why: "the public bound as an ISO date, e.g. \"2020-01-01\"",
+            });
+            return None;
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            cx.wrong(field, "an ISO date such as \"2020-01-01\"");
+            return None;
+        }
+    };
+    match NaiveDate::parse_from_str(&s, "%Y-%m-%d") {
+        Ok(d) => Some(d),
+        Err(_) => {
+            cx.push(SchemaProblem::BadDate {
+                column: cx.col.clone(),
+                message: format!("{field} = {s:?} is not an ISO date (YYYY-MM-DD)"),
+            });
+            None
+        }
+    }
+}
+
+fn parse_date(cx: &mut Ctx) -> Option<ColumnKind> {
+    let col = cx.col.clone();
+    let min = parse_iso_date(cx, "min");
+    let max = parse_iso_date(cx, "max");
+    let unit = match cx.string("unit") {
+        None => {
+            cx.push(SchemaProblem::MissingField {
+                column: col.clone(),
+                field: "unit",
+                why: "the bin unit: day, week, month or year",
+            });
+            None
+        }
+        Some(u) => match DateUnit::parse(&u) {
+            Some(u) => Some(u),
+            None => {
+                cx.push(SchemaProblem::BadDate {
+                    column: col.clone(),
+                    message: format!("unit = {u:?} is not one of day, week, month, year"),
+                });
+                None
+            }
+        },
+    };
+    let format = cx.string("format");
+    if let Some(f) = &format {
+        // A format that cannot print a date is useless for decoding; chrono reports it
+        // through a fmt error when the items are invalid.
+        let probe = NaiveDate::from_ymd_opt(2001, 2, 3)?;
+        let items = chrono::format::StrftimeItems::new(f);
+        if items.clone().any(|i| matches!(i, chrono::format::Item::Error)) {
+            cx.push(SchemaProblem::BadDate {
+                column: col.clone(),
+                message: format!("format {f:?} is not a valid chrono/strftime date format"),
+            });
+            return None;
+        }
+        let text = probe.format_with_items(items).to_string();
+        if NaiveDate::parse_from_str(&text, f) != Ok(probe) {
+            cx.push(SchemaProblem::BadDate {
+                column: col.clone(),
+                message: format!(
+                    "format {f:?} does not identify a single day (it needs year, month and day)"
+                ),
+            });
+            return None;
+        }
+    }
+    let (min, max, unit) = (min?, max?, unit?);
+    if min > max {
+        cx.push(SchemaProblem::ReversedBounds {
+            column: col,
+            min: min.to_string(),
+            max: max.to_string(),
+        });
+        return None;
+    }
+    match DateBins::new(min, max, unit, format) {
+        Ok(d) => Some(ColumnKind::Date(d)),
+        Err(n) => {
+            cx.push(SchemaProblem::TooManyCodes { column: col, codes: n, limit: MAX_CODES });
+            None
+        }
+    }
+}
