@@ -168,6 +168,16 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
         });
     push("epsilon from rho", eps_check);
 
+    let expected = super::statement(cert.guarantee.epsilon, cert.guarantee.delta, cert.guarantee.rho);
+    push(
+        "statement",
+        if expected == cert.guarantee.statement {
+            Ok("plain-words statement matches the figures".into())
+        } else {
+            Err("the plain-words statement does not match the stated epsilon, delta and rho".into())
+        },
+    );
+
     push(
         "schema hash",
         if sha256_bytes(cert.schema.text.as_bytes()) == cert.schema.sha256 {
