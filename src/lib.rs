@@ -13,3 +13,4 @@
 
 pub mod data;
 pub mod marginal;
+pub mod model;
