@@ -1,0 +1,380 @@
+//! The fitted graphical model: junction tree, log-potentials, estimated total and the
+//! noisy measurements it was fitted to. Everything a later `dpsynth sample` needs, and
+//! nothing computed from rows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::factor::Factor;
+use super::inference::{Engine, Workspace};
+use super::junction::JunctionTree;
+use super::layout::SubsetLayout;
+use super::{Measurement, ModelError};
+use crate::marginal::{Clique, Domain, MarginalTable};
+
+/// Format tag written into every serialised model.
+pub const MODEL_FORMAT: &str = "dpsynth-model/1";
+
+/// Calibrated marginals (probabilities) of every tree clique, computed once per model.
+#[derive(Debug)]
+pub(crate) struct Calibrated {
+    pub(crate) engine: Engine,
+    /// Clique vector of probabilities (each clique sums to one).
+    pub(crate) probs: Vec<f64>,
+}
+
+impl Calibrated {
+    pub(crate) fn clique(&self, c: usize) -> &[f64] {
+        &self.probs[self.engine.range(c)]
+    }
+}
+
+/// A graphical model in junction-tree form: `p(x) ∝ exp(sum_C theta_C(x_C))` over the
+/// maximal cliques `C`, scaled to an estimated number of records.
+///
+/// Serialises (serde, e.g. JSON) to its domain, tree, log-potentials, total and
+/// measurements; deserialising validates all of it, so a model file from anywhere either
+/// loads into a usable model or fails with a typed error.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "ModelFile", into = "ModelFile")]
+pub struct GraphicalModel {
+    domain: Domain,
+    tree: JunctionTree,
+    /// Log-potentials, one table per tree clique (row-major over the clique).
+    potentials: Vec<Vec<f64>>,
+    total: f64,
+    measurements: Vec<Measurement>,
+    calibrated: OnceLock<Arc<Calibrated>>,
+}
+
+impl std::fmt::Debug for GraphicalModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphicalModel")
+            .field("attributes", &self.domain.len())
+            .field("cliques", &self.tree.cliques())
+            .field("size_cells", &self.size_cells())
+            .field("total", &self.total)
+            .field("measurements", &self.measurements.len())
+            .finish()
+    }
+}
+
+impl GraphicalModel {
+    /// Assembles a model; `probs`, when given, are the calibrated marginals of `theta`
+    /// (the estimator has them already, so queries need no new calibration).
+    pub(crate) fn from_parts(
+        domain: Domain,
+        engine: Engine,
+        theta: &[f64],
+        total: f64,
+        measurements: Vec<Measurement>,
+        probs: Option<Vec<f64>>,
+    ) -> Self {
+        let potentials = (0..engine.tree.cliques().len()).map(|c| theta[engine.range(c)].to_vec()).collect();
+        let tree = engine.tree.clone();
+        let calibrated = OnceLock::new();
+        if let Some(probs) = probs {
+            let _ = calibrated.set(Arc::new(Calibrated { engine, probs }));
+        }
+        GraphicalModel { domain, tree, potentials, total, measurements, calibrated }
+    }
+
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    /// Estimated number of records (inverse-variance weighted from the noisy measurements).
+    pub fn total(&self) -> f64 {
+        self.total
+    }
+
+    /// Maximal cliques of the junction tree.
+    pub fn cliques(&self) -> &[Clique] {
+        self.tree.cliques()
+    }
+
+    pub fn junction_tree(&self) -> &JunctionTree {
+        &self.tree
+    }
+
+    /// Sum of cells over the maximal cliques: the memory the potentials take, in f64s.
+    pub fn size_cells(&self) -> usize {
+        self.tree.size_cells(&self.domain)
+    }
+
+    /// The noisy measurements the model was fitted to.
+    pub fn measurements(&self) -> &[Measurement] {
+        &self.measurements
+    }
+
+    /// Log-potentials of every tree clique.
+    pub fn potentials(&self) -> Vec<Factor> {
+        self.tree
+            .cliques()
+            .iter()
+            .zip(&self.potentials)
+            .map(|(c, v)| Factor { clique: c.clone(), shape: c.shape(&self.domain), values: v.clone() })
+            .collect()
+    }
+
+    pub(crate) fn raw_potentials(&self) -> &[Vec<f64>] {
+        &self.potentials
+    }
+
+    /// Calibrated marginals of the tree cliques, computed by belief propagation on first use.
+    pub(crate) fn calibrated(&self) -> &Calibrated {
+        self.calibrated.get_or_init(|| {
+            let engine = Engine::new(&self.domain, self.tree.clone());
+            let theta: Vec<f64> = self.potentials.concat();
+            let mut probs = vec![0.0; theta.len()];
+            engine.calibrate(&theta, 1.0, &mut Workspace::default(), &mut probs);
+            Arc::new(Calibrated { engine, probs })
+        })
+    }
+
+    /// Model marginals (counts, each summing to the total) of every maximal clique.
+    pub fn clique_marginals(&self) -> Vec<MarginalTable> {
+        let cal = self.calibrated();
+        (0..self.tree.cliques().len())
+            .map(|c| {
+                let clique = self.tree.cliques()[c].clone();
+                let shape = clique.shape(&self.domain);
+                let values = cal.clique(c).iter().map(|p| p * self.total).collect();
+                MarginalTable { clique, shape, values }
+            })
+            .collect()
+    }
+
+    /// The model's marginal on any clique, in counts (sums to [`Self::total`]).
+    ///
+    /// A clique inside a tree clique is a sum over that clique's calibrated marginal; one
+    /// spanning several tree cliques is answered by variable elimination over the smallest
+    /// subtree that covers it, using the calibrated conditionals.
+    ///
+    /// Panics if the clique names an attribute outside the domain (a programming error;
+    /// [`Self::try_project`] returns it as an error instead).
+    pub fn project(&self, clique: &Clique) -> MarginalTable {
+        match self.try_project(clique) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`Self::project`] with an error for attributes outside the domain.
+    pub fn try_project(&self, clique: &Clique) -> Result<MarginalTable, ModelError> {
+        if let Some(&a) = clique.attrs().iter().find(|&&a| a >= self.domain.len()) {
+            return Err(ModelError::AttributeOutOfRange { attr: a, attrs: self.domain.len() });
+        }
+        let probs = self.project_probabilities(clique);
+        Ok(MarginalTable {
+            clique: clique.clone(),
+            shape: clique.shape(&self.domain),
+            values: probs.values.into_iter().map(|p| p * self.total).collect(),
+        })
+    }
+
+    /// Many model marginals at once, in parallel (AIM scores hundreds of candidates per
+    /// round against one model). Order follows `cliques`.
+    pub fn project_many(&self, cliques: &[Clique]) -> Vec<MarginalTable> {
+        self.calibrated();
+        cliques.par_iter().map(|c| self.project(c)).collect()
+    }
+
+    /// Probabilities over `clique` (attributes already checked).
+    fn project_probabilities(&self, clique: &Clique) -> Factor {
+        let cal = self.calibrated();
+        let tree = &self.tree;
+        let shape = clique.shape(&self.domain);
+        if let Some(c) = tree.containing(&self.domain, clique) {
+            let layout = SubsetLayout::for_attrs(tree.cliques()[c].attrs(), &cal.engine.shapes[c], clique.attrs());
+            let mut values = vec![0.0; layout.small_cells()];
+            layout.sum_into(cal.clique(c), &mut values);
+            return Factor { clique: clique.clone(), shape, values };
+        }
+        self.eliminate_over_subtree(cal, clique)
+    }
+
+    /// Variable elimination for a clique no tree clique contains. On a connected subtree
+    /// of a junction tree the joint of its attributes is the root's marginal times each
+    /// other clique's conditional given its separator; attributes are summed out leaves
+    /// first, carrying along only the separator and the queried attributes.
+    fn eliminate_over_subtree(&self, cal: &Calibrated, query: &Clique) -> Factor {
+        let tree = &self.tree;
+        let k = tree.cliques().len();
+        // Terminals: for each queried attribute the smallest clique holding it.
+        let mut terminals = BTreeSet::new();
+        for &a in query.attrs() {
+            if let Some(c) = tree.containing(&self.domain, &Clique::new([a])) {
+                terminals.insert(c);
+            }
+        }
+        // Steiner subtree: prune non-terminal leaves until none is left.
+        let mut adj: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); k];
+        for c in 0..k {
+            if let Some(p) = tree.parent(c) {
+                adj[c].insert(p);
+                adj[p].insert(c);
+            }
+        }
+        let mut alive = vec![true; k];
+        loop {
+            let leaves: Vec<usize> =
+                (0..k).filter(|&c| alive[c] && !terminals.contains(&c) && adj[c].len() <= 1).collect();
+            if leaves.is_empty() {
+                break;
+            }
+            for c in leaves {
+                alive[c] = false;
+                let nb: Vec<usize> = adj[c].iter().copied().collect();
+                for n in nb {
+                    adj[n].remove(&c);
+                }
+                adj[c].clear();
+            }
+        }
+        // Root the subtree at the terminal sharing most attributes with the query.
+        let root = terminals
+            .iter()
+            .copied()
+            .max_by_key(|&c| (tree.cliques()[c].intersection(query).len(), std::cmp::Reverse(c)))
+            .unwrap_or_else(|| tree.root());
+        let mut order = vec![root];
+        let mut sub_parent: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut i = 0;
+        while i < order.len() {
+            let c = order[i];
+            for &n in &adj[c] {
+                if n != root && !sub_parent.contains_key(&n) {
+                    sub_parent.insert(n, c);
+                    order.push(n);
+                }
+            }
+            i += 1;
+        }
+        let table = |c: usize| Factor {
+            clique: tree.cliques()[c].clone(),
+            shape: cal.engine.shapes[c].clone(),
+            values: cal.clique(c).to_vec(),
+        };
+        let mut msgs: BTreeMap<usize, Factor> = BTreeMap::new();
+        for &c in order.iter().rev() {
+            let children: Vec<usize> = adj[c].iter().copied().filter(|n| sub_parent.get(n) == Some(&c)).collect();
+            let mut f = table(c);
+            let sep = match sub_parent.get(&c) {
+                Some(&p) => {
+                    let sep = tree.cliques()[c].intersection(&tree.cliques()[p]);
+                    f.conditional_on(&sep);
+                    sep
+                }
+                None => Clique::empty(),
+            };
+            // Sum out, before any product, what only this clique mentions.
+            let mut needed = sep.union(query);
+            for ch in &children {
+                needed = needed.union(&msgs[ch].clique);
+            }
+            let keep = f.clique.intersection(&needed);
+            if keep != f.clique {
+                f = f.sum_onto(&keep);
+            }
+            for ch in &children {
+                if let Some(m) = msgs.remove(ch) {
+                    f = f.product_prob(&m, &self.domain);
+                }
+            }
+            let keep = f.clique.intersection(&sep.union(query));
+            msgs.insert(c, if keep != f.clique { f.sum_onto(&keep) } else { f });
+        }
+        let mut out = msgs.remove(&root).unwrap_or_else(|| unreachable!("the root is processed last"));
+        if out.clique != *query {
+            // Only possible if some queried attribute was in no terminal, which the tree rules out.
+            out = out.sum_onto(&out.clique.intersection(query)).expand(query, &self.domain);
+        }
+        out
+    }
+}
+
+/// The serialised form of a [`GraphicalModel`].
+#[derive(Serialize, Deserialize)]
+struct ModelFile {
+    format: String,
+    domain: Domain,
+    cliques: Vec<Clique>,
+    parents: Vec<Option<usize>>,
+    potentials: Vec<Vec<f64>>,
+    total: f64,
+    measurements: Vec<Measurement>,
+}
+
+impl From<GraphicalModel> for ModelFile {
+    fn from(m: GraphicalModel) -> Self {
+        ModelFile {
+            format: MODEL_FORMAT.to_string(),
+            cliques: m.tree.cliques().to_vec(),
+            parents: m.tree.parents().to_vec(),
+            domain: m.domain,
+            potentials: m.potentials,
+            total: m.total,
+            measurements: m.measurements,
+        }
+    }
+}
+
+impl TryFrom<ModelFile> for GraphicalModel {
+    type Error = ModelError;
+
+    fn try_from(f: ModelFile) -> Result<Self, ModelError> {
+        let bad = |msg: String| Err(ModelError::InvalidModel(msg));
+        if f.format != MODEL_FORMAT {
+            return bad(format!("unknown format {:?} (expected {MODEL_FORMAT:?})", f.format));
+        }
+        let d = &f.domain;
+        if d.names().len() != d.sizes().len() || d.sizes().contains(&0) {
+            return bad("domain needs one positive size per attribute".into());
+        }
+        for c in &f.cliques {
+            if Clique::new(c.attrs().iter().copied()) != *c {
+                return bad(format!("clique {c:?} is not sorted and duplicate-free"));
+            }
+            if let Some(&a) = c.attrs().iter().find(|&&a| a >= d.len()) {
+                return Err(ModelError::AttributeOutOfRange { attr: a, attrs: d.len() });
+            }
+        }
+        if let Some(a) = (0..d.len()).find(|&a| !f.cliques.iter().any(|c| c.contains(a))) {
+            return bad(format!("attribute {a} is in no clique"));
+        }
+        let Some(tree) = JunctionTree::from_parts(f.cliques, f.parents) else {
+            return bad("parents do not form a single tree over the cliques".into());
+        };
+        if !tree.has_running_intersection(d.len()) {
+            return bad("cliques violate the running-intersection property".into());
+        }
+        if f.potentials.len() != tree.cliques().len() {
+            return bad("one potential table per clique".into());
+        }
+        for (c, p) in tree.cliques().iter().zip(&f.potentials) {
+            let cells = super::junction::saturating_cells(d, c.attrs());
+            if p.len() != cells {
+                return Err(ModelError::ShapeMismatch { clique: c.clone(), expected: cells, got: p.len() });
+            }
+            if p.iter().any(|v| !v.is_finite()) {
+                return bad(format!("non-finite log-potential in clique {c:?}"));
+            }
+        }
+        if !(f.total.is_finite() && f.total > 0.0) {
+            return bad(format!("total {} is not a positive number", f.total));
+        }
+        super::validate_measurements(d, &f.measurements)?;
+        Ok(GraphicalModel {
+            domain: f.domain,
+            tree,
+            potentials: f.potentials,
+            total: f.total,
+            measurements: f.measurements,
+            calibrated: OnceLock::new(),
+        })
+    }
+}

@@ -1,0 +1,324 @@
+//! Stride arithmetic between a table over a clique and a table over one of its subsets.
+//!
+//! Every factor operation the estimator needs (expansion to a superset clique, product in
+//! log space, sum and log-sum-exp marginalisation) walks the cells of the larger table once
+//! and touches the smaller table by offset. Both tables are row-major over sorted attribute
+//! lists, so consecutive axes that are both kept (or both summed out) merge into one block.
+//! What remains is a handful of blocks; the innermost is a contiguous run that is either
+//! copied element by element (kept) or reduced to one cell (summed out). Walking runs keeps
+//! the inner loops branch-free and vectorisable, with no per-cell index map in memory.
+
+/// One merged block of axes outside the innermost run.
+#[derive(Clone, Copy, Debug)]
+struct Block {
+    size: usize,
+    big_stride: usize,
+    small_stride: usize,
+}
+
+/// How the cells of a table (the "big" one) map onto a table over a subset of its axes.
+#[derive(Clone, Debug)]
+pub(crate) struct SubsetLayout {
+    /// Blocks outside the innermost run, innermost first.
+    outer: Vec<Block>,
+    inner_len: usize,
+    inner_kept: bool,
+    big_cells: usize,
+    small_cells: usize,
+}
+
+impl SubsetLayout {
+    /// `keep[i]` says whether axis `i` of the big table (shape `big_shape`) is an axis of the
+    /// small table. The small table's axes are the kept ones, in the same order.
+    pub(crate) fn new(big_shape: &[usize], keep: &[bool]) -> Self {
+        debug_assert_eq!(big_shape.len(), keep.len());
+        // Merge from the innermost axis outwards; size-1 axes never matter.
+        let mut blocks: Vec<(usize, bool)> = Vec::new();
+        for i in (0..big_shape.len()).rev() {
+            let s = big_shape[i];
+            if s == 1 {
+                continue;
+            }
+            match blocks.last_mut() {
+                Some(last) if last.1 == keep[i] => last.0 *= s,
+                _ => blocks.push((s, keep[i])),
+            }
+        }
+        let big_cells = big_shape.iter().product();
+        let small_cells = big_shape.iter().zip(keep).filter(|(_, &k)| k).map(|(&s, _)| s).product();
+        if blocks.is_empty() {
+            return SubsetLayout { outer: Vec::new(), inner_len: 1, inner_kept: true, big_cells, small_cells };
+        }
+        let (inner_len, inner_kept) = blocks[0];
+        let mut big_stride = inner_len;
+        let mut small_stride = if inner_kept { inner_len } else { 1 };
+        let mut outer = Vec::with_capacity(blocks.len() - 1);
+        for &(size, kept) in &blocks[1..] {
+            outer.push(Block { size, big_stride, small_stride: if kept { small_stride } else { 0 } });
+            big_stride *= size;
+            if kept {
+                small_stride *= size;
+            }
+        }
+        SubsetLayout { outer, inner_len, inner_kept, big_cells, small_cells }
+    }
+
+    /// Layout of `sub`'s axes inside a table over `big` (attributes as sorted index lists).
+    pub(crate) fn for_attrs(big_attrs: &[usize], big_shape: &[usize], sub_attrs: &[usize]) -> Self {
+        let keep: Vec<bool> = big_attrs.iter().map(|a| sub_attrs.binary_search(a).is_ok()).collect();
+        Self::new(big_shape, &keep)
+    }
+
+    pub(crate) fn big_cells(&self) -> usize {
+        self.big_cells
+    }
+
+    pub(crate) fn small_cells(&self) -> usize {
+        self.small_cells
+    }
+
+    /// Calls `f(big_offset, small_offset)` for every run, in increasing big offset.
+    #[inline]
+    pub(crate) fn for_each_run(&self, mut f: impl FnMut(usize, usize)) {
+        if self.outer.is_empty() {
+            f(0, 0);
+            return;
+        }
+        let mut idx = [0usize; 32];
+        let mut heap_idx;
+        let idx: &mut [usize] = if self.outer.len() <= 32 {
+            &mut idx[..self.outer.len()]
+        } else {
+            heap_idx = vec![0usize; self.outer.len()];
+            &mut heap_idx
+        };
+        let (mut b, mut s) = (0usize, 0usize);
+        loop {
+            f(b, s);
+            let mut k = 0;
+            loop {
+                if k == self.outer.len() {
+                    return;
+                }
+                let blk = self.outer[k];
+                idx[k] += 1;
+                b += blk.big_stride;
+                s += blk.small_stride;
+                if idx[k] < blk.size {
+                    break;
+                }
+                b -= blk.size * blk.big_stride;
+                s -= blk.size * blk.small_stride;
+                idx[k] = 0;
+                k += 1;
+            }
+        }
+    }
+
+    /// `big[c] += small[s(c)]`: expansion of `small` to the big clique, added in (a product
+    /// of factors in log space).
+    pub(crate) fn add_expanded(&self, big: &mut [f64], small: &[f64]) {
+        self.combine_expanded(big, small, |x, y| *x += y);
+    }
+
+    /// `big[c] *= small[s(c)]`: a product of factors in probability space.
+    pub(crate) fn mul_expanded(&self, big: &mut [f64], small: &[f64]) {
+        self.combine_expanded(big, small, |x, y| *x *= y);
+    }
+
+    /// `big[c] = op(big[c], small[s(c)])` for every cell.
+    #[inline]
+    pub(crate) fn combine_expanded(&self, big: &mut [f64], small: &[f64], op: impl Fn(&mut f64, f64)) {
+        debug_assert_eq!(big.len(), self.big_cells);
+        debug_assert_eq!(small.len(), self.small_cells);
+        let n = self.inner_len;
+        if self.inner_kept {
+            self.for_each_run(|b, s| {
+                for (x, &y) in big[b..b + n].iter_mut().zip(&small[s..s + n]) {
+                    op(x, y);
+                }
+            });
+        } else {
+            self.for_each_run(|b, s| {
+                let y = small[s];
+                for x in &mut big[b..b + n] {
+                    op(x, y);
+                }
+            });
+        }
+    }
+
+    /// `small[s] = sum of big[c] over cells c mapping to s` (marginalisation in probability
+    /// space). Overwrites `small`.
+    pub(crate) fn sum_into(&self, big: &[f64], small: &mut [f64]) {
+        debug_assert_eq!(big.len(), self.big_cells);
+        debug_assert_eq!(small.len(), self.small_cells);
+        small.fill(0.0);
+        let n = self.inner_len;
+        if self.inner_kept {
+            self.for_each_run(|b, s| {
+                for (y, &x) in small[s..s + n].iter_mut().zip(&big[b..b + n]) {
+                    *y += x;
+                }
+            });
+        } else {
+            self.for_each_run(|b, s| {
+                small[s] += big[b..b + n].iter().sum::<f64>();
+            });
+        }
+    }
+
+    /// `small[s] = log sum exp big[c]` over cells mapping to `s`, shifted by the maximum of
+    /// each target cell so that no term overflows and the largest never underflows.
+    /// `scratch` is resized to the small table. Overwrites `small`.
+    pub(crate) fn logsumexp_into(&self, big: &[f64], small: &mut [f64], scratch: &mut Vec<f64>) {
+        debug_assert_eq!(big.len(), self.big_cells);
+        debug_assert_eq!(small.len(), self.small_cells);
+        let n = self.inner_len;
+        // Pass 1: maximum per target cell (kept in `small`).
+        small.fill(f64::NEG_INFINITY);
+        if self.inner_kept {
+            self.for_each_run(|b, s| {
+                for (m, &x) in small[s..s + n].iter_mut().zip(&big[b..b + n]) {
+                    *m = m.max(x);
+                }
+            });
+        } else {
+            self.for_each_run(|b, s| {
+                let m = big[b..b + n].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                small[s] = small[s].max(m);
+            });
+        }
+        // Pass 2: sum of shifted exponentials.
+        scratch.clear();
+        scratch.resize(self.small_cells, 0.0);
+        // A target whose cells are all -inf has max -inf; shift by 0 there to avoid NaN.
+        let shift = |m: f64| if m.is_finite() { m } else { 0.0 };
+        if self.inner_kept {
+            self.for_each_run(|b, s| {
+                for ((acc, &m), &x) in scratch[s..s + n].iter_mut().zip(&small[s..s + n]).zip(&big[b..b + n]) {
+                    *acc += (x - shift(m)).exp();
+                }
+            });
+        } else {
+            self.for_each_run(|b, s| {
+                let m = shift(small[s]);
+                scratch[s] += big[b..b + n].iter().map(|&x| (x - m).exp()).sum::<f64>();
+            });
+        }
+        for (m, &acc) in small.iter_mut().zip(scratch.iter()) {
+            if m.is_finite() {
+                *m += acc.ln();
+            }
+        }
+    }
+
+    /// Visits every big cell with the offset of its small cell: `f(big_offset, small_offset)`.
+    #[inline]
+    pub(crate) fn for_each_cell(&self, mut f: impl FnMut(usize, usize)) {
+        let n = self.inner_len;
+        if self.inner_kept {
+            self.for_each_run(|b, s| {
+                for i in 0..n {
+                    f(b + i, s + i);
+                }
+            });
+        } else {
+            self.for_each_run(|b, s| {
+                for i in 0..n {
+                    f(b + i, s);
+                }
+            });
+        }
+    }
+}
+
+/// Row-major strides of a shape (last axis fastest).
+pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut st = vec![1usize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        st[i] = st[i + 1] * shape[i + 1];
+    }
+    st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Brute-force reference: the small offset of every big cell by decoding digits.
+    fn reference_map(shape: &[usize], keep: &[bool]) -> Vec<usize> {
+        let big_st = strides(shape);
+        let small_shape: Vec<usize> = shape.iter().zip(keep).filter(|(_, &k)| k).map(|(&s, _)| s).collect();
+        let small_st = strides(&small_shape);
+        let cells: usize = shape.iter().product();
+        (0..cells)
+            .map(|c| {
+                let mut j = 0;
+                let mut off = 0;
+                for (ax, (&s, &k)) in shape.iter().zip(keep).enumerate() {
+                    let digit = (c / big_st[ax]) % s;
+                    if k {
+                        off += digit * small_st[j];
+                        j += 1;
+                    }
+                }
+                off
+            })
+            .collect()
+    }
+
+    #[test]
+    fn runs_match_brute_force_for_every_subset() {
+        let shapes: [&[usize]; 5] = [&[2, 3, 4], &[3, 1, 2, 5], &[1], &[4, 4], &[2, 1, 3, 1, 2]];
+        for shape in shapes {
+            let n = shape.len();
+            for mask in 0..(1u32 << n) {
+                let keep: Vec<bool> = (0..n).map(|i| mask & (1 << i) != 0).collect();
+                let layout = SubsetLayout::new(shape, &keep);
+                let expect = reference_map(shape, &keep);
+                let mut got = vec![usize::MAX; expect.len()];
+                layout.for_each_cell(|b, s| got[b] = s);
+                assert_eq!(got, expect, "shape {shape:?} keep {keep:?}");
+                // sums and log-sum-exp agree with the map
+                let big: Vec<f64> = (0..expect.len()).map(|i| (i as f64 * 0.37).sin()).collect();
+                let mut sum = vec![0.0; layout.small_cells()];
+                layout.sum_into(&big, &mut sum);
+                let mut ref_sum = vec![0.0; layout.small_cells()];
+                let mut ref_lse = vec![0.0; layout.small_cells()];
+                for (c, &s) in expect.iter().enumerate() {
+                    ref_sum[s] += big[c];
+                    ref_lse[s] += big[c].exp();
+                }
+                for (a, b) in sum.iter().zip(&ref_sum) {
+                    assert!((a - b).abs() < 1e-12);
+                }
+                let mut lse = vec![0.0; layout.small_cells()];
+                let mut scratch = Vec::new();
+                layout.logsumexp_into(&big, &mut lse, &mut scratch);
+                for (a, b) in lse.iter().zip(&ref_lse) {
+                    assert!((a - b.ln()).abs() < 1e-12);
+                }
+                let small: Vec<f64> = (0..layout.small_cells()).map(|i| i as f64).collect();
+                let mut expanded = vec![0.0; expect.len()];
+                layout.add_expanded(&mut expanded, &small);
+                for (c, &s) in expect.iter().enumerate() {
+                    assert_eq!(expanded[c], small[s]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn logsumexp_is_stable_for_large_magnitudes() {
+        let layout = SubsetLayout::new(&[3, 2], &[false, true]);
+        let big = [1000.0, -1000.0, 1000.0, f64::NEG_INFINITY, 1000.0, -1000.0];
+        let mut out = vec![0.0; 2];
+        layout.logsumexp_into(&big, &mut out, &mut Vec::new());
+        assert!((out[0] - (1000.0 + 3f64.ln())).abs() < 1e-9);
+        assert!((out[1] - (-1000.0 + 2f64.ln())).abs() < 1e-9);
+        let all_neg_inf = [f64::NEG_INFINITY; 6];
+        layout.logsumexp_into(&all_neg_inf, &mut out, &mut Vec::new());
+        assert!(out.iter().all(|v| *v == f64::NEG_INFINITY));
+    }
+}

@@ -1,0 +1,244 @@
+//! The graphical-model engine (Private-PGM; McKenna, Sheldon, Miklau 2019): factors in log
+//! space, junction trees, belief propagation, estimation from noisy marginals by mirror
+//! descent, and sampling of synthetic records.
+//!
+//! This module knows nothing about rows or privacy: its inputs are noisy marginal
+//! measurements with their noise scales, its outputs a [`GraphicalModel`] and records drawn
+//! from it. Everything here is post-processing.
+//!
+//! - [`estimate`] fits a model: the measured cliques are triangulated into a junction tree
+//!   (greedy min-fill / min-weight elimination, smallest result kept), the total is
+//!   estimated from the measurements, and mirror descent with a backtracking step finds
+//!   potentials whose marginals minimise `sum_C ||M_C(p) - y_C||^2 / sigma_C^2` over the
+//!   marginal polytope.
+//! - [`GraphicalModel::project`] / [`GraphicalModel::project_many`] answer the model's
+//!   marginal on any clique.
+//! - [`sample`] draws records along the junction tree. The default,
+//!   [`SamplingMethod::Rounding`], matches clique marginals to within rounding (at most one
+//!   record per cell along each root-to-clique path); [`SamplingMethod::Forward`] draws
+//!   independent records. See `sample.rs` for the measured comparison.
+
+mod estimate;
+mod factor;
+mod graphical;
+mod inference;
+mod junction;
+mod layout;
+mod sample;
+
+use serde::{Deserialize, Serialize};
+
+pub use factor::Factor;
+pub use graphical::{GraphicalModel, MODEL_FORMAT};
+pub use junction::JunctionTree;
+pub use sample::{sample, SamplingMethod};
+
+use crate::marginal::{Clique, Domain};
+use inference::Engine;
+
+/// A noisy marginal: counts over `clique` (row-major like `MarginalTable`) with Gaussian
+/// noise of standard deviation `sigma` added to every cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    pub clique: Clique,
+    pub values: Vec<f64>,
+    pub sigma: f64,
+}
+
+impl Measurement {
+    pub fn new(clique: Clique, values: Vec<f64>, sigma: f64) -> Self {
+        Measurement { clique, values, sigma }
+    }
+}
+
+/// Default cap on the model size: 10 million cells (80 MB per clique vector of f64, the
+/// same budget as private-pgm's AIM default). Estimation keeps about six clique vectors.
+pub const DEFAULT_MAX_CELLS: usize = 10_000_000;
+
+/// Knobs of [`estimate`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct EstimationOptions {
+    /// Iteration cap (one belief propagation per iteration).
+    pub max_iters: usize,
+    /// Convergence test: stop once the loss fell by at most `tol * (loss + measured cells)`
+    /// over the last `window` accepted steps. The measured-cell count is the loss's scale
+    /// under noise (one chi-square degree of freedom per cell), so the test means
+    /// "further progress is negligible against the noise".
+    pub tol: f64,
+    /// Accepted steps compared by the convergence test.
+    pub window: usize,
+    /// Largest model (sum of cells over maximal cliques) `estimate` will build.
+    pub max_cells: usize,
+    /// Fixed step size (e.g. 1/L); `None` uses the backtracking line search.
+    pub stepsize: Option<f64>,
+    /// First step size for the line search; `None` picks one that moves no log-potential
+    /// by more than one unit.
+    pub initial_step: Option<f64>,
+    /// Step growth after an accepted line-search step (halved after a rejection).
+    pub step_growth: f64,
+}
+
+impl Default for EstimationOptions {
+    fn default() -> Self {
+        EstimationOptions {
+            max_iters: 2000,
+            tol: 1e-6,
+            window: 10,
+            max_cells: DEFAULT_MAX_CELLS,
+            stepsize: None,
+            initial_step: None,
+            step_growth: 1.1,
+        }
+    }
+}
+
+/// What an estimation did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EstimationReport {
+    /// Mirror-descent iterations run (each one calibration).
+    pub iterations: usize,
+    /// `sum_C ||M_C(p) - y_C||^2 / sigma_C^2` at the returned model.
+    pub final_loss: f64,
+    /// Whether the convergence test (not the iteration cap) stopped the run.
+    pub converged: bool,
+    /// Loss at the start and after every iteration (non-increasing with the line search:
+    /// a rejected trial step leaves it unchanged).
+    pub losses: Vec<f64>,
+}
+
+#[derive(thiserror::Error, Debug)]
+pub enum ModelError {
+    #[error("the model would have {cells} cells, above the cap of {cap}")]
+    TooLarge { cells: usize, cap: usize },
+    #[error("attribute {attr} is outside the domain of {attrs} attributes")]
+    AttributeOutOfRange { attr: usize, attrs: usize },
+    #[error("table over clique {clique:?} has {got} values, expected {expected}")]
+    ShapeMismatch { clique: Clique, expected: usize, got: usize },
+    #[error("measurement {index} has sigma {sigma}; it must be a positive finite number")]
+    InvalidSigma { index: usize, sigma: f64 },
+    #[error("measurement {index} has a non-finite value")]
+    NonFiniteValue { index: usize },
+    #[error("warm-start model is over a different domain")]
+    WarmStartDomain,
+    #[error("invalid model: {0}")]
+    InvalidModel(String),
+}
+
+/// Checks measurements against the domain: attributes in range, table shapes, sigmas, values.
+pub(crate) fn validate_measurements(domain: &Domain, measurements: &[Measurement]) -> Result<(), ModelError> {
+    for (i, m) in measurements.iter().enumerate() {
+        if Clique::new(m.clique.attrs().iter().copied()) != m.clique {
+            return Err(ModelError::InvalidModel(format!("measurement {i}: clique is not sorted")));
+        }
+        if let Some(&a) = m.clique.attrs().iter().find(|&&a| a >= domain.len()) {
+            return Err(ModelError::AttributeOutOfRange { attr: a, attrs: domain.len() });
+        }
+        let cells = junction::saturating_cells(domain, m.clique.attrs());
+        if m.values.len() != cells {
+            return Err(ModelError::ShapeMismatch { clique: m.clique.clone(), expected: cells, got: m.values.len() });
+        }
+        if !(m.sigma.is_finite() && m.sigma > 0.0) {
+            return Err(ModelError::InvalidSigma { index: i, sigma: m.sigma });
+        }
+        if m.values.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::NonFiniteValue { index: i });
+        }
+    }
+    Ok(())
+}
+
+/// Size in cells of the junction tree [`estimate`] would build for these measured cliques
+/// (every domain attribute included, as in the fitted model), saturating at `usize::MAX`.
+/// Symbolic only: nothing is allocated, so AIM can filter candidates with it.
+pub fn model_size_cells(domain: &Domain, cliques: &[Clique]) -> usize {
+    let valid: Vec<Clique> = cliques.iter().filter(|c| c.attrs().iter().all(|&a| a < domain.len())).cloned().collect();
+    junction::total_cells(domain, &junction::triangulate(domain, &valid))
+}
+
+/// Minimum-variance estimate of the number of records: each measurement's noisy sum is an
+/// unbiased estimate with variance `sigma^2 * cells`; they are averaged by inverse
+/// variance and floored at 1.
+pub fn estimate_total(domain: &Domain, measurements: &[Measurement]) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for m in measurements {
+        let var = m.sigma * m.sigma * m.clique.cells(domain) as f64;
+        num += m.values.iter().sum::<f64>() / var;
+        den += 1.0 / var;
+    }
+    if den > 0.0 {
+        (num / den).max(1.0)
+    } else {
+        1.0
+    }
+}
+
+/// Fits a graphical model to noisy marginals (Private-PGM).
+///
+/// The junction tree covers every measured clique and every attribute of the domain
+/// (unmeasured ones stay uniform). Its size is checked against `opts.max_cells` before any
+/// table is allocated. With `warm_start`, potentials start from the previous model: added
+/// in directly when each of its cliques lies inside a new tree clique (the usual case when
+/// AIM adds measurements), otherwise by the moment-matching projection of the old model
+/// onto the new tree (its marginals on the new cliques divided by its separator marginals).
+pub fn estimate(
+    domain: &Domain,
+    measurements: &[Measurement],
+    opts: &EstimationOptions,
+    warm_start: Option<&GraphicalModel>,
+) -> Result<(GraphicalModel, EstimationReport), ModelError> {
+    validate_measurements(domain, measurements)?;
+    let cliques: Vec<Clique> = measurements.iter().map(|m| m.clique.clone()).filter(|c| !c.is_empty()).collect();
+    let maxc = junction::triangulate(domain, &cliques);
+    let cells = junction::total_cells(domain, &maxc);
+    if cells > opts.max_cells {
+        return Err(ModelError::TooLarge { cells, cap: opts.max_cells });
+    }
+    let tree = JunctionTree::from_maximal_cliques(maxc);
+    let engine = Engine::new(domain, tree);
+    let total = estimate_total(domain, measurements);
+    let mut theta = match warm_start {
+        Some(old) => warm_potentials(domain, &engine, old)?,
+        None => vec![0.0; cells],
+    };
+    let objective = estimate::Objective::new(&engine, domain, measurements);
+    let mut mu = vec![0.0; cells];
+    let report = estimate::mirror_descent(&engine, &objective, total, &mut theta, &mut mu, opts);
+    let probs: Vec<f64> = mu.iter().map(|v| v / total).collect();
+    let model = GraphicalModel::from_parts(domain.clone(), engine, &theta, total, measurements.to_vec(), Some(probs));
+    Ok((model, report))
+}
+
+/// Initial log-potentials on the new tree from a previous model.
+fn warm_potentials(domain: &Domain, engine: &Engine, old: &GraphicalModel) -> Result<Vec<f64>, ModelError> {
+    if old.domain() != domain {
+        return Err(ModelError::WarmStartDomain);
+    }
+    let tree = &engine.tree;
+    let mut theta = vec![0.0; engine.total_cells()];
+    let homes: Option<Vec<usize>> = old.cliques().iter().map(|c| tree.containing(domain, c)).collect();
+    if let Some(homes) = homes {
+        for ((c, pot), home) in old.cliques().iter().zip(old.raw_potentials()).zip(homes) {
+            let layout = layout::SubsetLayout::for_attrs(tree.cliques()[home].attrs(), &engine.shapes[home], c.attrs());
+            layout.add_expanded(&mut theta[engine.range(home)], pot);
+        }
+        return Ok(theta);
+    }
+    // Moment matching: theta_C = log p_old(C) - log p_old(separator of C).
+    let floor = f64::MIN_POSITIVE.ln();
+    let log = |v: f64| if v > 0.0 { v.ln().max(floor) } else { floor };
+    for (c, clique) in tree.cliques().iter().enumerate() {
+        let m = old.project(clique);
+        let t = &mut theta[engine.range(c)];
+        for (t, v) in t.iter_mut().zip(&m.values) {
+            *t = log(*v);
+        }
+        let sep = tree.separator(c);
+        if tree.parent(c).is_some() {
+            let s = old.project(sep);
+            let ls: Vec<f64> = s.values.iter().map(|&v| -log(v)).collect();
+            let layout = layout::SubsetLayout::for_attrs(clique.attrs(), &engine.shapes[c], sep.attrs());
+            layout.add_expanded(t, &ls);
+        }
+    }
+    Ok(theta)
+}

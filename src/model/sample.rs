@@ -1,0 +1,291 @@
+//! Synthetic records from a fitted model, drawn along the junction tree: the root clique
+//! jointly, then every other clique's new attributes conditioned on its separator with the
+//! parent. Following the tree (not the measured cliques) keeps every dependency the model
+//! has, including those that triangulation added (DESIGN section 8).
+//!
+//! Two methods:
+//! - [`SamplingMethod::Forward`]: independent records (ancestral sampling). Rows are drawn
+//!   in fixed-size chunks, each with its own ChaCha stream, so output depends only on the
+//!   seed, never on the thread count.
+//! - [`SamplingMethod::Rounding`]: private-pgm's `synthetic_data` idea on the tree. The
+//!   root's counts are `N * p` rounded to integers summing to N (randomised, unbiased
+//!   rounding of the fractional parts); then the records sharing a separator value get the
+//!   child's conditional counts rounded the same way, assigned in random order. Every cell
+//!   is off by less than one record at each step, so a clique's count error is at most
+//!   the number of cells along its root path, instead of the square-root-of-N sampling
+//!   noise of forward sampling.
+//!
+//! Default: `Rounding`. Measured on adult (model fitted to 15 one-way and 14 spanning-tree
+//! two-way marginals, 100,000 records, mean over the 105 two-way marginals of the L1
+//! distance between records and model): see `tests/model_sampling.rs` and the report.
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
+
+use super::graphical::GraphicalModel;
+use super::layout::{strides, SubsetLayout};
+
+/// How [`sample`] turns the model into records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SamplingMethod {
+    /// Independent draws (ancestral sampling along the junction tree).
+    Forward,
+    /// Deterministic rounding of conditional counts along the junction tree.
+    #[default]
+    Rounding,
+}
+
+/// Records per forward-sampling chunk (one ChaCha stream each).
+const CHUNK: usize = 8192;
+
+/// One tree clique's sampling table: for each separator cell `s`, the conditional
+/// distribution over the clique's new attributes (the ones not in the separator).
+struct Step {
+    /// Attributes of the separator, with their strides in a separator index.
+    sep: Vec<(usize, usize)>,
+    /// New attributes, with (stride in the clique, size).
+    new_attrs: Vec<(usize, usize, usize)>,
+    /// Cells of the new attributes per separator cell.
+    k: usize,
+    /// `cells[s * k + r]`: offset in the clique of the r-th cell of separator cell s.
+    cells: Vec<usize>,
+    /// Probabilities `p(r | s)` at the same positions (rows sum to one).
+    cond: Vec<f64>,
+}
+
+impl Step {
+    fn new(model: &GraphicalModel, c: usize) -> Self {
+        let cal = model.calibrated();
+        let tree = model.junction_tree();
+        let clique = &tree.cliques()[c];
+        let sep_clique = tree.separator(c);
+        let shape = &cal.engine.shapes[c];
+        let st = strides(shape);
+        let layout = SubsetLayout::for_attrs(clique.attrs(), shape, sep_clique.attrs());
+        let n_sep = layout.small_cells();
+        let k = layout.big_cells() / n_sep.max(1);
+        let sep_shape = sep_clique.shape(model.domain());
+        let sep_st = strides(&sep_shape);
+        let sep = sep_clique.attrs().iter().copied().zip(sep_st).collect();
+        let new_attrs = clique
+            .attrs()
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| !sep_clique.contains(**a))
+            .map(|(i, &a)| (a, st[i], shape[i]))
+            .collect();
+        let mut cells = vec![0usize; layout.big_cells()];
+        let mut fill = vec![0usize; n_sep];
+        layout.for_each_cell(|b, s| {
+            cells[s * k + fill[s]] = b;
+            fill[s] += 1;
+        });
+        let probs = cal.clique(c);
+        let mut cond: Vec<f64> = cells.iter().map(|&b| probs[b].max(0.0)).collect();
+        for row in cond.chunks_mut(k.max(1)) {
+            let z: f64 = row.iter().sum();
+            if z > 0.0 {
+                row.iter_mut().for_each(|p| *p /= z);
+            } else {
+                // A separator value of probability zero; no record reaches it, but keep the row valid.
+                row.iter_mut().for_each(|p| *p = 1.0 / k as f64);
+            }
+        }
+        Step { sep, new_attrs, k, cells, cond }
+    }
+
+    fn sep_index(&self, row: &[u32]) -> usize {
+        self.sep.iter().map(|&(a, s)| row[a] as usize * s).sum()
+    }
+
+    fn write(&self, cell: usize, row: &mut [u32]) {
+        for &(a, stride, size) in &self.new_attrs {
+            row[a] = ((cell / stride) % size) as u32;
+        }
+    }
+}
+
+/// `rows` records from the model, column-major (one `Vec<u32>` of codes per attribute),
+/// reproducible from `seed`.
+pub fn sample(model: &GraphicalModel, rows: usize, seed: u64, method: SamplingMethod) -> Vec<Vec<u32>> {
+    let tree = model.junction_tree();
+    let steps: Vec<Step> = tree.order().iter().map(|&c| Step::new(model, c)).collect();
+    let n_attrs = model.domain().len();
+    let row_major = match method {
+        SamplingMethod::Forward => forward(&steps, n_attrs, rows, seed),
+        SamplingMethod::Rounding => rounding(&steps, n_attrs, rows, seed),
+    };
+    let mut cols = vec![Vec::with_capacity(rows); n_attrs];
+    for row in row_major.chunks(n_attrs.max(1)).take(rows) {
+        for (col, &v) in cols.iter_mut().zip(row) {
+            col.push(v);
+        }
+    }
+    cols
+}
+
+fn forward(steps: &[Step], n_attrs: usize, rows: usize, seed: u64) -> Vec<u32> {
+    let cdfs: Vec<Vec<f64>> = steps
+        .iter()
+        .map(|st| {
+            let mut cdf = st.cond.clone();
+            for row in cdf.chunks_mut(st.k.max(1)) {
+                let mut acc = 0.0;
+                for p in row.iter_mut() {
+                    acc += *p;
+                    *p = acc;
+                }
+            }
+            cdf
+        })
+        .collect();
+    let mut out = vec![0u32; rows * n_attrs];
+    if n_attrs == 0 {
+        return out;
+    }
+    out.par_chunks_mut(CHUNK * n_attrs).enumerate().for_each(|(chunk, buf)| {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        rng.set_stream(chunk as u64);
+        for row in buf.chunks_mut(n_attrs) {
+            for (st, cdf) in steps.iter().zip(&cdfs) {
+                let s = st.sep_index(row);
+                let block = &cdf[s * st.k..(s + 1) * st.k];
+                let u: f64 = rng.gen::<f64>() * block[st.k - 1];
+                let r = block.partition_point(|&c| c <= u).min(st.k - 1);
+                st.write(st.cells[s * st.k + r], row);
+            }
+        }
+    });
+    out
+}
+
+/// Integer counts summing to `n` whose expectations are `n * p` (p sums to one): floors
+/// plus one extra record for a systematic sample of cells with probability equal to their
+/// fractional parts.
+fn round_counts(p: &[f64], n: usize, rng: &mut ChaCha20Rng, out: &mut Vec<usize>) {
+    out.clear();
+    let mut frac = Vec::with_capacity(p.len());
+    let mut assigned = 0usize;
+    for &q in p {
+        let t = q * n as f64;
+        let f = t.floor();
+        out.push(f as usize);
+        assigned += f as usize;
+        frac.push(t - f);
+    }
+    let deficit = n.saturating_sub(assigned);
+    if deficit == 0 {
+        return;
+    }
+    let mut next = rng.gen::<f64>();
+    let mut cum = 0.0;
+    let mut picked = 0usize;
+    let mut got = vec![false; p.len()];
+    for (i, &f) in frac.iter().enumerate() {
+        cum += f;
+        if picked < deficit && next < cum {
+            out[i] += 1;
+            got[i] = true;
+            picked += 1;
+            next += 1.0;
+        }
+    }
+    // Floating-point slack: give any remainder to the largest fractional parts not yet used.
+    if picked < deficit {
+        let mut idx: Vec<usize> = (0..p.len()).filter(|&i| !got[i]).collect();
+        idx.sort_by(|&a, &b| frac[b].total_cmp(&frac[a]).then(a.cmp(&b)));
+        for &i in idx.iter().cycle().take(deficit - picked) {
+            out[i] += 1;
+        }
+    }
+}
+
+fn rounding(steps: &[Step], n_attrs: usize, rows: usize, seed: u64) -> Vec<u32> {
+    let mut out = vec![0u32; rows * n_attrs];
+    if n_attrs == 0 || rows == 0 {
+        return out;
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut counts = Vec::new();
+    let mut members: Vec<usize> = Vec::with_capacity(rows);
+    let mut starts: Vec<usize> = Vec::new();
+    for st in steps {
+        let n_sep = st.cells.len() / st.k.max(1);
+        // Group records by separator cell (counting sort keeps it linear).
+        starts.clear();
+        starts.resize(n_sep + 1, 0);
+        let sep_of: Vec<usize> = out.chunks(n_attrs).map(|row| st.sep_index(row)).collect();
+        for &s in &sep_of {
+            starts[s + 1] += 1;
+        }
+        for s in 0..n_sep {
+            starts[s + 1] += starts[s];
+        }
+        members.clear();
+        members.resize(rows, 0);
+        let mut pos = starts.clone();
+        for (r, &s) in sep_of.iter().enumerate() {
+            members[pos[s]] = r;
+            pos[s] += 1;
+        }
+        for s in 0..n_sep {
+            let group = &mut members[starts[s]..starts[s + 1]];
+            if group.is_empty() {
+                continue;
+            }
+            group.shuffle(&mut rng);
+            round_counts(&st.cond[s * st.k..(s + 1) * st.k], group.len(), &mut rng, &mut counts);
+            let mut g = group.iter();
+            for (r, &cnt) in counts.iter().enumerate() {
+                let cell = st.cells[s * st.k + r];
+                for &rec in g.by_ref().take(cnt) {
+                    st.write(cell, &mut out[rec * n_attrs..(rec + 1) * n_attrs]);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_counts_sum_and_stay_within_one() {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let p = [0.1, 0.25, 0.05, 0.3, 0.3];
+        let mut out = Vec::new();
+        for n in [0usize, 1, 7, 13, 1000] {
+            round_counts(&p, n, &mut rng, &mut out);
+            assert_eq!(out.iter().sum::<usize>(), n);
+            for (c, q) in out.iter().zip(p) {
+                assert!((*c as f64 - q * n as f64).abs() < 1.0);
+            }
+        }
+    }
+
+    #[test]
+    fn rounding_is_unbiased() {
+        // E[count] = n p: average over many draws. 20,000 draws of a Bernoulli-like
+        // rounding error (bounded by 1) give a standard error below 0.004; 0.02 is 5 sigma
+        // (failure probability < 1e-6 per cell).
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let p = [0.13, 0.41, 0.07, 0.39];
+        let n = 3;
+        let mut sum = [0.0; 4];
+        let mut out = Vec::new();
+        let draws = 20_000;
+        for _ in 0..draws {
+            round_counts(&p, n, &mut rng, &mut out);
+            for (s, c) in sum.iter_mut().zip(&out) {
+                *s += *c as f64;
+            }
+        }
+        for (s, q) in sum.iter().zip(p) {
+            assert!((s / draws as f64 - q * n as f64).abs() < 0.02);
+        }
+    }
+}
