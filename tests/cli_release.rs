@@ -27,10 +27,24 @@ fn make_release(extra: &[&str]) -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let key = root.join("holder.key");
-    dpsynth().args(["keygen", "--out"]).arg(&key).assert().success();
+    dpsynth()
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .assert()
+        .success();
     let release = root.join("release");
     dpsynth()
-        .args(["synth", "--mechanism", "mst", "--epsilon", "1", "--quiet", "--seed", "3", "--sign-with"])
+        .args([
+            "synth",
+            "--mechanism",
+            "mst",
+            "--epsilon",
+            "1",
+            "--quiet",
+            "--seed",
+            "3",
+            "--sign-with",
+        ])
         .arg(&key)
         .arg("--data")
         .arg(&data)
@@ -41,7 +55,12 @@ fn make_release(extra: &[&str]) -> Option<Fixture> {
         .args(extra)
         .assert()
         .success();
-    Some(Fixture { _dir: dir, root, release, key })
+    Some(Fixture {
+        _dir: dir,
+        root,
+        release,
+        key,
+    })
 }
 
 fn copy_release(from: &Path, to: &Path) {
@@ -79,12 +98,33 @@ fn edit_cert(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 fn release_verifies_and_tampering_is_caught() {
     let Some(fx) = make_release(&[]) else { return };
     let pubkey = PathBuf::from(format!("{}.pub", fx.key.display()));
-    for f in ["synthetic.csv", "model.json", "certificate.json", "README.txt"] {
+    for f in [
+        "synthetic.csv",
+        "model.json",
+        "certificate.json",
+        "README.txt",
+    ] {
         assert!(fx.release.join(f).exists(), "{f} written");
     }
-    dpsynth().arg("verify").arg(&fx.release).assert().success().stdout(contains("VERIFIED"));
-    dpsynth().arg("verify").arg(&fx.release).arg("--public-key").arg(&pubkey).assert().success();
-    let json = dpsynth().arg("verify").arg(&fx.release).arg("--json").output().unwrap();
+    dpsynth()
+        .arg("verify")
+        .arg(&fx.release)
+        .assert()
+        .success()
+        .stdout(contains("VERIFIED"));
+    dpsynth()
+        .arg("verify")
+        .arg(&fx.release)
+        .arg("--public-key")
+        .arg(&pubkey)
+        .assert()
+        .success();
+    let json = dpsynth()
+        .arg("verify")
+        .arg(&fx.release)
+        .arg("--json")
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["ok"], true);
 
@@ -120,12 +160,26 @@ fn release_verifies_and_tampering_is_caught() {
     verify_fails(&d, None, "ledger steps");
     // Another key's signature swapped in.
     let other = fx.root.join("other.key");
-    dpsynth().args(["keygen", "--out"]).arg(&other).assert().success();
+    dpsynth()
+        .args(["keygen", "--out"])
+        .arg(&other)
+        .assert()
+        .success();
     let other_release = fx.root.join("other-release");
     let data = common::shared_data("adult/adult.csv").unwrap();
     let schema = common::shared_data("adult/adult-domain.json").unwrap();
     dpsynth()
-        .args(["synth", "--mechanism", "mst", "--rho", "0.01", "--quiet", "--rows", "100", "--sign-with"])
+        .args([
+            "synth",
+            "--mechanism",
+            "mst",
+            "--rho",
+            "0.01",
+            "--quiet",
+            "--rows",
+            "100",
+            "--sign-with",
+        ])
         .arg(&other)
         .arg("--data")
         .arg(&data)
@@ -135,10 +189,11 @@ fn release_verifies_and_tampering_is_caught() {
         .arg(&other_release)
         .assert()
         .success();
-    let other_sig: serde_json::Value =
-        serde_json::from_str::<serde_json::Value>(&fs::read_to_string(other_release.join("certificate.json")).unwrap())
-            .unwrap()["signature"]
-            .clone();
+    let other_sig: serde_json::Value = serde_json::from_str::<serde_json::Value>(
+        &fs::read_to_string(other_release.join("certificate.json")).unwrap(),
+    )
+    .unwrap()["signature"]
+        .clone();
     let d = case("swap");
     edit_cert(&d, |v| v["signature"] = other_sig);
     verify_fails(&d, None, "signature");
@@ -148,14 +203,29 @@ fn release_verifies_and_tampering_is_caught() {
 
 #[test]
 fn unsigned_release_fails_when_a_key_is_required() {
-    let Some(data) = common::shared_data("adult/adult.csv") else { return };
+    let Some(data) = common::shared_data("adult/adult.csv") else {
+        return;
+    };
     let schema = common::shared_data("adult/adult-domain.json").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k");
-    dpsynth().args(["keygen", "--out"]).arg(&key).assert().success();
+    dpsynth()
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .assert()
+        .success();
     let out = dir.path().join("r");
     dpsynth()
-        .args(["synth", "--mechanism", "mst", "--epsilon", "0.5", "--quiet", "--rows", "500"])
+        .args([
+            "synth",
+            "--mechanism",
+            "mst",
+            "--epsilon",
+            "0.5",
+            "--quiet",
+            "--rows",
+            "500",
+        ])
         .arg("--data")
         .arg(&data)
         .arg("--schema")
@@ -165,9 +235,14 @@ fn unsigned_release_fails_when_a_key_is_required() {
         .assert()
         .success();
     dpsynth().arg("verify").arg(&out).assert().success();
-    verify_fails(&out, Some(&PathBuf::from(format!("{}.pub", key.display()))), "not signed");
+    verify_fails(
+        &out,
+        Some(&PathBuf::from(format!("{}.pub", key.display()))),
+        "not signed",
+    );
     // --rows is honoured and recorded as the user's choice.
-    let cert: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("certificate.json")).unwrap()).unwrap();
+    let cert: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("certificate.json")).unwrap()).unwrap();
     assert_eq!(cert["outputs"][0]["rows"], 500);
     assert_eq!(cert["sampling"]["rows_source"], "user");
     // An existing output directory is refused without --force, and left as it was.

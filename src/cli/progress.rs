@@ -13,13 +13,20 @@ pub struct Bars {
 
 impl Bars {
     pub fn new(quiet: bool) -> Self {
-        Bars { bar: RefCell::new(None), quiet }
+        Bars {
+            bar: RefCell::new(None),
+            quiet,
+        }
     }
 }
 
 impl Progress for Bars {
     fn start(&self, phase: &str, steps: usize) {
-        let target = if self.quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
+        let target = if self.quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
         let bar = ProgressBar::with_draw_target(Some(steps as u64), target);
         bar.set_style(
             ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} {elapsed:>4} {msg}")

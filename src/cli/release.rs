@@ -9,7 +9,9 @@ use dpsynth::release::{keygen, load_public_key, verify_release};
 
 /// Create an Ed25519 key pair for signing releases.
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  dpsynth keygen --out hospital.key   # writes hospital.key (0600) and hospital.key.pub")]
+#[command(
+    after_help = "Example:\n  dpsynth keygen --out hospital.key   # writes hospital.key (0600) and hospital.key.pub"
+)]
 pub struct KeygenCmd {
     /// Private key file to create (PKCS#8 PEM, owner-only permissions); the public key
     /// goes to the same name plus `.pub`.
@@ -27,7 +29,9 @@ pub fn run_keygen(cmd: KeygenCmd) -> Result<()> {
 
 /// Check a certified release: ledger, guarantee, file hashes and row counts, signature.
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  dpsynth verify release/\n  dpsynth verify release/ --public-key hospital.key.pub --json")]
+#[command(
+    after_help = "Examples:\n  dpsynth verify release/\n  dpsynth verify release/ --public-key hospital.key.pub --json"
+)]
 pub struct VerifyCmd {
     /// The release directory (holds certificate.json).
     pub dir: PathBuf,
@@ -54,7 +58,12 @@ pub fn run_verify(cmd: VerifyCmd) -> Result<bool> {
         print!("{}", report.to_text());
     }
     if !report.ok {
-        let failed: Vec<String> = report.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();
+        let failed: Vec<String> = report
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
         eprintln!("error: verification failed: {}", failed.join("; "));
     }
     Ok(report.ok)

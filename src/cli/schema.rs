@@ -11,7 +11,9 @@ use dpsynth::schema::{draft_from_csv, Schema};
 #[derive(Subcommand, Debug)]
 pub enum SchemaCmd {
     /// Validate a public schema; with --data, also report encoding problems in a CSV.
-    #[command(after_help = "Example:\n  dpsynth schema check admissions.schema.toml --data admissions.csv")]
+    #[command(
+        after_help = "Example:\n  dpsynth schema check admissions.schema.toml --data admissions.csv"
+    )]
     Check {
         /// Schema file (TOML; JSON and benchmark *-domain.json accepted).
         schema: PathBuf,
@@ -22,7 +24,9 @@ pub enum SchemaCmd {
     /// Print a DRAFT schema inferred from a CSV. The draft is derived from private data:
     /// replace every value in it with public knowledge and delete `draft = true` before a
     /// release run (which refuses drafts).
-    #[command(after_help = "Example:\n  dpsynth schema draft --data admissions.csv > draft.schema.toml")]
+    #[command(
+        after_help = "Example:\n  dpsynth schema draft --data admissions.csv > draft.schema.toml"
+    )]
     Draft {
         #[arg(long)]
         data: PathBuf,
@@ -35,7 +39,9 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
             // A draft is reported as a problem, like every other, but still checked against data.
             let (parsed, mut problems) = match Schema::from_path_for_release(&schema) {
                 Ok(s) => (Some(s), Vec::new()),
-                Err(e) if e.is_only_draft() => (Schema::from_path(&schema).ok(), vec![e.to_string()]),
+                Err(e) if e.is_only_draft() => {
+                    (Schema::from_path(&schema).ok(), vec![e.to_string()])
+                }
                 Err(e) => (None, vec![e.to_string()]),
             };
             if let (Some(s), Some(d)) = (&parsed, &data) {
@@ -55,8 +61,19 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
                 }
             }
             if problems.is_empty() {
-                let s = parsed.as_ref().map(|s| s.modelled_names().len()).unwrap_or(0);
-                println!("{}: ok ({s} modelled columns){}", schema.display(), if data.is_some() { ", data encodes cleanly" } else { "" });
+                let s = parsed
+                    .as_ref()
+                    .map(|s| s.modelled_names().len())
+                    .unwrap_or(0);
+                println!(
+                    "{}: ok ({s} modelled columns){}",
+                    schema.display(),
+                    if data.is_some() {
+                        ", data encodes cleanly"
+                    } else {
+                        ""
+                    }
+                );
                 Ok(())
             } else {
                 for p in &problems {
@@ -71,7 +88,10 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
 Treat it as private: replace it with public knowledge and delete `draft = true` before a release run.",
                 data.display()
             );
-            print!("{}", draft_from_csv(&data).map_err(|e| anyhow::anyhow!("{e}"))?);
+            print!(
+                "{}",
+                draft_from_csv(&data).map_err(|e| anyhow::anyhow!("{e}"))?
+            );
             Ok(())
         }
     }

@@ -11,7 +11,9 @@ use dpsynth::data::{read_csv, EncodedTable};
 use dpsynth::marginal::InMemoryOracle;
 use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Workload};
 use dpsynth::model::SamplingMethod;
-use dpsynth::release::{load_signing_key, sample_to_csv, write_atomic, write_release, ModelFile, SampleSpec};
+use dpsynth::release::{
+    load_signing_key, sample_to_csv, write_atomic, write_release, ModelFile, SampleSpec,
+};
 use dpsynth::schema::Schema;
 
 use super::budget::BudgetArgs;
@@ -103,7 +105,9 @@ pub struct SynthCmd {
 
 /// Fit the DP model alone and write it as a shareable model file.
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  dpsynth fit --data admissions.csv --schema admissions.schema.toml --epsilon 1 --out model.json")]
+#[command(
+    after_help = "Example:\n  dpsynth fit --data admissions.csv --schema admissions.schema.toml --epsilon 1 --out model.json"
+)]
 pub struct FitCmd {
     #[command(flatten)]
     pub fit: FitArgs,
@@ -117,7 +121,9 @@ pub struct FitCmd {
 
 /// Draw records from a model file; needs no access to the private data.
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  dpsynth sample --model release/model.json --rows 100000 --seed 1 --out more.csv")]
+#[command(
+    after_help = "Example:\n  dpsynth sample --model release/model.json --rows 100000 --seed 1 --out more.csv"
+)]
 pub struct SampleCmd {
     /// A model file written by `dpsynth fit` or `dpsynth synth`.
     #[arg(long)]
@@ -157,7 +163,11 @@ fn load(args: &FitArgs) -> Result<Loaded> {
     let schema = Schema::from_path_for_release(&args.schema).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Encoding problems name file, line, column and value: for the trusted operator only.
     let (table, _report) = read_csv(&args.data, &schema).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Loaded { schema_text, schema, table })
+    Ok(Loaded {
+        schema_text,
+        schema,
+        table,
+    })
 }
 
 fn spec(args: &FitArgs, table: &EncodedTable) -> Result<MechanismSpec> {
@@ -170,12 +180,18 @@ fn spec(args: &FitArgs, table: &EncodedTable) -> Result<MechanismSpec> {
             }
             let workload = match &args.workload {
                 Some(p) => {
-                    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-                    Workload::from_text(&text, &p.display().to_string(), &oracle_domain).map_err(anyhow::Error::msg)?
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    Workload::from_text(&text, &p.display().to_string(), &oracle_domain)
+                        .map_err(anyhow::Error::msg)?
                 }
                 None => Workload::all_k_way(oracle_domain.len(), 3),
             };
-            let opts = AimOptions { rounds: args.rounds, max_model_size_mb: args.max_model_size, ..AimOptions::default() };
+            let opts = AimOptions {
+                rounds: args.rounds,
+                max_model_size_mb: args.max_model_size,
+                ..AimOptions::default()
+            };
             MechanismSpec::Aim(opts, workload)
         }
     })
@@ -192,13 +208,20 @@ fn run_fit(args: &FitArgs, loaded: &Loaded) -> Result<(Fitted, serde_json::Value
 }
 
 fn phases_json(fitted: &Fitted) -> serde_json::Value {
-    json!(fitted.phases.iter().map(|(n, d)| json!({"phase": n, "seconds": d.as_secs_f64()})).collect::<Vec<_>>())
+    json!(fitted
+        .phases
+        .iter()
+        .map(|(n, d)| json!({"phase": n, "seconds": d.as_secs_f64()}))
+        .collect::<Vec<_>>())
 }
 
 pub fn run_synth(cmd: SynthCmd) -> Result<()> {
     let start = Instant::now();
     if cmd.out.exists() && !cmd.force {
-        bail!("{}: already exists; choose another --out or pass --force to replace it", cmd.out.display());
+        bail!(
+            "{}: already exists; choose another --out or pass --force to replace it",
+            cmd.out.display()
+        );
     }
     let key = match &cmd.fit.sign_with {
         Some(p) => Some(load_signing_key(p)?),
@@ -206,9 +229,21 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
     };
     let loaded = load(&cmd.fit)?;
     let (fitted, options) = run_fit(&cmd.fit, &loaded)?;
-    let spec = SampleSpec { rows: cmd.rows, seed: cmd.seed.unwrap_or_else(rand::random), method: cmd.sampling.into() };
+    let spec = SampleSpec {
+        rows: cmd.rows,
+        seed: cmd.seed.unwrap_or_else(rand::random),
+        method: cmd.sampling.into(),
+    };
     let t = Instant::now();
-    let (dir, cert) = write_release(&cmd.out, cmd.force, &fitted, &loaded.schema_text, options, &spec, key.as_ref())?;
+    let (dir, cert) = write_release(
+        &cmd.out,
+        cmd.force,
+        &fitted,
+        &loaded.schema_text,
+        options,
+        &spec,
+        key.as_ref(),
+    )?;
     let write_secs = t.elapsed().as_secs_f64();
     let rows = cert.outputs.iter().find_map(|o| o.rows).unwrap_or(0);
     let _ = &loaded.schema;
@@ -229,7 +264,12 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             }))?
         );
     } else {
-        println!("wrote {} ({} synthetic rows, {})", dir.display(), rows, fitted.mechanism);
+        println!(
+            "wrote {} ({} synthetic rows, {})",
+            dir.display(),
+            rows,
+            fitted.mechanism
+        );
         println!("{}", cert.guarantee.statement);
         if let Some(s) = &cert.signature {
             println!("signed by {}", s.fingerprint);
@@ -240,7 +280,10 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
 
 pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
     if cmd.out.exists() && !cmd.force {
-        bail!("{}: already exists; choose another --out or pass --force to replace it", cmd.out.display());
+        bail!(
+            "{}: already exists; choose another --out or pass --force to replace it",
+            cmd.out.display()
+        );
     }
     let loaded = load(&cmd.fit)?;
     let (fitted, _options) = run_fit(&cmd.fit, &loaded)?;
@@ -254,18 +297,34 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
                    "phases": phases_json(&model.fitted)})
         );
     } else {
-        println!("wrote {} ({}, rho {:.6} spent)", cmd.out.display(), model.fitted.mechanism, spent);
+        println!(
+            "wrote {} ({}, rho {:.6} spent)",
+            cmd.out.display(),
+            model.fitted.mechanism,
+            spent
+        );
     }
     Ok(())
 }
 
 pub fn run_sample(cmd: SampleCmd) -> Result<()> {
     if cmd.out.exists() && !cmd.force {
-        bail!("{}: already exists; choose another --out or pass --force to replace it", cmd.out.display());
+        bail!(
+            "{}: already exists; choose another --out or pass --force to replace it",
+            cmd.out.display()
+        );
     }
     let model = ModelFile::load(&cmd.model)?;
-    let spec = SampleSpec { rows: cmd.rows, seed: cmd.seed.unwrap_or_else(rand::random), method: cmd.sampling.into() };
+    let spec = SampleSpec {
+        rows: cmd.rows,
+        seed: cmd.seed.unwrap_or_else(rand::random),
+        method: cmd.sampling.into(),
+    };
     let rows = sample_to_csv(&model, &spec, Path::new(&cmd.out))?;
-    println!("wrote {} ({rows} rows, seed {})", cmd.out.display(), spec.seed);
+    println!(
+        "wrote {} ({rows} rows, seed {})",
+        cmd.out.display(),
+        spec.seed
+    );
     Ok(())
 }

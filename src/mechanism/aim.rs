@@ -340,7 +340,11 @@ impl Workload {
                 return Err(format!("{source}: clique {} has no columns", i + 1));
             }
             if !(e.weight.is_finite() && e.weight > 0.0) {
-                return Err(format!("{source}: clique {} has weight {}, which must be positive", i + 1, e.weight));
+                return Err(format!(
+                    "{source}: clique {} has weight {}, which must be positive",
+                    i + 1,
+                    e.weight
+                ));
             }
             cliques.push((Clique::new(attrs), e.weight));
         }
@@ -367,9 +371,15 @@ mod tests {
     #[test]
     fn workload_file_parses_and_rejects_unknown_columns() {
         let d = Domain::new(vec!["a".into(), "b".into(), "c".into()], vec![2, 2, 2]);
-        let w = Workload::from_text("[[cliques]]\ncolumns = [\"a\", \"c\"]\nweight = 2.0\n", "w.toml", &d).unwrap();
+        let w = Workload::from_text(
+            "[[cliques]]\ncolumns = [\"a\", \"c\"]\nweight = 2.0\n",
+            "w.toml",
+            &d,
+        )
+        .unwrap();
         assert_eq!(w.cliques, vec![(Clique::new([0, 2]), 2.0)]);
-        let e = Workload::from_text("{\"cliques\": [{\"columns\": [\"zz\"]}]}", "w.json", &d).unwrap_err();
+        let e = Workload::from_text("{\"cliques\": [{\"columns\": [\"zz\"]}]}", "w.json", &d)
+            .unwrap_err();
         assert!(e.contains("zz"), "{e}");
     }
 }

@@ -41,9 +41,5 @@ pub fn measure_marginal_with_sigma<O: MarginalOracle>(
         .collect();
     let exact = oracle.marginal(clique)?;
     let values = measure_gaussian(acc, &exact.values, sigma, 1, purpose, names)?;
-    Ok(Measurement {
-        clique: clique.clone(),
-        values,
-        sigma,
-    })
+    Ok(Measurement::new(clique.clone(), values, sigma))
 }

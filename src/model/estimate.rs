@@ -22,6 +22,8 @@ pub(crate) struct Mapped<'a> {
     clique: usize,
     layout: SubsetLayout,
     weight: f64,
+    /// Per-cell inverse variance multipliers (`None`: all 1).
+    cell_weight: Option<Vec<f64>>,
     y: &'a [f64],
     /// Offset of this measurement in the flat per-measurement buffers.
     offset: usize,
@@ -34,7 +36,11 @@ pub(crate) struct Objective<'a> {
 }
 
 impl<'a> Objective<'a> {
-    pub(crate) fn new(engine: &Engine, domain: &crate::marginal::Domain, measurements: &'a [Measurement]) -> Self {
+    pub(crate) fn new(
+        engine: &Engine,
+        domain: &crate::marginal::Domain,
+        measurements: &'a [Measurement],
+    ) -> Self {
         let mut mapped = Vec::with_capacity(measurements.len());
         let mut offset = 0;
         for m in measurements {
@@ -42,12 +48,32 @@ impl<'a> Objective<'a> {
             let c = engine
                 .tree
                 .containing(domain, &m.clique)
-                .unwrap_or_else(|| unreachable!("measured cliques are covered by the junction tree"));
-            let layout = SubsetLayout::for_attrs(engine.tree.cliques()[c].attrs(), &engine.shapes[c], m.clique.attrs());
-            mapped.push(Mapped { clique: c, layout, weight: 1.0 / (m.sigma * m.sigma), y: &m.values, offset });
+                .unwrap_or_else(|| {
+                    unreachable!("measured cliques are covered by the junction tree")
+                });
+            let layout = SubsetLayout::for_attrs(
+                engine.tree.cliques()[c].attrs(),
+                &engine.shapes[c],
+                m.clique.attrs(),
+            );
+            let cell_weight = m
+                .cell_variance
+                .as_ref()
+                .map(|v| v.iter().map(|x| 1.0 / x).collect());
+            mapped.push(Mapped {
+                clique: c,
+                layout,
+                weight: 1.0 / (m.sigma * m.sigma),
+                cell_weight,
+                y: &m.values,
+                offset,
+            });
             offset += m.values.len();
         }
-        Objective { mapped, cells: offset }
+        Objective {
+            mapped,
+            cells: offset,
+        }
     }
 
     /// Number of measured cells (the loss's natural scale: its expected value at the true
@@ -62,7 +88,20 @@ impl<'a> Objective<'a> {
         for m in &self.mapped {
             let out = &mut proj[m.offset..m.offset + m.y.len()];
             m.layout.sum_into(&mu[engine.range(m.clique)], out);
-            loss += m.weight * out.iter().zip(m.y).map(|(p, y)| (p - y) * (p - y)).sum::<f64>();
+            loss += m.weight
+                * match &m.cell_weight {
+                    None => out
+                        .iter()
+                        .zip(m.y)
+                        .map(|(p, y)| (p - y) * (p - y))
+                        .sum::<f64>(),
+                    Some(w) => out
+                        .iter()
+                        .zip(m.y)
+                        .zip(w)
+                        .map(|((p, y), w)| w * (p - y) * (p - y))
+                        .sum::<f64>(),
+                };
         }
         loss
     }
@@ -76,6 +115,9 @@ impl<'a> Objective<'a> {
             let p = &proj[m.offset..m.offset + m.y.len()];
             for ((g, &p), &y) in g.iter_mut().zip(p).zip(m.y) {
                 *g = 2.0 * m.weight * (p - y);
+            }
+            if let Some(w) = &m.cell_weight {
+                g.iter_mut().zip(w).for_each(|(g, w)| *g *= w);
             }
             m.layout.add_expanded(&mut grad[engine.range(m.clique)], g);
         }
@@ -100,7 +142,12 @@ pub(crate) fn mirror_descent(
     let mut loss = objective.loss(engine, mu, &mut proj);
     let mut losses = vec![loss];
     if objective.mapped.is_empty() || opts.max_iters == 0 {
-        return EstimationReport { iterations: 0, final_loss: loss, converged: objective.mapped.is_empty(), losses };
+        return EstimationReport {
+            iterations: 0,
+            final_loss: loss,
+            converged: objective.mapped.is_empty(),
+            losses,
+        };
     }
     let mut gm = vec![0.0; m_cells];
     let mut grad = vec![0.0; n];
@@ -112,7 +159,9 @@ pub(crate) fn mirror_descent(
 
     // First step: move log-potentials by at most one unit, then let the line search adapt.
     let gmax = grad.iter().fold(0.0f64, |a, g| a.max(g.abs()));
-    let mut alpha = opts.initial_step.unwrap_or(if gmax > 0.0 { 1.0 / gmax } else { 1.0 });
+    let mut alpha = opts
+        .initial_step
+        .unwrap_or(if gmax > 0.0 { 1.0 / gmax } else { 1.0 });
     let mut converged = false;
     let mut rejections_in_row = 0usize;
     let mut accepted: Vec<f64> = vec![loss];
@@ -125,7 +174,12 @@ pub(crate) fn mirror_descent(
         engine.calibrate(&trial_theta, total, &mut ws, &mut trial_mu);
         let trial_loss = objective.loss(engine, &trial_mu, &mut trial_proj);
         // <grad, mu - mu_new> measured on the measurement tables (the gradient lives there).
-        let inner: f64 = gm.iter().zip(&proj).zip(&trial_proj).map(|((g, a), b)| g * (a - b)).sum();
+        let inner: f64 = gm
+            .iter()
+            .zip(&proj)
+            .zip(&trial_proj)
+            .map(|((g, a), b)| g * (a - b))
+            .sum();
         let accept = match opts.stepsize {
             // A fixed step (1/L for a known Lipschitz constant L) takes every finite step.
             Some(_) => trial_loss.is_finite(),
@@ -160,5 +214,10 @@ pub(crate) fn mirror_descent(
             break;
         }
     }
-    EstimationReport { iterations, final_loss: loss, converged, losses }
+    EstimationReport {
+        iterations,
+        final_loss: loss,
+        converged,
+        losses,
+    }
 }

@@ -73,13 +73,22 @@ impl GraphicalModel {
         measurements: Vec<Measurement>,
         probs: Option<Vec<f64>>,
     ) -> Self {
-        let potentials = (0..engine.tree.cliques().len()).map(|c| theta[engine.range(c)].to_vec()).collect();
+        let potentials = (0..engine.tree.cliques().len())
+            .map(|c| theta[engine.range(c)].to_vec())
+            .collect();
         let tree = engine.tree.clone();
         let calibrated = OnceLock::new();
         if let Some(probs) = probs {
             let _ = calibrated.set(Arc::new(Calibrated { engine, probs }));
         }
-        GraphicalModel { domain, tree, potentials, total, measurements, calibrated }
+        GraphicalModel {
+            domain,
+            tree,
+            potentials,
+            total,
+            measurements,
+            calibrated,
+        }
     }
 
     pub fn domain(&self) -> &Domain {
@@ -116,7 +125,11 @@ impl GraphicalModel {
             .cliques()
             .iter()
             .zip(&self.potentials)
-            .map(|(c, v)| Factor { clique: c.clone(), shape: c.shape(&self.domain), values: v.clone() })
+            .map(|(c, v)| Factor {
+                clique: c.clone(),
+                shape: c.shape(&self.domain),
+                values: v.clone(),
+            })
             .collect()
     }
 
@@ -143,7 +156,11 @@ impl GraphicalModel {
                 let clique = self.tree.cliques()[c].clone();
                 let shape = clique.shape(&self.domain);
                 let values = cal.clique(c).iter().map(|p| p * self.total).collect();
-                MarginalTable { clique, shape, values }
+                MarginalTable {
+                    clique,
+                    shape,
+                    values,
+                }
             })
             .collect()
     }
@@ -166,7 +183,10 @@ impl GraphicalModel {
     /// [`Self::project`] with an error for attributes outside the domain.
     pub fn try_project(&self, clique: &Clique) -> Result<MarginalTable, ModelError> {
         if let Some(&a) = clique.attrs().iter().find(|&&a| a >= self.domain.len()) {
-            return Err(ModelError::AttributeOutOfRange { attr: a, attrs: self.domain.len() });
+            return Err(ModelError::AttributeOutOfRange {
+                attr: a,
+                attrs: self.domain.len(),
+            });
         }
         let probs = self.project_probabilities(clique);
         Ok(MarginalTable {
@@ -189,10 +209,18 @@ impl GraphicalModel {
         let tree = &self.tree;
         let shape = clique.shape(&self.domain);
         if let Some(c) = tree.containing(&self.domain, clique) {
-            let layout = SubsetLayout::for_attrs(tree.cliques()[c].attrs(), &cal.engine.shapes[c], clique.attrs());
+            let layout = SubsetLayout::for_attrs(
+                tree.cliques()[c].attrs(),
+                &cal.engine.shapes[c],
+                clique.attrs(),
+            );
             let mut values = vec![0.0; layout.small_cells()];
             layout.sum_into(cal.clique(c), &mut values);
-            return Factor { clique: clique.clone(), shape, values };
+            return Factor {
+                clique: clique.clone(),
+                shape,
+                values,
+            };
         }
         self.eliminate_over_subtree(cal, clique)
     }
@@ -221,8 +249,9 @@ impl GraphicalModel {
         }
         let mut alive = vec![true; k];
         loop {
-            let leaves: Vec<usize> =
-                (0..k).filter(|&c| alive[c] && !terminals.contains(&c) && adj[c].len() <= 1).collect();
+            let leaves: Vec<usize> = (0..k)
+                .filter(|&c| alive[c] && !terminals.contains(&c) && adj[c].len() <= 1)
+                .collect();
             if leaves.is_empty() {
                 break;
             }
@@ -239,7 +268,12 @@ impl GraphicalModel {
         let root = terminals
             .iter()
             .copied()
-            .max_by_key(|&c| (tree.cliques()[c].intersection(query).len(), std::cmp::Reverse(c)))
+            .max_by_key(|&c| {
+                (
+                    tree.cliques()[c].intersection(query).len(),
+                    std::cmp::Reverse(c),
+                )
+            })
             .unwrap_or_else(|| tree.root());
         let mut order = vec![root];
         let mut sub_parent: BTreeMap<usize, usize> = BTreeMap::new();
@@ -261,7 +295,11 @@ impl GraphicalModel {
         };
         let mut msgs: BTreeMap<usize, Factor> = BTreeMap::new();
         for &c in order.iter().rev() {
-            let children: Vec<usize> = adj[c].iter().copied().filter(|n| sub_parent.get(n) == Some(&c)).collect();
+            let children: Vec<usize> = adj[c]
+                .iter()
+                .copied()
+                .filter(|n| sub_parent.get(n) == Some(&c))
+                .collect();
             let mut f = table(c);
             let sep = match sub_parent.get(&c) {
                 Some(&p) => {
@@ -286,12 +324,23 @@ impl GraphicalModel {
                 }
             }
             let keep = f.clique.intersection(&sep.union(query));
-            msgs.insert(c, if keep != f.clique { f.sum_onto(&keep) } else { f });
+            msgs.insert(
+                c,
+                if keep != f.clique {
+                    f.sum_onto(&keep)
+                } else {
+                    f
+                },
+            );
         }
-        let mut out = msgs.remove(&root).unwrap_or_else(|| unreachable!("the root is processed last"));
+        let mut out = msgs
+            .remove(&root)
+            .unwrap_or_else(|| unreachable!("the root is processed last"));
         if out.clique != *query {
             // Only possible if some queried attribute was in no terminal, which the tree rules out.
-            out = out.sum_onto(&out.clique.intersection(query)).expand(query, &self.domain);
+            out = out
+                .sum_onto(&out.clique.intersection(query))
+                .expand(query, &self.domain);
         }
         out
     }
@@ -329,7 +378,10 @@ impl TryFrom<ModelFile> for GraphicalModel {
     fn try_from(f: ModelFile) -> Result<Self, ModelError> {
         let bad = |msg: String| Err(ModelError::InvalidModel(msg));
         if f.format != MODEL_FORMAT {
-            return bad(format!("unknown format {:?} (expected {MODEL_FORMAT:?})", f.format));
+            return bad(format!(
+                "unknown format {:?} (expected {MODEL_FORMAT:?})",
+                f.format
+            ));
         }
         let d = &f.domain;
         if d.names().len() != d.sizes().len() || d.sizes().contains(&0) {
@@ -340,7 +392,10 @@ impl TryFrom<ModelFile> for GraphicalModel {
                 return bad(format!("clique {c:?} is not sorted and duplicate-free"));
             }
             if let Some(&a) = c.attrs().iter().find(|&&a| a >= d.len()) {
-                return Err(ModelError::AttributeOutOfRange { attr: a, attrs: d.len() });
+                return Err(ModelError::AttributeOutOfRange {
+                    attr: a,
+                    attrs: d.len(),
+                });
             }
         }
         if let Some(a) = (0..d.len()).find(|&a| !f.cliques.iter().any(|c| c.contains(a))) {
@@ -358,7 +413,11 @@ impl TryFrom<ModelFile> for GraphicalModel {
         for (c, p) in tree.cliques().iter().zip(&f.potentials) {
             let cells = super::junction::saturating_cells(d, c.attrs());
             if p.len() != cells {
-                return Err(ModelError::ShapeMismatch { clique: c.clone(), expected: cells, got: p.len() });
+                return Err(ModelError::ShapeMismatch {
+                    clique: c.clone(),
+                    expected: cells,
+                    got: p.len(),
+                });
             }
             if p.iter().any(|v| !v.is_finite()) {
                 return bad(format!("non-finite log-potential in clique {c:?}"));

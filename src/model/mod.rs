@@ -43,11 +43,30 @@ pub struct Measurement {
     pub clique: Clique,
     pub values: Vec<f64>,
     pub sigma: f64,
+    /// Per-cell variance multipliers (cell `i` has variance `sigma^2 * cell_variance[i]`);
+    /// `None` means 1 everywhere. A cell that sums `m` noisy cells (MST's domain
+    /// compression) has multiplier `m`, and the loss weighs it `1/m` as much.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell_variance: Option<Vec<f64>>,
 }
 
 impl Measurement {
     pub fn new(clique: Clique, values: Vec<f64>, sigma: f64) -> Self {
-        Measurement { clique, values, sigma }
+        Measurement {
+            clique,
+            values,
+            sigma,
+            cell_variance: None,
+        }
+    }
+
+    /// Variance of the sum of all cells.
+    pub fn total_variance(&self) -> f64 {
+        let s2 = self.sigma * self.sigma;
+        match &self.cell_variance {
+            Some(v) => s2 * v.iter().sum::<f64>(),
+            None => s2 * self.values.len() as f64,
+        }
     }
 }
 
@@ -113,7 +132,11 @@ pub enum ModelError {
     #[error("attribute {attr} is outside the domain of {attrs} attributes")]
     AttributeOutOfRange { attr: usize, attrs: usize },
     #[error("table over clique {clique:?} has {got} values, expected {expected}")]
-    ShapeMismatch { clique: Clique, expected: usize, got: usize },
+    ShapeMismatch {
+        clique: Clique,
+        expected: usize,
+        got: usize,
+    },
     #[error("measurement {index} has sigma {sigma}; it must be a positive finite number")]
     InvalidSigma { index: usize, sigma: f64 },
     #[error("measurement {index} has a non-finite value")]
@@ -125,23 +148,45 @@ pub enum ModelError {
 }
 
 /// Checks measurements against the domain: attributes in range, table shapes, sigmas, values.
-pub(crate) fn validate_measurements(domain: &Domain, measurements: &[Measurement]) -> Result<(), ModelError> {
+pub(crate) fn validate_measurements(
+    domain: &Domain,
+    measurements: &[Measurement],
+) -> Result<(), ModelError> {
     for (i, m) in measurements.iter().enumerate() {
         if Clique::new(m.clique.attrs().iter().copied()) != m.clique {
-            return Err(ModelError::InvalidModel(format!("measurement {i}: clique is not sorted")));
+            return Err(ModelError::InvalidModel(format!(
+                "measurement {i}: clique is not sorted"
+            )));
         }
         if let Some(&a) = m.clique.attrs().iter().find(|&&a| a >= domain.len()) {
-            return Err(ModelError::AttributeOutOfRange { attr: a, attrs: domain.len() });
+            return Err(ModelError::AttributeOutOfRange {
+                attr: a,
+                attrs: domain.len(),
+            });
         }
         let cells = junction::saturating_cells(domain, m.clique.attrs());
         if m.values.len() != cells {
-            return Err(ModelError::ShapeMismatch { clique: m.clique.clone(), expected: cells, got: m.values.len() });
+            return Err(ModelError::ShapeMismatch {
+                clique: m.clique.clone(),
+                expected: cells,
+                got: m.values.len(),
+            });
         }
         if !(m.sigma.is_finite() && m.sigma > 0.0) {
-            return Err(ModelError::InvalidSigma { index: i, sigma: m.sigma });
+            return Err(ModelError::InvalidSigma {
+                index: i,
+                sigma: m.sigma,
+            });
         }
         if m.values.iter().any(|v| !v.is_finite()) {
             return Err(ModelError::NonFiniteValue { index: i });
+        }
+        if let Some(v) = &m.cell_variance {
+            if v.len() != cells || v.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+                return Err(ModelError::InvalidModel(format!(
+                    "measurement {i}: cell variance multipliers must be {cells} positive finite numbers"
+                )));
+            }
         }
     }
     Ok(())
@@ -151,17 +196,21 @@ pub(crate) fn validate_measurements(domain: &Domain, measurements: &[Measurement
 /// (every domain attribute included, as in the fitted model), saturating at `usize::MAX`.
 /// Symbolic only: nothing is allocated, so AIM can filter candidates with it.
 pub fn model_size_cells(domain: &Domain, cliques: &[Clique]) -> usize {
-    let valid: Vec<Clique> = cliques.iter().filter(|c| c.attrs().iter().all(|&a| a < domain.len())).cloned().collect();
+    let valid: Vec<Clique> = cliques
+        .iter()
+        .filter(|c| c.attrs().iter().all(|&a| a < domain.len()))
+        .cloned()
+        .collect();
     junction::total_cells(domain, &junction::triangulate(domain, &valid))
 }
 
 /// Minimum-variance estimate of the number of records: each measurement's noisy sum is an
 /// unbiased estimate with variance `sigma^2 * cells`; they are averaged by inverse
 /// variance and floored at 1.
-pub fn estimate_total(domain: &Domain, measurements: &[Measurement]) -> f64 {
+pub fn estimate_total(_domain: &Domain, measurements: &[Measurement]) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);
     for m in measurements {
-        let var = m.sigma * m.sigma * m.clique.cells(domain) as f64;
+        let var = m.total_variance();
         num += m.values.iter().sum::<f64>() / var;
         den += 1.0 / var;
     }
@@ -187,11 +236,18 @@ pub fn estimate(
     warm_start: Option<&GraphicalModel>,
 ) -> Result<(GraphicalModel, EstimationReport), ModelError> {
     validate_measurements(domain, measurements)?;
-    let cliques: Vec<Clique> = measurements.iter().map(|m| m.clique.clone()).filter(|c| !c.is_empty()).collect();
+    let cliques: Vec<Clique> = measurements
+        .iter()
+        .map(|m| m.clique.clone())
+        .filter(|c| !c.is_empty())
+        .collect();
     let maxc = junction::triangulate(domain, &cliques);
     let cells = junction::total_cells(domain, &maxc);
     if cells > opts.max_cells {
-        return Err(ModelError::TooLarge { cells, cap: opts.max_cells });
+        return Err(ModelError::TooLarge {
+            cells,
+            cap: opts.max_cells,
+        });
     }
     let tree = JunctionTree::from_maximal_cliques(maxc);
     let engine = Engine::new(domain, tree);
@@ -204,21 +260,40 @@ pub fn estimate(
     let mut mu = vec![0.0; cells];
     let report = estimate::mirror_descent(&engine, &objective, total, &mut theta, &mut mu, opts);
     let probs: Vec<f64> = mu.iter().map(|v| v / total).collect();
-    let model = GraphicalModel::from_parts(domain.clone(), engine, &theta, total, measurements.to_vec(), Some(probs));
+    let model = GraphicalModel::from_parts(
+        domain.clone(),
+        engine,
+        &theta,
+        total,
+        measurements.to_vec(),
+        Some(probs),
+    );
     Ok((model, report))
 }
 
 /// Initial log-potentials on the new tree from a previous model.
-fn warm_potentials(domain: &Domain, engine: &Engine, old: &GraphicalModel) -> Result<Vec<f64>, ModelError> {
+fn warm_potentials(
+    domain: &Domain,
+    engine: &Engine,
+    old: &GraphicalModel,
+) -> Result<Vec<f64>, ModelError> {
     if old.domain() != domain {
         return Err(ModelError::WarmStartDomain);
     }
     let tree = &engine.tree;
     let mut theta = vec![0.0; engine.total_cells()];
-    let homes: Option<Vec<usize>> = old.cliques().iter().map(|c| tree.containing(domain, c)).collect();
+    let homes: Option<Vec<usize>> = old
+        .cliques()
+        .iter()
+        .map(|c| tree.containing(domain, c))
+        .collect();
     if let Some(homes) = homes {
         for ((c, pot), home) in old.cliques().iter().zip(old.raw_potentials()).zip(homes) {
-            let layout = layout::SubsetLayout::for_attrs(tree.cliques()[home].attrs(), &engine.shapes[home], c.attrs());
+            let layout = layout::SubsetLayout::for_attrs(
+                tree.cliques()[home].attrs(),
+                &engine.shapes[home],
+                c.attrs(),
+            );
             layout.add_expanded(&mut theta[engine.range(home)], pot);
         }
         return Ok(theta);
@@ -236,7 +311,8 @@ fn warm_potentials(domain: &Domain, engine: &Engine, old: &GraphicalModel) -> Re
         if tree.parent(c).is_some() {
             let s = old.project(sep);
             let ls: Vec<f64> = s.values.iter().map(|&v| -log(v)).collect();
-            let layout = layout::SubsetLayout::for_attrs(clique.attrs(), &engine.shapes[c], sep.attrs());
+            let layout =
+                layout::SubsetLayout::for_attrs(clique.attrs(), &engine.shapes[c], sep.attrs());
             layout.add_expanded(t, &ls);
         }
     }

@@ -93,7 +93,13 @@ impl Step {
                 row.iter_mut().for_each(|p| *p = 1.0 / k as f64);
             }
         }
-        Step { sep, new_attrs, k, cells, cond }
+        Step {
+            sep,
+            new_attrs,
+            k,
+            cells,
+            cond,
+        }
     }
 
     fn sep_index(&self, row: &[u32]) -> usize {
@@ -109,7 +115,12 @@ impl Step {
 
 /// `rows` records from the model, column-major (one `Vec<u32>` of codes per attribute),
 /// reproducible from `seed`.
-pub fn sample(model: &GraphicalModel, rows: usize, seed: u64, method: SamplingMethod) -> Vec<Vec<u32>> {
+pub fn sample(
+    model: &GraphicalModel,
+    rows: usize,
+    seed: u64,
+    method: SamplingMethod,
+) -> Vec<Vec<u32>> {
     let tree = model.junction_tree();
     let steps: Vec<Step> = tree.order().iter().map(|&c| Step::new(model, c)).collect();
     let n_attrs = model.domain().len();
@@ -145,19 +156,21 @@ fn forward(steps: &[Step], n_attrs: usize, rows: usize, seed: u64) -> Vec<u32> {
     if n_attrs == 0 {
         return out;
     }
-    out.par_chunks_mut(CHUNK * n_attrs).enumerate().for_each(|(chunk, buf)| {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        rng.set_stream(chunk as u64);
-        for row in buf.chunks_mut(n_attrs) {
-            for (st, cdf) in steps.iter().zip(&cdfs) {
-                let s = st.sep_index(row);
-                let block = &cdf[s * st.k..(s + 1) * st.k];
-                let u: f64 = rng.gen::<f64>() * block[st.k - 1];
-                let r = block.partition_point(|&c| c <= u).min(st.k - 1);
-                st.write(st.cells[s * st.k + r], row);
+    out.par_chunks_mut(CHUNK * n_attrs)
+        .enumerate()
+        .for_each(|(chunk, buf)| {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            rng.set_stream(chunk as u64);
+            for row in buf.chunks_mut(n_attrs) {
+                for (st, cdf) in steps.iter().zip(&cdfs) {
+                    let s = st.sep_index(row);
+                    let block = &cdf[s * st.k..(s + 1) * st.k];
+                    let u: f64 = rng.gen::<f64>() * block[st.k - 1];
+                    let r = block.partition_point(|&c| c <= u).min(st.k - 1);
+                    st.write(st.cells[s * st.k + r], row);
+                }
             }
-        }
-    });
+        });
     out
 }
 
@@ -236,7 +249,12 @@ fn rounding(steps: &[Step], n_attrs: usize, rows: usize, seed: u64) -> Vec<u32> 
                 continue;
             }
             group.shuffle(&mut rng);
-            round_counts(&st.cond[s * st.k..(s + 1) * st.k], group.len(), &mut rng, &mut counts);
+            round_counts(
+                &st.cond[s * st.k..(s + 1) * st.k],
+                group.len(),
+                &mut rng,
+                &mut counts,
+            );
             let mut g = group.iter();
             for (r, &cnt) in counts.iter().enumerate() {
                 let cell = st.cells[s * st.k + r];

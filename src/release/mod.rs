@@ -15,7 +15,9 @@ pub use certificate::{
     describe_output, sha256_bytes, sha256_file, statement, Certificate, Guarantee, MechanismInfo,
     OutputFile, Sampling, SchemaInfo, Signature, Tool, CERTIFICATE_FORMAT, CERTIFICATE_VERSION,
 };
-pub use pipeline::{sample_to_csv, write_release, ModelFile, SampleSpec, CERTIFICATE_FILE, DATA_FILE, MODEL_FILE};
+pub use pipeline::{
+    sample_to_csv, write_release, ModelFile, SampleSpec, CERTIFICATE_FILE, DATA_FILE, MODEL_FILE,
+};
 pub use sign::{check_signature, fingerprint, keygen, load_public_key, load_signing_key, sign};
 pub use verify::{verify_release, Check, VerifyReport};
 

@@ -12,7 +12,10 @@ use crate::model::SamplingMethod;
 use crate::schema::Schema;
 
 use super::readme::{release_readme, RELEASE_README};
-use super::{certificate_for, describe_output, sign, write_atomic, Certificate, ReleaseError, Sampling, StagedDir};
+use super::{
+    certificate_for, describe_output, sign, write_atomic, Certificate, ReleaseError, Sampling,
+    StagedDir,
+};
 
 pub const DATA_FILE: &str = "synthetic.csv";
 pub const MODEL_FILE: &str = "model.json";
@@ -41,13 +44,15 @@ impl ModelFile {
     }
 
     pub fn to_json(&self) -> Result<Vec<u8>, ReleaseError> {
-        serde_json::to_vec(self).map_err(|e| ReleaseError::Format(format!("serialising the model: {e}")))
+        serde_json::to_vec(self)
+            .map_err(|e| ReleaseError::Format(format!("serialising the model: {e}")))
     }
 
     pub fn load(path: &Path) -> Result<Self, ReleaseError> {
         let f = std::fs::File::open(path).map_err(|e| ReleaseError::Io(path.to_path_buf(), e))?;
-        let m: ModelFile = serde_json::from_reader(std::io::BufReader::new(f))
-            .map_err(|e| ReleaseError::Format(format!("{}: not a dpsynth model file: {e}", path.display())))?;
+        let m: ModelFile = serde_json::from_reader(std::io::BufReader::new(f)).map_err(|e| {
+            ReleaseError::Format(format!("{}: not a dpsynth model file: {e}", path.display()))
+        })?;
         if m.format != MODEL_FORMAT || m.format_version != MODEL_VERSION {
             return Err(ReleaseError::Format(format!(
                 "{}: format {} v{} is not {MODEL_FORMAT} v{MODEL_VERSION}",
@@ -81,11 +86,16 @@ impl SampleSpec {
 }
 
 /// Samples `rows` records from a model file's model and writes them as CSV (atomically).
-pub fn sample_to_csv(model: &ModelFile, spec: &SampleSpec, out: &Path) -> Result<usize, ReleaseError> {
+pub fn sample_to_csv(
+    model: &ModelFile,
+    spec: &SampleSpec,
+    out: &Path,
+) -> Result<usize, ReleaseError> {
     let schema = model.schema()?;
     let rows = spec.rows_for(&model.fitted);
     let columns = model.fitted.synthesize(rows, spec.seed, spec.method);
-    write_csv(out, &schema, &columns, spec.seed).map_err(|e| ReleaseError::Format(e.to_string()))?;
+    write_csv(out, &schema, &columns, spec.seed)
+        .map_err(|e| ReleaseError::Format(e.to_string()))?;
     Ok(rows)
 }
 
@@ -112,15 +122,25 @@ pub fn write_release(
     let sampling = Sampling {
         seed: spec.seed,
         method: format!("{:?}", spec.method).to_lowercase(),
-        rows_source: if spec.rows.is_some() { "user".into() } else { "model total".into() },
+        rows_source: if spec.rows.is_some() {
+            "user".into()
+        } else {
+            "model total".into()
+        },
     };
     debug_assert_eq!(outputs[0].rows, Some(rows as u64));
     let mut cert = certificate_for(fitted, options, schema_text, outputs, sampling)?;
     if let Some(k) = key {
         sign(&mut cert, k);
     }
-    write_atomic(&stage.path(CERTIFICATE_FILE), cert.to_pretty_json().as_bytes())?;
-    write_atomic(&stage.path(RELEASE_README), release_readme(&cert).as_bytes())?;
+    write_atomic(
+        &stage.path(CERTIFICATE_FILE),
+        cert.to_pretty_json().as_bytes(),
+    )?;
+    write_atomic(
+        &stage.path(RELEASE_README),
+        release_readme(&cert).as_bytes(),
+    )?;
     let dir = stage.commit()?;
     Ok((dir, cert))
 }

@@ -168,7 +168,11 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
         });
     push("epsilon from rho", eps_check);
 
-    let expected = super::statement(cert.guarantee.epsilon, cert.guarantee.delta, cert.guarantee.rho);
+    let expected = super::statement(
+        cert.guarantee.epsilon,
+        cert.guarantee.delta,
+        cert.guarantee.rho,
+    );
     push(
         "statement",
         if expected == cert.guarantee.statement {

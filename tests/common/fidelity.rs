@@ -16,6 +16,9 @@ pub fn mean_k_way_l1(real: &EncodedTable, synth: &EncodedTable, domain: &Domain,
 /// Builds a table from column-major codes (as returned by `Fitted::synthesize`).
 pub fn table_from_columns(domain: &Domain, columns: &[Vec<u32>]) -> EncodedTable {
     let n = columns.first().map_or(0, |c| c.len());
-    let rows: Vec<Vec<u32>> = (0..n).map(|r| columns.iter().map(|c| c[r]).collect()).collect();
-    EncodedTable::from_rows(domain.names().to_vec(), domain.sizes().to_vec(), &rows).expect("codes within domain")
+    let rows: Vec<Vec<u32>> = (0..n)
+        .map(|r| columns.iter().map(|c| c[r]).collect())
+        .collect();
+    EncodedTable::from_rows(domain.names().to_vec(), domain.sizes().to_vec(), &rows)
+        .expect("codes within domain")
 }
