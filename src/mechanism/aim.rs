@@ -160,6 +160,7 @@ pub fn aim<O: MarginalOracle>(
     progress.start("AIM rounds", rounds);
     let mut round = 0usize;
     let mut last = false;
+    let (mut t_select, mut t_measure, mut t_refit) = (0.0f64, 0.0f64, 0.0f64);
     est.max_iters = opts.round_iters;
     while !last {
         round += 1;
@@ -188,6 +189,7 @@ pub fn aim<O: MarginalOracle>(
         if allowed.is_empty() {
             return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
         }
+        let ts = Instant::now();
         let chosen = select_worst(
             &mut acc,
             &model,
@@ -200,8 +202,10 @@ pub fn aim<O: MarginalOracle>(
             rho_select,
             round,
         )?;
+        t_select += ts.elapsed().as_secs_f64();
         let clique = cand_list[chosen].clone();
         let before = model.project(&clique);
+        let tm = Instant::now();
         let m = measure_marginal_with_sigma(
             oracle,
             &mut acc,
@@ -209,8 +213,11 @@ pub fn aim<O: MarginalOracle>(
             sigma,
             &format!("AIM round {round} measurement"),
         )?;
+        t_measure += tm.elapsed().as_secs_f64();
         measurements.push(m);
+        let tr = Instant::now();
         let (refit, _) = estimate(&domain, &measurements, &est, Some(&model))?;
+        t_refit += tr.elapsed().as_secs_f64();
         model = refit;
         let after = model.project(&clique);
         let moved: f64 = before
@@ -234,6 +241,9 @@ pub fn aim<O: MarginalOracle>(
     }
     progress.finish();
     phases.push((format!("{round} rounds"), t.elapsed()));
+    for (name, secs) in [("  of which selection", t_select), ("  of which measurement", t_measure), ("  of which refits", t_refit)] {
+        phases.push((name.to_string(), std::time::Duration::from_secs_f64(secs)));
+    }
 
     // Final fit with the full iteration budget.
     let t = Instant::now();
