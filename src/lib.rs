@@ -12,4 +12,5 @@
 //! 8. [`eval`]: curator-side fidelity and risk evaluation.
 
 pub mod data;
+pub mod eval;
 pub mod marginal;
