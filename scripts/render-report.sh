@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Renders an evaluation report to PNG in headless Chromium and fails if the page logs any
-# console error (a script error, a blocked load under the report's Content-Security-Policy,
-# a missing resource).
+# console message. The report runs no script, so every console message is the browser
+# reporting a problem: a script error ("Uncaught ..."), a load blocked by the report's
+# Content-Security-Policy, a missing resource.
 #
 # Usage: scripts/render-report.sh [REPORT.html] [OUT.png]
 #   Without REPORT, builds one from adult (../shared/data) with
@@ -29,8 +30,8 @@ chrome=$(command -v chromium || command -v chromium-browser || command -v google
 
 log=$work/chromium.log
 mkdir -p "$work/profile"
-# --enable-logging=stderr --v=0 makes Chromium print the page's console messages
-# ("CONSOLE(...)" lines, with their level) to stderr.
+# --enable-logging=stderr --v=0 makes Chromium print the page's console messages to stderr as
+# `[pid:tid:time:INFO:CONSOLE:line] "message", source: ...` (every level logs as INFO).
 "$chrome" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --user-data-dir="$work/profile" --enable-logging=stderr --v=0 \
@@ -38,7 +39,7 @@ mkdir -p "$work/profile"
     "file://$(realpath "$report")" 2>"$log" || { cat "$log" >&2; echo "chromium failed" >&2; exit 1; }
 
 [[ -s "$out" ]] || { cat "$log" >&2; echo "no screenshot written" >&2; exit 1; }
-if grep -E "Uncaught|ERROR:CONSOLE|CONSOLE\([0-9]+\).*(rror|Refused)|Refused to|Failed to load|net::ERR_" "$log" >&2; then
+if grep -E ":CONSOLE[:(]|Uncaught|net::ERR_" "$log" >&2; then
     echo "console errors while rendering $report (full log: $log)" >&2
     exit 1
 fi

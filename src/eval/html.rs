@@ -229,7 +229,10 @@ fn bars_svg(
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let n = cats.len().max(1);
         let longest = cats.iter().map(|c| c.chars().count()).max().unwrap_or(1);
-        let rotate = n > 8 || longest > 6;
+        // Rotate the category labels when they would not fit side by side under their bars
+        // (about 6.5 px per character at 11 px; 64 px go to the y axis and margins).
+        let spacing = (size.0 as f64 - 64.0) / n as f64;
+        let rotate = longest as f64 * 6.5 + 4.0 > spacing;
         let bottom = if rotate { (longest as u32 * 6 + 14).min(110) } else { 24 };
         let ymax = real.iter().chain(synth).copied().fold(0.0, f64::max).max(1e-9) * 1.12;
         let mut chart = ChartBuilder::on(&root)
