@@ -14,9 +14,14 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use dpsynth::eval::{evaluate, independent_baseline, EvalOptions};
 
 fn bench(c: &mut Criterion) {
-    let Some((real, domain)) = common::load_coded("adult") else { return };
+    let Some((real, domain)) = common::load_coded("adult") else {
+        return;
+    };
     let synthetic = independent_baseline(&real, 1);
-    let opts = EvalOptions { target: domain.index_of("income>50K"), ..EvalOptions::default() };
+    let opts = EvalOptions {
+        target: domain.index_of("income>50K"),
+        ..EvalOptions::default()
+    };
     // One run up front to print where the time goes.
     let report = evaluate(&real, &synthetic, &domain, &opts).expect("adult evaluates");
     let m3 = &report.fidelity.marginals[2];

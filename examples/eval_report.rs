@@ -23,14 +23,30 @@ fn main() -> anyhow::Result<()> {
         numeric: domain
             .names()
             .iter()
-            .map(|n| matches!(n.as_str(), "age" | "education-num" | "hours-per-week" | "capital-gain" | "capital-loss"))
+            .map(|n| {
+                matches!(
+                    n.as_str(),
+                    "age" | "education-num" | "hours-per-week" | "capital-gain" | "capital-loss"
+                )
+            })
             .collect(),
         ..EvalOptions::default()
     };
     let report = evaluate(&real, &synthetic, &domain, &opts)?;
     // The benchmark files carry codes only; a schema would supply value labels.
-    let labels: Vec<Vec<String>> = domain.sizes().iter().map(|&s| (0..s).map(|c| c.to_string()).collect()).collect();
-    let html = render_html(&report, &labels, &real, &synthetic, &domain, guarantee.as_deref());
+    let labels: Vec<Vec<String>> = domain
+        .sizes()
+        .iter()
+        .map(|&s| (0..s).map(|c| c.to_string()).collect())
+        .collect();
+    let html = render_html(
+        &report,
+        &labels,
+        &real,
+        &synthetic,
+        &domain,
+        guarantee.as_deref(),
+    );
     std::fs::write(&out, html)?;
     eprint!("{}", report.summary_text());
     eprintln!("wrote {out}");

@@ -38,12 +38,18 @@ fn rows_of(t: &EncodedTable) -> Vec<Vec<u32>> {
 
 fn opts() -> EvalOptions {
     // A small DCR sample keeps the debug-build test quick; the bench runs the full default.
-    EvalOptions { dcr_sample: 300, target: Some(INCOME), ..EvalOptions::default() }
+    EvalOptions {
+        dcr_sample: 300,
+        target: Some(INCOME),
+        ..EvalOptions::default()
+    }
 }
 
 #[test]
 fn marginal_errors_match_row_loop_on_adult() {
-    let Some((real, domain)) = common::load_coded("adult") else { return };
+    let Some((real, domain)) = common::load_coded("adult") else {
+        return;
+    };
     let synth = stand_in(&real);
     let report = evaluate(&real, &synth, &domain, &opts()).unwrap();
     let (rr, sr) = (rows_of(&real), rows_of(&synth));
@@ -61,7 +67,13 @@ fn marginal_errors_match_row_loop_on_adult() {
             let p = brute_shares(&rr, sizes, c.attrs());
             let q = brute_shares(&sr, sizes, c.attrs());
             let l1: f64 = p.iter().zip(&q).map(|(a, b)| (a - b).abs()).sum();
-            assert!((l1 - e.l1).abs() <= 1e-9, "clique {:?}: {} vs {}", c.attrs(), e.l1, l1);
+            assert!(
+                (l1 - e.l1).abs() <= 1e-9,
+                "clique {:?}: {} vs {}",
+                c.attrs(),
+                e.l1,
+                l1
+            );
             sum += l1;
             max = max.max(l1);
         }
@@ -103,7 +115,11 @@ fn marginal_errors_match_row_loop_on_adult() {
                     }
                 }
             }
-            let m = pi.iter().filter(|&&p| p > 0.0).count().min(pj.iter().filter(|&&p| p > 0.0).count());
+            let m = pi
+                .iter()
+                .filter(|&&p| p > 0.0)
+                .count()
+                .min(pj.iter().filter(|&&p| p > 0.0).count());
             let v = (chi2 / (n * (m as f64 - 1.0))).sqrt();
             let got = got.unwrap();
             assert!((got - v).abs() <= 1e-9, "V({i},{j}) {got} vs {v}");
@@ -122,20 +138,32 @@ fn marginal_errors_match_row_loop_on_adult() {
 
 #[test]
 fn pearson_for_numeric_pairs_matches_row_loop() {
-    let Some((real, domain)) = common::load_coded("adult") else { return };
+    let Some((real, domain)) = common::load_coded("adult") else {
+        return;
+    };
     let synth = stand_in(&real);
     let mut numeric = vec![false; domain.len()];
     numeric[0] = true; // age
     numeric[12] = true; // hours-per-week
-    let o = EvalOptions { numeric, dcr_sample: 0, ..EvalOptions::default() };
+    let o = EvalOptions {
+        numeric,
+        dcr_sample: 0,
+        ..EvalOptions::default()
+    };
     let report = evaluate(&real, &synth, &domain, &o).unwrap();
     let rows = rows_of(&real);
     let n = rows.len() as f64;
     let mean = |c: usize| rows.iter().map(|r| r[c] as f64).sum::<f64>() / n;
     let (m0, m12) = (mean(0), mean(12));
-    let cov = rows.iter().map(|r| (r[0] as f64 - m0) * (r[12] as f64 - m12)).sum::<f64>();
+    let cov = rows
+        .iter()
+        .map(|r| (r[0] as f64 - m0) * (r[12] as f64 - m12))
+        .sum::<f64>();
     let v0 = rows.iter().map(|r| (r[0] as f64 - m0).powi(2)).sum::<f64>();
-    let v12 = rows.iter().map(|r| (r[12] as f64 - m12).powi(2)).sum::<f64>();
+    let v12 = rows
+        .iter()
+        .map(|r| (r[12] as f64 - m12).powi(2))
+        .sum::<f64>();
     let r = cov / (v0 * v12).sqrt();
     let got = report.fidelity.associations.real[0][12].unwrap();
     assert!((got - r).abs() <= 1e-9, "{got} vs {r}");
@@ -144,7 +172,9 @@ fn pearson_for_numeric_pairs_matches_row_loop() {
 
 #[test]
 fn outputs_are_marked_internal_and_self_contained() {
-    let Some((real, domain)) = common::load_coded("adult") else { return };
+    let Some((real, domain)) = common::load_coded("adult") else {
+        return;
+    };
     let synth = stand_in(&real);
     let report = evaluate(&real, &synth, &domain, &opts()).unwrap();
 
@@ -153,28 +183,56 @@ fn outputs_are_marked_internal_and_self_contained() {
     assert_eq!(json["notice"], NOTICE);
     assert!(report.to_json().trim_start().starts_with("{\n  \"notice\""));
 
-    let labels: Vec<Vec<String>> =
-        domain.sizes().iter().map(|&s| (0..s).map(|c| format!("<v{c}>")).collect()).collect();
-    let html = render_html(&report, &labels, &real, &synth, &domain, Some("rho = 0.5 <zCDP> & more"));
+    let labels: Vec<Vec<String>> = domain
+        .sizes()
+        .iter()
+        .map(|&s| (0..s).map(|c| format!("<v{c}>")).collect())
+        .collect();
+    let html = render_html(
+        &report,
+        &labels,
+        &real,
+        &synth,
+        &domain,
+        Some("rho = 0.5 <zCDP> & more"),
+    );
     let body = &html[html.find("<body>").unwrap()..];
     let first_text = body.split('>').nth(2).unwrap().split('<').next().unwrap();
     assert_eq!(first_text, NOTICE, "first visible line");
     assert!(html.contains("rho = 0.5 &lt;zCDP&gt; &amp; more"));
     assert!(!html.contains("<v1>"), "labels escaped");
     assert!(html.contains("&lt;v1&gt;"));
-    for banned in ["<script", "<link", "<img", "<iframe", "src=", "url(", "@import", "@font-face"] {
+    for banned in [
+        "<script",
+        "<link",
+        "<img",
+        "<iframe",
+        "src=",
+        "url(",
+        "@import",
+        "@font-face",
+    ] {
         assert!(!html.contains(banned), "report must not contain {banned}");
     }
     // The only URL is the SVG namespace, which is not fetched.
     let urls = html.matches("http://").count() + html.matches("https://").count();
     assert_eq!(urls, html.matches("http://www.w3.org/2000/svg").count());
-    assert_eq!(html.matches("<svg").count(), domain.len() + 2, "one plot per column, heatmap, DCR");
+    assert_eq!(
+        html.matches("<svg").count(),
+        domain.len() + 2,
+        "one plot per column, heatmap, DCR"
+    );
 }
 
 #[test]
 fn copying_is_flagged_and_the_baseline_is_not() {
-    let Some((real, domain)) = common::load_coded("adult") else { return };
-    let o = EvalOptions { dcr_sample: 500, ..EvalOptions::default() };
+    let Some((real, domain)) = common::load_coded("adult") else {
+        return;
+    };
+    let o = EvalOptions {
+        dcr_sample: 500,
+        ..EvalOptions::default()
+    };
     let copy = evaluate(&real, &real, &domain, &o).unwrap();
     assert!(copy.risk.verdict.flagged, "{}", copy.risk.verdict.text);
     assert!((copy.risk.synthetic_in_real_share - 1.0).abs() < 1e-12);
@@ -183,34 +241,61 @@ fn copying_is_flagged_and_the_baseline_is_not() {
 
     let base = evaluate(&real, &independent_baseline(&real, 7), &domain, &o).unwrap();
     assert!(!base.risk.verdict.flagged, "{}", base.risk.verdict.text);
-    assert!(base.fidelity.column_tv.iter().all(|c| c.tv.abs() < 1e-12), "shuffling keeps 1-way marginals");
+    assert!(
+        base.fidelity.column_tv.iter().all(|c| c.tv.abs() < 1e-12),
+        "shuffling keeps 1-way marginals"
+    );
 }
 
 #[test]
 fn max_marginals_samples_reproducibly() {
-    let Some((real, domain)) = common::load_coded("adult") else { return };
+    let Some((real, domain)) = common::load_coded("adult") else {
+        return;
+    };
     let synth = stand_in(&real);
-    let o = EvalOptions { max_marginals: Some(40), dcr_sample: 0, ..EvalOptions::default() };
+    let o = EvalOptions {
+        max_marginals: Some(40),
+        dcr_sample: 0,
+        ..EvalOptions::default()
+    };
     let a = evaluate(&real, &synth, &domain, &o).unwrap();
     let b = evaluate(&real, &synth, &domain, &o).unwrap();
     let m3 = &a.fidelity.marginals[2];
-    assert_eq!((m3.evaluated, m3.total_cliques, m3.sampled), (40, 455, true));
+    assert_eq!(
+        (m3.evaluated, m3.total_cliques, m3.sampled),
+        (40, 455, true)
+    );
     assert_eq!(m3.all, b.fidelity.marginals[2].all);
-    assert_eq!(a.fidelity.column_tv.len(), domain.len(), "column TV never sampled");
+    assert_eq!(
+        a.fidelity.column_tv.len(),
+        domain.len(),
+        "column TV never sampled"
+    );
 }
 
 #[test]
 fn bad_inputs_are_typed_errors() {
     let names = vec!["a".to_string(), "b".to_string()];
     let domain = Domain::new(names.clone(), vec![2, 3]);
-    let t = EncodedTable::from_rows(names.clone(), vec![2, 3], &[vec![0, 1], vec![1, 2], vec![0, 0]]).unwrap();
+    let t = EncodedTable::from_rows(
+        names.clone(),
+        vec![2, 3],
+        &[vec![0, 1], vec![1, 2], vec![0, 0]],
+    )
+    .unwrap();
     let o = EvalOptions::default();
 
     let narrow = EncodedTable::from_rows(vec!["a".into()], vec![2], &[vec![0]]).unwrap();
-    assert!(matches!(evaluate(&t, &narrow, &domain, &o), Err(EvalError::ColumnCount { .. })));
+    assert!(matches!(
+        evaluate(&t, &narrow, &domain, &o),
+        Err(EvalError::ColumnCount { .. })
+    ));
 
     let other = EncodedTable::from_rows(names.clone(), vec![2, 4], &[vec![0, 3]]).unwrap();
-    assert!(matches!(evaluate(&t, &other, &domain, &o), Err(EvalError::ColumnMismatch { .. })));
+    assert!(matches!(
+        evaluate(&t, &other, &domain, &o),
+        Err(EvalError::ColumnMismatch { .. })
+    ));
 
     // Built column by column, codes are not checked against the cardinality.
     let mut a = Codes::with_cardinality(2, 1);
@@ -218,20 +303,50 @@ fn bad_inputs_are_typed_errors() {
     let mut b = Codes::with_cardinality(3, 1);
     b.push(7);
     let bad = EncodedTable::new(names.clone(), vec![2, 3], vec![a, b]).unwrap();
-    assert!(matches!(evaluate(&t, &bad, &domain, &o), Err(EvalError::CodeOutOfRange { code: 7, .. })));
+    assert!(matches!(
+        evaluate(&t, &bad, &domain, &o),
+        Err(EvalError::CodeOutOfRange { code: 7, .. })
+    ));
 
     let one = EncodedTable::from_rows(names.clone(), vec![2, 3], &[vec![0, 1]]).unwrap();
-    assert!(matches!(evaluate(&one, &t, &domain, &o), Err(EvalError::TooFewRows { .. })));
+    assert!(matches!(
+        evaluate(&one, &t, &domain, &o),
+        Err(EvalError::TooFewRows { .. })
+    ));
     let empty = EncodedTable::from_rows(names.clone(), vec![2, 3], &[]).unwrap();
-    assert!(matches!(evaluate(&t, &empty, &domain, &o), Err(EvalError::TooFewRows { .. })));
+    assert!(matches!(
+        evaluate(&t, &empty, &domain, &o),
+        Err(EvalError::TooFewRows { .. })
+    ));
 
-    let o2 = EvalOptions { numeric: vec![true], ..EvalOptions::default() };
-    assert!(matches!(evaluate(&t, &t, &domain, &o2), Err(EvalError::NumericLength { .. })));
-    let o3 = EvalOptions { target: Some(2), ..EvalOptions::default() };
-    assert!(matches!(evaluate(&t, &t, &domain, &o3), Err(EvalError::TargetOutOfRange { .. })));
+    let o2 = EvalOptions {
+        numeric: vec![true],
+        ..EvalOptions::default()
+    };
+    assert!(matches!(
+        evaluate(&t, &t, &domain, &o2),
+        Err(EvalError::NumericLength { .. })
+    ));
+    let o3 = EvalOptions {
+        target: Some(2),
+        ..EvalOptions::default()
+    };
+    assert!(matches!(
+        evaluate(&t, &t, &domain, &o3),
+        Err(EvalError::TargetOutOfRange { .. })
+    ));
 
     // Tiny but valid input works end to end, HTML included.
-    let r = evaluate(&t, &t, &domain, &EvalOptions { target: Some(1), ..EvalOptions::default() }).unwrap();
+    let r = evaluate(
+        &t,
+        &t,
+        &domain,
+        &EvalOptions {
+            target: Some(1),
+            ..EvalOptions::default()
+        },
+    )
+    .unwrap();
     let html = render_html(&r, &[], &t, &t, &domain, None);
     assert!(html.contains("no guarantee is claimed"));
 }

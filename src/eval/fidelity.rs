@@ -8,7 +8,8 @@ use rayon::prelude::*;
 
 use super::joint::{l1, Joint};
 use super::{
-    AssociationKind, Associations, CliqueError, ColumnTv, EvalError, KWayFidelity, WorstMarginal, WORST_N,
+    AssociationKind, Associations, CliqueError, ColumnTv, EvalError, KWayFidelity, WorstMarginal,
+    WORST_N,
 };
 use crate::data::EncodedTable;
 use crate::marginal::{all_k_way, Clique, Domain};
@@ -18,7 +19,12 @@ const STREAM_CLIQUES: u64 = 1;
 
 /// The cliques evaluated for one k: all k-subsets, or a seeded uniform sample of `max` of
 /// them (without replacement, then sorted so the order does not depend on the sample).
-pub(crate) fn choose_cliques(n_cols: usize, k: usize, max: Option<usize>, seed: u64) -> (Vec<Clique>, usize) {
+pub(crate) fn choose_cliques(
+    n_cols: usize,
+    k: usize,
+    max: Option<usize>,
+    seed: u64,
+) -> (Vec<Clique>, usize) {
     let all = all_k_way(n_cols, k);
     let total = all.len();
     match max {
@@ -62,7 +68,12 @@ pub(crate) fn count_both(
 ) -> Result<Vec<(Joint, Joint)>, EvalError> {
     cliques
         .par_iter()
-        .map(|c| Ok((Joint::count(real, domain, c)?, Joint::count(synth, domain, c)?)))
+        .map(|c| {
+            Ok((
+                Joint::count(real, domain, c)?,
+                Joint::count(synth, domain, c)?,
+            ))
+        })
         .collect()
 }
 
@@ -75,15 +86,26 @@ pub(crate) fn errors_from_counts(
 ) -> Vec<(CliqueError, WorstMarginal)> {
     chosen
         .iter()
-        .filter_map(|c| all.binary_search(c).ok().map(|i| summarise(domain, c, &counts[i].0, &counts[i].1)))
+        .filter_map(|c| {
+            all.binary_search(c)
+                .ok()
+                .map(|i| summarise(domain, c, &counts[i].0, &counts[i].1))
+        })
         .collect()
 }
 
 fn summarise(domain: &Domain, c: &Clique, r: &Joint, s: &Joint) -> (CliqueError, WorstMarginal) {
     let res = l1(r, s);
-    let err = CliqueError { attrs: c.attrs().to_vec(), l1: res.l1 };
+    let err = CliqueError {
+        attrs: c.attrs().to_vec(),
+        l1: res.l1,
+    };
     let worst = WorstMarginal {
-        columns: c.attrs().iter().map(|&a| domain.name(a).to_string()).collect(),
+        columns: c
+            .attrs()
+            .iter()
+            .map(|&a| domain.name(a).to_string())
+            .collect(),
         attrs: c.attrs().to_vec(),
         l1: res.l1,
         tv: res.l1 / 2.0,
@@ -95,9 +117,17 @@ fn summarise(domain: &Domain, c: &Clique, r: &Joint, s: &Joint) -> (CliqueError,
 }
 
 /// Summary statistics of one k from the per-clique results.
-pub(crate) fn kway_summary(k: usize, total: usize, results: Vec<(CliqueError, WorstMarginal)>) -> KWayFidelity {
+pub(crate) fn kway_summary(
+    k: usize,
+    total: usize,
+    results: Vec<(CliqueError, WorstMarginal)>,
+) -> KWayFidelity {
     let n = results.len();
-    let mean_l1 = if n == 0 { 0.0 } else { results.iter().map(|(e, _)| e.l1).sum::<f64>() / n as f64 };
+    let mean_l1 = if n == 0 {
+        0.0
+    } else {
+        results.iter().map(|(e, _)| e.l1).sum::<f64>() / n as f64
+    };
     let max_l1 = results.iter().map(|(e, _)| e.l1).fold(0.0, f64::max);
     let mut worst: Vec<WorstMarginal> = results.iter().map(|(_, w)| w.clone()).collect();
     // Largest error first; ties broken by attribute list so the order is reproducible.
@@ -117,10 +147,16 @@ pub(crate) fn kway_summary(k: usize, total: usize, results: Vec<(CliqueError, Wo
 }
 
 /// Per-column total variation `0.5 * sum_v |p(v) - q(v)|` from the one-way errors.
-pub(crate) fn column_tv(domain: &Domain, one_way: &[(CliqueError, WorstMarginal)]) -> Vec<ColumnTv> {
+pub(crate) fn column_tv(
+    domain: &Domain,
+    one_way: &[(CliqueError, WorstMarginal)],
+) -> Vec<ColumnTv> {
     one_way
         .iter()
-        .map(|(e, _)| ColumnTv { column: domain.name(e.attrs[0]).to_string(), tv: e.l1 / 2.0 })
+        .map(|(e, _)| ColumnTv {
+            column: domain.name(e.attrs[0]).to_string(),
+            tv: e.l1 / 2.0,
+        })
         .collect()
 }
 
@@ -136,7 +172,12 @@ pub(crate) fn association(j: &Joint, pearson: bool) -> Option<f64> {
     if pearson {
         let mean = |v: &[f64]| v.iter().enumerate().map(|(i, c)| i as f64 * c).sum::<f64>() / n;
         let (ma, mb) = (mean(&rows), mean(&cols));
-        let var = |v: &[f64], m: f64| v.iter().enumerate().map(|(i, c)| c * (i as f64 - m).powi(2)).sum::<f64>();
+        let var = |v: &[f64], m: f64| {
+            v.iter()
+                .enumerate()
+                .map(|(i, c)| c * (i as f64 - m).powi(2))
+                .sum::<f64>()
+        };
         let (va, vb) = (var(&rows, ma), var(&cols, mb));
         let mut cov = 0.0;
         let width = j.shape[1] as u128;
@@ -195,7 +236,11 @@ pub(crate) fn associations(
     let mut max: Option<(f64, usize, usize)> = None;
     for (c, (r, s)) in pairs.iter().zip(values) {
         let (a, b) = (c.attrs()[0], c.attrs()[1]);
-        let k = if is_num(a) && is_num(b) { AssociationKind::Pearson } else { AssociationKind::CramersV };
+        let k = if is_num(a) && is_num(b) {
+            AssociationKind::Pearson
+        } else {
+            AssociationKind::CramersV
+        };
         // Undefined on one side only (e.g. a column constant in the synthetic data) counts as 0,
         // so the difference still shows up; undefined on both sides stays undefined.
         let dv = match (r, s) {
@@ -252,7 +297,14 @@ mod tests {
     fn cramers_v_matches_textbook_chi_square() {
         // 2x3 table [[10, 20, 30], [20, 20, 10]]: chi^2 by (O-E)^2/E.
         let mut rows = Vec::new();
-        for (a, b, n) in [(0, 0, 10), (0, 1, 20), (0, 2, 30), (1, 0, 20), (1, 1, 20), (1, 2, 10)] {
+        for (a, b, n) in [
+            (0, 0, 10),
+            (0, 1, 20),
+            (0, 2, 30),
+            (1, 0, 20),
+            (1, 1, 20),
+            (1, 2, 10),
+        ] {
             rows.extend(std::iter::repeat_n(vec![a, b], n));
         }
         let j = joint(&rows, &[2, 3]);

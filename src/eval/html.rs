@@ -49,7 +49,11 @@ fn short(s: &str) -> String {
 
 /// The label of `code` in column `col`, or the code itself when no label was given.
 fn label(labels: &[Vec<String>], col: usize, code: u32) -> String {
-    labels.get(col).and_then(|l| l.get(code as usize)).cloned().unwrap_or_else(|| code.to_string())
+    labels
+        .get(col)
+        .and_then(|l| l.get(code as usize))
+        .cloned()
+        .unwrap_or_else(|| code.to_string())
 }
 
 fn pct(x: f64) -> String {
@@ -91,7 +95,9 @@ pub fn render_html(
                  data and is not covered by it.</p>\n",
             );
         }
-        None => h.push_str("<p>No certificate came with the synthetic data: no guarantee is claimed.</p>\n"),
+        None => h.push_str(
+            "<p>No certificate came with the synthetic data: no guarantee is claimed.</p>\n",
+        ),
     }
     worst_marginals(&mut h, report, labels);
     columns(&mut h, labels, real, synthetic, domain);
@@ -115,14 +121,27 @@ th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 fn summary(h: &mut String, r: &EvalReport) {
     let f = &r.fidelity;
     let mut rows: Vec<(String, String)> = vec![
-        ("Real rows / synthetic rows".into(), format!("{} / {}", r.real_rows, r.synthetic_rows)),
+        (
+            "Real rows / synthetic rows".into(),
+            format!("{} / {}", r.real_rows, r.synthetic_rows),
+        ),
         ("Columns".into(), r.columns.len().to_string()),
-        ("k-marginal score (2-way, 0 to 1000)".into(), num(f.k_marginal_score, 1)),
+        (
+            "k-marginal score (2-way, 0 to 1000)".into(),
+            num(f.k_marginal_score, 1),
+        ),
     ];
     for m in &f.marginals {
-        let sampled = if m.sampled { format!(", sample of {} of {}", m.evaluated, m.total_cliques) } else { String::new() };
+        let sampled = if m.sampled {
+            format!(", sample of {} of {}", m.evaluated, m.total_cliques)
+        } else {
+            String::new()
+        };
         rows.push((
-            format!("{}-way marginal L1 ({} marginals{sampled})", m.k, m.evaluated),
+            format!(
+                "{}-way marginal L1 ({} marginals{sampled})",
+                m.k, m.evaluated
+            ),
             format!("mean {:.4}, worst {:.4}", m.mean_l1, m.max_l1),
         ));
     }
@@ -144,12 +163,17 @@ fn summary(h: &mut String, r: &EvalReport) {
             "mean {}, worst {}{}",
             num(a.mean_abs_diff, 4),
             num(a.max_abs_diff, 4),
-            a.max_pair.as_ref().map_or(String::new(), |p| format!(" ({} x {})", p[0], p[1]))
+            a.max_pair
+                .as_ref()
+                .map_or(String::new(), |p| format!(" ({} x {})", p[0], p[1]))
         ),
     ));
     if let Some(t) = &r.tstr {
         rows.push((
-            format!("TSTR accuracy on {} (naive Bayes, tested on real holdout)", t.target),
+            format!(
+                "TSTR accuracy on {} (naive Bayes, tested on real holdout)",
+                t.target
+            ),
             format!(
                 "trained on real {:.4}, trained on synthetic {:.4}, majority class {:.4}",
                 t.real_to_real, t.synthetic_to_real, t.majority_baseline
@@ -157,28 +181,48 @@ fn summary(h: &mut String, r: &EvalReport) {
         ));
     }
     let k = &r.risk;
-    rows.push(("Synthetic records equal to a real record".into(), pct(k.synthetic_in_real_share)));
-    rows.push(("Real records reproduced in the synthetic data".into(), pct(k.real_in_synthetic_share)));
+    rows.push((
+        "Synthetic records equal to a real record".into(),
+        pct(k.synthetic_in_real_share),
+    ));
+    rows.push((
+        "Real records reproduced in the synthetic data".into(),
+        pct(k.real_in_synthetic_share),
+    ));
     rows.push((
         "Exact copies of training-half records: synthetic vs holdout".into(),
-        format!("{} vs {}", pct(k.synthetic_in_train_share), pct(k.holdout_in_train_share)),
+        format!(
+            "{} vs {}",
+            pct(k.synthetic_in_train_share),
+            pct(k.holdout_in_train_share)
+        ),
     ));
     if let Some(d) = &k.dcr {
         rows.push((
             "Median distance to closest training record: synthetic vs holdout".into(),
             format!(
                 "{} vs {} (Hamming; {} and {} records sampled)",
-                d.synthetic_to_train.p50, d.holdout_to_train.p50, d.synthetic_sampled, d.holdout_sampled
+                d.synthetic_to_train.p50,
+                d.holdout_to_train.p50,
+                d.synthetic_sampled,
+                d.holdout_sampled
             ),
         ));
     }
-    rows.push(("Evaluation time".into(), format!("{:.0} ms", r.timings.total_ms)));
+    rows.push((
+        "Evaluation time".into(),
+        format!("{:.0} ms", r.timings.total_ms),
+    ));
     h.push_str("<h2>Summary</h2>\n<table>\n");
     for (k, v) in rows {
         let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&v));
     }
     let class = if k.verdict.flagged { "flag" } else { "ok" };
-    let _ = writeln!(h, "<tr><th>Risk verdict</th><td class=\"{class}\">{}</td></tr>\n</table>", esc(&k.verdict.text));
+    let _ = writeln!(
+        h,
+        "<tr><th>Risk verdict</th><td class=\"{class}\">{}</td></tr>\n</table>",
+        esc(&k.verdict.text)
+    );
 }
 
 fn worst_marginals(h: &mut String, r: &EvalReport, labels: &[Vec<String>]) {
@@ -233,8 +277,18 @@ fn bars_svg(
         // (about 6.5 px per character at 11 px; 64 px go to the y axis and margins).
         let spacing = (size.0 as f64 - 64.0) / n as f64;
         let rotate = longest as f64 * 6.5 + 4.0 > spacing;
-        let bottom = if rotate { (longest as u32 * 6 + 14).min(110) } else { 24 };
-        let ymax = real.iter().chain(synth).copied().fold(0.0, f64::max).max(1e-9) * 1.12;
+        let bottom = if rotate {
+            (longest as u32 * 6 + 14).min(110)
+        } else {
+            24
+        };
+        let ymax = real
+            .iter()
+            .chain(synth)
+            .copied()
+            .fold(0.0, f64::max)
+            .max(1e-9)
+            * 1.3;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, (FONT, 15))
             .margin(8)
@@ -253,9 +307,11 @@ fn bars_svg(
             .map_err(|e| e.to_string())?;
         let w = 0.4;
         chart
-            .draw_series(real.iter().enumerate().map(|(i, &p)| {
-                Rectangle::new([(i as f64 - w, 0.0), (i as f64, p)], REAL.filled())
-            }))
+            .draw_series(
+                real.iter().enumerate().map(|(i, &p)| {
+                    Rectangle::new([(i as f64 - w, 0.0), (i as f64, p)], REAL.filled())
+                }),
+            )
             .map_err(|e| e.to_string())?
             .label(names.0)
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], REAL.filled()));
@@ -277,13 +333,16 @@ fn bars_svg(
         // Category labels under the axis, drawn on the root area at each bar pair's centre.
         let style = TextStyle::from((FONT, 11).into_font()).color(&BLACK);
         let style = if rotate {
-            style.transform(FontTransform::Rotate270).pos(Pos::new(HPos::Right, VPos::Center))
+            style
+                .transform(FontTransform::Rotate270)
+                .pos(Pos::new(HPos::Right, VPos::Center))
         } else {
             style.pos(Pos::new(HPos::Center, VPos::Top))
         };
         for (i, c) in cats.iter().enumerate() {
             let (x, y) = chart.backend_coord(&(i as f64, 0.0));
-            root.draw(&Text::new(c.clone(), (x, y + 6), style.clone())).map_err(|e| e.to_string())?;
+            root.draw(&Text::new(c.clone(), (x, y + 6), style.clone()))
+                .map_err(|e| e.to_string())?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
@@ -294,7 +353,13 @@ fn plot_or_error(svg: Result<String, String>) -> String {
     svg.unwrap_or_else(|e| format!("<p class=\"err\">plot could not be drawn: {}</p>", esc(&e)))
 }
 
-fn columns(h: &mut String, labels: &[Vec<String>], real: &EncodedTable, synth: &EncodedTable, domain: &Domain) {
+fn columns(
+    h: &mut String,
+    labels: &[Vec<String>],
+    real: &EncodedTable,
+    synth: &EncodedTable,
+    domain: &Domain,
+) {
     h.push_str(
         "<h2>Per-column distributions</h2>\n<p class=\"note\">Share of rows per value: real (blue) and synthetic \
          (orange). Total variation in each title.</p>\n<div class=\"grid\">\n",
@@ -314,12 +379,22 @@ fn columns(h: &mut String, labels: &[Vec<String>], real: &EncodedTable, synth: &
         } else {
             String::new()
         };
-        let cats: Vec<String> = codes.iter().map(|&i| short(&label(labels, col, i as u32))).collect();
+        let cats: Vec<String> = codes
+            .iter()
+            .map(|&i| short(&label(labels, col, i as u32)))
+            .collect();
         let rp: Vec<f64> = codes.iter().map(|&i| p[i]).collect();
         let sq: Vec<f64> = codes.iter().map(|&i| q[i]).collect();
         let title = format!("{} (TV {tv:.4}{shown})", domain.name(col));
         let width = (280 + 14 * cats.len() as u32).clamp(380, 1160);
-        h.push_str(&plot_or_error(bars_svg(&title, &cats, &rp, &sq, ("real", "synthetic"), (width, 300))));
+        h.push_str(&plot_or_error(bars_svg(
+            &title,
+            &cats,
+            &rp,
+            &sq,
+            ("real", "synthetic"),
+            (width, 300),
+        )));
     }
     h.push_str("</div>\n");
 }
@@ -329,16 +404,33 @@ fn heatmap_svg(r: &EvalReport) -> Result<String, String> {
     let a = &r.fidelity.associations;
     let names: Vec<String> = r.columns.iter().map(|c| short(c)).collect();
     let n = names.len();
-    let cell: i32 = if n <= 20 { 40 } else { (800 / n.max(1) as i32).max(8) };
-    let left: i32 = names.iter().map(|s| s.chars().count() as i32).max().unwrap_or(1) * 7 + 16;
+    let cell: i32 = if n <= 20 {
+        40
+    } else {
+        (800 / n.max(1) as i32).max(8)
+    };
+    let left: i32 = names
+        .iter()
+        .map(|s| s.chars().count() as i32)
+        .max()
+        .unwrap_or(1)
+        * 7
+        + 16;
     let top: i32 = left;
     let legend_w: i32 = 90;
-    let size = ((left + cell * n as i32 + legend_w + 20) as u32, (top + cell * n as i32 + 20) as u32);
+    let size = (
+        (left + cell * n as i32 + legend_w + 20) as u32,
+        (top + cell * n as i32 + 20) as u32,
+    );
     let scale = a.max_abs_diff.unwrap_or(0.0).max(0.1);
     let color = |v: f64| {
         let t = (v / scale).clamp(0.0, 1.0);
         // White to dark red.
-        RGBColor(255 - (80.0 * t) as u8, (255.0 * (1.0 - t)) as u8, (255.0 * (1.0 - t)) as u8)
+        RGBColor(
+            255 - (80.0 * t) as u8,
+            (255.0 * (1.0 - t)) as u8,
+            (255.0 * (1.0 - t)) as u8,
+        )
     };
     let mut buf = String::new();
     {
@@ -347,13 +439,18 @@ fn heatmap_svg(r: &EvalReport) -> Result<String, String> {
         let font = TextStyle::from((FONT, 12).into_font()).color(&BLACK);
         for (i, name) in names.iter().enumerate() {
             let y = top + cell * i as i32 + cell / 2;
-            root.draw(&Text::new(name.clone(), (left - 6, y), font.pos(Pos::new(HPos::Right, VPos::Center))))
-                .map_err(|e| e.to_string())?;
+            root.draw(&Text::new(
+                name.clone(),
+                (left - 6, y),
+                font.pos(Pos::new(HPos::Right, VPos::Center)),
+            ))
+            .map_err(|e| e.to_string())?;
             let x = left + cell * i as i32 + cell / 2;
             root.draw(&Text::new(
                 name.clone(),
                 (x, top - 6),
-                font.transform(FontTransform::Rotate270).pos(Pos::new(HPos::Left, VPos::Center)),
+                font.transform(FontTransform::Rotate270)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
             ))
             .map_err(|e| e.to_string())?;
         }
@@ -361,15 +458,26 @@ fn heatmap_svg(r: &EvalReport) -> Result<String, String> {
         for i in 0..n {
             for j in 0..n {
                 let (x0, y0) = (left + cell * j as i32, top + cell * i as i32);
-                let v = a.abs_diff.get(i).and_then(|row| row.get(j)).copied().flatten();
+                let v = a
+                    .abs_diff
+                    .get(i)
+                    .and_then(|row| row.get(j))
+                    .copied()
+                    .flatten();
                 let fill = match v {
                     Some(v) => color(v),
                     None => RGBColor(0xE0, 0xE0, 0xE0),
                 };
-                root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], fill.filled()))
-                    .map_err(|e| e.to_string())?;
-                root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], WHITE.stroke_width(1)))
-                    .map_err(|e| e.to_string())?;
+                root.draw(&Rectangle::new(
+                    [(x0, y0), (x0 + cell, y0 + cell)],
+                    fill.filled(),
+                ))
+                .map_err(|e| e.to_string())?;
+                root.draw(&Rectangle::new(
+                    [(x0, y0), (x0 + cell, y0 + cell)],
+                    WHITE.stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?;
                 if let (Some(v), true) = (v, cell >= 30) {
                     let c = if v / scale > 0.6 { WHITE } else { BLACK };
                     root.draw(&Text::new(
@@ -389,12 +497,21 @@ fn heatmap_svg(r: &EvalReport) -> Result<String, String> {
             let v = scale * (steps - s) as f64 / steps as f64;
             let y0 = top + lh * s / steps;
             let y1 = top + lh * (s + 1) / steps;
-            root.draw(&Rectangle::new([(lx, y0), (lx + 16, y1)], color(v).filled()))
-                .map_err(|e| e.to_string())?;
+            root.draw(&Rectangle::new(
+                [(lx, y0), (lx + 16, y1)],
+                color(v).filled(),
+            ))
+            .map_err(|e| e.to_string())?;
         }
         let lf = font.pos(Pos::new(HPos::Left, VPos::Center));
-        root.draw(&Text::new(format!("{scale:.2}"), (lx + 20, top), lf.clone())).map_err(|e| e.to_string())?;
-        root.draw(&Text::new("0".to_string(), (lx + 20, top + lh), lf)).map_err(|e| e.to_string())?;
+        root.draw(&Text::new(
+            format!("{scale:.2}"),
+            (lx + 20, top),
+            lf.clone(),
+        ))
+        .map_err(|e| e.to_string())?;
+        root.draw(&Text::new("0".to_string(), (lx + 20, top + lh), lf))
+            .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(buf)
@@ -402,7 +519,13 @@ fn heatmap_svg(r: &EvalReport) -> Result<String, String> {
 
 fn heatmap(h: &mut String, r: &EvalReport) {
     let a = &r.fidelity.associations;
-    let n_pearson = a.kind.iter().flatten().filter(|k| **k == super::AssociationKind::Pearson).count() / 2;
+    let n_pearson = a
+        .kind
+        .iter()
+        .flatten()
+        .filter(|k| **k == super::AssociationKind::Pearson)
+        .count()
+        / 2;
     let _ = writeln!(
         h,
         "<h2>Pairwise association difference</h2>\n<p class=\"note\">|association(real) − association(synthetic)| \
@@ -439,7 +562,10 @@ fn dcr(h: &mut String, r: &EvalReport) {
         "<table><tr><th></th><th>min</th><th>5%</th><th>25%</th><th>50%</th><th>75%</th><th>95%</th><th>max</th>\
          <th>mean</th></tr>"
     );
-    for (name, q) in [("synthetic → train", &d.synthetic_to_train), ("holdout → train", &d.holdout_to_train)] {
+    for (name, q) in [
+        ("synthetic → train", &d.synthetic_to_train),
+        ("holdout → train", &d.holdout_to_train),
+    ] {
         let _ = writeln!(
             h,
             "<tr><th>{name}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
@@ -449,7 +575,9 @@ fn dcr(h: &mut String, r: &EvalReport) {
         );
     }
     h.push_str("</table>\n<div class=\"plot\">");
-    let cats: Vec<String> = (0..d.synthetic_histogram.len()).map(|i| i.to_string()).collect();
+    let cats: Vec<String> = (0..d.synthetic_histogram.len())
+        .map(|i| i.to_string())
+        .collect();
     h.push_str(&plot_or_error(bars_svg(
         "Distance to closest training record (columns that differ)",
         &cats,
@@ -459,7 +587,11 @@ fn dcr(h: &mut String, r: &EvalReport) {
         (720, 300),
     )));
     let class = if r.risk.verdict.flagged { "flag" } else { "ok" };
-    let _ = writeln!(h, "</div>\n<p class=\"{class}\">{}</p>", esc(&r.risk.verdict.text));
+    let _ = writeln!(
+        h,
+        "</div>\n<p class=\"{class}\">{}</p>",
+        esc(&r.risk.verdict.text)
+    );
 }
 
 fn definitions(h: &mut String) {
@@ -485,14 +617,28 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
-        assert_eq!(short("abcdefghijklmnopqrstuvwxyz").chars().count(), MAX_LABEL);
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(
+            short("abcdefghijklmnopqrstuvwxyz").chars().count(),
+            MAX_LABEL
+        );
     }
 
     #[test]
     fn bar_plot_is_inline_svg_with_escaped_text() {
         let cats = vec!["<script>".to_string(), "b&c".to_string()];
-        let svg = bars_svg("t<", &cats, &[0.5, 0.5], &[0.25, 0.75], ("real", "synthetic"), (400, 300)).unwrap();
+        let svg = bars_svg(
+            "t<",
+            &cats,
+            &[0.5, 0.5],
+            &[0.25, 0.75],
+            ("real", "synthetic"),
+            (400, 300),
+        )
+        .unwrap();
         assert!(svg.starts_with("<svg"));
         assert!(!svg.contains("<script>"));
         assert!(svg.contains("&lt;script&gt;"));

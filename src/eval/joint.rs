@@ -41,13 +41,21 @@ pub(crate) fn cells(domain: &Domain, clique: &Clique) -> Result<u128, EvalError>
 
 impl Joint {
     /// Exact counts of `clique` over every row of `table`.
-    pub fn count(table: &EncodedTable, domain: &Domain, clique: &Clique) -> Result<Joint, EvalError> {
+    pub fn count(
+        table: &EncodedTable,
+        domain: &Domain,
+        clique: &Clique,
+    ) -> Result<Joint, EvalError> {
         let n_cells = cells(domain, clique)?;
         let shape = clique.shape(domain);
         let total = table.n_rows() as f64;
         if n_cells <= DENSE_MAX_CELLS {
             let t = count(table, domain, clique);
-            return Ok(Joint { shape, total, data: JointData::Dense(t.values) });
+            return Ok(Joint {
+                shape,
+                total,
+                data: JointData::Dense(t.values),
+            });
         }
         let mut map: HashMap<u128, f64> = HashMap::new();
         let cols: Vec<_> = clique.attrs().iter().map(|&a| table.column(a)).collect();
@@ -59,7 +67,11 @@ impl Joint {
             }
             *map.entry(idx).or_insert(0.0) += 1.0;
         }
-        Ok(Joint { shape, total, data: JointData::Sparse(map) })
+        Ok(Joint {
+            shape,
+            total,
+            data: JointData::Sparse(map),
+        })
     }
 
     /// Calls `f(cell, count)` for every cell with a non-zero count (dense tables also skip
@@ -114,9 +126,22 @@ pub(crate) struct L1Result {
 /// L1 between the share vectors of two tables over the same clique (`sum |p - q|`, in [0, 2]).
 /// A table with total 0 counts as all-zero shares.
 pub(crate) fn l1(real: &Joint, synth: &Joint) -> L1Result {
-    let rs = if real.total > 0.0 { 1.0 / real.total } else { 0.0 };
-    let ss = if synth.total > 0.0 { 1.0 / synth.total } else { 0.0 };
-    let mut best = L1Result { l1: 0.0, worst_cell: 0, real_share: 0.0, synthetic_share: 0.0 };
+    let rs = if real.total > 0.0 {
+        1.0 / real.total
+    } else {
+        0.0
+    };
+    let ss = if synth.total > 0.0 {
+        1.0 / synth.total
+    } else {
+        0.0
+    };
+    let mut best = L1Result {
+        l1: 0.0,
+        worst_cell: 0,
+        real_share: 0.0,
+        synthetic_share: 0.0,
+    };
     let mut best_diff = -1.0;
     let mut sum = 0.0;
     let mut visit = |i: u128, p: f64, q: f64| {
@@ -181,7 +206,11 @@ mod tests {
         dense.for_each_nonzero(|i, v| {
             m.insert(i, v);
         });
-        let sparse = Joint { shape: dense.shape.clone(), total: dense.total, data: JointData::Sparse(m) };
+        let sparse = Joint {
+            shape: dense.shape.clone(),
+            total: dense.total,
+            data: JointData::Sparse(m),
+        };
         let other_rows = vec![vec![1, 1, 1], vec![0, 0, 2]];
         let (t2, _) = table(&other_rows, &[2, 2, 3]);
         let other = Joint::count(&t2, &d, &c).unwrap();
@@ -205,7 +234,10 @@ mod tests {
         let mut seen = Vec::new();
         j.for_each_nonzero(|i, v| seen.push((j.decode(i), v)));
         seen.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(seen, vec![(vec![0, 0, 0], 1.0), (vec![4999, 3, 70000], 2.0)]);
+        assert_eq!(
+            seen,
+            vec![(vec![0, 0, 0], 1.0), (vec![4999, 3, 70000], 2.0)]
+        );
         assert_eq!(l1(&j, &j).l1, 0.0);
     }
 }

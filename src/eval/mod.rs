@@ -94,7 +94,13 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { max_marginals: None, seed: 0, dcr_sample: 5000, target: None, numeric: Vec::new() }
+        EvalOptions {
+            max_marginals: None,
+            seed: 0,
+            dcr_sample: 5000,
+            target: None,
+            numeric: Vec::new(),
+        }
     }
 }
 
@@ -102,7 +108,11 @@ impl Default for EvalOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error("the domain has {domain} columns but the real table has {real} and the synthetic table {synthetic}")]
-    ColumnCount { domain: usize, real: usize, synthetic: usize },
+    ColumnCount {
+        domain: usize,
+        real: usize,
+        synthetic: usize,
+    },
     #[error("column {index} of the {table} table is `{name}` with {cardinality} codes, but the domain has `{domain_name}` with {domain_size}")]
     ColumnMismatch {
         table: &'static str,
@@ -113,9 +123,18 @@ pub enum EvalError {
         domain_size: usize,
     },
     #[error("column `{column}` of the {table} table holds code {code}, outside its {size} codes")]
-    CodeOutOfRange { table: &'static str, column: String, code: u32, size: usize },
+    CodeOutOfRange {
+        table: &'static str,
+        column: String,
+        code: u32,
+        size: usize,
+    },
     #[error("the {table} table has {rows} rows; evaluation needs at least {needed}")]
-    TooFewRows { table: &'static str, rows: usize, needed: usize },
+    TooFewRows {
+        table: &'static str,
+        rows: usize,
+        needed: usize,
+    },
     #[error("`numeric` has {got} entries; expected 0 or one per column ({expected})")]
     NumericLength { got: usize, expected: usize },
     #[error("target column {target} does not exist (the table has {n_cols} columns)")]
@@ -295,10 +314,19 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-fn validate(real: &EncodedTable, synth: &EncodedTable, domain: &Domain, opts: &EvalOptions) -> Result<(), EvalError> {
+fn validate(
+    real: &EncodedTable,
+    synth: &EncodedTable,
+    domain: &Domain,
+    opts: &EvalOptions,
+) -> Result<(), EvalError> {
     let d = domain.len();
     if real.n_cols() != d || synth.n_cols() != d {
-        return Err(EvalError::ColumnCount { domain: d, real: real.n_cols(), synthetic: synth.n_cols() });
+        return Err(EvalError::ColumnCount {
+            domain: d,
+            real: real.n_cols(),
+            synthetic: synth.n_cols(),
+        });
     }
     for (label, t) in [("real", real), ("synthetic", synth)] {
         for i in 0..d {
@@ -315,7 +343,10 @@ fn validate(real: &EncodedTable, synth: &EncodedTable, domain: &Domain, opts: &E
             }
             // Counting indexes by code, so a code past the domain would be out of bounds.
             let col = t.column(i);
-            if let Some(code) = (0..t.n_rows()).map(|r| col.get(r)).find(|&c| c as usize >= domain.size(i)) {
+            if let Some(code) = (0..t.n_rows())
+                .map(|r| col.get(r))
+                .find(|&c| c as usize >= domain.size(i))
+            {
                 return Err(EvalError::CodeOutOfRange {
                     table: label,
                     column: name.clone(),
@@ -326,17 +357,31 @@ fn validate(real: &EncodedTable, synth: &EncodedTable, domain: &Domain, opts: &E
         }
     }
     if real.n_rows() < 2 {
-        return Err(EvalError::TooFewRows { table: "real", rows: real.n_rows(), needed: 2 });
+        return Err(EvalError::TooFewRows {
+            table: "real",
+            rows: real.n_rows(),
+            needed: 2,
+        });
     }
     if synth.n_rows() < 1 {
-        return Err(EvalError::TooFewRows { table: "synthetic", rows: 0, needed: 1 });
+        return Err(EvalError::TooFewRows {
+            table: "synthetic",
+            rows: 0,
+            needed: 1,
+        });
     }
     if !opts.numeric.is_empty() && opts.numeric.len() != d {
-        return Err(EvalError::NumericLength { got: opts.numeric.len(), expected: d });
+        return Err(EvalError::NumericLength {
+            got: opts.numeric.len(),
+            expected: d,
+        });
     }
     if let Some(t) = opts.target {
         if t >= d {
-            return Err(EvalError::TargetOutOfRange { target: t, n_cols: d });
+            return Err(EvalError::TargetOutOfRange {
+                target: t,
+                n_cols: d,
+            });
         }
     }
     Ok(())
@@ -394,11 +439,20 @@ pub fn evaluate(
     let (train, holdout) = risk::split(real.n_rows(), opts.seed);
 
     let t = Instant::now();
-    let tstr = opts.target.map(|target| tstr::tstr(real, synthetic, target, &train, &holdout));
+    let tstr = opts
+        .target
+        .map(|target| tstr::tstr(real, synthetic, target, &train, &holdout));
     let tstr_ms = ms(t);
 
     let t = Instant::now();
-    let risk = risk::risk(real, synthetic, &train, &holdout, opts.dcr_sample, opts.seed);
+    let risk = risk::risk(
+        real,
+        synthetic,
+        &train,
+        &holdout,
+        opts.dcr_sample,
+        opts.seed,
+    );
     let risk_ms = ms(t);
 
     Ok(EvalReport {
@@ -407,10 +461,21 @@ pub fn evaluate(
         real_rows: real.n_rows(),
         synthetic_rows: synthetic.n_rows(),
         options: opts.clone(),
-        fidelity: Fidelity { marginals, k_marginal_score, column_tv, associations },
+        fidelity: Fidelity {
+            marginals,
+            k_marginal_score,
+            column_tv,
+            associations,
+        },
         tstr,
         risk,
-        timings: Timings { marginals_ms, associations_ms, tstr_ms, risk_ms, total_ms: ms(start) },
+        timings: Timings {
+            marginals_ms,
+            associations_ms,
+            tstr_ms,
+            risk_ms,
+            total_ms: ms(start),
+        },
     })
 }
 
@@ -437,8 +502,12 @@ pub fn independent_baseline(real: &EncodedTable, seed: u64) -> EncodedTable {
         })
         .collect();
     // Same names, cardinalities and column lengths as `real`, so `new` cannot refuse them.
-    EncodedTable::new(real.names().to_vec(), real.cardinalities().to_vec(), columns)
-        .unwrap_or_else(|| real.clone())
+    EncodedTable::new(
+        real.names().to_vec(),
+        real.cardinalities().to_vec(),
+        columns,
+    )
+    .unwrap_or_else(|| real.clone())
 }
 
 impl EvalReport {
@@ -465,7 +534,11 @@ impl EvalReport {
             let _ = writeln!(s, "k-marginal score (2-way, 0..1000): {score:.1}");
         }
         for m in &f.marginals {
-            let sampled = if m.sampled { format!(" (sample of {} of {})", m.evaluated, m.total_cliques) } else { String::new() };
+            let sampled = if m.sampled {
+                format!(" (sample of {} of {})", m.evaluated, m.total_cliques)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
                 "{}-way marginal L1 over {} cliques{sampled}: mean {:.4}, worst {:.4}{}",
@@ -473,17 +546,30 @@ impl EvalReport {
                 m.evaluated,
                 m.mean_l1,
                 m.max_l1,
-                m.worst.first().map_or(String::new(), |w| format!(" ({})", w.columns.join(" x ")))
+                m.worst
+                    .first()
+                    .map_or(String::new(), |w| format!(" ({})", w.columns.join(" x ")))
             );
         }
         if let Some(worst) = f.column_tv.iter().max_by(|a, b| a.tv.total_cmp(&b.tv)) {
-            let mean = f.column_tv.iter().map(|c| c.tv).sum::<f64>() / f.column_tv.len().max(1) as f64;
-            let _ = writeln!(s, "per-column TV: mean {mean:.4}, worst {:.4} ({})", worst.tv, worst.column);
+            let mean =
+                f.column_tv.iter().map(|c| c.tv).sum::<f64>() / f.column_tv.len().max(1) as f64;
+            let _ = writeln!(
+                s,
+                "per-column TV: mean {mean:.4}, worst {:.4} ({})",
+                worst.tv, worst.column
+            );
         }
-        if let (Some(mean), Some(max), Some(pair)) =
-            (f.associations.mean_abs_diff, f.associations.max_abs_diff, &f.associations.max_pair)
-        {
-            let _ = writeln!(s, "association difference: mean {mean:.4}, worst {max:.4} ({} x {})", pair[0], pair[1]);
+        if let (Some(mean), Some(max), Some(pair)) = (
+            f.associations.mean_abs_diff,
+            f.associations.max_abs_diff,
+            &f.associations.max_pair,
+        ) {
+            let _ = writeln!(
+                s,
+                "association difference: mean {mean:.4}, worst {max:.4} ({} x {})",
+                pair[0], pair[1]
+            );
         }
         if let Some(t) = &self.tstr {
             let _ = writeln!(

@@ -78,7 +78,11 @@ impl<T: Copy + Default + PartialEq + Eq + Hash + Send + Sync, const L: usize> Pa
         if self.len() == 0 {
             return 0.0;
         }
-        let hits = self.data.chunks_exact(self.blocks).filter(|r| other.contains(r)).count();
+        let hits = self
+            .data
+            .chunks_exact(self.blocks)
+            .filter(|r| other.contains(r))
+            .count();
         hits as f64 / self.len() as f64
     }
 
@@ -220,7 +224,11 @@ fn quantile(sorted: &[u32], p: f64) -> f64 {
 fn quantiles(d: &[u32]) -> DcrQuantiles {
     let mut s = d.to_vec();
     s.sort_unstable();
-    let mean = if s.is_empty() { 0.0 } else { s.iter().map(|&x| x as f64).sum::<f64>() / s.len() as f64 };
+    let mean = if s.is_empty() {
+        0.0
+    } else {
+        s.iter().map(|&x| x as f64).sum::<f64>() / s.len() as f64
+    };
     DcrQuantiles {
         min: quantile(&s, 0.0),
         p5: quantile(&s, 0.05),
@@ -250,13 +258,20 @@ fn share_le(d: &[u32], t: f64) -> f64 {
     d.iter().filter(|&&x| x as f64 <= t).count() as f64 / d.len() as f64
 }
 
-fn dcr_summary(n_cols: usize, train_rows: usize, holdout_rows: usize, ds: &[u32], dh: &[u32]) -> Dcr {
+fn dcr_summary(
+    n_cols: usize,
+    train_rows: usize,
+    holdout_rows: usize,
+    ds: &[u32],
+    dh: &[u32],
+) -> Dcr {
     let hq = quantiles(dh);
     let threshold = hq.p5;
     Dcr {
-        method: "Hamming distance on codes (number of columns that differ) from each sampled record \
+        method:
+            "Hamming distance on codes (number of columns that differ) from each sampled record \
                  to its closest record in the real training half (all of it)"
-            .to_string(),
+                .to_string(),
         train_rows,
         holdout_rows,
         synthetic_sampled: ds.len(),
@@ -363,14 +378,28 @@ mod tests {
             sizes[19] = widest;
             let last = (widest - 1) as u32;
             let refs = table(&[vec![0; 20], [vec![1; 19], vec![last]].concat()], &sizes);
-            let q = table(&[[vec![0; 19], vec![last]].concat(), [vec![1; 10], vec![0; 10]].concat()], &sizes);
+            let q = table(
+                &[
+                    [vec![0; 19], vec![last]].concat(),
+                    [vec![1; 10], vec![0; 10]].concat(),
+                ],
+                &sizes,
+            );
             let run = |r: &EncodedTable, s: &EncodedTable| -> Vec<u32> {
                 let ri: Vec<usize> = (0..r.n_rows()).collect();
                 let si: Vec<usize> = (0..s.n_rows()).collect();
                 if widest <= 256 {
-                    Packed::<u8, 16>::new(s, &si, |c| c as u8).min_distances(&Packed::new(r, &ri, |c| c as u8))
+                    Packed::<u8, 16>::new(s, &si, |c| c as u8).min_distances(&Packed::new(
+                        r,
+                        &ri,
+                        |c| c as u8,
+                    ))
                 } else if widest <= 65536 {
-                    Packed::<u16, 8>::new(s, &si, |c| c as u16).min_distances(&Packed::new(r, &ri, |c| c as u16))
+                    Packed::<u16, 8>::new(s, &si, |c| c as u16).min_distances(&Packed::new(
+                        r,
+                        &ri,
+                        |c| c as u16,
+                    ))
                 } else {
                     Packed::<u32, 4>::new(s, &si, |c| c).min_distances(&Packed::new(r, &ri, |c| c))
                 }
@@ -385,7 +414,9 @@ mod tests {
     fn copies_are_flagged_and_fresh_draws_are_not() {
         // Real rows: all 4096 combinations of 12 binary columns. A copy of the data is flagged;
         // a disjoint set of records (different last column pattern) is not.
-        let rows: Vec<Vec<u32>> = (0..4096u32).map(|x| (0..12).map(|b| (x >> b) & 1).collect()).collect();
+        let rows: Vec<Vec<u32>> = (0..4096u32)
+            .map(|x| (0..12).map(|b| (x >> b) & 1).collect())
+            .collect();
         let real = table(&rows, &[2; 12]);
         let (train, holdout) = split(real.n_rows(), 1);
         let copy = risk(&real, &real, &train, &holdout, 1000, 1);

@@ -28,7 +28,10 @@ impl NaiveBayes {
             class_n[y.get(r) as usize] += 1.0;
         }
         let n = rows.len() as f64;
-        let log_prior = class_n.iter().map(|&c| ((c + 1.0) / (n + classes as f64)).ln()).collect();
+        let log_prior = class_n
+            .iter()
+            .map(|&c| ((c + 1.0) / (n + classes as f64)).ln())
+            .collect();
         let log_lik = (0..table.n_cols())
             .into_par_iter()
             .map(|j| {
@@ -48,7 +51,12 @@ impl NaiveBayes {
                     .collect()
             })
             .collect();
-        NaiveBayes { target, classes, log_prior, log_lik }
+        NaiveBayes {
+            target,
+            classes,
+            log_prior,
+            log_lik,
+        }
     }
 
     /// Most probable class of row `r` of `table` (ties to the lowest code).
@@ -77,12 +85,21 @@ impl NaiveBayes {
             return 0.0;
         }
         let y = table.column(self.target);
-        let hits = rows.par_iter().filter(|&&r| self.predict(table, r) == y.get(r)).count();
+        let hits = rows
+            .par_iter()
+            .filter(|&&r| self.predict(table, r) == y.get(r))
+            .count();
         hits as f64 / rows.len() as f64
     }
 }
 
-pub(crate) fn tstr(real: &EncodedTable, synth: &EncodedTable, target: usize, train: &[usize], holdout: &[usize]) -> Tstr {
+pub(crate) fn tstr(
+    real: &EncodedTable,
+    synth: &EncodedTable,
+    target: usize,
+    train: &[usize],
+    holdout: &[usize],
+) -> Tstr {
     let on_real = NaiveBayes::fit(real, train, target);
     let all_synth: Vec<usize> = (0..synth.n_rows()).collect();
     let on_synth = NaiveBayes::fit(synth, &all_synth, target);
@@ -92,15 +109,27 @@ pub(crate) fn tstr(real: &EncodedTable, synth: &EncodedTable, target: usize, tra
     for &r in train {
         class_n[y.get(r) as usize] += 1;
     }
-    let majority = class_n.iter().enumerate().max_by_key(|&(c, &n)| (n, std::cmp::Reverse(c))).map_or(0, |(c, _)| c);
-    let majority_hits = holdout.iter().filter(|&&r| y.get(r) as usize == majority).count();
+    let majority = class_n
+        .iter()
+        .enumerate()
+        .max_by_key(|&(c, &n)| (n, std::cmp::Reverse(c)))
+        .map_or(0, |(c, _)| c);
+    let majority_hits = holdout
+        .iter()
+        .filter(|&&r| y.get(r) as usize == majority)
+        .count();
     Tstr {
         target: real.names()[target].clone(),
-        classifier: "categorical naive Bayes (Laplace alpha = 1) on all other columns' codes".to_string(),
+        classifier: "categorical naive Bayes (Laplace alpha = 1) on all other columns' codes"
+            .to_string(),
         train_rows_real: train.len(),
         train_rows_synthetic: synth.n_rows(),
         test_rows: holdout.len(),
-        majority_baseline: if holdout.is_empty() { 0.0 } else { majority_hits as f64 / holdout.len() as f64 },
+        majority_baseline: if holdout.is_empty() {
+            0.0
+        } else {
+            majority_hits as f64 / holdout.len() as f64
+        },
         real_to_real: on_real.accuracy(real, holdout),
         synthetic_to_real: on_synth.accuracy(real, holdout),
     }
@@ -114,7 +143,9 @@ mod tests {
     fn learns_a_deterministic_target() {
         // y copies x0; x1 is noise. Synthetic data with y = 1 - x0 learns the opposite rule
         // and scores 0 on real data.
-        let rows: Vec<Vec<u32>> = (0..200u32).map(|i| vec![i % 2, (i / 2) % 3, i % 2]).collect();
+        let rows: Vec<Vec<u32>> = (0..200u32)
+            .map(|i| vec![i % 2, (i / 2) % 3, i % 2])
+            .collect();
         let names = vec!["x0".to_string(), "x1".to_string(), "y".to_string()];
         let real = EncodedTable::from_rows(names.clone(), vec![2, 3, 2], &rows).unwrap();
         let flipped: Vec<Vec<u32>> = rows.iter().map(|r| vec![r[0], r[1], 1 - r[2]]).collect();
