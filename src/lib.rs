@@ -12,6 +12,7 @@
 //! 8. [`eval`]: curator-side fidelity and risk evaluation.
 
 pub mod data;
+pub mod eval;
 pub mod marginal;
 pub mod mechanism;
 pub mod model;
