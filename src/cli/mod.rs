@@ -1,13 +1,14 @@
 //! The command line: clap definitions and dispatch. No logic beyond parsing and printing.
 
 mod budget;
+mod evaluate;
 mod progress;
 mod release;
 mod schema;
 mod synth;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 /// dpsynth: differentially private synthetic tables with a certificate of the guarantee.
 #[derive(Parser, Debug)]
@@ -32,7 +33,7 @@ pub enum Command {
     /// Draw records from a fitted model; needs no access to the private data.
     Sample(synth::SampleCmd),
     /// Compare synthetic with real data (curator-side; output is private).
-    Evaluate(NotYet),
+    Evaluate(evaluate::EvaluateCmd),
     /// Check a certified release: ledger, guarantee, hashes, signature.
     Verify(release::VerifyCmd),
     /// Create an Ed25519 key pair for signing releases.
@@ -44,13 +45,6 @@ pub enum Command {
     Schema(schema::SchemaCmd),
 }
 
-/// Placeholder for a subcommand that is not built yet.
-#[derive(Args, Debug)]
-pub struct NotYet {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
-}
-
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -59,7 +53,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Synth(cmd) => synth::run_synth(cmd),
         Command::Fit(cmd) => synth::run_fit_cmd(cmd),
         Command::Sample(cmd) => synth::run_sample(cmd),
-        Command::Evaluate(_) => not_yet("evaluate"),
+        Command::Evaluate(cmd) => evaluate::run(cmd),
         Command::Verify(cmd) => {
             if release::run_verify(cmd)? {
                 Ok(())
@@ -75,7 +69,3 @@ pub fn run(cli: Cli) -> Result<()> {
 #[derive(Debug, thiserror::Error)]
 #[error("")]
 pub struct Failed;
-
-fn not_yet(name: &str) -> Result<()> {
-    anyhow::bail!("`dpsynth {name}` is not built yet")
-}

@@ -99,8 +99,14 @@ pub struct SynthCmd {
     #[arg(long)]
     pub seed: Option<u64>,
     /// How records are drawn from the model.
-    #[arg(long, value_enum, default_value_t = SamplingArg::Forward)]
+    #[arg(long, value_enum, default_value_t = SamplingArg::Rounding)]
     pub sampling: SamplingArg,
+    /// Also evaluate the synthetic data against the real data, written beside the release
+    /// as OUT.evaluation.html and OUT.evaluation.json: INTERNAL, NOT part of the release.
+    #[arg(long)]
+    pub evaluate: bool,
+    #[command(flatten)]
+    pub eval: super::evaluate::EvalArgs,
 }
 
 /// Fit the DP model alone and write it as a shareable model file.
@@ -133,7 +139,7 @@ pub struct SampleCmd {
     pub rows: Option<usize>,
     #[arg(long)]
     pub seed: Option<u64>,
-    #[arg(long, value_enum, default_value_t = SamplingArg::Forward)]
+    #[arg(long, value_enum, default_value_t = SamplingArg::Rounding)]
     pub sampling: SamplingArg,
     /// The CSV to write.
     #[arg(long)]
@@ -274,6 +280,30 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         if let Some(s) = &cert.signature {
             println!("signed by {}", s.fingerprint);
         }
+    }
+    if cmd.evaluate {
+        let base = cmd
+            .out
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_string();
+        let html = PathBuf::from(format!("{base}.evaluation.html"));
+        let json_path = PathBuf::from(format!("{base}.evaluation.json"));
+        super::evaluate::run_evaluation(
+            &cmd.fit.data,
+            &dir.join(dpsynth::release::DATA_FILE),
+            &cmd.fit.schema,
+            &cmd.eval,
+            Some(&html),
+            Some(&json_path),
+            false,
+        )?;
+        eprintln!(
+            "evaluation (INTERNAL, not part of the release): {} and {}",
+            html.display(),
+            json_path.display()
+        );
     }
     Ok(())
 }

@@ -52,6 +52,7 @@
 //!   than 3 standard errors of a two-proportion z-test.
 
 mod fidelity;
+mod files;
 mod html;
 mod joint;
 mod risk;
@@ -61,6 +62,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+pub use files::{load_pair, EvalInputs};
 pub use html::render_html;
 
 use crate::data::{Codes, EncodedTable};

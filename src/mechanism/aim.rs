@@ -241,7 +241,11 @@ pub fn aim<O: MarginalOracle>(
     }
     progress.finish();
     phases.push((format!("{round} rounds"), t.elapsed()));
-    for (name, secs) in [("  of which selection", t_select), ("  of which measurement", t_measure), ("  of which refits", t_refit)] {
+    for (name, secs) in [
+        ("  of which selection", t_select),
+        ("  of which measurement", t_measure),
+        ("  of which refits", t_refit),
+    ] {
         phases.push((name.to_string(), std::time::Duration::from_secs_f64(secs)));
     }
 
