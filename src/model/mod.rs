@@ -55,6 +55,16 @@ impl Measurement {
 /// same budget as private-pgm's AIM default). Estimation keeps about six clique vectors.
 pub const DEFAULT_MAX_CELLS: usize = 10_000_000;
 
+/// The optimiser behind [`estimate`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Optimizer {
+    /// Entropic mirror descent with a backtracking step (Private-PGM's algorithm).
+    MirrorDescent,
+    /// Accelerated mirror descent with adaptive smoothness and restarts.
+    #[default]
+    Accelerated,
+}
+
 /// Knobs of [`estimate`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct EstimationOptions {
@@ -76,6 +86,10 @@ pub struct EstimationOptions {
     pub initial_step: Option<f64>,
     /// Step growth after an accepted line-search step (halved after a rejection).
     pub step_growth: f64,
+    /// Sweeps of iterative proportional fitting used as mirror descent's starting point
+    /// (kept only if it lowers the loss); 0 starts from the uniform or warm-start model.
+    pub ipf_sweeps: usize,
+    pub optimizer: Optimizer,
 }
 
 impl Default for EstimationOptions {
@@ -88,6 +102,8 @@ impl Default for EstimationOptions {
             stepsize: None,
             initial_step: None,
             step_growth: 1.1,
+            ipf_sweeps: 3,
+            optimizer: Optimizer::default(),
         }
     }
 }
@@ -95,15 +111,18 @@ impl Default for EstimationOptions {
 /// What an estimation did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EstimationReport {
-    /// Mirror-descent iterations run (each one calibration).
+    /// Optimiser steps taken.
     pub iterations: usize,
     /// `sum_C ||M_C(p) - y_C||^2 / sigma_C^2` at the returned model.
     pub final_loss: f64,
     /// Whether the convergence test (not the iteration cap) stopped the run.
     pub converged: bool,
     /// Loss at the start and after every iteration (non-increasing with the line search:
-    /// a rejected trial step leaves it unchanged).
+    /// a rejected trial step leaves it unchanged); `iterations + 1` entries.
     pub losses: Vec<f64>,
+    /// Belief propagations run in all (warm-up, line-search trials, restarts): the unit of
+    /// cost.
+    pub calibrations: usize,
 }
 
 #[derive(thiserror::Error, Debug)]
@@ -202,7 +221,10 @@ pub fn estimate(
     };
     let objective = estimate::Objective::new(&engine, domain, measurements);
     let mut mu = vec![0.0; cells];
-    let report = estimate::mirror_descent(&engine, &objective, total, &mut theta, &mut mu, opts);
+    let report = match opts.optimizer {
+        Optimizer::MirrorDescent => estimate::mirror_descent(&engine, &objective, total, &mut theta, &mut mu, opts),
+        Optimizer::Accelerated => estimate::accelerated(&engine, &objective, total, &mut theta, &mut mu, opts),
+    };
     let probs: Vec<f64> = mu.iter().map(|v| v / total).collect();
     let model = GraphicalModel::from_parts(domain.clone(), engine, &theta, total, measurements.to_vec(), Some(probs));
     Ok((model, report))
