@@ -14,40 +14,99 @@
 //! the uniform model converges to the maximum-entropy one among equals.
 
 use super::inference::{Engine, Workspace};
-use super::layout::SubsetLayout;
+use super::layout::{kernels, SubsetLayout};
 use super::{EstimationOptions, EstimationReport, Measurement};
+use crate::marginal::Clique;
 
-/// A measurement mapped into the engine: its tree clique, layout and weight.
+/// A measurement mapped into the engine: its tree clique, where its projection is summed
+/// from, and its weight `1 / sigma^2`.
 pub(crate) struct Mapped<'a> {
     clique: usize,
+    /// Plan node the projection is summed from (a tree clique or an intermediate marginal).
+    source: usize,
+    /// Layout of the measured clique inside the source.
     layout: SubsetLayout,
+    /// Layout of the measured clique inside its tree clique.
+    in_clique: SubsetLayout,
     weight: f64,
     y: &'a [f64],
     /// Offset of this measurement in the flat per-measurement buffers.
     offset: usize,
 }
 
-/// Measurements mapped to the smallest containing tree clique.
+/// A table in the projection plan: either a tree clique itself (no parent) or an
+/// intermediate marginal of one, summed from its parent node.
+struct PlanNode {
+    clique: usize,
+    attrs: Clique,
+    parent: Option<(usize, SubsetLayout)>,
+    /// Offset and length in the intermediate buffer (unused for tree-clique nodes).
+    offset: usize,
+    cells: usize,
+}
+
+/// The loss `sum_m w_m ||P_m mu - y_m||^2` over measurements mapped to the smallest
+/// containing tree clique.
+///
+/// When one tree clique holds many measurements (AIM's cliques, triangulated cycles),
+/// projecting each straight from the clique costs a pass over the whole clique per
+/// measurement. A projection plan instead sums out attributes one at a time through
+/// intermediate marginals shared by several measurements (chosen greedily by the cells
+/// saved), and the gradient is expanded back through the same tables in reverse.
 pub(crate) struct Objective<'a> {
     mapped: Vec<Mapped<'a>>,
+    nodes: Vec<PlanNode>,
     cells: usize,
+    scratch: std::cell::RefCell<Vec<f64>>,
 }
 
 impl<'a> Objective<'a> {
     pub(crate) fn new(engine: &Engine, domain: &crate::marginal::Domain, measurements: &'a [Measurement]) -> Self {
-        let mut mapped = Vec::with_capacity(measurements.len());
-        let mut offset = 0;
-        for m in measurements {
+        let k = engine.tree.cliques().len();
+        // Group measurements by their tree clique.
+        let mut by_clique: Vec<Vec<usize>> = vec![Vec::new(); k];
+        let mut homes = Vec::with_capacity(measurements.len());
+        for (i, m) in measurements.iter().enumerate() {
             // Validated by the caller: every measured clique is inside some tree clique.
             let c = engine
                 .tree
                 .containing(domain, &m.clique)
                 .unwrap_or_else(|| unreachable!("measured cliques are covered by the junction tree"));
-            let layout = SubsetLayout::for_attrs(engine.tree.cliques()[c].attrs(), &engine.shapes[c], m.clique.attrs());
-            mapped.push(Mapped { clique: c, layout, weight: 1.0 / (m.sigma * m.sigma), y: &m.values, offset });
+            by_clique[c].push(i);
+            homes.push(c);
+        }
+        let mut nodes: Vec<PlanNode> = Vec::new();
+        let mut source = vec![0usize; measurements.len()];
+        let mut buf = 0usize;
+        for (c, ms) in by_clique.iter().enumerate() {
+            if ms.is_empty() {
+                continue;
+            }
+            let root = nodes.len();
+            let attrs = engine.tree.cliques()[c].clone();
+            nodes.push(PlanNode { clique: c, attrs: attrs.clone(), parent: None, offset: 0, cells: 0 });
+            plan(domain, measurements, root, &attrs, ms.clone(), c, &mut nodes, &mut source, &mut buf);
+        }
+        let mut mapped = Vec::with_capacity(measurements.len());
+        let mut offset = 0;
+        for (i, m) in measurements.iter().enumerate() {
+            let src = source[i];
+            let src_attrs = &nodes[src].attrs;
+            let layout = SubsetLayout::for_attrs(src_attrs.attrs(), &src_attrs.shape(domain), m.clique.attrs());
+            let c = homes[i];
+            let in_clique = SubsetLayout::for_attrs(engine.tree.cliques()[c].attrs(), &engine.shapes[c], m.clique.attrs());
+            mapped.push(Mapped {
+                clique: c,
+                source: src,
+                layout,
+                in_clique,
+                weight: 1.0 / (m.sigma * m.sigma),
+                y: &m.values,
+                offset,
+            });
             offset += m.values.len();
         }
-        Objective { mapped, cells: offset }
+        Objective { mapped, nodes, cells: offset, scratch: std::cell::RefCell::new(vec![0.0; buf]) }
     }
 
     /// Number of measured cells (the loss's natural scale: its expected value at the true
@@ -58,19 +117,32 @@ impl<'a> Objective<'a> {
 
     /// Projects `mu` onto every measured clique (into `proj`) and returns the loss.
     fn loss(&self, engine: &Engine, mu: &[f64], proj: &mut [f64]) -> f64 {
-        let mut loss = 0.0;
-        for m in &self.mapped {
-            let out = &mut proj[m.offset..m.offset + m.y.len()];
-            m.layout.sum_into(&mu[engine.range(m.clique)], out);
-            loss += m.weight * out.iter().zip(m.y).map(|(p, y)| (p - y) * (p - y)).sum::<f64>();
-        }
-        loss
+        self.project(engine, mu, proj);
+        self.loss_of_projection(proj)
     }
 
     /// Projects `mu` onto every measured clique.
     fn project(&self, engine: &Engine, mu: &[f64], proj: &mut [f64]) {
+        let mut scratch = self.scratch.borrow_mut();
+        // Nodes are stored parents first, so one forward sweep fills every intermediate.
+        for i in 0..self.nodes.len() {
+            let node = &self.nodes[i];
+            if let Some((p, layout)) = &node.parent {
+                let (before, after) = scratch.split_at_mut(node.offset);
+                let src: &[f64] = match &self.nodes[*p].parent {
+                    None => &mu[engine.range(self.nodes[*p].clique)],
+                    Some(_) => &before[self.nodes[*p].offset..self.nodes[*p].offset + self.nodes[*p].cells],
+                };
+                layout.sum_into(src, &mut after[..node.cells]);
+            }
+        }
         for m in &self.mapped {
-            m.layout.sum_into(&mu[engine.range(m.clique)], &mut proj[m.offset..m.offset + m.y.len()]);
+            let node = &self.nodes[m.source];
+            let src: &[f64] = match node.parent {
+                None => &mu[engine.range(m.clique)],
+                Some(_) => &scratch[node.offset..node.offset + node.cells],
+            };
+            m.layout.sum_into(src, &mut proj[m.offset..m.offset + m.y.len()]);
         }
     }
 
@@ -80,7 +152,7 @@ impl<'a> Objective<'a> {
             .iter()
             .map(|m| {
                 let p = &proj[m.offset..m.offset + m.y.len()];
-                m.weight * p.iter().zip(m.y).map(|(p, y)| (p - y) * (p - y)).sum::<f64>()
+                m.weight * kernels::sq_dist(p, m.y)
             })
             .sum()
     }
@@ -91,7 +163,7 @@ impl<'a> Objective<'a> {
             .iter()
             .map(|m| {
                 let r = m.offset..m.offset + m.y.len();
-                m.weight * a[r.clone()].iter().zip(&b[r]).map(|(p, q)| (p - q) * (p - q)).sum::<f64>()
+                m.weight * kernels::sq_dist(&a[r.clone()], &b[r])
             })
             .sum()
     }
@@ -100,14 +172,88 @@ impl<'a> Objective<'a> {
     /// (`grad` is a clique vector); `gm` gets the per-measurement gradients.
     fn gradient(&self, engine: &Engine, proj: &[f64], gm: &mut [f64], grad: &mut [f64]) {
         grad.fill(0.0);
+        let mut scratch = self.scratch.borrow_mut();
+        scratch.fill(0.0);
         for m in &self.mapped {
             let g = &mut gm[m.offset..m.offset + m.y.len()];
             let p = &proj[m.offset..m.offset + m.y.len()];
-            for ((g, &p), &y) in g.iter_mut().zip(p).zip(m.y) {
-                *g = 2.0 * m.weight * (p - y);
+            let c = 2.0 * m.weight;
+            let mut i = 0;
+            while i < g.len() {
+                g[i] = c * (p[i] - m.y[i]);
+                i += 1;
             }
-            m.layout.add_expanded(&mut grad[engine.range(m.clique)], g);
+            let node = &self.nodes[m.source];
+            let dst: &mut [f64] = match node.parent {
+                None => &mut grad[engine.range(m.clique)],
+                Some(_) => &mut scratch[node.offset..node.offset + node.cells],
+            };
+            m.layout.add_expanded(dst, g);
         }
+        // Children before parents: push each intermediate's gradient up the plan.
+        for i in (0..self.nodes.len()).rev() {
+            let node = &self.nodes[i];
+            if let Some((p, layout)) = &node.parent {
+                let (before, after) = scratch.split_at_mut(node.offset);
+                let child = &after[..node.cells];
+                let pn = &self.nodes[*p];
+                let dst: &mut [f64] = match pn.parent {
+                    None => &mut grad[engine.range(pn.clique)],
+                    Some(_) => &mut before[pn.offset..pn.offset + pn.cells],
+                };
+                layout.add_expanded(dst, child);
+            }
+        }
+    }
+}
+
+/// Greedy projection plan for the measurements `ms` that live in `source` (attributes
+/// `attrs`): repeatedly drop the attribute whose removal lets the most measurements be
+/// summed from a smaller intermediate, while that saves cells.
+#[allow(clippy::too_many_arguments)]
+fn plan(
+    domain: &crate::marginal::Domain,
+    measurements: &[Measurement],
+    source: usize,
+    attrs: &Clique,
+    ms: Vec<usize>,
+    clique: usize,
+    nodes: &mut Vec<PlanNode>,
+    assigned: &mut [usize],
+    buf: &mut usize,
+) {
+    let src_cells = attrs.cells(domain) as f64;
+    let mut remaining = ms;
+    loop {
+        let mut best: Option<(f64, usize)> = None;
+        if remaining.len() > 1 {
+            for &b in attrs.attrs() {
+                let cnt = remaining.iter().filter(|&&i| !measurements[i].clique.contains(b)).count() as f64;
+                let size = domain.size(b) as f64;
+                // Direct: cnt passes over the source. Via the intermediate: one pass to build
+                // it, then cnt passes over a table `size` times smaller.
+                let saved = src_cells * (cnt * (1.0 - 1.0 / size) - 1.0);
+                if saved > 0.0 && best.is_none_or(|(s, _)| saved > s) {
+                    best = Some((saved, b));
+                }
+            }
+        }
+        let Some((_, b)) = best else {
+            for i in remaining {
+                assigned[i] = source;
+            }
+            return;
+        };
+        let (sub, rest): (Vec<usize>, Vec<usize>) =
+            remaining.into_iter().partition(|&i| !measurements[i].clique.contains(b));
+        remaining = rest;
+        let child_attrs = attrs.difference(&Clique::new([b]));
+        let cells = child_attrs.cells(domain);
+        let layout = SubsetLayout::for_attrs(attrs.attrs(), &attrs.shape(domain), child_attrs.attrs());
+        let id = nodes.len();
+        nodes.push(PlanNode { clique, attrs: child_attrs.clone(), parent: Some((source, layout)), offset: *buf, cells });
+        *buf += cells;
+        plan(domain, measurements, id, &child_attrs, sub, clique, nodes, assigned, buf);
     }
 }
 
@@ -145,7 +291,7 @@ pub(crate) fn mirror_descent(
     let mut trial_proj = vec![0.0; m_cells];
 
     // First step: move log-potentials by at most one unit, then let the line search adapt.
-    let gmax = grad.iter().fold(0.0f64, |a, g| a.max(g.abs()));
+    let gmax = kernels::max_abs(&grad);
     let mut alpha = opts.initial_step.unwrap_or(if gmax > 0.0 { 1.0 / gmax } else { 1.0 });
     let mut converged = false;
     let mut rejections_in_row = 0usize;
@@ -153,9 +299,7 @@ pub(crate) fn mirror_descent(
     let mut iterations = 0;
     while iterations < opts.max_iters {
         iterations += 1;
-        for ((t, &th), &g) in trial_theta.iter_mut().zip(theta.iter()).zip(&grad) {
-            *t = th - alpha * g;
-        }
+        kernels::sub_scaled(&mut trial_theta, theta, alpha, &grad);
         engine.calibrate(&trial_theta, total, &mut ws, &mut trial_mu);
         let trial_loss = objective.loss(engine, &trial_mu, &mut trial_proj);
         // <grad, mu - mu_new> measured on the measurement tables (the gradient lives there).
@@ -267,12 +411,12 @@ fn ipf_warmup(
             let m = &objective.mapped[i];
             engine.calibrate(theta, total, ws, mu);
             proj.resize(m.y.len(), 0.0);
-            m.layout.sum_into(&mu[engine.range(m.clique)], &mut proj);
+            m.in_clique.sum_into(&mu[engine.range(m.clique)], &mut proj);
             let floor = 0.01 / m.weight.sqrt();
             for (p, &y) in proj.iter_mut().zip(m.y) {
                 *p = y.max(floor).ln() - p.max(f64::MIN_POSITIVE).ln();
             }
-            m.layout.add_expanded(&mut theta[engine.range(m.clique)], &proj);
+            m.in_clique.add_expanded(&mut theta[engine.range(m.clique)], &proj);
         }
     }
 }
@@ -326,7 +470,7 @@ pub(crate) fn accelerated(
     let mut pz_new = vec![0.0; m_cells];
     // Initial L: the first step (a = 1/L) moves no log-potential by more than one unit.
     objective.gradient(engine, &px, &mut gy, &mut grad);
-    let gmax = grad.iter().fold(0.0f64, |a, g| a.max(g.abs()));
+    let gmax = kernels::max_abs(&grad);
     let mut lip = match opts.initial_step {
         Some(s) => 1.0 / s,
         None if gmax > 0.0 => gmax,
@@ -346,17 +490,13 @@ pub(crate) fn accelerated(
             calibrations += 1;
             let a = (1.0 + (1.0 + 4.0 * lip * big_a).sqrt()) / (2.0 * lip);
             let tau = a / (big_a + a);
-            for ((y, &xx), &zz) in py.iter_mut().zip(&px).zip(&pz) {
-                *y = (1.0 - tau) * xx + tau * zz;
-            }
+            kernels::mix_into(&mut py, &px, tau, &pz);
             objective.gradient(engine, &py, &mut gy, &mut grad);
-            for ((t, &th), &g) in th_new.iter_mut().zip(theta.iter()).zip(&grad) {
-                *t = th - a * g;
-            }
+            kernels::sub_scaled(&mut th_new, theta, a, &grad);
             let lz = engine.calibrate(&th_new, total, &mut ws, &mut mu_new);
             objective.project(engine, &mu_new, &mut pz_new);
             // N * KL(z' || z) = E_z'[theta' - theta] * N - N (log Z' - log Z).
-            let e_dtheta: f64 = -a * gy.iter().zip(&pz_new).map(|(g, p)| g * p).sum::<f64>();
+            let e_dtheta: f64 = -a * kernels::dot(&gy, &pz_new);
             let kl = (e_dtheta - total * (lz - log_z)).max(0.0);
             let rem = objective.weighted_sq_dist(&pz_new, &pz);
             if rem.is_finite() && lz.is_finite() && rem <= lip * kl * (1.0 + 1e-9) + 1e-12 * (1.0 + fx) {
@@ -372,14 +512,10 @@ pub(crate) fn accelerated(
             }
         };
         let mut px_new = std::mem::take(&mut py);
-        for ((xn, &xx), &zn) in px_new.iter_mut().zip(&px).zip(&pz_new) {
-            *xn = (1.0 - tau) * xx + tau * zn;
-        }
+        kernels::mix_into(&mut px_new, &px, tau, &pz_new);
         let fx_new = objective.loss_of_projection(&px_new);
         if fx_new.is_finite() && fx_new <= fx {
-            for (xv, &zn) in x.iter_mut().zip(mu_new.iter()) {
-                *xv = (1.0 - tau) * *xv + tau * zn;
-            }
+            kernels::mix(&mut x, tau, &mu_new);
             py = std::mem::replace(&mut px, px_new);
             std::mem::swap(theta, &mut th_new);
             std::mem::swap(mu, &mut mu_new);
