@@ -264,3 +264,96 @@ fn warm_potentials(domain: &Domain, engine: &Engine, old: &GraphicalModel) -> Re
     }
     Ok(theta)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(c: &[usize], domain: &Domain, v: f64, sigma: f64) -> Measurement {
+        let c = Clique::new(c.iter().copied());
+        let n = c.cells(domain);
+        Measurement::new(c, (0..n).map(|i| v + i as f64).collect(), sigma)
+    }
+
+    #[test]
+    fn invalid_measurements_are_typed_errors() {
+        let d = Domain::from_sizes(vec![2, 3, 4]);
+        let opts = EstimationOptions::default();
+        let short = Measurement::new(Clique::new([0, 1]), vec![1.0; 5], 1.0);
+        assert!(matches!(estimate(&d, &[short], &opts, None), Err(ModelError::ShapeMismatch { expected: 6, got: 5, .. })));
+        let out = Measurement::new(Clique::new([3]), vec![1.0; 1], 1.0);
+        assert!(matches!(estimate(&d, &[out], &opts, None), Err(ModelError::AttributeOutOfRange { attr: 3, .. })));
+        for s in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(matches!(estimate(&d, &[m(&[0], &d, 1.0, s)], &opts, None), Err(ModelError::InvalidSigma { .. })));
+        }
+        let mut nan = m(&[2], &d, 1.0, 1.0);
+        nan.values[1] = f64::NAN;
+        assert!(matches!(estimate(&d, &[nan], &opts, None), Err(ModelError::NonFiniteValue { index: 0 })));
+        let small = EstimationOptions { max_cells: 10, ..Default::default() };
+        assert!(matches!(
+            estimate(&d, &[m(&[1, 2], &d, 1.0, 1.0)], &small, None),
+            Err(ModelError::TooLarge { cells: 14, cap: 10 })
+        ));
+    }
+
+    #[test]
+    fn size_is_known_up_front_and_every_attribute_is_modelled() {
+        let d = Domain::from_sizes(vec![2, 3, 4, 5]);
+        let ms = vec![m(&[0, 1], &d, 5.0, 1.0), m(&[1, 2], &d, 5.0, 1.0), m(&[0, 2], &d, 5.0, 1.0)];
+        let cl: Vec<Clique> = ms.iter().map(|x| x.clique.clone()).collect();
+        let (model, _) = estimate(&d, &ms, &EstimationOptions::default(), None).unwrap();
+        assert_eq!(model_size_cells(&d, &cl), model.size_cells());
+        assert_eq!(model.size_cells(), 24 + 5);
+        // Attribute 3 is unmeasured: uniform, and part of the model.
+        let p3 = model.project(&Clique::new([3]));
+        for v in &p3.values {
+            assert!((v - model.total() / 5.0).abs() < 1e-9 * model.total());
+        }
+    }
+
+    #[test]
+    fn total_is_the_inverse_variance_average() {
+        let d = Domain::from_sizes(vec![2, 2]);
+        // Sums 100 (cells 2, sigma 1: variance 2) and 200 (cells 4, sigma 2: variance 16).
+        let a = Measurement::new(Clique::new([0]), vec![40.0, 60.0], 1.0);
+        let b = Measurement::new(Clique::new([0, 1]), vec![50.0; 4], 2.0);
+        let want = (100.0 / 2.0 + 200.0 / 16.0) / (1.0 / 2.0 + 1.0 / 16.0);
+        assert!((estimate_total(&d, &[a.clone(), b.clone()]) - want).abs() < 1e-9);
+        let neg = Measurement::new(Clique::new([0]), vec![-40.0, 10.0], 1.0);
+        assert_eq!(estimate_total(&d, &[neg]), 1.0);
+        assert_eq!(estimate_total(&d, &[]), 1.0);
+        let (model, rep) = estimate(&d, &[], &EstimationOptions::default(), None).unwrap();
+        assert_eq!(model.total(), 1.0);
+        assert!(rep.converged);
+        let empty = Measurement::new(Clique::empty(), vec![321.0], 1.0);
+        let (model, _) = estimate(&d, &[empty], &EstimationOptions::default(), None).unwrap();
+        assert_eq!(model.total(), 321.0);
+    }
+
+    #[test]
+    fn warm_start_by_moment_matching_keeps_the_old_marginals() {
+        let d = Domain::from_sizes(vec![3, 2, 4]);
+        let old_ms = vec![m(&[0, 1], &d, 3.0, 1.0), m(&[1, 2], &d, 2.0, 1.0)];
+        let (old, _) = estimate(&d, &old_ms, &EstimationOptions::default(), None).unwrap();
+        // The new measurement set's tree ({0,2}, {1,2}) contains no clique {0,1}: the warm
+        // start projects the old model onto the new tree by its marginals.
+        let new_ms = vec![m(&[0, 2], &d, 1.0, 1.0), m(&[1, 2], &d, 1.0, 1.0)];
+        let frozen = EstimationOptions { max_iters: 0, ipf_sweeps: 0, ..Default::default() };
+        let (warm, _) = estimate(&d, &new_ms, &frozen, Some(&old)).unwrap();
+        assert!(warm.cliques().iter().all(|c| !old.cliques().contains(c) || c.len() == 2));
+        for c in warm.cliques() {
+            let (a, b) = (warm.project(c), old.project(c));
+            // Same shape of distribution; totals differ (each fit estimates its own).
+            assert!(a.l1_normalized(&b) < 1e-9, "{c:?}");
+        }
+        // Contained case: the old potentials are reused as they are.
+        let more = vec![m(&[0, 1], &d, 3.0, 1.0), m(&[1, 2], &d, 2.0, 1.0), m(&[0, 2], &d, 1.0, 1.0)];
+        let (warm2, _) = estimate(&d, &more, &frozen, Some(&old)).unwrap();
+        for c in old.cliques() {
+            assert!(warm2.project(c).l1_normalized(&old.project(c)) < 1e-9);
+        }
+        let other = Domain::from_sizes(vec![3, 2, 5]);
+        let ms_other = vec![m(&[0, 1], &other, 1.0, 1.0)];
+        assert!(matches!(estimate(&other, &ms_other, &frozen, Some(&old)), Err(ModelError::WarmStartDomain)));
+    }
+}
