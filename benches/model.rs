@@ -13,20 +13,32 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, Criterion};
 use dpsynth::data::EncodedTable;
 use dpsynth::marginal::{all_k_way, count, Clique, Domain};
-use dpsynth::model::{estimate, sample, EstimationOptions, GraphicalModel, Measurement, SamplingMethod};
+use dpsynth::model::{
+    estimate, sample, EstimationOptions, GraphicalModel, Measurement, SamplingMethod,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 fn load_adult() -> Option<(EncodedTable, Domain)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/adult");
     let dom: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(root.join("adult-domain.json")).ok()?).ok()?;
+        serde_json::from_str(&std::fs::read_to_string(root.join("adult-domain.json")).ok()?)
+            .ok()?;
     let mut rdr = csv::Reader::from_path(root.join("adult.csv")).ok()?;
     let names: Vec<String> = rdr.headers().ok()?.iter().map(String::from).collect();
-    let sizes: Vec<usize> = names.iter().map(|n| dom[n].as_u64().map(|v| v as usize)).collect::<Option<_>>()?;
+    let sizes: Vec<usize> = names
+        .iter()
+        .map(|n| dom[n].as_u64().map(|v| v as usize))
+        .collect::<Option<_>>()?;
     let rows: Vec<Vec<u32>> = rdr
         .records()
-        .map(|r| r.ok().and_then(|r| r.iter().map(|v| v.parse().ok()).collect::<Option<Vec<u32>>>()))
+        .map(|r| {
+            r.ok().and_then(|r| {
+                r.iter()
+                    .map(|v| v.parse().ok())
+                    .collect::<Option<Vec<u32>>>()
+            })
+        })
         .collect::<Option<_>>()?;
     let table = EncodedTable::from_rows(names.clone(), sizes.clone(), &rows)?;
     Some((table, Domain::new(names, sizes)))
@@ -48,7 +60,9 @@ fn mi_tree(table: &EncodedTable, domain: &Domain) -> Vec<Clique> {
                 .iter()
                 .enumerate()
                 .filter(|(_, &v)| v > 0.0)
-                .map(|(i, &v)| v / total * (v * total / (pa.values[i / sb] * pb.values[i % sb])).ln())
+                .map(|(i, &v)| {
+                    v / total * (v * total / (pa.values[i / sb] * pb.values[i % sb])).ln()
+                })
                 .sum();
             (mi, c)
         })
@@ -78,7 +92,9 @@ fn mst_measurements(table: &EncodedTable, domain: &Domain) -> Vec<Measurement> {
             for x in &mut v {
                 // Box-Muller; benchmark noise only.
                 let u: f64 = rng.gen::<f64>().max(f64::MIN_POSITIVE);
-                *x += sigma * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * rng.gen::<f64>()).cos();
+                *x += sigma
+                    * (-2.0 * u.ln()).sqrt()
+                    * (std::f64::consts::TAU * rng.gen::<f64>()).cos();
             }
             Measurement::new(c, v, sigma)
         })
@@ -106,22 +122,33 @@ fn benches(c: &mut Criterion) {
     );
     let mut g = c.benchmark_group("fit");
     g.sample_size(10);
-    g.bench_function("mst_adult", |b| b.iter(|| estimate(&domain, &ms, &opts, None).expect("fit")));
+    g.bench_function("mst_adult", |b| {
+        b.iter(|| estimate(&domain, &ms, &opts, None).expect("fit"))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("sample");
     g.sample_size(20);
-    for (name, method) in [("100k_rounding", SamplingMethod::Rounding), ("100k_forward", SamplingMethod::Forward)] {
+    for (name, method) in [
+        ("100k_rounding", SamplingMethod::Rounding),
+        ("100k_forward", SamplingMethod::Forward),
+    ] {
         g.bench_function(name, |b| b.iter(|| sample(&model, 100_000, 7, method)));
     }
     g.finish();
 
     let cands = all_k_way(domain.len(), 3);
-    let fresh = || -> GraphicalModel { serde_json::from_str(&serde_json::to_string(&model).expect("json")).expect("json") };
+    let fresh = || -> GraphicalModel {
+        serde_json::from_str(&serde_json::to_string(&model).expect("json")).expect("json")
+    };
     let mut g = c.benchmark_group("project_many");
     g.sample_size(10);
     g.bench_function("455_three_way", |b| {
-        b.iter_batched(fresh, |m| m.project_many(&cands), criterion::BatchSize::LargeInput)
+        b.iter_batched(
+            fresh,
+            |m| m.project_many(&cands),
+            criterion::BatchSize::LargeInput,
+        )
     });
     g.finish();
 }

@@ -7,12 +7,16 @@ mod model_common;
 use std::time::Instant;
 
 use dpsynth::marginal::{all_k_way, Clique, Domain};
-use dpsynth::model::{estimate, model_size_cells, EstimationOptions, Measurement, ModelError, Optimizer};
+use dpsynth::model::{
+    estimate, model_size_cells, EstimationOptions, Measurement, ModelError, Optimizer,
+};
 use model_common::{exact, mi_spanning_tree, noisy, one_ways, worst_l1};
 
 #[test]
 fn adult_spanning_tree_exact_marginals_reproduced() {
-    let Some((table, domain)) = common::load_coded("adult") else { return };
+    let Some((table, domain)) = common::load_coded("adult") else {
+        return;
+    };
     let mut cliques = one_ways(&domain);
     cliques.extend(mi_spanning_tree(&table, &domain));
     assert_eq!(cliques.len(), 29);
@@ -33,7 +37,9 @@ fn adult_spanning_tree_exact_marginals_reproduced() {
 
 #[test]
 fn noisy_adult_loss_decreases_monotonically_and_stops() {
-    let Some((table, domain)) = common::load_coded("adult") else { return };
+    let Some((table, domain)) = common::load_coded("adult") else {
+        return;
+    };
     let mut cliques = one_ways(&domain);
     cliques.extend(mi_spanning_tree(&table, &domain));
     // sigma 40: about what MST spends per marginal on adult at epsilon 1.
@@ -66,7 +72,9 @@ fn attr(domain: &Domain, name: &str) -> usize {
 
 #[test]
 fn titanic_all_two_way_is_too_large_before_allocating() {
-    let Some((_, domain)) = common::load_coded("titanic") else { return };
+    let Some((_, domain)) = common::load_coded("titanic") else {
+        return;
+    };
     // All 36 pairs: the interaction graph is complete, so the junction tree is one clique
     // over all nine attributes: 3*3*2*91*9*7*32*3*9 = 89,159,616 cells (713 MB per f64 vector).
     let pairs = all_k_way(domain.len(), 2);
@@ -74,8 +82,10 @@ fn titanic_all_two_way_is_too_large_before_allocating() {
     let full: usize = domain.sizes().iter().product();
     assert_eq!(full, 89_159_616);
     assert_eq!(model_size_cells(&domain, &pairs), full);
-    let ms: Vec<Measurement> =
-        pairs.iter().map(|c| Measurement::new(c.clone(), vec![0.0; c.cells(&domain)], 1.0)).collect();
+    let ms: Vec<Measurement> = pairs
+        .iter()
+        .map(|c| Measurement::new(c.clone(), vec![0.0; c.cells(&domain)], 1.0))
+        .collect();
     match estimate(&domain, &ms, &EstimationOptions::default(), None) {
         Err(ModelError::TooLarge { cells, cap }) => {
             assert_eq!(cells, full);
@@ -87,22 +97,29 @@ fn titanic_all_two_way_is_too_large_before_allocating() {
 
 #[test]
 fn titanic_cyclic_two_way_exact_marginals_reproduced() {
-    let Some((table, domain)) = common::load_coded("titanic") else { return };
+    let Some((table, domain)) = common::load_coded("titanic") else {
+        return;
+    };
     // Every pair among the seven small attributes (a complete graph: cycles everywhere),
     // plus triangles that tie Age and Fare in: 27 of the 36 pairs. Age-Fare and the other
     // Age/Fare pairs are left out only to keep the junction tree below the default cap
     // (see titanic_all_two_way_is_too_large_before_allocating).
-    let small: Vec<usize> = ["Survived", "Pclass", "Sex", "SibSp", "Parch", "Embarked", "Cabin"]
-        .iter()
-        .map(|n| attr(&domain, n))
-        .collect();
+    let small: Vec<usize> = [
+        "Survived", "Pclass", "Sex", "SibSp", "Parch", "Embarked", "Cabin",
+    ]
+    .iter()
+    .map(|n| attr(&domain, n))
+    .collect();
     let mut cliques: Vec<Clique> = Vec::new();
     for (i, &a) in small.iter().enumerate() {
         for &b in &small[i + 1..] {
             cliques.push(Clique::new([a, b]));
         }
     }
-    for (x, others) in [("Age", ["Survived", "Pclass", "Sex"]), ("Fare", ["Pclass", "Embarked", "Cabin"])] {
+    for (x, others) in [
+        ("Age", ["Survived", "Pclass", "Sex"]),
+        ("Fare", ["Pclass", "Embarked", "Cabin"]),
+    ] {
         for o in others {
             cliques.push(Clique::new([attr(&domain, x), attr(&domain, o)]));
         }
@@ -129,13 +146,21 @@ fn titanic_cyclic_two_way_exact_marginals_reproduced() {
 
 #[test]
 fn accelerated_mirror_descent_beats_plain_mirror_descent_at_a_quarter_of_the_cost() {
-    let Some((table, domain)) = common::load_coded("adult") else { return };
+    let Some((table, domain)) = common::load_coded("adult") else {
+        return;
+    };
     let mut cliques = one_ways(&domain);
     cliques.extend(mi_spanning_tree(&table, &domain));
     let ms = noisy(&table, &domain, &cliques, 40.0, 1);
     // Both from the uniform model, no IPF warm-up, no early stop: optimisers alone.
     let run = |optimizer, max_iters| {
-        let o = EstimationOptions { optimizer, max_iters, tol: 0.0, ipf_sweeps: 0, ..Default::default() };
+        let o = EstimationOptions {
+            optimizer,
+            max_iters,
+            tol: 0.0,
+            ipf_sweeps: 0,
+            ..Default::default()
+        };
         estimate(&domain, &ms, &o, None).unwrap().1
     };
     let acc = run(Optimizer::Accelerated, 250);
@@ -145,14 +170,21 @@ fn accelerated_mirror_descent_beats_plain_mirror_descent_at_a_quarter_of_the_cos
         acc.calibrations, acc.final_loss, md.calibrations, md.final_loss
     );
     assert!(acc.calibrations * 3 < md.calibrations);
-    assert!(acc.final_loss < md.final_loss, "accelerated {} vs plain {}", acc.final_loss, md.final_loss);
+    assert!(
+        acc.final_loss < md.final_loss,
+        "accelerated {} vs plain {}",
+        acc.final_loss,
+        md.final_loss
+    );
     // Plain mirror descent with its line search is monotone too.
     assert!(md.losses.windows(2).all(|w| w[1] <= w[0]));
 }
 
 #[test]
 fn warm_start_from_the_previous_fit_starts_lower_and_reaches_the_same_optimum() {
-    let Some((table, domain)) = common::load_coded("adult") else { return };
+    let Some((table, domain)) = common::load_coded("adult") else {
+        return;
+    };
     let tree = mi_spanning_tree(&table, &domain);
     let mut cliques = one_ways(&domain);
     cliques.extend(tree.clone());
@@ -175,7 +207,12 @@ fn warm_start_from_the_previous_fit_starts_lower_and_reaches_the_same_optimum() 
     let (warm_model, warm) = estimate(&domain, &ms2, &opts, Some(&old)).unwrap();
     println!(
         "cold: start {:.1}, {} iters, loss {:.2}; warm: start {:.1}, {} iters, loss {:.2}",
-        cold.losses[0], cold.iterations, cold.final_loss, warm.losses[0], warm.iterations, warm.final_loss
+        cold.losses[0],
+        cold.iterations,
+        cold.final_loss,
+        warm.losses[0],
+        warm.iterations,
+        warm.final_loss
     );
     assert_eq!(cold_model.cliques(), warm_model.cliques());
     assert!(warm.losses[0] < cold.losses[0]);

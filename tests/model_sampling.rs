@@ -41,8 +41,8 @@ fn model() -> Option<&'static (Domain, GraphicalModel, Vec<Clique>)> {
                     }
                 }
             }
-            for d in a + 1..n {
-                if dist[d] == 3 && extra.len() < 2 {
+            for (d, &dd) in dist.iter().enumerate().skip(a + 1) {
+                if dd == 3 && extra.len() < 2 {
                     extra.push(Clique::new([a, d]));
                 }
                 if extra.len() == 2 {
@@ -83,9 +83,14 @@ fn tables(model: &GraphicalModel, domain: &Domain) -> Vec<MarginalTable> {
 
 #[test]
 fn forward_samples_match_model_marginals_within_sampling_error() {
-    let Some((domain, model, measured)) = model() else { return };
+    let Some((domain, model, measured)) = model() else {
+        return;
+    };
     let chords = unmeasured_inner_pairs(model, measured);
-    assert!(!chords.is_empty(), "the fixture must have pairs only the triangulation links");
+    assert!(
+        !chords.is_empty(),
+        "the fixture must have pairs only the triangulation links"
+    );
     let cols = sample(model, N, 7, SamplingMethod::Forward);
     assert_eq!(cols.len(), domain.len());
     assert!(cols.iter().all(|c| c.len() == N));
@@ -104,14 +109,25 @@ fn forward_samples_match_model_marginals_within_sampling_error() {
         let mean_bound: f64 = p.iter().map(|&q| (q * (1.0 - q) / N as f64).sqrt()).sum();
         let d = l1(&got, m);
         worst_ratio = worst_ratio.max(d / (mean_bound + t));
-        assert!(d <= mean_bound + t, "{:?}: L1 {d:.4} above bound {:.4}", m.clique, mean_bound + t);
+        assert!(
+            d <= mean_bound + t,
+            "{:?}: L1 {d:.4} above bound {:.4}",
+            m.clique,
+            mean_bound + t
+        );
     }
-    println!("forward: {} tables, {} unmeasured chords, worst L1/bound {worst_ratio:.3}", want.len(), chords.len());
+    println!(
+        "forward: {} tables, {} unmeasured chords, worst L1/bound {worst_ratio:.3}",
+        want.len(),
+        chords.len()
+    );
 }
 
 #[test]
 fn rounding_samples_stay_within_the_rounding_bound() {
-    let Some((domain, model, _)) = model() else { return };
+    let Some((domain, model, _)) = model() else {
+        return;
+    };
     let cols = sample(model, N, 7, SamplingMethod::Rounding);
     let tree = model.junction_tree();
     // Each clique's counts are rounded (error < 1 per cell) after its separator's counts,
@@ -126,7 +142,12 @@ fn rounding_samples_stay_within_the_rounding_bound() {
             cur = tree.parent(x);
         }
         let d = l1(&empirical(&cols, domain, &m.clique), m);
-        assert!(d <= path_cells as f64 / N as f64 + 1e-9, "{:?}: L1 {d} > {}", m.clique, path_cells as f64 / N as f64);
+        assert!(
+            d <= path_cells as f64 / N as f64 + 1e-9,
+            "{:?}: L1 {d} > {}",
+            m.clique,
+            path_cells as f64 / N as f64
+        );
     }
 }
 
@@ -140,7 +161,10 @@ fn equal_seeds_give_identical_records() {
         let c = sample(model, 20_000, 43, method);
         assert_ne!(a, c, "{method:?}: another seed gave the same records");
         // The thread count must not matter either.
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
         let d = pool.install(|| sample(model, 20_000, 42, method));
         assert_eq!(a, d, "{method:?}: one thread differs");
     }
@@ -148,11 +172,18 @@ fn equal_seeds_give_identical_records() {
 
 #[test]
 fn default_sampling_method_has_the_better_fidelity() {
-    let Some((domain, model, measured)) = model() else { return };
+    let Some((domain, model, measured)) = model() else {
+        return;
+    };
     let want = tables(model, domain);
-    let chords: BTreeSet<Clique> = unmeasured_inner_pairs(model, measured).into_iter().collect();
+    let chords: BTreeSet<Clique> = unmeasured_inner_pairs(model, measured)
+        .into_iter()
+        .collect();
     let mut means: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
-    for (name, method) in [("forward", SamplingMethod::Forward), ("rounding", SamplingMethod::Rounding)] {
+    for (name, method) in [
+        ("forward", SamplingMethod::Forward),
+        ("rounding", SamplingMethod::Rounding),
+    ] {
         let cols = sample(model, N, 11, method);
         let (mut cl, mut pairs, mut ch) = (Vec::new(), Vec::new(), Vec::new());
         for m in &want {
@@ -181,7 +212,10 @@ fn default_sampling_method_has_the_better_fidelity() {
     }
     assert_eq!(SamplingMethod::default(), SamplingMethod::Rounding);
     let (f, r) = (means["forward"], means["rounding"]);
-    assert!(r.0 < f.0 && r.1 < f.1, "rounding {r:?} is not better than forward {f:?}");
+    assert!(
+        r.0 < f.0 && r.1 < f.1,
+        "rounding {r:?} is not better than forward {f:?}"
+    );
 }
 
 #[test]
@@ -192,10 +226,19 @@ fn serialised_model_samples_the_same_records() {
     assert_eq!(back.cliques(), model.cliques());
     assert_eq!(back.total(), model.total());
     // Exact f64 round trip (serde_json's float_roundtrip), so potentials and records match.
-    assert!(back.measurements() == model.measurements(), "measurements changed in JSON");
-    assert!(back.potentials() == model.potentials(), "potentials changed in JSON");
+    assert!(
+        back.measurements() == model.measurements(),
+        "measurements changed in JSON"
+    );
+    assert!(
+        back.potentials() == model.potentials(),
+        "potentials changed in JSON"
+    );
     for method in [SamplingMethod::Forward, SamplingMethod::Rounding] {
-        assert_eq!(sample(&back, 5_000, 9, method), sample(model, 5_000, 9, method));
+        assert_eq!(
+            sample(&back, 5_000, 9, method),
+            sample(model, 5_000, 9, method)
+        );
     }
     let c = Clique::new([0, 5, 9]);
     let (a, b) = (model.project(&c), back.project(&c));

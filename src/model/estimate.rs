@@ -61,7 +61,11 @@ pub(crate) struct Objective<'a> {
 }
 
 impl<'a> Objective<'a> {
-    pub(crate) fn new(engine: &Engine, domain: &crate::marginal::Domain, measurements: &'a [Measurement]) -> Self {
+    pub(crate) fn new(
+        engine: &Engine,
+        domain: &crate::marginal::Domain,
+        measurements: &'a [Measurement],
+    ) -> Self {
         let k = engine.tree.cliques().len();
         // Group measurements by their tree clique.
         let mut by_clique: Vec<Vec<usize>> = vec![Vec::new(); k];
@@ -71,7 +75,9 @@ impl<'a> Objective<'a> {
             let c = engine
                 .tree
                 .containing(domain, &m.clique)
-                .unwrap_or_else(|| unreachable!("measured cliques are covered by the junction tree"));
+                .unwrap_or_else(|| {
+                    unreachable!("measured cliques are covered by the junction tree")
+                });
             by_clique[c].push(i);
             homes.push(c);
         }
@@ -84,17 +90,41 @@ impl<'a> Objective<'a> {
             }
             let root = nodes.len();
             let attrs = engine.tree.cliques()[c].clone();
-            nodes.push(PlanNode { clique: c, attrs: attrs.clone(), parent: None, offset: 0, cells: 0 });
-            plan(domain, measurements, root, &attrs, ms.clone(), c, &mut nodes, &mut source, &mut buf);
+            nodes.push(PlanNode {
+                clique: c,
+                attrs: attrs.clone(),
+                parent: None,
+                offset: 0,
+                cells: 0,
+            });
+            plan(
+                domain,
+                measurements,
+                root,
+                &attrs,
+                ms.clone(),
+                c,
+                &mut nodes,
+                &mut source,
+                &mut buf,
+            );
         }
         let mut mapped = Vec::with_capacity(measurements.len());
         let mut offset = 0;
         for (i, m) in measurements.iter().enumerate() {
             let src = source[i];
             let src_attrs = &nodes[src].attrs;
-            let layout = SubsetLayout::for_attrs(src_attrs.attrs(), &src_attrs.shape(domain), m.clique.attrs());
+            let layout = SubsetLayout::for_attrs(
+                src_attrs.attrs(),
+                &src_attrs.shape(domain),
+                m.clique.attrs(),
+            );
             let c = homes[i];
-            let in_clique = SubsetLayout::for_attrs(engine.tree.cliques()[c].attrs(), &engine.shapes[c], m.clique.attrs());
+            let in_clique = SubsetLayout::for_attrs(
+                engine.tree.cliques()[c].attrs(),
+                &engine.shapes[c],
+                m.clique.attrs(),
+            );
             mapped.push(Mapped {
                 clique: c,
                 source: src,
@@ -106,7 +136,12 @@ impl<'a> Objective<'a> {
             });
             offset += m.values.len();
         }
-        Objective { mapped, nodes, cells: offset, scratch: std::cell::RefCell::new(vec![0.0; buf]) }
+        Objective {
+            mapped,
+            nodes,
+            cells: offset,
+            scratch: std::cell::RefCell::new(vec![0.0; buf]),
+        }
     }
 
     /// Number of measured cells (the loss's natural scale: its expected value at the true
@@ -131,7 +166,9 @@ impl<'a> Objective<'a> {
                 let (before, after) = scratch.split_at_mut(node.offset);
                 let src: &[f64] = match &self.nodes[*p].parent {
                     None => &mu[engine.range(self.nodes[*p].clique)],
-                    Some(_) => &before[self.nodes[*p].offset..self.nodes[*p].offset + self.nodes[*p].cells],
+                    Some(_) => {
+                        &before[self.nodes[*p].offset..self.nodes[*p].offset + self.nodes[*p].cells]
+                    }
                 };
                 layout.sum_into(src, &mut after[..node.cells]);
             }
@@ -142,7 +179,8 @@ impl<'a> Objective<'a> {
                 None => &mu[engine.range(m.clique)],
                 Some(_) => &scratch[node.offset..node.offset + node.cells],
             };
-            m.layout.sum_into(src, &mut proj[m.offset..m.offset + m.y.len()]);
+            m.layout
+                .sum_into(src, &mut proj[m.offset..m.offset + m.y.len()]);
         }
     }
 
@@ -228,7 +266,10 @@ fn plan(
         let mut best: Option<(f64, usize)> = None;
         if remaining.len() > 1 {
             for &b in attrs.attrs() {
-                let cnt = remaining.iter().filter(|&&i| !measurements[i].clique.contains(b)).count() as f64;
+                let cnt = remaining
+                    .iter()
+                    .filter(|&&i| !measurements[i].clique.contains(b))
+                    .count() as f64;
                 let size = domain.size(b) as f64;
                 // Direct: cnt passes over the source. Via the intermediate: one pass to build
                 // it, then cnt passes over a table `size` times smaller.
@@ -244,16 +285,34 @@ fn plan(
             }
             return;
         };
-        let (sub, rest): (Vec<usize>, Vec<usize>) =
-            remaining.into_iter().partition(|&i| !measurements[i].clique.contains(b));
+        let (sub, rest): (Vec<usize>, Vec<usize>) = remaining
+            .into_iter()
+            .partition(|&i| !measurements[i].clique.contains(b));
         remaining = rest;
         let child_attrs = attrs.difference(&Clique::new([b]));
         let cells = child_attrs.cells(domain);
-        let layout = SubsetLayout::for_attrs(attrs.attrs(), &attrs.shape(domain), child_attrs.attrs());
+        let layout =
+            SubsetLayout::for_attrs(attrs.attrs(), &attrs.shape(domain), child_attrs.attrs());
         let id = nodes.len();
-        nodes.push(PlanNode { clique, attrs: child_attrs.clone(), parent: Some((source, layout)), offset: *buf, cells });
+        nodes.push(PlanNode {
+            clique,
+            attrs: child_attrs.clone(),
+            parent: Some((source, layout)),
+            offset: *buf,
+            cells,
+        });
         *buf += cells;
-        plan(domain, measurements, id, &child_attrs, sub, clique, nodes, assigned, buf);
+        plan(
+            domain,
+            measurements,
+            id,
+            &child_attrs,
+            sub,
+            clique,
+            nodes,
+            assigned,
+            buf,
+        );
     }
 }
 
@@ -271,7 +330,9 @@ pub(crate) fn mirror_descent(
     let m_cells = objective.cells();
     let mut ws = Workspace::default();
     let mut proj = vec![0.0; m_cells];
-    let (mut loss, _, warm_calibrations) = start(engine, objective, total, theta, mu, &mut proj, opts, &mut ws);
+    let (mut loss, _, warm_calibrations) = start(
+        engine, objective, total, theta, mu, &mut proj, opts, &mut ws,
+    );
     let mut losses = vec![loss];
     if objective.mapped.is_empty() || opts.max_iters == 0 {
         return EstimationReport {
@@ -292,7 +353,9 @@ pub(crate) fn mirror_descent(
 
     // First step: move log-potentials by at most one unit, then let the line search adapt.
     let gmax = kernels::max_abs(&grad);
-    let mut alpha = opts.initial_step.unwrap_or(if gmax > 0.0 { 1.0 / gmax } else { 1.0 });
+    let mut alpha = opts
+        .initial_step
+        .unwrap_or(if gmax > 0.0 { 1.0 / gmax } else { 1.0 });
     let mut converged = false;
     let mut rejections_in_row = 0usize;
     let mut accepted: Vec<f64> = vec![loss];
@@ -303,7 +366,12 @@ pub(crate) fn mirror_descent(
         engine.calibrate(&trial_theta, total, &mut ws, &mut trial_mu);
         let trial_loss = objective.loss(engine, &trial_mu, &mut trial_proj);
         // <grad, mu - mu_new> measured on the measurement tables (the gradient lives there).
-        let inner: f64 = gm.iter().zip(&proj).zip(&trial_proj).map(|((g, a), b)| g * (a - b)).sum();
+        let inner: f64 = gm
+            .iter()
+            .zip(&proj)
+            .zip(&trial_proj)
+            .map(|((g, a), b)| g * (a - b))
+            .sum();
         let accept = match opts.stepsize {
             // A fixed step (1/L for a known Lipschitz constant L) takes every finite step.
             Some(_) => trial_loss.is_finite(),
@@ -341,7 +409,13 @@ pub(crate) fn mirror_descent(
             break;
         }
     }
-    EstimationReport { iterations, final_loss: loss, converged, losses, calibrations: warm_calibrations + iterations }
+    EstimationReport {
+        iterations,
+        final_loss: loss,
+        converged,
+        losses,
+        calibrations: warm_calibrations + iterations,
+    }
 }
 
 /// Calibrates the starting point (optionally improved by IPF); returns its loss and log Z.
@@ -404,7 +478,13 @@ fn ipf_warmup(
         pos
     };
     let mut order: Vec<usize> = (0..objective.mapped.len()).collect();
-    order.sort_by_key(|&i| (pos[objective.mapped[i].clique], std::cmp::Reverse(objective.mapped[i].y.len()), i));
+    order.sort_by_key(|&i| {
+        (
+            pos[objective.mapped[i].clique],
+            std::cmp::Reverse(objective.mapped[i].y.len()),
+            i,
+        )
+    });
     let mut proj = Vec::new();
     for _ in 0..sweeps {
         for &i in &order {
@@ -416,7 +496,8 @@ fn ipf_warmup(
             for (p, &y) in proj.iter_mut().zip(m.y) {
                 *p = y.max(floor).ln() - p.max(f64::MIN_POSITIVE).ln();
             }
-            m.in_clique.add_expanded(&mut theta[engine.range(m.clique)], &proj);
+            m.in_clique
+                .add_expanded(&mut theta[engine.range(m.clique)], &proj);
         }
     }
 }
@@ -448,7 +529,8 @@ pub(crate) fn accelerated(
     let m_cells = objective.cells();
     let mut ws = Workspace::default();
     let mut pz = vec![0.0; m_cells];
-    let (mut fx, mut log_z, warm_calibrations) = start(engine, objective, total, theta, mu, &mut pz, opts, &mut ws);
+    let (mut fx, mut log_z, warm_calibrations) =
+        start(engine, objective, total, theta, mu, &mut pz, opts, &mut ws);
     let mut losses = vec![fx];
     if objective.mapped.is_empty() || opts.max_iters == 0 {
         return EstimationReport {
@@ -499,7 +581,10 @@ pub(crate) fn accelerated(
             let e_dtheta: f64 = -a * kernels::dot(&gy, &pz_new);
             let kl = (e_dtheta - total * (lz - log_z)).max(0.0);
             let rem = objective.weighted_sq_dist(&pz_new, &pz);
-            if rem.is_finite() && lz.is_finite() && rem <= lip * kl * (1.0 + 1e-9) + 1e-12 * (1.0 + fx) {
+            if rem.is_finite()
+                && lz.is_finite()
+                && rem <= lip * kl * (1.0 + 1e-9) + 1e-12 * (1.0 + fx)
+            {
                 break (a, tau, lz);
             }
             lip *= 2.0;
@@ -559,7 +644,13 @@ pub(crate) fn accelerated(
     engine.calibrate(theta, total, &mut ws, mu);
     let mut proj = vec![0.0; m_cells];
     let final_loss = objective.loss(engine, mu, &mut proj);
-    EstimationReport { iterations, final_loss, converged, losses, calibrations: warm_calibrations + calibrations + 1 }
+    EstimationReport {
+        iterations,
+        final_loss,
+        converged,
+        losses,
+        calibrations: warm_calibrations + calibrations + 1,
+    }
 }
 
 /// Potentials whose model has exactly the (consistent, positive) clique marginals `x`:
@@ -576,7 +667,11 @@ pub(crate) fn decomposable_potentials(engine: &Engine, x: &[f64], theta: &mut [f
         }
         if engine.tree.parent(c).is_some() {
             let sep_clique = engine.tree.separator(c);
-            let layout = SubsetLayout::for_attrs(engine.tree.cliques()[c].attrs(), &engine.shapes[c], sep_clique.attrs());
+            let layout = SubsetLayout::for_attrs(
+                engine.tree.cliques()[c].attrs(),
+                &engine.shapes[c],
+                sep_clique.attrs(),
+            );
             sep.resize(layout.small_cells(), 0.0);
             layout.sum_into(&x[r.clone()], &mut sep);
             sep.iter_mut().for_each(|v| *v = -ln(*v));

@@ -24,13 +24,21 @@ impl Factor {
     pub fn zeros(clique: Clique, domain: &Domain) -> Self {
         let shape = clique.shape(domain);
         let n = shape.iter().product();
-        Factor { clique, shape, values: vec![0.0; n] }
+        Factor {
+            clique,
+            shape,
+            values: vec![0.0; n],
+        }
     }
 
     /// Wraps values laid out for `clique`; `None` if the length does not fit.
     pub fn from_values(clique: Clique, domain: &Domain, values: Vec<f64>) -> Option<Self> {
         let shape = clique.shape(domain);
-        (shape.iter().product::<usize>() == values.len()).then_some(Factor { clique, shape, values })
+        (shape.iter().product::<usize>() == values.len()).then_some(Factor {
+            clique,
+            shape,
+            values,
+        })
     }
 
     pub fn cells(&self) -> usize {
@@ -38,7 +46,11 @@ impl Factor {
     }
 
     fn layout_of(&self, sub: &Clique) -> SubsetLayout {
-        assert!(sub.is_subset_of(&self.clique), "{sub:?} is not a subset of {:?}", self.clique);
+        assert!(
+            sub.is_subset_of(&self.clique),
+            "{sub:?} is not a subset of {:?}",
+            self.clique
+        );
         SubsetLayout::for_attrs(self.clique.attrs(), &self.shape, sub.attrs())
     }
 
@@ -69,8 +81,19 @@ impl Factor {
         let layout = self.layout_of(sub);
         let mut values = vec![0.0; layout.small_cells()];
         layout.logsumexp_into(&self.values, &mut values, &mut Vec::new());
-        let shape = self.clique.attrs().iter().zip(&self.shape).filter(|(a, _)| sub.contains(**a)).map(|(_, &s)| s).collect();
-        Factor { clique: sub.clone(), shape, values }
+        let shape = self
+            .clique
+            .attrs()
+            .iter()
+            .zip(&self.shape)
+            .filter(|(a, _)| sub.contains(**a))
+            .map(|(_, &s)| s)
+            .collect();
+        Factor {
+            clique: sub.clone(),
+            shape,
+            values,
+        }
     }
 
     /// Marginalisation of a table of probabilities or counts: plain sums.
@@ -78,13 +101,51 @@ impl Factor {
         let layout = self.layout_of(sub);
         let mut values = vec![0.0; layout.small_cells()];
         layout.sum_into(&self.values, &mut values);
-        let shape = self.clique.attrs().iter().zip(&self.shape).filter(|(a, _)| sub.contains(**a)).map(|(_, &s)| s).collect();
-        Factor { clique: sub.clone(), shape, values }
+        let shape = self
+            .clique
+            .attrs()
+            .iter()
+            .zip(&self.shape)
+            .filter(|(a, _)| sub.contains(**a))
+            .map(|(_, &s)| s)
+            .collect();
+        Factor {
+            clique: sub.clone(),
+            shape,
+            values,
+        }
     }
 
     /// `log sum_x exp(values[x])`, the log-partition function of this factor alone.
     pub fn log_partition(&self) -> f64 {
         self.logsumexp_onto(&Clique::empty()).values[0]
+    }
+}
+
+impl Factor {
+    /// Product in probability space over the union of the two cliques (for tables of
+    /// probabilities, as in model queries).
+    pub(crate) fn product_prob(&self, other: &Factor, domain: &Domain) -> Factor {
+        let union = self.clique.union(&other.clique);
+        let mut out = Factor::zeros(union, domain);
+        out.layout_of(&self.clique)
+            .combine_expanded(&mut out.values, &self.values, |x, y| *x = y);
+        let l = out.layout_of(&other.clique);
+        l.mul_expanded(&mut out.values, &other.values);
+        out
+    }
+
+    /// Divides a table of probabilities by its own marginal on `sub` (a conditional
+    /// distribution given `sub`); cells whose marginal is zero become zero.
+    pub(crate) fn conditional_on(&mut self, sub: &Clique) {
+        let m = self.sum_onto(sub);
+        let inv: Vec<f64> = m
+            .values
+            .iter()
+            .map(|&v| if v > 0.0 { 1.0 / v } else { 0.0 })
+            .collect();
+        let l = self.layout_of(sub);
+        l.mul_expanded(&mut self.values, &inv);
     }
 }
 
@@ -95,8 +156,18 @@ mod tests {
     #[test]
     fn product_then_marginal_matches_brute_force() {
         let d = Domain::from_sizes(vec![2, 3, 4]);
-        let a = Factor::from_values(Clique::new([0, 1]), &d, (0..6).map(|x| x as f64 * 0.1).collect()).unwrap();
-        let b = Factor::from_values(Clique::new([1, 2]), &d, (0..12).map(|x| (x as f64).cos()).collect()).unwrap();
+        let a = Factor::from_values(
+            Clique::new([0, 1]),
+            &d,
+            (0..6).map(|x| x as f64 * 0.1).collect(),
+        )
+        .unwrap();
+        let b = Factor::from_values(
+            Clique::new([1, 2]),
+            &d,
+            (0..12).map(|x| (x as f64).cos()).collect(),
+        )
+        .unwrap();
         let p = a.product(&b, &d);
         assert_eq!(p.clique.attrs(), &[0, 1, 2]);
         for i in 0..2 {
@@ -110,33 +181,14 @@ mod tests {
         let m = p.logsumexp_onto(&Clique::new([0, 2]));
         for i in 0..2 {
             for k in 0..4 {
-                let want: f64 = (0..3).map(|j| (a.values[i * 3 + j] + b.values[j * 4 + k]).exp()).sum::<f64>().ln();
+                let want: f64 = (0..3)
+                    .map(|j| (a.values[i * 3 + j] + b.values[j * 4 + k]).exp())
+                    .sum::<f64>()
+                    .ln();
                 assert!((m.values[i * 4 + k] - want).abs() < 1e-12);
             }
         }
         let z: f64 = p.values.iter().map(|v| v.exp()).sum::<f64>().ln();
         assert!((p.log_partition() - z).abs() < 1e-12);
-    }
-}
-
-impl Factor {
-    /// Product in probability space over the union of the two cliques (for tables of
-    /// probabilities, as in model queries).
-    pub(crate) fn product_prob(&self, other: &Factor, domain: &Domain) -> Factor {
-        let union = self.clique.union(&other.clique);
-        let mut out = Factor::zeros(union, domain);
-        out.layout_of(&self.clique).combine_expanded(&mut out.values, &self.values, |x, y| *x = y);
-        let l = out.layout_of(&other.clique);
-        l.mul_expanded(&mut out.values, &other.values);
-        out
-    }
-
-    /// Divides a table of probabilities by its own marginal on `sub` (a conditional
-    /// distribution given `sub`); cells whose marginal is zero become zero.
-    pub(crate) fn conditional_on(&mut self, sub: &Clique) {
-        let m = self.sum_onto(sub);
-        let inv: Vec<f64> = m.values.iter().map(|&v| if v > 0.0 { 1.0 / v } else { 0.0 }).collect();
-        let l = self.layout_of(sub);
-        l.mul_expanded(&mut self.values, &inv);
     }
 }

@@ -15,6 +15,9 @@ use super::layout::SubsetLayout;
 use super::{Measurement, ModelError};
 use crate::marginal::{Clique, Domain, MarginalTable};
 
+/// Largest marginal [`GraphicalModel::try_project`] materialises (cells).
+pub const MAX_QUERY_CELLS: usize = 1 << 28;
+
 /// Format tag written into every serialised model.
 pub const MODEL_FORMAT: &str = "dpsynth-model/1";
 
@@ -73,13 +76,22 @@ impl GraphicalModel {
         measurements: Vec<Measurement>,
         probs: Option<Vec<f64>>,
     ) -> Self {
-        let potentials = (0..engine.tree.cliques().len()).map(|c| theta[engine.range(c)].to_vec()).collect();
+        let potentials = (0..engine.tree.cliques().len())
+            .map(|c| theta[engine.range(c)].to_vec())
+            .collect();
         let tree = engine.tree.clone();
         let calibrated = OnceLock::new();
         if let Some(probs) = probs {
             let _ = calibrated.set(Arc::new(Calibrated { engine, probs }));
         }
-        GraphicalModel { domain, tree, potentials, total, measurements, calibrated }
+        GraphicalModel {
+            domain,
+            tree,
+            potentials,
+            total,
+            measurements,
+            calibrated,
+        }
     }
 
     pub fn domain(&self) -> &Domain {
@@ -116,7 +128,11 @@ impl GraphicalModel {
             .cliques()
             .iter()
             .zip(&self.potentials)
-            .map(|(c, v)| Factor { clique: c.clone(), shape: c.shape(&self.domain), values: v.clone() })
+            .map(|(c, v)| Factor {
+                clique: c.clone(),
+                shape: c.shape(&self.domain),
+                values: v.clone(),
+            })
             .collect()
     }
 
@@ -143,7 +159,11 @@ impl GraphicalModel {
                 let clique = self.tree.cliques()[c].clone();
                 let shape = clique.shape(&self.domain);
                 let values = cal.clique(c).iter().map(|p| p * self.total).collect();
-                MarginalTable { clique, shape, values }
+                MarginalTable {
+                    clique,
+                    shape,
+                    values,
+                }
             })
             .collect()
     }
@@ -154,8 +174,9 @@ impl GraphicalModel {
     /// spanning several tree cliques is answered by variable elimination over the smallest
     /// subtree that covers it, using the calibrated conditionals.
     ///
-    /// Panics if the clique names an attribute outside the domain (a programming error;
-    /// [`Self::try_project`] returns it as an error instead).
+    /// Panics if the clique names an attribute outside the domain or has more than
+    /// [`MAX_QUERY_CELLS`] cells (programming errors; [`Self::try_project`] returns them as
+    /// errors instead).
     pub fn project(&self, clique: &Clique) -> MarginalTable {
         match self.try_project(clique) {
             Ok(t) => t,
@@ -163,10 +184,21 @@ impl GraphicalModel {
         }
     }
 
-    /// [`Self::project`] with an error for attributes outside the domain.
+    /// [`Self::project`] with an error for attributes outside the domain or a table too
+    /// large to allocate.
     pub fn try_project(&self, clique: &Clique) -> Result<MarginalTable, ModelError> {
         if let Some(&a) = clique.attrs().iter().find(|&&a| a >= self.domain.len()) {
-            return Err(ModelError::AttributeOutOfRange { attr: a, attrs: self.domain.len() });
+            return Err(ModelError::AttributeOutOfRange {
+                attr: a,
+                attrs: self.domain.len(),
+            });
+        }
+        let cells = super::junction::saturating_cells(&self.domain, clique.attrs());
+        if cells > MAX_QUERY_CELLS {
+            return Err(ModelError::TooLarge {
+                cells,
+                cap: MAX_QUERY_CELLS,
+            });
         }
         let probs = self.project_probabilities(clique);
         Ok(MarginalTable {
@@ -189,10 +221,18 @@ impl GraphicalModel {
         let tree = &self.tree;
         let shape = clique.shape(&self.domain);
         if let Some(c) = tree.containing(&self.domain, clique) {
-            let layout = SubsetLayout::for_attrs(tree.cliques()[c].attrs(), &cal.engine.shapes[c], clique.attrs());
+            let layout = SubsetLayout::for_attrs(
+                tree.cliques()[c].attrs(),
+                &cal.engine.shapes[c],
+                clique.attrs(),
+            );
             let mut values = vec![0.0; layout.small_cells()];
             layout.sum_into(cal.clique(c), &mut values);
-            return Factor { clique: clique.clone(), shape, values };
+            return Factor {
+                clique: clique.clone(),
+                shape,
+                values,
+            };
         }
         self.eliminate_over_subtree(cal, clique)
     }
@@ -221,8 +261,9 @@ impl GraphicalModel {
         }
         let mut alive = vec![true; k];
         loop {
-            let leaves: Vec<usize> =
-                (0..k).filter(|&c| alive[c] && !terminals.contains(&c) && adj[c].len() <= 1).collect();
+            let leaves: Vec<usize> = (0..k)
+                .filter(|&c| alive[c] && !terminals.contains(&c) && adj[c].len() <= 1)
+                .collect();
             if leaves.is_empty() {
                 break;
             }
@@ -239,7 +280,12 @@ impl GraphicalModel {
         let root = terminals
             .iter()
             .copied()
-            .max_by_key(|&c| (tree.cliques()[c].intersection(query).len(), std::cmp::Reverse(c)))
+            .max_by_key(|&c| {
+                (
+                    tree.cliques()[c].intersection(query).len(),
+                    std::cmp::Reverse(c),
+                )
+            })
             .unwrap_or_else(|| tree.root());
         let mut order = vec![root];
         let mut sub_parent: BTreeMap<usize, usize> = BTreeMap::new();
@@ -261,7 +307,11 @@ impl GraphicalModel {
         };
         let mut msgs: BTreeMap<usize, Factor> = BTreeMap::new();
         for &c in order.iter().rev() {
-            let children: Vec<usize> = adj[c].iter().copied().filter(|n| sub_parent.get(n) == Some(&c)).collect();
+            let children: Vec<usize> = adj[c]
+                .iter()
+                .copied()
+                .filter(|n| sub_parent.get(n) == Some(&c))
+                .collect();
             let mut f = table(c);
             let sep = match sub_parent.get(&c) {
                 Some(&p) => {
@@ -286,12 +336,23 @@ impl GraphicalModel {
                 }
             }
             let keep = f.clique.intersection(&sep.union(query));
-            msgs.insert(c, if keep != f.clique { f.sum_onto(&keep) } else { f });
+            msgs.insert(
+                c,
+                if keep != f.clique {
+                    f.sum_onto(&keep)
+                } else {
+                    f
+                },
+            );
         }
-        let mut out = msgs.remove(&root).unwrap_or_else(|| unreachable!("the root is processed last"));
+        let mut out = msgs
+            .remove(&root)
+            .unwrap_or_else(|| unreachable!("the root is processed last"));
         if out.clique != *query {
             // Only possible if some queried attribute was in no terminal, which the tree rules out.
-            out = out.sum_onto(&out.clique.intersection(query)).expand(query, &self.domain);
+            out = out
+                .sum_onto(&out.clique.intersection(query))
+                .expand(query, &self.domain);
         }
         out
     }
@@ -329,7 +390,10 @@ impl TryFrom<ModelFile> for GraphicalModel {
     fn try_from(f: ModelFile) -> Result<Self, ModelError> {
         let bad = |msg: String| Err(ModelError::InvalidModel(msg));
         if f.format != MODEL_FORMAT {
-            return bad(format!("unknown format {:?} (expected {MODEL_FORMAT:?})", f.format));
+            return bad(format!(
+                "unknown format {:?} (expected {MODEL_FORMAT:?})",
+                f.format
+            ));
         }
         let d = &f.domain;
         if d.names().len() != d.sizes().len() || d.sizes().contains(&0) {
@@ -340,7 +404,10 @@ impl TryFrom<ModelFile> for GraphicalModel {
                 return bad(format!("clique {c:?} is not sorted and duplicate-free"));
             }
             if let Some(&a) = c.attrs().iter().find(|&&a| a >= d.len()) {
-                return Err(ModelError::AttributeOutOfRange { attr: a, attrs: d.len() });
+                return Err(ModelError::AttributeOutOfRange {
+                    attr: a,
+                    attrs: d.len(),
+                });
             }
         }
         if let Some(a) = (0..d.len()).find(|&a| !f.cliques.iter().any(|c| c.contains(a))) {
@@ -358,7 +425,11 @@ impl TryFrom<ModelFile> for GraphicalModel {
         for (c, p) in tree.cliques().iter().zip(&f.potentials) {
             let cells = super::junction::saturating_cells(d, c.attrs());
             if p.len() != cells {
-                return Err(ModelError::ShapeMismatch { clique: c.clone(), expected: cells, got: p.len() });
+                return Err(ModelError::ShapeMismatch {
+                    clique: c.clone(),
+                    expected: cells,
+                    got: p.len(),
+                });
             }
             if p.iter().any(|v| !v.is_finite()) {
                 return bad(format!("non-finite log-potential in clique {c:?}"));
@@ -398,7 +469,8 @@ mod tests {
             }
             code
         };
-        let index = |code: &[usize], c: &Clique| c.attrs().iter().fold(0, |i, &a| i * sizes[a] + code[a]);
+        let index =
+            |code: &[usize], c: &Clique| c.attrs().iter().fold(0, |i, &a| i * sizes[a] + code[a]);
         for (x, lp) in logp.iter_mut().enumerate() {
             let code = decode(x);
             *lp = pots.iter().map(|f| f.values[index(&code, &f.clique)]).sum();
@@ -415,18 +487,32 @@ mod tests {
     fn project_matches_brute_force_on_every_small_clique() {
         let domain = Domain::from_sizes(vec![2, 3, 2, 3, 2, 2, 3]);
         // A chain with a triangle and a 4-cycle, so some queries span several tree cliques.
-        let cl = [vec![0, 1], vec![1, 2], vec![0, 2], vec![2, 3], vec![3, 4], vec![4, 5], vec![5, 2], vec![6]];
+        let cl = [
+            vec![0, 1],
+            vec![1, 2],
+            vec![0, 2],
+            vec![2, 3],
+            vec![3, 4],
+            vec![4, 5],
+            vec![5, 2],
+            vec![6],
+        ];
         let ms: Vec<Measurement> = cl
             .iter()
             .enumerate()
             .map(|(i, c)| {
                 let c = Clique::new(c.iter().copied());
                 let n = c.cells(&domain);
-                let values = (0..n).map(|j| 10.0 + ((i * 31 + j * 17) % 23) as f64).collect();
+                let values = (0..n)
+                    .map(|j| 10.0 + ((i * 31 + j * 17) % 23) as f64)
+                    .collect();
                 Measurement::new(c, values, 1.0)
             })
             .collect();
-        let opts = EstimationOptions { max_iters: 30, ..Default::default() };
+        let opts = EstimationOptions {
+            max_iters: 30,
+            ..Default::default()
+        };
         let (model, _) = estimate(&domain, &ms, &opts, None).unwrap();
         assert!(model.cliques().len() >= 3);
         let mut spanning = 0;

@@ -64,8 +64,10 @@ impl Engine {
             let sep = tree.separator(c);
             match tree.parent(c) {
                 Some(p) => {
-                    let u = SubsetLayout::for_attrs(tree.cliques()[c].attrs(), &shapes[c], sep.attrs());
-                    let d = SubsetLayout::for_attrs(tree.cliques()[p].attrs(), &shapes[p], sep.attrs());
+                    let u =
+                        SubsetLayout::for_attrs(tree.cliques()[c].attrs(), &shapes[c], sep.attrs());
+                    let d =
+                        SubsetLayout::for_attrs(tree.cliques()[p].attrs(), &shapes[p], sep.attrs());
                     sacc += u.small_cells();
                     up.push(Some(u));
                     down.push(Some(d));
@@ -77,7 +79,14 @@ impl Engine {
             }
             sep_offsets.push(sacc);
         }
-        Engine { tree, shapes, offsets, up, down, sep_offsets }
+        Engine {
+            tree,
+            shapes,
+            offsets,
+            up,
+            down,
+            sep_offsets,
+        }
     }
 
     pub(crate) fn total_cells(&self) -> usize {
@@ -90,18 +99,26 @@ impl Engine {
 
     /// Calibrates the log-potentials `theta` (a clique vector): writes into `mu` every
     /// clique's marginal scaled to sum to `total`, and returns log Z.
-    pub(crate) fn calibrate(&self, theta: &[f64], total: f64, ws: &mut Workspace, mu: &mut [f64]) -> f64 {
+    pub(crate) fn calibrate(
+        &self,
+        theta: &[f64],
+        total: f64,
+        ws: &mut Workspace,
+        mu: &mut [f64],
+    ) -> f64 {
         let n = self.total_cells();
         debug_assert_eq!(theta.len(), n);
         debug_assert_eq!(mu.len(), n);
         ws.beliefs.clear();
         ws.beliefs.extend_from_slice(theta);
-        ws.up_msgs.resize(self.sep_offsets[self.sep_offsets.len() - 1], 0.0);
+        ws.up_msgs
+            .resize(self.sep_offsets[self.sep_offsets.len() - 1], 0.0);
         let order = self.tree.order();
         // Upward pass: leaves first, each clique's belief (potential times its children's
         // messages) summed onto its separator in log space and multiplied into the parent.
         for &c in order.iter().rev() {
-            let (Some(up), Some(down), Some(p)) = (&self.up[c], &self.down[c], self.tree.parent(c)) else {
+            let (Some(up), Some(down), Some(p)) = (&self.up[c], &self.down[c], self.tree.parent(c))
+            else {
                 continue;
             };
             let msg = &mut ws.up_msgs[self.sep_offsets[c]..self.sep_offsets[c + 1]];
@@ -132,7 +149,9 @@ impl Engine {
                     *s = f64::NEG_INFINITY;
                 }
             }
-            let up = self.up[c].as_ref().unwrap_or_else(|| unreachable!("non-root has an up layout"));
+            let up = self.up[c]
+                .as_ref()
+                .unwrap_or_else(|| unreachable!("non-root has an up layout"));
             let cr = self.range(c);
             up.add_expanded(&mut ws.beliefs[cr.clone()], &ws.sep);
             exp_scaled(&mut mu[cr.clone()], &ws.beliefs[cr], log_z, total);
@@ -222,7 +241,9 @@ mod tests {
         let engine = Engine::new(&domain, tree.clone());
         let n = engine.total_cells();
         // Large magnitudes on purpose: log-space must keep them finite.
-        let theta: Vec<f64> = (0..n).map(|i| 300.0 * ((i * 7919 % 101) as f64 / 101.0 - 0.5)).collect();
+        let theta: Vec<f64> = (0..n)
+            .map(|i| 300.0 * ((i * 7919 % 101) as f64 / 101.0 - 0.5))
+            .collect();
         let mut mu = vec![0.0; n];
         let mut ws = Workspace::default();
         engine.calibrate(&theta, 10.0, &mut ws, &mut mu);

@@ -22,7 +22,11 @@ pub enum Heuristic {
     WeightedMinFill,
 }
 
-const HEURISTICS: [Heuristic; 3] = [Heuristic::MinFill, Heuristic::MinWeight, Heuristic::WeightedMinFill];
+const HEURISTICS: [Heuristic; 3] = [
+    Heuristic::MinFill,
+    Heuristic::MinWeight,
+    Heuristic::WeightedMinFill,
+];
 
 /// Small dense bitset over attributes (the interaction graph's adjacency rows).
 #[derive(Clone, PartialEq, Eq)]
@@ -42,7 +46,11 @@ impl Bits {
         self.0[i / 64] >> (i % 64) & 1 == 1
     }
     fn count_and_not(&self, other: &Bits) -> u32 {
-        self.0.iter().zip(&other.0).map(|(a, b)| (a & !b).count_ones()).sum()
+        self.0
+            .iter()
+            .zip(&other.0)
+            .map(|(a, b)| (a & !b).count_ones())
+            .sum()
     }
     fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.0.iter().enumerate().flat_map(|(w, &word)| {
@@ -62,7 +70,9 @@ impl Bits {
 /// Product of the sizes of `attrs`, saturating at `usize::MAX` (sizes are only compared
 /// against a cap, so saturation is the honest answer for "too large").
 pub(crate) fn saturating_cells(domain: &Domain, attrs: &[usize]) -> usize {
-    attrs.iter().fold(1usize, |acc, &a| acc.saturating_mul(domain.size(a)))
+    attrs
+        .iter()
+        .fold(1usize, |acc, &a| acc.saturating_mul(domain.size(a)))
 }
 
 /// The cliques created by eliminating every attribute in a greedy order.
@@ -160,7 +170,9 @@ pub(crate) fn triangulate(domain: &Domain, cliques: &[Clique]) -> Vec<Clique> {
 
 /// Sum of the cells of `cliques`, saturating.
 pub(crate) fn total_cells(domain: &Domain, cliques: &[Clique]) -> usize {
-    cliques.iter().fold(0usize, |acc, c| acc.saturating_add(saturating_cells(domain, c.attrs())))
+    cliques.iter().fold(0usize, |acc, c| {
+        acc.saturating_add(saturating_cells(domain, c.attrs()))
+    })
 }
 
 /// A junction tree: maximal cliques, each non-root clique linked to a parent, with the
@@ -227,7 +239,9 @@ impl JunctionTree {
             }
         }
         // Root: the clique with the most attributes' cells is sampled jointly; lowest index on ties.
-        let root = (0..k).max_by(|&a, &b| cliques[a].len().cmp(&cliques[b].len()).then(b.cmp(&a))).unwrap_or(0);
+        let root = (0..k)
+            .max_by(|&a, &b| cliques[a].len().cmp(&cliques[b].len()).then(b.cmp(&a)))
+            .unwrap_or(0);
         let mut parent = vec![None; k];
         let mut seen = vec![false; k];
         let mut queue = std::collections::VecDeque::from([root]);
@@ -245,7 +259,8 @@ impl JunctionTree {
                 }
             }
         }
-        Self::from_parts(cliques, parent).unwrap_or_else(|| unreachable!("a spanning tree built here is valid"))
+        Self::from_parts(cliques, parent)
+            .unwrap_or_else(|| unreachable!("a spanning tree built here is valid"))
     }
 
     /// Rebuilds the derived fields (order, separators, children) from cliques and parents;
@@ -260,8 +275,8 @@ impl JunctionTree {
             return None;
         }
         let mut children = vec![Vec::new(); k];
-        for c in 0..k {
-            if let Some(p) = parent[c] {
+        for (c, par) in parent.iter().enumerate() {
+            if let Some(p) = *par {
                 if p >= k || p == c {
                     return None;
                 }
@@ -283,7 +298,13 @@ impl JunctionTree {
         let separators = (0..k)
             .map(|c| parent[c].map_or_else(Clique::empty, |p| cliques[c].intersection(&cliques[p])))
             .collect();
-        Some(JunctionTree { cliques, parent, order, separators, children })
+        Some(JunctionTree {
+            cliques,
+            parent,
+            order,
+            separators,
+            children,
+        })
     }
 
     pub fn cliques(&self) -> &[Clique] {
@@ -330,9 +351,15 @@ impl JunctionTree {
     /// Whether every attribute's cliques form a connected subtree (running intersection).
     pub fn has_running_intersection(&self, n_attrs: usize) -> bool {
         (0..n_attrs).all(|a| {
-            let holders: Vec<usize> = (0..self.cliques.len()).filter(|&c| self.cliques[c].contains(a)).collect();
+            let holders: Vec<usize> = (0..self.cliques.len())
+                .filter(|&c| self.cliques[c].contains(a))
+                .collect();
             // Connected iff exactly one holder has a parent outside the holders (or no parent).
-            holders.iter().filter(|&&c| self.parent[c].is_none_or(|p| !self.cliques[p].contains(a))).count() <= 1
+            holders
+                .iter()
+                .filter(|&&c| self.parent[c].is_none_or(|p| !self.cliques[p].contains(a)))
+                .count()
+                <= 1
         })
     }
 }
@@ -372,7 +399,10 @@ mod tests {
     fn unmeasured_attributes_get_singletons_and_components_join() {
         let d = Domain::from_sizes(vec![2, 3, 4, 5]);
         let jt = JunctionTree::build(&d, &pairs(&[(0, 1)]));
-        assert_eq!(jt.cliques(), &[Clique::new([0, 1]), Clique::new([2]), Clique::new([3])]);
+        assert_eq!(
+            jt.cliques(),
+            &[Clique::new([0, 1]), Clique::new([2]), Clique::new([3])]
+        );
         assert_eq!(jt.order().len(), 3);
         assert!(jt.separator(jt.order()[1]).is_empty());
         assert_eq!(jt.size_cells(&d), 6 + 4 + 5);
@@ -395,7 +425,9 @@ mod tests {
         for _ in 0..50 {
             let mut cl = Vec::new();
             for _ in 0..10 {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let a = (state >> 33) as usize % 12;
                 let b = (state >> 17) as usize % 12;
                 let c = (state >> 45) as usize % 12;

@@ -45,27 +45,51 @@ impl SubsetLayout {
             }
         }
         let big_cells = big_shape.iter().product();
-        let small_cells = big_shape.iter().zip(keep).filter(|(_, &k)| k).map(|(&s, _)| s).product();
+        let small_cells = big_shape
+            .iter()
+            .zip(keep)
+            .filter(|(_, &k)| k)
+            .map(|(&s, _)| s)
+            .product();
         if blocks.is_empty() {
-            return SubsetLayout { outer: Vec::new(), inner_len: 1, inner_kept: true, big_cells, small_cells };
+            return SubsetLayout {
+                outer: Vec::new(),
+                inner_len: 1,
+                inner_kept: true,
+                big_cells,
+                small_cells,
+            };
         }
         let (inner_len, inner_kept) = blocks[0];
         let mut big_stride = inner_len;
         let mut small_stride = if inner_kept { inner_len } else { 1 };
         let mut outer = Vec::with_capacity(blocks.len() - 1);
         for &(size, kept) in &blocks[1..] {
-            outer.push(Block { size, big_stride, small_stride: if kept { small_stride } else { 0 } });
+            outer.push(Block {
+                size,
+                big_stride,
+                small_stride: if kept { small_stride } else { 0 },
+            });
             big_stride *= size;
             if kept {
                 small_stride *= size;
             }
         }
-        SubsetLayout { outer, inner_len, inner_kept, big_cells, small_cells }
+        SubsetLayout {
+            outer,
+            inner_len,
+            inner_kept,
+            big_cells,
+            small_cells,
+        }
     }
 
     /// Layout of `sub`'s axes inside a table over `big` (attributes as sorted index lists).
     pub(crate) fn for_attrs(big_attrs: &[usize], big_shape: &[usize], sub_attrs: &[usize]) -> Self {
-        let keep: Vec<bool> = big_attrs.iter().map(|a| sub_attrs.binary_search(a).is_ok()).collect();
+        let keep: Vec<bool> = big_attrs
+            .iter()
+            .map(|a| sub_attrs.binary_search(a).is_ok())
+            .collect();
         Self::new(big_shape, &keep)
     }
 
@@ -128,7 +152,12 @@ impl SubsetLayout {
 
     /// `big[c] = op(big[c], small[s(c)])` for every cell.
     #[inline]
-    pub(crate) fn combine_expanded(&self, big: &mut [f64], small: &[f64], op: impl Fn(&mut f64, f64)) {
+    pub(crate) fn combine_expanded(
+        &self,
+        big: &mut [f64],
+        small: &[f64],
+        op: impl Fn(&mut f64, f64),
+    ) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
         let n = self.inner_len;
@@ -383,7 +412,12 @@ mod tests {
     /// Brute-force reference: the small offset of every big cell by decoding digits.
     fn reference_map(shape: &[usize], keep: &[bool]) -> Vec<usize> {
         let big_st = strides(shape);
-        let small_shape: Vec<usize> = shape.iter().zip(keep).filter(|(_, &k)| k).map(|(&s, _)| s).collect();
+        let small_shape: Vec<usize> = shape
+            .iter()
+            .zip(keep)
+            .filter(|(_, &k)| k)
+            .map(|(&s, _)| s)
+            .collect();
         let small_st = strides(&small_shape);
         let cells: usize = shape.iter().product();
         (0..cells)

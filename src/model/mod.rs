@@ -29,7 +29,7 @@ mod sample;
 use serde::{Deserialize, Serialize};
 
 pub use factor::Factor;
-pub use graphical::{GraphicalModel, MODEL_FORMAT};
+pub use graphical::{GraphicalModel, MAX_QUERY_CELLS, MODEL_FORMAT};
 pub use junction::JunctionTree;
 pub use sample::{sample, SamplingMethod};
 
@@ -47,7 +47,11 @@ pub struct Measurement {
 
 impl Measurement {
     pub fn new(clique: Clique, values: Vec<f64>, sigma: f64) -> Self {
-        Measurement { clique, values, sigma }
+        Measurement {
+            clique,
+            values,
+            sigma,
+        }
     }
 }
 
@@ -132,7 +136,11 @@ pub enum ModelError {
     #[error("attribute {attr} is outside the domain of {attrs} attributes")]
     AttributeOutOfRange { attr: usize, attrs: usize },
     #[error("table over clique {clique:?} has {got} values, expected {expected}")]
-    ShapeMismatch { clique: Clique, expected: usize, got: usize },
+    ShapeMismatch {
+        clique: Clique,
+        expected: usize,
+        got: usize,
+    },
     #[error("measurement {index} has sigma {sigma}; it must be a positive finite number")]
     InvalidSigma { index: usize, sigma: f64 },
     #[error("measurement {index} has a non-finite value")]
@@ -144,20 +152,35 @@ pub enum ModelError {
 }
 
 /// Checks measurements against the domain: attributes in range, table shapes, sigmas, values.
-pub(crate) fn validate_measurements(domain: &Domain, measurements: &[Measurement]) -> Result<(), ModelError> {
+pub(crate) fn validate_measurements(
+    domain: &Domain,
+    measurements: &[Measurement],
+) -> Result<(), ModelError> {
     for (i, m) in measurements.iter().enumerate() {
         if Clique::new(m.clique.attrs().iter().copied()) != m.clique {
-            return Err(ModelError::InvalidModel(format!("measurement {i}: clique is not sorted")));
+            return Err(ModelError::InvalidModel(format!(
+                "measurement {i}: clique is not sorted"
+            )));
         }
         if let Some(&a) = m.clique.attrs().iter().find(|&&a| a >= domain.len()) {
-            return Err(ModelError::AttributeOutOfRange { attr: a, attrs: domain.len() });
+            return Err(ModelError::AttributeOutOfRange {
+                attr: a,
+                attrs: domain.len(),
+            });
         }
         let cells = junction::saturating_cells(domain, m.clique.attrs());
         if m.values.len() != cells {
-            return Err(ModelError::ShapeMismatch { clique: m.clique.clone(), expected: cells, got: m.values.len() });
+            return Err(ModelError::ShapeMismatch {
+                clique: m.clique.clone(),
+                expected: cells,
+                got: m.values.len(),
+            });
         }
         if !(m.sigma.is_finite() && m.sigma > 0.0) {
-            return Err(ModelError::InvalidSigma { index: i, sigma: m.sigma });
+            return Err(ModelError::InvalidSigma {
+                index: i,
+                sigma: m.sigma,
+            });
         }
         if m.values.iter().any(|v| !v.is_finite()) {
             return Err(ModelError::NonFiniteValue { index: i });
@@ -170,7 +193,11 @@ pub(crate) fn validate_measurements(domain: &Domain, measurements: &[Measurement
 /// (every domain attribute included, as in the fitted model), saturating at `usize::MAX`.
 /// Symbolic only: nothing is allocated, so AIM can filter candidates with it.
 pub fn model_size_cells(domain: &Domain, cliques: &[Clique]) -> usize {
-    let valid: Vec<Clique> = cliques.iter().filter(|c| c.attrs().iter().all(|&a| a < domain.len())).cloned().collect();
+    let valid: Vec<Clique> = cliques
+        .iter()
+        .filter(|c| c.attrs().iter().all(|&a| a < domain.len()))
+        .cloned()
+        .collect();
     junction::total_cells(domain, &junction::triangulate(domain, &valid))
 }
 
@@ -206,11 +233,18 @@ pub fn estimate(
     warm_start: Option<&GraphicalModel>,
 ) -> Result<(GraphicalModel, EstimationReport), ModelError> {
     validate_measurements(domain, measurements)?;
-    let cliques: Vec<Clique> = measurements.iter().map(|m| m.clique.clone()).filter(|c| !c.is_empty()).collect();
+    let cliques: Vec<Clique> = measurements
+        .iter()
+        .map(|m| m.clique.clone())
+        .filter(|c| !c.is_empty())
+        .collect();
     let maxc = junction::triangulate(domain, &cliques);
     let cells = junction::total_cells(domain, &maxc);
     if cells > opts.max_cells {
-        return Err(ModelError::TooLarge { cells, cap: opts.max_cells });
+        return Err(ModelError::TooLarge {
+            cells,
+            cap: opts.max_cells,
+        });
     }
     let tree = JunctionTree::from_maximal_cliques(maxc);
     let engine = Engine::new(domain, tree);
@@ -222,25 +256,48 @@ pub fn estimate(
     let objective = estimate::Objective::new(&engine, domain, measurements);
     let mut mu = vec![0.0; cells];
     let report = match opts.optimizer {
-        Optimizer::MirrorDescent => estimate::mirror_descent(&engine, &objective, total, &mut theta, &mut mu, opts),
-        Optimizer::Accelerated => estimate::accelerated(&engine, &objective, total, &mut theta, &mut mu, opts),
+        Optimizer::MirrorDescent => {
+            estimate::mirror_descent(&engine, &objective, total, &mut theta, &mut mu, opts)
+        }
+        Optimizer::Accelerated => {
+            estimate::accelerated(&engine, &objective, total, &mut theta, &mut mu, opts)
+        }
     };
     let probs: Vec<f64> = mu.iter().map(|v| v / total).collect();
-    let model = GraphicalModel::from_parts(domain.clone(), engine, &theta, total, measurements.to_vec(), Some(probs));
+    let model = GraphicalModel::from_parts(
+        domain.clone(),
+        engine,
+        &theta,
+        total,
+        measurements.to_vec(),
+        Some(probs),
+    );
     Ok((model, report))
 }
 
 /// Initial log-potentials on the new tree from a previous model.
-fn warm_potentials(domain: &Domain, engine: &Engine, old: &GraphicalModel) -> Result<Vec<f64>, ModelError> {
+fn warm_potentials(
+    domain: &Domain,
+    engine: &Engine,
+    old: &GraphicalModel,
+) -> Result<Vec<f64>, ModelError> {
     if old.domain() != domain {
         return Err(ModelError::WarmStartDomain);
     }
     let tree = &engine.tree;
     let mut theta = vec![0.0; engine.total_cells()];
-    let homes: Option<Vec<usize>> = old.cliques().iter().map(|c| tree.containing(domain, c)).collect();
+    let homes: Option<Vec<usize>> = old
+        .cliques()
+        .iter()
+        .map(|c| tree.containing(domain, c))
+        .collect();
     if let Some(homes) = homes {
         for ((c, pot), home) in old.cliques().iter().zip(old.raw_potentials()).zip(homes) {
-            let layout = layout::SubsetLayout::for_attrs(tree.cliques()[home].attrs(), &engine.shapes[home], c.attrs());
+            let layout = layout::SubsetLayout::for_attrs(
+                tree.cliques()[home].attrs(),
+                &engine.shapes[home],
+                c.attrs(),
+            );
             layout.add_expanded(&mut theta[engine.range(home)], pot);
         }
         return Ok(theta);
@@ -258,7 +315,8 @@ fn warm_potentials(domain: &Domain, engine: &Engine, old: &GraphicalModel) -> Re
         if tree.parent(c).is_some() {
             let s = old.project(sep);
             let ls: Vec<f64> = s.values.iter().map(|&v| -log(v)).collect();
-            let layout = layout::SubsetLayout::for_attrs(clique.attrs(), &engine.shapes[c], sep.attrs());
+            let layout =
+                layout::SubsetLayout::for_attrs(clique.attrs(), &engine.shapes[c], sep.attrs());
             layout.add_expanded(t, &ls);
         }
     }
@@ -280,16 +338,35 @@ mod tests {
         let d = Domain::from_sizes(vec![2, 3, 4]);
         let opts = EstimationOptions::default();
         let short = Measurement::new(Clique::new([0, 1]), vec![1.0; 5], 1.0);
-        assert!(matches!(estimate(&d, &[short], &opts, None), Err(ModelError::ShapeMismatch { expected: 6, got: 5, .. })));
+        assert!(matches!(
+            estimate(&d, &[short], &opts, None),
+            Err(ModelError::ShapeMismatch {
+                expected: 6,
+                got: 5,
+                ..
+            })
+        ));
         let out = Measurement::new(Clique::new([3]), vec![1.0; 1], 1.0);
-        assert!(matches!(estimate(&d, &[out], &opts, None), Err(ModelError::AttributeOutOfRange { attr: 3, .. })));
+        assert!(matches!(
+            estimate(&d, &[out], &opts, None),
+            Err(ModelError::AttributeOutOfRange { attr: 3, .. })
+        ));
         for s in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            assert!(matches!(estimate(&d, &[m(&[0], &d, 1.0, s)], &opts, None), Err(ModelError::InvalidSigma { .. })));
+            assert!(matches!(
+                estimate(&d, &[m(&[0], &d, 1.0, s)], &opts, None),
+                Err(ModelError::InvalidSigma { .. })
+            ));
         }
         let mut nan = m(&[2], &d, 1.0, 1.0);
         nan.values[1] = f64::NAN;
-        assert!(matches!(estimate(&d, &[nan], &opts, None), Err(ModelError::NonFiniteValue { index: 0 })));
-        let small = EstimationOptions { max_cells: 10, ..Default::default() };
+        assert!(matches!(
+            estimate(&d, &[nan], &opts, None),
+            Err(ModelError::NonFiniteValue { index: 0 })
+        ));
+        let small = EstimationOptions {
+            max_cells: 10,
+            ..Default::default()
+        };
         assert!(matches!(
             estimate(&d, &[m(&[1, 2], &d, 1.0, 1.0)], &small, None),
             Err(ModelError::TooLarge { cells: 14, cap: 10 })
@@ -299,7 +376,11 @@ mod tests {
     #[test]
     fn size_is_known_up_front_and_every_attribute_is_modelled() {
         let d = Domain::from_sizes(vec![2, 3, 4, 5]);
-        let ms = vec![m(&[0, 1], &d, 5.0, 1.0), m(&[1, 2], &d, 5.0, 1.0), m(&[0, 2], &d, 5.0, 1.0)];
+        let ms = vec![
+            m(&[0, 1], &d, 5.0, 1.0),
+            m(&[1, 2], &d, 5.0, 1.0),
+            m(&[0, 2], &d, 5.0, 1.0),
+        ];
         let cl: Vec<Clique> = ms.iter().map(|x| x.clique.clone()).collect();
         let (model, _) = estimate(&d, &ms, &EstimationOptions::default(), None).unwrap();
         assert_eq!(model_size_cells(&d, &cl), model.size_cells());
@@ -338,22 +419,36 @@ mod tests {
         // The new measurement set's tree ({0,2}, {1,2}) contains no clique {0,1}: the warm
         // start projects the old model onto the new tree by its marginals.
         let new_ms = vec![m(&[0, 2], &d, 1.0, 1.0), m(&[1, 2], &d, 1.0, 1.0)];
-        let frozen = EstimationOptions { max_iters: 0, ipf_sweeps: 0, ..Default::default() };
+        let frozen = EstimationOptions {
+            max_iters: 0,
+            ipf_sweeps: 0,
+            ..Default::default()
+        };
         let (warm, _) = estimate(&d, &new_ms, &frozen, Some(&old)).unwrap();
-        assert!(warm.cliques().iter().all(|c| !old.cliques().contains(c) || c.len() == 2));
+        assert!(warm
+            .cliques()
+            .iter()
+            .all(|c| !old.cliques().contains(c) || c.len() == 2));
         for c in warm.cliques() {
             let (a, b) = (warm.project(c), old.project(c));
             // Same shape of distribution; totals differ (each fit estimates its own).
             assert!(a.l1_normalized(&b) < 1e-9, "{c:?}");
         }
         // Contained case: the old potentials are reused as they are.
-        let more = vec![m(&[0, 1], &d, 3.0, 1.0), m(&[1, 2], &d, 2.0, 1.0), m(&[0, 2], &d, 1.0, 1.0)];
+        let more = vec![
+            m(&[0, 1], &d, 3.0, 1.0),
+            m(&[1, 2], &d, 2.0, 1.0),
+            m(&[0, 2], &d, 1.0, 1.0),
+        ];
         let (warm2, _) = estimate(&d, &more, &frozen, Some(&old)).unwrap();
         for c in old.cliques() {
             assert!(warm2.project(c).l1_normalized(&old.project(c)) < 1e-9);
         }
         let other = Domain::from_sizes(vec![3, 2, 5]);
         let ms_other = vec![m(&[0, 1], &other, 1.0, 1.0)];
-        assert!(matches!(estimate(&other, &ms_other, &frozen, Some(&old)), Err(ModelError::WarmStartDomain)));
+        assert!(matches!(
+            estimate(&other, &ms_other, &frozen, Some(&old)),
+            Err(ModelError::WarmStartDomain)
+        ));
     }
 }

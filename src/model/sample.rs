@@ -93,7 +93,13 @@ impl Step {
                 row.iter_mut().for_each(|p| *p = 1.0 / k as f64);
             }
         }
-        Step { sep, new_attrs, k, cells, cond }
+        Step {
+            sep,
+            new_attrs,
+            k,
+            cells,
+            cond,
+        }
     }
 
     fn sep_index(&self, row: &[u32]) -> usize {
@@ -109,7 +115,12 @@ impl Step {
 
 /// `rows` records from the model, column-major (one `Vec<u32>` of codes per attribute),
 /// reproducible from `seed`.
-pub fn sample(model: &GraphicalModel, rows: usize, seed: u64, method: SamplingMethod) -> Vec<Vec<u32>> {
+pub fn sample(
+    model: &GraphicalModel,
+    rows: usize,
+    seed: u64,
+    method: SamplingMethod,
+) -> Vec<Vec<u32>> {
     let tree = model.junction_tree();
     let steps: Vec<Step> = tree.order().iter().map(|&c| Step::new(model, c)).collect();
     let n_attrs = model.domain().len();
@@ -145,19 +156,21 @@ fn forward(steps: &[Step], n_attrs: usize, rows: usize, seed: u64) -> Vec<u32> {
     if n_attrs == 0 {
         return out;
     }
-    out.par_chunks_mut(CHUNK * n_attrs).enumerate().for_each(|(chunk, buf)| {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        rng.set_stream(chunk as u64);
-        for row in buf.chunks_mut(n_attrs) {
-            for (st, cdf) in steps.iter().zip(&cdfs) {
-                let s = st.sep_index(row);
-                let block = &cdf[s * st.k..(s + 1) * st.k];
-                let u: f64 = rng.gen::<f64>() * block[st.k - 1];
-                let r = block.partition_point(|&c| c <= u).min(st.k - 1);
-                st.write(st.cells[s * st.k + r], row);
+    out.par_chunks_mut(CHUNK * n_attrs)
+        .enumerate()
+        .for_each(|(chunk, buf)| {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            rng.set_stream(chunk as u64);
+            for row in buf.chunks_mut(n_attrs) {
+                for (st, cdf) in steps.iter().zip(&cdfs) {
+                    let s = st.sep_index(row);
+                    let block = &cdf[s * st.k..(s + 1) * st.k];
+                    let u: f64 = rng.gen::<f64>() * block[st.k - 1];
+                    let r = block.partition_point(|&c| c <= u).min(st.k - 1);
+                    st.write(st.cells[s * st.k + r], row);
+                }
             }
-        }
-    });
+        });
     out
 }
 
@@ -236,7 +249,12 @@ fn rounding(steps: &[Step], n_attrs: usize, rows: usize, seed: u64) -> Vec<u32> 
                 continue;
             }
             group.shuffle(&mut rng);
-            round_counts(&st.cond[s * st.k..(s + 1) * st.k], group.len(), &mut rng, &mut counts);
+            round_counts(
+                &st.cond[s * st.k..(s + 1) * st.k],
+                group.len(),
+                &mut rng,
+                &mut counts,
+            );
             let mut g = group.iter();
             for (r, &cnt) in counts.iter().enumerate() {
                 let cell = st.cells[s * st.k + r];
@@ -252,6 +270,35 @@ fn rounding(steps: &[Step], n_attrs: usize, rows: usize, seed: u64) -> Vec<u32> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edge_cases_do_not_panic() {
+        use crate::marginal::{Clique, Domain};
+        use crate::model::{estimate, EstimationOptions, Measurement};
+        let opts = EstimationOptions::default();
+        // No attributes at all.
+        let (m, _) = estimate(&Domain::from_sizes(vec![]), &[], &opts, None).unwrap();
+        for method in [SamplingMethod::Forward, SamplingMethod::Rounding] {
+            assert!(sample(&m, 10, 1, method).is_empty());
+        }
+        // One attribute, zero and one rows, a size-1 attribute.
+        let d = Domain::from_sizes(vec![3, 1]);
+        let ms = vec![Measurement::new(Clique::new([0]), vec![5.0, 0.0, 5.0], 1.0)];
+        let (m, _) = estimate(&d, &ms, &opts, None).unwrap();
+        for method in [SamplingMethod::Forward, SamplingMethod::Rounding] {
+            assert_eq!(sample(&m, 0, 1, method), vec![Vec::<u32>::new(); 2]);
+            let one = sample(&m, 1, 1, method);
+            assert_eq!(one[1], vec![0]);
+            assert!(one[0][0] < 3);
+        }
+        assert!(m.try_project(&Clique::new([2])).is_err());
+        let wide = Domain::from_sizes(vec![1 << 20; 3]);
+        let (w, _) = estimate(&wide, &[], &opts, None).unwrap();
+        assert!(matches!(
+            w.try_project(&Clique::new([0, 1, 2])),
+            Err(crate::model::ModelError::TooLarge { .. })
+        ));
+    }
 
     #[test]
     fn rounding_counts_sum_and_stay_within_one() {

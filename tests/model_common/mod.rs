@@ -44,8 +44,16 @@ pub fn mi_spanning_tree(table: &EncodedTable, domain: &Domain) -> Vec<Clique> {
     out
 }
 
-pub fn exact(table: &EncodedTable, domain: &Domain, cliques: &[Clique], sigma: f64) -> Vec<Measurement> {
-    cliques.iter().map(|c| Measurement::new(c.clone(), count(table, domain, c).values, sigma)).collect()
+pub fn exact(
+    table: &EncodedTable,
+    domain: &Domain,
+    cliques: &[Clique],
+    sigma: f64,
+) -> Vec<Measurement> {
+    cliques
+        .iter()
+        .map(|c| Measurement::new(c.clone(), count(table, domain, c).values, sigma))
+        .collect()
 }
 
 pub fn one_ways(domain: &Domain) -> Vec<Clique> {
@@ -58,7 +66,11 @@ pub fn worst_l1(model: &GraphicalModel, ms: &[Measurement]) -> f64 {
         .map(|m| {
             let p = model.project(&m.clique);
             let (tp, tm) = (p.total(), m.values.iter().sum::<f64>());
-            p.values.iter().zip(&m.values).map(|(a, b)| (a / tp - b / tm).abs()).sum::<f64>()
+            p.values
+                .iter()
+                .zip(&m.values)
+                .map(|(a, b)| (a / tp - b / tm).abs())
+                .sum::<f64>()
         })
         .fold(0.0, f64::max)
 }
@@ -70,17 +82,24 @@ pub fn gauss(rng: &mut ChaCha20Rng) -> f64 {
     (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
-pub fn noisy(table: &EncodedTable, domain: &Domain, cliques: &[Clique], sigma: f64, seed: u64) -> Vec<Measurement> {
+pub fn noisy(
+    table: &EncodedTable,
+    domain: &Domain,
+    cliques: &[Clique],
+    sigma: f64,
+    seed: u64,
+) -> Vec<Measurement> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     exact(table, domain, cliques, sigma)
         .into_iter()
         .map(|mut m| {
-            m.values.iter_mut().for_each(|v| *v += sigma * gauss(&mut rng));
+            m.values
+                .iter_mut()
+                .for_each(|v| *v += sigma * gauss(&mut rng));
             m
         })
         .collect()
 }
-
 
 /// L1 distance between two tables over the same clique, each normalised to sum to one.
 pub fn l1(a: &MarginalTable, b: &MarginalTable) -> f64 {
@@ -91,12 +110,14 @@ pub fn l1(a: &MarginalTable, b: &MarginalTable) -> f64 {
 pub fn empirical(cols: &[Vec<u32>], domain: &Domain, clique: &Clique) -> MarginalTable {
     let mut t = MarginalTable::zeros(clique.clone(), domain);
     let rows = cols.first().map_or(0, |c| c.len());
-    for r in 0..rows {
-        let mut idx = 0usize;
-        for &a in clique.attrs() {
-            idx = idx * domain.size(a) + cols[a][r] as usize;
+    let mut idx = vec![0usize; rows];
+    for &a in clique.attrs() {
+        for (i, &v) in idx.iter_mut().zip(&cols[a]) {
+            *i = *i * domain.size(a) + v as usize;
         }
-        t.values[idx] += 1.0;
+    }
+    for i in idx {
+        t.values[i] += 1.0;
     }
     t
 }
