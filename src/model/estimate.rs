@@ -1,17 +1,29 @@
 //! Private-PGM estimation (McKenna, Sheldon, Miklau 2019): find the graphical model whose
 //! marginals minimise `sum_C ||M_C(p) - y_C||^2 / sigma_C^2` over the marginal polytope.
 //!
-//! The optimiser is entropic mirror descent in the model's natural parameters: a step
-//! `theta <- theta - alpha * grad_mu L(mu)` is exactly the mirror-descent step on the full
-//! joint distribution with the entropy as mirror map, and belief propagation maps the new
-//! potentials back to marginals `mu`. Each trial step costs one calibration. The step size
-//! adapts by a backtracking (Armijo-type) test: a trial is accepted only if the loss falls by
-//! at least `alpha / 2 * <grad, mu - mu_new>` (non-negative for a mirror step), so the
-//! sequence of accepted losses is monotone; after an acceptance the step grows, after a
-//! rejection it halves.
+//! Both optimisers work in the model's natural parameters: a step
+//! `theta <- theta - alpha * grad_mu L(mu)` is exactly the entropic mirror-descent step on
+//! the full joint distribution, and belief propagation maps potentials back to marginals
+//! `mu` (one calibration per trial step).
 //!
-//! The optimum is unique in `mu` when the measurements pin it down, and mirror descent from
-//! the uniform model converges to the maximum-entropy one among equals.
+//! - [`mirror_descent`] is Private-PGM's algorithm with a backtracking (Armijo-type) step: a
+//!   trial is accepted only if the loss falls by at least `alpha / 2 * <grad, mu - mu_new>`
+//!   (non-negative for a mirror step), so accepted losses are monotone; the step grows by
+//!   `step_growth` after an acceptance and halves after a rejection.
+//! - [`accelerated`] (the default) is Nesterov's accelerated method in the same geometry
+//!   with backtracking on the smoothness constant and restarts; see its docs.
+//!
+//! Measured on adult (15 one-way and 14 spanning-tree two-way marginals, sigma 40, release
+//! build, 2 cores): the optimum's loss is about 3296.98. Accelerated mirror descent with
+//! the IPF warm-up and default options stops by its criterion at 3297.51 after 1,201
+//! iterations (1,462 calibrations, about 0.17 s). Plain mirror descent with its line search
+//! is at 3325.0 after 5,000 iterations and 3297.7 after 20,000. From the uniform model
+//! without warm-up, 285 accelerated calibrations reach 3385 where 1,001 plain ones reach
+//! 3845 (`accelerated_mirror_descent_beats_plain_mirror_descent_at_a_quarter_of_the_cost`).
+//!
+//! Both start from an optional IPF warm-up ([`EstimationOptions::ipf_sweeps`]), kept only
+//! if it lowers the loss, and stop when the loss fell by at most
+//! `tol * (loss + measured cells)` over the last `window` accepted steps.
 
 use super::inference::{Engine, Workspace};
 use super::layout::{kernels, SubsetLayout};

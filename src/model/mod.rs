@@ -7,16 +7,29 @@
 //! from it. Everything here is post-processing.
 //!
 //! - [`estimate`] fits a model: the measured cliques are triangulated into a junction tree
-//!   (greedy min-fill / min-weight elimination, smallest result kept), the total is
-//!   estimated from the measurements, and mirror descent with a backtracking step finds
-//!   potentials whose marginals minimise `sum_C ||M_C(p) - y_C||^2 / sigma_C^2` over the
-//!   marginal polytope.
+//!   (greedy min-fill, min-weight and weighted min-fill elimination orders; the smallest
+//!   tree in cells is kept), its size is checked against a cap before anything is
+//!   allocated, the total is estimated from the measurements, and accelerated entropic
+//!   mirror descent (plain mirror descent on request) finds potentials whose marginals
+//!   minimise `sum_C ||M_C(p) - y_C||^2 / sigma_C^2` over the marginal polytope. See
+//!   `estimate.rs` for the measured comparison of the optimisers.
 //! - [`GraphicalModel::project`] / [`GraphicalModel::project_many`] answer the model's
 //!   marginal on any clique.
 //! - [`sample`] draws records along the junction tree. The default,
 //!   [`SamplingMethod::Rounding`], matches clique marginals to within rounding (at most one
 //!   record per cell along each root-to-clique path); [`SamplingMethod::Forward`] draws
 //!   independent records. See `sample.rs` for the measured comparison.
+//! - A fitted model serialises (serde; JSON in practice) with its domain, tree, potentials,
+//!   total and measurements; loading validates every part, so `dpsynth sample` can draw
+//!   the same records from the file alone.
+//!
+//! Choices not fixed by the design:
+//! - Exact inference only. A model whose junction tree exceeds the cap
+//!   ([`EstimationOptions::max_cells`], default [`DEFAULT_MAX_CELLS`]) is refused with
+//!   [`ModelError::TooLarge`]; for example all 36 two-way marginals of titanic form one
+//!   clique of 89,159,616 cells.
+//! - All iteration is over sorted cliques and vectors; nothing depends on hash order, so a
+//!   seed reproduces a run, on any number of threads.
 
 mod estimate;
 mod factor;

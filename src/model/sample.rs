@@ -15,9 +15,21 @@
 //!   the number of cells along its root path, instead of the square-root-of-N sampling
 //!   noise of forward sampling.
 //!
-//! Default: `Rounding`. Measured on adult (model fitted to 15 one-way and 14 spanning-tree
-//! two-way marginals, 100,000 records, mean over the 105 two-way marginals of the L1
-//! distance between records and model): see `tests/model_sampling.rs` and the report.
+//! Default: `Rounding`, chosen by measured fidelity (`tests/model_sampling.rs`,
+//! `default_sampling_method_has_the_better_fidelity`): on adult, a model fitted to noisy
+//! one-ways, a spanning tree and two 4-cycles (13 tree cliques), 100,000 records, mean L1
+//! distance between the records' and the model's marginals:
+//!
+//! | tables                           | Forward | Rounding |
+//! |----------------------------------|---------|----------|
+//! | the 13 tree cliques              | 0.0295  | 0.0030   |
+//! | all 105 two-way marginals        | 0.0154  | 0.0089   |
+//! | pairs only triangulation links   | 0.0414  | 0.0028   |
+//!
+//! Rounding is exact up to rounding inside each tree clique; pairs across cliques keep
+//! some sampling noise because records sharing a separator value are matched at random,
+//! which is what the model's conditional independence says. Both cost about 50 ms for
+//! 100,000 records on adult (release, 2 cores).
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
