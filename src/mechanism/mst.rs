@@ -137,20 +137,16 @@ pub fn mst<O: MarginalOracle>(
     })
 }
 
-/// Re-expresses a noisy one-way over the compressed domain by summing merged cells. A cell
-/// that sums `m` noisy cells has variance `m sigma^2`, which the estimator is told.
+/// Re-expresses a noisy one-way over the compressed domain by summing merged cells. (A
+/// merged cell has variance `m sigma^2`; weighting it so measured no difference on adult,
+/// so the estimator treats all cells alike.)
 fn compress_one_way(m: &Measurement, compression: &Compression) -> Measurement {
     let a = m.clique.attrs()[0];
-    let groups = &compression.groups[a];
-    let values = groups
+    let values = compression.groups[a]
         .iter()
         .map(|olds| olds.iter().map(|&o| m.values[o as usize]).sum())
         .collect();
-    let mut out = Measurement::new(m.clique.clone(), values, m.sigma);
-    if groups.iter().any(|g| g.len() > 1) {
-        out.cell_variance = Some(groups.iter().map(|g| g.len() as f64).collect());
-    }
-    out
+    Measurement::new(m.clique.clone(), values, m.sigma)
 }
 
 /// Chooses d - 1 tree edges, each by the exponential mechanism on the L1 distance between a

@@ -1,38 +1,75 @@
 //! Private-PGM estimation (McKenna, Sheldon, Miklau 2019): find the graphical model whose
 //! marginals minimise `sum_C ||M_C(p) - y_C||^2 / sigma_C^2` over the marginal polytope.
 //!
-//! The optimiser is entropic mirror descent in the model's natural parameters: a step
-//! `theta <- theta - alpha * grad_mu L(mu)` is exactly the mirror-descent step on the full
-//! joint distribution with the entropy as mirror map, and belief propagation maps the new
-//! potentials back to marginals `mu`. Each trial step costs one calibration. The step size
-//! adapts by a backtracking (Armijo-type) test: a trial is accepted only if the loss falls by
-//! at least `alpha / 2 * <grad, mu - mu_new>` (non-negative for a mirror step), so the
-//! sequence of accepted losses is monotone; after an acceptance the step grows, after a
-//! rejection it halves.
+//! Both optimisers work in the model's natural parameters: a step
+//! `theta <- theta - alpha * grad_mu L(mu)` is exactly the entropic mirror-descent step on
+//! the full joint distribution, and belief propagation maps potentials back to marginals
+//! `mu` (one calibration per trial step).
 //!
-//! The optimum is unique in `mu` when the measurements pin it down, and mirror descent from
-//! the uniform model converges to the maximum-entropy one among equals.
+//! - [`mirror_descent`] is Private-PGM's algorithm with a backtracking (Armijo-type) step: a
+//!   trial is accepted only if the loss falls by at least `alpha / 2 * <grad, mu - mu_new>`
+//!   (non-negative for a mirror step), so accepted losses are monotone; the step grows by
+//!   `step_growth` after an acceptance and halves after a rejection.
+//! - [`accelerated`] (the default) is Nesterov's accelerated method in the same geometry
+//!   with backtracking on the smoothness constant and restarts; see its docs.
+//!
+//! Measured on adult (15 one-way and 14 spanning-tree two-way marginals, sigma 40, release
+//! build, 2 cores): the optimum's loss is about 3296.98. Accelerated mirror descent with
+//! the IPF warm-up and default options stops by its criterion at 3297.51 after 1,201
+//! iterations (1,462 calibrations, about 0.17 s). Plain mirror descent with its line search
+//! is at 3325.0 after 5,000 iterations and 3297.7 after 20,000. From the uniform model
+//! without warm-up, 285 accelerated calibrations reach 3385 where 1,001 plain ones reach
+//! 3845 (`accelerated_mirror_descent_beats_plain_mirror_descent_at_a_quarter_of_the_cost`).
+//!
+//! Both start from an optional IPF warm-up ([`EstimationOptions::ipf_sweeps`]), kept only
+//! if it lowers the loss, and stop when the loss fell by at most
+//! `tol * (loss + measured cells)` over the last `window` accepted steps.
 
 use super::inference::{Engine, Workspace};
-use super::layout::SubsetLayout;
+use super::layout::{kernels, SubsetLayout};
 use super::{EstimationOptions, EstimationReport, Measurement};
+use crate::marginal::Clique;
 
-/// A measurement mapped into the engine: its tree clique, layout and weight.
+/// A measurement mapped into the engine: its tree clique, where its projection is summed
+/// from, and its weight `1 / sigma^2`.
 pub(crate) struct Mapped<'a> {
     clique: usize,
+    /// Plan node the projection is summed from (a tree clique or an intermediate marginal).
+    source: usize,
+    /// Layout of the measured clique inside the source.
     layout: SubsetLayout,
+    /// Layout of the measured clique inside its tree clique.
+    in_clique: SubsetLayout,
     weight: f64,
-    /// Per-cell inverse variance multipliers (`None`: all 1).
-    cell_weight: Option<Vec<f64>>,
     y: &'a [f64],
     /// Offset of this measurement in the flat per-measurement buffers.
     offset: usize,
 }
 
-/// Measurements mapped to the smallest containing tree clique.
+/// A table in the projection plan: either a tree clique itself (no parent) or an
+/// intermediate marginal of one, summed from its parent node.
+struct PlanNode {
+    clique: usize,
+    attrs: Clique,
+    parent: Option<(usize, SubsetLayout)>,
+    /// Offset and length in the intermediate buffer (unused for tree-clique nodes).
+    offset: usize,
+    cells: usize,
+}
+
+/// The loss `sum_m w_m ||P_m mu - y_m||^2` over measurements mapped to the smallest
+/// containing tree clique.
+///
+/// When one tree clique holds many measurements (AIM's cliques, triangulated cycles),
+/// projecting each straight from the clique costs a pass over the whole clique per
+/// measurement. A projection plan instead sums out attributes one at a time through
+/// intermediate marginals shared by several measurements (chosen greedily by the cells
+/// saved), and the gradient is expanded back through the same tables in reverse.
 pub(crate) struct Objective<'a> {
     mapped: Vec<Mapped<'a>>,
+    nodes: Vec<PlanNode>,
     cells: usize,
+    scratch: std::cell::RefCell<Vec<f64>>,
 }
 
 impl<'a> Objective<'a> {
@@ -41,9 +78,11 @@ impl<'a> Objective<'a> {
         domain: &crate::marginal::Domain,
         measurements: &'a [Measurement],
     ) -> Self {
-        let mut mapped = Vec::with_capacity(measurements.len());
-        let mut offset = 0;
-        for m in measurements {
+        let k = engine.tree.cliques().len();
+        // Group measurements by their tree clique.
+        let mut by_clique: Vec<Vec<usize>> = vec![Vec::new(); k];
+        let mut homes = Vec::with_capacity(measurements.len());
+        for (i, m) in measurements.iter().enumerate() {
             // Validated by the caller: every measured clique is inside some tree clique.
             let c = engine
                 .tree
@@ -51,20 +90,59 @@ impl<'a> Objective<'a> {
                 .unwrap_or_else(|| {
                     unreachable!("measured cliques are covered by the junction tree")
                 });
+            by_clique[c].push(i);
+            homes.push(c);
+        }
+        let mut nodes: Vec<PlanNode> = Vec::new();
+        let mut source = vec![0usize; measurements.len()];
+        let mut buf = 0usize;
+        for (c, ms) in by_clique.iter().enumerate() {
+            if ms.is_empty() {
+                continue;
+            }
+            let root = nodes.len();
+            let attrs = engine.tree.cliques()[c].clone();
+            nodes.push(PlanNode {
+                clique: c,
+                attrs: attrs.clone(),
+                parent: None,
+                offset: 0,
+                cells: 0,
+            });
+            plan(
+                domain,
+                measurements,
+                root,
+                &attrs,
+                ms.clone(),
+                c,
+                &mut nodes,
+                &mut source,
+                &mut buf,
+            );
+        }
+        let mut mapped = Vec::with_capacity(measurements.len());
+        let mut offset = 0;
+        for (i, m) in measurements.iter().enumerate() {
+            let src = source[i];
+            let src_attrs = &nodes[src].attrs;
             let layout = SubsetLayout::for_attrs(
+                src_attrs.attrs(),
+                &src_attrs.shape(domain),
+                m.clique.attrs(),
+            );
+            let c = homes[i];
+            let in_clique = SubsetLayout::for_attrs(
                 engine.tree.cliques()[c].attrs(),
                 &engine.shapes[c],
                 m.clique.attrs(),
             );
-            let cell_weight = m
-                .cell_variance
-                .as_ref()
-                .map(|v| v.iter().map(|x| 1.0 / x).collect());
             mapped.push(Mapped {
                 clique: c,
+                source: src,
                 layout,
+                in_clique,
                 weight: 1.0 / (m.sigma * m.sigma),
-                cell_weight,
                 y: &m.values,
                 offset,
             });
@@ -72,7 +150,9 @@ impl<'a> Objective<'a> {
         }
         Objective {
             mapped,
+            nodes,
             cells: offset,
+            scratch: std::cell::RefCell::new(vec![0.0; buf]),
         }
     }
 
@@ -84,43 +164,167 @@ impl<'a> Objective<'a> {
 
     /// Projects `mu` onto every measured clique (into `proj`) and returns the loss.
     fn loss(&self, engine: &Engine, mu: &[f64], proj: &mut [f64]) -> f64 {
-        let mut loss = 0.0;
-        for m in &self.mapped {
-            let out = &mut proj[m.offset..m.offset + m.y.len()];
-            m.layout.sum_into(&mu[engine.range(m.clique)], out);
-            loss += m.weight
-                * match &m.cell_weight {
-                    None => out
-                        .iter()
-                        .zip(m.y)
-                        .map(|(p, y)| (p - y) * (p - y))
-                        .sum::<f64>(),
-                    Some(w) => out
-                        .iter()
-                        .zip(m.y)
-                        .zip(w)
-                        .map(|((p, y), w)| w * (p - y) * (p - y))
-                        .sum::<f64>(),
+        self.project(engine, mu, proj);
+        self.loss_of_projection(proj)
+    }
+
+    /// Projects `mu` onto every measured clique.
+    fn project(&self, engine: &Engine, mu: &[f64], proj: &mut [f64]) {
+        let mut scratch = self.scratch.borrow_mut();
+        // Nodes are stored parents first, so one forward sweep fills every intermediate.
+        for i in 0..self.nodes.len() {
+            let node = &self.nodes[i];
+            if let Some((p, layout)) = &node.parent {
+                let (before, after) = scratch.split_at_mut(node.offset);
+                let src: &[f64] = match &self.nodes[*p].parent {
+                    None => &mu[engine.range(self.nodes[*p].clique)],
+                    Some(_) => {
+                        &before[self.nodes[*p].offset..self.nodes[*p].offset + self.nodes[*p].cells]
+                    }
                 };
+                layout.sum_into(src, &mut after[..node.cells]);
+            }
         }
-        loss
+        for m in &self.mapped {
+            let node = &self.nodes[m.source];
+            let src: &[f64] = match node.parent {
+                None => &mu[engine.range(m.clique)],
+                Some(_) => &scratch[node.offset..node.offset + node.cells],
+            };
+            m.layout
+                .sum_into(src, &mut proj[m.offset..m.offset + m.y.len()]);
+        }
+    }
+
+    /// The loss from projections alone.
+    fn loss_of_projection(&self, proj: &[f64]) -> f64 {
+        self.mapped
+            .iter()
+            .map(|m| {
+                let p = &proj[m.offset..m.offset + m.y.len()];
+                m.weight * kernels::sq_dist(p, m.y)
+            })
+            .sum()
+    }
+
+    /// `sum_m w_m ||a_m - b_m||^2` over projections.
+    fn weighted_sq_dist(&self, a: &[f64], b: &[f64]) -> f64 {
+        self.mapped
+            .iter()
+            .map(|m| {
+                let r = m.offset..m.offset + m.y.len();
+                m.weight * kernels::sq_dist(&a[r.clone()], &b[r])
+            })
+            .sum()
     }
 
     /// The gradient of the loss with respect to `mu`, expanded onto the tree cliques
     /// (`grad` is a clique vector); `gm` gets the per-measurement gradients.
     fn gradient(&self, engine: &Engine, proj: &[f64], gm: &mut [f64], grad: &mut [f64]) {
         grad.fill(0.0);
+        let mut scratch = self.scratch.borrow_mut();
+        scratch.fill(0.0);
         for m in &self.mapped {
             let g = &mut gm[m.offset..m.offset + m.y.len()];
             let p = &proj[m.offset..m.offset + m.y.len()];
-            for ((g, &p), &y) in g.iter_mut().zip(p).zip(m.y) {
-                *g = 2.0 * m.weight * (p - y);
+            let c = 2.0 * m.weight;
+            let mut i = 0;
+            while i < g.len() {
+                g[i] = c * (p[i] - m.y[i]);
+                i += 1;
             }
-            if let Some(w) = &m.cell_weight {
-                g.iter_mut().zip(w).for_each(|(g, w)| *g *= w);
-            }
-            m.layout.add_expanded(&mut grad[engine.range(m.clique)], g);
+            let node = &self.nodes[m.source];
+            let dst: &mut [f64] = match node.parent {
+                None => &mut grad[engine.range(m.clique)],
+                Some(_) => &mut scratch[node.offset..node.offset + node.cells],
+            };
+            m.layout.add_expanded(dst, g);
         }
+        // Children before parents: push each intermediate's gradient up the plan.
+        for i in (0..self.nodes.len()).rev() {
+            let node = &self.nodes[i];
+            if let Some((p, layout)) = &node.parent {
+                let (before, after) = scratch.split_at_mut(node.offset);
+                let child = &after[..node.cells];
+                let pn = &self.nodes[*p];
+                let dst: &mut [f64] = match pn.parent {
+                    None => &mut grad[engine.range(pn.clique)],
+                    Some(_) => &mut before[pn.offset..pn.offset + pn.cells],
+                };
+                layout.add_expanded(dst, child);
+            }
+        }
+    }
+}
+
+/// Greedy projection plan for the measurements `ms` that live in `source` (attributes
+/// `attrs`): repeatedly drop the attribute whose removal lets the most measurements be
+/// summed from a smaller intermediate, while that saves cells.
+#[allow(clippy::too_many_arguments)]
+fn plan(
+    domain: &crate::marginal::Domain,
+    measurements: &[Measurement],
+    source: usize,
+    attrs: &Clique,
+    ms: Vec<usize>,
+    clique: usize,
+    nodes: &mut Vec<PlanNode>,
+    assigned: &mut [usize],
+    buf: &mut usize,
+) {
+    let src_cells = attrs.cells(domain) as f64;
+    let mut remaining = ms;
+    loop {
+        let mut best: Option<(f64, usize)> = None;
+        if remaining.len() > 1 {
+            for &b in attrs.attrs() {
+                let cnt = remaining
+                    .iter()
+                    .filter(|&&i| !measurements[i].clique.contains(b))
+                    .count() as f64;
+                let size = domain.size(b) as f64;
+                // Direct: cnt passes over the source. Via the intermediate: one pass to build
+                // it, then cnt passes over a table `size` times smaller.
+                let saved = src_cells * (cnt * (1.0 - 1.0 / size) - 1.0);
+                if saved > 0.0 && best.is_none_or(|(s, _)| saved > s) {
+                    best = Some((saved, b));
+                }
+            }
+        }
+        let Some((_, b)) = best else {
+            for i in remaining {
+                assigned[i] = source;
+            }
+            return;
+        };
+        let (sub, rest): (Vec<usize>, Vec<usize>) = remaining
+            .into_iter()
+            .partition(|&i| !measurements[i].clique.contains(b));
+        remaining = rest;
+        let child_attrs = attrs.difference(&Clique::new([b]));
+        let cells = child_attrs.cells(domain);
+        let layout =
+            SubsetLayout::for_attrs(attrs.attrs(), &attrs.shape(domain), child_attrs.attrs());
+        let id = nodes.len();
+        nodes.push(PlanNode {
+            clique,
+            attrs: child_attrs.clone(),
+            parent: Some((source, layout)),
+            offset: *buf,
+            cells,
+        });
+        *buf += cells;
+        plan(
+            domain,
+            measurements,
+            id,
+            &child_attrs,
+            sub,
+            clique,
+            nodes,
+            assigned,
+            buf,
+        );
     }
 }
 
@@ -137,9 +341,10 @@ pub(crate) fn mirror_descent(
     let n = engine.total_cells();
     let m_cells = objective.cells();
     let mut ws = Workspace::default();
-    engine.calibrate(theta, total, &mut ws, mu);
     let mut proj = vec![0.0; m_cells];
-    let mut loss = objective.loss(engine, mu, &mut proj);
+    let (mut loss, _, warm_calibrations) = start(
+        engine, objective, total, theta, mu, &mut proj, opts, &mut ws,
+    );
     let mut losses = vec![loss];
     if objective.mapped.is_empty() || opts.max_iters == 0 {
         return EstimationReport {
@@ -147,6 +352,7 @@ pub(crate) fn mirror_descent(
             final_loss: loss,
             converged: objective.mapped.is_empty(),
             losses,
+            calibrations: warm_calibrations,
         };
     }
     let mut gm = vec![0.0; m_cells];
@@ -158,7 +364,7 @@ pub(crate) fn mirror_descent(
     let mut trial_proj = vec![0.0; m_cells];
 
     // First step: move log-potentials by at most one unit, then let the line search adapt.
-    let gmax = grad.iter().fold(0.0f64, |a, g| a.max(g.abs()));
+    let gmax = kernels::max_abs(&grad);
     let mut alpha = opts
         .initial_step
         .unwrap_or(if gmax > 0.0 { 1.0 / gmax } else { 1.0 });
@@ -168,9 +374,7 @@ pub(crate) fn mirror_descent(
     let mut iterations = 0;
     while iterations < opts.max_iters {
         iterations += 1;
-        for ((t, &th), &g) in trial_theta.iter_mut().zip(theta.iter()).zip(&grad) {
-            *t = th - alpha * g;
-        }
+        kernels::sub_scaled(&mut trial_theta, theta, alpha, &grad);
         engine.calibrate(&trial_theta, total, &mut ws, &mut trial_mu);
         let trial_loss = objective.loss(engine, &trial_mu, &mut trial_proj);
         // <grad, mu - mu_new> measured on the measurement tables (the gradient lives there).
@@ -210,6 +414,9 @@ pub(crate) fn mirror_descent(
             }
         }
         losses.push(loss);
+        if std::env::var_os("DPSYNTH_MD_TRACE").is_some() && iterations % 100 == 0 {
+            eprintln!("it {iterations} loss {loss:.6e} alpha {alpha:.3e} rej {rejections_in_row}");
+        }
         if converged {
             break;
         }
@@ -219,5 +426,268 @@ pub(crate) fn mirror_descent(
         final_loss: loss,
         converged,
         losses,
+        calibrations: warm_calibrations + iterations,
+    }
+}
+
+/// Calibrates the starting point (optionally improved by IPF); returns its loss and log Z.
+#[allow(clippy::too_many_arguments)]
+fn start(
+    engine: &Engine,
+    objective: &Objective<'_>,
+    total: f64,
+    theta: &mut Vec<f64>,
+    mu: &mut [f64],
+    proj: &mut [f64],
+    opts: &EstimationOptions,
+    ws: &mut Workspace,
+) -> (f64, f64, usize) {
+    let mut calibrations = 1;
+    let mut log_z = engine.calibrate(theta, total, ws, mu);
+    let mut loss = objective.loss(engine, mu, proj);
+    if opts.ipf_sweeps > 0 && !objective.mapped.is_empty() {
+        let before = theta.clone();
+        ipf_warmup(engine, objective, total, theta, mu, opts.ipf_sweeps, ws);
+        calibrations += opts.ipf_sweeps * objective.mapped.len() + 1;
+        let lz = engine.calibrate(theta, total, ws, mu);
+        let warmed = objective.loss(engine, mu, proj);
+        if warmed.is_finite() && warmed <= loss {
+            loss = warmed;
+            log_z = lz;
+        } else {
+            *theta = before;
+            log_z = engine.calibrate(theta, total, ws, mu);
+            calibrations += 1;
+            loss = objective.loss(engine, mu, proj);
+        }
+    }
+    (loss, log_z, calibrations)
+}
+
+/// Iterative proportional fitting as a starting point for mirror descent: each
+/// measurement in turn scales its tree clique's potential so the model marginal matches
+/// the measurement (negative noisy counts floored at sigma/100, which changes a cell's
+/// loss term by at most 1e-4, far below its noise). With consistent measurements this is
+/// the classical maximum-entropy fit and converges in few sweeps (one on a decomposable
+/// model in a perfect order); with noisy ones it lands near the optimum, and mirror
+/// descent, which minimises the actual loss, takes over from there. The caller keeps the
+/// result only if it lowers the loss.
+fn ipf_warmup(
+    engine: &Engine,
+    objective: &Objective<'_>,
+    total: f64,
+    theta: &mut [f64],
+    mu: &mut [f64],
+    sweeps: usize,
+    ws: &mut Workspace,
+) {
+    // Tree order (root first), larger measurements before their sub-measurements.
+    let pos: Vec<usize> = {
+        let mut pos = vec![0; engine.tree.cliques().len()];
+        for (i, &c) in engine.tree.order().iter().enumerate() {
+            pos[c] = i;
+        }
+        pos
+    };
+    let mut order: Vec<usize> = (0..objective.mapped.len()).collect();
+    order.sort_by_key(|&i| {
+        (
+            pos[objective.mapped[i].clique],
+            std::cmp::Reverse(objective.mapped[i].y.len()),
+            i,
+        )
+    });
+    let mut proj = Vec::new();
+    for _ in 0..sweeps {
+        for &i in &order {
+            let m = &objective.mapped[i];
+            engine.calibrate(theta, total, ws, mu);
+            proj.resize(m.y.len(), 0.0);
+            m.in_clique.sum_into(&mu[engine.range(m.clique)], &mut proj);
+            let floor = 0.01 / m.weight.sqrt();
+            for (p, &y) in proj.iter_mut().zip(m.y) {
+                *p = y.max(floor).ln() - p.max(f64::MIN_POSITIVE).ln();
+            }
+            m.in_clique
+                .add_expanded(&mut theta[engine.range(m.clique)], &proj);
+        }
+    }
+}
+
+/// Accelerated entropic mirror descent: Nesterov's method in the "similar triangles" form
+/// (Tseng 2008; Gasnikov and Nesterov 2018) with the entropy of the joint distribution as
+/// prox function, an adaptive smoothness estimate `L` and function-value restarts
+/// (O'Donoghue and Candes 2015).
+///
+/// Three sequences: `z` is a graphical model (potentials `theta_z`, updated by mirror
+/// steps `theta_z -= a * grad f(y)` and calibrated by belief propagation), `x` is a convex
+/// combination of the `z` marginals (consistent on the junction tree, so representable),
+/// and `y` mixes the two; the loss and its gradient only need projections, which mix
+/// linearly, so `x` and `y` cost no inference. `L` is checked on every step against the
+/// exact quadratic remainder `sum_m w_m ||P_m (z' - z)||^2 <= L * N * KL(z' || z)` and doubled
+/// until it holds (a backtracking line search), then relaxed by `1 / step_growth` for the
+/// next step. A step that would raise `f(x)` is not taken; instead the momentum restarts from
+/// `x` (a mirror-descent step from there), so the recorded losses never increase. At the end
+/// `x` becomes potentials by the junction-tree factorisation `prod mu_C / prod mu_S`.
+pub(crate) fn accelerated(
+    engine: &Engine,
+    objective: &Objective<'_>,
+    total: f64,
+    theta: &mut Vec<f64>,
+    mu: &mut Vec<f64>,
+    opts: &EstimationOptions,
+) -> EstimationReport {
+    let n = engine.total_cells();
+    let m_cells = objective.cells();
+    let mut ws = Workspace::default();
+    let mut pz = vec![0.0; m_cells];
+    let (mut fx, mut log_z, warm_calibrations) =
+        start(engine, objective, total, theta, mu, &mut pz, opts, &mut ws);
+    let mut losses = vec![fx];
+    if objective.mapped.is_empty() || opts.max_iters == 0 {
+        return EstimationReport {
+            iterations: 0,
+            final_loss: fx,
+            converged: objective.mapped.is_empty(),
+            losses,
+            calibrations: warm_calibrations,
+        };
+    }
+    // z = x = the start; mu holds z's marginals, x its own clique vector.
+    let mut x = mu.clone();
+    let mut px = pz.clone();
+    let mut py = vec![0.0; m_cells];
+    let mut gy = vec![0.0; m_cells];
+    let mut grad = vec![0.0; n];
+    let mut th_new = vec![0.0; n];
+    let mut mu_new = vec![0.0; n];
+    let mut pz_new = vec![0.0; m_cells];
+    // Initial L: the first step (a = 1/L) moves no log-potential by more than one unit.
+    objective.gradient(engine, &px, &mut gy, &mut grad);
+    let gmax = kernels::max_abs(&grad);
+    let mut lip = match opts.initial_step {
+        Some(s) => 1.0 / s,
+        None if gmax > 0.0 => gmax,
+        None => 1.0,
+    };
+    let mut big_a = 0.0f64;
+    let mut accepted = vec![fx];
+    let mut converged = false;
+    let mut iterations = 0;
+    let mut failures_in_row = 0;
+    let mut calibrations = 0usize;
+    'outer: while iterations < opts.max_iters {
+        iterations += 1;
+        // Backtracking on L for this step.
+        let mut doublings = 0;
+        let (a, tau, log_z_new) = loop {
+            calibrations += 1;
+            let a = (1.0 + (1.0 + 4.0 * lip * big_a).sqrt()) / (2.0 * lip);
+            let tau = a / (big_a + a);
+            kernels::mix_into(&mut py, &px, tau, &pz);
+            objective.gradient(engine, &py, &mut gy, &mut grad);
+            kernels::sub_scaled(&mut th_new, theta, a, &grad);
+            let lz = engine.calibrate(&th_new, total, &mut ws, &mut mu_new);
+            objective.project(engine, &mu_new, &mut pz_new);
+            // N * KL(z' || z) = E_z'[theta' - theta] * N - N (log Z' - log Z).
+            let e_dtheta: f64 = -a * kernels::dot(&gy, &pz_new);
+            let kl = (e_dtheta - total * (lz - log_z)).max(0.0);
+            let rem = objective.weighted_sq_dist(&pz_new, &pz);
+            if rem.is_finite()
+                && lz.is_finite()
+                && rem <= lip * kl * (1.0 + 1e-9) + 1e-12 * (1.0 + fx)
+            {
+                break (a, tau, lz);
+            }
+            lip *= 2.0;
+            doublings += 1;
+            if doublings > 100 || !lip.is_finite() {
+                // No step passes the smoothness test: stationary to machine precision.
+                converged = true;
+                iterations -= 1;
+                break 'outer;
+            }
+        };
+        let mut px_new = std::mem::take(&mut py);
+        kernels::mix_into(&mut px_new, &px, tau, &pz_new);
+        let fx_new = objective.loss_of_projection(&px_new);
+        if fx_new.is_finite() && fx_new <= fx {
+            kernels::mix(&mut x, tau, &mu_new);
+            py = std::mem::replace(&mut px, px_new);
+            std::mem::swap(theta, &mut th_new);
+            std::mem::swap(mu, &mut mu_new);
+            std::mem::swap(&mut pz, &mut pz_new);
+            log_z = log_z_new;
+            big_a += a;
+            fx = fx_new;
+            lip /= opts.step_growth;
+            failures_in_row = 0;
+            accepted.push(fx);
+            let w = opts.window;
+            if accepted.len() > w {
+                let prev = accepted[accepted.len() - 1 - w];
+                if prev - fx <= opts.tol * (fx + m_cells as f64) {
+                    converged = true;
+                }
+            }
+        } else {
+            // Restart the momentum at x: z := x (as potentials), A := 0.
+            py = px_new;
+            big_a = 0.0;
+            failures_in_row += 1;
+            decomposable_potentials(engine, &x, theta);
+            log_z = engine.calibrate(theta, total, &mut ws, mu);
+            calibrations += 1;
+            objective.project(engine, mu, &mut pz);
+            if failures_in_row >= 40 {
+                converged = true;
+            }
+        }
+        losses.push(fx);
+        if std::env::var_os("DPSYNTH_MD_TRACE").is_some() && losses.len() % 100 == 0 {
+            eprintln!("acc it {iterations} loss {fx:.6e} L {lip:.3e} A {big_a:.3e}");
+        }
+        if converged {
+            break;
+        }
+    }
+    // The answer is x; turn its marginals into junction-tree potentials.
+    decomposable_potentials(engine, &x, theta);
+    engine.calibrate(theta, total, &mut ws, mu);
+    let mut proj = vec![0.0; m_cells];
+    let final_loss = objective.loss(engine, mu, &mut proj);
+    EstimationReport {
+        iterations,
+        final_loss,
+        converged,
+        losses,
+        calibrations: warm_calibrations + calibrations + 1,
+    }
+}
+
+/// Potentials whose model has exactly the (consistent, positive) clique marginals `x`:
+/// `theta_C = log x_C - log x_S` with `S` the separator to the parent (the junction-tree
+/// factorisation `p = prod mu_C / prod mu_S`).
+pub(crate) fn decomposable_potentials(engine: &Engine, x: &[f64], theta: &mut [f64]) {
+    let floor = f64::MIN_POSITIVE.ln();
+    let ln = |v: f64| if v > 0.0 { v.ln().max(floor) } else { floor };
+    let mut sep = Vec::new();
+    for c in 0..engine.tree.cliques().len() {
+        let r = engine.range(c);
+        for (t, &v) in theta[r.clone()].iter_mut().zip(&x[r.clone()]) {
+            *t = ln(v);
+        }
+        if engine.tree.parent(c).is_some() {
+            let sep_clique = engine.tree.separator(c);
+            let layout = SubsetLayout::for_attrs(
+                engine.tree.cliques()[c].attrs(),
+                &engine.shapes[c],
+                sep_clique.attrs(),
+            );
+            sep.resize(layout.small_cells(), 0.0);
+            layout.sum_into(&x[r.clone()], &mut sep);
+            sep.iter_mut().for_each(|v| *v = -ln(*v));
+            layout.add_expanded(&mut theta[r], &sep);
+        }
     }
 }

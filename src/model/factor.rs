@@ -122,6 +122,33 @@ impl Factor {
     }
 }
 
+impl Factor {
+    /// Product in probability space over the union of the two cliques (for tables of
+    /// probabilities, as in model queries).
+    pub(crate) fn product_prob(&self, other: &Factor, domain: &Domain) -> Factor {
+        let union = self.clique.union(&other.clique);
+        let mut out = Factor::zeros(union, domain);
+        out.layout_of(&self.clique)
+            .combine_expanded(&mut out.values, &self.values, |x, y| *x = y);
+        let l = out.layout_of(&other.clique);
+        l.mul_expanded(&mut out.values, &other.values);
+        out
+    }
+
+    /// Divides a table of probabilities by its own marginal on `sub` (a conditional
+    /// distribution given `sub`); cells whose marginal is zero become zero.
+    pub(crate) fn conditional_on(&mut self, sub: &Clique) {
+        let m = self.sum_onto(sub);
+        let inv: Vec<f64> = m
+            .values
+            .iter()
+            .map(|&v| if v > 0.0 { 1.0 / v } else { 0.0 })
+            .collect();
+        let l = self.layout_of(sub);
+        l.mul_expanded(&mut self.values, &inv);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,32 +190,5 @@ mod tests {
         }
         let z: f64 = p.values.iter().map(|v| v.exp()).sum::<f64>().ln();
         assert!((p.log_partition() - z).abs() < 1e-12);
-    }
-}
-
-impl Factor {
-    /// Product in probability space over the union of the two cliques (for tables of
-    /// probabilities, as in model queries).
-    pub(crate) fn product_prob(&self, other: &Factor, domain: &Domain) -> Factor {
-        let union = self.clique.union(&other.clique);
-        let mut out = Factor::zeros(union, domain);
-        out.layout_of(&self.clique)
-            .combine_expanded(&mut out.values, &self.values, |x, y| *x = y);
-        let l = out.layout_of(&other.clique);
-        l.mul_expanded(&mut out.values, &other.values);
-        out
-    }
-
-    /// Divides a table of probabilities by its own marginal on `sub` (a conditional
-    /// distribution given `sub`); cells whose marginal is zero become zero.
-    pub(crate) fn conditional_on(&mut self, sub: &Clique) {
-        let m = self.sum_onto(sub);
-        let inv: Vec<f64> = m
-            .values
-            .iter()
-            .map(|&v| if v > 0.0 { 1.0 / v } else { 0.0 })
-            .collect();
-        let l = self.layout_of(sub);
-        l.mul_expanded(&mut self.values, &inv);
     }
 }

@@ -15,6 +15,9 @@ use super::layout::SubsetLayout;
 use super::{Measurement, ModelError};
 use crate::marginal::{Clique, Domain, MarginalTable};
 
+/// Largest marginal [`GraphicalModel::try_project`] materialises (cells).
+pub const MAX_QUERY_CELLS: usize = 1 << 28;
+
 /// Format tag written into every serialised model.
 pub const MODEL_FORMAT: &str = "dpsynth-model/1";
 
@@ -171,8 +174,9 @@ impl GraphicalModel {
     /// spanning several tree cliques is answered by variable elimination over the smallest
     /// subtree that covers it, using the calibrated conditionals.
     ///
-    /// Panics if the clique names an attribute outside the domain (a programming error;
-    /// [`Self::try_project`] returns it as an error instead).
+    /// Panics if the clique names an attribute outside the domain or has more than
+    /// [`MAX_QUERY_CELLS`] cells (programming errors; [`Self::try_project`] returns them as
+    /// errors instead).
     pub fn project(&self, clique: &Clique) -> MarginalTable {
         match self.try_project(clique) {
             Ok(t) => t,
@@ -180,12 +184,20 @@ impl GraphicalModel {
         }
     }
 
-    /// [`Self::project`] with an error for attributes outside the domain.
+    /// [`Self::project`] with an error for attributes outside the domain or a table too
+    /// large to allocate.
     pub fn try_project(&self, clique: &Clique) -> Result<MarginalTable, ModelError> {
         if let Some(&a) = clique.attrs().iter().find(|&&a| a >= self.domain.len()) {
             return Err(ModelError::AttributeOutOfRange {
                 attr: a,
                 attrs: self.domain.len(),
+            });
+        }
+        let cells = super::junction::saturating_cells(&self.domain, clique.attrs());
+        if cells > MAX_QUERY_CELLS {
+            return Err(ModelError::TooLarge {
+                cells,
+                cap: MAX_QUERY_CELLS,
             });
         }
         let probs = self.project_probabilities(clique);
@@ -435,5 +447,113 @@ impl TryFrom<ModelFile> for GraphicalModel {
             measurements: f.measurements,
             calibrated: OnceLock::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{estimate, EstimationOptions};
+
+    /// Brute-force marginal of `clique` from the potentials over the full joint.
+    fn brute(model: &GraphicalModel, clique: &Clique) -> Vec<f64> {
+        let sizes = model.domain().sizes().to_vec();
+        let cells: usize = sizes.iter().product();
+        let pots = model.potentials();
+        let mut logp = vec![0.0; cells];
+        let decode = |mut x: usize| {
+            let mut code = vec![0usize; sizes.len()];
+            for a in (0..sizes.len()).rev() {
+                code[a] = x % sizes[a];
+                x /= sizes[a];
+            }
+            code
+        };
+        let index =
+            |code: &[usize], c: &Clique| c.attrs().iter().fold(0, |i, &a| i * sizes[a] + code[a]);
+        for (x, lp) in logp.iter_mut().enumerate() {
+            let code = decode(x);
+            *lp = pots.iter().map(|f| f.values[index(&code, &f.clique)]).sum();
+        }
+        let z = crate::model::inference::logsumexp(&logp);
+        let mut out = vec![0.0; clique.cells(model.domain())];
+        for (x, lp) in logp.iter().enumerate() {
+            out[index(&decode(x), clique)] += (lp - z).exp() * model.total();
+        }
+        out
+    }
+
+    #[test]
+    fn project_matches_brute_force_on_every_small_clique() {
+        let domain = Domain::from_sizes(vec![2, 3, 2, 3, 2, 2, 3]);
+        // A chain with a triangle and a 4-cycle, so some queries span several tree cliques.
+        let cl = [
+            vec![0, 1],
+            vec![1, 2],
+            vec![0, 2],
+            vec![2, 3],
+            vec![3, 4],
+            vec![4, 5],
+            vec![5, 2],
+            vec![6],
+        ];
+        let ms: Vec<Measurement> = cl
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let c = Clique::new(c.iter().copied());
+                let n = c.cells(&domain);
+                let values = (0..n)
+                    .map(|j| 10.0 + ((i * 31 + j * 17) % 23) as f64)
+                    .collect();
+                Measurement::new(c, values, 1.0)
+            })
+            .collect();
+        let opts = EstimationOptions {
+            max_iters: 30,
+            ..Default::default()
+        };
+        let (model, _) = estimate(&domain, &ms, &opts, None).unwrap();
+        assert!(model.cliques().len() >= 3);
+        let mut spanning = 0;
+        for k in 0..=4 {
+            for q in crate::marginal::all_k_way(domain.len(), k) {
+                if model.junction_tree().containing(&domain, &q).is_none() {
+                    spanning += 1;
+                }
+                let got = model.project(&q);
+                assert!((got.total() - model.total()).abs() < 1e-9 * model.total());
+                for (a, b) in got.values.iter().zip(brute(&model, &q)) {
+                    assert!((a - b).abs() < 1e-9 * model.total(), "{q:?}: {a} vs {b}");
+                }
+            }
+        }
+        assert!(spanning > 20, "only {spanning} spanning queries");
+        let many = model.project_many(&crate::marginal::all_k_way(domain.len(), 3));
+        assert_eq!(many.len(), 35);
+        assert_eq!(many[7], model.project(&many[7].clique));
+    }
+
+    #[test]
+    fn bad_model_files_are_errors() {
+        let domain = Domain::from_sizes(vec![2, 3, 2]);
+        let ms = vec![Measurement::new(Clique::new([0, 1]), vec![1.0; 6], 1.0)];
+        let (model, _) = estimate(&domain, &ms, &EstimationOptions::default(), None).unwrap();
+        let good: serde_json::Value = serde_json::to_value(&model).unwrap();
+        assert!(serde_json::from_value::<GraphicalModel>(good.clone()).is_ok());
+        let mutate = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = good.clone();
+            f(&mut v);
+            serde_json::from_value::<GraphicalModel>(v)
+        };
+        assert!(mutate(&|v| v["format"] = "other/9".into()).is_err());
+        assert!(mutate(&|v| v["potentials"][0] = serde_json::json!([0.0])).is_err());
+        assert!(mutate(&|v| v["cliques"][0] = serde_json::json!([1, 0])).is_err());
+        assert!(mutate(&|v| v["cliques"][0] = serde_json::json!([0, 7])).is_err());
+        assert!(mutate(&|v| v["parents"] = serde_json::json!([null, null])).is_err());
+        assert!(mutate(&|v| v["parents"] = serde_json::json!([1, 0])).is_err());
+        assert!(mutate(&|v| v["total"] = serde_json::json!(-3.0)).is_err());
+        assert!(mutate(&|v| v["measurements"][0]["sigma"] = serde_json::json!(0.0)).is_err());
+        assert!(mutate(&|v| v["domain"]["sizes"] = serde_json::json!([2, 3])).is_err());
     }
 }

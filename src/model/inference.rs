@@ -14,7 +14,7 @@
 use rayon::prelude::*;
 
 use super::junction::JunctionTree;
-use super::layout::SubsetLayout;
+use super::layout::{kernels, SubsetLayout};
 use crate::marginal::Domain;
 
 /// Cells above which element-wise passes are split across rayon's threads.
@@ -162,22 +162,21 @@ impl Engine {
 
 /// `log sum exp xs`, shifted by the maximum.
 pub(crate) fn logsumexp(xs: &[f64]) -> f64 {
-    let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let m = kernels::max(xs);
     if !m.is_finite() {
         return m;
     }
-    m + xs.iter().map(|&x| (x - m).exp()).sum::<f64>().ln()
+    m + kernels::sum_exp(xs, m).ln()
 }
 
 /// `dst[i] = scale * exp(src[i] - shift)`, in parallel for large tables.
 pub(crate) fn exp_scaled(dst: &mut [f64], src: &[f64], shift: f64, scale: f64) {
-    let f = |(d, &s): (&mut f64, &f64)| *d = scale * (s - shift).exp();
     if dst.len() >= PAR_CELLS {
         dst.par_chunks_mut(PAR_CELLS / 4)
             .zip(src.par_chunks(PAR_CELLS / 4))
-            .for_each(|(d, s)| d.iter_mut().zip(s).for_each(f));
+            .for_each(|(d, s)| kernels::exp_scaled(d, s, shift, scale));
     } else {
-        dst.iter_mut().zip(src).for_each(f);
+        kernels::exp_scaled(dst, src, shift, scale);
     }
 }
 

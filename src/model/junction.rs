@@ -275,8 +275,8 @@ impl JunctionTree {
             return None;
         }
         let mut children = vec![Vec::new(); k];
-        for c in 0..k {
-            if let Some(p) = parent[c] {
+        for (c, par) in parent.iter().enumerate() {
+            if let Some(p) = *par {
                 if p >= k || p == c {
                     return None;
                 }

@@ -163,15 +163,20 @@ impl SubsetLayout {
         let n = self.inner_len;
         if self.inner_kept {
             self.for_each_run(|b, s| {
-                for (x, &y) in big[b..b + n].iter_mut().zip(&small[s..s + n]) {
-                    op(x, y);
+                let (x, y) = (&mut big[b..b + n], &small[s..s + n]);
+                let mut i = 0;
+                while i < n {
+                    op(&mut x[i], y[i]);
+                    i += 1;
                 }
             });
         } else {
             self.for_each_run(|b, s| {
-                let y = small[s];
-                for x in &mut big[b..b + n] {
-                    op(x, y);
+                let (x, y) = (&mut big[b..b + n], small[s]);
+                let mut i = 0;
+                while i < n {
+                    op(&mut x[i], y);
+                    i += 1;
                 }
             });
         }
@@ -182,17 +187,24 @@ impl SubsetLayout {
     pub(crate) fn sum_into(&self, big: &[f64], small: &mut [f64]) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
+        if self.outer.is_empty() && self.inner_kept {
+            small.copy_from_slice(big);
+            return;
+        }
         small.fill(0.0);
         let n = self.inner_len;
         if self.inner_kept {
             self.for_each_run(|b, s| {
-                for (y, &x) in small[s..s + n].iter_mut().zip(&big[b..b + n]) {
-                    *y += x;
+                let (y, x) = (&mut small[s..s + n], &big[b..b + n]);
+                let mut i = 0;
+                while i < n {
+                    y[i] += x[i];
+                    i += 1;
                 }
             });
         } else {
             self.for_each_run(|b, s| {
-                small[s] += big[b..b + n].iter().sum::<f64>();
+                small[s] += kernels::sum(&big[b..b + n]);
             });
         }
     }
@@ -208,38 +220,35 @@ impl SubsetLayout {
         small.fill(f64::NEG_INFINITY);
         if self.inner_kept {
             self.for_each_run(|b, s| {
-                for (m, &x) in small[s..s + n].iter_mut().zip(&big[b..b + n]) {
-                    *m = m.max(x);
+                let (m, x) = (&mut small[s..s + n], &big[b..b + n]);
+                let mut i = 0;
+                while i < n {
+                    m[i] = m[i].max(x[i]);
+                    i += 1;
                 }
             });
         } else {
             self.for_each_run(|b, s| {
-                let m = big[b..b + n]
-                    .iter()
-                    .copied()
-                    .fold(f64::NEG_INFINITY, f64::max);
-                small[s] = small[s].max(m);
+                small[s] = small[s].max(kernels::max(&big[b..b + n]));
             });
         }
-        // Pass 2: sum of shifted exponentials.
+        // Pass 2: sum of shifted exponentials. A target whose cells are all -inf has
+        // maximum -inf; shift by 0 there (every term is exp(-inf) = 0) to avoid NaN.
         scratch.clear();
         scratch.resize(self.small_cells, 0.0);
-        // A target whose cells are all -inf has max -inf; shift by 0 there to avoid NaN.
         let shift = |m: f64| if m.is_finite() { m } else { 0.0 };
         if self.inner_kept {
             self.for_each_run(|b, s| {
-                for ((acc, &m), &x) in scratch[s..s + n]
-                    .iter_mut()
-                    .zip(&small[s..s + n])
-                    .zip(&big[b..b + n])
-                {
-                    *acc += (x - shift(m)).exp();
+                let (acc, m, x) = (&mut scratch[s..s + n], &small[s..s + n], &big[b..b + n]);
+                let mut i = 0;
+                while i < n {
+                    acc[i] += (x[i] - shift(m[i])).exp();
+                    i += 1;
                 }
             });
         } else {
             self.for_each_run(|b, s| {
-                let m = shift(small[s]);
-                scratch[s] += big[b..b + n].iter().map(|&x| (x - m).exp()).sum::<f64>();
+                scratch[s] += kernels::sum_exp(&big[b..b + n], shift(small[s]));
             });
         }
         for (m, &acc) in small.iter_mut().zip(scratch.iter()) {
@@ -266,6 +275,124 @@ impl SubsetLayout {
                 }
             });
         }
+    }
+}
+
+/// Element-wise kernels written as index loops over exact-length slices: the optimiser
+/// drops the bounds checks and vectorises them, and unoptimised test builds avoid the
+/// per-element calls of iterator adapters.
+pub(crate) mod kernels {
+    pub(crate) fn sum(x: &[f64]) -> f64 {
+        let mut acc = 0.0;
+        let mut i = 0;
+        while i < x.len() {
+            acc += x[i];
+            i += 1;
+        }
+        acc
+    }
+
+    pub(crate) fn max(x: &[f64]) -> f64 {
+        let mut m = f64::NEG_INFINITY;
+        let mut i = 0;
+        while i < x.len() {
+            m = m.max(x[i]);
+            i += 1;
+        }
+        m
+    }
+
+    /// `sum exp(x - shift)`.
+    pub(crate) fn sum_exp(x: &[f64], shift: f64) -> f64 {
+        let mut acc = 0.0;
+        let mut i = 0;
+        while i < x.len() {
+            acc += (x[i] - shift).exp();
+            i += 1;
+        }
+        acc
+    }
+
+    /// `dst = scale * exp(src - shift)`.
+    pub(crate) fn exp_scaled(dst: &mut [f64], src: &[f64], shift: f64, scale: f64) {
+        let n = dst.len();
+        let src = &src[..n];
+        let mut i = 0;
+        while i < n {
+            dst[i] = scale * (src[i] - shift).exp();
+            i += 1;
+        }
+    }
+
+    /// `dst = a - alpha * b`.
+    pub(crate) fn sub_scaled(dst: &mut [f64], a: &[f64], alpha: f64, b: &[f64]) {
+        let n = dst.len();
+        let (a, b) = (&a[..n], &b[..n]);
+        let mut i = 0;
+        while i < n {
+            dst[i] = a[i] - alpha * b[i];
+            i += 1;
+        }
+    }
+
+    /// `dst = (1 - t) * dst + t * x`.
+    pub(crate) fn mix(dst: &mut [f64], t: f64, x: &[f64]) {
+        let n = dst.len();
+        let x = &x[..n];
+        let mut i = 0;
+        while i < n {
+            dst[i] = (1.0 - t) * dst[i] + t * x[i];
+            i += 1;
+        }
+    }
+
+    /// `dst = (1 - t) * a + t * b`.
+    pub(crate) fn mix_into(dst: &mut [f64], a: &[f64], t: f64, b: &[f64]) {
+        let n = dst.len();
+        let (a, b) = (&a[..n], &b[..n]);
+        let mut i = 0;
+        while i < n {
+            dst[i] = (1.0 - t) * a[i] + t * b[i];
+            i += 1;
+        }
+    }
+
+    /// `sum w (a - b)^2`... without the weight: `sum (a - b)^2`.
+    pub(crate) fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+        let n = a.len();
+        let b = &b[..n];
+        let mut acc = 0.0;
+        let mut i = 0;
+        while i < n {
+            let d = a[i] - b[i];
+            acc += d * d;
+            i += 1;
+        }
+        acc
+    }
+
+    /// `sum a * b`.
+    pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+        let n = a.len();
+        let b = &b[..n];
+        let mut acc = 0.0;
+        let mut i = 0;
+        while i < n {
+            acc += a[i] * b[i];
+            i += 1;
+        }
+        acc
+    }
+
+    /// `max |x|`.
+    pub(crate) fn max_abs(x: &[f64]) -> f64 {
+        let mut m = 0.0f64;
+        let mut i = 0;
+        while i < x.len() {
+            m = m.max(x[i].abs());
+            i += 1;
+        }
+        m
     }
 }
 

@@ -7,16 +7,29 @@
 //! from it. Everything here is post-processing.
 //!
 //! - [`estimate`] fits a model: the measured cliques are triangulated into a junction tree
-//!   (greedy min-fill / min-weight elimination, smallest result kept), the total is
-//!   estimated from the measurements, and mirror descent with a backtracking step finds
-//!   potentials whose marginals minimise `sum_C ||M_C(p) - y_C||^2 / sigma_C^2` over the
-//!   marginal polytope.
+//!   (greedy min-fill, min-weight and weighted min-fill elimination orders; the smallest
+//!   tree in cells is kept), its size is checked against a cap before anything is
+//!   allocated, the total is estimated from the measurements, and accelerated entropic
+//!   mirror descent (plain mirror descent on request) finds potentials whose marginals
+//!   minimise `sum_C ||M_C(p) - y_C||^2 / sigma_C^2` over the marginal polytope. See
+//!   `estimate.rs` for the measured comparison of the optimisers.
 //! - [`GraphicalModel::project`] / [`GraphicalModel::project_many`] answer the model's
 //!   marginal on any clique.
 //! - [`sample`] draws records along the junction tree. The default,
 //!   [`SamplingMethod::Rounding`], matches clique marginals to within rounding (at most one
 //!   record per cell along each root-to-clique path); [`SamplingMethod::Forward`] draws
 //!   independent records. See `sample.rs` for the measured comparison.
+//! - A fitted model serialises (serde; JSON in practice) with its domain, tree, potentials,
+//!   total and measurements; loading validates every part, so `dpsynth sample` can draw
+//!   the same records from the file alone.
+//!
+//! Choices not fixed by the design:
+//! - Exact inference only. A model whose junction tree exceeds the cap
+//!   ([`EstimationOptions::max_cells`], default [`DEFAULT_MAX_CELLS`]) is refused with
+//!   [`ModelError::TooLarge`]; for example all 36 two-way marginals of titanic form one
+//!   clique of 89,159,616 cells.
+//! - All iteration is over sorted cliques and vectors; nothing depends on hash order, so a
+//!   seed reproduces a run, on any number of threads.
 
 mod estimate;
 mod factor;
@@ -29,7 +42,7 @@ mod sample;
 use serde::{Deserialize, Serialize};
 
 pub use factor::Factor;
-pub use graphical::{GraphicalModel, MODEL_FORMAT};
+pub use graphical::{GraphicalModel, MAX_QUERY_CELLS, MODEL_FORMAT};
 pub use junction::JunctionTree;
 pub use sample::{sample, SamplingMethod};
 
@@ -43,11 +56,6 @@ pub struct Measurement {
     pub clique: Clique,
     pub values: Vec<f64>,
     pub sigma: f64,
-    /// Per-cell variance multipliers (cell `i` has variance `sigma^2 * cell_variance[i]`);
-    /// `None` means 1 everywhere. A cell that sums `m` noisy cells (MST's domain
-    /// compression) has multiplier `m`, and the loss weighs it `1/m` as much.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cell_variance: Option<Vec<f64>>,
 }
 
 impl Measurement {
@@ -56,16 +64,6 @@ impl Measurement {
             clique,
             values,
             sigma,
-            cell_variance: None,
-        }
-    }
-
-    /// Variance of the sum of all cells.
-    pub fn total_variance(&self) -> f64 {
-        let s2 = self.sigma * self.sigma;
-        match &self.cell_variance {
-            Some(v) => s2 * v.iter().sum::<f64>(),
-            None => s2 * self.values.len() as f64,
         }
     }
 }
@@ -73,6 +71,16 @@ impl Measurement {
 /// Default cap on the model size: 10 million cells (80 MB per clique vector of f64, the
 /// same budget as private-pgm's AIM default). Estimation keeps about six clique vectors.
 pub const DEFAULT_MAX_CELLS: usize = 10_000_000;
+
+/// The optimiser behind [`estimate`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Optimizer {
+    /// Entropic mirror descent with a backtracking step (Private-PGM's algorithm).
+    MirrorDescent,
+    /// Accelerated mirror descent with adaptive smoothness and restarts.
+    #[default]
+    Accelerated,
+}
 
 /// Knobs of [`estimate`].
 #[derive(Clone, Debug, PartialEq)]
@@ -95,6 +103,10 @@ pub struct EstimationOptions {
     pub initial_step: Option<f64>,
     /// Step growth after an accepted line-search step (halved after a rejection).
     pub step_growth: f64,
+    /// Sweeps of iterative proportional fitting used as mirror descent's starting point
+    /// (kept only if it lowers the loss); 0 starts from the uniform or warm-start model.
+    pub ipf_sweeps: usize,
+    pub optimizer: Optimizer,
 }
 
 impl Default for EstimationOptions {
@@ -107,6 +119,8 @@ impl Default for EstimationOptions {
             stepsize: None,
             initial_step: None,
             step_growth: 1.1,
+            ipf_sweeps: 3,
+            optimizer: Optimizer::default(),
         }
     }
 }
@@ -114,15 +128,18 @@ impl Default for EstimationOptions {
 /// What an estimation did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EstimationReport {
-    /// Mirror-descent iterations run (each one calibration).
+    /// Optimiser steps taken.
     pub iterations: usize,
     /// `sum_C ||M_C(p) - y_C||^2 / sigma_C^2` at the returned model.
     pub final_loss: f64,
     /// Whether the convergence test (not the iteration cap) stopped the run.
     pub converged: bool,
     /// Loss at the start and after every iteration (non-increasing with the line search:
-    /// a rejected trial step leaves it unchanged).
+    /// a rejected trial step leaves it unchanged); `iterations + 1` entries.
     pub losses: Vec<f64>,
+    /// Belief propagations run in all (warm-up, line-search trials, restarts): the unit of
+    /// cost.
+    pub calibrations: usize,
 }
 
 #[derive(thiserror::Error, Debug)]
@@ -181,13 +198,6 @@ pub(crate) fn validate_measurements(
         if m.values.iter().any(|v| !v.is_finite()) {
             return Err(ModelError::NonFiniteValue { index: i });
         }
-        if let Some(v) = &m.cell_variance {
-            if v.len() != cells || v.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
-                return Err(ModelError::InvalidModel(format!(
-                    "measurement {i}: cell variance multipliers must be {cells} positive finite numbers"
-                )));
-            }
-        }
     }
     Ok(())
 }
@@ -207,10 +217,10 @@ pub fn model_size_cells(domain: &Domain, cliques: &[Clique]) -> usize {
 /// Minimum-variance estimate of the number of records: each measurement's noisy sum is an
 /// unbiased estimate with variance `sigma^2 * cells`; they are averaged by inverse
 /// variance and floored at 1.
-pub fn estimate_total(_domain: &Domain, measurements: &[Measurement]) -> f64 {
+pub fn estimate_total(domain: &Domain, measurements: &[Measurement]) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);
     for m in measurements {
-        let var = m.total_variance();
+        let var = m.sigma * m.sigma * m.clique.cells(domain) as f64;
         num += m.values.iter().sum::<f64>() / var;
         den += 1.0 / var;
     }
@@ -258,7 +268,14 @@ pub fn estimate(
     };
     let objective = estimate::Objective::new(&engine, domain, measurements);
     let mut mu = vec![0.0; cells];
-    let report = estimate::mirror_descent(&engine, &objective, total, &mut theta, &mut mu, opts);
+    let report = match opts.optimizer {
+        Optimizer::MirrorDescent => {
+            estimate::mirror_descent(&engine, &objective, total, &mut theta, &mut mu, opts)
+        }
+        Optimizer::Accelerated => {
+            estimate::accelerated(&engine, &objective, total, &mut theta, &mut mu, opts)
+        }
+    };
     let probs: Vec<f64> = mu.iter().map(|v| v / total).collect();
     let model = GraphicalModel::from_parts(
         domain.clone(),
@@ -317,4 +334,134 @@ fn warm_potentials(
         }
     }
     Ok(theta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(c: &[usize], domain: &Domain, v: f64, sigma: f64) -> Measurement {
+        let c = Clique::new(c.iter().copied());
+        let n = c.cells(domain);
+        Measurement::new(c, (0..n).map(|i| v + i as f64).collect(), sigma)
+    }
+
+    #[test]
+    fn invalid_measurements_are_typed_errors() {
+        let d = Domain::from_sizes(vec![2, 3, 4]);
+        let opts = EstimationOptions::default();
+        let short = Measurement::new(Clique::new([0, 1]), vec![1.0; 5], 1.0);
+        assert!(matches!(
+            estimate(&d, &[short], &opts, None),
+            Err(ModelError::ShapeMismatch {
+                expected: 6,
+                got: 5,
+                ..
+            })
+        ));
+        let out = Measurement::new(Clique::new([3]), vec![1.0; 1], 1.0);
+        assert!(matches!(
+            estimate(&d, &[out], &opts, None),
+            Err(ModelError::AttributeOutOfRange { attr: 3, .. })
+        ));
+        for s in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(matches!(
+                estimate(&d, &[m(&[0], &d, 1.0, s)], &opts, None),
+                Err(ModelError::InvalidSigma { .. })
+            ));
+        }
+        let mut nan = m(&[2], &d, 1.0, 1.0);
+        nan.values[1] = f64::NAN;
+        assert!(matches!(
+            estimate(&d, &[nan], &opts, None),
+            Err(ModelError::NonFiniteValue { index: 0 })
+        ));
+        let small = EstimationOptions {
+            max_cells: 10,
+            ..Default::default()
+        };
+        assert!(matches!(
+            estimate(&d, &[m(&[1, 2], &d, 1.0, 1.0)], &small, None),
+            Err(ModelError::TooLarge { cells: 14, cap: 10 })
+        ));
+    }
+
+    #[test]
+    fn size_is_known_up_front_and_every_attribute_is_modelled() {
+        let d = Domain::from_sizes(vec![2, 3, 4, 5]);
+        let ms = vec![
+            m(&[0, 1], &d, 5.0, 1.0),
+            m(&[1, 2], &d, 5.0, 1.0),
+            m(&[0, 2], &d, 5.0, 1.0),
+        ];
+        let cl: Vec<Clique> = ms.iter().map(|x| x.clique.clone()).collect();
+        let (model, _) = estimate(&d, &ms, &EstimationOptions::default(), None).unwrap();
+        assert_eq!(model_size_cells(&d, &cl), model.size_cells());
+        assert_eq!(model.size_cells(), 24 + 5);
+        // Attribute 3 is unmeasured: uniform, and part of the model.
+        let p3 = model.project(&Clique::new([3]));
+        for v in &p3.values {
+            assert!((v - model.total() / 5.0).abs() < 1e-9 * model.total());
+        }
+    }
+
+    #[test]
+    fn total_is_the_inverse_variance_average() {
+        let d = Domain::from_sizes(vec![2, 2]);
+        // Sums 100 (cells 2, sigma 1: variance 2) and 200 (cells 4, sigma 2: variance 16).
+        let a = Measurement::new(Clique::new([0]), vec![40.0, 60.0], 1.0);
+        let b = Measurement::new(Clique::new([0, 1]), vec![50.0; 4], 2.0);
+        let want = (100.0 / 2.0 + 200.0 / 16.0) / (1.0 / 2.0 + 1.0 / 16.0);
+        assert!((estimate_total(&d, &[a.clone(), b.clone()]) - want).abs() < 1e-9);
+        let neg = Measurement::new(Clique::new([0]), vec![-40.0, 10.0], 1.0);
+        assert_eq!(estimate_total(&d, &[neg]), 1.0);
+        assert_eq!(estimate_total(&d, &[]), 1.0);
+        let (model, rep) = estimate(&d, &[], &EstimationOptions::default(), None).unwrap();
+        assert_eq!(model.total(), 1.0);
+        assert!(rep.converged);
+        let empty = Measurement::new(Clique::empty(), vec![321.0], 1.0);
+        let (model, _) = estimate(&d, &[empty], &EstimationOptions::default(), None).unwrap();
+        assert_eq!(model.total(), 321.0);
+    }
+
+    #[test]
+    fn warm_start_by_moment_matching_keeps_the_old_marginals() {
+        let d = Domain::from_sizes(vec![3, 2, 4]);
+        let old_ms = vec![m(&[0, 1], &d, 3.0, 1.0), m(&[1, 2], &d, 2.0, 1.0)];
+        let (old, _) = estimate(&d, &old_ms, &EstimationOptions::default(), None).unwrap();
+        // The new measurement set's tree ({0,2}, {1,2}) contains no clique {0,1}: the warm
+        // start projects the old model onto the new tree by its marginals.
+        let new_ms = vec![m(&[0, 2], &d, 1.0, 1.0), m(&[1, 2], &d, 1.0, 1.0)];
+        let frozen = EstimationOptions {
+            max_iters: 0,
+            ipf_sweeps: 0,
+            ..Default::default()
+        };
+        let (warm, _) = estimate(&d, &new_ms, &frozen, Some(&old)).unwrap();
+        assert!(warm
+            .cliques()
+            .iter()
+            .all(|c| !old.cliques().contains(c) || c.len() == 2));
+        for c in warm.cliques() {
+            let (a, b) = (warm.project(c), old.project(c));
+            // Same shape of distribution; totals differ (each fit estimates its own).
+            assert!(a.l1_normalized(&b) < 1e-9, "{c:?}");
+        }
+        // Contained case: the old potentials are reused as they are.
+        let more = vec![
+            m(&[0, 1], &d, 3.0, 1.0),
+            m(&[1, 2], &d, 2.0, 1.0),
+            m(&[0, 2], &d, 1.0, 1.0),
+        ];
+        let (warm2, _) = estimate(&d, &more, &frozen, Some(&old)).unwrap();
+        for c in old.cliques() {
+            assert!(warm2.project(c).l1_normalized(&old.project(c)) < 1e-9);
+        }
+        let other = Domain::from_sizes(vec![3, 2, 5]);
+        let ms_other = vec![m(&[0, 1], &other, 1.0, 1.0)];
+        assert!(matches!(
+            estimate(&other, &ms_other, &frozen, Some(&old)),
+            Err(ModelError::WarmStartDomain)
+        ));
+    }
 }

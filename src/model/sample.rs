@@ -15,9 +15,21 @@
 //!   the number of cells along its root path, instead of the square-root-of-N sampling
 //!   noise of forward sampling.
 //!
-//! Default: `Rounding`. Measured on adult (model fitted to 15 one-way and 14 spanning-tree
-//! two-way marginals, 100,000 records, mean over the 105 two-way marginals of the L1
-//! distance between records and model): see `tests/model_sampling.rs` and the report.
+//! Default: `Rounding`, chosen by measured fidelity (`tests/model_sampling.rs`,
+//! `default_sampling_method_has_the_better_fidelity`): on adult, a model fitted to noisy
+//! one-ways, a spanning tree and two 4-cycles (13 tree cliques), 100,000 records, mean L1
+//! distance between the records' and the model's marginals:
+//!
+//! | tables                           | Forward | Rounding |
+//! |----------------------------------|---------|----------|
+//! | the 13 tree cliques              | 0.0295  | 0.0030   |
+//! | all 105 two-way marginals        | 0.0154  | 0.0089   |
+//! | pairs only triangulation links   | 0.0414  | 0.0028   |
+//!
+//! Rounding is exact up to rounding inside each tree clique; pairs across cliques keep
+//! some sampling noise because records sharing a separator value are matched at random,
+//! which is what the model's conditional independence says. Both cost about 50 ms for
+//! 100,000 records on adult (release, 2 cores).
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -270,6 +282,35 @@ fn rounding(steps: &[Step], n_attrs: usize, rows: usize, seed: u64) -> Vec<u32> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edge_cases_do_not_panic() {
+        use crate::marginal::{Clique, Domain};
+        use crate::model::{estimate, EstimationOptions, Measurement};
+        let opts = EstimationOptions::default();
+        // No attributes at all.
+        let (m, _) = estimate(&Domain::from_sizes(vec![]), &[], &opts, None).unwrap();
+        for method in [SamplingMethod::Forward, SamplingMethod::Rounding] {
+            assert!(sample(&m, 10, 1, method).is_empty());
+        }
+        // One attribute, zero and one rows, a size-1 attribute.
+        let d = Domain::from_sizes(vec![3, 1]);
+        let ms = vec![Measurement::new(Clique::new([0]), vec![5.0, 0.0, 5.0], 1.0)];
+        let (m, _) = estimate(&d, &ms, &opts, None).unwrap();
+        for method in [SamplingMethod::Forward, SamplingMethod::Rounding] {
+            assert_eq!(sample(&m, 0, 1, method), vec![Vec::<u32>::new(); 2]);
+            let one = sample(&m, 1, 1, method);
+            assert_eq!(one[1], vec![0]);
+            assert!(one[0][0] < 3);
+        }
+        assert!(m.try_project(&Clique::new([2])).is_err());
+        let wide = Domain::from_sizes(vec![1 << 20; 3]);
+        let (w, _) = estimate(&wide, &[], &opts, None).unwrap();
+        assert!(matches!(
+            w.try_project(&Clique::new([0, 1, 2])),
+            Err(crate::model::ModelError::TooLarge { .. })
+        ));
+    }
 
     #[test]
     fn rounding_counts_sum_and_stay_within_one() {
