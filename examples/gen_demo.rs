@@ -201,7 +201,9 @@ fn row(rng: &mut ChaCha20Rng, id: usize) -> Row {
         _ => 3.0,
     } * (0.7 + 0.6 * old)
         * if icu { 2.2 } else { 1.0 };
-    let los = (median * (0.55 * normal(rng)).exp()).round().clamp(0.0, 120.0) as u32;
+    let los = (median * (0.55 * normal(rng)).exp())
+        .round()
+        .clamp(0.0, 120.0) as u32;
 
     // Creatinine (mg/dL): higher in men, with age, and in renal disease; sometimes not measured.
     let mut crea = if female { 0.72 } else { 0.92 } * (1.0 + 0.5 * (old - 0.4).max(0.0));
@@ -239,7 +241,14 @@ fn row(rng: &mut ChaCha20Rng, id: usize) -> Row {
     }
     let outcome = if chance(rng, p_death) {
         "deceased"
-    } else if chance(rng, if matches!(dx, "neuro" | "injury") { 0.08 + 0.3 * old } else { 0.03 + 0.1 * old }) {
+    } else if chance(
+        rng,
+        if matches!(dx, "neuro" | "injury") {
+            0.08 + 0.3 * old
+        } else {
+            0.03 + 0.1 * old
+        },
+    ) {
         "transfer"
     } else if chance(rng, if age >= 75 { 0.35 } else { 0.06 }) {
         "home_care"
@@ -283,9 +292,12 @@ fn row(rng: &mut ChaCha20Rng, id: usize) -> Row {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = std::env::args_os().nth(1).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/admissions.csv")
-    });
+    let out = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/admissions.csv")
+        });
     let mut rng = ChaCha20Rng::seed_from_u64(SEED);
     let mut w = csv::Writer::from_path(&out)?;
     w.write_record([

@@ -10,7 +10,8 @@ use dpsynth::data::{read_csv, write_csv, EncodeReport};
 use dpsynth::schema::{ColumnKind, Schema};
 
 fn schema() -> Schema {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/nist/national2019.schema.toml");
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/nist/national2019.schema.toml");
     Schema::from_path_for_release(&p).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -32,26 +33,42 @@ fn nist_schema_matches_the_public_dictionary() {
     assert_eq!(card("PINCP_DECILE"), Some(11));
     assert_eq!(card("POVPIP"), Some(27));
     assert_eq!(card("DEYE"), Some(2));
-    let agep = s.column("AGEP").map(|c| c.code_labels()).unwrap_or_default();
+    let agep = s
+        .column("AGEP")
+        .map(|c| c.code_labels())
+        .unwrap_or_default();
     assert_eq!(agep.last().map(String::as_str), Some("95 to 99"));
-    let pov = s.column("POVPIP").map(|c| c.code_labels()).unwrap_or_default();
+    let pov = s
+        .column("POVPIP")
+        .map(|c| c.code_labels())
+        .unwrap_or_default();
     assert_eq!(pov[25], "500 to 501");
     assert_eq!(pov[26], "N/A");
     // The embedded form parses back to the same schema.
-    assert_eq!(Schema::from_toml_str(&s.to_toml_string(), "embedded").unwrap(), s);
+    assert_eq!(
+        Schema::from_toml_str(&s.to_toml_string(), "embedded").unwrap(),
+        s
+    );
 }
 
 #[test]
 fn national2019_round_trips() {
-    let Some(csv_path) = common::shared_data("nist_crc/national2019.csv") else { return };
+    let Some(csv_path) = common::shared_data("nist_crc/national2019.csv") else {
+        return;
+    };
     let s = schema();
-    let (table, report): (_, EncodeReport) = read_csv(&csv_path, &s).unwrap_or_else(|e| panic!("{e}"));
+    let (table, report): (_, EncodeReport) =
+        read_csv(&csv_path, &s).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(table.n_cols(), 23);
     // The dictionary's bounds are NIST's public min/max: nothing should need clamping.
     assert_eq!(report.total_clamped(), 0, "{report:?}");
 
     let columns: Vec<Vec<u32>> = (0..table.n_cols())
-        .map(|j| (0..table.n_rows()).map(|r| table.column(j).get(r)).collect())
+        .map(|j| {
+            (0..table.n_rows())
+                .map(|r| table.column(j).get(r))
+                .collect()
+        })
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("decoded.csv");
@@ -61,7 +78,13 @@ fn national2019_round_trips() {
     let orig_header: Vec<String> = orig.headers().unwrap().iter().map(String::from).collect();
     let mut dec = csv::Reader::from_path(&out).unwrap();
     let dec_header: Vec<String> = dec.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(dec_header, s.columns().iter().map(|c| c.name().to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        dec_header,
+        s.columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect::<Vec<_>>()
+    );
     let pos: Vec<usize> = dec_header
         .iter()
         .map(|h| orig_header.iter().position(|o| o == h).unwrap())
@@ -78,8 +101,15 @@ fn national2019_round_trips() {
                 ColumnKind::Categorical(_) => assert_eq!(va, vb, "row {rows} {}", col.name()),
                 _ => {
                     let ca = col.encode(va).unwrap();
-                    let cb = col.encode(vb).unwrap_or_else(|e| panic!("{} {vb:?}: {e:?}", col.name()));
-                    assert_eq!(ca.code(), cb.code(), "row {rows} {}: {va:?} vs {vb:?}", col.name());
+                    let cb = col
+                        .encode(vb)
+                        .unwrap_or_else(|e| panic!("{} {vb:?}: {e:?}", col.name()));
+                    assert_eq!(
+                        ca.code(),
+                        cb.code(),
+                        "row {rows} {}: {va:?} vs {vb:?}",
+                        col.name()
+                    );
                     if va == "N" || vb == "N" {
                         assert_eq!(va, vb, "missing stays missing: row {rows} {}", col.name());
                     } else if va.parse::<f64>().ok() != vb.parse::<f64>().ok() {
@@ -92,5 +122,8 @@ fn national2019_round_trips() {
     assert_eq!(rows, table.n_rows());
     assert!(dec.records().next().is_none());
     // Numbers are re-drawn within their bins, so most of them change.
-    assert!(numeric_changed > rows as u64, "numbers were copied, not re-drawn");
+    assert!(
+        numeric_changed > rows as u64,
+        "numbers were copied, not re-drawn"
+    );
 }

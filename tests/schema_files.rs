@@ -14,10 +14,15 @@ fn manifest(rel: &str) -> PathBuf {
 
 #[test]
 fn adult_domain_loads_as_15_categorical_columns() {
-    let Some(dom) = common::shared_data("adult/adult-domain.json") else { return };
+    let Some(dom) = common::shared_data("adult/adult-domain.json") else {
+        return;
+    };
     let s = Schema::from_path(&dom).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.columns().len(), 15);
-    assert!(s.columns().iter().all(|c| matches!(c.kind(), ColumnKind::Categorical(_))));
+    assert!(s
+        .columns()
+        .iter()
+        .all(|c| matches!(c.kind(), ColumnKind::Categorical(_))));
     // File order and the sizes in the file.
     let expected = [
         ("education", 16),
@@ -36,13 +41,18 @@ fn adult_domain_loads_as_15_categorical_columns() {
         ("native-country", 42),
         ("income>50K", 2),
     ];
-    let got: Vec<(String, usize)> =
-        s.columns().iter().map(|c| (c.name().to_string(), c.cardinality())).collect();
+    let got: Vec<(String, usize)> = s
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), c.cardinality()))
+        .collect();
     let want: Vec<(String, usize)> = expected.iter().map(|(n, k)| (n.to_string(), *k)).collect();
     assert_eq!(got, want);
 
     // The integer-coded CSV encodes to its own codes.
-    let Some(csv_path) = common::shared_data("adult/adult.csv") else { return };
+    let Some(csv_path) = common::shared_data("adult/adult.csv") else {
+        return;
+    };
     let (t, report) = read_csv(&csv_path, &s).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(t.n_cols(), 15);
     assert_eq!(report.total_clamped() + report.total_other(), 0);
@@ -61,18 +71,32 @@ fn demo_admissions_encode_and_decode() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.columns().len(), 13);
     assert_eq!(s.modelled().len(), 12);
-    let (t, report) = read_csv(&manifest("examples/data/admissions.csv"), &s)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (t, report) =
+        read_csv(&manifest("examples/data/admissions.csv"), &s).unwrap_or_else(|e| panic!("{e}"));
     assert!(t.n_rows() >= 20_000);
     assert_eq!(report.total_clamped(), 0);
-    let col = |n: &str| report.columns.iter().find(|c| c.name == n).cloned().unwrap_or_default();
-    assert!(col("creatinine").missing > 0, "the demo has unmeasured creatinine");
-    assert!(col("insurance").mapped_to_other > 0, "the demo exercises the catch-all");
+    let col = |n: &str| {
+        report
+            .columns
+            .iter()
+            .find(|c| c.name == n)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        col("creatinine").missing > 0,
+        "the demo has unmeasured creatinine"
+    );
+    assert!(
+        col("insurance").mapped_to_other > 0,
+        "the demo exercises the catch-all"
+    );
 
     // Decode a slice and read it back: same codes.
     let n = 500;
-    let columns: Vec<Vec<u32>> =
-        (0..t.n_cols()).map(|j| (0..n).map(|r| t.column(j).get(r)).collect()).collect();
+    let columns: Vec<Vec<u32>> = (0..t.n_cols())
+        .map(|j| (0..n).map(|r| t.column(j).get(r)).collect())
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("d.csv");
     write_csv(&out, &s, &columns, 5).unwrap();

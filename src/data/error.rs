@@ -12,7 +12,11 @@ pub enum DataError {
         source: std::io::Error,
     },
     #[error("{file}: line {line}: malformed CSV: {message}. Every row needs as many fields as the header, and the file must be UTF-8")]
-    Malformed { file: String, line: u64, message: String },
+    Malformed {
+        file: String,
+        line: u64,
+        message: String,
+    },
     #[error("{file}: the file is empty; it needs a header row naming the schema's columns")]
     Empty { file: String },
     #[error("{file}: line 1: column {column:?} appears twice in the header; rename or remove one")]
@@ -22,15 +26,41 @@ pub enum DataError {
     #[error("{file}: line 1: column(s) {} are not in the schema; add them to the schema, remove them from the file, or set extra_columns = \"ignore\" in the schema", quoted(.columns))]
     ExtraColumns { file: String, columns: Vec<String> },
     #[error("{file}: line {line}: column {column:?}: value {value:?} is not in the schema's list; add it to `values`, or declare a catch-all with `other = \"...\"`")]
-    UnknownValue { file: String, line: u64, column: String, value: String },
+    UnknownValue {
+        file: String,
+        line: u64,
+        column: String,
+        value: String,
+    },
     #[error("{file}: line {line}: column {column:?}: missing value {value:?}; the column's policy is missing = \"error\". Fill the cell, or set missing = \"category\" for the column")]
-    MissingValue { file: String, line: u64, column: String, value: String },
+    MissingValue {
+        file: String,
+        line: u64,
+        column: String,
+        value: String,
+    },
     #[error("{file}: line {line}: column {column:?}: {value:?} is not a number; fix the cell, or list the text in missing_tokens if it means missing")]
-    NotANumber { file: String, line: u64, column: String, value: String },
+    NotANumber {
+        file: String,
+        line: u64,
+        column: String,
+        value: String,
+    },
     #[error("{file}: line {line}: column {column:?}: {value:?} is not a whole number; fix the cell, or declare the column as kind = \"float\"")]
-    NotAnInteger { file: String, line: u64, column: String, value: String },
+    NotAnInteger {
+        file: String,
+        line: u64,
+        column: String,
+        value: String,
+    },
     #[error("{file}: line {line}: column {column:?}: {value:?} is not a date in the format {format:?}; fix the cell, or set the column's `format`")]
-    NotADate { file: String, line: u64, column: String, value: String, format: String },
+    NotADate {
+        file: String,
+        line: u64,
+        column: String,
+        value: String,
+        format: String,
+    },
     #[error("{file}: cannot write: {source}. Check that the folder exists and is writable")]
     Write {
         file: String,
@@ -40,13 +70,25 @@ pub enum DataError {
     #[error("decoding: got {got} code columns but the schema has {expected} modelled columns")]
     WrongColumnCount { expected: usize, got: usize },
     #[error("decoding: code column {column:?} has {got} rows but the first column has {expected}")]
-    RaggedColumns { column: String, expected: usize, got: usize },
+    RaggedColumns {
+        column: String,
+        expected: usize,
+        got: usize,
+    },
     #[error("decoding: column {column:?} row {row}: code {code} is outside 0..{cardinality}")]
-    CodeOutOfRange { column: String, row: usize, code: u32, cardinality: usize },
+    CodeOutOfRange {
+        column: String,
+        row: usize,
+        code: u32,
+        cardinality: usize,
+    },
 }
 
 fn quoted(cols: &[String]) -> String {
-    cols.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")
+    cols.iter()
+        .map(|c| format!("{c:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl DataError {

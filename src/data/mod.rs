@@ -13,8 +13,8 @@ mod write;
 pub use encoded::{Codes, EncodedTable};
 pub use error::DataError;
 pub use read::{
-    check_csv, check_csv_with, read_csv, read_csv_from, read_csv_with, ColumnReport,
-    EncodeReport, ReadOptions,
+    check_csv, check_csv_with, read_csv, read_csv_from, read_csv_with, ColumnReport, EncodeReport,
+    ReadOptions,
 };
 pub use write::{write_csv, write_csv_to};
 

@@ -21,7 +21,10 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { allow_extra_columns: false, max_problems: 20 }
+        ReadOptions {
+            allow_extra_columns: false,
+            max_problems: 20,
+        }
     }
 }
 
@@ -52,7 +55,10 @@ pub struct EncodeReport {
 impl EncodeReport {
     /// Total clamped cells over all columns.
     pub fn total_clamped(&self) -> u64 {
-        self.columns.iter().map(|c| c.clamped_below + c.clamped_above).sum()
+        self.columns
+            .iter()
+            .map(|c| c.clamped_below + c.clamped_above)
+            .sum()
     }
 
     /// Total cells mapped to a catch-all over all columns.
@@ -75,7 +81,10 @@ pub fn read_csv_with(
     opts: &ReadOptions,
 ) -> Result<(EncodedTable, EncodeReport), DataError> {
     let file = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|e| DataError::Open { file: file.clone(), source: e })?;
+    let f = std::fs::File::open(path).map_err(|e| DataError::Open {
+        file: file.clone(),
+        source: e,
+    })?;
     read_csv_from(std::io::BufReader::new(f), &file, schema, opts)
 }
 
@@ -91,7 +100,9 @@ pub fn read_csv_from<R: Read>(
     match (out, errors.into_iter().next()) {
         (_, Some(e)) => Err(e),
         (Some(t), None) => Ok(t),
-        (None, None) => Err(DataError::Empty { file: source_name.to_string() }),
+        (None, None) => Err(DataError::Empty {
+            file: source_name.to_string(),
+        }),
     }
 }
 
@@ -109,7 +120,14 @@ pub fn check_csv_with(path: &Path, schema: &Schema, opts: &ReadOptions) -> Vec<D
         Err(e) => return vec![DataError::Open { file, source: e }],
     };
     let mut errors = Vec::new();
-    run(std::io::BufReader::new(f), &file, schema, opts, Mode::Check, &mut errors);
+    run(
+        std::io::BufReader::new(f),
+        &file,
+        schema,
+        opts,
+        Mode::Check,
+        &mut errors,
+    );
     errors
 }
 
@@ -124,30 +142,60 @@ enum Mode {
 fn malformed(file: &str, e: &csv::Error) -> DataError {
     let line = e.position().map_or(0, |p| p.line());
     let message = match e.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
             format!("{len} fields where the header has {expected_len}")
         }
         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
         _ => e.to_string(),
     };
-    DataError::Malformed { file: file.to_string(), line, message }
+    DataError::Malformed {
+        file: file.to_string(),
+        line,
+        message,
+    }
 }
 
 fn cell_error(file: &str, line: u64, col: &Column, raw: &str, e: CellError) -> DataError {
     let (file, column, value) = (file.to_string(), col.name().to_string(), raw.to_string());
     match e {
-        CellError::MissingNotAllowed => DataError::MissingValue { file, line, column, value },
-        CellError::NotInList | CellError::NotModelled => {
-            DataError::UnknownValue { file, line, column, value }
-        }
-        CellError::NotANumber => DataError::NotANumber { file, line, column, value },
-        CellError::NotAnInteger => DataError::NotAnInteger { file, line, column, value },
+        CellError::MissingNotAllowed => DataError::MissingValue {
+            file,
+            line,
+            column,
+            value,
+        },
+        CellError::NotInList | CellError::NotModelled => DataError::UnknownValue {
+            file,
+            line,
+            column,
+            value,
+        },
+        CellError::NotANumber => DataError::NotANumber {
+            file,
+            line,
+            column,
+            value,
+        },
+        CellError::NotAnInteger => DataError::NotAnInteger {
+            file,
+            line,
+            column,
+            value,
+        },
         CellError::NotADate => {
             let format = match col.kind() {
                 crate::schema::ColumnKind::Date(d) => d.format().to_string(),
                 _ => String::new(),
             };
-            DataError::NotADate { file, line, column, value, format }
+            DataError::NotADate {
+                file,
+                line,
+                column,
+                value,
+                format,
+            }
         }
     }
 }
@@ -164,7 +212,10 @@ fn run<R: Read>(
         Mode::Encode => 1,
         Mode::Check => opts.max_problems.max(1),
     };
-    let mut rdr = csv::ReaderBuilder::new().flexible(false).has_headers(true).from_reader(reader);
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .has_headers(true)
+        .from_reader(reader);
     let header: Vec<String> = match rdr.headers() {
         Ok(h) => h.iter().map(String::from).collect(),
         Err(e) => {
@@ -180,7 +231,9 @@ fn run<R: Read>(
         }
     };
     if header.is_empty() {
-        errors.push(DataError::Empty { file: file.to_string() });
+        errors.push(DataError::Empty {
+            file: file.to_string(),
+        });
         return None;
     }
 
@@ -188,7 +241,10 @@ fn run<R: Read>(
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, h) in header.iter().enumerate() {
         if index.insert(h.as_str(), i).is_some() {
-            errors.push(DataError::DuplicateHeader { file: file.to_string(), column: h.clone() });
+            errors.push(DataError::DuplicateHeader {
+                file: file.to_string(),
+                column: h.clone(),
+            });
         }
     }
     let missing: Vec<String> = schema
@@ -198,14 +254,23 @@ fn run<R: Read>(
         .map(|c| c.name().to_string())
         .collect();
     if !missing.is_empty() {
-        errors.push(DataError::MissingColumns { file: file.to_string(), columns: missing });
+        errors.push(DataError::MissingColumns {
+            file: file.to_string(),
+            columns: missing,
+        });
     }
     let allow_extra = opts.allow_extra_columns || schema.extra_columns() == ExtraColumns::Ignore;
     if !allow_extra {
-        let extra: Vec<String> =
-            header.iter().filter(|h| schema.column(h).is_none()).cloned().collect();
+        let extra: Vec<String> = header
+            .iter()
+            .filter(|h| schema.column(h).is_none())
+            .cloned()
+            .collect();
         if !extra.is_empty() {
-            errors.push(DataError::ExtraColumns { file: file.to_string(), columns: extra });
+            errors.push(DataError::ExtraColumns {
+                file: file.to_string(),
+                columns: extra,
+            });
         }
     }
     if mode == Mode::Encode && !errors.is_empty() {
@@ -213,14 +278,21 @@ fn run<R: Read>(
     }
 
     let modelled = schema.modelled();
-    let positions: Vec<Option<usize>> =
-        modelled.iter().map(|c| index.get(c.name()).copied()).collect();
-    let mut codes: Vec<Codes> =
-        modelled.iter().map(|c| Codes::with_cardinality(c.cardinality(), 0)).collect();
+    let positions: Vec<Option<usize>> = modelled
+        .iter()
+        .map(|c| index.get(c.name()).copied())
+        .collect();
+    let mut codes: Vec<Codes> = modelled
+        .iter()
+        .map(|c| Codes::with_cardinality(c.cardinality(), 0))
+        .collect();
     let mut report = EncodeReport {
         columns: modelled
             .iter()
-            .map(|c| ColumnReport { name: c.name().to_string(), ..Default::default() })
+            .map(|c| ColumnReport {
+                name: c.name().to_string(),
+                ..Default::default()
+            })
             .collect(),
     };
 

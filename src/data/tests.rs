@@ -97,14 +97,48 @@ fn tolerates_a_utf8_bom() {
 fn cell_errors_name_file_line_column_and_value() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("7,F,A,34,0.8,2022-03-04\n8,X,A,34,0.8,2022-03-04\n", "line 3", "\"sex\"", "\"X\"", "values"),
-        ("7,,A,34,0.8,2022-03-04\n", "line 2", "\"sex\"", "missing value \"\"", "missing = \"category\""),
-        ("7,F,A,old,0.8,2022-03-04\n", "line 2", "\"age\"", "\"old\" is not a number", "missing_tokens"),
-        ("7,F,A,3.5,0.8,2022-03-04\n", "line 2", "\"age\"", "\"3.5\" is not a whole number", "float"),
-        ("7,F,A,3,0.8,04/03/2022\n", "line 2", "\"day\"", "\"04/03/2022\" is not a date", "%Y-%m-%d"),
+        (
+            "7,F,A,34,0.8,2022-03-04\n8,X,A,34,0.8,2022-03-04\n",
+            "line 3",
+            "\"sex\"",
+            "\"X\"",
+            "values",
+        ),
+        (
+            "7,,A,34,0.8,2022-03-04\n",
+            "line 2",
+            "\"sex\"",
+            "missing value \"\"",
+            "missing = \"category\"",
+        ),
+        (
+            "7,F,A,old,0.8,2022-03-04\n",
+            "line 2",
+            "\"age\"",
+            "\"old\" is not a number",
+            "missing_tokens",
+        ),
+        (
+            "7,F,A,3.5,0.8,2022-03-04\n",
+            "line 2",
+            "\"age\"",
+            "\"3.5\" is not a whole number",
+            "float",
+        ),
+        (
+            "7,F,A,3,0.8,04/03/2022\n",
+            "line 2",
+            "\"day\"",
+            "\"04/03/2022\" is not a date",
+            "%Y-%m-%d",
+        ),
     ];
     for (body, line, col, value, hint) in cases {
-        let p = write(dir.path(), "bad.csv", &format!("pid,sex,ward,age,crea,day\n{body}"));
+        let p = write(
+            dir.path(),
+            "bad.csv",
+            &format!("pid,sex,ward,age,crea,day\n{body}"),
+        );
         let e = read_csv(&p, &schema()).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("bad.csv"), "{msg}");
@@ -130,15 +164,28 @@ fn multiline_quoted_field_keeps_line_numbers_honest() {
 #[test]
 fn header_must_match_the_schema() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "h.csv", "pid,sex,age,crea,day,ssn,zip\n1,F,3,1,2022-01-01,x,y\n");
+    let p = write(
+        dir.path(),
+        "h.csv",
+        "pid,sex,age,crea,day,ssn,zip\n1,F,3,1,2022-01-01,x,y\n",
+    );
     let errs = check_csv(&p, &schema());
     let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     assert_eq!(errs.len(), 2, "{text:?}");
     assert!(matches!(&errs[0], DataError::MissingColumns { columns, .. } if columns == &["ward"]));
-    assert!(matches!(&errs[1], DataError::ExtraColumns { columns, .. } if columns == &["ssn", "zip"]));
-    assert!(text[1].contains("\"ssn\", \"zip\"") && text[1].contains("extra_columns"), "{}", text[1]);
+    assert!(
+        matches!(&errs[1], DataError::ExtraColumns { columns, .. } if columns == &["ssn", "zip"])
+    );
+    assert!(
+        text[1].contains("\"ssn\", \"zip\"") && text[1].contains("extra_columns"),
+        "{}",
+        text[1]
+    );
     // read_csv stops at the first header problem.
-    assert!(matches!(read_csv(&p, &schema()), Err(DataError::MissingColumns { .. })));
+    assert!(matches!(
+        read_csv(&p, &schema()),
+        Err(DataError::MissingColumns { .. })
+    ));
 
     // Extra columns are skipped when the options or the schema allow it.
     let p = write(
@@ -146,16 +193,28 @@ fn header_must_match_the_schema() {
         "x.csv",
         "pid,sex,ward,ssn,age,crea,day\n7,F,A,x,34,0.8,2022-03-04\n8,M,B,y,5,1,2022-03-04\n9,F,A,z,6,1,2022-03-04\n",
     );
-    assert!(matches!(read_csv(&p, &schema()), Err(DataError::ExtraColumns { .. })));
-    let opts = ReadOptions { allow_extra_columns: true, ..Default::default() };
+    assert!(matches!(
+        read_csv(&p, &schema()),
+        Err(DataError::ExtraColumns { .. })
+    ));
+    let opts = ReadOptions {
+        allow_extra_columns: true,
+        ..Default::default()
+    };
     assert_eq!(read_csv_with(&p, &schema(), &opts).unwrap().0.n_rows(), 3);
-    let lenient = Schema::from_toml_str(&format!("extra_columns = \"ignore\"\n{SCHEMA}"), "s").unwrap();
+    let lenient =
+        Schema::from_toml_str(&format!("extra_columns = \"ignore\"\n{SCHEMA}"), "s").unwrap();
     assert_eq!(read_csv(&p, &lenient).unwrap().0.n_rows(), 3);
 
     let p = write(dir.path(), "dup.csv", "pid,sex,sex,ward,age,crea,day\n");
-    assert!(matches!(read_csv(&p, &schema()), Err(DataError::DuplicateHeader { column, .. }) if column == "sex"));
+    assert!(
+        matches!(read_csv(&p, &schema()), Err(DataError::DuplicateHeader { column, .. }) if column == "sex")
+    );
     let p = write(dir.path(), "empty.csv", "");
-    assert!(matches!(read_csv(&p, &schema()), Err(DataError::Empty { .. })));
+    assert!(matches!(
+        read_csv(&p, &schema()),
+        Err(DataError::Empty { .. })
+    ));
     let e = read_csv(&dir.path().join("absent.csv"), &schema()).unwrap_err();
     assert!(matches!(e, DataError::Open { .. }) && e.to_string().contains("absent.csv"));
 }
@@ -163,10 +222,17 @@ fn header_must_match_the_schema() {
 #[test]
 fn malformed_rows_are_reported_with_their_line() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "m.csv", "pid,sex,ward,age,crea,day\n1,F,A,3,1,2022-01-01\n2,F,A,3\n");
+    let p = write(
+        dir.path(),
+        "m.csv",
+        "pid,sex,ward,age,crea,day\n1,F,A,3,1,2022-01-01\n2,F,A,3\n",
+    );
     let e = read_csv(&p, &schema()).unwrap_err();
     assert!(matches!(e, DataError::Malformed { line: 3, .. }), "{e}");
-    assert!(e.to_string().contains("4 fields where the header has 6"), "{e}");
+    assert!(
+        e.to_string().contains("4 fields where the header has 6"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -182,7 +248,10 @@ fn check_collects_up_to_the_limit() {
     assert_eq!(errs.len(), 20);
     assert_eq!(errs[0].line(), Some(2));
     assert_eq!(errs[19].line(), Some(21));
-    let opts = ReadOptions { max_problems: 100, ..Default::default() };
+    let opts = ReadOptions {
+        max_problems: 100,
+        ..Default::default()
+    };
     let errs = check_csv_with(&p, &schema(), &opts);
     assert_eq!(errs.len(), 31);
     assert!(matches!(errs[30], DataError::Malformed { line: 32, .. }));
@@ -194,11 +263,20 @@ fn check_collects_up_to_the_limit() {
 fn wide_columns_use_wider_codes() {
     let values: Vec<String> = (0..300).map(|i| format!("\"v{i}\"")).collect();
     let s = Schema::from_toml_str(
-        &format!("[[columns]]\nname = \"v\"\nkind = \"categorical\"\nvalues = [{}]\n", values.join(",")),
+        &format!(
+            "[[columns]]\nname = \"v\"\nkind = \"categorical\"\nvalues = [{}]\n",
+            values.join(",")
+        ),
         "s",
     )
     .unwrap();
-    let (t, _) = read_csv_from("v\nv299\nv0\n".as_bytes(), "mem", &s, &ReadOptions::default()).unwrap();
+    let (t, _) = read_csv_from(
+        "v\nv299\nv0\n".as_bytes(),
+        "mem",
+        &s,
+        &ReadOptions::default(),
+    )
+    .unwrap();
     assert!(matches!(t.column(0), Codes::U16(_)));
     assert_eq!(t.row(0), [299]);
 }
@@ -257,12 +335,40 @@ fn write_rejects_bad_codes_before_touching_the_file() {
     let s = schema();
     let out = dir.path().join("o.csv");
     let e = write_csv(&out, &s, &[vec![0]], 1).unwrap_err();
-    assert!(matches!(e, DataError::WrongColumnCount { expected: 5, got: 1 }));
-    let e = write_csv(&out, &s, &[vec![0], vec![0], vec![0, 1], vec![0], vec![0]], 1).unwrap_err();
+    assert!(matches!(
+        e,
+        DataError::WrongColumnCount {
+            expected: 5,
+            got: 1
+        }
+    ));
+    let e = write_csv(
+        &out,
+        &s,
+        &[vec![0], vec![0], vec![0, 1], vec![0], vec![0]],
+        1,
+    )
+    .unwrap_err();
     assert!(matches!(e, DataError::RaggedColumns { .. }));
     let e = write_csv(&out, &s, &[vec![0], vec![0], vec![11], vec![0], vec![0]], 1).unwrap_err();
-    assert!(matches!(e, DataError::CodeOutOfRange { code: 11, cardinality: 11, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            DataError::CodeOutOfRange {
+                code: 11,
+                cardinality: 11,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(!out.exists());
-    let e = write_csv(&dir.path().join("no/such/dir/o.csv"), &s, &vec![vec![0]; 5], 1).unwrap_err();
+    let e = write_csv(
+        &dir.path().join("no/such/dir/o.csv"),
+        &s,
+        &vec![vec![0]; 5],
+        1,
+    )
+    .unwrap_err();
     assert!(matches!(e, DataError::Write { .. }), "{e}");
 }

@@ -26,7 +26,10 @@ pub fn write_csv(
     seed: u64,
 ) -> Result<(), DataError> {
     let file = path.display().to_string();
-    let werr = |e: std::io::Error| DataError::Write { file: file.clone(), source: e };
+    let werr = |e: std::io::Error| DataError::Write {
+        file: file.clone(),
+        source: e,
+    };
     validate(schema, columns)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -64,9 +67,12 @@ pub fn write_csv_to<W: Write>(
     };
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut w = csv::WriterBuilder::new().from_writer(writer);
-    w.write_record(schema.columns().iter().map(|c| c.name())).map_err(werr)?;
+    w.write_record(schema.columns().iter().map(|c| c.name()))
+        .map_err(werr)?;
     let n_rows = columns.first().map_or(0, Vec::len);
     let mut row: Vec<String> = Vec::with_capacity(schema.columns().len());
+    // Row-major over column-major codes: the row index addresses every column vector.
+    #[allow(clippy::needless_range_loop)]
     for r in 0..n_rows {
         row.clear();
         let mut m = 0;
@@ -82,14 +88,20 @@ pub fn write_csv_to<W: Write>(
         }
         w.write_record(&row).map_err(werr)?;
     }
-    w.flush().map_err(|e| DataError::Write { file: sink_name.to_string(), source: e })?;
+    w.flush().map_err(|e| DataError::Write {
+        file: sink_name.to_string(),
+        source: e,
+    })?;
     Ok(())
 }
 
 fn validate(schema: &Schema, columns: &[Vec<u32>]) -> Result<(), DataError> {
     let modelled = schema.modelled();
     if columns.len() != modelled.len() {
-        return Err(DataError::WrongColumnCount { expected: modelled.len(), got: columns.len() });
+        return Err(DataError::WrongColumnCount {
+            expected: modelled.len(),
+            got: columns.len(),
+        });
     }
     let n = columns.first().map_or(0, Vec::len);
     for (col, codes) in modelled.iter().zip(columns) {

@@ -67,13 +67,25 @@ pub struct Categorical {
 }
 
 impl Categorical {
-    pub(crate) fn new(values: Vec<String>, labels: Option<Vec<String>>, other: Option<String>) -> Self {
-        let mut index: HashMap<String, u32> =
-            values.iter().enumerate().map(|(i, v)| (v.clone(), i as u32)).collect();
+    pub(crate) fn new(
+        values: Vec<String>,
+        labels: Option<Vec<String>>,
+        other: Option<String>,
+    ) -> Self {
+        let mut index: HashMap<String, u32> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.clone(), i as u32))
+            .collect();
         if let Some(o) = &other {
             index.insert(o.clone(), values.len() as u32);
         }
-        Categorical { values, labels, other, index }
+        Categorical {
+            values,
+            labels,
+            other,
+            index,
+        }
     }
 
     pub fn values(&self) -> &[String] {
@@ -168,7 +180,11 @@ impl Bins {
             // parses back into the same bin.
             let s = 10f64.powi(d as i32);
             let mut k_lo = (lo * s).ceil() as i64;
-            let mut k_hi = if last { (hi * s).floor() as i64 } else { (hi * s).ceil() as i64 - 1 };
+            let mut k_hi = if last {
+                (hi * s).floor() as i64
+            } else {
+                (hi * s).ceil() as i64 - 1
+            };
             while k_lo <= k_hi && (k_lo as f64 / s) < lo {
                 k_lo += 1;
             }
@@ -230,7 +246,13 @@ impl DateBins {
                 return Err(starts.len());
             }
         }
-        Ok(DateBins { min, max, unit, format, starts })
+        Ok(DateBins {
+            min,
+            max,
+            unit,
+            format,
+            starts,
+        })
     }
 
     pub fn min(&self) -> NaiveDate {
@@ -458,7 +480,11 @@ impl Column {
             out.push(o.clone());
         }
         if self.missing == MissingPolicy::Category {
-            out.push(self.missing_label.clone().unwrap_or_else(|| "(missing)".to_string()));
+            out.push(
+                self.missing_label
+                    .clone()
+                    .unwrap_or_else(|| "(missing)".to_string()),
+            );
         }
         out
     }

@@ -31,7 +31,11 @@ pub enum DraftError {
         source: std::io::Error,
     },
     #[error("{file}: line {line}: malformed CSV: {message}. Fix the file (every row needs as many fields as the header)")]
-    Malformed { file: String, line: u64, message: String },
+    Malformed {
+        file: String,
+        line: u64,
+        message: String,
+    },
     #[error("{file}: the file is empty; a draft needs a header row")]
     NoHeader { file: String },
     #[error("{file}: column {column:?} appears twice in the header; rename one of them")]
@@ -53,7 +57,10 @@ pub fn draft_from_csv(path: &Path) -> Result<String, DraftError> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
         .from_path(path)
-        .map_err(|e| DraftError::Open { file: file.clone(), source: csv_io(e) })?;
+        .map_err(|e| DraftError::Open {
+            file: file.clone(),
+            source: csv_io(e),
+        })?;
     let header: Vec<String> = match rdr.headers() {
         Ok(h) => h.iter().map(String::from).collect(),
         Err(e) => return Err(malformed(&file, e)),
@@ -64,7 +71,10 @@ pub fn draft_from_csv(path: &Path) -> Result<String, DraftError> {
     let mut seen = HashSet::new();
     for h in &header {
         if !seen.insert(h.as_str()) {
-            return Err(DraftError::DuplicateHeader { file, column: h.clone() });
+            return Err(DraftError::DuplicateHeader {
+                file,
+                column: h.clone(),
+            });
         }
     }
     let mut stats: Vec<Stats> = header.iter().map(|_| Stats::default()).collect();
@@ -92,14 +102,21 @@ pub fn draft_from_csv(path: &Path) -> Result<String, DraftError> {
     }
 
     let mut out = String::new();
-    let _ = writeln!(out, "# DRAFT schema inferred from the data in {file:?} by `dpsynth schema draft`.");
+    let _ = writeln!(
+        out,
+        "# DRAFT schema inferred from the data in {file:?} by `dpsynth schema draft`."
+    );
     out.push_str(
         "# WARNING: the value lists, bounds and bins below were read from PRIVATE data and may\n\
          # disclose it. Replace each with public knowledge (code books, standards, published\n\
          # ranges), then delete the `draft = true` line. A release run refuses this file as is.\n",
     );
     out.push_str("draft = true\n");
-    let _ = writeln!(out, "missing_tokens = {}", list(DRAFT_MISSING.iter().map(|t| q(t))));
+    let _ = writeln!(
+        out,
+        "missing_tokens = {}",
+        list(DRAFT_MISSING.iter().map(|t| q(t)))
+    );
     for (name, s) in header.iter().zip(&stats) {
         out.push_str("\n[[columns]]\n");
         let _ = writeln!(out, "name = {}", q(name));
@@ -117,7 +134,11 @@ fn csv_io(e: csv::Error) -> std::io::Error {
 
 fn malformed(file: &str, e: csv::Error) -> DraftError {
     let line = e.position().map_or(0, |p| p.line());
-    DraftError::Malformed { file: file.to_string(), line, message: e.to_string() }
+    DraftError::Malformed {
+        file: file.to_string(),
+        line,
+        message: e.to_string(),
+    }
 }
 
 fn is_date(s: &str) -> Option<NaiveDate> {
@@ -128,8 +149,11 @@ fn draft_column(out: &mut String, s: &Stats) {
     let distinct: Vec<&String> = s.counts.keys().collect();
     let n_distinct = distinct.len();
     // A numeric column may use one short code for "not applicable" (e.g. NIST's "N").
-    let non_numeric: Vec<&String> =
-        distinct.iter().copied().filter(|v| v.trim().parse::<f64>().is_err()).collect();
+    let non_numeric: Vec<&String> = distinct
+        .iter()
+        .copied()
+        .filter(|v| v.trim().parse::<f64>().is_err())
+        .collect();
     let special = (non_numeric.len() == 1
         && non_numeric[0].len() <= 3
         && n_distinct > FEW_VALUES
@@ -142,7 +166,10 @@ fn draft_column(out: &mut String, s: &Stats) {
         .collect();
     let has_missing = s.missing > 0 || special.is_some();
     let all_unique = !s.overflow && s.missing == 0 && s.cells >= 20 && n_distinct as u64 == s.cells;
-    let ints: Option<Vec<i64>> = numeric.iter().map(|v| v.trim().parse::<i64>().ok()).collect();
+    let ints: Option<Vec<i64>> = numeric
+        .iter()
+        .map(|v| v.trim().parse::<i64>().ok())
+        .collect();
     let floats: Option<Vec<f64>> = numeric
         .iter()
         .map(|v| v.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
@@ -183,7 +210,10 @@ fn draft_column(out: &mut String, s: &Stats) {
         return;
     }
     if let Some(v) = ints.filter(|v| !v.is_empty() && !s.overflow) {
-        let (lo, hi) = (v.iter().min().copied().unwrap_or(0), v.iter().max().copied().unwrap_or(0));
+        let (lo, hi) = (
+            v.iter().min().copied().unwrap_or(0),
+            v.iter().max().copied().unwrap_or(0),
+        );
         let w = (nice_width((hi - lo) as f64).round() as i64).max(1);
         let start = lo.div_euclid(w) * w;
         out.push_str("kind = \"integer\"\n");
@@ -196,7 +226,9 @@ fn draft_column(out: &mut String, s: &Stats) {
         let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let w = nice_width(hi - lo);
         let places = (-w.log10().floor()).max(0.0) as usize;
-        let start: f64 = format!("{:.*}", places, (lo / w).floor() * w).parse().unwrap_or(lo);
+        let start: f64 = format!("{:.*}", places, (lo / w).floor() * w)
+            .parse()
+            .unwrap_or(lo);
         let decimals = numeric
             .iter()
             .map(|v| v.trim().split_once('.').map_or(0, |(_, f)| f.len()))
@@ -232,7 +264,10 @@ fn write_missing(out: &mut String, has_missing: bool, special: Option<&str>) {
         out.push_str("missing = \"category\"\n");
     }
     if let Some(t) = special {
-        let tokens = DRAFT_MISSING.iter().map(|s| s.to_string()).chain([t.to_string()]);
+        let tokens = DRAFT_MISSING
+            .iter()
+            .map(|s| s.to_string())
+            .chain([t.to_string()]);
         let _ = writeln!(out, "missing_tokens = {}", list(tokens.map(|t| q(&t))));
     }
 }

@@ -33,7 +33,11 @@ pub(crate) fn to_toml(s: &Schema) -> String {
         let _ = writeln!(out, "description = {}", q(d));
     }
     if s.default_missing_tokens != [String::new()] {
-        let _ = writeln!(out, "missing_tokens = {}", list(s.default_missing_tokens.iter().map(|t| q(t))));
+        let _ = writeln!(
+            out,
+            "missing_tokens = {}",
+            list(s.default_missing_tokens.iter().map(|t| q(t)))
+        );
     }
     if s.extra_columns == ExtraColumns::Ignore {
         out.push_str("extra_columns = \"ignore\"\n");
@@ -74,7 +78,11 @@ pub(crate) fn to_toml(s: &Schema) -> String {
             out.push_str("missing = \"category\"\n");
         }
         if c.own_missing_tokens {
-            let _ = writeln!(out, "missing_tokens = {}", list(c.missing_tokens.iter().map(|t| q(t))));
+            let _ = writeln!(
+                out,
+                "missing_tokens = {}",
+                list(c.missing_tokens.iter().map(|t| q(t)))
+            );
         }
         if let Some(l) = &c.missing_label {
             let _ = writeln!(out, "missing_label = {}", q(l));
@@ -90,7 +98,11 @@ fn write_bins(out: &mut String, b: &Bins) {
         let _ = writeln!(out, "bin_width = {}", num(w, b.integer));
     }
     if let Some(e) = &b.given_edges {
-        let _ = writeln!(out, "bin_edges = {}", list(e.iter().map(|&x| num(x, b.integer))));
+        let _ = writeln!(
+            out,
+            "bin_edges = {}",
+            list(e.iter().map(|&x| num(x, b.integer)))
+        );
     }
     if let Some(d) = b.decimals {
         let _ = writeln!(out, "decimals = {d}");

@@ -10,7 +10,10 @@ pub enum SchemaProblem {
     #[error("cannot read the schema: {0}")]
     Io(String),
     #[error("not valid {format}: {message}")]
-    Syntax { format: &'static str, message: String },
+    Syntax {
+        format: &'static str,
+        message: String,
+    },
     #[error("{at}: {message}")]
     Structure { at: String, message: String },
     #[error("the schema has no columns; add at least one [[columns]] table")]
@@ -18,11 +21,23 @@ pub enum SchemaProblem {
     #[error("column {column:?}: unknown kind {kind:?}; use one of categorical, integer, float, date, id")]
     UnknownKind { column: String, kind: String },
     #[error("column {column:?}: unknown field {field:?} for a {kind} column; remove it or check its spelling")]
-    UnknownField { column: String, field: String, kind: String },
+    UnknownField {
+        column: String,
+        field: String,
+        kind: String,
+    },
     #[error("column {column:?}: missing required field {field:?} ({why})")]
-    MissingField { column: String, field: &'static str, why: &'static str },
+    MissingField {
+        column: String,
+        field: &'static str,
+        why: &'static str,
+    },
     #[error("column {column:?}: {field} must be {expected}")]
-    WrongType { column: String, field: String, expected: &'static str },
+    WrongType {
+        column: String,
+        field: String,
+        expected: &'static str,
+    },
     #[error("column {column:?}: empty value list; list every possible value in `values = [...]`")]
     EmptyValues { column: String },
     #[error("column {column:?}: duplicate column name (first declared as column {first})")]
@@ -30,15 +45,34 @@ pub enum SchemaProblem {
     #[error("column {column:?}: value {value:?} is declared more than once")]
     DuplicateValue { column: String, value: String },
     #[error("column {column:?}: `labels` has {labels} entries but `values` has {values}; give one label per value")]
-    LabelCount { column: String, labels: usize, values: usize },
-    #[error("column {column:?}: missing token {token:?} is also a listed value; a cell cannot be both")]
+    LabelCount {
+        column: String,
+        labels: usize,
+        values: usize,
+    },
+    #[error(
+        "column {column:?}: missing token {token:?} is also a listed value; a cell cannot be both"
+    )]
     TokenIsValue { column: String, token: String },
     #[error("column {column:?}: reversed bounds: min {min} is greater than max {max}")]
-    ReversedBounds { column: String, min: String, max: String },
+    ReversedBounds {
+        column: String,
+        min: String,
+        max: String,
+    },
     #[error("column {column:?}: bin edge {edge} lies outside the bounds [{min}, {max}]")]
-    EdgeOutsideBounds { column: String, edge: String, min: String, max: String },
+    EdgeOutsideBounds {
+        column: String,
+        edge: String,
+        min: String,
+        max: String,
+    },
     #[error("column {column:?}: bin edges must increase strictly, but edge {index} ({edge}) does not exceed the one before it")]
-    NonIncreasingEdges { column: String, index: usize, edge: String },
+    NonIncreasingEdges {
+        column: String,
+        index: usize,
+        edge: String,
+    },
     #[error("column {column:?}: {message}")]
     BadBins { column: String, message: String },
     #[error("column {column:?}: {message}")]
@@ -46,7 +80,11 @@ pub enum SchemaProblem {
     #[error("column {column:?}: {message}")]
     BadMissing { column: String, message: String },
     #[error("column {column:?}: the column has {codes} codes, more than the limit of {limit}; use wider bins or fewer values")]
-    TooManyCodes { column: String, codes: usize, limit: usize },
+    TooManyCodes {
+        column: String,
+        codes: usize,
+        limit: usize,
+    },
     #[error("{field}: {message}")]
     BadSetting { field: String, message: String },
     #[error(
@@ -69,7 +107,10 @@ pub struct SchemaError {
 
 impl SchemaError {
     pub(crate) fn new(source_name: &str, problems: Vec<SchemaProblem>) -> Self {
-        SchemaError { source_name: source_name.to_string(), problems }
+        SchemaError {
+            source_name: source_name.to_string(),
+            problems,
+        }
     }
 
     /// True if the only problem is the draft marker (the schema is otherwise well formed).

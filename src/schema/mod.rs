@@ -84,7 +84,11 @@ impl Schema {
             Some(e) if e.eq_ignore_ascii_case("toml") => parse::Format::Toml,
             _ => parse::Format::Auto,
         };
-        let parse::Parsed { schema, mut problems, draft } = parse::parse(&text, format);
+        let parse::Parsed {
+            schema,
+            mut problems,
+            draft,
+        } = parse::parse(&text, format);
         if draft {
             problems.push(SchemaProblem::Draft);
         }
@@ -113,7 +117,9 @@ impl Schema {
     }
 
     fn from_text(text: &str, name: &str, format: parse::Format) -> Result<Schema, SchemaError> {
-        let parse::Parsed { schema, problems, .. } = parse::parse(text, format);
+        let parse::Parsed {
+            schema, problems, ..
+        } = parse::parse(text, format);
         match schema {
             Some(mut s) if problems.is_empty() => {
                 s.source_name = name.to_string();
@@ -126,7 +132,10 @@ impl Schema {
     /// Refuses a draft: the check a release run makes on an already loaded schema.
     pub fn require_release_ready(&self) -> Result<(), SchemaError> {
         if self.draft {
-            Err(SchemaError::new(&self.source_name, vec![SchemaProblem::Draft]))
+            Err(SchemaError::new(
+                &self.source_name,
+                vec![SchemaProblem::Draft],
+            ))
         } else {
             Ok(())
         }

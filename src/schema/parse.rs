@@ -31,7 +31,11 @@ pub(crate) struct Parsed {
 
 impl Parsed {
     fn fail(p: SchemaProblem) -> Self {
-        Parsed { schema: None, problems: vec![p], draft: false }
+        Parsed {
+            schema: None,
+            problems: vec![p],
+            draft: false,
+        }
     }
 }
 
@@ -51,20 +55,26 @@ pub(crate) fn parse(text: &str, format: Format) -> Parsed {
                     from_domain(entries)
                 }
             }
-            Err(e) => {
-                Parsed::fail(SchemaProblem::Syntax { format: "JSON", message: e.to_string() })
-            }
+            Err(e) => Parsed::fail(SchemaProblem::Syntax {
+                format: "JSON",
+                message: e.to_string(),
+            }),
         },
         _ => match toml::from_str::<toml::Table>(text) {
             Ok(t) => from_tree(toml_table(t)),
             Err(e) => {
-                let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+                let line = e
+                    .span()
+                    .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
                 let msg = e.message().trim().to_string();
                 let message = match line {
                     Some(l) => format!("line {l}: {msg}"),
                     None => msg,
                 };
-                Parsed::fail(SchemaProblem::Syntax { format: "TOML", message })
+                Parsed::fail(SchemaProblem::Syntax {
+                    format: "TOML",
+                    message,
+                })
             }
         },
     }
@@ -120,7 +130,10 @@ fn from_domain(entries: Vec<(String, Value)>) -> Parsed {
     }
     for (i, (name, v)) in entries.into_iter().enumerate() {
         if let Some(&first) = seen.get(&name) {
-            problems.push(SchemaProblem::DuplicateColumn { column: name.clone(), first });
+            problems.push(SchemaProblem::DuplicateColumn {
+                column: name.clone(),
+                first,
+            });
             continue;
         }
         seen.insert(name.clone(), i + 1);
@@ -140,7 +153,11 @@ fn from_domain(entries: Vec<(String, Value)>) -> Parsed {
             continue;
         }
         if n > MAX_CODES {
-            problems.push(SchemaProblem::TooManyCodes { column: name, codes: n, limit: MAX_CODES });
+            problems.push(SchemaProblem::TooManyCodes {
+                column: name,
+                codes: n,
+                limit: MAX_CODES,
+            });
             continue;
         }
         let values = (0..n).map(|c| c.to_string()).collect();
@@ -154,7 +171,14 @@ fn from_domain(entries: Vec<(String, Value)>) -> Parsed {
             description: None,
         });
     }
-    finish(columns, problems, false, vec![String::new()], ExtraColumns::Error, None)
+    finish(
+        columns,
+        problems,
+        false,
+        vec![String::new()],
+        ExtraColumns::Error,
+        None,
+    )
 }
 
 fn finish(
@@ -173,12 +197,28 @@ fn finish(
         description,
         source_name: String::new(),
     });
-    Parsed { schema, problems, draft }
+    Parsed {
+        schema,
+        problems,
+        draft,
+    }
 }
 
-const TOP_FIELDS: &[&str] = &["draft", "description", "missing_tokens", "extra_columns", "columns"];
-const COMMON_FIELDS: &[&str] =
-    &["name", "kind", "missing", "missing_tokens", "missing_label", "description"];
+const TOP_FIELDS: &[&str] = &[
+    "draft",
+    "description",
+    "missing_tokens",
+    "extra_columns",
+    "columns",
+];
+const COMMON_FIELDS: &[&str] = &[
+    "name",
+    "kind",
+    "missing",
+    "missing_tokens",
+    "missing_label",
+    "description",
+];
 
 fn kind_fields(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -267,7 +307,10 @@ fn from_tree(obj: Map<String, Value>) -> Parsed {
                 };
                 if let Some(Value::String(name)) = c.get("name") {
                     if let Some(&first) = seen.get(name) {
-                        problems.push(SchemaProblem::DuplicateColumn { column: name.clone(), first });
+                        problems.push(SchemaProblem::DuplicateColumn {
+                            column: name.clone(),
+                            first,
+                        });
                     } else {
                         seen.insert(name.clone(), i + 1);
                     }
@@ -282,11 +325,21 @@ fn from_tree(obj: Map<String, Value>) -> Parsed {
             message: "must be a list of column tables ([[columns]] in TOML)".into(),
         }),
     }
-    finish(columns, problems, draft, default_tokens, extra_columns, description)
+    finish(
+        columns,
+        problems,
+        draft,
+        default_tokens,
+        extra_columns,
+        description,
+    )
 }
 
 fn string_list(v: &Value) -> Option<Vec<String>> {
-    v.as_array()?.iter().map(|x| x.as_str().map(String::from)).collect()
+    v.as_array()?
+        .iter()
+        .map(|x| x.as_str().map(String::from))
+        .collect()
 }
 
 /// Per-column parsing context: the column's label for messages and the problem sink.
@@ -365,7 +418,14 @@ impl Ctx<'_> {
             },
             Value::Number(n) => n.as_f64(),
             _ => {
-                self.wrong(field, if integer { "a whole number" } else { "a number" });
+                self.wrong(
+                    field,
+                    if integer {
+                        "a whole number"
+                    } else {
+                        "a number"
+                    },
+                );
                 None
             }
         }
@@ -422,7 +482,11 @@ fn parse_column(
         }
     };
     let label = name.clone().unwrap_or_else(|| format!("#{index}"));
-    let mut cx = Ctx { col: label.clone(), obj, problems };
+    let mut cx = Ctx {
+        col: label.clone(),
+        obj,
+        problems,
+    };
     let kind_name = match obj.get("kind") {
         Some(Value::String(k)) => k.clone(),
         Some(_) => {
@@ -439,7 +503,10 @@ fn parse_column(
         }
     };
     if kind_fields(&kind_name).is_empty() {
-        cx.push(SchemaProblem::UnknownKind { column: label, kind: kind_name });
+        cx.push(SchemaProblem::UnknownKind {
+            column: label,
+            kind: kind_name,
+        });
         return None;
     }
     for k in obj.keys() {
@@ -459,7 +526,9 @@ fn parse_column(
         Some(other) => {
             cx.push(SchemaProblem::BadMissing {
                 column: label.clone(),
-                message: format!("missing = {other:?} is not a policy; use \"error\" or \"category\""),
+                message: format!(
+                    "missing = {other:?} is not a policy; use \"error\" or \"category\""
+                ),
             });
             MissingPolicy::Error
         }
@@ -470,7 +539,8 @@ fn parse_column(
     if missing == MissingPolicy::Category && missing_tokens.is_empty() {
         cx.push(SchemaProblem::BadMissing {
             column: label.clone(),
-            message: "missing = \"category\" but no missing tokens; list them in missing_tokens".into(),
+            message: "missing = \"category\" but no missing tokens; list them in missing_tokens"
+                .into(),
         });
     }
     let missing_label = cx.string("missing_label");
@@ -481,8 +551,18 @@ fn parse_column(
         "integer" => parse_bins(&mut cx, true).map(ColumnKind::Integer),
         "float" => parse_bins(&mut cx, false).map(ColumnKind::Float),
         "date" => parse_date(&mut cx),
-        _ => Some(ColumnKind::Id { prefix: cx.string("prefix") }),
+        _ => Some(ColumnKind::Id {
+            prefix: cx.string("prefix"),
+        }),
     };
+    if kind.is_none() && cx.problems.len() == before {
+        // Every path that yields no kind reports why; this keeps a column from vanishing
+        // silently should one ever not.
+        cx.push(SchemaProblem::Structure {
+            at: format!("column {label:?}"),
+            message: "could not be read".into(),
+        });
+    }
     let col = Column {
         name: name?,
         kind: kind?,
@@ -520,19 +600,27 @@ fn parse_categorical(cx: &mut Ctx, missing_tokens: &[String]) -> Option<ColumnKi
     let other = cx.string("other");
     let mut ok = true;
     if values.is_empty() {
-        cx.push(SchemaProblem::EmptyValues { column: col.clone() });
+        cx.push(SchemaProblem::EmptyValues {
+            column: col.clone(),
+        });
         ok = false;
     }
     let mut seen = HashSet::new();
     for v in values.iter().chain(other.iter()) {
         if !seen.insert(v.as_str()) {
-            cx.push(SchemaProblem::DuplicateValue { column: col.clone(), value: v.clone() });
+            cx.push(SchemaProblem::DuplicateValue {
+                column: col.clone(),
+                value: v.clone(),
+            });
             ok = false;
         }
     }
     for t in missing_tokens {
         if seen.contains(t.as_str()) {
-            cx.push(SchemaProblem::TokenIsValue { column: col.clone(), token: t.clone() });
+            cx.push(SchemaProblem::TokenIsValue {
+                column: col.clone(),
+                token: t.clone(),
+            });
             ok = false;
         }
     }
@@ -586,9 +674,7 @@ fn parse_bins(cx: &mut Ctx, integer: bool) -> Option<Bins> {
     }
     let (lo, hi) = match (min, max, &given_edges) {
         (Some(a), Some(b), _) => (a, b),
-        (a, b, Some(e)) if e.len() >= 2 => {
-            (a.unwrap_or(e[0]), b.unwrap_or(e[e.len() - 1]))
-        }
+        (a, b, Some(e)) if e.len() >= 2 => (a.unwrap_or(e[0]), b.unwrap_or(e[e.len() - 1])),
         (a, _, _) => {
             let field = if a.is_none() { "min" } else { "max" };
             cx.push(SchemaProblem::MissingField {
@@ -600,7 +686,10 @@ fn parse_bins(cx: &mut Ctx, integer: bool) -> Option<Bins> {
         }
     };
     if !lo.is_finite() || !hi.is_finite() {
-        cx.push(SchemaProblem::BadBins { column: col, message: "bounds must be finite".into() });
+        cx.push(SchemaProblem::BadBins {
+            column: col,
+            message: "bounds must be finite".into(),
+        });
         return None;
     }
     if lo > hi {
@@ -661,7 +750,11 @@ fn parse_bins(cx: &mut Ctx, integer: bool) -> Option<Bins> {
         }
         let n = ((hi - lo) / w).floor() + 1.0;
         if n > MAX_CODES as f64 {
-            cx.push(SchemaProblem::TooManyCodes { column: col, codes: n as usize, limit: MAX_CODES });
+            cx.push(SchemaProblem::TooManyCodes {
+                column: col,
+                codes: n as usize,
+                limit: MAX_CODES,
+            });
             return None;
         }
         // Integer bins start at every lo + k*w up to and including hi; float bins need
@@ -688,7 +781,15 @@ fn parse_bins(cx: &mut Ctx, integer: bool) -> Option<Bins> {
         });
         return None;
     }
-    Some(Bins { min: lo, max: hi, width, given_edges, edges, decimals, integer })
+    Some(Bins {
+        min: lo,
+        max: hi,
+        width,
+        given_edges,
+        edges,
+        decimals,
+        integer,
+    })
 }
 
 fn parse_iso_date(cx: &mut Ctx, field: &'static str) -> Option<NaiveDate> {
@@ -747,9 +848,12 @@ fn parse_date(cx: &mut Ctx) -> Option<ColumnKind> {
     if let Some(f) = &format {
         // A format that cannot print a date is useless for decoding; chrono reports it
         // through a fmt error when the items are invalid.
-        let probe = NaiveDate::from_ymd_opt(2001, 2, 3)?;
+        let probe = NaiveDate::from_ymd_opt(2001, 2, 3).unwrap_or_default();
         let items = chrono::format::StrftimeItems::new(f);
-        if items.clone().any(|i| matches!(i, chrono::format::Item::Error)) {
+        if items
+            .clone()
+            .any(|i| matches!(i, chrono::format::Item::Error))
+        {
             cx.push(SchemaProblem::BadDate {
                 column: col.clone(),
                 message: format!("format {f:?} is not a valid chrono/strftime date format"),
@@ -779,7 +883,11 @@ fn parse_date(cx: &mut Ctx) -> Option<ColumnKind> {
     match DateBins::new(min, max, unit, format) {
         Ok(d) => Some(ColumnKind::Date(d)),
         Err(n) => {
-            cx.push(SchemaProblem::TooManyCodes { column: col, codes: n, limit: MAX_CODES });
+            cx.push(SchemaProblem::TooManyCodes {
+                column: col,
+                codes: n,
+                limit: MAX_CODES,
+            });
             None
         }
     }

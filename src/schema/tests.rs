@@ -158,7 +158,9 @@ fn domain_json_problems_are_collected() {
     assert_eq!(e.problems.len(), 3, "{e}");
     assert!(matches!(&e.problems[0], SchemaProblem::EmptyValues { column } if column == "a"));
     assert!(matches!(&e.problems[1], SchemaProblem::WrongType { column, .. } if column == "b"));
-    assert!(matches!(&e.problems[2], SchemaProblem::DuplicateColumn { column, first: 3 } if column == "c"));
+    assert!(
+        matches!(&e.problems[2], SchemaProblem::DuplicateColumn { column, first: 3 } if column == "c")
+    );
 }
 
 #[test]
@@ -213,23 +215,47 @@ values = ["", "x"]
     let e = Schema::from_toml_str(text, "bad.toml").unwrap_err();
     let p = &e.problems;
     let has = |f: &dyn Fn(&SchemaProblem) -> bool| p.iter().any(f);
-    assert!(has(&|x| matches!(x, SchemaProblem::UnknownKind { column, kind } if column == "a" && kind == "intger")));
-    assert!(has(&|x| matches!(x, SchemaProblem::EmptyValues { column } if column == "b")));
-    assert!(has(&|x| matches!(x, SchemaProblem::DuplicateValue { column, value } if column == "c" && value == "x")));
-    assert!(has(&|x| matches!(x, SchemaProblem::DuplicateColumn { column, first: 3 } if column == "c")));
-    assert!(has(&|x| matches!(x, SchemaProblem::ReversedBounds { column, .. } if column == "c")));
-    assert!(has(&|x| matches!(x, SchemaProblem::EdgeOutsideBounds { column, edge, .. } if column == "e" && edge == "200")));
-    assert!(has(&|x| matches!(x, SchemaProblem::NonIncreasingEdges { column, index: 3, .. } if column == "f")));
-    assert!(has(&|x| matches!(x, SchemaProblem::UnknownField { column, field, .. } if column == "g" && field == "bin_widht")));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::UnknownKind { column, kind } if column == "a" && kind == "intger")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::EmptyValues { column } if column == "b")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::DuplicateValue { column, value } if column == "c" && value == "x")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::DuplicateColumn { column, first: 3 } if column == "c")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::ReversedBounds { column, .. } if column == "c")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::EdgeOutsideBounds { column, edge, .. } if column == "e" && edge == "200")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::NonIncreasingEdges { column, index: 3, .. } if column == "f")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::UnknownField { column, field, .. } if column == "g" && field == "bin_widht")
+    ));
     // The default missing token "" is also a listed value.
-    assert!(has(&|x| matches!(x, SchemaProblem::TokenIsValue { column, token } if column == "h" && token.is_empty())));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::TokenIsValue { column, token } if column == "h" && token.is_empty())
+    ));
     assert_eq!(p.len(), 9, "{e}");
     // One line per problem, each prefixed with the file and naming the column.
     let text = e.to_string();
     assert_eq!(text.lines().count(), p.len());
     assert!(text.lines().all(|l| l.starts_with("bad.toml: ")));
-    assert!(text.contains(r#"column "a": unknown kind "intger""#), "{text}");
-    assert!(text.contains(r#"column "f": bin edges must increase strictly"#), "{text}");
+    assert!(
+        text.contains(r#"column "a": unknown kind "intger""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"column "f": bin edges must increase strictly"#),
+        "{text}"
+    );
 }
 
 #[test]
@@ -273,14 +299,38 @@ bin_width = 0
     );
     let text: Vec<String> = p.iter().map(|x| x.to_string()).collect();
     let joined = text.join("\n");
-    assert!(joined.contains("column 1: missing required field \"name\""), "{joined}");
-    assert!(joined.contains(r#"column "x": missing required field "kind""#), "{joined}");
-    assert!(joined.contains(r#"column "n": missing required field "bin_width""#), "{joined}");
-    assert!(joined.contains(r#"column "d": min = "2020-13-01" is not an ISO date"#), "{joined}");
-    assert!(joined.contains(r#"column "d": unit = "fortnight""#), "{joined}");
-    assert!(joined.contains(r#"column "m": `labels` has 1 entries"#), "{joined}");
-    assert!(joined.contains(r#"column "m": missing = "maybe" is not a policy"#), "{joined}");
-    assert!(joined.contains(r#"column "w": bin_width must be positive"#), "{joined}");
+    assert!(
+        joined.contains("column 1: missing required field \"name\""),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "x": missing required field "kind""#),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "n": missing required field "bin_width""#),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "d": min = "2020-13-01" is not an ISO date"#),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "d": unit = "fortnight""#),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "m": `labels` has 1 entries"#),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "m": missing = "maybe" is not a policy"#),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "w": bin_width must be positive"#),
+        "{joined}"
+    );
     assert_eq!(p.len(), 8, "{joined}");
 }
 
@@ -288,21 +338,31 @@ bin_width = 0
 fn empty_schema_and_unknown_top_level_fields() {
     let p = problems("draft = \"yes\"\ncolums = []\n");
     assert!(p.contains(&SchemaProblem::NoColumns));
-    assert!(p.iter().any(|x| matches!(x, SchemaProblem::BadSetting { field, .. } if field == "colums")));
-    assert!(p.iter().any(|x| matches!(x, SchemaProblem::BadSetting { field, .. } if field == "draft")));
+    assert!(p
+        .iter()
+        .any(|x| matches!(x, SchemaProblem::BadSetting { field, .. } if field == "colums")));
+    assert!(p
+        .iter()
+        .any(|x| matches!(x, SchemaProblem::BadSetting { field, .. } if field == "draft")));
 }
 
 #[test]
 fn toml_syntax_error_gives_line() {
     let p = problems("[[columns]]\nname = \"a\"\nkind = categorical\n");
     match &p[0] {
-        SchemaProblem::Syntax { format: "TOML", message } => {
+        SchemaProblem::Syntax {
+            format: "TOML",
+            message,
+        } => {
             assert!(message.starts_with("line 3:"), "{message}")
         }
         other => panic!("{other:?}"),
     }
     let e = Schema::from_json_str("{\"columns\": [", "s.json").unwrap_err();
-    assert!(matches!(e.problems[0], SchemaProblem::Syntax { format: "JSON", .. }));
+    assert!(matches!(
+        e.problems[0],
+        SchemaProblem::Syntax { format: "JSON", .. }
+    ));
 }
 
 #[test]
@@ -322,7 +382,11 @@ fn draft_marker_loads_but_is_refused_for_release() {
     let e = Schema::from_path_for_release(&p).unwrap_err();
     assert_eq!(e.problems, [SchemaProblem::Draft]);
     // A broken draft reports both its problems and the marker.
-    std::fs::write(&p, "draft = true\n[[columns]]\nname = \"a\"\nkind = \"nope\"\n").unwrap();
+    std::fs::write(
+        &p,
+        "draft = true\n[[columns]]\nname = \"a\"\nkind = \"nope\"\n",
+    )
+    .unwrap();
     let e = Schema::from_path_for_release(&p).unwrap_err();
     assert_eq!(e.problems.len(), 2, "{e}");
     assert_eq!(e.problems[1], SchemaProblem::Draft);
@@ -431,7 +495,9 @@ fn decoding_stays_in_the_bin() {
         for code in 0..col.cardinality() as u32 {
             for _ in 0..200 {
                 let v = col.decode(code, &mut rng).unwrap();
-                let back = col.encode(&v).unwrap_or_else(|e| panic!("{}: {v:?}: {e:?}", col.name()));
+                let back = col
+                    .encode(&v)
+                    .unwrap_or_else(|e| panic!("{}: {v:?}: {e:?}", col.name()));
                 assert_eq!(back.code(), code, "{} decoded {v:?}", col.name());
             }
         }
@@ -446,7 +512,10 @@ fn decoding_stays_in_the_bin() {
     let age = s.column("age").unwrap();
     let seen: std::collections::BTreeSet<String> =
         (0..500).map(|_| age.decode(1, &mut rng).unwrap()).collect();
-    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["5", "6", "7", "8", "9"]);
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["5", "6", "7", "8", "9"]
+    );
 }
 
 #[test]
@@ -479,7 +548,14 @@ unit = "day"
     )
     .unwrap();
     let w = s.column("w").unwrap();
-    assert_eq!(w.code_labels(), ["2021-01-04 to 2021-01-10", "2021-01-11 to 2021-01-17", "2021-01-18 to 2021-01-20"]);
+    assert_eq!(
+        w.code_labels(),
+        [
+            "2021-01-04 to 2021-01-10",
+            "2021-01-11 to 2021-01-17",
+            "2021-01-18 to 2021-01-20"
+        ]
+    );
     let y = s.column("y").unwrap();
     assert_eq!(y.code_labels(), ["2018", "2019", "2020", "2021"]);
     assert_eq!(y.encode("15/03/2019"), Ok(Cell::Value(1)));
@@ -489,13 +565,19 @@ unit = "day"
     assert!(v.ends_with("/2018"), "{v}");
     assert_eq!(s.column("d").unwrap().cardinality(), 3);
     let bad = problems("[[columns]]\nname = \"x\"\nkind = \"date\"\nmin = \"2021-01-01\"\nmax = \"2021-02-01\"\nunit = \"day\"\nformat = \"%Y-%m\"\n");
-    assert!(matches!(&bad[0], SchemaProblem::BadDate { column, .. } if column == "x"), "{bad:?}");
+    assert!(
+        matches!(&bad[0], SchemaProblem::BadDate { column, .. } if column == "x"),
+        "{bad:?}"
+    );
 }
 
 #[test]
 fn too_many_codes_is_a_problem() {
     let p = problems("[[columns]]\nname = \"x\"\nkind = \"integer\"\nmin = 0\nmax = 10000000\n");
-    assert!(matches!(&p[0], SchemaProblem::TooManyCodes { column, .. } if column == "x"), "{p:?}");
+    assert!(
+        matches!(&p[0], SchemaProblem::TooManyCodes { column, .. } if column == "x"),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -505,8 +587,16 @@ fn draft_from_csv_infers_kinds_and_is_marked() {
     let mut csv = String::from("id,sex,age,lab,when,kids,name\n");
     for i in 0..300 {
         let sex = if i % 3 == 0 { "F" } else { "M" };
-        let lab = if i % 10 == 0 { String::new() } else { format!("{:.2}", 0.5 + (i % 37) as f64 * 0.1) };
-        let kids = if i % 7 == 0 { "N".to_string() } else { (i % 40).to_string() };
+        let lab = if i % 10 == 0 {
+            String::new()
+        } else {
+            format!("{:.2}", 0.5 + (i % 37) as f64 * 0.1)
+        };
+        let kids = if i % 7 == 0 {
+            "N".to_string()
+        } else {
+            (i % 40).to_string()
+        };
         let day = 1 + i % 28;
         let month = 1 + i % 12;
         csv.push_str(&format!(
@@ -532,11 +622,21 @@ fn draft_from_csv_infers_kinds_and_is_marked() {
     assert_eq!(kind("name"), Some("categorical"));
     let lab = s.column("lab").unwrap();
     assert_eq!(lab.missing_policy(), MissingPolicy::Category);
-    assert!((10..=25).contains(&lab.cardinality()), "{}", lab.cardinality());
+    assert!(
+        (10..=25).contains(&lab.cardinality()),
+        "{}",
+        lab.cardinality()
+    );
     let age = s.column("age").unwrap();
-    assert!((8..=21).contains(&age.cardinality()), "{}", age.cardinality());
+    assert!(
+        (8..=21).contains(&age.cardinality()),
+        "{}",
+        age.cardinality()
+    );
     let kids = s.column("kids").unwrap();
-    assert!(kids.encode("N").is_ok_and(|c| matches!(c, Cell::Missing(_))));
+    assert!(kids
+        .encode("N")
+        .is_ok_and(|c| matches!(c, Cell::Missing(_))));
     // Every cell of the data encodes under its own draft.
     let mut rdr = csv::Reader::from_path(&path).unwrap();
     for rec in rdr.records() {
