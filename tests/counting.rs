@@ -6,9 +6,7 @@ use dpsynth::marginal::{all_k_way, count, InMemoryOracle, MarginalOracle};
 
 #[test]
 fn counts_match_brute_force_on_adult() {
-    let Some((table, domain)) = common::load_coded("adult") else {
-        return;
-    };
+    let Some((table, domain)) = common::load_coded("adult") else { return };
     let oracle = InMemoryOracle::new(&table);
     let rows: Vec<Vec<u32>> = (0..table.n_rows()).map(|r| table.row(r)).collect();
     for k in 1..=3 {
@@ -24,10 +22,7 @@ fn counts_match_brute_force_on_adult() {
                 brute[idx] += 1.0;
             }
             assert_eq!(fast.values, brute, "clique {clique:?}");
-            assert_eq!(
-                count(&table, &domain, &clique).total(),
-                table.n_rows() as f64
-            );
+            assert_eq!(count(&table, &domain, &clique).total(), table.n_rows() as f64);
         }
     }
 }

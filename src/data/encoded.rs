@@ -89,24 +89,13 @@ impl EncodedTable {
         if columns.iter().any(|c| c.len() != n_rows) {
             return None;
         }
-        Some(EncodedTable {
-            names,
-            cardinalities,
-            columns,
-            n_rows,
-        })
+        Some(EncodedTable { names, cardinalities, columns, n_rows })
     }
 
     /// Builds a table from row-major codes (tests and small inputs).
-    pub fn from_rows(
-        names: Vec<String>,
-        cardinalities: Vec<usize>,
-        rows: &[Vec<u32>],
-    ) -> Option<Self> {
-        let mut columns: Vec<Codes> = cardinalities
-            .iter()
-            .map(|&c| Codes::with_cardinality(c, rows.len()))
-            .collect();
+    pub fn from_rows(names: Vec<String>, cardinalities: Vec<usize>, rows: &[Vec<u32>]) -> Option<Self> {
+        let mut columns: Vec<Codes> =
+            cardinalities.iter().map(|&c| Codes::with_cardinality(c, rows.len())).collect();
         for row in rows {
             if row.len() != columns.len() {
                 return None;

@@ -56,23 +56,11 @@ impl Clique {
     }
 
     pub fn intersection(&self, other: &Clique) -> Clique {
-        Clique(
-            self.0
-                .iter()
-                .copied()
-                .filter(|a| other.contains(*a))
-                .collect(),
-        )
+        Clique(self.0.iter().copied().filter(|a| other.contains(*a)).collect())
     }
 
     pub fn difference(&self, other: &Clique) -> Clique {
-        Clique(
-            self.0
-                .iter()
-                .copied()
-                .filter(|a| !other.contains(*a))
-                .collect(),
-        )
+        Clique(self.0.iter().copied().filter(|a| !other.contains(*a)).collect())
     }
 
     /// Number of cells of a table over this clique (1 for the empty clique).

@@ -23,11 +23,7 @@ pub fn count(table: &EncodedTable, domain: &Domain, clique: &Clique) -> Marginal
     let cells: usize = shape.iter().product();
     let n = table.n_rows();
     if clique.is_empty() {
-        return MarginalTable {
-            clique: clique.clone(),
-            shape,
-            values: vec![n as f64],
-        };
+        return MarginalTable { clique: clique.clone(), shape, values: vec![n as f64] };
     }
     // Row-major strides: the last attribute varies fastest.
     let mut strides = vec![1u32; shape.len()];
@@ -60,9 +56,5 @@ pub fn count(table: &EncodedTable, domain: &Domain, clique: &Clique) -> Marginal
                 a
             },
         );
-    MarginalTable {
-        clique: clique.clone(),
-        shape,
-        values: counts.into_iter().map(|c| c as f64).collect(),
-    }
+    MarginalTable { clique: clique.clone(), shape, values: counts.into_iter().map(|c| c as f64).collect() }
 }

@@ -14,10 +14,7 @@ impl Domain {
     /// the schema validates sizes before a domain is built.
     pub fn new(names: Vec<String>, sizes: Vec<usize>) -> Self {
         assert_eq!(names.len(), sizes.len(), "one size per attribute");
-        assert!(
-            sizes.iter().all(|&s| s > 0),
-            "every attribute has at least one code"
-        );
+        assert!(sizes.iter().all(|&s| s > 0), "every attribute has at least one code");
         Domain { names, sizes }
     }
 

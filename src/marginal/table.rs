@@ -19,21 +19,13 @@ impl MarginalTable {
     pub fn zeros(clique: Clique, domain: &Domain) -> Self {
         let shape = clique.shape(domain);
         let n = shape.iter().product();
-        MarginalTable {
-            clique,
-            shape,
-            values: vec![0.0; n],
-        }
+        MarginalTable { clique, shape, values: vec![0.0; n] }
     }
 
     /// Wraps values already laid out for `clique`; `None` if the length does not fit.
     pub fn from_values(clique: Clique, domain: &Domain, values: Vec<f64>) -> Option<Self> {
         let shape = clique.shape(domain);
-        (shape.iter().product::<usize>() == values.len()).then_some(MarginalTable {
-            clique,
-            shape,
-            values,
-        })
+        (shape.iter().product::<usize>() == values.len()).then_some(MarginalTable { clique, shape, values })
     }
 
     pub fn cells(&self) -> usize {
@@ -51,10 +43,7 @@ impl MarginalTable {
 
     /// Sums out every attribute not in `sub`. `sub` must be a subset of this clique.
     pub fn project(&self, sub: &Clique) -> MarginalTable {
-        assert!(
-            sub.is_subset_of(&self.clique),
-            "projection onto a sub-clique"
-        );
+        assert!(sub.is_subset_of(&self.clique), "projection onto a sub-clique");
         let mut arr: ArrayD<f64> = self.view().to_owned();
         // Remove axes from the back so earlier axis numbers stay valid.
         for (axis, attr) in self.clique.attrs().iter().enumerate().rev() {
@@ -64,11 +53,7 @@ impl MarginalTable {
         }
         let shape = arr.shape().to_vec();
         let values = arr.as_standard_layout().iter().copied().collect();
-        MarginalTable {
-            clique: sub.clone(),
-            shape,
-            values,
-        }
+        MarginalTable { clique: sub.clone(), shape, values }
     }
 
     /// The table scaled to sum to one (all zeros stay zeros).
@@ -102,24 +87,9 @@ mod tests {
         let t = MarginalTable::from_values(c, &d, (0..12).map(|x| x as f64).collect()).unwrap();
         let p = t.project(&Clique::new([1]));
         // cells (a,b,c) -> value 6a + 2b + c
-        assert_eq!(
-            p.values,
-            vec![
-                0.0 + 1.0 + 6.0 + 7.0,
-                2.0 + 3.0 + 8.0 + 9.0,
-                4.0 + 5.0 + 10.0 + 11.0
-            ]
-        );
+        assert_eq!(p.values, vec![0.0 + 1.0 + 6.0 + 7.0, 2.0 + 3.0 + 8.0 + 9.0, 4.0 + 5.0 + 10.0 + 11.0]);
         let p02 = t.project(&Clique::new([0, 2]));
-        assert_eq!(
-            p02.values,
-            vec![
-                0.0 + 2.0 + 4.0,
-                1.0 + 3.0 + 5.0,
-                6.0 + 8.0 + 10.0,
-                7.0 + 9.0 + 11.0
-            ]
-        );
+        assert_eq!(p02.values, vec![0.0 + 2.0 + 4.0, 1.0 + 3.0 + 5.0, 6.0 + 8.0 + 10.0, 7.0 + 9.0 + 11.0]);
         assert_eq!(t.project(&Clique::empty()).values, vec![66.0]);
     }
 }

@@ -33,10 +33,7 @@ pub fn load_coded(name: &str) -> Option<(EncodedTable, Domain)> {
         serde_json::from_str(&std::fs::read_to_string(dom_path).unwrap()).unwrap();
     let mut rdr = csv::Reader::from_path(csv_path).unwrap();
     let names: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
-    let sizes: Vec<usize> = names
-        .iter()
-        .map(|n| dom[n].as_u64().unwrap() as usize)
-        .collect();
+    let sizes: Vec<usize> = names.iter().map(|n| dom[n].as_u64().unwrap() as usize).collect();
     let rows: Vec<Vec<u32>> = rdr
         .records()
         .map(|r| r.unwrap().iter().map(|v| v.parse().unwrap()).collect())
