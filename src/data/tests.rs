@@ -1,1 +1,374 @@
+use std::path::{Path, PathBuf};
 
+use super::*;
+use crate::schema::Schema;
+
+const SCHEMA: &str = r#"
+[[columns]]
+name = "pid"
+kind = "id"
+prefix = "P"
+
+[[columns]]
+name = "sex"
+kind = "categorical"
+values = ["F", "M"]
+
+[[columns]]
+name = "ward"
+kind = "categorical"
+values = ["A", "B"]
+other = "Other"
+missing = "category"
+
+[[columns]]
+name = "age"
+kind = "integer"
+min = 0
+max = 100
+bin_width = 10
+
+[[columns]]
+name = "crea"
+kind = "float"
+min = 0.0
+max = 10.0
+bin_edges = [1.0, 2.0]
+decimals = 1
+missing = "category"
+missing_tokens = ["", "NA"]
+
+[[columns]]
+name = "day"
+kind = "date"
+min = "2022-01-01"
+max = "2022-12-31"
+unit = "month"
+"#;
+
+fn schema() -> Schema {
+    Schema::from_toml_str(SCHEMA, "s.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const GOOD: &str = "pid,sex,ward,age,crea,day\n\
+    7,F,A,34,0.8,2022-03-04\n\
+    8,M,Z,101,NA,2022-12-31\n\
+    9,F,,-2,1.5,2022-01-01\n";
+
+#[test]
+fn reads_and_encodes_modelled_columns_with_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "d.csv", GOOD);
+    let (t, report) = read_csv(&p, &schema()).unwrap();
+    assert_eq!(t.names(), ["sex", "ward", "age", "crea", "day"]);
+    assert_eq!(t.cardinalities(), [2, 4, 11, 4, 12]);
+    assert_eq!(t.n_rows(), 3);
+    assert_eq!(t.row(0), [0, 0, 3, 0, 2]);
+    // ward "Z" -> Other (2); age 101 clamped to the last bin; crea NA -> missing (3).
+    assert_eq!(t.row(1), [1, 2, 10, 3, 11]);
+    // ward "" -> missing (3); age -2 clamped to 0.
+    assert_eq!(t.row(2), [0, 3, 0, 1, 0]);
+    assert!(matches!(t.column(0), Codes::U8(_)));
+    let by = |n: &str| report.columns.iter().find(|c| c.name == n).unwrap().clone();
+    assert_eq!(by("age").clamped_above, 1);
+    assert_eq!(by("age").clamped_below, 1);
+    assert_eq!(by("ward").mapped_to_other, 1);
+    assert_eq!(by("ward").missing, 1);
+    assert_eq!(by("crea").missing, 1);
+    assert_eq!(report.total_clamped(), 2);
+    assert_eq!(report.total_other(), 1);
+}
+
+#[test]
+fn tolerates_a_utf8_bom() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "bom.csv", &format!("\u{feff}{GOOD}"));
+    let (t, _) = read_csv(&p, &schema()).unwrap();
+    assert_eq!(t.n_rows(), 3);
+}
+
+#[test]
+fn cell_errors_name_file_line_column_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "7,F,A,34,0.8,2022-03-04\n8,X,A,34,0.8,2022-03-04\n",
+            "line 3",
+            "\"sex\"",
+            "\"X\"",
+            "values",
+        ),
+        (
+            "7,,A,34,0.8,2022-03-04\n",
+            "line 2",
+            "\"sex\"",
+            "missing value \"\"",
+            "missing = \"category\"",
+        ),
+        (
+            "7,F,A,old,0.8,2022-03-04\n",
+            "line 2",
+            "\"age\"",
+            "\"old\" is not a number",
+            "missing_tokens",
+        ),
+        (
+            "7,F,A,3.5,0.8,2022-03-04\n",
+            "line 2",
+            "\"age\"",
+            "\"3.5\" is not a whole number",
+            "float",
+        ),
+        (
+            "7,F,A,3,0.8,04/03/2022\n",
+            "line 2",
+            "\"day\"",
+            "\"04/03/2022\" is not a date",
+            "%Y-%m-%d",
+        ),
+    ];
+    for (body, line, col, value, hint) in cases {
+        let p = write(
+            dir.path(),
+            "bad.csv",
+            &format!("pid,sex,ward,age,crea,day\n{body}"),
+        );
+        let e = read_csv(&p, &schema()).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("bad.csv"), "{msg}");
+        assert!(msg.contains(line), "{msg}");
+        assert!(msg.contains(col), "{msg}");
+        assert!(msg.contains(value), "{msg}");
+        assert!(msg.contains(hint), "{msg}");
+    }
+}
+
+#[test]
+fn multiline_quoted_field_keeps_line_numbers_honest() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "q.csv",
+        "pid,sex,ward,age,crea,day\n\"a\nb\",F,A,3,1,2022-01-01\n9,Q,A,3,1,2022-01-01\n",
+    );
+    let e = read_csv(&p, &schema()).unwrap_err();
+    assert_eq!(e.line(), Some(4), "{e}");
+}
+
+#[test]
+fn header_must_match_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "h.csv",
+        "pid,sex,age,crea,day,ssn,zip\n1,F,3,1,2022-01-01,x,y\n",
+    );
+    let errs = check_csv(&p, &schema());
+    let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errs.len(), 2, "{text:?}");
+    assert!(matches!(&errs[0], DataError::MissingColumns { columns, .. } if columns == &["ward"]));
+    assert!(
+        matches!(&errs[1], DataError::ExtraColumns { columns, .. } if columns == &["ssn", "zip"])
+    );
+    assert!(
+        text[1].contains("\"ssn\", \"zip\"") && text[1].contains("extra_columns"),
+        "{}",
+        text[1]
+    );
+    // read_csv stops at the first header problem.
+    assert!(matches!(
+        read_csv(&p, &schema()),
+        Err(DataError::MissingColumns { .. })
+    ));
+
+    // Extra columns are skipped when the options or the schema allow it.
+    let p = write(
+        dir.path(),
+        "x.csv",
+        "pid,sex,ward,ssn,age,crea,day\n7,F,A,x,34,0.8,2022-03-04\n8,M,B,y,5,1,2022-03-04\n9,F,A,z,6,1,2022-03-04\n",
+    );
+    assert!(matches!(
+        read_csv(&p, &schema()),
+        Err(DataError::ExtraColumns { .. })
+    ));
+    let opts = ReadOptions {
+        allow_extra_columns: true,
+        ..Default::default()
+    };
+    assert_eq!(read_csv_with(&p, &schema(), &opts).unwrap().0.n_rows(), 3);
+    let lenient =
+        Schema::from_toml_str(&format!("extra_columns = \"ignore\"\n{SCHEMA}"), "s").unwrap();
+    assert_eq!(read_csv(&p, &lenient).unwrap().0.n_rows(), 3);
+
+    let p = write(dir.path(), "dup.csv", "pid,sex,sex,ward,age,crea,day\n");
+    assert!(
+        matches!(read_csv(&p, &schema()), Err(DataError::DuplicateHeader { column, .. }) if column == "sex")
+    );
+    let p = write(dir.path(), "empty.csv", "");
+    assert!(matches!(
+        read_csv(&p, &schema()),
+        Err(DataError::Empty { .. })
+    ));
+    let e = read_csv(&dir.path().join("absent.csv"), &schema()).unwrap_err();
+    assert!(matches!(e, DataError::Open { .. }) && e.to_string().contains("absent.csv"));
+}
+
+#[test]
+fn malformed_rows_are_reported_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "m.csv",
+        "pid,sex,ward,age,crea,day\n1,F,A,3,1,2022-01-01\n2,F,A,3\n",
+    );
+    let e = read_csv(&p, &schema()).unwrap_err();
+    assert!(matches!(e, DataError::Malformed { line: 3, .. }), "{e}");
+    assert!(
+        e.to_string().contains("4 fields where the header has 6"),
+        "{e}"
+    );
+}
+
+#[test]
+fn check_collects_up_to_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("pid,sex,ward,age,crea,day\n");
+    for i in 0..30 {
+        text.push_str(&format!("{i},X,A,3,1,2022-01-01\n"));
+    }
+    text.push_str("1,F,A,3\n");
+    let p = write(dir.path(), "c.csv", &text);
+    let errs = check_csv(&p, &schema());
+    assert_eq!(errs.len(), 20);
+    assert_eq!(errs[0].line(), Some(2));
+    assert_eq!(errs[19].line(), Some(21));
+    let opts = ReadOptions {
+        max_problems: 100,
+        ..Default::default()
+    };
+    let errs = check_csv_with(&p, &schema(), &opts);
+    assert_eq!(errs.len(), 31);
+    assert!(matches!(errs[30], DataError::Malformed { line: 32, .. }));
+    let good = write(dir.path(), "g.csv", GOOD);
+    assert!(check_csv(&good, &schema()).is_empty());
+}
+
+#[test]
+fn wide_columns_use_wider_codes() {
+    let values: Vec<String> = (0..300).map(|i| format!("\"v{i}\"")).collect();
+    let s = Schema::from_toml_str(
+        &format!(
+            "[[columns]]\nname = \"v\"\nkind = \"categorical\"\nvalues = [{}]\n",
+            values.join(",")
+        ),
+        "s",
+    )
+    .unwrap();
+    let (t, _) = read_csv_from(
+        "v\nv299\nv0\n".as_bytes(),
+        "mem",
+        &s,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert!(matches!(t.column(0), Codes::U16(_)));
+    assert_eq!(t.row(0), [299]);
+}
+
+#[test]
+fn write_then_read_round_trips_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema();
+    let codes: Vec<Vec<u32>> = vec![
+        vec![0, 1, 0, 1, 1],
+        vec![0, 1, 2, 3, 0],
+        vec![0, 5, 10, 9, 3],
+        vec![0, 1, 2, 3, 2],
+        vec![0, 1, 11, 5, 2],
+    ];
+    let out = dir.path().join("synth.csv");
+    write_csv(&out, &s, &codes, 42).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("pid,sex,ward,age,crea,day"));
+    let first: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(first[0], "P1");
+    assert_eq!(first[1], "F");
+    assert_eq!(first[2], "A");
+    // Other and missing decode to the catch-all's name and the first missing token.
+    let third: Vec<&str> = text.lines().nth(3).unwrap().split(',').collect();
+    assert_eq!(third[0], "P3");
+    assert_eq!(third[2], "Other");
+    let fourth: Vec<&str> = text.lines().nth(4).unwrap().split(',').collect();
+    assert_eq!(fourth[2], "");
+    assert_eq!(fourth[4], "");
+    let (t, _) = read_csv(&out, &s).unwrap();
+    for (j, col) in codes.iter().enumerate() {
+        let got: Vec<u32> = (0..t.n_rows()).map(|r| t.column(j).get(r)).collect();
+        assert_eq!(&got, col, "column {}", t.names()[j]);
+    }
+    // No temporary file is left behind.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1);
+
+    // Same seed, same file; another seed, other values within the same bins.
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    let mut c = Vec::new();
+    write_csv_to(&mut a, "a", &s, &codes, 42).unwrap();
+    write_csv_to(&mut b, "b", &s, &codes, 42).unwrap();
+    write_csv_to(&mut c, "c", &s, &codes, 43).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a, text.as_bytes());
+    assert_ne!(a, c);
+}
+
+#[test]
+fn write_rejects_bad_codes_before_touching_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema();
+    let out = dir.path().join("o.csv");
+    let e = write_csv(&out, &s, &[vec![0]], 1).unwrap_err();
+    assert!(matches!(
+        e,
+        DataError::WrongColumnCount {
+            expected: 5,
+            got: 1
+        }
+    ));
+    let e = write_csv(
+        &out,
+        &s,
+        &[vec![0], vec![0], vec![0, 1], vec![0], vec![0]],
+        1,
+    )
+    .unwrap_err();
+    assert!(matches!(e, DataError::RaggedColumns { .. }));
+    let e = write_csv(&out, &s, &[vec![0], vec![0], vec![11], vec![0], vec![0]], 1).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DataError::CodeOutOfRange {
+                code: 11,
+                cardinality: 11,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(!out.exists());
+    let e = write_csv(
+        &dir.path().join("no/such/dir/o.csv"),
+        &s,
+        &vec![vec![0]; 5],
+        1,
+    )
+    .unwrap_err();
+    assert!(matches!(e, DataError::Write { .. }), "{e}");
+}

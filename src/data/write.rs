@@ -71,6 +71,8 @@ pub fn write_csv_to<W: Write>(
         .map_err(werr)?;
     let n_rows = columns.first().map_or(0, Vec::len);
     let mut row: Vec<String> = Vec::with_capacity(schema.columns().len());
+    // Row-major over column-major codes: the row index addresses every column vector.
+    #[allow(clippy::needless_range_loop)]
     for r in 0..n_rows {
         row.clear();
         let mut m = 0;

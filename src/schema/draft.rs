@@ -272,17 +272,18 @@ fn write_missing(out: &mut String, has_missing: bool, special: Option<&str>) {
     }
 }
 
-/// A round bin width (1, 2 or 5 times a power of ten) giving about 10 to 20 bins.
+/// A round bin width (1, 2 or 5 times a power of ten) giving 10 to 25 bins: the largest such
+/// width that still cuts the range into at least 10 pieces.
 fn nice_width(range: f64) -> f64 {
     if range <= 0.0 || !range.is_finite() {
         return 1.0;
     }
-    let raw = range / 15.0;
+    let raw = range / 10.0;
     let mag = 10f64.powf(raw.log10().floor());
-    for m in [1.0, 2.0, 5.0, 10.0] {
-        if m * mag >= raw {
+    for m in [5.0, 2.0] {
+        if m * mag <= raw {
             return m * mag;
         }
     }
-    10.0 * mag
+    mag
 }

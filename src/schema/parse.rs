@@ -555,6 +555,14 @@ fn parse_column(
             prefix: cx.string("prefix"),
         }),
     };
+    if kind.is_none() && cx.problems.len() == before {
+        // Every path that yields no kind reports why; this keeps a column from vanishing
+        // silently should one ever not.
+        cx.push(SchemaProblem::Structure {
+            at: format!("column {label:?}"),
+            message: "could not be read".into(),
+        });
+    }
     let col = Column {
         name: name?,
         kind: kind?,
@@ -840,7 +848,7 @@ fn parse_date(cx: &mut Ctx) -> Option<ColumnKind> {
     if let Some(f) = &format {
         // A format that cannot print a date is useless for decoding; chrono reports it
         // through a fmt error when the items are invalid.
-        let probe = NaiveDate::from_ymd_opt(2001, 2, 3)?;
+        let probe = NaiveDate::from_ymd_opt(2001, 2, 3).unwrap_or_default();
         let items = chrono::format::StrftimeItems::new(f);
         if items
             .clone()

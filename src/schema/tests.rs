@@ -1,1 +1,652 @@
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 
+use super::*;
+
+const FULL: &str = r#"
+description = "test schema"
+missing_tokens = ["", "NA"]
+
+[[columns]]
+name = "pid"
+kind = "id"
+prefix = "P"
+
+[[columns]]
+name = "sex"
+kind = "categorical"
+values = ["F", "M"]
+labels = ["Female", "Male"]
+
+[[columns]]
+name = "ward"
+kind = "categorical"
+values = ["A", "B", "C"]
+other = "Other"
+missing = "category"
+
+[[columns]]
+name = "age"
+kind = "integer"
+min = 0
+max = 110
+bin_width = 5
+
+[[columns]]
+name = "crea"
+kind = "float"
+min = 0.2
+max = 15.0
+bin_edges = [0.5, 1.0, 1.5, 3.0]
+decimals = 2
+missing = "category"
+missing_tokens = ["", "NA", "n/a"]
+missing_label = "not measured"
+
+[[columns]]
+name = "admitted"
+kind = "date"
+min = "2020-01-15"
+max = "2020-03-10"
+unit = "month"
+"#;
+
+fn full() -> Schema {
+    match Schema::from_toml_str(FULL, "full.toml") {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn problems(text: &str) -> Vec<SchemaProblem> {
+    match Schema::from_toml_str(text, "bad.toml") {
+        Ok(_) => panic!("expected problems"),
+        Err(e) => e.problems,
+    }
+}
+
+#[test]
+fn parses_every_kind_with_cardinalities_and_labels() {
+    let s = full();
+    assert_eq!(s.columns().len(), 6);
+    let names: Vec<_> = s.modelled().iter().map(|c| c.name().to_string()).collect();
+    assert_eq!(names, ["sex", "ward", "age", "crea", "admitted"]);
+    assert!(!s.is_draft());
+    assert_eq!(s.column("pid").map(|c| c.cardinality()), Some(0));
+    let sex = s.column("sex").unwrap();
+    assert_eq!(sex.cardinality(), 2);
+    assert_eq!(sex.code_labels(), ["Female", "Male"]);
+    let ward = s.column("ward").unwrap();
+    // A, B, C, Other, missing
+    assert_eq!(ward.cardinality(), 5);
+    assert_eq!(ward.other_code(), Some(3));
+    assert_eq!(ward.missing_code(), Some(4));
+    assert_eq!(ward.code_labels(), ["A", "B", "C", "Other", "(missing)"]);
+    // 0-4, ..., 105-109, 110
+    let age = s.column("age").unwrap();
+    assert_eq!(age.cardinality(), 23);
+    let labels = age.code_labels();
+    assert_eq!(labels[0], "0 to 4");
+    assert_eq!(labels[21], "105 to 109");
+    assert_eq!(labels[22], "110");
+    // [0.2,0.5) [0.5,1) [1,1.5) [1.5,3) [3,15] + missing
+    let crea = s.column("crea").unwrap();
+    assert_eq!(crea.cardinality(), 6);
+    assert_eq!(crea.code_labels()[0], "[0.2, 0.5)");
+    assert_eq!(crea.code_labels()[4], "[3, 15]");
+    assert_eq!(crea.code_labels()[5], "not measured");
+    let adm = s.column("admitted").unwrap();
+    assert_eq!(adm.code_labels(), ["2020-01", "2020-02", "2020-03"]);
+    assert_eq!(s.modelled_cardinalities(), [2, 5, 23, 6, 3]);
+}
+
+#[test]
+fn json_schema_equals_toml_schema() {
+    let json = r#"{
+      "description": "test schema",
+      "missing_tokens": ["", "NA"],
+      "columns": [
+        {"name": "pid", "kind": "id", "prefix": "P"},
+        {"name": "sex", "kind": "categorical", "values": ["F", "M"], "labels": ["Female", "Male"]},
+        {"name": "ward", "kind": "categorical", "values": ["A", "B", "C"], "other": "Other", "missing": "category"},
+        {"name": "age", "kind": "integer", "min": 0, "max": 110, "bin_width": 5},
+        {"name": "crea", "kind": "float", "min": 0.2, "max": 15.0, "bin_edges": [0.5, 1.0, 1.5, 3.0],
+         "decimals": 2, "missing": "category", "missing_tokens": ["", "NA", "n/a"], "missing_label": "not measured"},
+        {"name": "admitted", "kind": "date", "min": "2020-01-15", "max": "2020-03-10", "unit": "month"}
+      ]
+    }"#;
+    let j = Schema::from_json_str(json, "s.json").unwrap();
+    assert_eq!(j, full());
+    // Content sniffing tells the two apart.
+    assert_eq!(Schema::from_str_auto(json, "x").unwrap(), full());
+    assert_eq!(Schema::from_str_auto(FULL, "x").unwrap(), full());
+}
+
+#[test]
+fn from_path_picks_format_by_extension_and_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml_path = dir.path().join("s.toml");
+    std::fs::write(&toml_path, FULL).unwrap();
+    assert_eq!(Schema::from_path(&toml_path).unwrap(), full());
+    let other = dir.path().join("schema.txt");
+    std::fs::write(&other, r#"{"a": 3, "b": 2}"#).unwrap();
+    let s = Schema::from_path(&other).unwrap();
+    assert_eq!(s.modelled_cardinalities(), [3, 2]);
+    let err = Schema::from_path(&dir.path().join("nope.toml")).unwrap_err();
+    assert!(matches!(err.problems[0], SchemaProblem::Io(_)));
+    assert!(err.to_string().contains("nope.toml"));
+}
+
+#[test]
+fn domain_json_loads_integer_coded_columns_in_file_order() {
+    let s = Schema::from_json_str(r#"{"zeta": 3, "alpha": 2, "mid": 1}"#, "d.json").unwrap();
+    assert_eq!(s.modelled_names(), ["zeta", "alpha", "mid"]);
+    assert_eq!(s.modelled_cardinalities(), [3, 2, 1]);
+    let z = s.column("zeta").unwrap();
+    match z.kind() {
+        ColumnKind::Categorical(c) => assert_eq!(c.values(), ["0", "1", "2"]),
+        k => panic!("expected categorical, got {}", k.name()),
+    }
+    assert_eq!(z.encode("2"), Ok(Cell::Value(2)));
+    assert_eq!(z.encode("3"), Err(CellError::NotInList));
+    assert_eq!(z.missing_policy(), MissingPolicy::Error);
+}
+
+#[test]
+fn domain_json_problems_are_collected() {
+    let e = Schema::from_json_str(r#"{"a": 0, "b": "x", "c": 2, "c": 3}"#, "d.json").unwrap_err();
+    assert_eq!(e.problems.len(), 3, "{e}");
+    assert!(matches!(&e.problems[0], SchemaProblem::EmptyValues { column } if column == "a"));
+    assert!(matches!(&e.problems[1], SchemaProblem::WrongType { column, .. } if column == "b"));
+    assert!(
+        matches!(&e.problems[2], SchemaProblem::DuplicateColumn { column, first: 3 } if column == "c")
+    );
+}
+
+#[test]
+fn validation_collects_every_problem_naming_the_column() {
+    let text = r#"
+[[columns]]
+name = "a"
+kind = "intger"
+
+[[columns]]
+name = "b"
+kind = "categorical"
+values = []
+
+[[columns]]
+name = "c"
+kind = "categorical"
+values = ["x", "y", "x"]
+
+[[columns]]
+name = "c"
+kind = "integer"
+min = 10
+max = 0
+
+[[columns]]
+name = "e"
+kind = "integer"
+min = 0
+max = 100
+bin_edges = [10, 200]
+
+[[columns]]
+name = "f"
+kind = "float"
+min = 0.0
+max = 10.0
+bin_edges = [1.0, 5.0, 3.0]
+
+[[columns]]
+name = "g"
+kind = "integer"
+min = 0
+max = 10
+bin_widht = 2
+
+[[columns]]
+name = "h"
+kind = "categorical"
+values = ["", "x"]
+"#;
+    let e = Schema::from_toml_str(text, "bad.toml").unwrap_err();
+    let p = &e.problems;
+    let has = |f: &dyn Fn(&SchemaProblem) -> bool| p.iter().any(f);
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::UnknownKind { column, kind } if column == "a" && kind == "intger")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::EmptyValues { column } if column == "b")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::DuplicateValue { column, value } if column == "c" && value == "x")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::DuplicateColumn { column, first: 3 } if column == "c")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::ReversedBounds { column, .. } if column == "c")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::EdgeOutsideBounds { column, edge, .. } if column == "e" && edge == "200")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::NonIncreasingEdges { column, index: 3, .. } if column == "f")
+    ));
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::UnknownField { column, field, .. } if column == "g" && field == "bin_widht")
+    ));
+    // The default missing token "" is also a listed value.
+    assert!(has(
+        &|x| matches!(x, SchemaProblem::TokenIsValue { column, token } if column == "h" && token.is_empty())
+    ));
+    assert_eq!(p.len(), 9, "{e}");
+    // One line per problem, each prefixed with the file and naming the column.
+    let text = e.to_string();
+    assert_eq!(text.lines().count(), p.len());
+    assert!(text.lines().all(|l| l.starts_with("bad.toml: ")));
+    assert!(
+        text.contains(r#"column "a": unknown kind "intger""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"column "f": bin edges must increase strictly"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn missing_fields_and_types_are_reported() {
+    let p = problems(
+        r#"
+[[columns]]
+kind = "categorical"
+values = ["a"]
+
+[[columns]]
+name = "x"
+
+[[columns]]
+name = "n"
+kind = "float"
+min = 0
+max = 1
+
+[[columns]]
+name = "d"
+kind = "date"
+min = "2020-13-01"
+max = "2021-01-01"
+unit = "fortnight"
+
+[[columns]]
+name = "m"
+kind = "categorical"
+values = ["a", "b"]
+labels = ["A"]
+missing = "maybe"
+
+[[columns]]
+name = "w"
+kind = "integer"
+min = 0
+max = 10
+bin_width = 0
+"#,
+    );
+    let text: Vec<String> = p.iter().map(|x| x.to_string()).collect();
+    let joined = text.join("\n");
+    assert!(
+        joined.contains("column 1: missing required field \"name\""),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "x": missing required field "kind""#),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "n": missing required field "bin_width""#),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "d": min = "2020-13-01" is not an ISO date"#),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "d": unit = "fortnight""#),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "m": `labels` has 1 entries"#),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "m": missing = "maybe" is not a policy"#),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(r#"column "w": bin_width must be positive"#),
+        "{joined}"
+    );
+    assert_eq!(p.len(), 8, "{joined}");
+}
+
+#[test]
+fn empty_schema_and_unknown_top_level_fields() {
+    let p = problems("draft = \"yes\"\ncolums = []\n");
+    assert!(p.contains(&SchemaProblem::NoColumns));
+    assert!(p
+        .iter()
+        .any(|x| matches!(x, SchemaProblem::BadSetting { field, .. } if field == "colums")));
+    assert!(p
+        .iter()
+        .any(|x| matches!(x, SchemaProblem::BadSetting { field, .. } if field == "draft")));
+}
+
+#[test]
+fn toml_syntax_error_gives_line() {
+    let p = problems("[[columns]]\nname = \"a\"\nkind = categorical\n");
+    match &p[0] {
+        SchemaProblem::Syntax {
+            format: "TOML",
+            message,
+        } => {
+            assert!(message.starts_with("line 3:"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = Schema::from_json_str("{\"columns\": [", "s.json").unwrap_err();
+    assert!(matches!(
+        e.problems[0],
+        SchemaProblem::Syntax { format: "JSON", .. }
+    ));
+}
+
+#[test]
+fn draft_marker_loads_but_is_refused_for_release() {
+    let text = format!("draft = true\n{FULL}");
+    let s = Schema::from_toml_str(&text, "d.toml").unwrap();
+    assert!(s.is_draft());
+    let e = s.require_release_ready().unwrap_err();
+    assert_eq!(e.problems, [SchemaProblem::Draft]);
+    assert!(e.is_only_draft());
+    assert!(e.to_string().starts_with("d.toml: the schema is a draft"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("d.toml");
+    std::fs::write(&p, &text).unwrap();
+    assert!(Schema::from_path(&p).is_ok());
+    let e = Schema::from_path_for_release(&p).unwrap_err();
+    assert_eq!(e.problems, [SchemaProblem::Draft]);
+    // A broken draft reports both its problems and the marker.
+    std::fs::write(
+        &p,
+        "draft = true\n[[columns]]\nname = \"a\"\nkind = \"nope\"\n",
+    )
+    .unwrap();
+    let e = Schema::from_path_for_release(&p).unwrap_err();
+    assert_eq!(e.problems.len(), 2, "{e}");
+    assert_eq!(e.problems[1], SchemaProblem::Draft);
+    // Without the marker a release load succeeds.
+    std::fs::write(&p, FULL).unwrap();
+    assert!(Schema::from_path_for_release(&p).is_ok());
+    assert!(full().require_release_ready().is_ok());
+}
+
+#[test]
+fn to_toml_string_round_trips() {
+    let s = full();
+    let text = s.to_toml_string();
+    let back = Schema::from_toml_str(&text, "emitted").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back, s);
+    let d = Schema::from_json_str(r#"{"a": 4, "b\"q": 2}"#, "d.json").unwrap();
+    let back = Schema::from_toml_str(&d.to_toml_string(), "emitted").unwrap();
+    assert_eq!(back, d);
+    let mut draft = full();
+    draft.draft = true;
+    draft.extra_columns = ExtraColumns::Ignore;
+    let back = Schema::from_toml_str(&draft.to_toml_string(), "emitted").unwrap();
+    assert_eq!(back, draft);
+    assert!(back.is_draft());
+}
+
+#[test]
+fn integer_bins_width_edges_and_defaults() {
+    let s = Schema::from_toml_str(
+        r#"
+[[columns]]
+name = "noc"
+kind = "integer"
+min = 0
+max = 19
+
+[[columns]]
+name = "agep"
+kind = "integer"
+min = 0
+max = 99
+bin_edges = [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95]
+
+[[columns]]
+name = "e"
+kind = "integer"
+bin_edges = [0, 18, 65, 110]
+"#,
+        "t",
+    )
+    .unwrap();
+    let noc = s.column("noc").unwrap();
+    assert_eq!(noc.cardinality(), 20);
+    assert_eq!(noc.code_labels()[19], "19");
+    assert_eq!(noc.encode("19"), Ok(Cell::Value(19)));
+    let agep = s.column("agep").unwrap();
+    assert_eq!(agep.cardinality(), 20);
+    assert_eq!(agep.code_labels()[19], "95 to 99");
+    assert_eq!(agep.encode("4"), Ok(Cell::Value(0)));
+    assert_eq!(agep.encode("5"), Ok(Cell::Value(1)));
+    assert_eq!(agep.encode("99"), Ok(Cell::Value(19)));
+    // Bounds taken from the first and last edge; the last bin ends at max inclusive.
+    let e = s.column("e").unwrap();
+    assert_eq!(e.code_labels(), ["0 to 17", "18 to 64", "65 to 110"]);
+}
+
+#[test]
+fn encoding_clamps_maps_and_rejects() {
+    let s = full();
+    let age = s.column("age").unwrap();
+    assert_eq!(age.encode("42"), Ok(Cell::Value(8)));
+    assert_eq!(age.encode(" 42 "), Ok(Cell::Value(8)));
+    assert_eq!(age.encode("15400.0"), Ok(Cell::ClampedAbove(22)));
+    assert_eq!(age.encode("-3"), Ok(Cell::ClampedBelow(0)));
+    assert_eq!(age.encode("4.5"), Err(CellError::NotAnInteger));
+    assert_eq!(age.encode("old"), Err(CellError::NotANumber));
+    assert_eq!(age.encode(""), Err(CellError::MissingNotAllowed));
+    assert_eq!(age.encode("NA"), Err(CellError::MissingNotAllowed));
+    let ward = s.column("ward").unwrap();
+    assert_eq!(ward.encode("B"), Ok(Cell::Value(1)));
+    assert_eq!(ward.encode("Z"), Ok(Cell::Other(3)));
+    assert_eq!(ward.encode("Other"), Ok(Cell::Other(3)));
+    assert_eq!(ward.encode("NA"), Ok(Cell::Missing(4)));
+    assert_eq!(ward.encode("b"), Ok(Cell::Other(3)));
+    let sex = s.column("sex").unwrap();
+    assert_eq!(sex.encode("X"), Err(CellError::NotInList));
+    let crea = s.column("crea").unwrap();
+    assert_eq!(crea.encode("0.99"), Ok(Cell::Value(1)));
+    assert_eq!(crea.encode("1.0"), Ok(Cell::Value(2)));
+    assert_eq!(crea.encode("15"), Ok(Cell::Value(4)));
+    assert_eq!(crea.encode("99"), Ok(Cell::ClampedAbove(4)));
+    assert_eq!(crea.encode("n/a"), Ok(Cell::Missing(5)));
+    assert_eq!(crea.encode("NaN"), Err(CellError::NotANumber));
+    let adm = s.column("admitted").unwrap();
+    assert_eq!(adm.encode("2020-02-29"), Ok(Cell::Value(1)));
+    assert_eq!(adm.encode("2019-12-31"), Ok(Cell::ClampedBelow(0)));
+    assert_eq!(adm.encode("2020-03-11"), Ok(Cell::ClampedAbove(2)));
+    assert_eq!(adm.encode("29/02/2020"), Err(CellError::NotADate));
+}
+
+#[test]
+fn decoding_stays_in_the_bin() {
+    let s = full();
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    for col in s.modelled() {
+        for code in 0..col.cardinality() as u32 {
+            for _ in 0..200 {
+                let v = col.decode(code, &mut rng).unwrap();
+                let back = col
+                    .encode(&v)
+                    .unwrap_or_else(|e| panic!("{}: {v:?}: {e:?}", col.name()));
+                assert_eq!(back.code(), code, "{} decoded {v:?}", col.name());
+            }
+        }
+        assert_eq!(col.decode(col.cardinality() as u32, &mut rng), None);
+    }
+    // Floats keep the declared number of decimals; missing decodes to the first token.
+    let crea = s.column("crea").unwrap();
+    let v = crea.decode(3, &mut rng).unwrap();
+    assert_eq!(v.split_once('.').map(|(_, f)| f.len()), Some(2), "{v}");
+    assert_eq!(crea.decode(5, &mut rng).unwrap(), "");
+    // Integers cover the whole bin, including both ends.
+    let age = s.column("age").unwrap();
+    let seen: std::collections::BTreeSet<String> =
+        (0..500).map(|_| age.decode(1, &mut rng).unwrap()).collect();
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["5", "6", "7", "8", "9"]
+    );
+}
+
+#[test]
+fn date_units_and_formats() {
+    let s = Schema::from_toml_str(
+        r#"
+[[columns]]
+name = "w"
+kind = "date"
+min = "2021-01-04"
+max = "2021-01-20"
+unit = "week"
+
+[[columns]]
+name = "y"
+kind = "date"
+min = 2018-06-01
+max = "2021-02-01"
+unit = "year"
+format = "%d/%m/%Y"
+
+[[columns]]
+name = "d"
+kind = "date"
+min = "2021-01-01"
+max = "2021-01-03"
+unit = "day"
+"#,
+        "t",
+    )
+    .unwrap();
+    let w = s.column("w").unwrap();
+    assert_eq!(
+        w.code_labels(),
+        [
+            "2021-01-04 to 2021-01-10",
+            "2021-01-11 to 2021-01-17",
+            "2021-01-18 to 2021-01-20"
+        ]
+    );
+    let y = s.column("y").unwrap();
+    assert_eq!(y.code_labels(), ["2018", "2019", "2020", "2021"]);
+    assert_eq!(y.encode("15/03/2019"), Ok(Cell::Value(1)));
+    assert_eq!(y.encode("2019-03-15"), Err(CellError::NotADate));
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let v = y.decode(0, &mut rng).unwrap();
+    assert!(v.ends_with("/2018"), "{v}");
+    assert_eq!(s.column("d").unwrap().cardinality(), 3);
+    let bad = problems("[[columns]]\nname = \"x\"\nkind = \"date\"\nmin = \"2021-01-01\"\nmax = \"2021-02-01\"\nunit = \"day\"\nformat = \"%Y-%m\"\n");
+    assert!(
+        matches!(&bad[0], SchemaProblem::BadDate { column, .. } if column == "x"),
+        "{bad:?}"
+    );
+}
+
+#[test]
+fn too_many_codes_is_a_problem() {
+    let p = problems("[[columns]]\nname = \"x\"\nkind = \"integer\"\nmin = 0\nmax = 10000000\n");
+    assert!(
+        matches!(&p[0], SchemaProblem::TooManyCodes { column, .. } if column == "x"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn draft_from_csv_infers_kinds_and_is_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.csv");
+    let mut csv = String::from("id,sex,age,lab,when,kids,name\n");
+    for i in 0..300 {
+        let sex = if i % 3 == 0 { "F" } else { "M" };
+        let lab = if i % 10 == 0 {
+            String::new()
+        } else {
+            format!("{:.2}", 0.5 + (i % 37) as f64 * 0.1)
+        };
+        let kids = if i % 7 == 0 {
+            "N".to_string()
+        } else {
+            (i % 40).to_string()
+        };
+        let day = 1 + i % 28;
+        let month = 1 + i % 12;
+        csv.push_str(&format!(
+            "{},{sex},{},{lab},2021-{month:02}-{day:02},{kids},name{}\n",
+            1000 + i,
+            18 + i % 70,
+            i % 45
+        ));
+    }
+    std::fs::write(&path, csv).unwrap();
+    let text = draft_from_csv(&path).unwrap();
+    assert!(text.contains("PRIVATE"), "{text}");
+    let s = Schema::from_toml_str(&text, "draft").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(s.is_draft());
+    assert!(s.require_release_ready().is_err());
+    let kind = |n: &str| s.column(n).map(|c| c.kind().name());
+    assert_eq!(kind("id"), Some("id"));
+    assert_eq!(kind("sex"), Some("categorical"));
+    assert_eq!(kind("age"), Some("integer"));
+    assert_eq!(kind("lab"), Some("float"));
+    assert_eq!(kind("when"), Some("date"));
+    assert_eq!(kind("kids"), Some("integer"));
+    assert_eq!(kind("name"), Some("categorical"));
+    let lab = s.column("lab").unwrap();
+    assert_eq!(lab.missing_policy(), MissingPolicy::Category);
+    assert!(
+        (10..=25).contains(&lab.cardinality()),
+        "{}",
+        lab.cardinality()
+    );
+    let age = s.column("age").unwrap();
+    assert!(
+        (8..=21).contains(&age.cardinality()),
+        "{}",
+        age.cardinality()
+    );
+    let kids = s.column("kids").unwrap();
+    assert!(kids
+        .encode("N")
+        .is_ok_and(|c| matches!(c, Cell::Missing(_))));
+    // Every cell of the data encodes under its own draft.
+    let mut rdr = csv::Reader::from_path(&path).unwrap();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        for (c, v) in s.columns().iter().zip(rec.iter()) {
+            if c.is_modelled() {
+                assert!(c.encode(v).is_ok(), "{}: {v:?}", c.name());
+            }
+        }
+    }
+    let missing = draft_from_csv(&dir.path().join("none.csv")).unwrap_err();
+    assert!(missing.to_string().contains("none.csv"), "{missing}");
+}
