@@ -68,7 +68,7 @@ impl Accountant {
     /// Records a charge, or refuses it (leaving the ledger unchanged) if it would exceed
     /// the budget. Callers draw noise only after this returns `Ok`.
     pub fn charge(&mut self, entry: LedgerEntry) -> Result<(), PrivacyError> {
-        if !(entry.rho.is_finite() && entry.rho >= 0.0) || !self.can_afford(entry.rho) {
+        if !(entry.rho.is_finite() && entry.rho >= 0.0 && self.can_afford(entry.rho)) {
             return Err(PrivacyError::BudgetExceeded {
                 what: format!("{} ({})", entry.purpose, entry.mechanism),
                 requested: entry.rho,
