@@ -63,7 +63,8 @@ impl Workload {
 /// Tunables of AIM. Defaults follow the paper and private-pgm's reference code.
 #[derive(Clone, Debug)]
 pub struct AimOptions {
-    /// Upper bound on rounds; the paper uses 16 * d.
+    /// Rounds the budget is planned for; the paper uses 16 * d. Raised to at least d + 1
+    /// (the one-way initialisation takes d rounds' measurement budget).
     pub rounds: Option<usize>,
     /// Model size cap in MB of f64 cells (the paper's 80 MB).
     pub max_model_size_mb: f64,
@@ -113,7 +114,9 @@ pub fn aim<O: MarginalOracle>(
     let rho = budget.rho.value();
     let mut acc = Accountant::new(budget.rho);
     let mut phases = Vec::new();
-    let rounds = opts.rounds.unwrap_or(16 * d).max(1);
+    // The initialisation measures every one-way at one round's noise level, so at least
+    // d + 1 rounds of budget are needed for any adaptive round to remain.
+    let rounds = opts.rounds.unwrap_or(16 * d).max(d + 1);
     let sel = opts.selection_share.clamp(1e-6, 0.99);
 
     // Candidates and their exact answers (private; only read by select_worst).

@@ -118,7 +118,7 @@ impl MechanismSpec {
                 "estimation_max_iters": o.estimation.max_iters,
             }),
             MechanismSpec::Aim(o, w) => serde_json::json!({
-                "rounds_cap": o.rounds.unwrap_or(16 * domain.len()),
+                "rounds_planned": o.rounds.unwrap_or(16 * domain.len()).max(domain.len() + 1),
                 "max_model_size_mb": o.max_model_size_mb,
                 "selection_share": o.selection_share,
                 "workload": w.cliques.iter().map(|(c, wt)| serde_json::json!({
