@@ -1,0 +1,87 @@
+//! Fidelity and time of MST and AIM on a data set, several runs per epsilon: the table in
+//! issue #5's note. Release build recommended:
+//!
+//!   cargo run --release --example compare -- adult 0.3,1,3 5
+//!   cargo run --release --example compare -- nist 1 5
+//!
+//! Prints one line per (mechanism, epsilon): mean 3-way L1 (normalised marginals, all
+//! triples, synthetic rows = the model's noisy total, rounding sampler), its per-run values,
+//! and mean wall time.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use dpsynth::data::read_csv;
+use dpsynth::eval::{evaluate, EvalOptions};
+use dpsynth::marginal::{Domain, InMemoryOracle};
+use dpsynth::mechanism::{fit, AimOptions, MechanismSpec, MstOptions, NoProgress, Workload};
+use dpsynth::model::SamplingMethod;
+use dpsynth::privacy::{Budget, Delta, Epsilon};
+use dpsynth::schema::Schema;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let set = args.get(1).map(String::as_str).unwrap_or("adult");
+    let epsilons: Vec<f64> = args
+        .get(2)
+        .map(String::as_str)
+        .unwrap_or("1")
+        .split(',')
+        .map(|s| s.parse())
+        .collect::<Result<_, _>>()?;
+    let runs: u64 = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(5);
+    let mechs: Vec<String> = args
+        .get(4)
+        .map(|s| s.split(',').map(String::from).collect())
+        .unwrap_or_else(|| vec!["mst".into(), "aim".into()]);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (csv, schema) = match set {
+        "adult" => (root.join("../shared/data/adult/adult.csv"), root.join("../shared/data/adult/adult-domain.json")),
+        "nist" => (
+            root.join("../shared/data/nist_crc/national2019.csv"),
+            root.join("examples/nist/national2019.schema.toml"),
+        ),
+        "demo" => (root.join("examples/data/admissions.csv"), root.join("examples/data/admissions.schema.toml")),
+        other => anyhow::bail!("unknown data set {other} (adult, nist, demo)"),
+    };
+    let schema = Schema::from_path(&schema).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (table, _) = read_csv(&csv, &schema)?;
+    let domain = Domain::new(schema.modelled_names(), schema.modelled_cardinalities());
+    let oracle = InMemoryOracle::new(&table);
+    println!("{set}: {} columns, {runs} runs per cell", domain.len());
+    println!("{:<5} {:>5} {:>10} {:>9}  per run", "mech", "eps", "3-way L1", "time s");
+    for &eps in &epsilons {
+        let budget = Budget::from_epsilon_delta(Epsilon::new(eps)?, Delta::new(1e-9)?)?;
+        for mech in &mechs {
+            let spec = match mech.as_str() {
+                "mst" => MechanismSpec::Mst(MstOptions::default()),
+                _ => MechanismSpec::Aim(AimOptions::default(), Workload::all_k_way(domain.len(), 3)),
+            };
+            let (mut errs, mut secs) = (Vec::new(), Vec::new());
+            for run in 0..runs {
+                let t = Instant::now();
+                let fitted = fit(&oracle, budget, &spec, &NoProgress)?;
+                let cols = fitted.synthesize(fitted.default_rows(), run, SamplingMethod::Rounding);
+                secs.push(t.elapsed().as_secs_f64());
+                let n = cols.first().map_or(0, |c| c.len());
+                let rows: Vec<Vec<u32>> = (0..n).map(|r| cols.iter().map(|c| c[r]).collect()).collect();
+                let synth = dpsynth::data::EncodedTable::from_rows(domain.names().to_vec(), domain.sizes().to_vec(), &rows)
+                    .ok_or_else(|| anyhow::anyhow!("codes out of range"))?;
+                let opts = EvalOptions { dcr_sample: 0, ..EvalOptions::default() };
+                let rep = evaluate(&table, &synth, &domain, &opts)?;
+                let three = rep.fidelity.marginals.iter().find(|m| m.k == 3).map_or(f64::NAN, |m| m.mean_l1);
+                errs.push(three);
+                if mech == "aim" {
+                    if let Some((name, d)) = fitted.phases.iter().find(|(n, _)| n.ends_with("rounds")) {
+                        eprintln!("  aim eps {eps} run {run}: {name} in {:.1} s", d.as_secs_f64());
+                    }
+                }
+            }
+            let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+            let t = secs.iter().sum::<f64>() / secs.len() as f64;
+            let per: Vec<String> = errs.iter().map(|e| format!("{e:.4}")).collect();
+            println!("{:<5} {:>5} {:>10.4} {:>9.1}  {}", mech, eps, mean, t, per.join(" "));
+        }
+    }
+    Ok(())
+}
