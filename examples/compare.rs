@@ -36,12 +36,18 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| vec!["mst".into(), "aim".into()]);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let (csv, schema) = match set {
-        "adult" => (root.join("../shared/data/adult/adult.csv"), root.join("../shared/data/adult/adult-domain.json")),
+        "adult" => (
+            root.join("../shared/data/adult/adult.csv"),
+            root.join("../shared/data/adult/adult-domain.json"),
+        ),
         "nist" => (
             root.join("../shared/data/nist_crc/national2019.csv"),
             root.join("examples/nist/national2019.schema.toml"),
         ),
-        "demo" => (root.join("examples/data/admissions.csv"), root.join("examples/data/admissions.schema.toml")),
+        "demo" => (
+            root.join("examples/data/admissions.csv"),
+            root.join("examples/data/admissions.schema.toml"),
+        ),
         other => anyhow::bail!("unknown data set {other} (adult, nist, demo)"),
     };
     let schema = Schema::from_path(&schema).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -49,13 +55,18 @@ fn main() -> anyhow::Result<()> {
     let domain = Domain::new(schema.modelled_names(), schema.modelled_cardinalities());
     let oracle = InMemoryOracle::new(&table);
     println!("{set}: {} columns, {runs} runs per cell", domain.len());
-    println!("{:<5} {:>5} {:>10} {:>9}  per run", "mech", "eps", "3-way L1", "time s");
+    println!(
+        "{:<5} {:>5} {:>10} {:>9}  per run",
+        "mech", "eps", "3-way L1", "time s"
+    );
     for &eps in &epsilons {
         let budget = Budget::from_epsilon_delta(Epsilon::new(eps)?, Delta::new(1e-9)?)?;
         for mech in &mechs {
             let spec = match mech.as_str() {
                 "mst" => MechanismSpec::Mst(MstOptions::default()),
-                _ => MechanismSpec::Aim(AimOptions::default(), Workload::all_k_way(domain.len(), 3)),
+                _ => {
+                    MechanismSpec::Aim(AimOptions::default(), Workload::all_k_way(domain.len(), 3))
+                }
             };
             let (mut errs, mut secs) = (Vec::new(), Vec::new());
             for run in 0..runs {
@@ -64,23 +75,49 @@ fn main() -> anyhow::Result<()> {
                 let cols = fitted.synthesize(fitted.default_rows(), run, SamplingMethod::Rounding);
                 secs.push(t.elapsed().as_secs_f64());
                 let n = cols.first().map_or(0, |c| c.len());
-                let rows: Vec<Vec<u32>> = (0..n).map(|r| cols.iter().map(|c| c[r]).collect()).collect();
-                let synth = dpsynth::data::EncodedTable::from_rows(domain.names().to_vec(), domain.sizes().to_vec(), &rows)
-                    .ok_or_else(|| anyhow::anyhow!("codes out of range"))?;
-                let opts = EvalOptions { dcr_sample: 0, ..EvalOptions::default() };
+                let rows: Vec<Vec<u32>> = (0..n)
+                    .map(|r| cols.iter().map(|c| c[r]).collect())
+                    .collect();
+                let synth = dpsynth::data::EncodedTable::from_rows(
+                    domain.names().to_vec(),
+                    domain.sizes().to_vec(),
+                    &rows,
+                )
+                .ok_or_else(|| anyhow::anyhow!("codes out of range"))?;
+                let opts = EvalOptions {
+                    dcr_sample: 0,
+                    ..EvalOptions::default()
+                };
                 let rep = evaluate(&table, &synth, &domain, &opts)?;
-                let three = rep.fidelity.marginals.iter().find(|m| m.k == 3).map_or(f64::NAN, |m| m.mean_l1);
+                let three = rep
+                    .fidelity
+                    .marginals
+                    .iter()
+                    .find(|m| m.k == 3)
+                    .map_or(f64::NAN, |m| m.mean_l1);
                 errs.push(three);
                 if mech == "aim" {
-                    if let Some((name, d)) = fitted.phases.iter().find(|(n, _)| n.ends_with("rounds")) {
-                        eprintln!("  aim eps {eps} run {run}: {name} in {:.1} s", d.as_secs_f64());
+                    if let Some((name, d)) =
+                        fitted.phases.iter().find(|(n, _)| n.ends_with("rounds"))
+                    {
+                        eprintln!(
+                            "  aim eps {eps} run {run}: {name} in {:.1} s",
+                            d.as_secs_f64()
+                        );
                     }
                 }
             }
             let mean = errs.iter().sum::<f64>() / errs.len() as f64;
             let t = secs.iter().sum::<f64>() / secs.len() as f64;
             let per: Vec<String> = errs.iter().map(|e| format!("{e:.4}")).collect();
-            println!("{:<5} {:>5} {:>10.4} {:>9.1}  {}", mech, eps, mean, t, per.join(" "));
+            println!(
+                "{:<5} {:>5} {:>10.4} {:>9.1}  {}",
+                mech,
+                eps,
+                mean,
+                t,
+                per.join(" ")
+            );
         }
     }
     Ok(())

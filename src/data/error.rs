@@ -19,6 +19,8 @@ pub enum DataError {
     },
     #[error("{file}: the file is empty; it needs a header row naming the schema's columns")]
     Empty { file: String },
+    #[error("{file}: the file has a header but no data rows; check that the export is complete")]
+    NoRows { file: String },
     #[error("{file}: line 1: column {column:?} appears twice in the header; rename or remove one")]
     DuplicateHeader { file: String, column: String },
     #[error("{file}: line 1: the header lacks schema column(s) {}; add them to the file or remove them from the schema", quoted(.columns))]

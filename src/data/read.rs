@@ -297,9 +297,10 @@ fn run<R: Read>(
     };
 
     let mut rec = csv::StringRecord::new();
+    let mut rows = 0u64;
     while errors.len() < limit {
         match rdr.read_record(&mut rec) {
-            Ok(true) => {}
+            Ok(true) => rows += 1,
             Ok(false) => break,
             Err(e) => {
                 let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
@@ -336,6 +337,12 @@ fn run<R: Read>(
                 }
             }
         }
+    }
+    if rows == 0 && errors.is_empty() {
+        errors.push(DataError::NoRows {
+            file: file.to_string(),
+        });
+        return None;
     }
     if mode == Mode::Check {
         return None;

@@ -76,8 +76,11 @@ impl Clique {
     }
 
     /// Number of cells of a table over this clique (1 for the empty clique).
+    /// Saturates at `usize::MAX` (schemas allow large domains; callers compare against caps).
     pub fn cells(&self, domain: &Domain) -> usize {
-        self.0.iter().map(|&a| domain.size(a)).product()
+        self.0
+            .iter()
+            .fold(1usize, |acc, &a| acc.saturating_mul(domain.size(a)))
     }
 
     /// Shape of a table over this clique.

@@ -8,8 +8,9 @@ use crate::data::EncodedTable;
 /// Rows per chunk: large enough to amortise a histogram, small enough to stay in cache.
 const CHUNK: usize = 16 * 1024;
 
-/// Largest table `count` accepts: cell indices must fit in `u32`.
-pub const MAX_COUNT_CELLS: usize = u32::MAX as usize;
+/// Largest table `count` accepts: 2^26 cells (about 0.5 GB of u64 per worker histogram
+/// plus the result), well inside `u32` cell indices.
+pub const MAX_COUNT_CELLS: usize = 1 << 26;
 
 /// Exact counts of `clique` over every row of `table`.
 ///

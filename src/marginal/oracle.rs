@@ -17,7 +17,7 @@ pub trait MarginalOracle: Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OracleError {
-    #[error("clique {0} has {1} cells, more than can be counted ({MAX_COUNT_CELLS})")]
+    #[error("the marginal {0} would have {1} cells, more than dpsynth counts in memory ({MAX_COUNT_CELLS}); use fewer bins or values for these columns in the schema")]
     TooLarge(String, usize),
 }
 
