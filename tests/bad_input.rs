@@ -404,3 +404,60 @@ fn disk_that_fills() {
     );
     assert!(left.is_empty(), "left on the full disk: {left:?}");
 }
+
+/// kill -9 at several points of a run: never a release that `verify` accepts, anywhere in
+/// the output's parent folder (the staging area holds no certificate.json).
+#[test]
+fn interrupted_run_leaves_no_verifiable_release() {
+    let Some(data) = shared_adult() else { return };
+    for delay_ms in [150u64, 400, 900, 1500] {
+        let c = Case::new();
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dpsynth"))
+            .args([
+                "synth",
+                "--mechanism",
+                "aim",
+                "-q",
+                "--epsilon",
+                "1",
+                "--data",
+            ])
+            .arg(&data.0)
+            .arg("--schema")
+            .arg(&data.1)
+            .arg("--out")
+            .arg(c.out())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        for e in fs::read_dir(c.dir.path()).unwrap() {
+            let p = e.unwrap().path();
+            assert!(
+                !p.join("certificate.json").exists(),
+                "{} holds a certificate after kill -9",
+                p.display()
+            );
+            Command::cargo_bin("dpsynth")
+                .unwrap()
+                .arg("verify")
+                .arg(&p)
+                .assert()
+                .code(1);
+        }
+    }
+}
+
+fn shared_adult() -> Option<(PathBuf, PathBuf)> {
+    let base = root().join("../shared/data/adult");
+    if base.exists() {
+        return Some((base.join("adult.csv"), base.join("adult-domain.json")));
+    }
+    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+        panic!("CI=true but ../shared/data/adult is missing");
+    }
+    println!("skipped: ../shared/data/adult not found");
+    None
+}

@@ -56,6 +56,17 @@ impl StagedDir {
         self.stage.join(name)
     }
 
+    /// Moves the finished release into place (replacing an old one only under `force`), then
+    /// renames `pending` to `last` inside it. Making the certificate that last step means no
+    /// directory ever holds a complete release before the final rename: a run killed at any
+    /// point leaves nothing `verify` accepts.
+    pub fn commit_with_last(self, pending: &str, last: &str) -> Result<PathBuf, ReleaseError> {
+        let dir = self.commit()?;
+        fs::rename(dir.join(pending), dir.join(last))
+            .map_err(|e| ReleaseError::Io(dir.join(last), e))?;
+        Ok(dir)
+    }
+
     /// Moves the finished release into place (replacing an old one only under `force`).
     pub fn commit(mut self) -> Result<PathBuf, ReleaseError> {
         let io_err = |p: &Path, e| ReleaseError::Io(p.to_path_buf(), e);

@@ -134,13 +134,13 @@ pub fn write_release(
         sign(&mut cert, k);
     }
     write_atomic(
-        &stage.path(CERTIFICATE_FILE),
-        cert.to_pretty_json().as_bytes(),
-    )?;
-    write_atomic(
         &stage.path(RELEASE_README),
         release_readme(&cert).as_bytes(),
     )?;
-    let dir = stage.commit()?;
+    // The certificate is staged under a pending name and becomes certificate.json only after
+    // the directory is in place: no directory ever holds a complete release early.
+    let pending = format!("{CERTIFICATE_FILE}.pending");
+    write_atomic(&stage.path(&pending), cert.to_pretty_json().as_bytes())?;
+    let dir = stage.commit_with_last(&pending, CERTIFICATE_FILE)?;
     Ok((dir, cert))
 }
