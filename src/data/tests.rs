@@ -298,12 +298,12 @@ fn write_then_read_round_trips_codes() {
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("pid,sex,ward,age,crea,day"));
     let first: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(first[0], "P1");
+    assert_eq!(first[0], "PSYN-1");
     assert_eq!(first[1], "F");
     assert_eq!(first[2], "A");
     // Other and missing decode to the catch-all's name and the first missing token.
     let third: Vec<&str> = text.lines().nth(3).unwrap().split(',').collect();
-    assert_eq!(third[0], "P3");
+    assert_eq!(third[0], "PSYN-3");
     assert_eq!(third[2], "Other");
     let fourth: Vec<&str> = text.lines().nth(4).unwrap().split(',').collect();
     assert_eq!(fourth[2], "");

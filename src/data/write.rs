@@ -17,7 +17,7 @@ use super::error::DataError;
 /// categorical codes become their value, numeric and date codes a value drawn uniformly within
 /// the bin (seeded with `seed` through ChaCha20), missing codes the column's first missing
 /// token (an empty cell by default), and `id` columns fresh sequential ids `1, 2, ...`
-/// (after the column's `prefix`). The row count is the length of the code vectors (0 if the
+/// (`{prefix}SYN-{n}`, see [`synthetic_id`]). The row count is the length of the code vectors (0 if the
 /// schema has no modelled columns).
 pub fn write_csv(
     path: &Path,
@@ -78,7 +78,7 @@ pub fn write_csv_to<W: Write>(
         let mut m = 0;
         for col in schema.columns() {
             if let ColumnKind::Id { prefix } = col.kind() {
-                row.push(format!("{}{}", prefix.as_deref().unwrap_or(""), r + 1));
+                row.push(synthetic_id(prefix.as_deref(), r));
                 continue;
             }
             let code = columns[m][r];
@@ -123,4 +123,10 @@ fn validate(schema: &Schema, columns: &[Vec<u32>]) -> Result<(), DataError> {
         }
     }
     Ok(())
+}
+
+/// The id of synthetic row `r`: the column's prefix, then `SYN-` and a sequence number, so
+/// that no generated id can be mistaken for (or collide with) a real record's id.
+pub fn synthetic_id(prefix: Option<&str>, r: usize) -> String {
+    format!("{}SYN-{}", prefix.unwrap_or(""), r + 1)
 }

@@ -1,0 +1,197 @@
+//! End-to-end CLI runs on the bundled demo data and on NIST's national2019 with its
+//! committed schema (issue #4), and the certificate's content rules (issue #6).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use sha2::{Digest, Sha256};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn synth(data: &Path, schema: &Path, out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("dpsynth")
+        .unwrap()
+        .args(["synth", "-q", "--data"])
+        .arg(data)
+        .arg("--schema")
+        .arg(schema)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .assert()
+}
+
+fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// The demo data: MST release verifies, the model re-samples without the data, the
+/// certificate has exactly the documented fields and nothing computed from the input.
+#[test]
+fn demo_release_sample_and_certificate_content() {
+    let data = root().join("examples/data/admissions.csv");
+    let schema = root().join("examples/data/admissions.schema.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rel");
+    synth(
+        &data,
+        &schema,
+        &out,
+        &["--mechanism", "mst", "--epsilon", "1", "--json"],
+    )
+    .success()
+    .stdout(predicate::str::contains("\"rows\""));
+    Command::cargo_bin("dpsynth")
+        .unwrap()
+        .arg("verify")
+        .arg(&out)
+        .assert()
+        .success();
+
+    // The synthetic CSV has the schema's columns in order, with fresh ids.
+    let text = fs::read_to_string(out.join("synthetic.csv")).unwrap();
+    let header = text.lines().next().unwrap();
+    assert_eq!(
+        header,
+        fs::read_to_string(&data).unwrap().lines().next().unwrap()
+    );
+
+    // Re-sampling from the shared model needs no data.
+    let more = dir.path().join("more.csv");
+    Command::cargo_bin("dpsynth")
+        .unwrap()
+        .args(["sample", "--rows", "1234", "--seed", "9", "--model"])
+        .arg(out.join("model.json"))
+        .arg("--out")
+        .arg(&more)
+        .assert()
+        .success();
+    assert_eq!(fs::read_to_string(&more).unwrap().lines().count(), 1235);
+    // The same seed gives the same file.
+    let again = dir.path().join("again.csv");
+    Command::cargo_bin("dpsynth")
+        .unwrap()
+        .args(["sample", "--rows", "1234", "--seed", "9", "--model"])
+        .arg(out.join("model.json"))
+        .arg("--out")
+        .arg(&again)
+        .assert()
+        .success();
+    assert_eq!(fs::read(&more).unwrap(), fs::read(&again).unwrap());
+
+    // Certificate fields: exactly the documented ones (docs/certificate.md).
+    let cert = read_json(&out.join("certificate.json"));
+    let keys: BTreeSet<&str> = cert
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let documented: BTreeSet<&str> = [
+        "format",
+        "format_version",
+        "tool",
+        "guarantee",
+        "mechanism",
+        "ledger",
+        "schema",
+        "outputs",
+        "noise",
+        "sampling",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(keys, documented);
+    for e in cert["ledger"].as_array().unwrap() {
+        let k: BTreeSet<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        assert!(k.is_subset(
+            &[
+                "mechanism",
+                "purpose",
+                "measured",
+                "sensitivity",
+                "monotone",
+                "scale",
+                "rho"
+            ]
+            .into_iter()
+            .collect()
+        ));
+    }
+    // Nothing computed from the input: no hash of it, not its row count, none of its ids.
+    let cert_text = fs::read_to_string(out.join("certificate.json")).unwrap();
+    let input_hash = hex::encode(Sha256::digest(fs::read(&data).unwrap()));
+    assert!(!cert_text.contains(&input_hash));
+    let true_rows = fs::read_to_string(&data).unwrap().lines().count() - 1;
+    assert!(
+        !cert_text.contains(&format!(": {true_rows}"))
+            && !cert_text.contains(&format!(":{true_rows}"))
+    );
+    assert_ne!(cert["outputs"][0]["rows"], serde_json::json!(true_rows));
+    for line in fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .step_by(97)
+    {
+        let id = line.split(',').next().unwrap();
+        assert!(
+            !cert_text.contains(id),
+            "input id {id} appears in the certificate"
+        );
+    }
+    // The synthetic ids are fresh, not the input's.
+    let synth_ids: BTreeSet<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let real = fs::read_to_string(&data).unwrap();
+    let real_ids: BTreeSet<&str> = real
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        synth_ids.intersection(&real_ids).count(),
+        0,
+        "generated ids never equal real ids"
+    );
+    assert!(synth_ids.contains("PSYN-1"));
+}
+
+/// NIST national2019 with its committed schema: AIM (the default) runs end to end and verifies.
+#[test]
+fn nist_national2019_release() {
+    let Some(data) = common::shared_data("nist_crc/national2019.csv") else {
+        return;
+    };
+    let schema = root().join("examples/nist/national2019.schema.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nist");
+    synth(
+        &data,
+        &schema,
+        &out,
+        &["--mechanism", "mst", "--epsilon", "1"],
+    )
+    .success();
+    Command::cargo_bin("dpsynth")
+        .unwrap()
+        .arg("verify")
+        .arg(&out)
+        .assert()
+        .success();
+    let cert = read_json(&out.join("certificate.json"));
+    assert_eq!(cert["mechanism"]["name"], "mst");
+    // Missing values are written back as NIST's `N` token.
+    let text = fs::read_to_string(out.join("synthetic.csv")).unwrap();
+    assert!(text.lines().skip(1).any(|l| l.split(',').any(|f| f == "N")));
+}
