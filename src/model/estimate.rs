@@ -27,18 +27,14 @@
 
 use super::inference::{Engine, Workspace};
 use super::layout::{kernels, SubsetLayout};
+use super::plan::ProjectionPlan;
 use super::{EstimationOptions, EstimationReport, Measurement};
 use crate::marginal::Clique;
 
-/// A measurement mapped into the engine: its tree clique, where its projection is summed
-/// from, and its weight `1 / sigma^2`.
+/// A measurement mapped into the engine: its tree clique and weight `1 / sigma^2`.
 pub(crate) struct Mapped<'a> {
     clique: usize,
-    /// Plan node the projection is summed from (a tree clique or an intermediate marginal).
-    source: usize,
-    /// Layout of the measured clique inside the source.
-    layout: SubsetLayout,
-    /// Layout of the measured clique inside its tree clique.
+    /// Layout of the measured clique inside its tree clique (for the IPF warm-up).
     in_clique: SubsetLayout,
     weight: f64,
     y: &'a [f64],
@@ -46,28 +42,13 @@ pub(crate) struct Mapped<'a> {
     offset: usize,
 }
 
-/// A table in the projection plan: either a tree clique itself (no parent) or an
-/// intermediate marginal of one, summed from its parent node.
-struct PlanNode {
-    clique: usize,
-    attrs: Clique,
-    parent: Option<(usize, SubsetLayout)>,
-    /// Offset and length in the intermediate buffer (unused for tree-clique nodes).
-    offset: usize,
-    cells: usize,
-}
-
 /// The loss `sum_m w_m ||P_m mu - y_m||^2` over measurements mapped to the smallest
-/// containing tree clique.
-///
-/// When one tree clique holds many measurements (AIM's cliques, triangulated cycles),
-/// projecting each straight from the clique costs a pass over the whole clique per
-/// measurement. A projection plan instead sums out attributes one at a time through
-/// intermediate marginals shared by several measurements (chosen greedily by the cells
-/// saved), and the gradient is expanded back through the same tables in reverse.
+/// containing tree clique. Each tree clique projects onto its measurements through a
+/// [`ProjectionPlan`] (shared intermediate marginals), and the gradient is expanded back
+/// through the same plan.
 pub(crate) struct Objective<'a> {
     mapped: Vec<Mapped<'a>>,
-    nodes: Vec<PlanNode>,
+    plans: Vec<(usize, ProjectionPlan)>,
     cells: usize,
     scratch: std::cell::RefCell<Vec<f64>>,
 }
@@ -79,10 +60,10 @@ impl<'a> Objective<'a> {
         measurements: &'a [Measurement],
     ) -> Self {
         let k = engine.tree.cliques().len();
-        // Group measurements by their tree clique.
-        let mut by_clique: Vec<Vec<usize>> = vec![Vec::new(); k];
-        let mut homes = Vec::with_capacity(measurements.len());
-        for (i, m) in measurements.iter().enumerate() {
+        let mut by_clique: Vec<Vec<(&Clique, usize)>> = vec![Vec::new(); k];
+        let mut mapped = Vec::with_capacity(measurements.len());
+        let mut offset = 0;
+        for m in measurements {
             // Validated by the caller: every measured clique is inside some tree clique.
             let c = engine
                 .tree
@@ -90,57 +71,12 @@ impl<'a> Objective<'a> {
                 .unwrap_or_else(|| {
                     unreachable!("measured cliques are covered by the junction tree")
                 });
-            by_clique[c].push(i);
-            homes.push(c);
-        }
-        let mut nodes: Vec<PlanNode> = Vec::new();
-        let mut source = vec![0usize; measurements.len()];
-        let mut buf = 0usize;
-        for (c, ms) in by_clique.iter().enumerate() {
-            if ms.is_empty() {
-                continue;
-            }
-            let root = nodes.len();
-            let attrs = engine.tree.cliques()[c].clone();
-            nodes.push(PlanNode {
-                clique: c,
-                attrs: attrs.clone(),
-                parent: None,
-                offset: 0,
-                cells: 0,
-            });
-            plan(
-                domain,
-                measurements,
-                root,
-                &attrs,
-                ms.clone(),
-                c,
-                &mut nodes,
-                &mut source,
-                &mut buf,
-            );
-        }
-        let mut mapped = Vec::with_capacity(measurements.len());
-        let mut offset = 0;
-        for (i, m) in measurements.iter().enumerate() {
-            let src = source[i];
-            let src_attrs = &nodes[src].attrs;
-            let layout = SubsetLayout::for_attrs(
-                src_attrs.attrs(),
-                &src_attrs.shape(domain),
-                m.clique.attrs(),
-            );
-            let c = homes[i];
-            let in_clique = SubsetLayout::for_attrs(
-                engine.tree.cliques()[c].attrs(),
-                &engine.shapes[c],
-                m.clique.attrs(),
-            );
+            let tc = &engine.tree.cliques()[c];
+            let in_clique =
+                SubsetLayout::for_attrs(tc.attrs(), &engine.shapes[c], m.clique.attrs());
+            by_clique[c].push((&m.clique, offset));
             mapped.push(Mapped {
                 clique: c,
-                source: src,
-                layout,
                 in_clique,
                 weight: 1.0 / (m.sigma * m.sigma),
                 y: &m.values,
@@ -148,11 +84,17 @@ impl<'a> Objective<'a> {
             });
             offset += m.values.len();
         }
+        let plans = by_clique
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(c, t)| (c, ProjectionPlan::new(domain, &engine.tree.cliques()[c], t)))
+            .collect();
         Objective {
             mapped,
-            nodes,
+            plans,
             cells: offset,
-            scratch: std::cell::RefCell::new(vec![0.0; buf]),
+            scratch: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -171,28 +113,8 @@ impl<'a> Objective<'a> {
     /// Projects `mu` onto every measured clique.
     fn project(&self, engine: &Engine, mu: &[f64], proj: &mut [f64]) {
         let mut scratch = self.scratch.borrow_mut();
-        // Nodes are stored parents first, so one forward sweep fills every intermediate.
-        for i in 0..self.nodes.len() {
-            let node = &self.nodes[i];
-            if let Some((p, layout)) = &node.parent {
-                let (before, after) = scratch.split_at_mut(node.offset);
-                let src: &[f64] = match &self.nodes[*p].parent {
-                    None => &mu[engine.range(self.nodes[*p].clique)],
-                    Some(_) => {
-                        &before[self.nodes[*p].offset..self.nodes[*p].offset + self.nodes[*p].cells]
-                    }
-                };
-                layout.sum_into(src, &mut after[..node.cells]);
-            }
-        }
-        for m in &self.mapped {
-            let node = &self.nodes[m.source];
-            let src: &[f64] = match node.parent {
-                None => &mu[engine.range(m.clique)],
-                Some(_) => &scratch[node.offset..node.offset + node.cells],
-            };
-            m.layout
-                .sum_into(src, &mut proj[m.offset..m.offset + m.y.len()]);
+        for (c, plan) in &self.plans {
+            plan.project(&mu[engine.range(*c)], &mut scratch, proj);
         }
     }
 
@@ -221,9 +143,6 @@ impl<'a> Objective<'a> {
     /// The gradient of the loss with respect to `mu`, expanded onto the tree cliques
     /// (`grad` is a clique vector); `gm` gets the per-measurement gradients.
     fn gradient(&self, engine: &Engine, proj: &[f64], gm: &mut [f64], grad: &mut [f64]) {
-        grad.fill(0.0);
-        let mut scratch = self.scratch.borrow_mut();
-        scratch.fill(0.0);
         for m in &self.mapped {
             let g = &mut gm[m.offset..m.offset + m.y.len()];
             let p = &proj[m.offset..m.offset + m.y.len()];
@@ -233,98 +152,12 @@ impl<'a> Objective<'a> {
                 g[i] = c * (p[i] - m.y[i]);
                 i += 1;
             }
-            let node = &self.nodes[m.source];
-            let dst: &mut [f64] = match node.parent {
-                None => &mut grad[engine.range(m.clique)],
-                Some(_) => &mut scratch[node.offset..node.offset + node.cells],
-            };
-            m.layout.add_expanded(dst, g);
         }
-        // Children before parents: push each intermediate's gradient up the plan.
-        for i in (0..self.nodes.len()).rev() {
-            let node = &self.nodes[i];
-            if let Some((p, layout)) = &node.parent {
-                let (before, after) = scratch.split_at_mut(node.offset);
-                let child = &after[..node.cells];
-                let pn = &self.nodes[*p];
-                let dst: &mut [f64] = match pn.parent {
-                    None => &mut grad[engine.range(pn.clique)],
-                    Some(_) => &mut before[pn.offset..pn.offset + pn.cells],
-                };
-                layout.add_expanded(dst, child);
-            }
+        grad.fill(0.0);
+        let mut scratch = self.scratch.borrow_mut();
+        for (c, plan) in &self.plans {
+            plan.add_expanded(gm, &mut scratch, &mut grad[engine.range(*c)]);
         }
-    }
-}
-
-/// Greedy projection plan for the measurements `ms` that live in `source` (attributes
-/// `attrs`): repeatedly drop the attribute whose removal lets the most measurements be
-/// summed from a smaller intermediate, while that saves cells.
-#[allow(clippy::too_many_arguments)]
-fn plan(
-    domain: &crate::marginal::Domain,
-    measurements: &[Measurement],
-    source: usize,
-    attrs: &Clique,
-    ms: Vec<usize>,
-    clique: usize,
-    nodes: &mut Vec<PlanNode>,
-    assigned: &mut [usize],
-    buf: &mut usize,
-) {
-    let src_cells = attrs.cells(domain) as f64;
-    let mut remaining = ms;
-    loop {
-        let mut best: Option<(f64, usize)> = None;
-        if remaining.len() > 1 {
-            for &b in attrs.attrs() {
-                let cnt = remaining
-                    .iter()
-                    .filter(|&&i| !measurements[i].clique.contains(b))
-                    .count() as f64;
-                let size = domain.size(b) as f64;
-                // Direct: cnt passes over the source. Via the intermediate: one pass to build
-                // it, then cnt passes over a table `size` times smaller.
-                let saved = src_cells * (cnt * (1.0 - 1.0 / size) - 1.0);
-                if saved > 0.0 && best.is_none_or(|(s, _)| saved > s) {
-                    best = Some((saved, b));
-                }
-            }
-        }
-        let Some((_, b)) = best else {
-            for i in remaining {
-                assigned[i] = source;
-            }
-            return;
-        };
-        let (sub, rest): (Vec<usize>, Vec<usize>) = remaining
-            .into_iter()
-            .partition(|&i| !measurements[i].clique.contains(b));
-        remaining = rest;
-        let child_attrs = attrs.difference(&Clique::new([b]));
-        let cells = child_attrs.cells(domain);
-        let layout =
-            SubsetLayout::for_attrs(attrs.attrs(), &attrs.shape(domain), child_attrs.attrs());
-        let id = nodes.len();
-        nodes.push(PlanNode {
-            clique,
-            attrs: child_attrs.clone(),
-            parent: Some((source, layout)),
-            offset: *buf,
-            cells,
-        });
-        *buf += cells;
-        plan(
-            domain,
-            measurements,
-            id,
-            &child_attrs,
-            sub,
-            clique,
-            nodes,
-            assigned,
-            buf,
-        );
     }
 }
 

@@ -123,18 +123,6 @@ impl Factor {
 }
 
 impl Factor {
-    /// Product in probability space over the union of the two cliques (for tables of
-    /// probabilities, as in model queries).
-    pub(crate) fn product_prob(&self, other: &Factor, domain: &Domain) -> Factor {
-        let union = self.clique.union(&other.clique);
-        let mut out = Factor::zeros(union, domain);
-        out.layout_of(&self.clique)
-            .combine_expanded(&mut out.values, &self.values, |x, y| *x = y);
-        let l = out.layout_of(&other.clique);
-        l.mul_expanded(&mut out.values, &other.values);
-        out
-    }
-
     /// Divides a table of probabilities by its own marginal on `sub` (a conditional
     /// distribution given `sub`); cells whose marginal is zero become zero.
     pub(crate) fn conditional_on(&mut self, sub: &Clique) {

@@ -8,10 +8,12 @@ use std::sync::{Arc, OnceLock};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::eliminate::{eliminate, Table};
 use super::factor::Factor;
 use super::inference::{Engine, Workspace};
 use super::junction::JunctionTree;
 use super::layout::SubsetLayout;
+use super::plan::ProjectionPlan;
 use super::{Measurement, ModelError};
 use crate::marginal::{Clique, Domain, MarginalTable};
 
@@ -210,9 +212,70 @@ impl GraphicalModel {
 
     /// Many model marginals at once, in parallel (AIM scores hundreds of candidates per
     /// round against one model). Order follows `cliques`.
+    ///
+    /// Queries inside the same tree clique share one [`ProjectionPlan`] (intermediate
+    /// marginals summed once); the others run variable elimination each. Tree cliques and
+    /// spanning queries are spread over rayon's threads.
     pub fn project_many(&self, cliques: &[Clique]) -> Vec<MarginalTable> {
-        self.calibrated();
-        cliques.par_iter().map(|c| self.project(c)).collect()
+        let cal = self.calibrated();
+        let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        let mut spanning = Vec::new();
+        for (i, q) in cliques.iter().enumerate() {
+            let in_range = q.attrs().iter().all(|&a| a < self.domain.len());
+            match in_range
+                .then(|| self.tree.containing(&self.domain, q))
+                .flatten()
+            {
+                Some(c) => groups.entry(c).or_default().push(i),
+                None => spanning.push(i),
+            }
+        }
+        let grouped: Vec<(usize, MarginalTable)> = groups
+            .into_par_iter()
+            .flat_map_iter(|(c, idx)| {
+                let mut offs = Vec::with_capacity(idx.len());
+                let mut len = 0;
+                for &i in &idx {
+                    offs.push(len);
+                    len += cliques[i].cells(&self.domain);
+                }
+                let targets: Vec<(&Clique, usize)> = idx
+                    .iter()
+                    .map(|&i| &cliques[i])
+                    .zip(offs.iter().copied())
+                    .collect();
+                let plan = ProjectionPlan::new(&self.domain, &self.tree.cliques()[c], &targets);
+                let mut out = vec![0.0; len];
+                plan.project(cal.clique(c), &mut Vec::new(), &mut out);
+                idx.into_iter()
+                    .zip(offs)
+                    .map(|(i, o)| {
+                        let q = &cliques[i];
+                        let n = q.cells(&self.domain);
+                        let values = out[o..o + n].iter().map(|p| p * self.total).collect();
+                        (
+                            i,
+                            MarginalTable {
+                                clique: q.clone(),
+                                shape: q.shape(&self.domain),
+                                values,
+                            },
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let spanned: Vec<(usize, MarginalTable)> = spanning
+            .into_par_iter()
+            .map(|i| (i, self.project(&cliques[i])))
+            .collect();
+        let mut out: Vec<Option<MarginalTable>> = vec![None; cliques.len()];
+        for (i, t) in grouped.into_iter().chain(spanned) {
+            out[i] = Some(t);
+        }
+        out.into_iter()
+            .map(|t| t.unwrap_or_else(|| unreachable!("every query is answered")))
+            .collect()
     }
 
     /// Probabilities over `clique` (attributes already checked).
@@ -238,9 +301,11 @@ impl GraphicalModel {
     }
 
     /// Variable elimination for a clique no tree clique contains. On a connected subtree
-    /// of a junction tree the joint of its attributes is the root's marginal times each
-    /// other clique's conditional given its separator; attributes are summed out leaves
-    /// first, carrying along only the separator and the queried attributes.
+    /// of a junction tree the joint of its attributes is one clique's marginal times every
+    /// other clique's conditional given its separator towards that clique. Each clique of
+    /// the smallest subtree covering the query is first reduced (one pass over its
+    /// calibrated marginal) to the attributes it shares with the query or its neighbours,
+    /// then everything but the query is eliminated greedily with a fused sum-product.
     fn eliminate_over_subtree(&self, cal: &Calibrated, query: &Clique) -> Factor {
         let tree = &self.tree;
         let k = tree.cliques().len();
@@ -276,16 +341,10 @@ impl GraphicalModel {
                 adj[c].clear();
             }
         }
-        // Root the subtree at the terminal sharing most attributes with the query.
         let root = terminals
             .iter()
+            .next()
             .copied()
-            .max_by_key(|&c| {
-                (
-                    tree.cliques()[c].intersection(query).len(),
-                    std::cmp::Reverse(c),
-                )
-            })
             .unwrap_or_else(|| tree.root());
         let mut order = vec![root];
         let mut sub_parent: BTreeMap<usize, usize> = BTreeMap::new();
@@ -300,61 +359,37 @@ impl GraphicalModel {
             }
             i += 1;
         }
-        let table = |c: usize| Factor {
-            clique: tree.cliques()[c].clone(),
-            shape: cal.engine.shapes[c].clone(),
-            values: cal.clique(c).to_vec(),
-        };
-        let mut msgs: BTreeMap<usize, Factor> = BTreeMap::new();
-        for &c in order.iter().rev() {
-            let children: Vec<usize> = adj[c]
-                .iter()
-                .copied()
-                .filter(|n| sub_parent.get(n) == Some(&c))
-                .collect();
-            let mut f = table(c);
-            let sep = match sub_parent.get(&c) {
-                Some(&p) => {
-                    let sep = tree.cliques()[c].intersection(&tree.cliques()[p]);
-                    f.conditional_on(&sep);
-                    sep
-                }
-                None => Clique::empty(),
+        let mut factors = Vec::with_capacity(order.len());
+        for &c in &order {
+            let cl = &tree.cliques()[c];
+            // What this clique shares with the query and its subtree neighbours.
+            let mut needed = cl.intersection(query);
+            for &n in &adj[c] {
+                needed = needed.union(&cl.intersection(&tree.cliques()[n]));
+            }
+            let layout = SubsetLayout::for_attrs(cl.attrs(), &cal.engine.shapes[c], needed.attrs());
+            let mut values = vec![0.0; layout.small_cells()];
+            layout.sum_into(cal.clique(c), &mut values);
+            let mut f = Factor {
+                shape: needed.shape(&self.domain),
+                clique: needed,
+                values,
             };
-            // Sum out, before any product, what only this clique mentions.
-            let mut needed = sep.union(query);
-            for ch in &children {
-                needed = needed.union(&msgs[ch].clique);
+            if let Some(&p) = sub_parent.get(&c) {
+                // A marginal of the clique's conditional is the conditional of its marginal.
+                f.conditional_on(&cl.intersection(&tree.cliques()[p]));
             }
-            let keep = f.clique.intersection(&needed);
-            if keep != f.clique {
-                f = f.sum_onto(&keep);
-            }
-            for ch in &children {
-                if let Some(m) = msgs.remove(ch) {
-                    f = f.product_prob(&m, &self.domain);
-                }
-            }
-            let keep = f.clique.intersection(&sep.union(query));
-            msgs.insert(
-                c,
-                if keep != f.clique {
-                    f.sum_onto(&keep)
-                } else {
-                    f
-                },
-            );
+            factors.push(Table {
+                clique: f.clique,
+                values: f.values,
+            });
         }
-        let mut out = msgs
-            .remove(&root)
-            .unwrap_or_else(|| unreachable!("the root is processed last"));
-        if out.clique != *query {
-            // Only possible if some queried attribute was in no terminal, which the tree rules out.
-            out = out
-                .sum_onto(&out.clique.intersection(query))
-                .expand(query, &self.domain);
+        let t = eliminate(&self.domain, factors, query);
+        Factor {
+            shape: query.shape(&self.domain),
+            clique: t.clique,
+            values: t.values,
         }
-        out
     }
 }
 
@@ -529,9 +564,17 @@ mod tests {
             }
         }
         assert!(spanning > 20, "only {spanning} spanning queries");
-        let many = model.project_many(&crate::marginal::all_k_way(domain.len(), 3));
-        assert_eq!(many.len(), 35);
-        assert_eq!(many[7], model.project(&many[7].clique));
+        let mut queries = crate::marginal::all_k_way(domain.len(), 3);
+        queries.extend(crate::marginal::all_k_way(domain.len(), 2));
+        queries.push(Clique::empty());
+        let many = model.project_many(&queries);
+        assert_eq!(many.len(), queries.len());
+        for (q, t) in queries.iter().zip(&many) {
+            assert_eq!(&t.clique, q);
+            for (a, b) in t.values.iter().zip(brute(&model, q)) {
+                assert!((a - b).abs() < 1e-9 * model.total(), "{q:?}: {a} vs {b}");
+            }
+        }
     }
 
     #[test]

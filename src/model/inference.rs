@@ -111,56 +111,63 @@ impl Engine {
         debug_assert_eq!(mu.len(), n);
         ws.beliefs.clear();
         ws.beliefs.extend_from_slice(theta);
-        ws.up_msgs
-            .resize(self.sep_offsets[self.sep_offsets.len() - 1], 0.0);
+        let seps = self.sep_offsets[self.sep_offsets.len() - 1];
+        ws.up_msgs.resize(seps, 0.0);
+        ws.scratch.resize(seps, 0.0);
         let order = self.tree.order();
         // Upward pass: leaves first, each clique's belief (potential times its children's
         // messages) summed onto its separator in log space and multiplied into the parent.
+        // The shifted exponentials stay in `mu` with their sums per separator cell: they
+        // are the clique's conditional distribution given its separator.
         for &c in order.iter().rev() {
             let (Some(up), Some(down), Some(p)) = (&self.up[c], &self.down[c], self.tree.parent(c))
             else {
                 continue;
             };
-            let msg = &mut ws.up_msgs[self.sep_offsets[c]..self.sep_offsets[c + 1]];
-            up.logsumexp_into(&ws.beliefs[self.range(c)], msg, &mut ws.scratch);
+            let sr = self.sep_offsets[c]..self.sep_offsets[c + 1];
+            let cr = self.range(c);
+            up.logsumexp_keep(
+                &ws.beliefs[cr.clone()],
+                &mut ws.up_msgs[sr.clone()],
+                &mut mu[cr],
+                &mut ws.scratch[sr.clone()],
+            );
             let pr = self.range(p);
-            down.add_expanded(&mut ws.beliefs[pr], msg);
+            down.add_expanded(&mut ws.beliefs[pr], &ws.up_msgs[sr]);
         }
         // The root now holds the whole model's unnormalised log-probability.
         let root = self.tree.root();
         let rr = self.range(root);
-        let log_z = logsumexp(&ws.beliefs[rr.clone()]);
-        exp_scaled(&mut mu[rr], &ws.beliefs[self.range(root)], log_z, total);
-        // Downward pass: root first; each child receives the parent's calibrated separator
-        // marginal divided by what the child itself sent up.
+        let m = kernels::max(&ws.beliefs[rr.clone()]);
+        let shift = if m.is_finite() { m } else { 0.0 };
+        exp_scaled(&mut mu[rr.clone()], &ws.beliefs[rr.clone()], shift, 1.0);
+        let z = kernels::sum(&mu[rr.clone()]);
+        let log_z = shift + z.ln();
+        let scale = if z > 0.0 { total / z } else { 0.0 };
+        for v in &mut mu[rr] {
+            *v *= scale;
+        }
+        // Downward pass, root first: a child's marginal is its conditional given the
+        // separator times the parent's (already calibrated) separator marginal.
         for &c in order.iter() {
-            let (Some(down), Some(p)) = (&self.down[c], self.tree.parent(c)) else {
+            let (Some(down), Some(up), Some(p)) = (&self.down[c], &self.up[c], self.tree.parent(c))
+            else {
                 continue;
             };
             ws.sep.resize(down.small_cells(), 0.0);
             down.sum_into(&mu[self.range(p)], &mut ws.sep);
-            let msg = &ws.up_msgs[self.sep_offsets[c]..self.sep_offsets[c + 1]];
-            let ln_total = total.ln();
-            for (s, &m) in ws.sep.iter_mut().zip(msg) {
-                // log of the separator marginal in the model's unnormalised scale, minus
-                // the upward message (both finite unless a probability underflowed to 0).
-                *s = (s.ln() - ln_total + log_z) - m;
-                if s.is_nan() {
-                    *s = f64::NEG_INFINITY;
-                }
+            let acc = &ws.scratch[self.sep_offsets[c]..self.sep_offsets[c + 1]];
+            for (s, &a) in ws.sep.iter_mut().zip(acc) {
+                *s = if a > 0.0 { *s / a } else { 0.0 };
             }
-            let up = self.up[c]
-                .as_ref()
-                .unwrap_or_else(|| unreachable!("non-root has an up layout"));
-            let cr = self.range(c);
-            up.add_expanded(&mut ws.beliefs[cr.clone()], &ws.sep);
-            exp_scaled(&mut mu[cr.clone()], &ws.beliefs[cr], log_z, total);
+            up.mul_expanded(&mut mu[self.range(c)], &ws.sep);
         }
         log_z
     }
 }
 
-/// `log sum exp xs`, shifted by the maximum.
+/// `log sum exp xs`, shifted by the maximum (reference for tests).
+#[cfg(test)]
 pub(crate) fn logsumexp(xs: &[f64]) -> f64 {
     let m = kernels::max(xs);
     if !m.is_finite() {

@@ -242,7 +242,7 @@ impl SubsetLayout {
                 let (acc, m, x) = (&mut scratch[s..s + n], &small[s..s + n], &big[b..b + n]);
                 let mut i = 0;
                 while i < n {
-                    acc[i] += (x[i] - shift(m[i])).exp();
+                    acc[i] += kernels::exp(x[i] - shift(m[i]));
                     i += 1;
                 }
             });
@@ -254,6 +254,74 @@ impl SubsetLayout {
         for (m, &acc) in small.iter_mut().zip(scratch.iter()) {
             if m.is_finite() {
                 *m += acc.ln();
+            }
+        }
+    }
+
+    /// Like [`Self::logsumexp_into`], and also keeps the shifted exponentials: `exps[c] =
+    /// exp(big[c] - max_s)` and `acc[s] = sum of exps over s`, so `exps / acc` is the
+    /// conditional distribution of the big table given each small cell.
+    pub(crate) fn logsumexp_keep(
+        &self,
+        big: &[f64],
+        small: &mut [f64],
+        exps: &mut [f64],
+        acc: &mut [f64],
+    ) {
+        debug_assert_eq!(big.len(), self.big_cells);
+        debug_assert_eq!(exps.len(), self.big_cells);
+        debug_assert_eq!(small.len(), self.small_cells);
+        debug_assert_eq!(acc.len(), self.small_cells);
+        let n = self.inner_len;
+        small.fill(f64::NEG_INFINITY);
+        if self.inner_kept {
+            self.for_each_run(|b, s| {
+                let (m, x) = (&mut small[s..s + n], &big[b..b + n]);
+                let mut i = 0;
+                while i < n {
+                    m[i] = m[i].max(x[i]);
+                    i += 1;
+                }
+            });
+        } else {
+            self.for_each_run(|b, s| {
+                small[s] = small[s].max(kernels::max(&big[b..b + n]));
+            });
+        }
+        acc.fill(0.0);
+        let shift = |m: f64| if m.is_finite() { m } else { 0.0 };
+        if self.inner_kept {
+            self.for_each_run(|b, s| {
+                let (a, m, x, e) = (
+                    &mut acc[s..s + n],
+                    &small[s..s + n],
+                    &big[b..b + n],
+                    &mut exps[b..b + n],
+                );
+                let mut i = 0;
+                while i < n {
+                    e[i] = kernels::exp(x[i] - shift(m[i]));
+                    a[i] += e[i];
+                    i += 1;
+                }
+            });
+        } else {
+            self.for_each_run(|b, s| {
+                let m = shift(small[s]);
+                let (x, e) = (&big[b..b + n], &mut exps[b..b + n]);
+                let mut sum = 0.0;
+                let mut i = 0;
+                while i < n {
+                    e[i] = kernels::exp(x[i] - m);
+                    sum += e[i];
+                    i += 1;
+                }
+                acc[s] += sum;
+            });
+        }
+        for (m, &a) in small.iter_mut().zip(acc.iter()) {
+            if m.is_finite() {
+                *m += a.ln();
             }
         }
     }
@@ -282,6 +350,46 @@ impl SubsetLayout {
 /// drops the bounds checks and vectorises them, and unoptimised test builds avoid the
 /// per-element calls of iterator adapters.
 pub(crate) mod kernels {
+    /// `e^x` without a libm call: Cody-Waite reduction `x = k ln 2 + r`, `|r| <= ln 2 / 2`,
+    /// a degree-13 Taylor polynomial for `e^r` (truncation below 1e-17 relative) and `2^k`
+    /// built in the exponent bits. Branch-free, so loops over it vectorise. Within a few
+    /// ulp of `f64::exp` for `x` in [-708, 709]; 0 below (every caller shifts by a
+    /// maximum first, so such cells are below 1e-307 of it) and +inf above.
+    #[inline(always)]
+    pub(crate) fn exp(x: f64) -> f64 {
+        const LOG2E: f64 = std::f64::consts::LOG2_E;
+        // ln 2 split so that k * LN2_HI is exact (fdlibm's constants).
+        const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+        const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+        const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52: rounds to an integer
+        let xc = x.clamp(-708.0, 709.0);
+        let t = xc * LOG2E + SHIFT;
+        let k = t - SHIFT;
+        let ki = (t.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
+        let r = (xc - k * LN2_HI) - k * LN2_LO;
+        let mut p = 1.0 / 6_227_020_800.0; // 1/13!
+        p = p * r + 1.0 / 479_001_600.0;
+        p = p * r + 1.0 / 39_916_800.0;
+        p = p * r + 1.0 / 3_628_800.0;
+        p = p * r + 1.0 / 362_880.0;
+        p = p * r + 1.0 / 40_320.0;
+        p = p * r + 1.0 / 5_040.0;
+        p = p * r + 1.0 / 720.0;
+        p = p * r + 1.0 / 120.0;
+        p = p * r + 1.0 / 24.0;
+        p = p * r + 1.0 / 6.0;
+        p = p * r + 0.5;
+        p = p * r + 1.0;
+        p = p * r + 1.0;
+        let y = p * f64::from_bits((ki.wrapping_add(1023) as u64) << 52);
+        let y = if x < -708.0 { 0.0 } else { y };
+        if x > 709.0 {
+            f64::INFINITY
+        } else {
+            y
+        }
+    }
+
     pub(crate) fn sum(x: &[f64]) -> f64 {
         let mut acc = 0.0;
         let mut i = 0;
@@ -307,7 +415,7 @@ pub(crate) mod kernels {
         let mut acc = 0.0;
         let mut i = 0;
         while i < x.len() {
-            acc += (x[i] - shift).exp();
+            acc += exp(x[i] - shift);
             i += 1;
         }
         acc
@@ -319,7 +427,7 @@ pub(crate) mod kernels {
         let src = &src[..n];
         let mut i = 0;
         while i < n {
-            dst[i] = scale * (src[i] - shift).exp();
+            dst[i] = scale * exp(src[i] - shift);
             i += 1;
         }
     }
@@ -475,6 +583,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn fast_exp_matches_std() {
+        let mut worst: f64 = 0.0;
+        let mut x = -708.0;
+        while x < 709.0 {
+            let (a, b) = (kernels::exp(x), x.exp());
+            worst = worst.max(((a - b) / b).abs());
+            x += 0.001_234_567;
+        }
+        for x in [
+            -1e-300, 0.0, 1e-12, -0.5, 0.5, -0.346, 0.347, 1.0, -1.0, 700.0, -700.0,
+        ] {
+            let (a, b) = (kernels::exp(x), f64::exp(x));
+            worst = worst.max(((a - b) / b).abs());
+        }
+        assert!(worst < 1e-15, "relative error {worst:e}");
+        assert_eq!(kernels::exp(0.0), 1.0);
+        assert_eq!(kernels::exp(f64::NEG_INFINITY), 0.0);
+        assert_eq!(kernels::exp(-800.0), 0.0);
+        assert_eq!(kernels::exp(800.0), f64::INFINITY);
+        assert!(kernels::exp(f64::NAN).is_nan());
     }
 
     #[test]

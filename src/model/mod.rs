@@ -31,12 +31,14 @@
 //! - All iteration is over sorted cliques and vectors; nothing depends on hash order, so a
 //!   seed reproduces a run, on any number of threads.
 
+mod eliminate;
 mod estimate;
 mod factor;
 mod graphical;
 mod inference;
 mod junction;
 mod layout;
+mod plan;
 mod sample;
 
 use serde::{Deserialize, Serialize};
