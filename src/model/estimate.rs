@@ -140,9 +140,9 @@ impl<'a> Objective<'a> {
             .sum()
     }
 
-    /// The gradient of the loss with respect to `mu`, expanded onto the tree cliques
-    /// (`grad` is a clique vector); `gm` gets the per-measurement gradients.
-    fn gradient(&self, engine: &Engine, proj: &[f64], gm: &mut [f64], grad: &mut [f64]) {
+    /// The gradient of the loss with respect to each measurement's projection:
+    /// `2 w_m (P_m mu - y_m)`.
+    fn measurement_gradient(&self, proj: &[f64], gm: &mut [f64]) {
         for m in &self.mapped {
             let g = &mut gm[m.offset..m.offset + m.y.len()];
             let p = &proj[m.offset..m.offset + m.y.len()];
@@ -153,11 +153,23 @@ impl<'a> Objective<'a> {
                 i += 1;
             }
         }
-        grad.fill(0.0);
+    }
+
+    /// Adds per-measurement tables expanded onto their tree cliques into `dst` (a clique
+    /// vector): the adjoint of the projection.
+    fn add_expanded(&self, engine: &Engine, tables: &[f64], dst: &mut [f64]) {
         let mut scratch = self.scratch.borrow_mut();
         for (c, plan) in &self.plans {
-            plan.add_expanded(gm, &mut scratch, &mut grad[engine.range(*c)]);
+            plan.add_expanded(tables, &mut scratch, &mut dst[engine.range(*c)]);
         }
+    }
+
+    /// The gradient of the loss with respect to `mu`, expanded onto the tree cliques
+    /// (`grad` is a clique vector); `gm` gets the per-measurement gradients.
+    fn gradient(&self, engine: &Engine, proj: &[f64], gm: &mut [f64], grad: &mut [f64]) {
+        self.measurement_gradient(proj, gm);
+        grad.fill(0.0);
+        self.add_expanded(engine, gm, grad);
     }
 }
 
@@ -395,6 +407,7 @@ pub(crate) fn accelerated(
     let mut th_new = vec![0.0; n];
     let mut mu_new = vec![0.0; n];
     let mut pz_new = vec![0.0; m_cells];
+    let mut gs: Vec<f64> = Vec::with_capacity(m_cells);
     // Initial L: the first step (a = 1/L) moves no log-potential by more than one unit.
     objective.gradient(engine, &px, &mut gy, &mut grad);
     let gmax = kernels::max_abs(&grad);
@@ -418,8 +431,12 @@ pub(crate) fn accelerated(
             let a = (1.0 + (1.0 + 4.0 * lip * big_a).sqrt()) / (2.0 * lip);
             let tau = a / (big_a + a);
             kernels::mix_into(&mut py, &px, tau, &pz);
-            objective.gradient(engine, &py, &mut gy, &mut grad);
-            kernels::sub_scaled(&mut th_new, theta, a, &grad);
+            // theta' = theta - a * grad, with the gradient expanded straight into theta'.
+            objective.measurement_gradient(&py, &mut gy);
+            gs.clear();
+            gs.extend(gy.iter().map(|g| -a * g));
+            th_new.copy_from_slice(theta);
+            objective.add_expanded(engine, &gs, &mut th_new);
             let lz = engine.calibrate(&th_new, total, &mut ws, &mut mu_new);
             objective.project(engine, &mu_new, &mut pz_new);
             // N * KL(z' || z) = E_z'[theta' - theta] * N - N (log Z' - log Z).

@@ -142,43 +142,33 @@ impl SubsetLayout {
     /// `big[c] += small[s(c)]`: expansion of `small` to the big clique, added in (a product
     /// of factors in log space).
     pub(crate) fn add_expanded(&self, big: &mut [f64], small: &[f64]) {
-        self.combine_expanded(big, small, |x, y| *x += y);
+        self.combine_expanded(big, small, kernels::add_assign, kernels::add_scalar);
     }
 
     /// `big[c] *= small[s(c)]`: a product of factors in probability space.
     pub(crate) fn mul_expanded(&self, big: &mut [f64], small: &[f64]) {
-        self.combine_expanded(big, small, |x, y| *x *= y);
+        self.combine_expanded(big, small, kernels::mul_assign, kernels::mul_scalar);
     }
 
-    /// `big[c] = op(big[c], small[s(c)])` for every cell.
+    /// `big[c] = op(big[c], small[s(c)])` for every cell; `run` handles a kept run
+    /// (element-wise) and `scalar` a summed-out run (one value for the whole run). Both are
+    /// plain functions of their slices, so the optimiser knows the slices do not alias and
+    /// vectorises them (closure captures would hide that).
     #[inline]
     pub(crate) fn combine_expanded(
         &self,
         big: &mut [f64],
         small: &[f64],
-        op: impl Fn(&mut f64, f64),
+        run: impl Fn(&mut [f64], &[f64]),
+        scalar: impl Fn(&mut [f64], f64),
     ) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
         let n = self.inner_len;
         if self.inner_kept {
-            self.for_each_run(|b, s| {
-                let (x, y) = (&mut big[b..b + n], &small[s..s + n]);
-                let mut i = 0;
-                while i < n {
-                    op(&mut x[i], y[i]);
-                    i += 1;
-                }
-            });
+            self.for_each_run(|b, s| run(&mut big[b..b + n], &small[s..s + n]));
         } else {
-            self.for_each_run(|b, s| {
-                let (x, y) = (&mut big[b..b + n], small[s]);
-                let mut i = 0;
-                while i < n {
-                    op(&mut x[i], y);
-                    i += 1;
-                }
-            });
+            self.for_each_run(|b, s| scalar(&mut big[b..b + n], small[s]));
         }
     }
 
@@ -194,14 +184,7 @@ impl SubsetLayout {
         small.fill(0.0);
         let n = self.inner_len;
         if self.inner_kept {
-            self.for_each_run(|b, s| {
-                let (y, x) = (&mut small[s..s + n], &big[b..b + n]);
-                let mut i = 0;
-                while i < n {
-                    y[i] += x[i];
-                    i += 1;
-                }
-            });
+            self.for_each_run(|b, s| kernels::add_assign(&mut small[s..s + n], &big[b..b + n]));
         } else {
             self.for_each_run(|b, s| {
                 small[s] += kernels::sum(&big[b..b + n]);
@@ -219,14 +202,7 @@ impl SubsetLayout {
         // Pass 1: maximum per target cell (kept in `small`).
         small.fill(f64::NEG_INFINITY);
         if self.inner_kept {
-            self.for_each_run(|b, s| {
-                let (m, x) = (&mut small[s..s + n], &big[b..b + n]);
-                let mut i = 0;
-                while i < n {
-                    m[i] = m[i].max(x[i]);
-                    i += 1;
-                }
-            });
+            self.for_each_run(|b, s| kernels::max_assign(&mut small[s..s + n], &big[b..b + n]));
         } else {
             self.for_each_run(|b, s| {
                 small[s] = small[s].max(kernels::max(&big[b..b + n]));
@@ -239,12 +215,12 @@ impl SubsetLayout {
         let shift = |m: f64| if m.is_finite() { m } else { 0.0 };
         if self.inner_kept {
             self.for_each_run(|b, s| {
-                let (acc, m, x) = (&mut scratch[s..s + n], &small[s..s + n], &big[b..b + n]);
-                let mut i = 0;
-                while i < n {
-                    acc[i] += kernels::exp(x[i] - shift(m[i]));
-                    i += 1;
-                }
+                kernels::exp_acc(
+                    None,
+                    &mut scratch[s..s + n],
+                    &big[b..b + n],
+                    &small[s..s + n],
+                )
             });
         } else {
             self.for_each_run(|b, s| {
@@ -275,14 +251,7 @@ impl SubsetLayout {
         let n = self.inner_len;
         small.fill(f64::NEG_INFINITY);
         if self.inner_kept {
-            self.for_each_run(|b, s| {
-                let (m, x) = (&mut small[s..s + n], &big[b..b + n]);
-                let mut i = 0;
-                while i < n {
-                    m[i] = m[i].max(x[i]);
-                    i += 1;
-                }
-            });
+            self.for_each_run(|b, s| kernels::max_assign(&mut small[s..s + n], &big[b..b + n]));
         } else {
             self.for_each_run(|b, s| {
                 small[s] = small[s].max(kernels::max(&big[b..b + n]));
@@ -292,31 +261,17 @@ impl SubsetLayout {
         let shift = |m: f64| if m.is_finite() { m } else { 0.0 };
         if self.inner_kept {
             self.for_each_run(|b, s| {
-                let (a, m, x, e) = (
+                kernels::exp_acc(
+                    Some(&mut exps[b..b + n]),
                     &mut acc[s..s + n],
-                    &small[s..s + n],
                     &big[b..b + n],
-                    &mut exps[b..b + n],
-                );
-                let mut i = 0;
-                while i < n {
-                    e[i] = kernels::exp(x[i] - shift(m[i]));
-                    a[i] += e[i];
-                    i += 1;
-                }
+                    &small[s..s + n],
+                )
             });
         } else {
             self.for_each_run(|b, s| {
-                let m = shift(small[s]);
-                let (x, e) = (&big[b..b + n], &mut exps[b..b + n]);
-                let mut sum = 0.0;
-                let mut i = 0;
-                while i < n {
-                    e[i] = kernels::exp(x[i] - m);
-                    sum += e[i];
-                    i += 1;
-                }
-                acc[s] += sum;
+                acc[s] +=
+                    kernels::exp_shift_sum(&mut exps[b..b + n], &big[b..b + n], shift(small[s]));
             });
         }
         for (m, &a) in small.iter_mut().zip(acc.iter()) {
@@ -390,20 +345,46 @@ pub(crate) mod kernels {
         }
     }
 
-    pub(crate) fn sum(x: &[f64]) -> f64 {
-        let mut acc = 0.0;
+    /// `sum_i f(i)` for `i < n` with four independent accumulators, so the additions can
+    /// be reordered into vector lanes (a single running sum is a dependency chain the
+    /// optimiser may not reassociate).
+    #[inline(always)]
+    fn sum4(n: usize, f: impl Fn(usize) -> f64) -> f64 {
+        let mut a = [0.0f64; 4];
         let mut i = 0;
-        while i < x.len() {
-            acc += x[i];
+        while i + 4 <= n {
+            a[0] += f(i);
+            a[1] += f(i + 1);
+            a[2] += f(i + 2);
+            a[3] += f(i + 3);
+            i += 4;
+        }
+        let mut s = (a[0] + a[2]) + (a[1] + a[3]);
+        while i < n {
+            s += f(i);
             i += 1;
         }
-        acc
+        s
     }
 
+    pub(crate) fn sum(x: &[f64]) -> f64 {
+        sum4(x.len(), |i| x[i])
+    }
+
+    /// Largest element (-inf for none); inputs are NaN-free (potentials are validated).
     pub(crate) fn max(x: &[f64]) -> f64 {
-        let mut m = f64::NEG_INFINITY;
+        let mut a = [f64::NEG_INFINITY; 4];
+        let n = x.len();
         let mut i = 0;
-        while i < x.len() {
+        while i + 4 <= n {
+            a[0] = if x[i] > a[0] { x[i] } else { a[0] };
+            a[1] = if x[i + 1] > a[1] { x[i + 1] } else { a[1] };
+            a[2] = if x[i + 2] > a[2] { x[i + 2] } else { a[2] };
+            a[3] = if x[i + 3] > a[3] { x[i + 3] } else { a[3] };
+            i += 4;
+        }
+        let mut m = a[0].max(a[1]).max(a[2].max(a[3]));
+        while i < n {
             m = m.max(x[i]);
             i += 1;
         }
@@ -412,13 +393,96 @@ pub(crate) mod kernels {
 
     /// `sum exp(x - shift)`.
     pub(crate) fn sum_exp(x: &[f64], shift: f64) -> f64 {
-        let mut acc = 0.0;
+        sum4(x.len(), |i| exp(x[i] - shift))
+    }
+
+    /// `dst = exp(src - shift)`, returning the sum.
+    pub(crate) fn exp_shift_sum(dst: &mut [f64], src: &[f64], shift: f64) -> f64 {
+        let n = dst.len();
+        let src = &src[..n];
         let mut i = 0;
-        while i < x.len() {
-            acc += exp(x[i] - shift);
+        while i < n {
+            dst[i] = exp(src[i] - shift);
             i += 1;
         }
-        acc
+        sum(dst)
+    }
+
+    /// `dst += src`.
+    pub(crate) fn add_assign(dst: &mut [f64], src: &[f64]) {
+        let n = dst.len();
+        let src = &src[..n];
+        let mut i = 0;
+        while i < n {
+            dst[i] += src[i];
+            i += 1;
+        }
+    }
+
+    /// `dst *= src`.
+    pub(crate) fn mul_assign(dst: &mut [f64], src: &[f64]) {
+        let n = dst.len();
+        let src = &src[..n];
+        let mut i = 0;
+        while i < n {
+            dst[i] *= src[i];
+            i += 1;
+        }
+    }
+
+    /// `dst += c`.
+    pub(crate) fn add_scalar(dst: &mut [f64], c: f64) {
+        let mut i = 0;
+        while i < dst.len() {
+            dst[i] += c;
+            i += 1;
+        }
+    }
+
+    /// `dst *= c`.
+    pub(crate) fn mul_scalar(dst: &mut [f64], c: f64) {
+        let mut i = 0;
+        while i < dst.len() {
+            dst[i] *= c;
+            i += 1;
+        }
+    }
+
+    /// `dst = max(dst, src)` element-wise.
+    pub(crate) fn max_assign(dst: &mut [f64], src: &[f64]) {
+        let n = dst.len();
+        let src = &src[..n];
+        let mut i = 0;
+        while i < n {
+            dst[i] = if src[i] > dst[i] { src[i] } else { dst[i] };
+            i += 1;
+        }
+    }
+
+    /// `e = exp(x - m)` (with `m = -inf` treated as 0, all terms being 0 there) and
+    /// `acc += e`, element-wise; `e` is optional.
+    pub(crate) fn exp_acc(e: Option<&mut [f64]>, acc: &mut [f64], x: &[f64], m: &[f64]) {
+        let n = acc.len();
+        let (x, m) = (&x[..n], &m[..n]);
+        let shift = |v: f64| if v > f64::NEG_INFINITY { v } else { 0.0 };
+        match e {
+            Some(e) => {
+                let e = &mut e[..n];
+                let mut i = 0;
+                while i < n {
+                    e[i] = exp(x[i] - shift(m[i]));
+                    acc[i] += e[i];
+                    i += 1;
+                }
+            }
+            None => {
+                let mut i = 0;
+                while i < n {
+                    acc[i] += exp(x[i] - shift(m[i]));
+                    i += 1;
+                }
+            }
+        }
     }
 
     /// `dst = scale * exp(src - shift)`.
@@ -465,31 +529,16 @@ pub(crate) mod kernels {
         }
     }
 
-    /// `sum w (a - b)^2`... without the weight: `sum (a - b)^2`.
+    /// `sum (a - b)^2`.
     pub(crate) fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
-        let n = a.len();
-        let b = &b[..n];
-        let mut acc = 0.0;
-        let mut i = 0;
-        while i < n {
-            let d = a[i] - b[i];
-            acc += d * d;
-            i += 1;
-        }
-        acc
+        let b = &b[..a.len()];
+        sum4(a.len(), |i| (a[i] - b[i]) * (a[i] - b[i]))
     }
 
     /// `sum a * b`.
     pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-        let n = a.len();
-        let b = &b[..n];
-        let mut acc = 0.0;
-        let mut i = 0;
-        while i < n {
-            acc += a[i] * b[i];
-            i += 1;
-        }
-        acc
+        let b = &b[..a.len()];
+        sum4(a.len(), |i| a[i] * b[i])
     }
 
     /// `max |x|`.

@@ -105,8 +105,9 @@ pub struct EstimationOptions {
     pub initial_step: Option<f64>,
     /// Step growth after an accepted line-search step (halved after a rejection).
     pub step_growth: f64,
-    /// Sweeps of iterative proportional fitting used as mirror descent's starting point
-    /// (kept only if it lowers the loss); 0 starts from the uniform or warm-start model.
+    /// Sweeps of iterative proportional fitting used as the starting point of a cold start
+    /// (kept only if it lowers the loss; skipped with a warm start, which is already close);
+    /// 0 starts from the uniform model.
     pub ipf_sweeps: usize,
     pub optimizer: Optimizer,
 }
@@ -270,6 +271,18 @@ pub fn estimate(
     };
     let objective = estimate::Objective::new(&engine, domain, measurements);
     let mut mu = vec![0.0; cells];
+    // A warm start is already near the optimum: IPF sweeps (a calibration per measurement)
+    // would mostly cost time there.
+    let cold_opts;
+    let opts = if warm_start.is_some() && opts.ipf_sweeps > 0 {
+        cold_opts = EstimationOptions {
+            ipf_sweeps: 0,
+            ..opts.clone()
+        };
+        &cold_opts
+    } else {
+        opts
+    };
     let report = match opts.optimizer {
         Optimizer::MirrorDescent => {
             estimate::mirror_descent(&engine, &objective, total, &mut theta, &mut mu, opts)
