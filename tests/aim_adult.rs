@@ -1,0 +1,36 @@
+//! AIM on adult at epsilon 1, delta 1e-9, all-three-way workload (issue #5): fidelity and
+//! budget. About 15-30 s a run.
+
+mod common;
+#[path = "common/fidelity.rs"]
+mod fidelity;
+
+use dpsynth::marginal::InMemoryOracle;
+use dpsynth::mechanism::{aim, AimOptions, NoProgress, Workload};
+use dpsynth::model::SamplingMethod;
+use dpsynth::privacy::{Budget, Delta, Epsilon};
+
+/// Five runs: mean three-way L1 (normalised, all 455 triples) at most 0.13 (issue target;
+/// private-pgm's AIM with a two-way workload gave 0.160 here). Measured: 0.1269 over five
+/// runs (0.1228-0.1296), so the 5-run mean has sd about 0.0012 and a correct implementation
+/// fails this with probability about 0.5%.
+#[test]
+fn aim_adult_fidelity_and_budget() {
+    let Some((table, domain)) = common::load_coded("adult") else { return };
+    let budget = Budget::from_epsilon_delta(Epsilon::new(1.0).unwrap(), Delta::new(1e-9).unwrap()).unwrap();
+    let oracle = InMemoryOracle::new(&table);
+    let workload = Workload::all_k_way(domain.len(), 3);
+    let mut errors = Vec::new();
+    for run in 0..5u64 {
+        let fitted = aim(&oracle, budget, &workload, &AimOptions::default(), &NoProgress).unwrap();
+        let total: f64 = fitted.ledger.iter().map(|e| e.rho).sum();
+        assert_eq!(total, fitted.spent);
+        assert!(total <= budget.rho.value() && total >= budget.rho.value() * (1.0 - 1e-9));
+        let cols = fitted.synthesize(fitted.default_rows(), run, SamplingMethod::Rounding);
+        let synth = fidelity::table_from_columns(&domain, &cols);
+        errors.push(fidelity::mean_k_way_l1(&table, &synth, &domain, 3));
+    }
+    let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+    println!("AIM adult eps=1: mean 3-way L1 per run {errors:?}, mean {mean:.4}");
+    assert!(mean <= 0.13, "mean three-way L1 {mean} above 0.13");
+}
