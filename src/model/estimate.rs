@@ -259,9 +259,6 @@ pub(crate) fn mirror_descent(
             }
         }
         losses.push(loss);
-        if std::env::var_os("DPSYNTH_MD_TRACE").is_some() && iterations % 100 == 0 {
-            eprintln!("it {iterations} loss {loss:.6e} alpha {alpha:.3e} rej {rejections_in_row}");
-        }
         if converged {
             break;
         }
@@ -485,6 +482,10 @@ pub(crate) fn accelerated(
             py = px_new;
             big_a = 0.0;
             failures_in_row += 1;
+            if failures_in_row > 1 {
+                // The step from x itself did not help (rounding at the optimum): smaller steps.
+                lip *= 2.0;
+            }
             decomposable_potentials(engine, &x, theta);
             log_z = engine.calibrate(theta, total, &mut ws, mu);
             calibrations += 1;
@@ -494,9 +495,6 @@ pub(crate) fn accelerated(
             }
         }
         losses.push(fx);
-        if std::env::var_os("DPSYNTH_MD_TRACE").is_some() && losses.len() % 100 == 0 {
-            eprintln!("acc it {iterations} loss {fx:.6e} L {lip:.3e} A {big_a:.3e}");
-        }
         if converged {
             break;
         }

@@ -213,7 +213,7 @@ impl GraphicalModel {
     /// Many model marginals at once, in parallel (AIM scores hundreds of candidates per
     /// round against one model). Order follows `cliques`.
     ///
-    /// Queries inside the same tree clique share one [`ProjectionPlan`] (intermediate
+    /// Queries inside the same tree clique share one projection plan (intermediate
     /// marginals summed once); the others run variable elimination each. Tree cliques and
     /// spanning queries are spread over rayon's threads.
     pub fn project_many(&self, cliques: &[Clique]) -> Vec<MarginalTable> {

@@ -14,7 +14,12 @@
 //!   minimise `sum_C ||M_C(p) - y_C||^2 / sigma_C^2` over the marginal polytope. See
 //!   `estimate.rs` for the measured comparison of the optimisers.
 //! - [`GraphicalModel::project`] / [`GraphicalModel::project_many`] answer the model's
-//!   marginal on any clique.
+//!   marginal on any clique from the calibrated tree (cached in the model): a clique
+//!   inside a tree clique by sums, batched through a projection plan that shares
+//!   intermediate marginals; one spanning several tree cliques by variable elimination
+//!   over the smallest connecting subtree (each clique first reduced to what it shares
+//!   with the query and its neighbours, then greedy min-weight elimination with a fused
+//!   sum-product). On adult's MST model the 455 three-way marginals take about 0.15 s.
 //! - [`sample`] draws records along the junction tree. The default,
 //!   [`SamplingMethod::Rounding`], matches clique marginals to within rounding (at most one
 //!   record per cell along each root-to-clique path); [`SamplingMethod::Forward`] draws
@@ -30,6 +35,12 @@
 //!   clique of 89,159,616 cells.
 //! - All iteration is over sorted cliques and vectors; nothing depends on hash order, so a
 //!   seed reproduces a run, on any number of threads.
+//! - The total is fixed before optimising (inverse-variance weighted noisy sums, floored
+//!   at 1), so the loss compares counts with counts; measurements of the empty clique
+//!   count towards it.
+//! - Cold starts begin from a few sweeps of iterative proportional fitting when that
+//!   lowers the loss (it solves consistent, noise-free measurements almost at once);
+//!   warm starts skip it.
 
 mod eliminate;
 mod estimate;
