@@ -33,7 +33,7 @@ fuzz_target!(|input: Input| {
                     let c = input.codes.get(k % input.codes.len().max(1)).copied().unwrap_or(0);
                     k += 1;
                     // Mix in the row so a short code list still varies.
-                    (c.wrapping_add(k as u32 * 2_654_435_761)) % card as u32
+                    c.wrapping_add((k as u32).wrapping_mul(2_654_435_761)) % card as u32
                 })
                 .collect()
         })

@@ -10,6 +10,7 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use std::fmt::Write;
+use std::sync::OnceLock;
 
 /// The two schemas shipped with the repository, for targets that also want realistic input.
 pub const ADMISSIONS_SCHEMA: &str = include_str!("../../examples/data/admissions.schema.toml");
@@ -363,14 +364,28 @@ impl SchemaChoice {
     /// Parses the chosen schema. A generated schema is checked with [`check_schema`] whether
     /// or not the target goes on to use it; `None` when it does not validate.
     pub fn load(&self) -> Option<Schema> {
-        let text = match self {
-            SchemaChoice::Admissions => ADMISSIONS_SCHEMA.to_string(),
-            SchemaChoice::Nist => NIST_SCHEMA.to_string(),
-            SchemaChoice::Generated(spec) => spec.render(),
+        // The shipped schemas never change: parse and check them once per process.
+        static ADMISSIONS: OnceLock<Schema> = OnceLock::new();
+        static NIST: OnceLock<Schema> = OnceLock::new();
+        let fixed = |cell: &OnceLock<Schema>, text: &str, name: &str| {
+            cell.get_or_init(|| match Schema::from_toml_str(text, name) {
+                Ok(s) => {
+                    check_schema(&s);
+                    s
+                }
+                Err(e) => panic!("shipped schema {name} does not load: {e}"),
+            })
+            .clone()
         };
-        let schema = Schema::from_toml_str(&text, "fuzz.schema.toml").ok()?;
-        check_schema(&schema);
-        Some(schema)
+        match self {
+            SchemaChoice::Admissions => Some(fixed(&ADMISSIONS, ADMISSIONS_SCHEMA, "admissions")),
+            SchemaChoice::Nist => Some(fixed(&NIST, NIST_SCHEMA, "national2019")),
+            SchemaChoice::Generated(spec) => {
+                let schema = Schema::from_toml_str(&spec.render(), "fuzz.schema.toml").ok()?;
+                check_schema(&schema);
+                Some(schema)
+            }
+        }
     }
 }
 
