@@ -16,13 +16,23 @@ use dpsynth::privacy::{Budget, Delta, Epsilon};
 /// fails this with probability about 0.5%.
 #[test]
 fn aim_adult_fidelity_and_budget() {
-    let Some((table, domain)) = common::load_coded("adult") else { return };
-    let budget = Budget::from_epsilon_delta(Epsilon::new(1.0).unwrap(), Delta::new(1e-9).unwrap()).unwrap();
+    let Some((table, domain)) = common::load_coded("adult") else {
+        return;
+    };
+    let budget =
+        Budget::from_epsilon_delta(Epsilon::new(1.0).unwrap(), Delta::new(1e-9).unwrap()).unwrap();
     let oracle = InMemoryOracle::new(&table);
     let workload = Workload::all_k_way(domain.len(), 3);
     let mut errors = Vec::new();
     for run in 0..5u64 {
-        let fitted = aim(&oracle, budget, &workload, &AimOptions::default(), &NoProgress).unwrap();
+        let fitted = aim(
+            &oracle,
+            budget,
+            &workload,
+            &AimOptions::default(),
+            &NoProgress,
+        )
+        .unwrap();
         let total: f64 = fitted.ledger.iter().map(|e| e.rho).sum();
         assert_eq!(total, fitted.spent);
         assert!(total <= budget.rho.value() && total >= budget.rho.value() * (1.0 - 1e-9));
