@@ -73,7 +73,10 @@ fuzz_target!(|input: Input| {
                 problems.iter().map(|p| p.to_string()).collect::<Vec<_>>()
             ),
             Err(e) => {
-                assert!(!problems.is_empty(), "read_csv_from failed ({e}) but check_csv is clean");
+                assert!(
+                    !problems.is_empty(),
+                    "read_csv_from failed ({e}) but check_csv is clean"
+                );
                 assert_eq!(problems[0].to_string(), e.to_string());
             }
         }

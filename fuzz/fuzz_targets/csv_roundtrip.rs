@@ -30,7 +30,11 @@ fuzz_target!(|input: Input| {
         .map(|&card| {
             (0..n_rows)
                 .map(|_| {
-                    let c = input.codes.get(k % input.codes.len().max(1)).copied().unwrap_or(0);
+                    let c = input
+                        .codes
+                        .get(k % input.codes.len().max(1))
+                        .copied()
+                        .unwrap_or(0);
                     k += 1;
                     // Mix in the row so a short code list still varies.
                     c.wrapping_add((k as u32).wrapping_mul(2_654_435_761)) % card as u32
@@ -90,7 +94,10 @@ fuzz_target!(|input: Input| {
                 .nth(r)
                 .and_then(|rec| rec.ok())
                 .and_then(|rec| {
-                    let pos = schema.columns().iter().position(|c| c.name() == col.name())?;
+                    let pos = schema
+                        .columns()
+                        .iter()
+                        .position(|c| c.name() == col.name())?;
                     rec.get(pos).map(String::from)
                 })
                 .unwrap_or_default();

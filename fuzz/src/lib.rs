@@ -21,9 +21,38 @@ const MAX_LIST: usize = 40;
 
 /// Short texts that exercise missing tokens, catch-alls, quoting and trimming.
 const VOCAB: &[&str] = &[
-    "a", "b", "c", "", " ", "NA", "N/A", "NULL", "?", "-", "Other", "x,y", "\"q\"", "line\nbreak",
-    "cr\r", "é", "0", "1", "01", "1.0", " 1", "-1", "1e3", "nan", "inf", "2020-01-01", "\u{feff}a",
-    "a\u{0}b", "#", "[x]", "'", "\\",
+    "a",
+    "b",
+    "c",
+    "",
+    " ",
+    "NA",
+    "N/A",
+    "NULL",
+    "?",
+    "-",
+    "Other",
+    "x,y",
+    "\"q\"",
+    "line\nbreak",
+    "cr\r",
+    "é",
+    "0",
+    "1",
+    "01",
+    "1.0",
+    " 1",
+    "-1",
+    "1e3",
+    "nan",
+    "inf",
+    "2020-01-01",
+    "\u{feff}a",
+    "a\u{0}b",
+    "#",
+    "[x]",
+    "'",
+    "\\",
 ];
 
 fn pick(i: u8) -> &'static str {
@@ -75,7 +104,11 @@ pub enum Int {
     Medium(i16),
     Raw(i64),
     /// `±2^k + d` for `k < 64`.
-    Pow2 { k: u8, neg: bool, d: i8 },
+    Pow2 {
+        k: u8,
+        neg: bool,
+        d: i8,
+    },
 }
 
 impl Int {
@@ -102,9 +135,15 @@ impl Int {
 pub enum Num {
     Small(i8),
     /// `m / 10^k`.
-    Decimal { m: i32, k: u8 },
+    Decimal {
+        m: i32,
+        k: u8,
+    },
     /// `m * 10^e`.
-    Sci { m: i16, e: i16 },
+    Sci {
+        m: i16,
+        e: i16,
+    },
     Bits(u64),
 }
 
@@ -157,9 +196,9 @@ pub enum FmtPiece {
 }
 
 const SPECS: &[&str] = &[
-    "%Y", "%m", "%d", "%y", "%C", "%b", "%B", "%h", "%e", "%j", "%a", "%A", "%w", "%u", "%U",
-    "%W", "%G", "%g", "%V", "%D", "%x", "%F", "%v", "%H", "%M", "%S", "%p", "%Z", "%z", "%s",
-    "%f", "%.3f", "%%", "%n", "%t", "%-d", "%_m", "%0e", "%", "%Q", "%:z", "%+", "%c", "%T",
+    "%Y", "%m", "%d", "%y", "%C", "%b", "%B", "%h", "%e", "%j", "%a", "%A", "%w", "%u", "%U", "%W",
+    "%G", "%g", "%V", "%D", "%x", "%F", "%v", "%H", "%M", "%S", "%p", "%Z", "%z", "%s", "%f",
+    "%.3f", "%%", "%n", "%t", "%-d", "%_m", "%0e", "%", "%Q", "%:z", "%+", "%c", "%T",
 ];
 const LITS: &[&str] = &["-", "/", " ", ".", "T", "", ":", ",", "x"];
 
@@ -252,8 +291,11 @@ impl SchemaSpec {
                     other,
                     labels,
                 } => {
-                    let mut v: Vec<String> =
-                        values.iter().take(MAX_LIST).map(|t| q(&t.render())).collect();
+                    let mut v: Vec<String> = values
+                        .iter()
+                        .take(MAX_LIST)
+                        .map(|t| q(&t.render()))
+                        .collect();
                     v.extend(numbers.iter().take(8).map(|n| n.value().to_string()));
                     let _ = writeln!(out, "kind = \"categorical\"\nvalues = [{}]", v.join(", "));
                     if let Some(o) = other {
@@ -282,8 +324,11 @@ impl SchemaSpec {
                         let _ = writeln!(out, "bin_width = {}", x.value());
                     }
                     if let Some(e) = edges {
-                        let e: Vec<String> =
-                            e.iter().take(MAX_LIST).map(|x| x.value().to_string()).collect();
+                        let e: Vec<String> = e
+                            .iter()
+                            .take(MAX_LIST)
+                            .map(|x| x.value().to_string())
+                            .collect();
                         let _ = writeln!(out, "bin_edges = [{}]", e.join(", "));
                     }
                 }
@@ -427,12 +472,18 @@ pub fn check_schema(schema: &Schema) {
         let codes: Vec<usize> = if card <= 64 {
             (0..card).collect()
         } else {
-            (0..16).chain(card / 2..card / 2 + 4).chain(card - 16..card).collect()
+            (0..16)
+                .chain(card / 2..card / 2 + 4)
+                .chain(card - 16..card)
+                .collect()
         };
         for code in codes {
             for _ in 0..3 {
                 let Some(text) = col.decode(code as u32, &mut rng) else {
-                    panic!("column {:?}: code {code} of {card} does not decode", col.name());
+                    panic!(
+                        "column {:?}: code {code} of {card} does not decode",
+                        col.name()
+                    );
                 };
                 check_cell_roundtrip(col, code as u32, &text);
             }
@@ -477,7 +528,11 @@ pub enum CellSpec {
     Num(Num),
     /// A value taken from the schema: the k-th listed value or a number inside the bounds.
     FromSchema(u16),
-    Date { year: i16, month: u8, day: u8 },
+    Date {
+        year: i16,
+        month: u8,
+        day: u8,
+    },
 }
 
 /// CSV input: raw bytes, or rows built from cells (then joined with an odd separator or
@@ -545,9 +600,10 @@ impl CsvSpec {
                     .iter()
                     .take(MAX_COLUMNS + 2)
                     .map(|h| match (h, schema) {
-                        (Ok(i), Some(s)) if !s.columns().is_empty() => {
-                            s.columns()[*i as usize % s.columns().len()].name().to_string()
-                        }
+                        (Ok(i), Some(s)) if !s.columns().is_empty() => s.columns()
+                            [*i as usize % s.columns().len()]
+                        .name()
+                        .to_string(),
                         (Ok(i), _) => NAMES[*i as usize % NAMES.len()].to_string(),
                         (Err(n), _) => n.render(),
                     })

@@ -2,7 +2,7 @@
 //! so that every problem is collected (serde's derive would stop at the first).
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use chrono::NaiveDate;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
@@ -860,7 +860,18 @@ fn parse_date(cx: &mut Ctx) -> Option<ColumnKind> {
             });
             return None;
         }
-        let text = probe.format_with_items(items).to_string();
+        // Fields a date does not have (hours, time zones, ...) make printing fail; collect
+        // the error rather than `to_string()`, which would panic on it.
+        let mut text = String::new();
+        if write!(text, "{}", probe.format_with_items(items)).is_err() {
+            cx.push(SchemaProblem::BadDate {
+                column: col.clone(),
+                message: format!(
+                    "format {f:?} cannot print a date (it asks for a time or time zone field)"
+                ),
+            });
+            return None;
+        }
         if NaiveDate::parse_from_str(&text, f) != Ok(probe) {
             cx.push(SchemaProblem::BadDate {
                 column: col.clone(),

@@ -571,6 +571,28 @@ unit = "day"
     );
 }
 
+/// Fuzzing regression (csv_roundtrip): a format with a time or time-zone field made the
+/// format check's `to_string()` panic instead of reporting a problem.
+#[test]
+fn date_format_with_time_fields_is_a_problem_not_a_panic() {
+    for f in [
+        "%Y-%m-%d %H",
+        "%Y-%m-%d %Z",
+        "%Y-%m-%d %z",
+        "%s%Y%m%d",
+        "%F %T",
+    ] {
+        let text = format!(
+            "[[columns]]\nname = \"x\"\nkind = \"date\"\nmin = \"2020-01-01\"\nmax = \"2020-01-03\"\nunit = \"day\"\nformat = {f:?}\n"
+        );
+        let bad = problems(&text);
+        assert!(
+            matches!(&bad[..], [SchemaProblem::BadDate { column, message }] if column == "x" && message.contains("cannot print")),
+            "{f}: {bad:?}"
+        );
+    }
+}
+
 #[test]
 fn too_many_codes_is_a_problem() {
     let p = problems("[[columns]]\nname = \"x\"\nkind = \"integer\"\nmin = 0\nmax = 10000000\n");
