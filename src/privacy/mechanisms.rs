@@ -36,6 +36,42 @@ impl NoiseKind {
     }
 }
 
+type GaussianMeasurement = opendp::core::Measurement<
+    VectorDomain<AtomDomain<i64>>,
+    L2Distance<i64>,
+    ZeroConcentratedDivergence,
+    Vec<i64>,
+>;
+type NoisyMaxMeasurement = opendp::core::Measurement<
+    VectorDomain<AtomDomain<f64>>,
+    LInfDistance<f64>,
+    ZeroConcentratedDivergence,
+    usize,
+>;
+
+/// opendp's discrete Gaussian on i64 count vectors under zCDP: the one measurement whose map
+/// is charged and whose noise is drawn (proofs/gaussian-marginals.md).
+fn gaussian_measurement(scale: f64) -> Result<GaussianMeasurement, PrivacyError> {
+    Ok(make_gaussian::<_, _, ZeroConcentratedDivergence>(
+        VectorDomain::new(AtomDomain::<i64>::default()),
+        L2Distance::<i64>::default(),
+        scale,
+        None,
+    )?)
+}
+
+/// opendp's noisy max (exponential mechanism) on f64 scores under zCDP
+/// (proofs/exponential-selection.md).
+fn noisy_max_measurement(scale: f64, monotone: bool) -> Result<NoisyMaxMeasurement, PrivacyError> {
+    Ok(make_noisy_max(
+        VectorDomain::new(AtomDomain::<f64>::new_non_nan()),
+        LInfDistance::<f64>::new(monotone),
+        ZeroConcentratedDivergence,
+        scale,
+        false,
+    )?)
+}
+
 /// Smallest-found sigma such that opendp's map charges at most `rho` for L2 sensitivity `sensitivity`.
 ///
 /// Starts from sigma = sensitivity / sqrt(2 rho) and widens by a few ulps if opendp's
@@ -55,12 +91,7 @@ pub fn gaussian_scale_for(rho: Rho, sensitivity: u32) -> Result<f64, PrivacyErro
 
 /// rho charged by opendp's discrete Gaussian at `scale` for integer L2 sensitivity `sensitivity`.
 pub fn gaussian_rho(scale: f64, sensitivity: u32) -> Result<f64, PrivacyError> {
-    let m = make_gaussian::<_, _, ZeroConcentratedDivergence>(
-        VectorDomain::new(AtomDomain::<i64>::default()),
-        L2Distance::<i64>::default(),
-        scale,
-        None,
-    )?;
+    let m = gaussian_measurement(scale)?;
     Ok(m.map(&(sensitivity as i64))?)
 }
 
@@ -77,12 +108,7 @@ pub fn measure_gaussian(
     purpose: &str,
     measured: Vec<String>,
 ) -> Result<Vec<f64>, PrivacyError> {
-    let m = make_gaussian::<_, _, ZeroConcentratedDivergence>(
-        VectorDomain::new(AtomDomain::<i64>::default()),
-        L2Distance::<i64>::default(),
-        scale,
-        None,
-    )?;
+    let m = gaussian_measurement(scale)?;
     let rho = m.map(&(sensitivity as i64))?;
     acc.charge(LedgerEntry {
         mechanism: "gaussian".into(),
@@ -125,13 +151,7 @@ pub fn noisy_max_scale_for(
 
 /// rho charged by opendp's noisy max at `scale` for L-infinity score sensitivity `sensitivity`.
 pub fn noisy_max_rho(scale: f64, sensitivity: f64, monotone: bool) -> Result<f64, PrivacyError> {
-    let m = make_noisy_max(
-        VectorDomain::new(AtomDomain::<f64>::new_non_nan()),
-        LInfDistance::<f64>::new(monotone),
-        ZeroConcentratedDivergence,
-        scale,
-        false,
-    )?;
+    let m = noisy_max_measurement(scale, monotone)?;
     Ok(m.map(&sensitivity)?)
 }
 
@@ -152,13 +172,7 @@ pub fn select_noisy_max(
             "noisy max needs a non-empty list of finite scores".into(),
         ));
     }
-    let m = make_noisy_max(
-        VectorDomain::new(AtomDomain::<f64>::new_non_nan()),
-        LInfDistance::<f64>::new(monotone),
-        ZeroConcentratedDivergence,
-        scale,
-        false,
-    )?;
+    let m = noisy_max_measurement(scale, monotone)?;
     let rho = m.map(&sensitivity)?;
     acc.charge(LedgerEntry {
         mechanism: "noisy_max".into(),
