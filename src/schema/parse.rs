@@ -891,6 +891,27 @@ fn parse_date(cx: &mut Ctx) -> Option<ColumnKind> {
         });
         return None;
     }
+    if let Some(f) = &format {
+        // A format that drops digits (a two-digit year, say) reads other dates as the wrong
+        // day: decoded values would land in another bin. Two-digit years read into the one
+        // window 1970-2069, so both bounds reading back means every day between does too.
+        // Cells are trimmed before parsing, so the check trims too.
+        for d in [min, max] {
+            let mut text = String::new();
+            let ok = write!(text, "{}", d.format(f)).is_ok()
+                && NaiveDate::parse_from_str(text.trim(), f) == Ok(d);
+            if !ok {
+                cx.push(SchemaProblem::BadDate {
+                    column: col,
+                    message: format!(
+                        "format {f:?} does not read back the bound {d} (it writes {text:?}); \
+                         use a four-digit year (%Y) or bounds the format can express"
+                    ),
+                });
+                return None;
+            }
+        }
+    }
     match DateBins::new(min, max, unit, format) {
         Ok(d) => Some(ColumnKind::Date(d)),
         Err(n) => {
