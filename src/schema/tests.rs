@@ -623,6 +623,45 @@ fn date_format_must_read_back_both_bounds() {
     }
 }
 
+/// Fuzzing regression (csv_roundtrip): integer bounds beyond 2^53 lose precision as f64
+/// edges (`max + 1 == max`), leaving an empty bin whose decoding panicked ("cannot sample
+/// empty range"). Such bounds are now a WrongType problem; 2^53 - 1 still works.
+#[test]
+fn integer_bounds_must_be_exact_in_f64() {
+    let col = |min: i64, max: i64| {
+        format!("[[columns]]\nname = \"n\"\nkind = \"integer\"\nmin = {min}\nmax = {max}\n")
+    };
+    for (min, max) in [
+        (9_007_199_254_740_992, 9_007_199_254_740_992),
+        (-4_611_686_018_427_387_909, -4_611_686_018_427_387_909),
+        (i64::MAX, i64::MAX),
+        (i64::MIN, 0),
+    ] {
+        let bad = problems(&col(min, max));
+        assert!(
+            bad.iter()
+                .all(|p| matches!(p, SchemaProblem::WrongType { column, .. } if column == "n")),
+            "{min}..{max}: {bad:?}"
+        );
+    }
+    let bad = problems("[[columns]]\nname = \"n\"\nkind = \"integer\"\nmin = 0\nmax = 10\nbin_edges = [0, 9007199254740993]\n");
+    assert!(
+        matches!(&bad[..], [SchemaProblem::WrongType { field, .. }] if field == "bin_edges"),
+        "{bad:?}"
+    );
+    let top = 9_007_199_254_740_991;
+    let s = Schema::from_toml_str(&col(top - 3, top), "t").unwrap();
+    let n = s.column("n").unwrap();
+    assert_eq!(n.cardinality(), 4);
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    for code in 0..4 {
+        let v = n.decode(code, &mut rng).unwrap();
+        assert_eq!(v, (top - 3 + code as i64).to_string());
+        assert_eq!(n.encode(&v), Ok(Cell::Value(code)));
+    }
+    assert_eq!(n.encode("9007199254740993"), Ok(Cell::ClampedAbove(3)));
+}
+
 #[test]
 fn too_many_codes_is_a_problem() {
     let p = problems("[[columns]]\nname = \"x\"\nkind = \"integer\"\nmin = 0\nmax = 10000000\n");
