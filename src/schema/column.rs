@@ -513,6 +513,21 @@ impl Column {
                 None => Err(CellError::NotModelled),
             };
         }
+        self.encode_value(raw, trimmed)
+    }
+
+    /// Whether a cell text would read as an ordinary in-bounds value (not clamped, not the
+    /// catch-all) were it not a missing token: such a token makes the value unreadable.
+    pub(crate) fn reads_as_value(&self, raw: &str) -> bool {
+        let trimmed = match self.kind {
+            ColumnKind::Categorical(_) => raw,
+            _ => raw.trim(),
+        };
+        matches!(self.encode_value(raw, trimmed), Ok(Cell::Value(_)))
+    }
+
+    /// [`Column::encode`] without the missing-token check.
+    fn encode_value(&self, raw: &str, trimmed: &str) -> Result<Cell, CellError> {
         match &self.kind {
             ColumnKind::Categorical(c) => match c.index.get(raw) {
                 Some(&code) if c.other.as_deref() == Some(raw) => Ok(Cell::Other(code)),

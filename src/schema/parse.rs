@@ -582,6 +582,18 @@ fn parse_column(
         missing_label,
         description,
     };
+    // A number or date token inside the bounds would make that value unreadable, and
+    // decoding could write it (categorical lists are checked against the tokens above).
+    if !matches!(col.kind, ColumnKind::Categorical(_)) {
+        for t in &col.missing_tokens {
+            if col.reads_as_value(t) {
+                cx.push(SchemaProblem::TokenIsValue {
+                    column: label.clone(),
+                    token: t.clone(),
+                });
+            }
+        }
+    }
     if col.cardinality() > MAX_CODES {
         cx.push(SchemaProblem::TooManyCodes {
             column: label,

@@ -700,6 +700,58 @@ decimals = 2
     }
 }
 
+/// Fuzzing regression (csv_roundtrip): an integer column with missing token "1" and bounds
+/// 1 to 11 was accepted; decoding wrote the value 1, which read back as a missing cell (an
+/// input error under missing = "error"). A number or date token inside the bounds is now a
+/// TokenIsValue problem, like a token that is a listed categorical value. Tokens outside the
+/// bounds (sentinels such as -1 for a count) stay allowed.
+#[test]
+fn numeric_or_date_token_inside_the_bounds_is_a_problem() {
+    let bad = problems(
+        r#"
+missing_tokens = ["", " 5 "]
+
+[[columns]]
+name = "i"
+kind = "integer"
+min = 1
+max = 11
+missing_tokens = ["*", "1"]
+
+[[columns]]
+name = "f"
+kind = "float"
+min = 0.0
+max = 10.0
+bin_width = 1.0
+
+[[columns]]
+name = "d"
+kind = "date"
+min = "2020-01-01"
+max = "2020-12-31"
+unit = "month"
+missing_tokens = ["2020-06-30"]
+"#,
+    );
+    let tokens: Vec<(&str, &str)> = bad
+        .iter()
+        .map(|p| match p {
+            SchemaProblem::TokenIsValue { column, token } => (column.as_str(), token.as_str()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(tokens, [("i", "1"), ("f", " 5 "), ("d", "2020-06-30")]);
+    let ok = Schema::from_toml_str(
+        "[[columns]]\nname = \"i\"\nkind = \"integer\"\nmin = 0\nmax = 10\nmissing = \"category\"\nmissing_tokens = [\"-1\", \"11\", \"NA\"]\n",
+        "t",
+    )
+    .unwrap();
+    let i = ok.column("i").unwrap();
+    assert_eq!(i.encode("-1"), Ok(Cell::Missing(11)));
+    assert_eq!(i.encode("-2"), Ok(Cell::ClampedBelow(0)));
+}
+
 #[test]
 fn too_many_codes_is_a_problem() {
     let p = problems("[[columns]]\nname = \"x\"\nkind = \"integer\"\nmin = 0\nmax = 10000000\n");
