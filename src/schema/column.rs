@@ -175,10 +175,16 @@ impl Bins {
         let lo = self.edges[i];
         let hi = self.edges[i + 1];
         let last = i + 1 == self.n_bins();
-        if let Some(d) = self.decimals {
+        // Grid points k / 10^d are exact only while |k| < 2^53; beyond that (large values,
+        // many decimals) the grid arithmetic would overflow i64: use full precision instead.
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        let grid = self
+            .decimals
+            .map(|d| (d, 10f64.powi(d as i32)))
+            .filter(|&(_, s)| (lo * s).abs() < EXACT && (hi * s).abs() < EXACT);
+        if let Some((d, s)) = grid {
             // Uniform over the decimal grid points inside the bin, so that the written text
             // parses back into the same bin.
-            let s = 10f64.powi(d as i32);
             let mut k_lo = (lo * s).ceil() as i64;
             let mut k_hi = if last {
                 (hi * s).floor() as i64
@@ -507,6 +513,21 @@ impl Column {
                 None => Err(CellError::NotModelled),
             };
         }
+        self.encode_value(raw, trimmed)
+    }
+
+    /// Whether a cell text would read as an ordinary in-bounds value (not clamped, not the
+    /// catch-all) were it not a missing token: such a token makes the value unreadable.
+    pub(crate) fn reads_as_value(&self, raw: &str) -> bool {
+        let trimmed = match self.kind {
+            ColumnKind::Categorical(_) => raw,
+            _ => raw.trim(),
+        };
+        matches!(self.encode_value(raw, trimmed), Ok(Cell::Value(_)))
+    }
+
+    /// [`Column::encode`] without the missing-token check.
+    fn encode_value(&self, raw: &str, trimmed: &str) -> Result<Cell, CellError> {
         match &self.kind {
             ColumnKind::Categorical(c) => match c.index.get(raw) {
                 Some(&code) if c.other.as_deref() == Some(raw) => Ok(Cell::Other(code)),

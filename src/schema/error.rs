@@ -51,7 +51,7 @@ pub enum SchemaProblem {
         values: usize,
     },
     #[error(
-        "column {column:?}: missing token {token:?} is also a listed value; a cell cannot be both"
+        "column {column:?}: missing token {token:?} is also a value of the column (listed, or a number or date inside the bounds); a cell cannot be both"
     )]
     TokenIsValue { column: String, token: String },
     #[error("column {column:?}: reversed bounds: min {min} is greater than max {max}")]

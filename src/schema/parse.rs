@@ -220,6 +220,10 @@ const COMMON_FIELDS: &[&str] = &[
     "description",
 ];
 
+/// The largest magnitude of an integer column's bounds, edges and bin width: 2^53 - 1, so that
+/// every whole number up to `max + 1` is exact in an f64.
+const MAX_EXACT_INT: u64 = (1 << 53) - 1;
+
 fn kind_fields(kind: &str) -> &'static [&'static str] {
     match kind {
         "categorical" => &["values", "labels", "other"],
@@ -409,10 +413,16 @@ impl Ctx<'_> {
 
     fn as_number(&mut self, field: &str, v: &Value, integer: bool) -> Option<f64> {
         match v {
+            // Integer bins are kept as f64 edges (the last one `max + 1`), so bounds must be
+            // whole numbers an f64 holds exactly, with room for that `+ 1`.
             Value::Number(n) if integer => match n.as_i64() {
-                Some(i) => Some(i as f64),
-                None => {
-                    self.wrong(field, "a whole number in an integer column");
+                Some(i) if i.unsigned_abs() <= MAX_EXACT_INT => Some(i as f64),
+                _ => {
+                    self.wrong(
+                        field,
+                        "a whole number from -9007199254740991 to 9007199254740991 (2^53 - 1) \
+                         in an integer column",
+                    );
                     None
                 }
             },
@@ -572,6 +582,18 @@ fn parse_column(
         missing_label,
         description,
     };
+    // A number or date token inside the bounds would make that value unreadable, and
+    // decoding could write it (categorical lists are checked against the tokens above).
+    if !matches!(col.kind, ColumnKind::Categorical(_)) {
+        for t in &col.missing_tokens {
+            if col.reads_as_value(t) {
+                cx.push(SchemaProblem::TokenIsValue {
+                    column: label.clone(),
+                    token: t.clone(),
+                });
+            }
+        }
+    }
     if col.cardinality() > MAX_CODES {
         cx.push(SchemaProblem::TooManyCodes {
             column: label,
