@@ -406,7 +406,8 @@ fn disk_that_fills() {
 }
 
 /// kill -9 at several points of a run: never a release that `verify` accepts, anywhere in
-/// the output's parent folder (the staging area holds no certificate.json).
+/// the output's parent folder (the staging area holds no certificate.json); the next run
+/// removes the dead run's staging area.
 #[test]
 fn interrupted_run_leaves_no_verifiable_release() {
     let Some(data) = shared_adult() else { return };
@@ -447,6 +448,31 @@ fn interrupted_run_leaves_no_verifiable_release() {
                 .assert()
                 .code(1);
         }
+        // The next run into the same place sweeps what the killed one left and succeeds.
+        Command::cargo_bin("dpsynth")
+            .unwrap()
+            .args([
+                "synth",
+                "--mechanism",
+                "mst",
+                "-q",
+                "--epsilon",
+                "1",
+                "--data",
+            ])
+            .arg(&data.0)
+            .arg("--schema")
+            .arg(&data.1)
+            .arg("--out")
+            .arg(c.out())
+            .arg("--force")
+            .assert()
+            .success();
+        let left: Vec<_> = fs::read_dir(c.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![c.out().file_name().unwrap().to_owned()]);
     }
 }
 

@@ -1,5 +1,11 @@
 //! Atomic output: a release is staged in a hidden sibling directory and renamed into place
 //! only when every file is complete, so an interrupted run never leaves a release behind.
+//!
+//! A run killed outright (kill -9, power loss) cannot clean its staging area. Each staging
+//! area therefore holds an exclusively locked `.lock` file for as long as its run lives;
+//! the operating system drops the lock when the process dies, so the next run into the
+//! same parent directory removes every sibling staging area of the same target whose lock
+//! it can take. A live run's area is never touched.
 
 use std::fs;
 use std::io;
@@ -10,6 +16,8 @@ use super::ReleaseError;
 /// A release directory being written. Dropped without `commit`, it removes its staging area.
 pub struct StagedDir {
     stage: PathBuf,
+    /// Held (locked) for the life of the run; see the module comment.
+    _lock: fs::File,
     target: PathBuf,
     force: bool,
     committed: bool,
@@ -38,13 +46,22 @@ impl StagedDir {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "release".into());
+        let prefix = format!(".{name}.dpsynth-staging-");
+        sweep_abandoned(&parent, &prefix);
         let stage = tempfile::Builder::new()
-            .prefix(&format!(".{name}.dpsynth-staging-"))
+            .prefix(&prefix)
             .tempdir_in(&parent)
             .map_err(|e| ReleaseError::Io(parent.clone(), e))?
             .keep();
+        let lock = fs::File::create(stage.join(LOCK))
+            .and_then(|f| f.try_lock().map_err(io::Error::from).map(|()| f))
+            .map_err(|e| {
+                let _ = fs::remove_dir_all(&stage);
+                ReleaseError::Io(stage.clone(), e)
+            })?;
         Ok(StagedDir {
             stage,
+            _lock: lock,
             target: target.to_path_buf(),
             force,
             committed: false,
@@ -70,6 +87,8 @@ impl StagedDir {
     /// Moves the finished release into place (replacing an old one only under `force`).
     pub fn commit(mut self) -> Result<PathBuf, ReleaseError> {
         let io_err = |p: &Path, e| ReleaseError::Io(p.to_path_buf(), e);
+        // The lock file is staging bookkeeping, not part of the release.
+        fs::remove_file(self.stage.join(LOCK)).map_err(|e| io_err(&self.stage, e))?;
         if self.target.exists() {
             if !self.force {
                 return Err(ReleaseError::Exists(self.target.clone()));
@@ -95,6 +114,33 @@ impl Drop for StagedDir {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_dir_all(&self.stage);
+        }
+    }
+}
+
+/// Name of the lock file inside a staging area.
+const LOCK: &str = ".lock";
+
+/// Removes staging areas named `prefix*` in `parent` whose run has died: their lock file
+/// can be locked by us (or is missing, as when a run died before taking it). Best effort:
+/// anything that cannot be inspected or removed is left alone.
+fn sweep_abandoned(parent: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(prefix) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let dir = entry.path();
+        let abandoned = match fs::File::open(dir.join(LOCK)) {
+            Ok(f) => f.try_lock().is_ok(),
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        };
+        if abandoned {
+            let _ = fs::remove_dir_all(&dir);
         }
     }
 }
@@ -143,5 +189,30 @@ mod tests {
         s.commit().unwrap();
         assert!(!target.join("a.txt").exists() && target.join("b.txt").exists());
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    /// An area whose run died (no lock held) is swept by the next run; a live run's is not.
+    #[test]
+    fn abandoned_staging_is_swept_live_staging_is_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("rel");
+        let dead = root.path().join(".rel.dpsynth-staging-dead");
+        fs::create_dir(&dead).unwrap();
+        fs::write(dead.join(LOCK), "").unwrap();
+        fs::write(dead.join("synthetic.csv"), "half").unwrap();
+        let other = root.path().join(".other.dpsynth-staging-dead");
+        fs::create_dir(&other).unwrap();
+        let live = StagedDir::new(&target, false).unwrap();
+        assert!(!dead.exists(), "abandoned staging area left behind");
+        assert!(other.exists(), "another target's staging area was touched");
+        let second = StagedDir::new(&target, false).unwrap();
+        assert!(live.stage.exists() && second.stage.exists());
+        second.commit().unwrap();
+        assert!(
+            !target.join(LOCK).exists(),
+            "lock file shipped in the release"
+        );
+        drop(live);
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 2);
     }
 }
