@@ -69,6 +69,9 @@ fuzz_target!(|input: Input| {
     }
     let opts = ReadOptions::default();
     let (table, _) = match read_csv_from(&out[..], "fuzz.csv", &schema, &opts) {
+        // Zero rows decode to a header alone, which the reader refuses by design (a
+        // truncated export must not pass as an empty table).
+        Err(DataError::NoRows { .. }) if n_rows == 0 || cards.is_empty() => return,
         Ok(t) => t,
         Err(e) => panic!(
             "decoded CSV does not read back: {e}\n--- csv ---\n{}",
