@@ -276,6 +276,11 @@ fn run<R: Read>(
     if mode == Mode::Encode && !errors.is_empty() {
         return None;
     }
+    // Each duplicated header is its own problem: keep the report within the asked limit.
+    if errors.len() >= limit {
+        errors.truncate(limit);
+        return None;
+    }
 
     let modelled = schema.modelled();
     let positions: Vec<Option<usize>> = modelled

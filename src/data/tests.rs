@@ -259,6 +259,25 @@ fn check_collects_up_to_the_limit() {
     assert!(check_csv(&good, &schema()).is_empty());
 }
 
+/// Header problems count towards the limit too (found by the csv_encode fuzzer: one
+/// problem per duplicated header overran `max_problems`).
+#[test]
+fn header_problems_respect_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "h.csv",
+        "pid,pid,pid,sex,sex,ward,age,crea,day\n1,1,1,F,F,A,3,1,2022-01-01\n",
+    );
+    let opts = ReadOptions {
+        max_problems: 2,
+        ..Default::default()
+    };
+    let errs = check_csv_with(&p, &schema(), &opts);
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(matches!(errs[0], DataError::DuplicateHeader { .. }));
+}
+
 #[test]
 fn wide_columns_use_wider_codes() {
     let values: Vec<String> = (0..300).map(|i| format!("\"v{i}\"")).collect();
