@@ -42,9 +42,12 @@
 //!   lowers the loss (it solves consistent, noise-free measurements almost at once);
 //!   warm starts skip it.
 
+mod approx;
+mod convex_bp;
 mod eliminate;
 mod estimate;
 mod factor;
+mod gibbs;
 mod graphical;
 mod inference;
 mod junction;
@@ -54,7 +57,10 @@ mod sample;
 
 use serde::{Deserialize, Serialize};
 
+pub use approx::{estimate_approximate, ApproxModel, ApproximateOptions};
+pub use convex_bp::{BpOptions, BpReport};
 pub use factor::Factor;
+pub use gibbs::GibbsOptions;
 pub use graphical::{GraphicalModel, MAX_QUERY_CELLS, MODEL_FORMAT};
 pub use junction::JunctionTree;
 pub use sample::{sample, SamplingMethod};
@@ -174,6 +180,8 @@ pub enum ModelError {
     NonFiniteValue { index: usize },
     #[error("warm-start model is over a different domain")]
     WarmStartDomain,
+    #[error("clique {clique:?} lies inside no factor of the approximate model")]
+    NotInModel { clique: Clique },
     #[error("invalid model: {0}")]
     InvalidModel(String),
 }
