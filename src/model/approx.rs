@@ -33,9 +33,9 @@
 //! consistent tables with no joint distribution behind them cannot be reproduced.
 
 use super::convex_bp::{maximal_factors, BpOptions, BpReport, BpWorkspace, FactorGraph};
-use super::estimate::{self, MarginalOracle};
+use super::estimate::{self, InferenceOracle};
 use super::gibbs::{gibbs, GibbsOptions};
-use super::layout::SubsetLayout;
+use super::layout::{strides, SubsetLayout};
 use super::{
     estimate_total, validate_measurements, EstimationOptions, EstimationReport, Measurement,
     ModelError, Optimizer,
@@ -308,6 +308,7 @@ impl ApproxModel {
         let eps = 0.5 / n as f64;
         let (c_factor, _) = self.graph.counting_numbers();
         let mut counts = Vec::new();
+        let mut idx = vec![0usize; n];
         for round in 0..opts.calibration_rounds {
             // Streams of their own: the calibration never reuses the final draw's seed.
             let round_seed = seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(round as u64 + 1));
@@ -316,12 +317,16 @@ impl ApproxModel {
                 let r = self.graph.range(f);
                 counts.clear();
                 counts.resize(r.len(), 0.0);
-                for i in 0..n {
-                    let idx = factor
-                        .attrs()
-                        .iter()
-                        .fold(0, |acc, &a| acc * self.domain.size(a) + cols[a][i] as usize);
-                    counts[idx] += 1.0;
+                let shape = factor.shape(&self.domain);
+                let st = strides(&shape);
+                for (&a, &stride) in factor.attrs().iter().zip(&st) {
+                    idx.iter_mut()
+                        .zip(&cols[a])
+                        .for_each(|(i, &v)| *i += v as usize * stride);
+                }
+                for i in idx.iter_mut() {
+                    counts[*i] += 1.0;
+                    *i = 0;
                 }
                 let step = opts.calibration_step * c_factor[f];
                 for ((t, &c), &p) in phi[r.clone()].iter_mut().zip(&counts).zip(&self.probs[r]) {

@@ -42,7 +42,7 @@
 
 use std::cell::Cell;
 
-use super::estimate::MarginalOracle;
+use super::estimate::InferenceOracle;
 use super::layout::{kernels, SubsetLayout};
 use crate::marginal::{Clique, Domain};
 
@@ -229,7 +229,7 @@ impl FactorGraph {
             ws.log_var = self
                 .sizes
                 .iter()
-                .flat_map(|&s| std::iter::repeat(-(s as f64).ln()).take(s))
+                .flat_map(|&s| std::iter::repeat_n(-(s as f64).ln(), s))
                 .collect();
         }
         ws.t.clear();
@@ -392,7 +392,7 @@ impl FactorGraph {
     }
 }
 
-impl MarginalOracle for FactorGraph {
+impl InferenceOracle for FactorGraph {
     type Workspace = BpWorkspace;
 
     fn cliques(&self) -> &[Clique] {
@@ -637,14 +637,14 @@ mod tests {
         let g = FactorGraph::new(&domain, factors.clone(), BpOptions::default());
         assert!(!g.is_exact());
         let (cf, cv) = g.counting_numbers();
-        for v in 0..4 {
+        for (v, &cv) in cv.iter().enumerate() {
             let s: f64 = factors
                 .iter()
                 .zip(cf)
                 .filter(|(f, _)| f.contains(v))
                 .map(|(_, c)| c)
                 .sum();
-            assert!((s + cv[v] - 1.0).abs() < 1e-12 && cv[v] >= 0.0);
+            assert!((s + cv - 1.0).abs() < 1e-12 && cv >= 0.0);
         }
         let n = g.total_cells();
         let theta = theta_for(n, 6.0);

@@ -31,12 +31,13 @@ use super::plan::ProjectionPlan;
 use super::{EstimationOptions, EstimationReport, Measurement};
 use crate::marginal::{Clique, Domain};
 
-/// What the optimisers need from inference: a set of cliques laid out in one flat "clique
-/// vector", and a marginal oracle mapping log-potentials `theta` on those cliques to
+/// What the optimisers need from inference (the paper's "marginal oracle"; not to be
+/// confused with `crate::marginal::MarginalOracle`, which counts data): a set of cliques
+/// laid out in one flat "clique vector", and a map from log-potentials `theta` on those cliques to
 /// marginals `mu`. Exact inference on a junction tree ([`Engine`]) and convex belief
 /// propagation on a factor graph (`convex_bp`, the relaxed-consistency oracle of McKenna et
 /// al. 2021) both fit, so one implementation of mirror descent serves both.
-pub(crate) trait MarginalOracle {
+pub(crate) trait InferenceOracle {
     /// Buffers (and, for iterative oracles, warm-start messages) reused across calls.
     type Workspace: Default;
 
@@ -66,7 +67,7 @@ pub(crate) trait MarginalOracle {
         -> f64;
 
     /// Potentials whose marginals are `x` (consistent, positive clique marginals): the
-    /// inverse of [`MarginalOracle::marginals`] up to normalisation.
+    /// inverse of [`InferenceOracle::marginals`] up to normalisation.
     fn potentials_for(&self, x: &[f64], theta: &mut [f64]);
 
     /// Rank of clique `c` in the IPF warm-up's order (lower first).
@@ -77,7 +78,7 @@ pub(crate) trait MarginalOracle {
     fn ipf_scale(&self, c: usize) -> f64;
 }
 
-impl MarginalOracle for Engine {
+impl InferenceOracle for Engine {
     type Workspace = Workspace;
 
     fn cliques(&self) -> &[Clique] {
@@ -139,7 +140,7 @@ pub(crate) struct Objective<'a> {
 }
 
 impl<'a> Objective<'a> {
-    pub(crate) fn new<O: MarginalOracle>(
+    pub(crate) fn new<O: InferenceOracle>(
         oracle: &O,
         domain: &Domain,
         measurements: &'a [Measurement],
@@ -262,7 +263,7 @@ impl<'a> Objective<'a> {
 
 /// Runs mirror descent from `theta` (modified in place); returns the report and leaves the
 /// final marginals (scaled to `total`) in `mu`.
-pub(crate) fn mirror_descent<O: MarginalOracle>(
+pub(crate) fn mirror_descent<O: InferenceOracle>(
     engine: &O,
     objective: &Objective<'_>,
     total: f64,
@@ -361,7 +362,7 @@ pub(crate) fn mirror_descent<O: MarginalOracle>(
 
 /// Calibrates the starting point (optionally improved by IPF); returns its loss and log Z.
 #[allow(clippy::too_many_arguments)]
-fn start<O: MarginalOracle>(
+fn start<O: InferenceOracle>(
     engine: &O,
     objective: &Objective<'_>,
     total: f64,
@@ -401,7 +402,7 @@ fn start<O: MarginalOracle>(
 /// model in a perfect order); with noisy ones it lands near the optimum, and mirror
 /// descent, which minimises the actual loss, takes over from there. The caller keeps the
 /// result only if it lowers the loss.
-fn ipf_warmup<O: MarginalOracle>(
+fn ipf_warmup<O: InferenceOracle>(
     engine: &O,
     objective: &Objective<'_>,
     total: f64,
@@ -456,7 +457,7 @@ fn ipf_warmup<O: MarginalOracle>(
 /// next step. A step that would raise `f(x)` is not taken; instead the momentum restarts from
 /// `x` (a mirror-descent step from there), so the recorded losses never increase. At the end
 /// `x` becomes potentials by the junction-tree factorisation `prod mu_C / prod mu_S`.
-pub(crate) fn accelerated<O: MarginalOracle>(
+pub(crate) fn accelerated<O: InferenceOracle>(
     engine: &O,
     objective: &Objective<'_>,
     total: f64,
