@@ -110,3 +110,30 @@ fn titanic_gibbs_samples_track_the_pseudo_marginals() {
     // The calibration is what brings the records near the pseudo-marginals.
     assert!(mean < 0.1 && mean < 0.5 * mean_raw, "{mean} vs {mean_raw}");
 }
+
+#[test]
+fn noisy_titanic_36_pairs_loss_decreases_and_stops() {
+    let Some((table, domain)) = common::load_coded("titanic") else {
+        return;
+    };
+    let pairs = all_k_way(domain.len(), 2);
+    let ms = model_common::noisy(&table, &domain, &pairs, 10.0, 3);
+    let t = Instant::now();
+    let (model, report) =
+        estimate_approximate(&domain, &ms, &ApproximateOptions::default(), None).unwrap();
+    let bp = model.bp_report();
+    println!(
+        "noisy titanic 36 pairs (sigma 10): {} iters, converged {}, loss {:.4e} (start {:.4e}, \
+         {} measured cells), {bp:?}, {:?}",
+        report.iterations,
+        report.converged,
+        report.final_loss,
+        report.losses[0],
+        pairs.iter().map(|c| c.cells(&domain)).sum::<usize>(),
+        t.elapsed()
+    );
+    assert!(report.converged, "stopped by the iteration cap");
+    assert!(report.losses.windows(2).all(|w| w[1] <= w[0]));
+    assert!(report.final_loss < report.losses[0]);
+    assert_eq!(bp.unconverged_calls, 0);
+}
