@@ -29,7 +29,91 @@ use super::inference::{Engine, Workspace};
 use super::layout::{kernels, SubsetLayout};
 use super::plan::ProjectionPlan;
 use super::{EstimationOptions, EstimationReport, Measurement};
-use crate::marginal::Clique;
+use crate::marginal::{Clique, Domain};
+
+/// What the optimisers need from inference (the paper's "marginal oracle"; not to be
+/// confused with `crate::marginal::MarginalOracle`, which counts data): a set of cliques
+/// laid out in one flat "clique vector", and a map from log-potentials `theta` on those cliques to
+/// marginals `mu`. Exact inference on a junction tree ([`Engine`]) and convex belief
+/// propagation on a factor graph (`convex_bp`, the relaxed-consistency oracle of McKenna et
+/// al. 2021) both fit, so one implementation of mirror descent serves both.
+pub(crate) trait InferenceOracle {
+    /// Buffers (and, for iterative oracles, warm-start messages) reused across calls.
+    type Workspace: Default;
+
+    /// The cliques of a clique vector, in order.
+    fn cliques(&self) -> &[Clique];
+
+    /// `offsets[c]..offsets[c + 1]` is clique `c` in a clique vector.
+    fn offsets(&self) -> &[usize];
+
+    fn total_cells(&self) -> usize {
+        self.offsets().last().copied().unwrap_or(0)
+    }
+
+    fn range(&self, c: usize) -> std::ops::Range<usize> {
+        self.offsets()[c]..self.offsets()[c + 1]
+    }
+
+    /// The clique of the clique vector a measured clique is mapped to (the smallest
+    /// containing one); `None` if no clique contains it.
+    fn containing(&self, domain: &Domain, clique: &Clique) -> Option<usize>;
+
+    /// Writes into `mu` the (pseudo-)marginals of `theta`, each clique scaled to sum to
+    /// `total`, and returns the log-partition function (for an approximate oracle, the
+    /// value of its variational problem), which the accelerated method's smoothness test
+    /// needs.
+    fn marginals(&self, theta: &[f64], total: f64, ws: &mut Self::Workspace, mu: &mut [f64])
+        -> f64;
+
+    /// Potentials whose marginals are `x` (consistent, positive clique marginals): the
+    /// inverse of [`InferenceOracle::marginals`] up to normalisation.
+    fn potentials_for(&self, x: &[f64], theta: &mut [f64]);
+
+    /// Rank of clique `c` in the IPF warm-up's order (lower first).
+    fn ipf_rank(&self, c: usize) -> usize;
+
+    /// Factor applied to an IPF log-ratio on clique `c` so that, other messages held fixed,
+    /// the clique's marginal moves onto its target in one step (1 for exact inference).
+    fn ipf_scale(&self, c: usize) -> f64;
+}
+
+impl InferenceOracle for Engine {
+    type Workspace = Workspace;
+
+    fn cliques(&self) -> &[Clique] {
+        self.tree.cliques()
+    }
+
+    fn offsets(&self) -> &[usize] {
+        &self.offsets
+    }
+
+    fn containing(&self, domain: &Domain, clique: &Clique) -> Option<usize> {
+        self.tree.containing(domain, clique)
+    }
+
+    fn marginals(&self, theta: &[f64], total: f64, ws: &mut Workspace, mu: &mut [f64]) -> f64 {
+        self.calibrate(theta, total, ws, mu)
+    }
+
+    fn potentials_for(&self, x: &[f64], theta: &mut [f64]) {
+        decomposable_potentials(self, x, theta)
+    }
+
+    fn ipf_rank(&self, c: usize) -> usize {
+        // Tree order, root first (one sweep solves a decomposable model in this order).
+        self.tree
+            .order()
+            .iter()
+            .position(|&o| o == c)
+            .unwrap_or(usize::MAX)
+    }
+
+    fn ipf_scale(&self, _c: usize) -> f64 {
+        1.0
+    }
+}
 
 /// A measurement mapped into the engine: its tree clique and weight `1 / sigma^2`.
 pub(crate) struct Mapped<'a> {
@@ -49,31 +133,30 @@ pub(crate) struct Mapped<'a> {
 pub(crate) struct Objective<'a> {
     mapped: Vec<Mapped<'a>>,
     plans: Vec<(usize, ProjectionPlan)>,
+    /// The oracle's clique-vector offsets.
+    offsets: Vec<usize>,
     cells: usize,
     scratch: std::cell::RefCell<Vec<f64>>,
 }
 
 impl<'a> Objective<'a> {
-    pub(crate) fn new(
-        engine: &Engine,
-        domain: &crate::marginal::Domain,
+    pub(crate) fn new<O: InferenceOracle>(
+        oracle: &O,
+        domain: &Domain,
         measurements: &'a [Measurement],
     ) -> Self {
-        let k = engine.tree.cliques().len();
+        let k = oracle.cliques().len();
         let mut by_clique: Vec<Vec<(&Clique, usize)>> = vec![Vec::new(); k];
         let mut mapped = Vec::with_capacity(measurements.len());
         let mut offset = 0;
         for m in measurements {
-            // Validated by the caller: every measured clique is inside some tree clique.
-            let c = engine
-                .tree
+            // Validated by the caller: every measured clique is inside some oracle clique.
+            let c = oracle
                 .containing(domain, &m.clique)
-                .unwrap_or_else(|| {
-                    unreachable!("measured cliques are covered by the junction tree")
-                });
-            let tc = &engine.tree.cliques()[c];
+                .unwrap_or_else(|| unreachable!("measured cliques are covered by the oracle"));
+            let tc = &oracle.cliques()[c];
             let in_clique =
-                SubsetLayout::for_attrs(tc.attrs(), &engine.shapes[c], m.clique.attrs());
+                SubsetLayout::for_attrs(tc.attrs(), &tc.shape(domain), m.clique.attrs());
             by_clique[c].push((&m.clique, offset));
             mapped.push(Mapped {
                 clique: c,
@@ -88,14 +171,19 @@ impl<'a> Objective<'a> {
             .iter()
             .enumerate()
             .filter(|(_, t)| !t.is_empty())
-            .map(|(c, t)| (c, ProjectionPlan::new(domain, &engine.tree.cliques()[c], t)))
+            .map(|(c, t)| (c, ProjectionPlan::new(domain, &oracle.cliques()[c], t)))
             .collect();
         Objective {
             mapped,
             plans,
+            offsets: oracle.offsets().to_vec(),
             cells: offset,
             scratch: std::cell::RefCell::new(Vec::new()),
         }
+    }
+
+    fn range(&self, c: usize) -> std::ops::Range<usize> {
+        self.offsets[c]..self.offsets[c + 1]
     }
 
     /// Number of measured cells (the loss's natural scale: its expected value at the true
@@ -105,16 +193,16 @@ impl<'a> Objective<'a> {
     }
 
     /// Projects `mu` onto every measured clique (into `proj`) and returns the loss.
-    fn loss(&self, engine: &Engine, mu: &[f64], proj: &mut [f64]) -> f64 {
-        self.project(engine, mu, proj);
+    fn loss(&self, mu: &[f64], proj: &mut [f64]) -> f64 {
+        self.project(mu, proj);
         self.loss_of_projection(proj)
     }
 
     /// Projects `mu` onto every measured clique.
-    fn project(&self, engine: &Engine, mu: &[f64], proj: &mut [f64]) {
+    fn project(&self, mu: &[f64], proj: &mut [f64]) {
         let mut scratch = self.scratch.borrow_mut();
         for (c, plan) in &self.plans {
-            plan.project(&mu[engine.range(*c)], &mut scratch, proj);
+            plan.project(&mu[self.range(*c)], &mut scratch, proj);
         }
     }
 
@@ -157,26 +245,26 @@ impl<'a> Objective<'a> {
 
     /// Adds per-measurement tables expanded onto their tree cliques into `dst` (a clique
     /// vector): the adjoint of the projection.
-    fn add_expanded(&self, engine: &Engine, tables: &[f64], dst: &mut [f64]) {
+    fn add_expanded(&self, tables: &[f64], dst: &mut [f64]) {
         let mut scratch = self.scratch.borrow_mut();
         for (c, plan) in &self.plans {
-            plan.add_expanded(tables, &mut scratch, &mut dst[engine.range(*c)]);
+            plan.add_expanded(tables, &mut scratch, &mut dst[self.range(*c)]);
         }
     }
 
     /// The gradient of the loss with respect to `mu`, expanded onto the tree cliques
     /// (`grad` is a clique vector); `gm` gets the per-measurement gradients.
-    fn gradient(&self, engine: &Engine, proj: &[f64], gm: &mut [f64], grad: &mut [f64]) {
+    fn gradient(&self, proj: &[f64], gm: &mut [f64], grad: &mut [f64]) {
         self.measurement_gradient(proj, gm);
         grad.fill(0.0);
-        self.add_expanded(engine, gm, grad);
+        self.add_expanded(gm, grad);
     }
 }
 
 /// Runs mirror descent from `theta` (modified in place); returns the report and leaves the
 /// final marginals (scaled to `total`) in `mu`.
-pub(crate) fn mirror_descent(
-    engine: &Engine,
+pub(crate) fn mirror_descent<O: InferenceOracle>(
+    engine: &O,
     objective: &Objective<'_>,
     total: f64,
     theta: &mut Vec<f64>,
@@ -185,7 +273,7 @@ pub(crate) fn mirror_descent(
 ) -> EstimationReport {
     let n = engine.total_cells();
     let m_cells = objective.cells();
-    let mut ws = Workspace::default();
+    let mut ws = O::Workspace::default();
     let mut proj = vec![0.0; m_cells];
     let (mut loss, _, warm_calibrations) = start(
         engine, objective, total, theta, mu, &mut proj, opts, &mut ws,
@@ -202,7 +290,7 @@ pub(crate) fn mirror_descent(
     }
     let mut gm = vec![0.0; m_cells];
     let mut grad = vec![0.0; n];
-    objective.gradient(engine, &proj, &mut gm, &mut grad);
+    objective.gradient(&proj, &mut gm, &mut grad);
 
     let mut trial_theta = vec![0.0; n];
     let mut trial_mu = vec![0.0; n];
@@ -220,8 +308,8 @@ pub(crate) fn mirror_descent(
     while iterations < opts.max_iters {
         iterations += 1;
         kernels::sub_scaled(&mut trial_theta, theta, alpha, &grad);
-        engine.calibrate(&trial_theta, total, &mut ws, &mut trial_mu);
-        let trial_loss = objective.loss(engine, &trial_mu, &mut trial_proj);
+        engine.marginals(&trial_theta, total, &mut ws, &mut trial_mu);
+        let trial_loss = objective.loss(&trial_mu, &mut trial_proj);
         // <grad, mu - mu_new> measured on the measurement tables (the gradient lives there).
         let inner: f64 = gm
             .iter()
@@ -239,7 +327,7 @@ pub(crate) fn mirror_descent(
             std::mem::swap(mu, &mut trial_mu);
             std::mem::swap(&mut proj, &mut trial_proj);
             loss = trial_loss;
-            objective.gradient(engine, &proj, &mut gm, &mut grad);
+            objective.gradient(&proj, &mut gm, &mut grad);
             alpha = opts.stepsize.unwrap_or(alpha * opts.step_growth);
             rejections_in_row = 0;
             accepted.push(loss);
@@ -274,33 +362,33 @@ pub(crate) fn mirror_descent(
 
 /// Calibrates the starting point (optionally improved by IPF); returns its loss and log Z.
 #[allow(clippy::too_many_arguments)]
-fn start(
-    engine: &Engine,
+fn start<O: InferenceOracle>(
+    engine: &O,
     objective: &Objective<'_>,
     total: f64,
     theta: &mut Vec<f64>,
     mu: &mut [f64],
     proj: &mut [f64],
     opts: &EstimationOptions,
-    ws: &mut Workspace,
+    ws: &mut O::Workspace,
 ) -> (f64, f64, usize) {
     let mut calibrations = 1;
-    let mut log_z = engine.calibrate(theta, total, ws, mu);
-    let mut loss = objective.loss(engine, mu, proj);
+    let mut log_z = engine.marginals(theta, total, ws, mu);
+    let mut loss = objective.loss(mu, proj);
     if opts.ipf_sweeps > 0 && !objective.mapped.is_empty() {
         let before = theta.clone();
         ipf_warmup(engine, objective, total, theta, mu, opts.ipf_sweeps, ws);
         calibrations += opts.ipf_sweeps * objective.mapped.len() + 1;
-        let lz = engine.calibrate(theta, total, ws, mu);
-        let warmed = objective.loss(engine, mu, proj);
+        let lz = engine.marginals(theta, total, ws, mu);
+        let warmed = objective.loss(mu, proj);
         if warmed.is_finite() && warmed <= loss {
             loss = warmed;
             log_z = lz;
         } else {
             *theta = before;
-            log_z = engine.calibrate(theta, total, ws, mu);
+            log_z = engine.marginals(theta, total, ws, mu);
             calibrations += 1;
-            loss = objective.loss(engine, mu, proj);
+            loss = objective.loss(mu, proj);
         }
     }
     (loss, log_z, calibrations)
@@ -314,23 +402,20 @@ fn start(
 /// model in a perfect order); with noisy ones it lands near the optimum, and mirror
 /// descent, which minimises the actual loss, takes over from there. The caller keeps the
 /// result only if it lowers the loss.
-fn ipf_warmup(
-    engine: &Engine,
+fn ipf_warmup<O: InferenceOracle>(
+    engine: &O,
     objective: &Objective<'_>,
     total: f64,
     theta: &mut [f64],
     mu: &mut [f64],
     sweeps: usize,
-    ws: &mut Workspace,
+    ws: &mut O::Workspace,
 ) {
-    // Tree order (root first), larger measurements before their sub-measurements.
-    let pos: Vec<usize> = {
-        let mut pos = vec![0; engine.tree.cliques().len()];
-        for (i, &c) in engine.tree.order().iter().enumerate() {
-            pos[c] = i;
-        }
-        pos
-    };
+    // The oracle's order (tree order, root first, for exact inference), larger
+    // measurements before their sub-measurements.
+    let pos: Vec<usize> = (0..engine.cliques().len())
+        .map(|c| engine.ipf_rank(c))
+        .collect();
     let mut order: Vec<usize> = (0..objective.mapped.len()).collect();
     order.sort_by_key(|&i| {
         (
@@ -343,12 +428,13 @@ fn ipf_warmup(
     for _ in 0..sweeps {
         for &i in &order {
             let m = &objective.mapped[i];
-            engine.calibrate(theta, total, ws, mu);
+            engine.marginals(theta, total, ws, mu);
             proj.resize(m.y.len(), 0.0);
             m.in_clique.sum_into(&mu[engine.range(m.clique)], &mut proj);
             let floor = 0.01 / m.weight.sqrt();
+            let scale = engine.ipf_scale(m.clique);
             for (p, &y) in proj.iter_mut().zip(m.y) {
-                *p = y.max(floor).ln() - p.max(f64::MIN_POSITIVE).ln();
+                *p = scale * (y.max(floor).ln() - p.max(f64::MIN_POSITIVE).ln());
             }
             m.in_clique
                 .add_expanded(&mut theta[engine.range(m.clique)], &proj);
@@ -371,8 +457,8 @@ fn ipf_warmup(
 /// next step. A step that would raise `f(x)` is not taken; instead the momentum restarts from
 /// `x` (a mirror-descent step from there), so the recorded losses never increase. At the end
 /// `x` becomes potentials by the junction-tree factorisation `prod mu_C / prod mu_S`.
-pub(crate) fn accelerated(
-    engine: &Engine,
+pub(crate) fn accelerated<O: InferenceOracle>(
+    engine: &O,
     objective: &Objective<'_>,
     total: f64,
     theta: &mut Vec<f64>,
@@ -381,7 +467,7 @@ pub(crate) fn accelerated(
 ) -> EstimationReport {
     let n = engine.total_cells();
     let m_cells = objective.cells();
-    let mut ws = Workspace::default();
+    let mut ws = O::Workspace::default();
     let mut pz = vec![0.0; m_cells];
     let (mut fx, mut log_z, warm_calibrations) =
         start(engine, objective, total, theta, mu, &mut pz, opts, &mut ws);
@@ -406,7 +492,7 @@ pub(crate) fn accelerated(
     let mut pz_new = vec![0.0; m_cells];
     let mut gs: Vec<f64> = Vec::with_capacity(m_cells);
     // Initial L: the first step (a = 1/L) moves no log-potential by more than one unit.
-    objective.gradient(engine, &px, &mut gy, &mut grad);
+    objective.gradient(&px, &mut gy, &mut grad);
     let gmax = kernels::max_abs(&grad);
     let mut lip = match opts.initial_step {
         Some(s) => 1.0 / s,
@@ -433,9 +519,9 @@ pub(crate) fn accelerated(
             gs.clear();
             gs.extend(gy.iter().map(|g| -a * g));
             th_new.copy_from_slice(theta);
-            objective.add_expanded(engine, &gs, &mut th_new);
-            let lz = engine.calibrate(&th_new, total, &mut ws, &mut mu_new);
-            objective.project(engine, &mu_new, &mut pz_new);
+            objective.add_expanded(&gs, &mut th_new);
+            let lz = engine.marginals(&th_new, total, &mut ws, &mut mu_new);
+            objective.project(&mu_new, &mut pz_new);
             // N * KL(z' || z) = E_z'[theta' - theta] * N - N (log Z' - log Z).
             let e_dtheta: f64 = -a * kernels::dot(&gy, &pz_new);
             let kl = (e_dtheta - total * (lz - log_z)).max(0.0);
@@ -486,10 +572,10 @@ pub(crate) fn accelerated(
                 // The step from x itself did not help (rounding at the optimum): smaller steps.
                 lip *= 2.0;
             }
-            decomposable_potentials(engine, &x, theta);
-            log_z = engine.calibrate(theta, total, &mut ws, mu);
+            engine.potentials_for(&x, theta);
+            log_z = engine.marginals(theta, total, &mut ws, mu);
             calibrations += 1;
-            objective.project(engine, mu, &mut pz);
+            objective.project(mu, &mut pz);
             if failures_in_row >= 40 {
                 converged = true;
             }
@@ -500,10 +586,10 @@ pub(crate) fn accelerated(
         }
     }
     // The answer is x; turn its marginals into junction-tree potentials.
-    decomposable_potentials(engine, &x, theta);
-    engine.calibrate(theta, total, &mut ws, mu);
+    engine.potentials_for(&x, theta);
+    engine.marginals(theta, total, &mut ws, mu);
     let mut proj = vec![0.0; m_cells];
-    let final_loss = objective.loss(engine, mu, &mut proj);
+    let final_loss = objective.loss(mu, &mut proj);
     EstimationReport {
         iterations,
         final_loss,
