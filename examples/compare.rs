@@ -65,7 +65,21 @@ fn main() -> anyhow::Result<()> {
             let spec = match mech.as_str() {
                 "mst" => MechanismSpec::Mst(MstOptions::default()),
                 _ => {
-                    MechanismSpec::Aim(AimOptions::default(), Workload::all_k_way(domain.len(), 3))
+                    // Experiments: DPSYNTH_ROUND_TOL / DPSYNTH_FINAL_ITERS override the defaults.
+                    let mut o = AimOptions::default();
+                    if let Some(t) = std::env::var("DPSYNTH_ROUND_TOL")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                    {
+                        o.round_tol = t;
+                    }
+                    if let Some(i) = std::env::var("DPSYNTH_FINAL_ITERS")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                    {
+                        o.estimation.max_iters = i;
+                    }
+                    MechanismSpec::Aim(o, Workload::all_k_way(domain.len(), 3))
                 }
             };
             let (mut errs, mut secs) = (Vec::new(), Vec::new());

@@ -73,6 +73,10 @@ pub struct AimOptions {
     pub estimation: EstimationOptions,
     /// Iterations for each warm-started refit inside rounds.
     pub round_iters: usize,
+    /// Convergence tolerance of those refits (see `EstimationOptions::tol`). A round's model
+    /// only has to rank the candidates, so it stops once progress is small against the
+    /// noise; the final fit uses `estimation.tol`.
+    pub round_tol: f64,
 }
 
 impl Default for AimOptions {
@@ -83,6 +87,7 @@ impl Default for AimOptions {
             selection_share: 0.1,
             estimation: EstimationOptions::default(),
             round_iters: 100,
+            round_tol: 1e-6,
         }
     }
 }
@@ -165,6 +170,7 @@ pub fn aim<O: MarginalOracle>(
     let mut last = false;
     let (mut t_select, mut t_measure, mut t_refit) = (0.0f64, 0.0f64, 0.0f64);
     est.max_iters = opts.round_iters;
+    est.tol = opts.round_tol;
     while !last {
         round += 1;
         let remaining = acc.remaining();
