@@ -12,6 +12,9 @@ use chrono::NaiveDate;
 
 use super::emit::{list, q};
 
+/// Placeholder value of a column whose every cell was missing.
+const NONE_OBSERVED: &str = "(none observed)";
+
 /// Cell texts a draft treats as missing everywhere.
 const DRAFT_MISSING: &[&str] = &["", "NA", "N/A", "NULL"];
 /// At most this many distinct values make a column categorical.
@@ -38,6 +41,8 @@ pub enum DraftError {
     },
     #[error("{file}: the file is empty; a draft needs a header row")]
     NoHeader { file: String },
+    #[error("{file}: the file has a header but no data rows; a draft needs data to infer from")]
+    NoRows { file: String },
     #[error("{file}: column {column:?} appears twice in the header; rename one of them")]
     DuplicateHeader { file: String, column: String },
 }
@@ -99,6 +104,10 @@ pub fn draft_from_csv(path: &Path) -> Result<String, DraftError> {
                 s.overflow = true;
             }
         }
+    }
+
+    if stats.first().is_none_or(|s| s.cells == 0) {
+        return Err(DraftError::NoRows { file });
     }
 
     let mut out = String::new();
@@ -175,6 +184,16 @@ fn draft_column(out: &mut String, s: &Stats) {
         .map(|v| v.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
         .collect();
     let dates: Option<Vec<NaiveDate>> = distinct.iter().map(|v| is_date(v)).collect();
+
+    // Every cell missing: nothing to infer, but the draft must still parse and encode the
+    // file. A placeholder value stands in until the user lists the real ones.
+    if n_distinct == 0 && !s.overflow {
+        out.push_str("# every cell of this column was missing: list its possible values\n");
+        out.push_str("kind = \"categorical\"\n");
+        let _ = writeln!(out, "values = {}", list([q(NONE_OBSERVED)].into_iter()));
+        write_missing(out, true, None);
+        return;
+    }
 
     if all_unique && floats.as_ref().is_none_or(|_| ints.is_some()) {
         out.push_str("kind = \"id\"\n");

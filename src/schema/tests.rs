@@ -761,6 +761,26 @@ fn too_many_codes_is_a_problem() {
     );
 }
 
+/// Found by the csv_encode fuzzer: a header-only file drafted `values = []`, which does not
+/// parse. Now a header-only file is refused, and an all-missing column drafts a placeholder
+/// under which the file still encodes.
+#[test]
+fn draft_of_header_only_or_all_missing_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("h.csv");
+    std::fs::write(&empty, "id\n").unwrap();
+    assert!(matches!(
+        draft_from_csv(&empty),
+        Err(DraftError::NoRows { .. })
+    ));
+    let path = dir.path().join("m.csv");
+    std::fs::write(&path, "a,b\nNA,x\n,y\nNULL,x\n").unwrap();
+    let text = draft_from_csv(&path).unwrap();
+    let s = Schema::from_toml_str(&text, "draft").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let (t, _) = crate::data::read_csv(&path, &s).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(t.n_rows(), 3);
+}
+
 #[test]
 fn draft_from_csv_infers_kinds_and_is_marked() {
     let dir = tempfile::tempdir().unwrap();
