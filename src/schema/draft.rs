@@ -41,6 +41,8 @@ pub enum DraftError {
     },
     #[error("{file}: the file is empty; a draft needs a header row")]
     NoHeader { file: String },
+    #[error("{file}: column {index} of the header has no name; name every column")]
+    UnnamedColumn { file: String, index: usize },
     #[error("{file}: the file has a header but no data rows; a draft needs data to infer from")]
     NoRows { file: String },
     #[error("{file}: column {column:?} appears twice in the header; rename one of them")]
@@ -72,6 +74,9 @@ pub fn draft_from_csv(path: &Path) -> Result<String, DraftError> {
     };
     if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
         return Err(DraftError::NoHeader { file });
+    }
+    if let Some(i) = header.iter().position(|h| h.trim().is_empty()) {
+        return Err(DraftError::UnnamedColumn { file, index: i + 1 });
     }
     let mut seen = HashSet::new();
     for h in &header {

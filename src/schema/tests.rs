@@ -761,9 +761,9 @@ fn too_many_codes_is_a_problem() {
     );
 }
 
-/// Found by the csv_encode fuzzer: a header-only file drafted `values = []`, which does not
-/// parse. Now a header-only file is refused, and an all-missing column drafts a placeholder
-/// under which the file still encodes.
+/// Found by the csv_encode fuzzer: a header-only file drafted `values = []` and an unnamed
+/// header column drafted `name = ""`, neither of which parses. Now both files are refused,
+/// and an all-missing column drafts a placeholder under which the file still encodes.
 #[test]
 fn draft_of_header_only_or_all_missing_column() {
     let dir = tempfile::tempdir().unwrap();
@@ -772,6 +772,12 @@ fn draft_of_header_only_or_all_missing_column() {
     assert!(matches!(
         draft_from_csv(&empty),
         Err(DraftError::NoRows { .. })
+    ));
+    let unnamed = dir.path().join("u.csv");
+    std::fs::write(&unnamed, "a,,c\n1,2,3\n").unwrap();
+    assert!(matches!(
+        draft_from_csv(&unnamed),
+        Err(DraftError::UnnamedColumn { index: 2, .. })
     ));
     let path = dir.path().join("m.csv");
     std::fs::write(&path, "a,b\nNA,x\n,y\nNULL,x\n").unwrap();
