@@ -114,9 +114,17 @@ fn main() -> anyhow::Result<()> {
                     if let Some((name, d)) =
                         fitted.phases.iter().find(|(n, _)| n.ends_with("rounds"))
                     {
+                        let fin = fitted
+                            .phases
+                            .iter()
+                            .find(|(n, _)| n == "estimation")
+                            .map_or(0.0, |(_, d)| d.as_secs_f64());
                         eprintln!(
-                            "  aim eps {eps} run {run}: {name} in {:.1} s",
-                            d.as_secs_f64()
+                            "  aim eps {eps} run {run}: {name} in {:.1} s; final fit {} iterations \
+                             (converged {}) in {fin:.1} s; 3-way L1 {three:.4}",
+                            d.as_secs_f64(),
+                            fitted.estimation.iterations,
+                            fitted.estimation.converged,
                         );
                     }
                 }
