@@ -449,25 +449,7 @@ fn interrupted_run_leaves_no_verifiable_release() {
                 .code(1);
         }
         // The next run into the same place sweeps what the killed one left and succeeds.
-        Command::cargo_bin("dpsynth")
-            .unwrap()
-            .args([
-                "synth",
-                "--mechanism",
-                "mst",
-                "-q",
-                "--epsilon",
-                "1",
-                "--data",
-            ])
-            .arg(&data.0)
-            .arg("--schema")
-            .arg(&data.1)
-            .arg("--out")
-            .arg(c.out())
-            .arg("--force")
-            .assert()
-            .success();
+        c.synth(&data.0, &data.1, &["--force"]).success();
         let left: Vec<_> = fs::read_dir(c.dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
