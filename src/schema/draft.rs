@@ -162,6 +162,15 @@ fn is_date(s: &str) -> Option<NaiveDate> {
 fn draft_column(out: &mut String, s: &Stats) {
     let distinct: Vec<&String> = s.counts.keys().collect();
     let n_distinct = distinct.len();
+    // Every cell missing: nothing to infer, but the draft must still parse and encode the
+    // file. A placeholder value stands in until the user lists the real ones.
+    if n_distinct == 0 {
+        out.push_str("# every cell of this column was missing: list its possible values\n");
+        out.push_str("kind = \"categorical\"\n");
+        let _ = writeln!(out, "values = {}", list([q(NONE_OBSERVED)]));
+        write_missing(out, true, None);
+        return;
+    }
     // A numeric column may use one short code for "not applicable" (e.g. NIST's "N").
     let non_numeric: Vec<&String> = distinct
         .iter()
@@ -189,16 +198,6 @@ fn draft_column(out: &mut String, s: &Stats) {
         .map(|v| v.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
         .collect();
     let dates: Option<Vec<NaiveDate>> = distinct.iter().map(|v| is_date(v)).collect();
-
-    // Every cell missing: nothing to infer, but the draft must still parse and encode the
-    // file. A placeholder value stands in until the user lists the real ones.
-    if n_distinct == 0 && !s.overflow {
-        out.push_str("# every cell of this column was missing: list its possible values\n");
-        out.push_str("kind = \"categorical\"\n");
-        let _ = writeln!(out, "values = {}", list([q(NONE_OBSERVED)].into_iter()));
-        write_missing(out, true, None);
-        return;
-    }
 
     if all_unique && floats.as_ref().is_none_or(|_| ints.is_some()) {
         out.push_str("kind = \"id\"\n");
