@@ -15,6 +15,7 @@ use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 
 use super::layout::strides;
+use super::sample::to_columns;
 use crate::marginal::Clique;
 
 /// Burn-in, thinning, chains and potential calibration of
@@ -144,15 +145,7 @@ pub(crate) fn gibbs(
             out
         })
         .collect();
-    let mut cols = vec![Vec::with_capacity(rows); n];
-    for chunk in &chunks {
-        for row in chunk.chunks(n.max(1)) {
-            for (col, &v) in cols.iter_mut().zip(row) {
-                col.push(v);
-            }
-        }
-    }
-    cols
+    to_columns(&chunks.concat(), n, rows)
 }
 
 /// Index drawn with probability proportional to the (non-negative) weights; uniform if

@@ -140,6 +140,12 @@ pub fn sample(
         SamplingMethod::Forward => forward(&steps, n_attrs, rows, seed),
         SamplingMethod::Rounding => rounding(&steps, n_attrs, rows, seed),
     };
+    to_columns(&row_major, n_attrs, rows)
+}
+
+/// The first `rows` records of row-major codes (`n_attrs` per record) as columns, the
+/// samplers' output shape.
+pub(crate) fn to_columns(row_major: &[u32], n_attrs: usize, rows: usize) -> Vec<Vec<u32>> {
     let mut cols = vec![Vec::with_capacity(rows); n_attrs];
     for row in row_major.chunks(n_attrs.max(1)).take(rows) {
         for (col, &v) in cols.iter_mut().zip(row) {
