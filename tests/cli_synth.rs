@@ -64,26 +64,22 @@ fn demo_release_sample_and_certificate_content() {
     );
 
     // Re-sampling from the shared model needs no data.
-    let more = dir.path().join("more.csv");
-    Command::cargo_bin("dpsynth")
-        .unwrap()
-        .args(["sample", "--rows", "1234", "--seed", "9", "--model"])
-        .arg(out.join("model.json"))
-        .arg("--out")
-        .arg(&more)
-        .assert()
-        .success();
+    let sample_to = |name: &str| {
+        let path = dir.path().join(name);
+        Command::cargo_bin("dpsynth")
+            .unwrap()
+            .args(["sample", "--rows", "1234", "--seed", "9", "--model"])
+            .arg(out.join("model.json"))
+            .arg("--out")
+            .arg(&path)
+            .assert()
+            .success();
+        path
+    };
+    let more = sample_to("more.csv");
     assert_eq!(fs::read_to_string(&more).unwrap().lines().count(), 1235);
     // The same seed gives the same file.
-    let again = dir.path().join("again.csv");
-    Command::cargo_bin("dpsynth")
-        .unwrap()
-        .args(["sample", "--rows", "1234", "--seed", "9", "--model"])
-        .arg(out.join("model.json"))
-        .arg("--out")
-        .arg(&again)
-        .assert()
-        .success();
+    let again = sample_to("again.csv");
     assert_eq!(fs::read(&more).unwrap(), fs::read(&again).unwrap());
 
     // Certificate fields: exactly the documented ones (docs/certificate.md).
