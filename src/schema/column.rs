@@ -495,7 +495,8 @@ impl Column {
         out
     }
 
-    fn is_missing(&self, raw: &str) -> bool {
+    /// Whether a cell's text is one of the column's missing tokens.
+    pub fn is_missing(&self, raw: &str) -> bool {
         self.missing_tokens.iter().any(|t| t == raw)
     }
 
