@@ -42,6 +42,10 @@ pub(crate) fn to_toml(s: &Schema) -> String {
     if s.extra_columns == ExtraColumns::Ignore {
         out.push_str("extra_columns = \"ignore\"\n");
     }
+    if let Some((column, k)) = &s.privacy_unit {
+        let _ = writeln!(out, "privacy_unit = {}", q(column));
+        let _ = writeln!(out, "max_rows_per_unit = {k}");
+    }
     for c in &s.columns {
         out.push_str("\n[[columns]]\n");
         let _ = writeln!(out, "name = {}", q(&c.name));

@@ -43,6 +43,8 @@ pub struct Schema {
     pub(crate) default_missing_tokens: Vec<String>,
     pub(crate) extra_columns: ExtraColumns,
     pub(crate) description: Option<String>,
+    /// The declared privacy unit: an `id` column and the most rows per value to use.
+    pub(crate) privacy_unit: Option<(String, u32)>,
     /// Where the schema came from (for messages); not part of equality.
     pub(crate) source_name: String,
 }
@@ -54,6 +56,7 @@ impl PartialEq for Schema {
             && self.default_missing_tokens == other.default_missing_tokens
             && self.extra_columns == other.extra_columns
             && self.description == other.description
+            && self.privacy_unit == other.privacy_unit
     }
 }
 
@@ -181,6 +184,13 @@ impl Schema {
     /// The schema's own description, if any.
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
+    }
+
+    /// The declared privacy unit (top-level `privacy_unit` and `max_rows_per_unit`): the
+    /// `id` column whose values name a unit, and the most rows per unit a release uses.
+    /// `None`: the unit is one record (unless the command line names one).
+    pub fn privacy_unit(&self) -> Option<(&str, u32)> {
+        self.privacy_unit.as_ref().map(|(c, k)| (c.as_str(), *k))
     }
 
     /// The file or name the schema was read from.

@@ -195,6 +195,7 @@ fn finish(
         default_missing_tokens,
         extra_columns,
         description,
+        privacy_unit: None,
         source_name: String::new(),
     });
     Parsed {
@@ -210,6 +211,8 @@ const TOP_FIELDS: &[&str] = &[
     "missing_tokens",
     "extra_columns",
     "columns",
+    "privacy_unit",
+    "max_rows_per_unit",
 ];
 const COMMON_FIELDS: &[&str] = &[
     "name",
@@ -329,14 +332,90 @@ fn from_tree(obj: Map<String, Value>) -> Parsed {
             message: "must be a list of column tables ([[columns]] in TOML)".into(),
         }),
     }
-    finish(
+    let privacy_unit = privacy_unit(&obj, &columns, &mut problems);
+    let mut parsed = finish(
         columns,
         problems,
         draft,
         default_tokens,
         extra_columns,
         description,
-    )
+    );
+    if let Some(s) = parsed.schema.as_mut() {
+        s.privacy_unit = privacy_unit;
+    }
+    parsed
+}
+
+/// Largest `max_rows_per_unit`: the same bound as `privacy::MAX_ROWS_PER_UNIT` (a test in
+/// schema::tests keeps them equal; the schema layer does not depend on the privacy layer).
+pub(crate) const MAX_ROWS_PER_UNIT: u64 = 1_000_000;
+
+/// The top-level `privacy_unit = "COLUMN"` and `max_rows_per_unit = K`: both or neither; the
+/// column must be an `id` column (its values name the unit; it is never modelled).
+fn privacy_unit(
+    obj: &Map<String, Value>,
+    columns: &[Column],
+    problems: &mut Vec<SchemaProblem>,
+) -> Option<(String, u32)> {
+    let mut bad = |field: &str, message: String| {
+        problems.push(SchemaProblem::BadSetting {
+            field: field.into(),
+            message,
+        })
+    };
+    let column = match obj.get("privacy_unit") {
+        None => None,
+        Some(Value::String(name)) => match columns.iter().find(|c| c.name == *name) {
+            Some(c) if matches!(c.kind, ColumnKind::Id { .. }) => Some(name.clone()),
+            Some(c) => {
+                bad(
+                    "privacy_unit",
+                    format!(
+                        "column {name:?} is a {} column; the privacy unit must be an `id` column (its values name the person or other unit; it is not modelled)",
+                        c.kind.name()
+                    ),
+                );
+                None
+            }
+            None => {
+                bad(
+                    "privacy_unit",
+                    format!("{name:?} is not a column of the schema; name an `id` column"),
+                );
+                None
+            }
+        },
+        Some(_) => {
+            bad("privacy_unit", "must be the name of an `id` column".into());
+            None
+        }
+    };
+    let max_rows = match obj.get("max_rows_per_unit") {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(k) if (1..=MAX_ROWS_PER_UNIT).contains(&k) => Some(k as u32),
+            _ => {
+                bad(
+                    "max_rows_per_unit",
+                    format!("must be a whole number from 1 to {MAX_ROWS_PER_UNIT}"),
+                );
+                None
+            }
+        },
+    };
+    match (obj.contains_key("privacy_unit"), obj.contains_key("max_rows_per_unit")) {
+        (true, false) => bad(
+            "privacy_unit",
+            "needs max_rows_per_unit = K too: the most rows of one unit the model may use (larger K keeps more rows and adds more noise)".into(),
+        ),
+        (false, true) => bad(
+            "max_rows_per_unit",
+            "needs privacy_unit = \"COLUMN\" too: the id column whose values name the unit".into(),
+        ),
+        _ => {}
+    }
+    Some((column?, max_rows?))
 }
 
 fn string_list(v: &Value) -> Option<Vec<String>> {
