@@ -2,6 +2,7 @@
 
 mod budget;
 mod evaluate;
+mod ledger;
 mod progress;
 mod release;
 mod schema;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Check or draft a public schema.
     #[command(subcommand)]
     Schema(schema::SchemaCmd),
+    /// Create or show a lifetime privacy ledger (the total budget across releases).
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCmd),
 }
 
 /// Runs a parsed command line.
@@ -62,6 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Keygen(cmd) => release::run_keygen(cmd),
+        Command::Ledger(cmd) => ledger::run(cmd),
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 use crate::marginal::{Clique, Domain, MarginalOracle, MarginalTable};
 use crate::model::{estimate, model_size_cells, EstimationOptions, GraphicalModel, Measurement};
 use crate::privacy::{
-    gaussian_scale_for, noisy_max_scale_for, select_noisy_max, Accountant, Budget, Rho,
+    gaussian_scale_for, noisy_max_scale_for, select_noisy_max, Accountant, Budget, PrivacyUnit, Rho,
 };
 
 use super::compress::Compression;
@@ -81,6 +81,10 @@ pub struct AimOptions {
     /// only has to rank the candidates, so it stops once progress is small against the
     /// noise; the final fit uses `estimation.tol`.
     pub round_tol: f64,
+    /// Whose privacy is protected: every sensitivity is read from it. The data behind the
+    /// oracle must already be truncated to `unit.max_rows()` rows per unit
+    /// (`data::truncate_units`; proofs/privacy-unit.md).
+    pub unit: PrivacyUnit,
 }
 
 impl Default for AimOptions {
@@ -95,6 +99,7 @@ impl Default for AimOptions {
             },
             round_iters: 100,
             round_tol: 1e-6,
+            unit: PrivacyUnit::Record,
         }
     }
 }
@@ -152,7 +157,8 @@ pub fn aim<O: MarginalOracle>(
     // One-way marginals of every column at the initial sigma.
     let t = Instant::now();
     progress.start("one-way marginals", d);
-    let mut sigma = gaussian_scale_for(Rho::new(rho_measure)?, 1)?;
+    let unit = &opts.unit;
+    let mut sigma = gaussian_scale_for(Rho::new(rho_measure)?, unit.marginal_sensitivity())?;
     let mut measurements: Vec<Measurement> = Vec::new();
     for a in 0..d {
         measurements.push(measure_marginal_with_sigma(
@@ -160,6 +166,7 @@ pub fn aim<O: MarginalOracle>(
             &mut acc,
             &Clique::new([a]),
             sigma,
+            unit,
             "one-way marginal",
         )?);
         progress.inc();
@@ -187,7 +194,7 @@ pub fn aim<O: MarginalOracle>(
             rho_select = sel * remaining * (1.0 - 1e-12);
             last = true;
         }
-        sigma = gaussian_scale_for(Rho::new(rho_measure)?, 1)?;
+        sigma = gaussian_scale_for(Rho::new(rho_measure)?, unit.marginal_sensitivity())?;
         let spent_after = acc.spent() + rho_measure + rho_select;
         let size_limit = (max_cells as f64 * spent_after / rho) as usize;
 
@@ -216,6 +223,7 @@ pub fn aim<O: MarginalOracle>(
             &answers,
             sigma,
             rho_select,
+            unit,
             round,
         )?;
         t_select += ts.elapsed().as_secs_f64();
@@ -227,6 +235,7 @@ pub fn aim<O: MarginalOracle>(
             &mut acc,
             &clique,
             sigma,
+            unit,
             &format!("AIM round {round} measurement"),
         )?;
         t_measure += tm.elapsed().as_secs_f64();
@@ -275,6 +284,7 @@ pub fn aim<O: MarginalOracle>(
     Ok(Fitted {
         mechanism: "aim".into(),
         budget,
+        unit: opts.unit.clone(),
         ledger: acc.ledger().to_vec(),
         spent: acc.spent(),
         compression: Compression::identity(&domain),
@@ -287,7 +297,8 @@ pub fn aim<O: MarginalOracle>(
 
 /// The exponential mechanism over allowed candidates with AIM's quality
 /// `w_C * (||M_C(D) - M_C(p)||_1 - sqrt(2/pi) sigma n_C)`; L-infinity sensitivity
-/// `max_C w_C` over the allowed set, not monotone (proofs/aim.md).
+/// `max_C w_C` over the allowed set per record, not monotone (proofs/aim.md), times K for a
+/// unit of up to K rows (`unit.score_sensitivity`, proofs/privacy-unit.md).
 #[allow(clippy::too_many_arguments)]
 fn select_worst(
     acc: &mut Accountant,
@@ -299,6 +310,7 @@ fn select_worst(
     answers: &[MarginalTable],
     sigma: f64,
     rho_select: f64,
+    unit: &PrivacyUnit,
     round: usize,
 ) -> Result<usize, MechanismError> {
     let cliques: Vec<Clique> = allowed.iter().map(|&i| cand_list[i].clone()).collect();
@@ -316,11 +328,13 @@ fn select_worst(
             cand_weights[i] * (l1 - expected_noise_l1(sigma, cand_list[i].cells(domain)))
         })
         .collect();
-    let sensitivity = allowed
-        .iter()
-        .map(|&i| cand_weights[i])
-        .fold(0.0f64, f64::max)
-        .max(f64::MIN_POSITIVE);
+    let sensitivity = unit.score_sensitivity(
+        allowed
+            .iter()
+            .map(|&i| cand_weights[i])
+            .fold(0.0f64, f64::max)
+            .max(f64::MIN_POSITIVE),
+    );
     let scale = noisy_max_scale_for(Rho::new(rho_select)?, sensitivity, false)?;
     let purpose = format!(
         "AIM round {round} selection among {} candidates",

@@ -2,7 +2,7 @@
 
 use crate::marginal::{Clique, MarginalOracle};
 use crate::model::Measurement;
-use crate::privacy::{gaussian_scale_for, measure_gaussian, Accountant, Rho};
+use crate::privacy::{gaussian_scale_for, measure_gaussian, Accountant, PrivacyUnit, Rho};
 
 use super::MechanismError;
 
@@ -13,16 +13,19 @@ pub fn share(total: f64, parts: usize) -> f64 {
 }
 
 /// Measures the exact marginal of `clique` with discrete Gaussian noise costing at most
-/// `rho` (L2 sensitivity 1; proofs/gaussian-marginals.md), charged to `acc` before noise.
+/// `rho`, charged to `acc` before noise. The L2 sensitivity is the unit's
+/// (`unit.marginal_sensitivity()`: 1 for a record, K for a unit of up to K rows;
+/// proofs/gaussian-marginals.md and proofs/privacy-unit.md).
 pub fn measure_marginal<O: MarginalOracle>(
     oracle: &O,
     acc: &mut Accountant,
     clique: &Clique,
     rho: f64,
+    unit: &PrivacyUnit,
     purpose: &str,
 ) -> Result<Measurement, MechanismError> {
-    let sigma = gaussian_scale_for(Rho::new(rho)?, 1)?;
-    measure_marginal_with_sigma(oracle, acc, clique, sigma, purpose)
+    let sigma = gaussian_scale_for(Rho::new(rho)?, unit.marginal_sensitivity())?;
+    measure_marginal_with_sigma(oracle, acc, clique, sigma, unit, purpose)
 }
 
 /// As [`measure_marginal`], at a given noise scale.
@@ -31,6 +34,7 @@ pub fn measure_marginal_with_sigma<O: MarginalOracle>(
     acc: &mut Accountant,
     clique: &Clique,
     sigma: f64,
+    unit: &PrivacyUnit,
     purpose: &str,
 ) -> Result<Measurement, MechanismError> {
     let domain = oracle.domain();
@@ -40,6 +44,13 @@ pub fn measure_marginal_with_sigma<O: MarginalOracle>(
         .map(|&a| domain.name(a).to_string())
         .collect();
     let exact = oracle.marginal(clique)?;
-    let values = measure_gaussian(acc, &exact.values, sigma, 1, purpose, names)?;
+    let values = measure_gaussian(
+        acc,
+        &exact.values,
+        sigma,
+        unit.marginal_sensitivity(),
+        purpose,
+        names,
+    )?;
     Ok(Measurement::new(clique.clone(), values, sigma))
 }

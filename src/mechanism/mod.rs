@@ -16,7 +16,7 @@ use crate::marginal::OracleError;
 use crate::model::{
     sample, EstimationReport, GraphicalModel, Measurement, ModelError, SamplingMethod,
 };
-use crate::privacy::{Budget, LedgerEntry, PrivacyError};
+use crate::privacy::{Budget, LedgerEntry, PrivacyError, PrivacyUnit};
 
 pub use aim::{aim, AimOptions, Workload};
 pub use compress::Compression;
@@ -44,6 +44,10 @@ pub enum MechanismError {
 pub struct Fitted {
     pub mechanism: String,
     pub budget: Budget,
+    /// Whose privacy the run protects; every sensitivity in the ledger follows from it.
+    /// (Model files written before units existed are record-level.)
+    #[serde(default)]
+    pub unit: PrivacyUnit,
     pub ledger: Vec<LedgerEntry>,
     /// Sum of the ledger's rho, as the accountant added it.
     pub spent: f64,
@@ -106,6 +110,22 @@ impl MechanismSpec {
         match self {
             MechanismSpec::Mst(_) => "mst",
             MechanismSpec::Aim(..) => "aim",
+        }
+    }
+
+    /// The privacy unit the mechanism will honour.
+    pub fn unit(&self) -> &PrivacyUnit {
+        match self {
+            MechanismSpec::Mst(o) => &o.unit,
+            MechanismSpec::Aim(o, _) => &o.unit,
+        }
+    }
+
+    /// Sets the privacy unit (the caller truncates the data to match: `data::truncate_units`).
+    pub fn set_unit(&mut self, unit: PrivacyUnit) {
+        match self {
+            MechanismSpec::Mst(o) => o.unit = unit,
+            MechanismSpec::Aim(o, _) => o.unit = unit,
         }
     }
 

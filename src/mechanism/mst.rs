@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::marginal::{Clique, MarginalOracle};
 use crate::model::{estimate, EstimationOptions, Measurement};
-use crate::privacy::{noisy_max_scale_for, select_noisy_max, Accountant, Budget, Rho};
+use crate::privacy::{noisy_max_scale_for, select_noisy_max, Accountant, Budget, PrivacyUnit, Rho};
 
 use super::compress::{CompressedOracle, Compression};
 use super::measure::{measure_marginal, share};
@@ -20,6 +20,10 @@ pub struct MstOptions {
     pub compress: bool,
     pub compress_sigmas: f64,
     pub estimation: EstimationOptions,
+    /// Whose privacy is protected: every sensitivity below is read from it. The data
+    /// behind the oracle must already be truncated to `unit.max_rows()` rows per unit
+    /// (`data::truncate_units`; proofs/privacy-unit.md).
+    pub unit: PrivacyUnit,
 }
 
 impl Default for MstOptions {
@@ -28,6 +32,7 @@ impl Default for MstOptions {
             compress: true,
             compress_sigmas: 3.0,
             estimation: EstimationOptions::default(),
+            unit: PrivacyUnit::Record,
         }
     }
 }
@@ -64,6 +69,7 @@ pub fn mst<O: MarginalOracle>(
             &mut acc,
             &Clique::new([a]),
             rho_each,
+            &opts.unit,
             "one-way marginal",
         )?);
         progress.inc();
@@ -94,6 +100,7 @@ pub fn mst<O: MarginalOracle>(
             &mut acc,
             &measurements,
             rho / 3.0,
+            opts.unit.score_sensitivity(1.0),
             &opts.estimation,
             progress,
         )?;
@@ -109,6 +116,7 @@ pub fn mst<O: MarginalOracle>(
                 &mut acc,
                 e,
                 rho_edge,
+                &opts.unit,
                 "two-way marginal (tree edge)",
             )?);
             progress.inc();
@@ -127,6 +135,7 @@ pub fn mst<O: MarginalOracle>(
     Ok(Fitted {
         mechanism: "mst".into(),
         budget,
+        unit: opts.unit.clone(),
         ledger: acc.ledger().to_vec(),
         spent: acc.spent(),
         compression,
@@ -150,13 +159,16 @@ fn compress_one_way(m: &Measurement, compression: &Compression) -> Measurement {
 }
 
 /// Chooses d - 1 tree edges, each by the exponential mechanism on the L1 distance between a
-/// pair's true marginal and its estimate from a model of the noisy one-ways (sensitivity 1:
-/// proofs/mst.md), skipping pairs already connected (Kruskal with private choices).
+/// pair's true marginal and its estimate from a model of the noisy one-ways, skipping pairs
+/// already connected (Kruskal with private choices). The scores' sensitivity is 1 per record
+/// (proofs/mst.md), `sensitivity` = K for a unit of up to K rows (proofs/privacy-unit.md).
+#[allow(clippy::too_many_arguments)]
 fn select_tree<O: MarginalOracle>(
     oracle: &O,
     acc: &mut Accountant,
     one_ways: &[Measurement],
     rho: f64,
+    sensitivity: f64,
     est_opts: &EstimationOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<Clique>, MechanismError> {
@@ -178,7 +190,7 @@ fn select_tree<O: MarginalOracle>(
         );
         progress.inc();
     }
-    let scale = noisy_max_scale_for(Rho::new(share(rho, d - 1))?, 1.0, false)?;
+    let scale = noisy_max_scale_for(Rho::new(share(rho, d - 1))?, sensitivity, false)?;
     let mut components: Vec<usize> = (0..d).collect();
     fn find(c: &mut [usize], mut x: usize) -> usize {
         while c[x] != x {
@@ -202,7 +214,7 @@ fn select_tree<O: MarginalOracle>(
             d - 1,
             scores.len()
         );
-        let chosen = select_noisy_max(acc, &scores, 1.0, false, scale, &purpose, vec![])?;
+        let chosen = select_noisy_max(acc, &scores, sensitivity, false, scale, &purpose, vec![])?;
         let pair = &pairs[candidates[chosen]];
         let (a, b) = (
             find(&mut components, pair.attrs()[0]),

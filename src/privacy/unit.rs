@@ -87,20 +87,20 @@ impl PrivacyUnit {
         match self {
             PrivacyUnit::Record => "add or remove one record (unbounded DP)".into(),
             PrivacyUnit::Column { column, max_rows } => format!(
-                "add or remove one {column} with all of its records (unbounded DP); at most \
-                 {max_rows} records per {column}, chosen at random, were used"
+                "add or remove one {column} value with all of its records (unbounded DP); at \
+                 most {max_rows} records per value, chosen uniformly at random, were used"
             ),
         }
     }
 
-    /// Who is protected, as a noun phrase: "any one record" or "any one patient_id, with
-    /// all of its records".
+    /// Who is protected, as a noun phrase: "any one record of the input", or "any one
+    /// patient_id value together with all of its records (at most 3 of which were used)".
     pub fn protected(&self) -> String {
         match self {
-            PrivacyUnit::Record => "any one record".into(),
-            PrivacyUnit::Column { column, .. } => {
-                format!("any one {column}, with all of its records")
-            }
+            PrivacyUnit::Record => "any one record of the input".into(),
+            PrivacyUnit::Column { column, max_rows } => format!(
+                "any one {column} value together with all of its records (at most {max_rows} of which were used)"
+            ),
         }
     }
 }

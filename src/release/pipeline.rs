@@ -13,8 +13,8 @@ use crate::schema::Schema;
 
 use super::readme::{release_readme, RELEASE_README};
 use super::{
-    certificate_for, describe_output, sign, write_atomic, Certificate, ReleaseError, Sampling,
-    StagedDir,
+    certificate_for, describe_output, sign, write_atomic, Certificate, Lifetime, ReleaseError,
+    Sampling, StagedDir,
 };
 
 pub const DATA_FILE: &str = "synthetic.csv";
@@ -110,6 +110,7 @@ pub fn write_release(
     options: serde_json::Value,
     spec: &SampleSpec,
     key: Option<&SigningKey>,
+    lifetime: Option<Lifetime>,
 ) -> Result<(PathBuf, Certificate), ReleaseError> {
     let stage = StagedDir::new(out, force)?;
     let model = ModelFile::new(fitted.clone(), schema_text);
@@ -129,7 +130,7 @@ pub fn write_release(
         },
     };
     debug_assert_eq!(outputs[0].rows, Some(rows as u64));
-    let mut cert = certificate_for(fitted, options, schema_text, outputs, sampling)?;
+    let mut cert = certificate_for(fitted, options, schema_text, outputs, sampling, lifetime)?;
     if let Some(k) = key {
         sign(&mut cert, k);
     }

@@ -1,21 +1,51 @@
 //! The plain-language README written beside a release, for the partner who receives it.
+//!
+//! Every sentence here was reviewed against what the guarantee does and does not say (issue
+//! #20): records are drawn from a model, not copied, but may coincide with real records by
+//! chance; the guarantee bounds what anyone can learn about any one unit (a record, or the
+//! declared unit with all of its records) either way. A record-level release never says
+//! "person". `tests/release_texts.rs` pins the texts: change them only with a review.
 
 use super::verify::phases;
 use super::Certificate;
+use crate::privacy::PrivacyUnit;
 
 pub const RELEASE_README: &str = "README.txt";
 
+/// Singular noun phrase for one protected unit: "record", "patient_id value".
+fn unit_noun(unit: &PrivacyUnit) -> String {
+    match unit {
+        PrivacyUnit::Record => "record".into(),
+        PrivacyUnit::Column { column, .. } => format!("{column} value"),
+    }
+}
+
 pub fn release_readme(cert: &Certificate) -> String {
     let g = &cert.guarantee;
+    let unit = &g.privacy_unit;
+    let noun = unit_noun(unit);
     let data = cert.outputs.iter().find(|o| o.rows.is_some());
     let mut s = String::new();
     s += "SYNTHETIC DATA RELEASE (made with dpsynth)\n==========================================\n\n";
     s += "WHAT THIS IS\n";
     if let Some(d) = data {
         s += &format!(
-            "{} holds {} synthetic records. They were generated from a statistical model, not\ncopied from real people: no row corresponds to a real person.\n",
+            "{} holds {} synthetic records. Each was drawn at random from a statistical model\n\
+             fitted with differential privacy; none was copied from the original data. Some\n\
+             synthetic records may still coincide with real records by chance, especially in\n\
+             tables with few columns or few distinct values, where many real records share the\n\
+             same values. Such a match is not a copy, and the guarantee below bounds what anyone\n\
+             can learn about any one {noun} either way.\n",
             d.file,
             d.rows.unwrap_or(0)
+        );
+    }
+    if let PrivacyUnit::Column { column, max_rows } = unit {
+        s += &format!(
+            "The records stand alone: their ids are fresh, and they are not grouped by {column},\n\
+             so links between the records of one {column} value (repeated visits, say) are not\n\
+             represented. At most {max_rows} records of each {column} value, chosen at random, were used to\n\
+             fit the model; the number of synthetic records estimates how many records that kept.\n"
         );
     }
     s += "model.json is that model (noisy summary statistics and the fitted distribution); it\ncan generate more synthetic records without the original data.\n";
@@ -23,13 +53,33 @@ pub fn release_readme(cert: &Certificate) -> String {
     s += "THE GUARANTEE\n";
     s += &format!("{}\n\n", g.statement);
     s += &format!(
-        "In short: whether or not any one person's record was in the original data, the\nchance of seeing this release changes by at most a factor of {:.3} (plus a\nprobability of {:e} of anything worse). This is differential privacy with\nepsilon = {:.4} and delta = {:e}, under the {} model.\n\n",
+        "In short: whether or not any one {noun} was in the original data, the probability of\n\
+         any outcome of this release changes by at most a factor of {:.3}, plus at most {:e}.\n\
+         This is differential privacy with epsilon = {:.4} and delta = {:e}, for\n\
+         neighbouring data sets that differ as follows: {}.\n\n",
         g.epsilon.exp(),
         g.delta,
         g.epsilon,
         g.delta,
         g.neighbouring
     );
+    if unit.is_record() {
+        s += "The protected unit is one record. If one person contributed several records to the\n\
+              original data, the guarantee for that person is weaker than stated: for k records it\n\
+              holds only with rho multiplied by k squared (group privacy), roughly k times the\n\
+              epsilon. Declaring a privacy unit (e.g. a patient id) protects each unit with all of\n\
+              its records.\n\n";
+    }
+    if let Some(l) = &g.lifetime {
+        s += "LIFETIME BUDGET\n";
+        s += &format!(
+            "This release was charged to a lifetime privacy ledger (id {}) as release {}. All\n\
+             releases charged to it so far, this one included, spend rho {:.6e} of its lifetime\n\
+             budget of rho {:.6e}: together they are ({:.4}, {:e})-differentially private for\n\
+             the same unit.\n\n",
+            l.ledger_id, l.release, l.cumulative_rho, l.budget_rho, l.cumulative_epsilon, l.delta
+        );
+    }
     s += &format!(
         "Mechanism: {}. Privacy budget by phase (rho, zero-concentrated DP):\n",
         cert.mechanism.name
@@ -44,10 +94,20 @@ pub fn release_readme(cert: &Certificate) -> String {
         g.rho
     );
     s += "WHAT IT PROTECTS\n";
-    s += "- Membership: the release reveals almost nothing about whether a given person was in\n  the original data, or about their values, whatever else an attacker knows.\n";
+    s += &match unit {
+        PrivacyUnit::Record => {
+            "- Any one record: whether it was in the original data, and its values.".to_string()
+        }
+        PrivacyUnit::Column { column, .. } => format!(
+            "- Any one {column} value with all of its records: whether it was in the original\n  \
+             data, and the values of its records."
+        ),
+    };
+    s += "\n  Whatever else an analyst knows, the release changes what they can infer about it by\n  \
+          at most the factor above (plus delta).\n";
     s += "- This holds for any analysis of the release, now or later (post-processing).\n\n";
     s += "WHAT IT DOES NOT PROTECT\n";
-    s += "- Population-level facts are meant to be kept: if most patients in the data share a\n  trait, the synthetic data will show it, and conclusions about groups remain possible.\n";
+    s += "- Facts about groups are meant to be kept: if most records in the data share a trait,\n  the synthetic data will show it, and conclusions about groups, including groups a\n  given individual belongs to, remain possible.\n";
     s += "- The column names, value lists and ranges come from the schema embedded in the\n  certificate, which the data holder declared public. The certificate attests the\n  computation as run by this tool; it does not attest that the schema was truly public\n  or that the input file was the data it claims to be.\n";
     s += "- Statistical accuracy is not guaranteed for rare groups or relationships among many\n  columns; check fitness for your purpose before relying on it.\n\n";
     s += "HOW TO VERIFY\n";

@@ -9,7 +9,9 @@ use serde::Serialize;
 use super::certificate::{csv_rows, sha256_file};
 use super::sign::check_signature;
 use super::{sha256_bytes, Certificate, CERTIFICATE_FORMAT, CERTIFICATE_VERSION};
-use crate::privacy::{epsilon_for, gaussian_rho, noisy_max_rho, Delta, Rho};
+use crate::marginal::Clique;
+use crate::mechanism::Workload;
+use crate::privacy::{epsilon_for, gaussian_rho, noisy_max_rho, Delta, PrivacyUnit, Rho};
 
 /// Relative tolerance for re-derived floating-point figures (same opendp maps, same inputs:
 /// they agree exactly on one platform; this only absorbs libm differences across machines).
@@ -168,10 +170,16 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
         });
     push("epsilon from rho", eps_check);
 
+    push("privacy unit", check_privacy_unit(&cert));
+    if cert.guarantee.lifetime.is_some() {
+        push("lifetime ledger", check_lifetime(&cert));
+    }
+
     let expected = super::statement(
         cert.guarantee.epsilon,
         cert.guarantee.delta,
         cert.guarantee.rho,
+        &cert.guarantee.privacy_unit,
     );
     push(
         "statement",
@@ -243,6 +251,144 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
     }
 }
 
+/// The privacy unit check: every ledger step's sensitivity is the one the declared unit
+/// implies, and its rho, re-derived with that sensitivity, is the rho the step states.
+/// Gaussian steps: `K` (`PrivacyUnit::marginal_sensitivity`). Selection steps: `K` for MST
+/// (its L1 scores move by 1 per record); for AIM, `K` times a candidate weight of the
+/// certificate's workload (its scores move by `w_C` per record; which `w_C` is the largest in
+/// a round depends on the candidates allowed then, so any of the workload's weights is
+/// accepted). Also the neighbouring relation in words must be the unit's.
+/// Proof of the sensitivities: proofs/privacy-unit.md, section 2.
+pub fn check_privacy_unit(cert: &Certificate) -> Result<String, String> {
+    let unit = &cert.guarantee.privacy_unit;
+    let k = unit.max_rows() as f64;
+    let mut problems = Vec::new();
+    if cert.guarantee.neighbouring != unit.neighbouring() {
+        problems.push(format!(
+            "the neighbouring relation {:?} is not the one of the declared unit ({unit})",
+            cert.guarantee.neighbouring
+        ));
+    }
+    let weights = match cert.mechanism.name.as_str() {
+        "aim" => Some(workload_weights(&cert.mechanism.options)?),
+        _ => None,
+    };
+    for (i, e) in cert.ledger.iter().enumerate() {
+        let expected = match (e.mechanism.as_str(), cert.mechanism.name.as_str()) {
+            ("gaussian", _) => Ok(k),
+            ("noisy_max", "mst") => Ok(k),
+            ("noisy_max", "aim") => {
+                let per_record = e.sensitivity / k;
+                match weights
+                    .as_ref()
+                    .and_then(|w| w.iter().find(|&&w| close(w, per_record)))
+                {
+                    Some(&w) => Ok(k * w),
+                    None => Err(format!(
+                        "sensitivity {} is not {k} times a candidate weight of the workload",
+                        e.sensitivity
+                    )),
+                }
+            }
+            (m, name) => Err(format!("no sensitivity rule for {m} steps of {name}")),
+        };
+        let checked = expected.and_then(|s| {
+            if !close(s, e.sensitivity) {
+                return Err(format!(
+                    "sensitivity {} where the unit ({unit}) implies {s}",
+                    e.sensitivity
+                ));
+            }
+            let rho = match e.mechanism.as_str() {
+                "gaussian" => gaussian_rho(e.scale, s as u32),
+                _ => noisy_max_rho(e.scale, s, e.monotone),
+            }
+            .map_err(|x| x.to_string())?;
+            if close(rho, e.rho) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "states rho {:e}; with the unit's sensitivity {s} its scale gives {rho:e}",
+                    e.rho
+                ))
+            }
+        });
+        if let Err(x) = checked {
+            problems.push(format!("step {} ({}): {x}", i + 1, e.purpose));
+        }
+    }
+    if problems.is_empty() {
+        Ok(match unit {
+            PrivacyUnit::Record => format!(
+                "one record; each of the {} steps' sensitivity is the per-record one",
+                cert.ledger.len()
+            ),
+            PrivacyUnit::Column { column, max_rows } => format!(
+                "one {column} value with up to {max_rows} records; each of the {} steps' sensitivity is {max_rows} times the per-record one, and its rho follows",
+                cert.ledger.len()
+            ),
+        })
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// AIM's candidate weights for the workload recorded in the certificate's options.
+fn workload_weights(options: &serde_json::Value) -> Result<Vec<f64>, String> {
+    let bad = || "the AIM options carry no readable workload".to_string();
+    let mut names: Vec<String> = Vec::new();
+    let mut cliques = Vec::new();
+    for w in options["workload"].as_array().ok_or_else(bad)? {
+        let weight = w["weight"].as_f64().ok_or_else(bad)?;
+        let mut attrs = Vec::new();
+        for c in w["columns"].as_array().ok_or_else(bad)? {
+            let c = c.as_str().ok_or_else(bad)?;
+            let i = names.iter().position(|n| n == c).unwrap_or_else(|| {
+                names.push(c.to_string());
+                names.len() - 1
+            });
+            attrs.push(i);
+        }
+        cliques.push((Clique::new(attrs), weight));
+    }
+    Ok(Workload { cliques }.candidates().into_values().collect())
+}
+
+/// The lifetime ledger's figures: the cumulative rho includes this release, stays within
+/// the ledger's budget, and gives the stated epsilon. (The ledger file itself stays with the
+/// data holder; only these figures can be checked from the release.)
+fn check_lifetime(cert: &Certificate) -> Result<String, String> {
+    let Some(l) = &cert.guarantee.lifetime else {
+        return Ok("no lifetime ledger".into());
+    };
+    if l.cumulative_rho < cert.guarantee.rho * (1.0 - REL_TOL) {
+        return Err(format!(
+            "cumulative rho {:e} is less than this release's rho {:e}",
+            l.cumulative_rho, cert.guarantee.rho
+        ));
+    }
+    if l.cumulative_rho > l.budget_rho * (1.0 + 1e-12) {
+        return Err(format!(
+            "cumulative rho {:e} exceeds the ledger's budget {:e}",
+            l.cumulative_rho, l.budget_rho
+        ));
+    }
+    let eps = Rho::new(l.cumulative_rho)
+        .and_then(|r| epsilon_for(r, Delta::new(l.delta)?))
+        .map_err(|e| e.to_string())?
+        .value();
+    if !close(eps, l.cumulative_epsilon) {
+        return Err(format!(
+            "cumulative rho {:e} gives epsilon {eps} at delta {:e}, certificate states {}",
+            l.cumulative_rho, l.delta, l.cumulative_epsilon
+        ));
+    }
+    Ok(format!(
+        "release {} of ledger {}: cumulative rho {:.6e} of {:.6e} (epsilon {:.4} at delta {:e})",
+        l.release, l.ledger_id, l.cumulative_rho, l.budget_rho, eps, l.delta
+    ))
+}
+
 impl VerifyReport {
     /// A human summary: the guarantee in plain words, mechanism, budget per phase, checks.
     pub fn to_text(&self) -> String {
@@ -253,7 +399,15 @@ impl VerifyReport {
                 "Mechanism: {} (dpsynth {})\n",
                 c.mechanism.name, c.tool.version
             );
-            s += &format!("Neighbouring datasets: {}\n\n", c.guarantee.neighbouring);
+            s += &format!("Privacy unit: {}\n", c.guarantee.privacy_unit);
+            s += &format!("Neighbouring datasets: {}\n", c.guarantee.neighbouring);
+            if let Some(l) = &c.guarantee.lifetime {
+                s += &format!(
+                    "Lifetime ledger {}: release {}, rho {:.6e} of {:.6e} spent by all its releases so far\n",
+                    l.ledger_id, l.release, l.cumulative_rho, l.budget_rho
+                );
+            }
+            s += "\n";
             s += "Budget by phase:\n";
             s += &format!("  {:<44} {:>6} {:>14}\n", "phase", "steps", "rho");
             for (phase, n, rho) in phases(c) {
@@ -276,9 +430,11 @@ impl VerifyReport {
             );
         }
         s += if self.ok {
-            "\nVERIFIED\n"
+            "\nVERIFIED: the files are the ones the certificate lists, and the figures of the\n\
+             stated guarantee follow from its ledger. This cannot show that the tool ran as described, that the\n\
+             schema was public knowledge, or that the input was the data it is said to be.\n"
         } else {
-            "\nNOT VERIFIED\n"
+            "\nNOT VERIFIED: do not rely on the stated guarantee or on these files.\n"
         };
         s
     }
