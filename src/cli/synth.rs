@@ -9,7 +9,9 @@ use serde_json::json;
 
 use dpsynth::data::{read_csv_with, truncate_units, EncodedTable, ReadOptions};
 use dpsynth::marginal::InMemoryOracle;
-use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Workload};
+use dpsynth::mechanism::{
+    fit, AimOptions, Fitted, MechanismSpec, MstOptions, SchemaKnowledge, Workload,
+};
 use dpsynth::model::SamplingMethod;
 use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho};
 use dpsynth::release::{
@@ -342,7 +344,12 @@ impl Charge {
     }
 }
 
-fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<MechanismSpec> {
+fn spec(
+    args: &FitArgs,
+    schema: &Schema,
+    table: &EncodedTable,
+    unit: &PrivacyUnit,
+) -> Result<MechanismSpec> {
     let oracle_domain = InMemoryOracle::new(table).domain_owned();
     let mut spec = match args.mechanism {
         MechanismArg::Mst => MechanismSpec::Mst(MstOptions::default()),
@@ -368,6 +375,8 @@ fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<Mech
         }
     };
     spec.set_unit(unit.clone());
+    // Automatic bins and rules: public knowledge from the schema.
+    spec.set_knowledge(SchemaKnowledge::from_schema(schema));
     Ok(spec)
 }
 
@@ -376,7 +385,7 @@ fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<Mech
 fn prepare(args: &FitArgs) -> Result<(Loaded, Budget, MechanismSpec)> {
     let loaded = load(args)?;
     let budget = args.budget.budget()?;
-    let spec = spec(args, &loaded.table, &loaded.unit)?;
+    let spec = spec(args, &loaded.schema, &loaded.table, &loaded.unit)?;
     Ok((loaded, budget, spec))
 }
 

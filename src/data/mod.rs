@@ -5,12 +5,16 @@
 //! from the data. Writing ([`write_csv`]) is post-processing: it decodes synthetic codes into
 //! values with a seeded generator.
 
+mod decode;
+mod density;
 mod encoded;
 mod error;
 mod read;
 mod truncate;
 mod write;
 
+pub use decode::{decode_rng, Decoder, DECODE_STREAM};
+pub use density::Density;
 pub use encoded::{Codes, EncodedTable};
 pub use error::DataError;
 pub use read::{
@@ -20,7 +24,7 @@ pub use read::{
 pub use truncate::{
     truncate_units, RepeatDetector, TruncateError, UnitIds, UnitInterner, UnitProfile,
 };
-pub use write::{write_csv, write_csv_to};
+pub use write::{write_csv, write_csv_to, write_decoded, write_decoded_to};
 
 #[cfg(test)]
 mod tests;

@@ -15,8 +15,10 @@ use crate::privacy::{
     gaussian_scale_for, noisy_max_scale_for, select_noisy_max, Accountant, Budget, PrivacyUnit, Rho,
 };
 
-use super::compress::Compression;
+use super::compress::{CompressedOracle, Compression};
+use super::knowledge::SchemaKnowledge;
 use super::measure::measure_marginal_with_sigma;
+use super::mst::compress_one_way;
 use super::{Fitted, MechanismError, Progress};
 
 /// A weighted list of cliques the user cares about (public: chosen without the data).
@@ -85,6 +87,8 @@ pub struct AimOptions {
     /// oracle must already be truncated to `unit.max_rows()` rows per unit
     /// (`data::truncate_units`; proofs/privacy-unit.md).
     pub unit: PrivacyUnit,
+    /// Automatic bins and rules from the schema (public; `knowledge.rs`).
+    pub knowledge: SchemaKnowledge,
 }
 
 impl Default for AimOptions {
@@ -100,6 +104,7 @@ impl Default for AimOptions {
             round_iters: 100,
             round_tol: 1e-6,
             unit: PrivacyUnit::Record,
+            knowledge: SchemaKnowledge::default(),
         }
     }
 }
@@ -123,8 +128,8 @@ pub fn aim<O: MarginalOracle>(
     opts: &AimOptions,
     progress: &dyn Progress,
 ) -> Result<Fitted, MechanismError> {
-    let domain = oracle.domain().clone();
-    let d = domain.len();
+    let original = oracle.domain().clone();
+    let d = original.len();
     if d == 0 {
         return Err(MechanismError::EmptyDomain);
     }
@@ -136,20 +141,6 @@ pub fn aim<O: MarginalOracle>(
     let rounds = opts.rounds.unwrap_or(16 * d).max(d + 1);
     let sel = opts.selection_share.clamp(1e-6, 0.99);
 
-    // Candidates and their exact answers (private; only read by select_worst).
-    let t = Instant::now();
-    let candidates = workload.candidates();
-    let cand_list: Vec<Clique> = candidates.keys().cloned().collect();
-    let cand_weights: Vec<f64> = candidates.values().copied().collect();
-    progress.start("exact candidate marginals", cand_list.len());
-    let mut answers = Vec::with_capacity(cand_list.len());
-    for c in &cand_list {
-        answers.push(oracle.marginal(c)?);
-        progress.inc();
-    }
-    progress.finish();
-    phases.push(("candidate marginals".to_string(), t.elapsed()));
-
     // Initial per-round noise: the paper's sigma = sqrt(T / (2 (1 - s) rho)), eps_sel from s rho / T.
     let mut rho_measure = (1.0 - sel) * rho / rounds as f64;
     let mut rho_select = sel * rho / rounds as f64;
@@ -159,9 +150,9 @@ pub fn aim<O: MarginalOracle>(
     progress.start("one-way marginals", d);
     let unit = &opts.unit;
     let mut sigma = gaussian_scale_for(Rho::new(rho_measure)?, unit.marginal_sensitivity())?;
-    let mut measurements: Vec<Measurement> = Vec::new();
+    let mut one_ways: Vec<Measurement> = Vec::new();
     for a in 0..d {
-        measurements.push(measure_marginal_with_sigma(
+        one_ways.push(measure_marginal_with_sigma(
             oracle,
             &mut acc,
             &Clique::new([a]),
@@ -172,9 +163,40 @@ pub fn aim<O: MarginalOracle>(
         progress.inc();
     }
     progress.finish();
-    let mut est = opts.estimation.clone();
+    // Automatic bins merge from the noisy one-ways (post-processing); the rest of AIM runs
+    // on the merged domain, with the rules' structural zeros (public).
+    let noisy: Vec<Vec<f64>> = one_ways.iter().map(|m| m.values.clone()).collect();
+    let compression =
+        opts.knowledge
+            .merge_auto_bins(&noisy, sigma, Compression::identity(&original));
+    let zeros = opts.knowledge.zeros(&compression)?;
+    let coracle = CompressedOracle::new(oracle, &compression);
+    let domain = compression.domain(&original);
+    let mut measurements: Vec<Measurement> = one_ways
+        .iter()
+        .map(|m| compress_one_way(m, &compression))
+        .collect();
+    let final_est = EstimationOptions {
+        zeros: zeros.clone(),
+        ..opts.estimation.clone()
+    };
+    let mut est = final_est.clone();
     let (mut model, _) = estimate(&domain, &measurements, &est, None)?;
     phases.push(("one-way marginals".to_string(), t.elapsed()));
+
+    // Candidates and their exact answers (private; only read by select_worst).
+    let t = Instant::now();
+    let candidates = workload.candidates();
+    let cand_list: Vec<Clique> = candidates.keys().cloned().collect();
+    let cand_weights: Vec<f64> = candidates.values().copied().collect();
+    progress.start("exact candidate marginals", cand_list.len());
+    let mut answers = Vec::with_capacity(cand_list.len());
+    for c in &cand_list {
+        answers.push(coracle.marginal(c)?);
+        progress.inc();
+    }
+    progress.finish();
+    phases.push(("candidate marginals".to_string(), t.elapsed()));
 
     // Rounds.
     let t = Instant::now();
@@ -231,7 +253,7 @@ pub fn aim<O: MarginalOracle>(
         let before = model.project(&clique);
         let tm = Instant::now();
         let m = measure_marginal_with_sigma(
-            oracle,
+            &coracle,
             &mut acc,
             &clique,
             sigma,
@@ -277,7 +299,7 @@ pub fn aim<O: MarginalOracle>(
     // Final fit with the full iteration budget.
     let t = Instant::now();
     progress.start("estimation", 1);
-    let (model, report) = estimate(&domain, &measurements, &opts.estimation, Some(&model))?;
+    let (model, report) = estimate(&domain, &measurements, &final_est, Some(&model))?;
     progress.finish();
     phases.push(("estimation".to_string(), t.elapsed()));
 
@@ -287,7 +309,7 @@ pub fn aim<O: MarginalOracle>(
         unit: opts.unit.clone(),
         ledger: acc.ledger().to_vec(),
         spent: acc.spent(),
-        compression: Compression::identity(&domain),
+        compression,
         measurements,
         model,
         estimation: report,

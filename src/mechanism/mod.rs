@@ -3,6 +3,7 @@
 
 pub mod aim;
 pub mod compress;
+pub mod knowledge;
 pub mod measure;
 pub mod mst;
 
@@ -20,6 +21,7 @@ use crate::privacy::{Budget, LedgerEntry, PrivacyError, PrivacyUnit};
 
 pub use aim::{aim, AimOptions, Workload};
 pub use compress::Compression;
+pub use knowledge::{effective_schema, SchemaKnowledge};
 pub use mst::{mst, MstOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,8 @@ pub enum MechanismError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Oracle(#[from] OracleError),
+    #[error("rules: {0}")]
+    Rules(String),
 }
 
 /// A fitted DP model and everything a release needs to describe how it was made.
@@ -73,15 +77,77 @@ impl Fitted {
         }
     }
 
-    /// Samples `rows` records in original codes (column-major). Post-processing: uses only
-    /// the model, the compression map and the seed.
+    /// Samples `rows` records in original codes (column-major; automatic-bin columns in
+    /// their merged bins). Post-processing: uses only the model, the compression map and the
+    /// seed. Releases use [`Fitted::synthesize_for`], which also keeps rare-value decoding
+    /// inside the schema's rules.
     pub fn synthesize(&self, rows: usize, seed: u64, method: SamplingMethod) -> Vec<Vec<u32>> {
         let mut columns = sample(&self.model, rows, seed, method);
-        // A separate stream for decompression keeps it independent of the sampler's draws.
-        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x6465_636f_6d70_7265);
-        self.compression.decompress(&mut columns, &mut rng);
+        self.compression
+            .decompress(&mut columns, &mut decompression_rng(seed));
         columns
     }
+
+    /// Samples `rows` records for `schema` (the one the model was fitted with): returns the
+    /// schema the codes decode in (automatic bins merged, [`effective_schema`]) and the codes,
+    /// every record in a cell the rules allow. Post-processing of the model.
+    pub fn synthesize_for(
+        &self,
+        schema: &crate::schema::Schema,
+        rows: usize,
+        seed: u64,
+        method: SamplingMethod,
+    ) -> Result<(crate::schema::Schema, Vec<Vec<u32>>), MechanismError> {
+        let eff = effective_schema(schema, &self.compression)?;
+        let mut columns = sample(&self.model, rows, seed, method);
+        let zeros = crate::model::StructuralZeros::from_schema(&eff)
+            .map_err(|e| MechanismError::Rules(e.to_string()))?;
+        let decoded =
+            crate::marginal::Domain::new(eff.modelled_names(), eff.modelled_cardinalities());
+        self.compression
+            .decompress_within(&mut columns, &zeros, &decoded, &mut decompression_rng(seed))
+            .map_err(MechanismError::Rules)?;
+        Ok((eff, columns))
+    }
+
+    /// Per attribute, the model's mass of each code records decode in (automatic bins
+    /// merged; a rare-value group's mass spread as decompression spreads it): what
+    /// within-bin densities are built from. Post-processing of the model.
+    pub fn decoded_masses(&self) -> Vec<Vec<f64>> {
+        let merged = self.compression.merged_bins();
+        (0..self.model.domain().len())
+            .map(|a| {
+                let p = self
+                    .model
+                    .project(&crate::marginal::Clique::new([a]))
+                    .values;
+                if merged[a] {
+                    return p;
+                }
+                let groups = &self.compression.groups[a];
+                let n: usize = groups.iter().map(Vec::len).sum();
+                let mut out = vec![0.0; n];
+                for (k, g) in groups.iter().enumerate() {
+                    let w = self.compression.spread(a, k);
+                    let tw: f64 = w.iter().sum();
+                    for (&o, &wi) in g.iter().zip(&w) {
+                        out[o as usize] = if tw > 0.0 {
+                            p[k] * wi / tw
+                        } else {
+                            p[k] / g.len() as f64
+                        };
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+/// The stream decompression draws from: its own ChaCha stream, independent of the
+/// sampler's (stream 0) and of the decoder's (`data::decode_rng`).
+fn decompression_rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed ^ 0x6465_636f_6d70_7265)
 }
 
 /// Progress reporting, so the library stays free of terminal concerns. Messages are phase
@@ -126,6 +192,14 @@ impl MechanismSpec {
         match self {
             MechanismSpec::Mst(o) => o.unit = unit,
             MechanismSpec::Aim(o, _) => o.unit = unit,
+        }
+    }
+
+    /// Tells the mechanism the schema's automatic bins and rules (public).
+    pub fn set_knowledge(&mut self, knowledge: SchemaKnowledge) {
+        match self {
+            MechanismSpec::Mst(o) => o.knowledge = knowledge,
+            MechanismSpec::Aim(o, _) => o.knowledge = knowledge,
         }
     }
 

@@ -10,6 +10,7 @@ use crate::model::{estimate, EstimationOptions, Measurement};
 use crate::privacy::{noisy_max_scale_for, select_noisy_max, Accountant, Budget, PrivacyUnit, Rho};
 
 use super::compress::{CompressedOracle, Compression};
+use super::knowledge::SchemaKnowledge;
 use super::measure::{measure_marginal, share};
 use super::{Fitted, MechanismError, Progress};
 
@@ -24,6 +25,8 @@ pub struct MstOptions {
     /// behind the oracle must already be truncated to `unit.max_rows()` rows per unit
     /// (`data::truncate_units`; proofs/privacy-unit.md).
     pub unit: PrivacyUnit,
+    /// Automatic bins and rules from the schema (public; `knowledge.rs`).
+    pub knowledge: SchemaKnowledge,
 }
 
 impl Default for MstOptions {
@@ -33,6 +36,7 @@ impl Default for MstOptions {
             compress_sigmas: 3.0,
             estimation: EstimationOptions::default(),
             unit: PrivacyUnit::Record,
+            knowledge: SchemaKnowledge::default(),
         }
     }
 }
@@ -77,13 +81,20 @@ pub fn mst<O: MarginalOracle>(
     progress.finish();
     phases.push(("one-way marginals".to_string(), t.elapsed()));
 
-    // 2. Domain compression from the noisy one-ways (post-processing).
+    // 2. Domain compression from the noisy one-ways (post-processing): rare values share a
+    // code, automatic-bin grids merge into bins of roughly equal mass.
+    let sigma = one_ways[0].sigma;
+    let noisy: Vec<Vec<f64>> = one_ways.iter().map(|m| m.values.clone()).collect();
     let compression = if opts.compress {
-        let sigma = one_ways[0].sigma;
-        let noisy: Vec<Vec<f64>> = one_ways.iter().map(|m| m.values.clone()).collect();
         Compression::from_noisy_one_ways(&noisy, opts.compress_sigmas * sigma)
     } else {
         Compression::identity(&domain)
+    };
+    let compression = opts.knowledge.merge_auto_bins(&noisy, sigma, compression);
+    // The rules' structural zeros over the compressed domain (public).
+    let est = EstimationOptions {
+        zeros: opts.knowledge.zeros(&compression)?,
+        ..opts.estimation.clone()
     };
     let cdomain = compression.domain(&domain);
     let coracle = CompressedOracle::new(oracle, &compression);
@@ -101,7 +112,7 @@ pub fn mst<O: MarginalOracle>(
             &measurements,
             rho / 3.0,
             opts.unit.score_sensitivity(1.0),
-            &opts.estimation,
+            &est,
             progress,
         )?;
         phases.push(("tree selection".to_string(), t.elapsed()));
@@ -128,7 +139,7 @@ pub fn mst<O: MarginalOracle>(
     // 5. Private-PGM on the noisy marginals (post-processing).
     let t = Instant::now();
     progress.start("estimation", 1);
-    let (model, report) = estimate(&cdomain, &measurements, &opts.estimation, None)?;
+    let (model, report) = estimate(&cdomain, &measurements, &est, None)?;
     progress.finish();
     phases.push(("estimation".to_string(), t.elapsed()));
 
@@ -148,14 +159,21 @@ pub fn mst<O: MarginalOracle>(
 
 /// Re-expresses a noisy one-way over the compressed domain by summing merged cells. (A
 /// merged cell has variance `m sigma^2`; weighting it so measured no difference on adult,
-/// so the estimator treats all cells alike.)
-fn compress_one_way(m: &Measurement, compression: &Compression) -> Measurement {
+/// so the estimator treats all cells alike. An automatic-bin column's merged bins hold many
+/// grid cells each, so its one-way gets the noise of the average merged bin.)
+pub(crate) fn compress_one_way(m: &Measurement, compression: &Compression) -> Measurement {
     let a = m.clique.attrs()[0];
-    let values = compression.groups[a]
+    let groups = &compression.groups[a];
+    let values = groups
         .iter()
         .map(|olds| olds.iter().map(|&o| m.values[o as usize]).sum())
         .collect();
-    Measurement::new(m.clique.clone(), values, m.sigma)
+    let sigma = if compression.merged_bins()[a] {
+        m.sigma * (m.values.len() as f64 / groups.len().max(1) as f64).sqrt()
+    } else {
+        m.sigma
+    };
+    Measurement::new(m.clique.clone(), values, sigma)
 }
 
 /// Chooses d - 1 tree edges, each by the exponential mechanism on the L1 distance between a
