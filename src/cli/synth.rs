@@ -9,7 +9,7 @@ use serde_json::json;
 
 use dpsynth::data::{read_csv_with, truncate_units, EncodedTable, ReadOptions};
 use dpsynth::marginal::InMemoryOracle;
-use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Workload};
+use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Progress, Workload};
 use dpsynth::model::SamplingMethod;
 use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho};
 use dpsynth::release::{
@@ -385,12 +385,44 @@ fn run_fit(
     loaded: &Loaded,
     budget: Budget,
     spec: &MechanismSpec,
+    accuracy_seed: u64,
 ) -> Result<(Fitted, serde_json::Value)> {
     let oracle = InMemoryOracle::new(&loaded.table);
     let options = spec.options_json(&oracle.domain_owned());
     let bars = Bars::new(args.quiet);
-    let fitted = fit(&oracle, budget, spec, &bars)?;
+    let mut fitted = fit(&oracle, budget, spec, &bars)?;
+    // Error bars from the DP outputs alone (post-processing; proofs/accuracy.md).
+    bars.start("error bars", 1);
+    fitted.assess(accuracy_seed, ACCURACY_REPLICATES)?;
+    bars.finish();
     Ok((fitted, options))
+}
+
+/// Bootstrap replicates behind each error estimate.
+const ACCURACY_REPLICATES: usize = 2;
+
+/// The release's fitness warnings (DP outputs only), for stderr.
+fn print_warnings(fitted: &Fitted) {
+    if let Some(acc) = &fitted.accuracy {
+        for w in &acc.warnings {
+            eprintln!("warning: {}", w.message);
+        }
+    }
+}
+
+/// The warnings and the headline error estimates, for `--json`.
+fn accuracy_json(fitted: &Fitted) -> serde_json::Value {
+    match &fitted.accuracy {
+        Some(acc) => json!({
+            "warnings": acc.warnings,
+            "accuracy": {
+                "total": acc.total,
+                "summary": acc.summary,
+                "confidence": acc.confidence,
+            },
+        }),
+        None => json!({"warnings": [], "accuracy": null}),
+    }
 }
 
 fn phases_json(fitted: &Fitted) -> serde_json::Value {
@@ -429,7 +461,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
     };
     let mut write_secs = 0.0;
     let outcome = (|| -> Result<_> {
-        let (fitted, options) = run_fit(&cmd.fit, &loaded, budget, &mech)?;
+        let (fitted, options) = run_fit(&cmd.fit, &loaded, budget, &mech, spec.seed)?;
         let lifetime = match &charge {
             Some(c) => Some(c.lifetime(fitted.spent)?),
             None => None,
@@ -466,9 +498,11 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         if let Some(a) = phases.as_array_mut() {
             a.push(json!({"phase": "sample and write", "seconds": write_secs}));
         }
+        let acc = accuracy_json(&fitted);
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
+                "warnings": acc["warnings"], "accuracy": acc["accuracy"],
                 "out": dir, "mechanism": fitted.mechanism, "rows": rows,
                 "rho": cert.guarantee.rho, "budget_rho": cert.guarantee.budget_rho,
                 "epsilon": cert.guarantee.epsilon, "delta": cert.guarantee.delta,
@@ -502,6 +536,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             println!("signed by {}", s.fingerprint);
         }
     }
+    print_warnings(&fitted);
     if cmd.evaluate {
         let base = cmd
             .out
@@ -540,7 +575,7 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
     let (budget, charge) =
         Charge::reserve(&cmd.fit, &loaded.unit, budget, "fit", mech.name(), &cmd.out)?;
     let outcome = (|| -> Result<_> {
-        let (fitted, _options) = run_fit(&cmd.fit, &loaded, budget, &mech)?;
+        let (fitted, _options) = run_fit(&cmd.fit, &loaded, budget, &mech, rand::random())?;
         let model = ModelFile::new(fitted, &loaded.schema_text);
         write_atomic(&cmd.out, &model.to_json()?)?;
         Ok(model)
@@ -558,9 +593,11 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
     };
     let spent = model.fitted.spent;
     if cmd.fit.json {
+        let acc = accuracy_json(&model.fitted);
         println!(
             "{}",
             json!({"out": cmd.out, "mechanism": model.fitted.mechanism, "rho": spent,
+                   "warnings": acc["warnings"], "accuracy": acc["accuracy"],
                    "phases": phases_json(&model.fitted)})
         );
     } else {
@@ -571,6 +608,7 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
             spent
         );
     }
+    print_warnings(&model.fitted);
     Ok(())
 }
 

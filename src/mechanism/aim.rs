@@ -16,6 +16,7 @@ use crate::privacy::{
 };
 
 use super::compress::Compression;
+use super::evidence::{Scored, SelectionTracker};
 use super::measure::measure_marginal_with_sigma;
 use super::{Fitted, MechanismError, Progress};
 
@@ -173,6 +174,7 @@ pub fn aim<O: MarginalOracle>(
     }
     progress.finish();
     let mut est = opts.estimation.clone();
+    let mut tracker = SelectionTracker::new(rounds);
     let (mut model, _) = estimate(&domain, &measurements, &est, None)?;
     phases.push(("one-way marginals".to_string(), t.elapsed()));
 
@@ -213,7 +215,7 @@ pub fn aim<O: MarginalOracle>(
             return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
         }
         let ts = Instant::now();
-        let chosen = select_worst(
+        let selected = select_worst(
             &mut acc,
             &model,
             &domain,
@@ -227,6 +229,7 @@ pub fn aim<O: MarginalOracle>(
             round,
         )?;
         t_select += ts.elapsed().as_secs_f64();
+        let chosen = allowed[selected.winner];
         let clique = cand_list[chosen].clone();
         let before = model.project(&clique);
         let tm = Instant::now();
@@ -239,6 +242,18 @@ pub fn aim<O: MarginalOracle>(
             &format!("AIM round {round} measurement"),
         )?;
         t_measure += tm.elapsed().as_secs_f64();
+        // Error bars for the candidates (post-processing; proofs/accuracy.md).
+        let scored: Vec<Scored> = allowed
+            .iter()
+            .zip(&selected.estimates)
+            .map(|(&i, est)| Scored {
+                clique: &cand_list[i],
+                weight: cand_weights[i],
+                penalty: expected_noise_l1(sigma, cand_list[i].cells(&domain)),
+                estimate: est,
+            })
+            .collect();
+        tracker.round(&scored, selected.winner, selected.scale, &m.values, sigma);
         measurements.push(m);
         let tr = Instant::now();
         let (refit, _) = estimate(&domain, &measurements, &est, Some(&model))?;
@@ -280,6 +295,7 @@ pub fn aim<O: MarginalOracle>(
     let (model, report) = estimate(&domain, &measurements, &opts.estimation, Some(&model))?;
     progress.finish();
     phases.push(("estimation".to_string(), t.elapsed()));
+    let selection = tracker.finish(&model);
 
     Ok(Fitted {
         mechanism: "aim".into(),
@@ -292,7 +308,19 @@ pub fn aim<O: MarginalOracle>(
         model,
         estimation: report,
         phases,
+        workload: workload.cliques.iter().map(|(c, _)| c.clone()).collect(),
+        selection,
+        accuracy: None,
     })
+}
+
+/// A round's choice, with what error bars need: the model's answers it scored against (in
+/// the order of `allowed`) and the Gumbel scale.
+struct Selected {
+    /// Index into `allowed`.
+    winner: usize,
+    estimates: Vec<MarginalTable>,
+    scale: f64,
 }
 
 /// The exponential mechanism over allowed candidates with AIM's quality
@@ -312,7 +340,7 @@ fn select_worst(
     rho_select: f64,
     unit: &PrivacyUnit,
     round: usize,
-) -> Result<usize, MechanismError> {
+) -> Result<Selected, MechanismError> {
     let cliques: Vec<Clique> = allowed.iter().map(|&i| cand_list[i].clone()).collect();
     let estimates = model.project_many(&cliques);
     let scores: Vec<f64> = allowed
@@ -341,7 +369,11 @@ fn select_worst(
         allowed.len()
     );
     let k = select_noisy_max(acc, &scores, sensitivity, false, scale, &purpose, vec![])?;
-    Ok(allowed[k])
+    Ok(Selected {
+        winner: k,
+        estimates,
+        scale,
+    })
 }
 
 #[derive(serde::Deserialize)]

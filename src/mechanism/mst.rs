@@ -5,11 +5,12 @@
 
 use std::time::Instant;
 
-use crate::marginal::{Clique, MarginalOracle};
+use crate::marginal::{Clique, MarginalOracle, MarginalTable};
 use crate::model::{estimate, EstimationOptions, Measurement};
 use crate::privacy::{noisy_max_scale_for, select_noisy_max, Accountant, Budget, PrivacyUnit, Rho};
 
 use super::compress::{CompressedOracle, Compression};
+use super::evidence::{Scored, SelectionTracker};
 use super::measure::{measure_marginal, share};
 use super::{Fitted, MechanismError, Progress};
 
@@ -92,10 +93,11 @@ pub fn mst<O: MarginalOracle>(
         .map(|m| compress_one_way(m, &compression))
         .collect();
 
+    let mut tracker = None;
     if d > 1 {
         // 3. Private maximum spanning tree.
         let t = Instant::now();
-        let edges = select_tree(
+        let tree = select_tree(
             &coracle,
             &mut acc,
             &measurements,
@@ -105,12 +107,13 @@ pub fn mst<O: MarginalOracle>(
             progress,
         )?;
         phases.push(("tree selection".to_string(), t.elapsed()));
+        let edges = &tree.edges;
 
         // 4. Two-way marginals on the tree edges.
         let t = Instant::now();
         progress.start("two-way marginals", edges.len());
         let rho_edge = share(rho / 3.0, edges.len());
-        for e in &edges {
+        for e in edges {
             measurements.push(measure_marginal(
                 &coracle,
                 &mut acc,
@@ -123,6 +126,29 @@ pub fn mst<O: MarginalOracle>(
         }
         progress.finish();
         phases.push(("two-way marginals".to_string(), t.elapsed()));
+        // Error bars from the first Kruskal step, where every pair was a candidate
+        // (post-processing; proofs/accuracy.md).
+        let first = &measurements[d];
+        let mut t1 = SelectionTracker::new(1);
+        let scored: Vec<Scored> = tree
+            .pairs
+            .iter()
+            .zip(&tree.independent)
+            .map(|(c, est)| Scored {
+                clique: c,
+                weight: 1.0,
+                penalty: 0.0,
+                estimate: est,
+            })
+            .collect();
+        t1.round(
+            &scored,
+            tree.first,
+            tree.first_scale,
+            &first.values,
+            first.sigma,
+        );
+        tracker = Some(t1);
     }
 
     // 5. Private-PGM on the noisy marginals (post-processing).
@@ -131,6 +157,7 @@ pub fn mst<O: MarginalOracle>(
     let (model, report) = estimate(&cdomain, &measurements, &opts.estimation, None)?;
     progress.finish();
     phases.push(("estimation".to_string(), t.elapsed()));
+    let selection = tracker.map_or_else(Vec::new, |t: SelectionTracker| t.finish(&model));
 
     Ok(Fitted {
         mechanism: "mst".into(),
@@ -143,7 +170,21 @@ pub fn mst<O: MarginalOracle>(
         model,
         estimation: report,
         phases,
+        workload: crate::marginal::all_k_way(d, 2),
+        selection,
+        accuracy: None,
     })
+}
+
+/// The private tree, and what the first step's selection reveals for error bars.
+struct Tree {
+    edges: Vec<Clique>,
+    /// Every pair, and the independent model's answer for it (what step 1 scored against).
+    pairs: Vec<Clique>,
+    independent: Vec<MarginalTable>,
+    /// Index into `pairs` of the first edge chosen, and the Gumbel scale.
+    first: usize,
+    first_scale: f64,
 }
 
 /// Re-expresses a noisy one-way over the compressed domain by summing merged cells. (A
@@ -171,7 +212,7 @@ fn select_tree<O: MarginalOracle>(
     sensitivity: f64,
     est_opts: &EstimationOptions,
     progress: &dyn Progress,
-) -> Result<Vec<Clique>, MechanismError> {
+) -> Result<Tree, MechanismError> {
     let domain = oracle.domain();
     let d = domain.len();
     let (independent, _) = estimate(domain, one_ways, est_opts, None)?;
@@ -200,6 +241,7 @@ fn select_tree<O: MarginalOracle>(
         x
     }
     let mut edges = Vec::with_capacity(d - 1);
+    let mut first = 0;
     for step in 0..d - 1 {
         let candidates: Vec<usize> = (0..pairs.len())
             .filter(|&i| {
@@ -215,6 +257,9 @@ fn select_tree<O: MarginalOracle>(
             scores.len()
         );
         let chosen = select_noisy_max(acc, &scores, sensitivity, false, scale, &purpose, vec![])?;
+        if step == 0 {
+            first = candidates[chosen];
+        }
         let pair = &pairs[candidates[chosen]];
         let (a, b) = (
             find(&mut components, pair.attrs()[0]),
@@ -225,5 +270,11 @@ fn select_tree<O: MarginalOracle>(
         progress.inc();
     }
     progress.finish();
-    Ok(edges)
+    Ok(Tree {
+        edges,
+        pairs,
+        independent: estimates,
+        first,
+        first_scale: scale,
+    })
 }

@@ -19,7 +19,8 @@ pub use certificate::{
 };
 pub use ledger::{Ledger, LedgerError, LedgerFile, LedgerUnit, Reservation};
 pub use pipeline::{
-    sample_to_csv, write_release, ModelFile, SampleSpec, CERTIFICATE_FILE, DATA_FILE, MODEL_FILE,
+    sample_to_csv, write_release, ModelFile, SampleSpec, ACCURACY_FILE, CERTIFICATE_FILE,
+    DATA_FILE, MODEL_FILE,
 };
 pub use sign::{check_signature, fingerprint, keygen, load_public_key, load_signing_key, sign};
 pub use verify::{check_privacy_unit, verify_release, Check, VerifyReport};

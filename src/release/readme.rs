@@ -8,6 +8,7 @@
 
 use super::verify::phases;
 use super::Certificate;
+use crate::model::accuracy::AccuracyReport;
 use crate::privacy::PrivacyUnit;
 
 pub const RELEASE_README: &str = "README.txt";
@@ -119,4 +120,89 @@ pub fn release_readme(cert: &Certificate) -> String {
         s += "This release is not signed.\n";
     }
     s
+}
+
+/// The fitness warnings, as the opening of README.txt (empty when there are none). They are
+/// computed from DP outputs only (proofs/accuracy.md), so they may be published.
+pub fn accuracy_warnings_text(acc: &AccuracyReport) -> String {
+    if acc.warnings.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "!!! WARNING: THIS RELEASE IS LIKELY UNFIT FOR USE !!!\n\
+         =====================================================\n",
+    );
+    for w in &acc.warnings {
+        s += &format!("- {}\n", wrap(&w.message, 76, "  "));
+    }
+    s += "(These warnings come from the error bars in accuracy.json, which use the release's\nown noisy statistics only.)\n\n";
+    s
+}
+
+/// The error bars in words, for the partner: what accuracy.json holds and its headline figures.
+pub fn accuracy_text(acc: &AccuracyReport) -> String {
+    let pct = 100.0 * acc.confidence;
+    let mut s = String::from("\nHOW ACCURATE IT IS (accuracy.json)\n");
+    s += &format!(
+        "Privacy noise makes every figure computed from these records approximate. accuracy.json\n\
+         gives, for each table of counts the model was fitted to, a {pct:.0}% bound on the error of\n\
+         the model's version of it, and for every single column, every pair of columns and every\n\
+         combination the model was asked to preserve, an estimated error. An error is the L1\n\
+         distance between the real and the synthetic table of shares (0 = identical, 2 = nothing\n\
+         in common): an error of 0.10 means about 5% of the records would have to move to another\n\
+         cell of the table to match the real data.\n"
+    );
+    let t = &acc.total;
+    s += &format!(
+        "  Number of records in the original data: about {:.0} ({pct:.0}% interval {:.0} to {:.0}).\n",
+        t.estimate, t.interval[0], t.interval[1]
+    );
+    for sum in &acc.summary {
+        let what = match sum.k {
+            1 => "single columns".to_string(),
+            2 => "pairs of columns".to_string(),
+            k => format!("{k}-column combinations"),
+        };
+        s += &format!(
+            "  {what}: estimated error {:.3} on average over {}, worst {:.3} ({}).\n",
+            sum.mean_estimate,
+            sum.cliques,
+            sum.max_estimate,
+            sum.worst.join(" x ")
+        );
+    }
+    if !acc.measured.is_empty() {
+        let mut b: Vec<f64> = acc.measured.iter().map(|m| m.share_bound).collect();
+        b.sort_by(f64::total_cmp);
+        s += &format!(
+            "  {} measured tables: {pct:.0}% bounds from {:.3} to {:.3} (median {:.3}).\n",
+            b.len(),
+            b[0],
+            b[b.len() - 1],
+            b[b.len() / 2]
+        );
+    }
+    s += "The estimates assume the data follow the model; relationships the model does not\n\
+          contain can be worse (the bounds hold regardless, but are wide). To see any table with\n\
+          its error bars: dpsynth query --model model.json --marginal COLUMN,COLUMN\n";
+    s
+}
+
+/// Wraps `text` at `width` columns, continuing lines with `indent`.
+fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = 0usize;
+    for word in text.split_whitespace() {
+        if line > 0 && line + 1 + word.len() > width {
+            out += "\n";
+            out += indent;
+            line = indent.len();
+        } else if line > 0 {
+            out += " ";
+            line += 1;
+        }
+        out += word;
+        line += word.len();
+    }
+    out
 }
