@@ -598,14 +598,15 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
             "{}",
             json!({"out": cmd.out, "mechanism": model.fitted.mechanism, "rho": spent,
                    "warnings": acc["warnings"], "accuracy": acc["accuracy"],
-                   "phases": phases_json(&model.fitted)})
+                   "privacy_unit": model.fitted.unit, "phases": phases_json(&model.fitted)})
         );
     } else {
         println!(
-            "wrote {} ({}, rho {:.6} spent)",
+            "wrote {} ({}, rho {:.6} spent; privacy unit: {})",
             cmd.out.display(),
             model.fitted.mechanism,
-            spent
+            spent,
+            model.fitted.unit
         );
     }
     print_warnings(&model.fitted);

@@ -31,12 +31,13 @@ pub fn release_readme(cert: &Certificate) -> String {
     s += "WHAT THIS IS\n";
     if let Some(d) = data {
         s += &format!(
-            "{} holds {} synthetic records. Each was drawn at random from a statistical model\n\
-             fitted with differential privacy; none was copied from the original data. Some\n\
-             synthetic records may still coincide with real records by chance, especially in\n\
-             tables with few columns or few distinct values, where many real records share the\n\
-             same values. Such a match is not a copy, and the guarantee below bounds what anyone\n\
-             can learn about any one {noun} either way.\n",
+            "{} holds {} synthetic records.\n\
+             Each was drawn at random from a statistical model fitted with differential privacy;\n\
+             none was copied from the original data. Some synthetic records may still coincide\n\
+             with real records by chance, especially in tables with few columns or few distinct\n\
+             values, where many real records share the same values. Such a match is not a copy,\n\
+             and the guarantee below bounds what anyone can learn about any one {noun} either\n\
+             way.\n",
             d.file,
             d.rows.unwrap_or(0)
         );
@@ -45,8 +46,11 @@ pub fn release_readme(cert: &Certificate) -> String {
         s += &format!(
             "The records stand alone: their ids are fresh, and they are not grouped by {column},\n\
              so links between the records of one {column} value (repeated visits, say) are not\n\
-             represented. At most {max_rows} records of each {column} value, chosen at random, were used to\n\
-             fit the model; the number of synthetic records estimates how many records that kept.\n"
+             represented. At most {max_rows} {} of each {column} value, chosen at random, {} used\n\
+             to fit the model; the number of synthetic records is a noisy estimate of how many\n\
+             records were kept.\n",
+            if *max_rows == 1 { "record" } else { "records" },
+            if *max_rows == 1 { "was" } else { "were" },
         );
     }
     s += "model.json is that model (noisy summary statistics and the fitted distribution); it\ncan generate more synthetic records without the original data.\n";
@@ -54,10 +58,10 @@ pub fn release_readme(cert: &Certificate) -> String {
     s += "THE GUARANTEE\n";
     s += &format!("{}\n\n", g.statement);
     s += &format!(
-        "In short: whether or not any one {noun} was in the original data, the probability of\n\
-         any outcome of this release changes by at most a factor of {:.3}, plus at most {:e}.\n\
-         This is differential privacy with epsilon = {:.4} and delta = {:e}, for\n\
-         neighbouring data sets that differ as follows: {}.\n\n",
+        "In short: whether or not any one {noun} was in the original data, the\n\
+         probability of any outcome of this release changes by at most a factor of {:.3},\n\
+         plus at most {:e}. This is differential privacy with epsilon = {:.4} and\n\
+         delta = {:e}, for neighbouring data sets that differ as follows:\n{}.\n\n",
         g.epsilon.exp(),
         g.delta,
         g.epsilon,
@@ -65,20 +69,20 @@ pub fn release_readme(cert: &Certificate) -> String {
         g.neighbouring
     );
     if unit.is_record() {
-        s += "The protected unit is one record. If one person contributed several records to the\n\
-              original data, the guarantee for that person is weaker than stated: for k records it\n\
-              holds only with rho multiplied by k squared (group privacy), roughly k times the\n\
-              epsilon. Declaring a privacy unit (e.g. a patient id) protects each unit with all of\n\
-              its records.\n\n";
+        s += "The protected unit is one record. Where several records belong to the same\n\
+              individual, that individual's protection is weaker than stated: for k records the\n\
+              guarantee holds only with rho multiplied by k squared (group privacy), roughly k\n\
+              times the epsilon. A release that declares a privacy unit (an id column, such as a\n\
+              patient number) protects each unit with all of its records.\n\n";
     }
     if let Some(l) = &g.lifetime {
         s += "LIFETIME BUDGET\n";
         s += &format!(
-            "This release was charged to a lifetime privacy ledger (id {}) as release {}. All\n\
-             releases charged to it so far, this one included, spend rho {:.6e} of its lifetime\n\
-             budget of rho {:.6e}: together they are ({:.4}, {:e})-differentially private for\n\
-             the same unit.\n\n",
-            l.ledger_id, l.release, l.cumulative_rho, l.budget_rho, l.cumulative_epsilon, l.delta
+            "This is release {} charged to the lifetime privacy ledger\n{}. All releases\n\
+             charged to it so far, this one included, spend rho {:.6e} of its lifetime budget\n\
+             of rho {:.6e}: together they are ({:.4}, {:e})-differentially private for the\n\
+             same unit.\n\n",
+            l.release, l.ledger_id, l.cumulative_rho, l.budget_rho, l.cumulative_epsilon, l.delta
         );
     }
     s += &format!(

@@ -273,6 +273,7 @@ pub fn check_privacy_unit(cert: &Certificate) -> Result<String, String> {
         "aim" => Some(workload_weights(&cert.mechanism.options)?),
         _ => None,
     };
+    let mut step_problems = Vec::new();
     for (i, e) in cert.ledger.iter().enumerate() {
         let expected = match (e.mechanism.as_str(), cert.mechanism.name.as_str()) {
             ("gaussian", _) => Ok(k),
@@ -314,8 +315,16 @@ pub fn check_privacy_unit(cert: &Certificate) -> Result<String, String> {
             }
         });
         if let Err(x) = checked {
-            problems.push(format!("step {} ({}): {x}", i + 1, e.purpose));
+            step_problems.push(format!("step {} ({}): {x}", i + 1, e.purpose));
         }
+    }
+    // The first few steps say what is wrong; the count says how far it goes.
+    const SHOWN: usize = 3;
+    let more = step_problems.len().saturating_sub(SHOWN);
+    step_problems.truncate(SHOWN);
+    problems.extend(step_problems);
+    if more > 0 {
+        problems.push(format!("and {more} more step(s) of {}", cert.ledger.len()));
     }
     if problems.is_empty() {
         Ok(match unit {
@@ -431,8 +440,9 @@ impl VerifyReport {
         }
         s += if self.ok {
             "\nVERIFIED: the files are the ones the certificate lists, and the figures of the\n\
-             stated guarantee follow from its ledger. This cannot show that the tool ran as described, that the\n\
-             schema was public knowledge, or that the input was the data it is said to be.\n"
+             stated guarantee follow from its ledger. This cannot show that the tool ran as\n\
+             described, that the schema was public knowledge, or that the input was the data it\n\
+             is said to be.\n"
         } else {
             "\nNOT VERIFIED: do not rely on the stated guarantee or on these files.\n"
         };
