@@ -11,7 +11,7 @@ use dpsynth::data::{read_csv_with, truncate_units, EncodedTable, ReadOptions};
 use dpsynth::marginal::InMemoryOracle;
 use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Progress, Workload};
 use dpsynth::model::SamplingMethod;
-use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho};
+use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
 use dpsynth::release::{
     load_signing_key, sample_to_csv, sha256_file, write_atomic, write_release, Ledger, Lifetime,
     ModelFile, Reservation, SampleSpec, CERTIFICATE_FILE,
@@ -295,7 +295,8 @@ impl Charge {
     /// Where the release leaves the ledger, for the certificate.
     fn lifetime(&self, rho: f64) -> Result<Lifetime> {
         let r = &self.reservation;
-        let cumulative = r.spent_before + rho;
+        // Rounded up from the exact sum, so the stated figure is never below the truth.
+        let cumulative = RhoSum::of([r.spent_before, rho])?.upper();
         Ok(Lifetime {
             ledger_id: r.ledger_id.clone(),
             release: r.number,

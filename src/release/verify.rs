@@ -11,7 +11,7 @@ use super::sign::check_signature;
 use super::{sha256_bytes, Certificate, CERTIFICATE_FORMAT, CERTIFICATE_VERSION};
 use crate::marginal::Clique;
 use crate::mechanism::Workload;
-use crate::privacy::{epsilon_for, gaussian_rho, noisy_max_rho, Delta, PrivacyUnit, Rho};
+use crate::privacy::{epsilon_for, gaussian_rho, noisy_max_rho, Delta, PrivacyUnit, Rho, RhoSum};
 
 /// Relative tolerance for re-derived floating-point figures (same opendp maps, same inputs:
 /// they agree exactly on one platform; this only absorbs libm differences across machines).
@@ -122,32 +122,43 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
         },
     );
 
-    let total: f64 = cert.ledger.iter().map(|e| e.rho).sum();
+    // The ledger's exact sum (proofs/accountant.md, step 3): the stated total may round it
+    // up, never down, and the exact sum must be within the budget, with no tolerance.
+    let exact = RhoSum::of(cert.ledger.iter().map(|e| e.rho));
+    let stated = cert.guarantee.rho;
     push(
         "total rho",
-        if close(total, cert.guarantee.rho) {
-            Ok(format!("ledger sums to rho = {total:.6e}"))
-        } else {
-            Err(format!(
-                "ledger sums to {total:e}, certificate states {:e}",
-                cert.guarantee.rho
-            ))
+        match &exact {
+            Ok(sum) if sum.within(stated) && close(sum.upper(), stated) => Ok(format!(
+                "ledger sums to rho = {stated:.6e} (the exact sum, rounded up)"
+            )),
+            Ok(sum) if !sum.within(stated) => Err(format!(
+                "the ledger's exact sum {:e} is above the stated total {stated:e}",
+                sum.upper()
+            )),
+            Ok(sum) => Err(format!(
+                "ledger sums to {:e}, certificate states {stated:e}",
+                sum.upper()
+            )),
+            Err(e) => Err(format!("the ledger's rho values do not add up: {e}")),
         },
     );
     push(
         "within budget",
-        if total <= cert.guarantee.budget_rho * (1.0 + 1e-12) {
-            Ok(format!(
-                "rho {total:.6e} <= budget {:.6e}",
+        match &exact {
+            Ok(sum) if sum.within(cert.guarantee.budget_rho) => Ok(format!(
+                "rho {stated:.6e} <= budget {:.6e} (exact sum of the ledger)",
                 cert.guarantee.budget_rho
-            ))
-        } else {
-            Err(format!(
-                "rho {total:e} exceeds the budget {:e}",
+            )),
+            Ok(sum) => Err(format!(
+                "the ledger's exact sum {:e} exceeds the budget {:e}",
+                sum.upper(),
                 cert.guarantee.budget_rho
-            ))
+            )),
+            Err(e) => Err(e.to_string()),
         },
     );
+    let total = stated;
     let eps_check = Rho::new(total)
         .and_then(|r| Ok((r, Delta::new(cert.guarantee.delta)?)))
         .and_then(|(r, d)| epsilon_for(r, d))
