@@ -17,7 +17,7 @@ use crate::privacy::{
 
 use super::compress::Compression;
 use super::evidence::{Scored, SelectionTracker};
-use super::measure::measure_marginal_with_sigma;
+use super::measure::{measure_marginal_with_sigma, spendable_rho};
 use super::{Fitted, MechanismError, Progress};
 
 /// A weighted list of cliques the user cares about (public: chosen without the data).
@@ -129,8 +129,9 @@ pub fn aim<O: MarginalOracle>(
     if d == 0 {
         return Err(MechanismError::EmptyDomain);
     }
-    let rho = budget.rho.value();
-    let mut acc = Accountant::new(budget.rho);
+    // A budget beyond the noise-free ceiling is spent only up to it (item 9 of issue #13).
+    let rho = spendable_rho(&budget, &opts.unit);
+    let mut acc = Accountant::new(Rho::new(rho)?);
     let mut phases = Vec::new();
     // The initialisation measures every one-way at one round's noise level, so at least
     // d + 1 rounds of budget are needed for any adaptive round to remain.

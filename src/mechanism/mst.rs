@@ -11,7 +11,7 @@ use crate::privacy::{noisy_max_scale_for, select_noisy_max, Accountant, Budget, 
 
 use super::compress::{CompressedOracle, Compression};
 use super::evidence::{Scored, SelectionTracker};
-use super::measure::{measure_marginal, share};
+use super::measure::{measure_marginal, share, spendable_rho};
 use super::{Fitted, MechanismError, Progress};
 
 /// Tunables of MST. Defaults follow the paper and private-pgm.
@@ -53,8 +53,9 @@ pub fn mst<O: MarginalOracle>(
     if d == 0 {
         return Err(MechanismError::EmptyDomain);
     }
-    let rho = budget.rho.value();
-    let mut acc = Accountant::new(budget.rho);
+    // A budget beyond the noise-free ceiling is spent only up to it (item 9 of issue #13).
+    let rho = spendable_rho(&budget, &opts.unit);
+    let mut acc = Accountant::new(Rho::new(rho)?);
     let mut phases = Vec::new();
     // With a single column there is no tree: all of the budget goes to its one-way.
     let rho_one_ways = if d == 1 { rho } else { rho / 3.0 };
