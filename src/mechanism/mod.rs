@@ -5,6 +5,7 @@ pub mod aim;
 pub mod compress;
 pub mod measure;
 pub mod mst;
+pub mod score;
 
 use std::time::Duration;
 
