@@ -12,6 +12,7 @@ use crate::privacy::{noisy_max_scale_for, select_noisy_max, Accountant, Budget, 
 use super::compress::{CompressedOracle, Compression};
 use super::evidence::{Scored, SelectionTracker};
 use super::measure::{measure_marginal, share, spendable_rho};
+use super::score::l1_distance;
 use super::{Fitted, MechanismError, Progress};
 
 /// Tunables of MST. Defaults follow the paper and private-pgm.
@@ -249,13 +250,8 @@ fn select_tree<O: MarginalOracle>(
     let mut weights = Vec::with_capacity(pairs.len());
     for (pair, xhat) in pairs.iter().zip(&estimates) {
         let x = oracle.marginal(pair)?;
-        weights.push(
-            x.values
-                .iter()
-                .zip(&xhat.values)
-                .map(|(a, b)| (a - b).abs())
-                .sum::<f64>(),
-        );
+        // Exact, so one record moves it by at most 1 as computed (proofs/exponential-selection.md).
+        weights.push(l1_distance(&x.values, &xhat.values));
         progress.inc();
     }
     let scale = noisy_max_scale_for(Rho::new(share(rho, d - 1))?, sensitivity, false)?;

@@ -6,6 +6,7 @@ pub mod certificate;
 pub mod ledger;
 pub mod pipeline;
 pub mod readme;
+pub mod rules;
 pub mod sign;
 pub mod verify;
 

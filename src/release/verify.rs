@@ -7,10 +7,9 @@ use ed25519_dalek::VerifyingKey;
 use serde::Serialize;
 
 use super::certificate::{csv_rows, sha256_file};
+use super::rules::Rules;
 use super::sign::check_signature;
 use super::{sha256_bytes, Certificate, CERTIFICATE_FORMAT, CERTIFICATE_VERSION};
-use crate::marginal::Clique;
-use crate::mechanism::Workload;
 use crate::privacy::{epsilon_for, gaussian_rho, noisy_max_rho, Delta, PrivacyUnit, Rho, RhoSum};
 
 /// Relative tolerance for re-derived floating-point figures (same opendp maps, same inputs:
@@ -263,16 +262,13 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
 }
 
 /// The privacy unit check: every ledger step's sensitivity is the one the declared unit
-/// implies, and its rho, re-derived with that sensitivity, is the rho the step states.
-/// Gaussian steps: `K` (`PrivacyUnit::marginal_sensitivity`). Selection steps: `K` for MST
-/// (its L1 scores move by 1 per record); for AIM, `K` times a candidate weight of the
-/// certificate's workload (its scores move by `w_C` per record; which `w_C` is the largest in
-/// a round depends on the candidates allowed then, so any of the workload's weights is
-/// accepted). Also the neighbouring relation in words must be the unit's.
+/// implies for the certificate's mechanism ([`Rules::sensitivity`]: `K` for a Gaussian
+/// marginal and for MST's selection, AIM's selection sensitivity for AIM's), exactly, and
+/// its rho, re-derived with that sensitivity, is the rho the step states. Also the
+/// neighbouring relation in words must be the unit's.
 /// Proof of the sensitivities: proofs/privacy-unit.md, section 2.
 pub fn check_privacy_unit(cert: &Certificate) -> Result<String, String> {
     let unit = &cert.guarantee.privacy_unit;
-    let k = unit.max_rows() as f64;
     let mut problems = Vec::new();
     if cert.guarantee.neighbouring != unit.neighbouring() {
         problems.push(format!(
@@ -280,34 +276,13 @@ pub fn check_privacy_unit(cert: &Certificate) -> Result<String, String> {
             cert.guarantee.neighbouring
         ));
     }
-    let weights = match cert.mechanism.name.as_str() {
-        "aim" => Some(workload_weights(&cert.mechanism.options)?),
-        _ => None,
-    };
+    let rules = Rules::of(cert)?;
     let mut step_problems = Vec::new();
     for (i, e) in cert.ledger.iter().enumerate() {
-        let expected = match (e.mechanism.as_str(), cert.mechanism.name.as_str()) {
-            ("gaussian", _) => Ok(k),
-            ("noisy_max", "mst") => Ok(k),
-            ("noisy_max", "aim") => {
-                let per_record = e.sensitivity / k;
-                match weights
-                    .as_ref()
-                    .and_then(|w| w.iter().find(|&&w| close(w, per_record)))
-                {
-                    Some(&w) => Ok(k * w),
-                    None => Err(format!(
-                        "sensitivity {} is not {k} times a candidate weight of the workload",
-                        e.sensitivity
-                    )),
-                }
-            }
-            (m, name) => Err(format!("no sensitivity rule for {m} steps of {name}")),
-        };
-        let checked = expected.and_then(|s| {
-            if !close(s, e.sensitivity) {
+        let checked = rules.sensitivity(e).and_then(|s| {
+            if s != e.sensitivity {
                 return Err(format!(
-                    "sensitivity {} where the unit ({unit}) implies {s}",
+                    "sensitivity {} where the unit ({unit}) and the mechanism imply {s}",
                     e.sensitivity
                 ));
             }
@@ -351,27 +326,6 @@ pub fn check_privacy_unit(cert: &Certificate) -> Result<String, String> {
     } else {
         Err(problems.join("; "))
     }
-}
-
-/// AIM's candidate weights for the workload recorded in the certificate's options.
-fn workload_weights(options: &serde_json::Value) -> Result<Vec<f64>, String> {
-    let bad = || "the AIM options carry no readable workload".to_string();
-    let mut names: Vec<String> = Vec::new();
-    let mut cliques = Vec::new();
-    for w in options["workload"].as_array().ok_or_else(bad)? {
-        let weight = w["weight"].as_f64().ok_or_else(bad)?;
-        let mut attrs = Vec::new();
-        for c in w["columns"].as_array().ok_or_else(bad)? {
-            let c = c.as_str().ok_or_else(bad)?;
-            let i = names.iter().position(|n| n == c).unwrap_or_else(|| {
-                names.push(c.to_string());
-                names.len() - 1
-            });
-            attrs.push(i);
-        }
-        cliques.push((Clique::new(attrs), weight));
-    }
-    Ok(Workload { cliques }.candidates().into_values().collect())
 }
 
 /// The lifetime ledger's figures: the cumulative rho includes this release, stays within
