@@ -4,6 +4,7 @@ mod budget;
 mod evaluate;
 mod ledger;
 mod progress;
+mod query;
 mod release;
 mod schema;
 mod synth;
@@ -33,6 +34,8 @@ pub enum Command {
     Fit(synth::FitCmd),
     /// Draw records from a fitted model; needs no access to the private data.
     Sample(synth::SampleCmd),
+    /// Answer a marginal from a model file, with error bars (no private data needed).
+    Query(query::QueryCmd),
     /// Compare synthetic with real data (curator-side; output is private).
     Evaluate(evaluate::EvaluateCmd),
     /// Check a certified release: ledger, guarantee, hashes, signature.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Synth(cmd) => synth::run_synth(cmd),
         Command::Fit(cmd) => synth::run_fit_cmd(cmd),
         Command::Sample(cmd) => synth::run_sample(cmd),
+        Command::Query(cmd) => query::run(cmd),
         Command::Evaluate(cmd) => evaluate::run(cmd),
         Command::Verify(cmd) => {
             if release::run_verify(cmd)? {

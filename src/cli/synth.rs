@@ -9,11 +9,12 @@ use serde_json::json;
 
 use dpsynth::data::{read_csv_with, truncate_units, EncodedTable, ReadOptions};
 use dpsynth::marginal::InMemoryOracle;
+use dpsynth::mechanism::measure::spendable_rho;
 use dpsynth::mechanism::{
-    fit, AimOptions, Fitted, MechanismSpec, MstOptions, SchemaKnowledge, Workload,
+    fit, AimOptions, Fitted, MechanismSpec, MstOptions, Progress, SchemaKnowledge, Workload,
 };
 use dpsynth::model::SamplingMethod;
-use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho};
+use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
 use dpsynth::release::{
     load_signing_key, sample_to_csv, sha256_file, write_atomic, write_release, Ledger, Lifetime,
     ModelFile, Reservation, SampleSpec, CERTIFICATE_FILE,
@@ -297,7 +298,8 @@ impl Charge {
     /// Where the release leaves the ledger, for the certificate.
     fn lifetime(&self, rho: f64) -> Result<Lifetime> {
         let r = &self.reservation;
-        let cumulative = r.spent_before + rho;
+        // Rounded up from the exact sum, so the stated figure is never below the truth.
+        let cumulative = RhoSum::of([r.spent_before, rho])?.upper();
         Ok(Lifetime {
             ledger_id: r.ledger_id.clone(),
             release: r.number,
@@ -386,6 +388,13 @@ fn prepare(args: &FitArgs) -> Result<(Loaded, Budget, MechanismSpec)> {
     let loaded = load(args)?;
     let budget = args.budget.budget()?;
     let spec = spec(args, &loaded.schema, &loaded.table, &loaded.unit)?;
+    let spend = spendable_rho(&budget, &loaded.unit);
+    if spend < budget.rho.value() {
+        eprintln!(
+            "note: a budget of rho {:.3e} is past the point where more budget changes anything: at rho {spend:.3e} every noise draw is already zero with overwhelming probability, so dpsynth spends only that. The certificate states the smaller rho and its epsilon, a stronger guarantee than the one asked for.",
+            budget.rho.value()
+        );
+    }
     Ok((loaded, budget, spec))
 }
 
@@ -394,12 +403,44 @@ fn run_fit(
     loaded: &Loaded,
     budget: Budget,
     spec: &MechanismSpec,
+    accuracy_seed: u64,
 ) -> Result<(Fitted, serde_json::Value)> {
     let oracle = InMemoryOracle::new(&loaded.table);
     let options = spec.options_json(&oracle.domain_owned());
     let bars = Bars::new(args.quiet);
-    let fitted = fit(&oracle, budget, spec, &bars)?;
+    let mut fitted = fit(&oracle, budget, spec, &bars)?;
+    // Error bars from the DP outputs alone (post-processing; proofs/accuracy.md).
+    bars.start("error bars", 1);
+    fitted.assess(accuracy_seed, ACCURACY_REPLICATES)?;
+    bars.finish();
     Ok((fitted, options))
+}
+
+/// Bootstrap replicates behind each error estimate.
+const ACCURACY_REPLICATES: usize = 2;
+
+/// The release's fitness warnings (DP outputs only), for stderr.
+fn print_warnings(fitted: &Fitted) {
+    if let Some(acc) = &fitted.accuracy {
+        for w in &acc.warnings {
+            eprintln!("warning: {}", w.message);
+        }
+    }
+}
+
+/// The warnings and the headline error estimates, for `--json`.
+fn accuracy_json(fitted: &Fitted) -> serde_json::Value {
+    match &fitted.accuracy {
+        Some(acc) => json!({
+            "warnings": acc.warnings,
+            "accuracy": {
+                "total": acc.total,
+                "summary": acc.summary,
+                "confidence": acc.confidence,
+            },
+        }),
+        None => json!({"warnings": [], "accuracy": null}),
+    }
 }
 
 fn phases_json(fitted: &Fitted) -> serde_json::Value {
@@ -438,7 +479,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
     };
     let mut write_secs = 0.0;
     let outcome = (|| -> Result<_> {
-        let (fitted, options) = run_fit(&cmd.fit, &loaded, budget, &mech)?;
+        let (fitted, options) = run_fit(&cmd.fit, &loaded, budget, &mech, spec.seed)?;
         let lifetime = match &charge {
             Some(c) => Some(c.lifetime(fitted.spent)?),
             None => None,
@@ -475,9 +516,11 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         if let Some(a) = phases.as_array_mut() {
             a.push(json!({"phase": "sample and write", "seconds": write_secs}));
         }
+        let acc = accuracy_json(&fitted);
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
+                "warnings": acc["warnings"], "accuracy": acc["accuracy"],
                 "out": dir, "mechanism": fitted.mechanism, "rows": rows,
                 "rho": cert.guarantee.rho, "budget_rho": cert.guarantee.budget_rho,
                 "epsilon": cert.guarantee.epsilon, "delta": cert.guarantee.delta,
@@ -511,6 +554,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             println!("signed by {}", s.fingerprint);
         }
     }
+    print_warnings(&fitted);
     if cmd.evaluate {
         let base = cmd
             .out
@@ -549,7 +593,7 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
     let (budget, charge) =
         Charge::reserve(&cmd.fit, &loaded.unit, budget, "fit", mech.name(), &cmd.out)?;
     let outcome = (|| -> Result<_> {
-        let (fitted, _options) = run_fit(&cmd.fit, &loaded, budget, &mech)?;
+        let (fitted, _options) = run_fit(&cmd.fit, &loaded, budget, &mech, rand::random())?;
         let model = ModelFile::new(fitted, &loaded.schema_text);
         write_atomic(&cmd.out, &model.to_json()?)?;
         Ok(model)
@@ -567,19 +611,23 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
     };
     let spent = model.fitted.spent;
     if cmd.fit.json {
+        let acc = accuracy_json(&model.fitted);
         println!(
             "{}",
             json!({"out": cmd.out, "mechanism": model.fitted.mechanism, "rho": spent,
-                   "phases": phases_json(&model.fitted)})
+                   "warnings": acc["warnings"], "accuracy": acc["accuracy"],
+                   "privacy_unit": model.fitted.unit, "phases": phases_json(&model.fitted)})
         );
     } else {
         println!(
-            "wrote {} ({}, rho {:.6} spent)",
+            "wrote {} ({}, rho {:.6} spent; privacy unit: {})",
             cmd.out.display(),
             model.fitted.mechanism,
-            spent
+            spent,
+            model.fitted.unit
         );
     }
+    print_warnings(&model.fitted);
     Ok(())
 }
 

@@ -54,6 +54,7 @@
 //!   lowers the loss (it solves consistent, noise-free measurements almost at once);
 //!   warm starts skip it.
 
+pub mod accuracy;
 mod approx;
 pub mod constraints;
 mod convex_bp;

@@ -11,7 +11,7 @@ use crate::mechanism::Fitted;
 use crate::model::SamplingMethod;
 use crate::schema::Schema;
 
-use super::readme::{release_readme, RELEASE_README};
+use super::readme::{accuracy_text, accuracy_warnings_text, release_readme, RELEASE_README};
 use super::{
     certificate_for, describe_output, sign, write_atomic, Certificate, Lifetime, ReleaseError,
     Sampling, StagedDir,
@@ -20,6 +20,7 @@ use super::{
 pub const DATA_FILE: &str = "synthetic.csv";
 pub const MODEL_FILE: &str = "model.json";
 pub const CERTIFICATE_FILE: &str = "certificate.json";
+pub const ACCURACY_FILE: &str = "accuracy.json";
 pub const MODEL_FORMAT: &str = "dpsynth-model";
 pub const MODEL_VERSION: u32 = 1;
 
@@ -124,10 +125,19 @@ pub fn write_release(
     let model = ModelFile::new(fitted.clone(), schema_text);
     let rows = sample_to_csv(&model, spec, &stage.path(DATA_FILE))?;
     write_atomic(&stage.path(MODEL_FILE), &model.to_json()?)?;
-    let outputs = vec![
+    let mut outputs = vec![
         describe_output(&stage.path(DATA_FILE), DATA_FILE, true)?,
         describe_output(&stage.path(MODEL_FILE), MODEL_FILE, false)?,
     ];
+    // Error bars: DP outputs only (proofs/accuracy.md), listed and hashed like the rest.
+    if let Some(acc) = &fitted.accuracy {
+        write_atomic(&stage.path(ACCURACY_FILE), acc.to_json().as_bytes())?;
+        outputs.push(describe_output(
+            &stage.path(ACCURACY_FILE),
+            ACCURACY_FILE,
+            false,
+        )?);
+    }
     let sampling = Sampling {
         seed: spec.seed,
         method: format!("{:?}", spec.method).to_lowercase(),
@@ -142,10 +152,17 @@ pub fn write_release(
     if let Some(k) = key {
         sign(&mut cert, k);
     }
-    write_atomic(
-        &stage.path(RELEASE_README),
-        release_readme(&cert).as_bytes(),
-    )?;
+    // Warnings open the README; the error bars in words follow the guarantee's text.
+    let readme = match &fitted.accuracy {
+        Some(acc) => format!(
+            "{}{}{}",
+            accuracy_warnings_text(acc),
+            release_readme(&cert),
+            accuracy_text(acc)
+        ),
+        None => release_readme(&cert),
+    };
+    write_atomic(&stage.path(RELEASE_README), readme.as_bytes())?;
     // The certificate is staged under a pending name and becomes certificate.json only after
     // the directory is in place: no directory ever holds a complete release early.
     let pending = format!("{CERTIFICATE_FILE}.pending");
