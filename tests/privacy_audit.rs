@@ -23,7 +23,7 @@
 use dpsynth::data::{truncate_units, EncodedTable, UnitIds};
 use dpsynth::marginal::{Clique, InMemoryOracle, MarginalOracle};
 use dpsynth::mechanism::measure::measure_marginal;
-use dpsynth::mechanism::{mst, MstOptions, NoProgress};
+use dpsynth::mechanism::{mst, Fitted, MstOptions, NoProgress};
 use dpsynth::privacy::{
     epsilon_for, gaussian_scale_for, measure_gaussian, noisy_max_scale_for, secure_rng,
     select_noisy_max, Accountant, Budget, Delta, Epsilon, PrivacyUnit, Rho,
@@ -337,6 +337,30 @@ const MST_TRIALS: usize = 12_000;
 /// Thresholds: -3 to 5 in steps of 0.25 (33).
 /// `rho_factor` = k^2 runs MST with every noise scale k times too small while the claim
 /// stays at the claimed rho: the effect of under-stating every sensitivity by k.
+/// The MST audit's test statistic: the inverse-variance weighted sum of every measurement's
+/// cell for code 2 of attributes 0 and 1, over its standard deviation.
+fn mst_statistic(fitted: &Fitted) -> f64 {
+    let fwd = fitted.compression.forward();
+    let (ca, cb) = (fwd[0][2] as usize, fwd[1][2] as usize);
+    // D fills codes 0 and 1 with about 150 records each: they are always kept, so
+    // code 2 stands alone (kept, or as the one-element catch-all group).
+    assert_eq!(fitted.compression.groups[0][ca], vec![2]);
+    assert_eq!(fitted.compression.groups[1][cb], vec![2]);
+    let nb = fitted.compression.groups[1].len();
+    let (mut stat, mut info) = (0.0, 0.0);
+    for m in &fitted.measurements {
+        let w = 1.0 / (m.sigma * m.sigma);
+        info += w;
+        stat += w * match m.clique.attrs() {
+            [0] => m.values[ca],
+            [1] => m.values[cb],
+            [0, 1] => m.values[ca * nb + cb],
+            other => panic!("unexpected clique {other:?}"),
+        };
+    }
+    stat / info.sqrt()
+}
+
 fn mst_audit(rho_factor: f64) -> AuditResult {
     let claimed = claimed_budget();
     let budget = Budget::from_rho(
@@ -348,25 +372,7 @@ fn mst_audit(rho_factor: f64) -> AuditResult {
         let oracle = InMemoryOracle::new(t);
         run_trials(MST_TRIALS, || {
             let fitted = mst(&oracle, budget, &MstOptions::default(), &NoProgress).unwrap();
-            let fwd = fitted.compression.forward();
-            let (ca, cb) = (fwd[0][2] as usize, fwd[1][2] as usize);
-            // D fills codes 0 and 1 with about 150 records each: they are always kept, so
-            // code 2 stands alone (kept, or as the one-element catch-all group).
-            assert_eq!(fitted.compression.groups[0][ca], vec![2]);
-            assert_eq!(fitted.compression.groups[1][cb], vec![2]);
-            let nb = fitted.compression.groups[1].len();
-            let (mut stat, mut info) = (0.0, 0.0);
-            for m in &fitted.measurements {
-                let w = 1.0 / (m.sigma * m.sigma);
-                info += w;
-                stat += w * match m.clique.attrs() {
-                    [0] => m.values[ca],
-                    [1] => m.values[cb],
-                    [0, 1] => m.values[ca * nb + cb],
-                    other => panic!("unexpected clique {other:?}"),
-                };
-            }
-            stat / info.sqrt()
+            mst_statistic(&fitted)
         })
     };
     let grid: Vec<f64> = (-12..=20).map(|i| i as f64 * 0.25).collect();
@@ -546,25 +552,9 @@ fn audit_mst_unit_declared_within_claim() {
             let prepared = prepare(t, &unit);
             let oracle = InMemoryOracle::new(&prepared);
             let fitted = mst(&oracle, budget, &opts, &NoProgress).unwrap();
-            let fwd = fitted.compression.forward();
-            let (ca, cb) = (fwd[0][2] as usize, fwd[1][2] as usize);
-            assert_eq!(fitted.compression.groups[0][ca], vec![2]);
-            assert_eq!(fitted.compression.groups[1][cb], vec![2]);
-            let nb = fitted.compression.groups[1].len();
-            let (mut stat, mut info) = (0.0, 0.0);
-            for m in &fitted.measurements {
-                let w = 1.0 / (m.sigma * m.sigma);
-                info += w;
-                stat += w * match m.clique.attrs() {
-                    [0] => m.values[ca],
-                    [1] => m.values[cb],
-                    [0, 1] => m.values[ca * nb + cb],
-                    other => panic!("unexpected clique {other:?}"),
-                };
-            }
             // About N(0, 1) under D, shifted by K sqrt(info) under D' (the K-row shift meets
             // noise scaled by K): the same scale as the record-level audit.
-            stat / info.sqrt()
+            mst_statistic(&fitted)
         })
     };
     let grid: Vec<f64> = (-12..=20).map(|i| i as f64 * 0.25).collect();
