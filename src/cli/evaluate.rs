@@ -95,15 +95,15 @@ pub fn run_evaluation(
             guarantee.as_deref(),
         );
         write_atomic(path, html.as_bytes())?;
-        eprintln!("{NOTICE}: wrote {}", path.display());
+        errln!("{NOTICE}: wrote {}", path.display());
     }
     if let Some(path) = json_out {
         write_atomic(path, rep.to_json().as_bytes())?;
     }
     if print_json {
-        println!("{}", rep.to_json());
+        outln!("{}", rep.to_json())?;
     } else if json_out.is_none() || report.is_none() {
-        print!("{}", rep.summary_text());
+        out!("{}", rep.summary_text())?;
     }
     Ok(())
 }

@@ -1,5 +1,8 @@
 //! The command line: clap definitions and dispatch. No logic beyond parsing and printing.
 
+#[macro_use]
+pub mod output;
+
 mod budget;
 mod evaluate;
 mod progress;

@@ -53,7 +53,7 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
                         let clamped = report.total_clamped();
                         let other = report.total_other();
                         if clamped + other > 0 {
-                            eprintln!(
+                            errln!(
                                 "note (private, for the operator only): {clamped} numbers clamped to bounds, {other} values mapped to catch-all categories"
                             );
                         }
@@ -65,7 +65,7 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
                     .as_ref()
                     .map(|s| s.modelled_names().len())
                     .unwrap_or(0);
-                println!(
+                outln!(
                     "{}: ok ({s} modelled columns){}",
                     schema.display(),
                     if data.is_some() {
@@ -73,25 +73,25 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
                     } else {
                         ""
                     }
-                );
+                )?;
                 Ok(())
             } else {
                 for p in &problems {
-                    eprintln!("{p}");
+                    errln!("{p}");
                 }
                 bail!("{} problem(s) found", problems.len())
             }
         }
         SchemaCmd::Draft { data } => {
-            eprintln!(
+            errln!(
                 "warning: this draft is derived from the private data in {} (value lists, bounds). \
 Treat it as private: replace it with public knowledge and delete `draft = true` before a release run.",
                 data.display()
             );
-            print!(
+            out!(
                 "{}",
                 draft_from_csv(&data).map_err(|e| anyhow::anyhow!("{e}"))?
-            );
+            )?;
             Ok(())
         }
     }

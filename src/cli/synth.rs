@@ -258,7 +258,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         if let Some(a) = phases.as_array_mut() {
             a.push(json!({"phase": "sample and write", "seconds": write_secs}));
         }
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "out": dir, "mechanism": fitted.mechanism, "rows": rows,
@@ -268,17 +268,17 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
                 "signed": cert.signature.is_some(),
                 "phases": phases, "total_seconds": start.elapsed().as_secs_f64(),
             }))?
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "wrote {} ({} synthetic rows, {})",
             dir.display(),
             rows,
             fitted.mechanism
-        );
-        println!("{}", cert.guarantee.statement);
+        )?;
+        outln!("{}", cert.guarantee.statement)?;
         if let Some(s) = &cert.signature {
-            println!("signed by {}", s.fingerprint);
+            outln!("signed by {}", s.fingerprint)?;
         }
     }
     if cmd.evaluate {
@@ -299,7 +299,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             Some(&json_path),
             false,
         )?;
-        eprintln!(
+        errln!(
             "evaluation (INTERNAL, not part of the release): {} and {}",
             html.display(),
             json_path.display()
@@ -321,18 +321,18 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
     write_atomic(&cmd.out, &model.to_json()?)?;
     let spent = model.fitted.spent;
     if cmd.fit.json {
-        println!(
+        outln!(
             "{}",
             json!({"out": cmd.out, "mechanism": model.fitted.mechanism, "rho": spent,
                    "phases": phases_json(&model.fitted)})
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "wrote {} ({}, rho {:.6} spent)",
             cmd.out.display(),
             model.fitted.mechanism,
             spent
-        );
+        )?;
     }
     Ok(())
 }
@@ -351,10 +351,10 @@ pub fn run_sample(cmd: SampleCmd) -> Result<()> {
         method: cmd.sampling.into(),
     };
     let rows = sample_to_csv(&model, &spec, Path::new(&cmd.out))?;
-    println!(
+    outln!(
         "wrote {} ({rows} rows, seed {})",
         cmd.out.display(),
         spec.seed
-    );
+    )?;
     Ok(())
 }
