@@ -5,7 +5,9 @@ pub mod output;
 
 mod budget;
 mod evaluate;
+mod ledger;
 mod progress;
+mod query;
 mod release;
 mod schema;
 mod synth;
@@ -35,6 +37,8 @@ pub enum Command {
     Fit(synth::FitCmd),
     /// Draw records from a fitted model; needs no access to the private data.
     Sample(synth::SampleCmd),
+    /// Answer a marginal from a model file, with error bars (no private data needed).
+    Query(query::QueryCmd),
     /// Compare synthetic with real data (curator-side; output is private).
     Evaluate(evaluate::EvaluateCmd),
     /// Check a certified release: ledger, guarantee, hashes, signature.
@@ -46,6 +50,9 @@ pub enum Command {
     /// Check or draft a public schema.
     #[command(subcommand)]
     Schema(schema::SchemaCmd),
+    /// Create or show a lifetime privacy ledger (the total budget across releases).
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCmd),
 }
 
 /// Runs a parsed command line.
@@ -56,6 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Synth(cmd) => synth::run_synth(cmd),
         Command::Fit(cmd) => synth::run_fit_cmd(cmd),
         Command::Sample(cmd) => synth::run_sample(cmd),
+        Command::Query(cmd) => query::run(cmd),
         Command::Evaluate(cmd) => evaluate::run(cmd),
         Command::Verify(cmd) => {
             if release::run_verify(cmd)? {
@@ -65,6 +73,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Keygen(cmd) => release::run_keygen(cmd),
+        Command::Ledger(cmd) => ledger::run(cmd),
     }
 }
 

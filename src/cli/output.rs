@@ -41,6 +41,9 @@ macro_rules! out {
 
 /// `println!` to standard output through [`write_out`]; evaluates to `io::Result<()>`.
 macro_rules! outln {
+    () => {
+        $crate::cli::output::write_out(format_args!("\n"))
+    };
     ($($arg:tt)*) => {
         $crate::cli::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
     };

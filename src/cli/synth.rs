@@ -7,14 +7,17 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use dpsynth::data::{read_csv, EncodedTable};
+use dpsynth::data::{read_csv_with, truncate_units, EncodedTable, ReadOptions};
 use dpsynth::marginal::InMemoryOracle;
-use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Workload};
+use dpsynth::mechanism::measure::spendable_rho;
+use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Progress, Workload};
 use dpsynth::model::SamplingMethod;
+use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
 use dpsynth::release::{
-    load_signing_key, sample_to_csv, write_atomic, write_release, ModelFile, SampleSpec,
+    load_signing_key, sample_to_csv, sha256_file, write_atomic, write_release, Ledger, Lifetime,
+    ModelFile, Reservation, SampleSpec, CERTIFICATE_FILE,
 };
-use dpsynth::schema::Schema;
+use dpsynth::schema::{ColumnKind, Schema};
 
 use super::budget::BudgetArgs;
 use super::progress::Bars;
@@ -67,6 +70,20 @@ pub struct FitArgs {
     /// AIM: cap on the number of rounds (default 16 x number of columns).
     #[arg(long)]
     pub rounds: Option<usize>,
+    /// Protect each value of this `id` column (a patient, say) with all of its records,
+    /// instead of each record. Needs --max-rows-per-unit. Overrides the schema's
+    /// `privacy_unit`.
+    #[arg(long, value_name = "COLUMN")]
+    pub privacy_unit: Option<String>,
+    /// With a privacy unit: use at most K records per unit, chosen at random (noise grows
+    /// in proportion to K; `dpsynth schema check --data D --privacy-unit C` shows what each K
+    /// drops). Overrides the schema's `max_rows_per_unit`.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_rows_per_unit: Option<u32>,
+    /// Charge the run to this lifetime ledger (`dpsynth ledger init`). The whole budget is
+    /// reserved before any noise is drawn; a run that does not fit is refused.
+    #[arg(long, value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
     /// Sign the certificate with this Ed25519 private key (from `dpsynth keygen`).
     #[arg(long)]
     pub sign_with: Option<PathBuf>,
@@ -160,25 +177,176 @@ fn parse_rows(s: &str) -> Result<usize, String> {
 struct Loaded {
     schema_text: String,
     schema: Schema,
+    /// Truncated to the unit's K rows per unit when there is a unit.
     table: EncodedTable,
+    unit: PrivacyUnit,
+}
+
+/// The privacy unit of a run: the flags, else the schema's `privacy_unit` and
+/// `max_rows_per_unit` (each flag wins over its schema field), else one record.
+pub(super) fn unit_for(
+    schema: &Schema,
+    column: Option<&str>,
+    max_rows: Option<u32>,
+) -> Result<PrivacyUnit> {
+    let declared = schema.privacy_unit();
+    let column = column.or(declared.map(|(c, _)| c));
+    let Some(column) = column else {
+        if max_rows.is_some() {
+            bail!("--max-rows-per-unit needs a privacy unit: --privacy-unit COLUMN, or privacy_unit in the schema");
+        }
+        return Ok(PrivacyUnit::Record);
+    };
+    match schema.column(column).map(|c| c.kind()) {
+        Some(ColumnKind::Id { .. }) => {}
+        Some(k) => bail!(
+            "--privacy-unit {column}: the column is a {} column; the privacy unit must be an `id` column of the schema (its values name the person or other unit)",
+            k.name()
+        ),
+        None => bail!(
+            "--privacy-unit {column}: not a column of the schema {}; declare it with kind = \"id\"",
+            schema.source_name()
+        ),
+    }
+    let k = max_rows
+        .or(declared.filter(|(c, _)| *c == column).map(|(_, k)| k))
+        .with_context(|| {
+            format!("privacy unit {column}: give --max-rows-per-unit K, the most records of one {column} the model may use")
+        })?;
+    Ok(PrivacyUnit::column(column, k)?)
 }
 
 fn load(args: &FitArgs) -> Result<Loaded> {
     let schema_text = std::fs::read_to_string(&args.schema)
         .with_context(|| format!("reading the schema {}", args.schema.display()))?;
     let schema = Schema::from_path_for_release(&args.schema).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let unit = unit_for(
+        &schema,
+        args.privacy_unit.as_deref(),
+        args.max_rows_per_unit,
+    )?;
+    let opts = ReadOptions {
+        unit_column: unit.unit_column().map(String::from),
+        ..ReadOptions::default()
+    };
     // Encoding problems name file, line, column and value: for the trusted operator only.
-    let (table, _report) = read_csv(&args.data, &schema).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (table, report) =
+        read_csv_with(&args.data, &schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let table = match &unit {
+        PrivacyUnit::Record => {
+            if !report.repeated_ids.is_empty() {
+                let cols = report.repeated_ids.join(", ");
+                let first = &report.repeated_ids[0];
+                errln!(
+                    "note (private, for the operator only): values of the id column(s) {cols} repeat in {}: one person (or other unit) may have several records, and this release protects each record, not each person. To protect every {first} with all of its records, declare the unit: --privacy-unit {first} --max-rows-per-unit K (`dpsynth schema check {} --data {} --privacy-unit {first}` helps choose K).",
+                    args.data.display(),
+                    args.schema.display(),
+                    args.data.display()
+                );
+            }
+            table
+        }
+        // Truncation to K rows per unit, chosen with the CSPRNG (proofs/privacy-unit.md).
+        PrivacyUnit::Column { max_rows, .. } => {
+            truncate_units(&table, *max_rows, &mut secure_rng()?)?
+        }
+    };
     Ok(Loaded {
         schema_text,
         schema,
         table,
+        unit,
     })
 }
 
-fn spec(args: &FitArgs, table: &EncodedTable) -> Result<MechanismSpec> {
+/// A run's charge to a lifetime ledger, between its reservation and its record.
+struct Charge {
+    ledger: Ledger,
+    reservation: Reservation,
+}
+
+impl Charge {
+    /// Reserves `budget` in the ledger of `args` (if any), before any noise. Returns the
+    /// budget the run may spend (the ledger may grant the exact rest when decimal budgets
+    /// do not add up in binary) and the charge to settle.
+    fn reserve(
+        args: &FitArgs,
+        unit: &PrivacyUnit,
+        budget: Budget,
+        command: &str,
+        mechanism: &str,
+        out: &Path,
+    ) -> Result<(Budget, Option<Charge>)> {
+        let Some(path) = &args.ledger else {
+            return Ok((budget, None));
+        };
+        let ledger = Ledger::new(path);
+        let reservation =
+            ledger.reserve(unit, budget, command, mechanism, &out.display().to_string())?;
+        let granted = Budget::from_rho(Rho::new(reservation.rho)?, budget.delta);
+        Ok((
+            granted,
+            Some(Charge {
+                ledger,
+                reservation,
+            }),
+        ))
+    }
+
+    /// Where the release leaves the ledger, for the certificate.
+    fn lifetime(&self, rho: f64) -> Result<Lifetime> {
+        let r = &self.reservation;
+        // Rounded up from the exact sum, so the stated figure is never below the truth.
+        let cumulative = RhoSum::of([r.spent_before, rho])?.upper();
+        Ok(Lifetime {
+            ledger_id: r.ledger_id.clone(),
+            release: r.number,
+            cumulative_rho: cumulative,
+            budget_rho: r.budget_rho,
+            cumulative_epsilon: epsilon_for(
+                Rho::new(cumulative)?,
+                dpsynth::privacy::Delta::new(r.delta)?,
+            )?
+            .value(),
+            delta: r.delta,
+        })
+    }
+
+    /// Settles the charge: the run's real rho and its output's hash, or (on failure) keeps
+    /// the whole reservation spent and says so.
+    fn settle(self, outcome: Result<(f64, PathBuf)>) -> Result<()> {
+        let number = self.reservation.number;
+        match outcome {
+            Ok((rho, output)) => {
+                let (sha, _) = sha256_file(&output)?;
+                self.ledger.record(number, rho, &sha).with_context(|| {
+                    format!(
+                        "the output was written, but recording it in the ledger failed; its reservation (release {number}) stays counted in full"
+                    )
+                })?;
+                Ok(())
+            }
+            Err(e) => {
+                let marked = self.ledger.fail(number);
+                let mut e = e.context(format!(
+                    "the run failed after reserving rho {:.6e} in the lifetime ledger {} (release {number}); the reservation stays spent, because noise may have been drawn",
+                    self.reservation.rho,
+                    self.ledger.path().display()
+                ));
+                if let Err(m) = marked {
+                    e = e.context(format!(
+                        "(marking the failure in the ledger failed too: {m})"
+                    ));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<MechanismSpec> {
     let oracle_domain = InMemoryOracle::new(table).domain_owned();
-    Ok(match args.mechanism {
+    let mut spec = match args.mechanism {
         MechanismArg::Mst => MechanismSpec::Mst(MstOptions::default()),
         MechanismArg::Aim => {
             if !(args.max_model_size.is_finite() && args.max_model_size > 0.0) {
@@ -200,17 +368,70 @@ fn spec(args: &FitArgs, table: &EncodedTable) -> Result<MechanismSpec> {
             };
             MechanismSpec::Aim(opts, workload)
         }
-    })
+    };
+    spec.set_unit(unit.clone());
+    Ok(spec)
 }
 
-fn run_fit(args: &FitArgs, loaded: &Loaded) -> Result<(Fitted, serde_json::Value)> {
+/// Everything a run decides before it may draw noise: data read (and truncated), budget,
+/// mechanism. Any problem here costs no budget.
+fn prepare(args: &FitArgs) -> Result<(Loaded, Budget, MechanismSpec)> {
+    let loaded = load(args)?;
     let budget = args.budget.budget()?;
+    let spec = spec(args, &loaded.table, &loaded.unit)?;
+    let spend = spendable_rho(&budget, &loaded.unit);
+    if spend < budget.rho.value() {
+        errln!(
+            "note: a budget of rho {:.3e} is past the point where more budget changes anything: at rho {spend:.3e} every noise draw is already zero with overwhelming probability, so dpsynth spends only that. The certificate states the smaller rho and its epsilon, a stronger guarantee than the one asked for.",
+            budget.rho.value()
+        );
+    }
+    Ok((loaded, budget, spec))
+}
+
+fn run_fit(
+    args: &FitArgs,
+    loaded: &Loaded,
+    budget: Budget,
+    spec: &MechanismSpec,
+    accuracy_seed: u64,
+) -> Result<(Fitted, serde_json::Value)> {
     let oracle = InMemoryOracle::new(&loaded.table);
-    let spec = spec(args, &loaded.table)?;
     let options = spec.options_json(&oracle.domain_owned());
     let bars = Bars::new(args.quiet);
-    let fitted = fit(&oracle, budget, &spec, &bars)?;
+    let mut fitted = fit(&oracle, budget, spec, &bars)?;
+    // Error bars from the DP outputs alone (post-processing; proofs/accuracy.md).
+    bars.start("error bars", 1);
+    fitted.assess(accuracy_seed, ACCURACY_REPLICATES)?;
+    bars.finish();
     Ok((fitted, options))
+}
+
+/// Bootstrap replicates behind each error estimate.
+const ACCURACY_REPLICATES: usize = 2;
+
+/// The release's fitness warnings (DP outputs only), for stderr.
+fn print_warnings(fitted: &Fitted) {
+    if let Some(acc) = &fitted.accuracy {
+        for w in &acc.warnings {
+            errln!("warning: {}", w.message);
+        }
+    }
+}
+
+/// The warnings and the headline error estimates, for `--json`.
+fn accuracy_json(fitted: &Fitted) -> serde_json::Value {
+    match &fitted.accuracy {
+        Some(acc) => json!({
+            "warnings": acc.warnings,
+            "accuracy": {
+                "total": acc.total,
+                "summary": acc.summary,
+                "confidence": acc.confidence,
+            },
+        }),
+        None => json!({"warnings": [], "accuracy": null}),
+    }
 }
 
 fn phases_json(fitted: &Fitted) -> serde_json::Value {
@@ -233,24 +454,52 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         Some(p) => Some(load_signing_key(p)?),
         None => None,
     };
-    let loaded = load(&cmd.fit)?;
-    let (fitted, options) = run_fit(&cmd.fit, &loaded)?;
+    let (loaded, budget, mech) = prepare(&cmd.fit)?;
+    let (budget, charge) = Charge::reserve(
+        &cmd.fit,
+        &loaded.unit,
+        budget,
+        "synth",
+        mech.name(),
+        &cmd.out,
+    )?;
     let spec = SampleSpec {
         rows: cmd.rows,
         seed: cmd.seed.unwrap_or_else(rand::random),
         method: cmd.sampling.into(),
     };
-    let t = Instant::now();
-    let (dir, cert) = write_release(
-        &cmd.out,
-        cmd.force,
-        &fitted,
-        &loaded.schema_text,
-        options,
-        &spec,
-        key.as_ref(),
-    )?;
-    let write_secs = t.elapsed().as_secs_f64();
+    let mut write_secs = 0.0;
+    let outcome = (|| -> Result<_> {
+        let (fitted, options) = run_fit(&cmd.fit, &loaded, budget, &mech, spec.seed)?;
+        let lifetime = match &charge {
+            Some(c) => Some(c.lifetime(fitted.spent)?),
+            None => None,
+        };
+        let t = Instant::now();
+        let (dir, cert) = write_release(
+            &cmd.out,
+            cmd.force,
+            &fitted,
+            &loaded.schema_text,
+            options,
+            &spec,
+            key.as_ref(),
+            lifetime,
+        )?;
+        write_secs = t.elapsed().as_secs_f64();
+        Ok((fitted, dir, cert))
+    })();
+    let (fitted, dir, cert) = match charge {
+        Some(c) => {
+            let settled = outcome
+                .as_ref()
+                .map(|(_, dir, cert)| (cert.guarantee.rho, dir.join(CERTIFICATE_FILE)))
+                .map_err(|e| anyhow::anyhow!("{e:#}"));
+            c.settle(settled)?;
+            outcome?
+        }
+        None => outcome?,
+    };
     let rows = cert.outputs.iter().find_map(|o| o.rows).unwrap_or(0);
     let _ = &loaded.schema;
     if cmd.fit.json {
@@ -258,14 +507,18 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         if let Some(a) = phases.as_array_mut() {
             a.push(json!({"phase": "sample and write", "seconds": write_secs}));
         }
+        let acc = accuracy_json(&fitted);
         outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
+                "warnings": acc["warnings"], "accuracy": acc["accuracy"],
                 "out": dir, "mechanism": fitted.mechanism, "rows": rows,
                 "rho": cert.guarantee.rho, "budget_rho": cert.guarantee.budget_rho,
                 "epsilon": cert.guarantee.epsilon, "delta": cert.guarantee.delta,
                 "ledger_steps": cert.ledger.len(), "seed": spec.seed,
                 "signed": cert.signature.is_some(),
+                "privacy_unit": cert.guarantee.privacy_unit,
+                "lifetime": cert.guarantee.lifetime,
                 "phases": phases, "total_seconds": start.elapsed().as_secs_f64(),
             }))?
         )?;
@@ -277,10 +530,22 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             fitted.mechanism
         )?;
         outln!("{}", cert.guarantee.statement)?;
+        if let (Some(l), Some(p)) = (&cert.guarantee.lifetime, &cmd.fit.ledger) {
+            outln!(
+                "charged to the lifetime ledger {} as release {}: rho {:.6e} of {:.6e} spent in all (epsilon {:.4} at delta {:e})",
+                p.display(),
+                l.release,
+                l.cumulative_rho,
+                l.budget_rho,
+                l.cumulative_epsilon,
+                l.delta
+            )?;
+        }
         if let Some(s) = &cert.signature {
             outln!("signed by {}", s.fingerprint)?;
         }
     }
+    print_warnings(&fitted);
     if cmd.evaluate {
         let base = cmd
             .out
@@ -315,25 +580,45 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
             cmd.out.display()
         );
     }
-    let loaded = load(&cmd.fit)?;
-    let (fitted, _options) = run_fit(&cmd.fit, &loaded)?;
-    let model = ModelFile::new(fitted, &loaded.schema_text);
-    write_atomic(&cmd.out, &model.to_json()?)?;
+    let (loaded, budget, mech) = prepare(&cmd.fit)?;
+    let (budget, charge) =
+        Charge::reserve(&cmd.fit, &loaded.unit, budget, "fit", mech.name(), &cmd.out)?;
+    let outcome = (|| -> Result<_> {
+        let (fitted, _options) = run_fit(&cmd.fit, &loaded, budget, &mech, rand::random())?;
+        let model = ModelFile::new(fitted, &loaded.schema_text);
+        write_atomic(&cmd.out, &model.to_json()?)?;
+        Ok(model)
+    })();
+    let model = match charge {
+        Some(c) => {
+            let settled = outcome
+                .as_ref()
+                .map(|m| (m.fitted.spent, cmd.out.clone()))
+                .map_err(|e| anyhow::anyhow!("{e:#}"));
+            c.settle(settled)?;
+            outcome?
+        }
+        None => outcome?,
+    };
     let spent = model.fitted.spent;
     if cmd.fit.json {
+        let acc = accuracy_json(&model.fitted);
         outln!(
             "{}",
             json!({"out": cmd.out, "mechanism": model.fitted.mechanism, "rho": spent,
-                   "phases": phases_json(&model.fitted)})
+                   "warnings": acc["warnings"], "accuracy": acc["accuracy"],
+                   "privacy_unit": model.fitted.unit, "phases": phases_json(&model.fitted)})
         )?;
     } else {
         outln!(
-            "wrote {} ({}, rho {:.6} spent)",
+            "wrote {} ({}, rho {:.6} spent; privacy unit: {})",
             cmd.out.display(),
             model.fitted.mechanism,
-            spent
+            spent,
+            model.fitted.unit
         )?;
     }
+    print_warnings(&model.fitted);
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! Column-major encoded tables: one code per cell, in the narrowest integer type that fits.
 
+use super::truncate::UnitIds;
+
 /// The codes of one column. The width is chosen from the column's (public) cardinality.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Codes {
@@ -76,6 +78,8 @@ pub struct EncodedTable {
     cardinalities: Vec<usize>,
     columns: Vec<Codes>,
     n_rows: usize,
+    /// Each row's privacy unit, when the reader was asked for one (private, like the codes).
+    units: Option<UnitIds>,
 }
 
 impl EncodedTable {
@@ -94,7 +98,22 @@ impl EncodedTable {
             cardinalities,
             columns,
             n_rows,
+            units: None,
         })
+    }
+
+    /// Attaches each row's privacy unit. `None` if the count differs from the rows.
+    pub fn with_units(mut self, units: UnitIds) -> Option<Self> {
+        if units.len() != self.n_rows {
+            return None;
+        }
+        self.units = Some(units);
+        Some(self)
+    }
+
+    /// Each row's privacy unit, if the table was read with a unit column.
+    pub fn units(&self) -> Option<&UnitIds> {
+        self.units.as_ref()
     }
 
     /// Builds a table from row-major codes (tests and small inputs).

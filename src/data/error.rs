@@ -63,6 +63,14 @@ pub enum DataError {
         value: String,
         format: String,
     },
+    #[error("{file}: line {line}: column {column:?}: the privacy unit is missing; every row must name its unit (fill the cell, or remove the row from the input)")]
+    MissingUnit {
+        file: String,
+        line: u64,
+        column: String,
+    },
+    #[error("{file}: the privacy unit column {column:?} is not a column of the schema; declare it as kind = \"id\"")]
+    NoUnitColumn { file: String, column: String },
     #[error("{file}: cannot write: {source}. Check that the folder exists and is writable")]
     Write {
         file: String,
@@ -102,7 +110,8 @@ impl DataError {
             | DataError::MissingValue { line, .. }
             | DataError::NotANumber { line, .. }
             | DataError::NotAnInteger { line, .. }
-            | DataError::NotADate { line, .. } => Some(*line),
+            | DataError::NotADate { line, .. }
+            | DataError::MissingUnit { line, .. } => Some(*line),
             DataError::DuplicateHeader { .. }
             | DataError::MissingColumns { .. }
             | DataError::ExtraColumns { .. } => Some(1),

@@ -8,6 +8,7 @@
 mod encoded;
 mod error;
 mod read;
+mod truncate;
 mod write;
 
 pub use encoded::{Codes, EncodedTable};
@@ -15,6 +16,9 @@ pub use error::DataError;
 pub use read::{
     check_csv, check_csv_with, read_csv, read_csv_from, read_csv_with, ColumnReport, EncodeReport,
     ReadOptions,
+};
+pub use truncate::{
+    truncate_units, RepeatDetector, TruncateError, UnitIds, UnitInterner, UnitProfile,
 };
 pub use write::{write_csv, write_csv_to};
 

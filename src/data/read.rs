@@ -8,6 +8,7 @@ use crate::schema::{Cell, CellError, Column, ExtraColumns, Schema};
 
 use super::encoded::{Codes, EncodedTable};
 use super::error::DataError;
+use super::truncate::{RepeatDetector, UnitInterner};
 
 /// Options for reading. The defaults are what a release run uses.
 #[derive(Clone, Debug)]
@@ -17,6 +18,10 @@ pub struct ReadOptions {
     pub allow_extra_columns: bool,
     /// How many problems [`check_csv_with`] collects before it stops reading.
     pub max_problems: usize,
+    /// The privacy unit's column (an `id` column of the schema): each row's value is
+    /// recorded in the table ([`EncodedTable::units`]) for truncation, and a row without one
+    /// is an error.
+    pub unit_column: Option<String>,
 }
 
 impl Default for ReadOptions {
@@ -24,6 +29,7 @@ impl Default for ReadOptions {
         ReadOptions {
             allow_extra_columns: false,
             max_problems: 20,
+            unit_column: None,
         }
     }
 }
@@ -50,6 +56,10 @@ pub struct ColumnReport {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EncodeReport {
     pub columns: Vec<ColumnReport>,
+    /// `id` columns (other than the privacy unit's) in which some value occurs more than
+    /// once: the data may hold several rows per person, so a record-level guarantee may not
+    /// be what the operator wants.
+    pub repeated_ids: Vec<String>,
 }
 
 impl EncodeReport {
@@ -184,9 +194,13 @@ fn cell_error(file: &str, line: u64, col: &Column, raw: &str, e: CellError) -> D
             column,
             value,
         },
-        CellError::NotADate => {
+        CellError::NotADate | CellError::NotADateTime => {
             let format = match col.kind() {
                 crate::schema::ColumnKind::Date(d) => d.format().to_string(),
+                crate::schema::ColumnKind::DateTime(d) => d
+                    .format()
+                    .unwrap_or("ISO 8601: YYYY-MM-DDTHH:MM or YYYY-MM-DD HH:MM, seconds optional")
+                    .to_string(),
                 _ => String::new(),
             };
             DataError::NotADate {
@@ -247,10 +261,11 @@ fn run<R: Read>(
             });
         }
     }
+    // Skipped columns may be absent: they are neither modelled nor written.
     let missing: Vec<String> = schema
         .columns()
         .iter()
-        .filter(|c| !index.contains_key(c.name()))
+        .filter(|c| c.is_written() && !index.contains_key(c.name()))
         .map(|c| c.name().to_string())
         .collect();
     if !missing.is_empty() {
@@ -297,7 +312,31 @@ fn run<R: Read>(
                 ..Default::default()
             })
             .collect(),
+        repeated_ids: Vec::new(),
     };
+
+    // The privacy unit's values, and repeats in the other id columns (both private).
+    let unit = opts.unit_column.as_deref().and_then(|name| {
+        let col = schema.column(name)?;
+        Some((col, *index.get(name)?, UnitInterner::default()))
+    });
+    let mut unit = match (unit, &opts.unit_column) {
+        (None, Some(name)) => {
+            errors.push(DataError::NoUnitColumn {
+                file: file.to_string(),
+                column: name.clone(),
+            });
+            return None;
+        }
+        (u, _) => u,
+    };
+    let mut repeats: Vec<(&Column, usize, RepeatDetector)> = schema
+        .columns()
+        .iter()
+        .filter(|c| matches!(c.kind(), crate::schema::ColumnKind::Id { .. }))
+        .filter(|c| Some(c.name()) != opts.unit_column.as_deref())
+        .filter_map(|c| Some((c, *index.get(c.name())?, RepeatDetector::default())))
+        .collect();
 
     let mut rec = csv::StringRecord::new();
     let mut rows = 0u64;
@@ -315,6 +354,24 @@ fn run<R: Read>(
             }
         }
         let line = rec.position().map_or(0, |p| p.line());
+        if let Some((col, pos, interner)) = &mut unit {
+            let raw = rec.get(*pos).unwrap_or("");
+            if col.is_missing(raw) || col.is_missing(raw.trim()) {
+                errors.push(DataError::MissingUnit {
+                    file: file.to_string(),
+                    line,
+                    column: col.name().to_string(),
+                });
+                if mode == Mode::Encode || errors.len() >= limit {
+                    return None;
+                }
+            } else {
+                interner.push(raw.trim());
+            }
+        }
+        for (_, pos, detector) in &mut repeats {
+            detector.push(rec.get(*pos).unwrap_or("").trim());
+        }
         for (j, col) in modelled.iter().enumerate() {
             let Some(pos) = positions[j] else { continue };
             let raw = rec.get(pos).unwrap_or("");
@@ -350,9 +407,18 @@ fn run<R: Read>(
     if mode == Mode::Check {
         return None;
     }
+    report.repeated_ids = repeats
+        .iter()
+        .filter(|(_, _, d)| d.repeated())
+        .map(|(c, _, _)| c.name().to_string())
+        .collect();
     let names = modelled.iter().map(|c| c.name().to_string()).collect();
     let cards = modelled.iter().map(|c| c.cardinality()).collect();
-    match EncodedTable::new(names, cards, codes) {
+    let table = EncodedTable::new(names, cards, codes).and_then(|t| match unit {
+        Some((_, _, interner)) => t.with_units(interner.finish()),
+        None => Some(t),
+    });
+    match table {
         Some(t) => Some((t, report)),
         None => {
             errors.push(DataError::Malformed {

@@ -391,3 +391,48 @@ fn write_rejects_bad_codes_before_touching_the_file() {
     .unwrap_err();
     assert!(matches!(e, DataError::Write { .. }), "{e}");
 }
+
+/// With a unit column each row's unit is recorded (interned in order of first appearance);
+/// without one, repeats in an id column are reported privately; a row with no unit is an
+/// error naming file, line and column.
+#[test]
+fn unit_column_is_read_and_repeats_are_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "pid,sex,ward,age,crea,day\n\
+        7,F,A,34,0.8,2022-03-04\n\
+        8,M,B,50,1.1,2022-05-01\n\
+        7,F,A,35,0.9,2022-06-04\n";
+    let p = write(dir.path(), "u.csv", text);
+    let (t, report) = read_csv(&p, &schema()).unwrap();
+    assert!(t.units().is_none());
+    assert_eq!(report.repeated_ids, ["pid"]);
+    let (_, report) = read_csv(&write(dir.path(), "g.csv", GOOD), &schema()).unwrap();
+    assert!(report.repeated_ids.is_empty());
+
+    let opts = ReadOptions {
+        unit_column: Some("pid".into()),
+        ..ReadOptions::default()
+    };
+    let (t, report) = read_csv_with(&p, &schema(), &opts).unwrap();
+    assert_eq!(t.units().unwrap().ids(), &[0, 1, 0]);
+    assert!(report.repeated_ids.is_empty());
+
+    let missing = write(
+        dir.path(),
+        "m.csv",
+        "pid,sex,ward,age,crea,day\n7,F,A,34,0.8,2022-03-04\n,M,B,50,1.1,2022-05-01\n",
+    );
+    let e = read_csv_with(&missing, &schema(), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("m.csv") && e.contains("line 3") && e.contains("\"pid\""),
+        "{e}"
+    );
+    let bad = ReadOptions {
+        unit_column: Some("nope".into()),
+        ..ReadOptions::default()
+    };
+    let e = read_csv_with(&p, &schema(), &bad).unwrap_err().to_string();
+    assert!(e.contains("\"nope\""), "{e}");
+}

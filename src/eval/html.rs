@@ -91,8 +91,11 @@ pub fn render_html(
         Some(g) => {
             let _ = writeln!(h, "<p class=\"guarantee\">{}</p>", esc(g));
             h.push_str(
-                "<p class=\"note\">The guarantee covers the synthetic data. This report is computed from the private \
-                 data and is not covered by it.</p>\n",
+                "<p class=\"note\">The guarantee covers the release (synthetic data, model and certificate). This \
+                 report is computed from the private data and is not covered by it. A synthetic record equal to a \
+                 real one is not a copy: records are drawn from the model, and in tables with few columns many real \
+                 records share the same values, so matches happen by chance. The guarantee bounds what can be learnt \
+                 about any one unit either way.</p>\n",
             );
         }
         None => h.push_str(
@@ -186,11 +189,11 @@ fn summary(h: &mut String, r: &EvalReport) {
         pct(k.synthetic_in_real_share),
     ));
     rows.push((
-        "Real records reproduced in the synthetic data".into(),
+        "Real records that also occur in the synthetic data".into(),
         pct(k.real_in_synthetic_share),
     ));
     rows.push((
-        "Exact copies of training-half records: synthetic vs holdout".into(),
+        "Equal to a training-half record: synthetic vs holdout records".into(),
         format!(
             "{} vs {}",
             pct(k.synthetic_in_train_share),
@@ -606,7 +609,7 @@ fn definitions(h: &mut String) {
          synthetic data, accuracy on the real holdout.</li>\n\
          <li>Risk: real rows split at random into a training half and a holdout; synthetic records are compared \
          with the training half, and so are holdout records as the baseline. The synthesizer saw both halves, so \
-         copying shows here at about half strength. Passing is not a privacy guarantee; the certificate is.</li>\n\
+         a generator that copied records would show here at about half strength. Passing is not a privacy guarantee; the certificate is.</li>\n\
          </ul>\n",
     );
 }

@@ -583,7 +583,7 @@ impl EvalReport {
         let r = &self.risk;
         let _ = writeln!(
             s,
-            "exact matches: {:.2}% of synthetic records are real records; {:.2}% of real records reproduced",
+            "exact matches: {:.2}% of synthetic records equal a real record; {:.2}% of real records occur in the synthetic data",
             100.0 * r.synthetic_in_real_share,
             100.0 * r.real_in_synthetic_share
         );

@@ -305,7 +305,7 @@ fn verdict(copies: (f64, usize), baseline: (f64, usize), dcr: Option<&Dcr>) -> R
     let mut reasons = Vec::new();
     if excess(copies, baseline) {
         reasons.push(format!(
-            "{} of synthetic records are exact copies of a training-half record, against {} of real holdout records",
+            "{} of synthetic records equal a training-half record on every column, against {} of real holdout records",
             pct(copies.0),
             pct(baseline.0)
         ));
@@ -341,7 +341,7 @@ fn verdict(copies: (f64, usize), baseline: (f64, usize), dcr: Option<&Dcr>) -> R
         });
         format!(
             "No sign of memorisation: synthetic records are no closer to the real training half than real holdout \
-             records are (exact copies: {} synthetic vs {} holdout{dcr_part}). This is a heuristic check, not a \
+             records are (exact matches: {} synthetic vs {} holdout{dcr_part}). This is a heuristic check, not a \
              privacy guarantee.",
             pct(copies.0),
             pct(baseline.0)

@@ -12,11 +12,13 @@ use std::time::Instant;
 use crate::marginal::{Clique, Domain, MarginalOracle, MarginalTable};
 use crate::model::{estimate, model_size_cells, EstimationOptions, GraphicalModel, Measurement};
 use crate::privacy::{
-    gaussian_scale_for, noisy_max_scale_for, select_noisy_max, Accountant, Budget, Rho,
+    gaussian_scale_for, noisy_max_scale_for, select_noisy_max, Accountant, Budget, PrivacyUnit, Rho,
 };
 
 use super::compress::Compression;
-use super::measure::measure_marginal_with_sigma;
+use super::evidence::{Scored, SelectionTracker};
+use super::measure::{measure_marginal_with_sigma, spendable_rho};
+use super::score::{l1_distance, weighted_score, weighted_score_sensitivity};
 use super::{Fitted, MechanismError, Progress};
 
 /// A weighted list of cliques the user cares about (public: chosen without the data).
@@ -81,6 +83,10 @@ pub struct AimOptions {
     /// only has to rank the candidates, so it stops once progress is small against the
     /// noise; the final fit uses `estimation.tol`.
     pub round_tol: f64,
+    /// Whose privacy is protected: every sensitivity is read from it. The data behind the
+    /// oracle must already be truncated to `unit.max_rows()` rows per unit
+    /// (`data::truncate_units`; proofs/privacy-unit.md).
+    pub unit: PrivacyUnit,
 }
 
 impl Default for AimOptions {
@@ -95,6 +101,7 @@ impl Default for AimOptions {
             },
             round_iters: 100,
             round_tol: 1e-6,
+            unit: PrivacyUnit::Record,
         }
     }
 }
@@ -123,8 +130,9 @@ pub fn aim<O: MarginalOracle>(
     if d == 0 {
         return Err(MechanismError::EmptyDomain);
     }
-    let rho = budget.rho.value();
-    let mut acc = Accountant::new(budget.rho);
+    // A budget beyond the noise-free ceiling is spent only up to it (item 9 of issue #13).
+    let rho = spendable_rho(&budget, &opts.unit);
+    let mut acc = Accountant::new(Rho::new(rho)?);
     let mut phases = Vec::new();
     // The initialisation measures every one-way at one round's noise level, so at least
     // d + 1 rounds of budget are needed for any adaptive round to remain.
@@ -136,6 +144,7 @@ pub fn aim<O: MarginalOracle>(
     let candidates = workload.candidates();
     let cand_list: Vec<Clique> = candidates.keys().cloned().collect();
     let cand_weights: Vec<f64> = candidates.values().copied().collect();
+    let sensitivity = selection_sensitivity(&cand_weights, &opts.unit);
     progress.start("exact candidate marginals", cand_list.len());
     let mut answers = Vec::with_capacity(cand_list.len());
     for c in &cand_list {
@@ -152,7 +161,8 @@ pub fn aim<O: MarginalOracle>(
     // One-way marginals of every column at the initial sigma.
     let t = Instant::now();
     progress.start("one-way marginals", d);
-    let mut sigma = gaussian_scale_for(Rho::new(rho_measure)?, 1)?;
+    let unit = &opts.unit;
+    let mut sigma = gaussian_scale_for(Rho::new(rho_measure)?, unit.marginal_sensitivity())?;
     let mut measurements: Vec<Measurement> = Vec::new();
     for a in 0..d {
         measurements.push(measure_marginal_with_sigma(
@@ -160,12 +170,14 @@ pub fn aim<O: MarginalOracle>(
             &mut acc,
             &Clique::new([a]),
             sigma,
+            unit,
             "one-way marginal",
         )?);
         progress.inc();
     }
     progress.finish();
     let mut est = opts.estimation.clone();
+    let mut tracker = SelectionTracker::new(rounds);
     let (mut model, _) = estimate(&domain, &measurements, &est, None)?;
     phases.push(("one-way marginals".to_string(), t.elapsed()));
 
@@ -187,7 +199,7 @@ pub fn aim<O: MarginalOracle>(
             rho_select = sel * remaining * (1.0 - 1e-12);
             last = true;
         }
-        sigma = gaussian_scale_for(Rho::new(rho_measure)?, 1)?;
+        sigma = gaussian_scale_for(Rho::new(rho_measure)?, unit.marginal_sensitivity())?;
         let spent_after = acc.spent() + rho_measure + rho_select;
         let size_limit = (max_cells as f64 * spent_after / rho) as usize;
 
@@ -206,7 +218,7 @@ pub fn aim<O: MarginalOracle>(
             return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
         }
         let ts = Instant::now();
-        let chosen = select_worst(
+        let selected = select_worst(
             &mut acc,
             &model,
             &domain,
@@ -216,9 +228,11 @@ pub fn aim<O: MarginalOracle>(
             &answers,
             sigma,
             rho_select,
+            sensitivity,
             round,
         )?;
         t_select += ts.elapsed().as_secs_f64();
+        let chosen = allowed[selected.winner];
         let clique = cand_list[chosen].clone();
         let before = model.project(&clique);
         let tm = Instant::now();
@@ -227,9 +241,22 @@ pub fn aim<O: MarginalOracle>(
             &mut acc,
             &clique,
             sigma,
+            unit,
             &format!("AIM round {round} measurement"),
         )?;
         t_measure += tm.elapsed().as_secs_f64();
+        // Error bars for the candidates (post-processing; proofs/accuracy.md).
+        let scored: Vec<Scored> = allowed
+            .iter()
+            .zip(&selected.estimates)
+            .map(|(&i, est)| Scored {
+                clique: &cand_list[i],
+                weight: cand_weights[i],
+                penalty: expected_noise_l1(sigma, cand_list[i].cells(&domain)),
+                estimate: est,
+            })
+            .collect();
+        tracker.round(&scored, selected.winner, selected.scale, &m.values, sigma);
         measurements.push(m);
         let tr = Instant::now();
         let (refit, _) = estimate(&domain, &measurements, &est, Some(&model))?;
@@ -271,10 +298,12 @@ pub fn aim<O: MarginalOracle>(
     let (model, report) = estimate(&domain, &measurements, &opts.estimation, Some(&model))?;
     progress.finish();
     phases.push(("estimation".to_string(), t.elapsed()));
+    let selection = tracker.finish(&model);
 
     Ok(Fitted {
         mechanism: "aim".into(),
         budget,
+        unit: opts.unit.clone(),
         ledger: acc.ledger().to_vec(),
         spent: acc.spent(),
         compression: Compression::identity(&domain),
@@ -282,12 +311,40 @@ pub fn aim<O: MarginalOracle>(
         model,
         estimation: report,
         phases,
+        workload: workload.cliques.iter().map(|(c, _)| c.clone()).collect(),
+        selection,
+        accuracy: None,
     })
 }
 
+/// A round's choice, with what error bars need: the model's answers it scored against (in
+/// the order of `allowed`) and the Gumbel scale.
+struct Selected {
+    /// Index into `allowed`.
+    winner: usize,
+    estimates: Vec<MarginalTable>,
+    scale: f64,
+}
+
+/// L-infinity sensitivity of AIM's selection scores: one unit moves a candidate's exact L1
+/// error by at most `K` (`unit.score_sensitivity(1.0)`), hence its score by at most
+/// `w_C K`; the largest weight of the **whole** candidate set bounds every round's
+/// allowed subset, and `score::weighted_score_sensitivity` adds the bound on the weight's
+/// rounding. One number for the run, so `dpsynth verify` can recompute it from the
+/// certificate's workload (proofs/aim.md).
+pub fn selection_sensitivity(weights: &[f64], unit: &PrivacyUnit) -> f64 {
+    let max_weight = weights
+        .iter()
+        .copied()
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    weighted_score_sensitivity(max_weight, unit.score_sensitivity(1.0))
+}
+
 /// The exponential mechanism over allowed candidates with AIM's quality
-/// `w_C * (||M_C(D) - M_C(p)||_1 - sqrt(2/pi) sigma n_C)`; L-infinity sensitivity
-/// `max_C w_C` over the allowed set, not monotone (proofs/aim.md).
+/// `w_C * (||M_C(D) - M_C(p)||_1 - sqrt(2/pi) sigma n_C)`, computed exactly up to the weight's
+/// rounding (`score::weighted_score`); `sensitivity` is [`selection_sensitivity`], not
+/// monotone (proofs/aim.md, proofs/exponential-selection.md).
 #[allow(clippy::too_many_arguments)]
 fn select_worst(
     acc: &mut Accountant,
@@ -299,35 +356,34 @@ fn select_worst(
     answers: &[MarginalTable],
     sigma: f64,
     rho_select: f64,
+    sensitivity: f64,
     round: usize,
-) -> Result<usize, MechanismError> {
+) -> Result<Selected, MechanismError> {
     let cliques: Vec<Clique> = allowed.iter().map(|&i| cand_list[i].clone()).collect();
     let estimates = model.project_many(&cliques);
     let scores: Vec<f64> = allowed
         .iter()
         .zip(&estimates)
         .map(|(&i, est)| {
-            let l1: f64 = answers[i]
-                .values
-                .iter()
-                .zip(&est.values)
-                .map(|(a, b)| (a - b).abs())
-                .sum();
-            cand_weights[i] * (l1 - expected_noise_l1(sigma, cand_list[i].cells(domain)))
+            let l1 = l1_distance(&answers[i].values, &est.values);
+            weighted_score(
+                cand_weights[i],
+                l1,
+                expected_noise_l1(sigma, cand_list[i].cells(domain)),
+            )
         })
         .collect();
-    let sensitivity = allowed
-        .iter()
-        .map(|&i| cand_weights[i])
-        .fold(0.0f64, f64::max)
-        .max(f64::MIN_POSITIVE);
     let scale = noisy_max_scale_for(Rho::new(rho_select)?, sensitivity, false)?;
     let purpose = format!(
         "AIM round {round} selection among {} candidates",
         allowed.len()
     );
     let k = select_noisy_max(acc, &scores, sensitivity, false, scale, &purpose, vec![])?;
-    Ok(allowed[k])
+    Ok(Selected {
+        winner: k,
+        estimates,
+        scale,
+    })
 }
 
 #[derive(serde::Deserialize)]

@@ -8,6 +8,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::marginal::{Clique, Domain, MarginalOracle, MarginalTable, OracleError};
+use crate::model::accuracy::{normal_upper_quantile, DomainMap};
 
 /// Per attribute: which original codes share each compressed code.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -175,6 +176,139 @@ impl Compression {
             }
             _ => vec![1.0; n],
         }
+    }
+}
+
+/// The compression as the accuracy module sees it: how the model's (compressed) domain maps
+/// to the released one. Post-processing of the noisy one-ways (proofs/accuracy.md).
+pub struct CompressionMap<'a> {
+    compression: &'a Compression,
+    released: Domain,
+    /// Per attribute and compressed code of a merged group (several values): the noisy
+    /// one-way count of the group and its noise standard deviation.
+    merged: Vec<Vec<Option<(f64, f64)>>>,
+}
+
+impl<'a> CompressionMap<'a> {
+    /// `model_domain` is the compressed domain; `one_ways[a]`, when present, is attribute
+    /// `a`'s noisy one-way over it with per-cell noise standard deviations.
+    pub fn new(
+        compression: &'a Compression,
+        model_domain: &Domain,
+        one_ways: &[Option<(&[f64], &[f64])>],
+    ) -> Self {
+        let released = Domain::new(
+            model_domain.names().to_vec(),
+            compression
+                .groups
+                .iter()
+                .map(|g| g.iter().map(Vec::len).sum())
+                .collect(),
+        );
+        let merged = compression
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(a, g)| {
+                g.iter()
+                    .enumerate()
+                    .map(|(k, olds)| {
+                        if olds.len() < 2 {
+                            return None;
+                        }
+                        match one_ways.get(a).copied().flatten() {
+                            Some((y, sd)) if k < y.len() && k < sd.len() => Some((y[k], sd[k])),
+                            // No noisy count for the group: no finite bound on its mass.
+                            _ => Some((f64::INFINITY, 0.0)),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        CompressionMap {
+            compression,
+            released,
+            merged,
+        }
+    }
+}
+
+impl DomainMap for CompressionMap<'_> {
+    fn released(&self) -> &Domain {
+        &self.released
+    }
+
+    fn expand_codes(&self, columns: &mut [Vec<u32>], rng: &mut rand_chacha::ChaCha20Rng) {
+        self.compression.decompress(columns, rng);
+    }
+
+    fn model_codes(&self, columns: &[Vec<u32>]) -> Vec<Vec<u32>> {
+        let fwd = self.compression.forward();
+        columns
+            .iter()
+            .enumerate()
+            .map(|(a, col)| col.iter().map(|&v| fwd[a][v as usize]).collect())
+            .collect()
+    }
+
+    /// Spreads each compressed cell over the values it stands for, in the proportions
+    /// decoding uses (so the expanded table is what the released records follow).
+    fn expand_table(&self, table: &MarginalTable) -> MarginalTable {
+        let attrs = table.clique.attrs();
+        let mut out = MarginalTable::zeros(table.clique.clone(), &self.released);
+        // Per attribute: original code -> (compressed code, share of the group).
+        let maps: Vec<Vec<(usize, f64)>> = attrs
+            .iter()
+            .map(|&a| {
+                let mut m = vec![(0usize, 0.0); self.released.size(a)];
+                for (k, olds) in self.compression.groups[a].iter().enumerate() {
+                    let w = self.compression.spread_weights(a, k);
+                    let sum: f64 = w.iter().sum();
+                    for (&o, &wi) in olds.iter().zip(&w) {
+                        m[o as usize] = (k, wi / sum);
+                    }
+                }
+                m
+            })
+            .collect();
+        let shape_c = &table.shape;
+        let mut idx = vec![0usize; attrs.len()];
+        for v in out.values.iter_mut() {
+            let (mut flat, mut share) = (0usize, 1.0);
+            for (k, m) in maps.iter().enumerate() {
+                let (c, w) = m[idx[k]];
+                flat = flat * shape_c[k] + c;
+                share *= w;
+            }
+            *v = table.values[flat] * share;
+            for k in (0..attrs.len()).rev() {
+                idx[k] += 1;
+                if idx[k] < maps[k].len() {
+                    break;
+                }
+                idx[k] = 0;
+            }
+        }
+        out
+    }
+
+    /// Spreading can misplace at most the true records of the merged groups, twice over (L1):
+    /// `2 sum_g T_g`, with each `T_g` bounded by its noisy count plus a one-sided normal
+    /// quantile of its noise (split `alpha` over the groups).
+    fn expansion_bound(&self, clique: &Clique, alpha: f64) -> f64 {
+        let groups: Vec<(f64, f64)> = clique
+            .attrs()
+            .iter()
+            .flat_map(|&a| self.merged[a].iter().flatten().copied())
+            .collect();
+        if groups.is_empty() {
+            return 0.0;
+        }
+        let z = normal_upper_quantile(alpha / groups.len() as f64);
+        groups
+            .iter()
+            .map(|(y, sd)| 2.0 * (y + z * sd).max(0.0))
+            .sum()
     }
 }
 

@@ -3,8 +3,10 @@
 
 pub mod aim;
 pub mod compress;
+pub mod evidence;
 pub mod measure;
 pub mod mst;
+pub mod score;
 
 use std::time::Duration;
 
@@ -12,14 +14,19 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::marginal::OracleError;
-use crate::model::{
-    sample, EstimationReport, GraphicalModel, Measurement, ModelError, SamplingMethod,
+use crate::marginal::{Clique, Domain, MarginalTable, OracleError};
+use crate::model::accuracy::{
+    combine_supported, AccuracyReport, BootstrapOptions, CliqueAccuracy, DomainMap, ReportInputs,
+    SelectionBound, Supported,
 };
-use crate::privacy::{Budget, LedgerEntry, PrivacyError};
+use crate::model::{
+    sample, EstimationOptions, EstimationReport, GraphicalModel, Measurement, ModelError,
+    SamplingMethod,
+};
+use crate::privacy::{Budget, LedgerEntry, PrivacyError, PrivacyUnit};
 
 pub use aim::{aim, AimOptions, Workload};
-pub use compress::Compression;
+pub use compress::{Compression, CompressionMap};
 pub use mst::{mst, MstOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +51,10 @@ pub enum MechanismError {
 pub struct Fitted {
     pub mechanism: String,
     pub budget: Budget,
+    /// Whose privacy the run protects; every sensitivity in the ledger follows from it.
+    /// (Model files written before units existed are record-level.)
+    #[serde(default)]
+    pub unit: PrivacyUnit,
     pub ledger: Vec<LedgerEntry>,
     /// Sum of the ledger's rho, as the accountant added it.
     pub spent: f64,
@@ -55,9 +66,138 @@ pub struct Fitted {
     /// Wall time per phase, for the operator's terminal only (never written to a release).
     #[serde(skip)]
     pub phases: Vec<(String, Duration)>,
+    /// The cliques error bars are reported for besides all one- and two-way ones: AIM's
+    /// workload, MST's pairs (public).
+    #[serde(default)]
+    pub workload: Vec<Clique>,
+    /// Bounds from the selection steps (model domain, counts, against the final model).
+    #[serde(default)]
+    pub selection: Vec<SelectionBound>,
+    /// Error bars (`accuracy.json`), once [`Fitted::assess`] has run.
+    #[serde(default)]
+    pub accuracy: Option<AccuracyReport>,
 }
 
 impl Fitted {
+    /// Per measurement, each cell's noise standard deviation. MST measures one-ways before
+    /// compressing and sums a merged group's cells, so such a cell carries `k` cells' noise.
+    pub fn cell_sd(&self) -> Vec<Vec<f64>> {
+        self.measurements
+            .iter()
+            .map(|m| {
+                if m.clique.len() == 1 && self.mechanism == "mst" {
+                    let a = m.clique.attrs()[0];
+                    let groups = &self.compression.groups[a];
+                    if groups.len() == m.values.len() {
+                        return groups
+                            .iter()
+                            .map(|g| m.sigma * (g.len() as f64).sqrt())
+                            .collect();
+                    }
+                }
+                vec![m.sigma; m.values.len()]
+            })
+            .collect()
+    }
+
+    /// The domain of the released records (the model's, with merged values spread back).
+    pub fn released_domain(&self) -> Domain {
+        self.domain_map(&self.cell_sd()).released().clone()
+    }
+
+    fn domain_map<'a>(&'a self, cell_sd: &'a [Vec<f64>]) -> CompressionMap<'a> {
+        let d = self.model.domain().len();
+        let mut one_ways: Vec<Option<(&[f64], &[f64])>> = vec![None; d];
+        for (m, sd) in self.measurements.iter().zip(cell_sd) {
+            if m.clique.len() == 1 {
+                let a = m.clique.attrs()[0];
+                if one_ways[a].is_none() {
+                    one_ways[a] = Some((&m.values, sd));
+                }
+            }
+        }
+        CompressionMap::new(&self.compression, self.model.domain(), &one_ways)
+    }
+
+    fn report_inputs<'a>(
+        &'a self,
+        cell_sd: &'a [Vec<f64>],
+        map: &'a CompressionMap<'a>,
+        seed: u64,
+        replicates: usize,
+    ) -> ReportInputs<'a> {
+        ReportInputs {
+            measurements: &self.measurements,
+            cell_sd,
+            map,
+            selection: &self.selection,
+            cliques: &self.workload,
+            confidence: evidence::CONFIDENCE,
+            bootstrap: BootstrapOptions {
+                replicates,
+                seed,
+                estimation: EstimationOptions {
+                    max_iters: 500,
+                    ..EstimationOptions::default()
+                },
+            },
+        }
+    }
+
+    /// Computes the error bars (`accuracy.json`) from the DP outputs in `self` only:
+    /// post-processing (proofs/accuracy.md). `seed` drives the bootstrap's simulation.
+    pub fn assess(&mut self, seed: u64, replicates: usize) -> Result<(), MechanismError> {
+        let t = std::time::Instant::now();
+        let cell_sd = self.cell_sd();
+        let map = self.domain_map(&cell_sd);
+        let inputs = self.report_inputs(&cell_sd, &map, seed, replicates);
+        let report = AccuracyReport::build(&self.model, &inputs)?;
+        self.accuracy = Some(report);
+        self.phases.push(("error bars".to_string(), t.elapsed()));
+        Ok(())
+    }
+
+    /// Error bars for any clique (released domain), consistent with `accuracy.json`; `None`
+    /// when the model has no error bars (assessed by an older version).
+    pub fn accuracy_of(&self, clique: &Clique) -> Result<Option<CliqueAccuracy>, MechanismError> {
+        let Some(report) = &self.accuracy else {
+            return Ok(None);
+        };
+        let cell_sd = self.cell_sd();
+        let map = self.domain_map(&cell_sd);
+        let inputs = self.report_inputs(
+            &cell_sd,
+            &map,
+            report.bootstrap_seed,
+            report.bootstrap_replicates,
+        );
+        Ok(Some(report.for_clique(&self.model, &inputs, clique)?))
+    }
+
+    /// The combined noisy measurement of `clique` with per-cell noise, when measurements
+    /// support it and no merged values touch it (so it is over the released domain).
+    pub fn supported(&self, clique: &Clique) -> Option<Supported> {
+        let cell_sd = self.cell_sd();
+        let map = self.domain_map(&cell_sd);
+        if map.expansion_bound(clique, 0.5) > 0.0
+            || clique
+                .attrs()
+                .iter()
+                .any(|&a| map.released().size(a) != self.model.domain().size(a))
+        {
+            return None;
+        }
+        combine_supported(self.model.domain(), clique, &self.measurements, &cell_sd)
+    }
+
+    /// The model's answer for `clique` over the released domain (merged values spread back).
+    pub fn answer(&self, clique: &Clique) -> Result<MarginalTable, MechanismError> {
+        let cell_sd = self.cell_sd();
+        let map = self.domain_map(&cell_sd);
+        let t = self.model.try_project(clique)?;
+        Ok(map.expand_table(&t))
+    }
+
     /// Number of rows to synthesise when the user gives none: the model's total, which is
     /// estimated from noisy measurements only (proofs/row-count.md). Never the true count.
     pub fn default_rows(&self) -> usize {
@@ -106,6 +246,22 @@ impl MechanismSpec {
         match self {
             MechanismSpec::Mst(_) => "mst",
             MechanismSpec::Aim(..) => "aim",
+        }
+    }
+
+    /// The privacy unit the mechanism will honour.
+    pub fn unit(&self) -> &PrivacyUnit {
+        match self {
+            MechanismSpec::Mst(o) => &o.unit,
+            MechanismSpec::Aim(o, _) => &o.unit,
+        }
+    }
+
+    /// Sets the privacy unit (the caller truncates the data to match: `data::truncate_units`).
+    pub fn set_unit(&mut self, unit: PrivacyUnit) {
+        match self {
+            MechanismSpec::Mst(o) => o.unit = unit,
+            MechanismSpec::Aim(o, _) => o.unit = unit,
         }
     }
 

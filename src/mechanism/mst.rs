@@ -5,12 +5,14 @@
 
 use std::time::Instant;
 
-use crate::marginal::{Clique, MarginalOracle};
+use crate::marginal::{Clique, MarginalOracle, MarginalTable};
 use crate::model::{estimate, EstimationOptions, Measurement, Optimizer};
-use crate::privacy::{noisy_max_scale_for, select_noisy_max, Accountant, Budget, Rho};
+use crate::privacy::{noisy_max_scale_for, select_noisy_max, Accountant, Budget, PrivacyUnit, Rho};
 
 use super::compress::{CompressedOracle, Compression};
-use super::measure::{measure_marginal, share};
+use super::evidence::{Scored, SelectionTracker};
+use super::measure::{measure_marginal, share, spendable_rho};
+use super::score::l1_distance;
 use super::{Fitted, MechanismError, Progress};
 
 /// Tunables of MST. Defaults follow the paper and private-pgm.
@@ -21,6 +23,10 @@ pub struct MstOptions {
     pub compress_sigmas: f64,
     /// The final fit (default: [`MstOptions::default_estimation`]).
     pub estimation: EstimationOptions,
+    /// Whose privacy is protected: every sensitivity below is read from it. The data
+    /// behind the oracle must already be truncated to `unit.max_rows()` rows per unit
+    /// (`data::truncate_units`; proofs/privacy-unit.md).
+    pub unit: PrivacyUnit,
 }
 
 impl Default for MstOptions {
@@ -29,6 +35,7 @@ impl Default for MstOptions {
             compress: true,
             compress_sigmas: 3.0,
             estimation: Self::default_estimation(),
+            unit: PrivacyUnit::Record,
         }
     }
 }
@@ -73,8 +80,9 @@ pub fn mst<O: MarginalOracle>(
     if d == 0 {
         return Err(MechanismError::EmptyDomain);
     }
-    let rho = budget.rho.value();
-    let mut acc = Accountant::new(budget.rho);
+    // A budget beyond the noise-free ceiling is spent only up to it (item 9 of issue #13).
+    let rho = spendable_rho(&budget, &opts.unit);
+    let mut acc = Accountant::new(Rho::new(rho)?);
     let mut phases = Vec::new();
     // With a single column there is no tree: all of the budget goes to its one-way.
     let rho_one_ways = if d == 1 { rho } else { rho / 3.0 };
@@ -90,6 +98,7 @@ pub fn mst<O: MarginalOracle>(
             &mut acc,
             &Clique::new([a]),
             rho_each,
+            &opts.unit,
             "one-way marginal",
         )?);
         progress.inc();
@@ -112,35 +121,62 @@ pub fn mst<O: MarginalOracle>(
         .map(|m| compress_one_way(m, &compression))
         .collect();
 
+    let mut tracker = None;
     if d > 1 {
         // 3. Private maximum spanning tree.
         let t = Instant::now();
-        let edges = select_tree(
+        let tree = select_tree(
             &coracle,
             &mut acc,
             &measurements,
             rho / 3.0,
+            opts.unit.score_sensitivity(1.0),
             &opts.estimation,
             progress,
         )?;
         phases.push(("tree selection".to_string(), t.elapsed()));
+        let edges = &tree.edges;
 
         // 4. Two-way marginals on the tree edges.
         let t = Instant::now();
         progress.start("two-way marginals", edges.len());
         let rho_edge = share(rho / 3.0, edges.len());
-        for e in &edges {
+        for e in edges {
             measurements.push(measure_marginal(
                 &coracle,
                 &mut acc,
                 e,
                 rho_edge,
+                &opts.unit,
                 "two-way marginal (tree edge)",
             )?);
             progress.inc();
         }
         progress.finish();
         phases.push(("two-way marginals".to_string(), t.elapsed()));
+        // Error bars from the first Kruskal step, where every pair was a candidate
+        // (post-processing; proofs/accuracy.md).
+        let first = &measurements[d];
+        let mut t1 = SelectionTracker::new(1);
+        let scored: Vec<Scored> = tree
+            .pairs
+            .iter()
+            .zip(&tree.independent)
+            .map(|(c, est)| Scored {
+                clique: c,
+                weight: 1.0,
+                penalty: 0.0,
+                estimate: est,
+            })
+            .collect();
+        t1.round(
+            &scored,
+            tree.first,
+            tree.first_scale,
+            &first.values,
+            first.sigma,
+        );
+        tracker = Some(t1);
     }
 
     // 5. Private-PGM on the noisy marginals (post-processing).
@@ -149,10 +185,12 @@ pub fn mst<O: MarginalOracle>(
     let (model, report) = estimate(&cdomain, &measurements, &opts.estimation, None)?;
     progress.finish();
     phases.push(("estimation".to_string(), t.elapsed()));
+    let selection = tracker.map_or_else(Vec::new, |t: SelectionTracker| t.finish(&model));
 
     Ok(Fitted {
         mechanism: "mst".into(),
         budget,
+        unit: opts.unit.clone(),
         ledger: acc.ledger().to_vec(),
         spent: acc.spent(),
         compression,
@@ -160,7 +198,21 @@ pub fn mst<O: MarginalOracle>(
         model,
         estimation: report,
         phases,
+        workload: crate::marginal::all_k_way(d, 2),
+        selection,
+        accuracy: None,
     })
+}
+
+/// The private tree, and what the first step's selection reveals for error bars.
+struct Tree {
+    edges: Vec<Clique>,
+    /// Every pair, and the independent model's answer for it (what step 1 scored against).
+    pairs: Vec<Clique>,
+    independent: Vec<MarginalTable>,
+    /// Index into `pairs` of the first edge chosen, and the Gumbel scale.
+    first: usize,
+    first_scale: f64,
 }
 
 /// Re-expresses a noisy one-way over the compressed domain by summing merged cells. (A
@@ -176,16 +228,19 @@ fn compress_one_way(m: &Measurement, compression: &Compression) -> Measurement {
 }
 
 /// Chooses d - 1 tree edges, each by the exponential mechanism on the L1 distance between a
-/// pair's true marginal and its estimate from a model of the noisy one-ways (sensitivity 1:
-/// proofs/mst.md), skipping pairs already connected (Kruskal with private choices).
+/// pair's true marginal and its estimate from a model of the noisy one-ways, skipping pairs
+/// already connected (Kruskal with private choices). The scores' sensitivity is 1 per record
+/// (proofs/mst.md), `sensitivity` = K for a unit of up to K rows (proofs/privacy-unit.md).
+#[allow(clippy::too_many_arguments)]
 fn select_tree<O: MarginalOracle>(
     oracle: &O,
     acc: &mut Accountant,
     one_ways: &[Measurement],
     rho: f64,
+    sensitivity: f64,
     est_opts: &EstimationOptions,
     progress: &dyn Progress,
-) -> Result<Vec<Clique>, MechanismError> {
+) -> Result<Tree, MechanismError> {
     let domain = oracle.domain();
     let d = domain.len();
     let (independent, _) = estimate(domain, one_ways, est_opts, None)?;
@@ -195,16 +250,11 @@ fn select_tree<O: MarginalOracle>(
     let mut weights = Vec::with_capacity(pairs.len());
     for (pair, xhat) in pairs.iter().zip(&estimates) {
         let x = oracle.marginal(pair)?;
-        weights.push(
-            x.values
-                .iter()
-                .zip(&xhat.values)
-                .map(|(a, b)| (a - b).abs())
-                .sum::<f64>(),
-        );
+        // Exact, so one record moves it by at most 1 as computed (proofs/exponential-selection.md).
+        weights.push(l1_distance(&x.values, &xhat.values));
         progress.inc();
     }
-    let scale = noisy_max_scale_for(Rho::new(share(rho, d - 1))?, 1.0, false)?;
+    let scale = noisy_max_scale_for(Rho::new(share(rho, d - 1))?, sensitivity, false)?;
     let mut components: Vec<usize> = (0..d).collect();
     fn find(c: &mut [usize], mut x: usize) -> usize {
         while c[x] != x {
@@ -214,6 +264,7 @@ fn select_tree<O: MarginalOracle>(
         x
     }
     let mut edges = Vec::with_capacity(d - 1);
+    let mut first = 0;
     for step in 0..d - 1 {
         let candidates: Vec<usize> = (0..pairs.len())
             .filter(|&i| {
@@ -228,7 +279,10 @@ fn select_tree<O: MarginalOracle>(
             d - 1,
             scores.len()
         );
-        let chosen = select_noisy_max(acc, &scores, 1.0, false, scale, &purpose, vec![])?;
+        let chosen = select_noisy_max(acc, &scores, sensitivity, false, scale, &purpose, vec![])?;
+        if step == 0 {
+            first = candidates[chosen];
+        }
         let pair = &pairs[candidates[chosen]];
         let (a, b) = (
             find(&mut components, pair.attrs()[0]),
@@ -239,5 +293,11 @@ fn select_tree<O: MarginalOracle>(
         progress.inc();
     }
     progress.finish();
-    Ok(edges)
+    Ok(Tree {
+        edges,
+        pairs,
+        independent: estimates,
+        first,
+        first_scale: scale,
+    })
 }

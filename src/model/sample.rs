@@ -238,9 +238,13 @@ fn round_counts(p: &[f64], n: usize, rng: &mut ChaCha20Rng, out: &mut Vec<usize>
             next += 1.0;
         }
     }
-    // Floating-point slack: give any remainder to the largest fractional parts not yet used.
+    // Floating-point slack: give any remainder to the largest fractional parts not yet used
+    // (never to a cell of probability zero: a structural zero stays empty).
     if picked < deficit {
-        let mut idx: Vec<usize> = (0..p.len()).filter(|&i| !got[i]).collect();
+        let mut idx: Vec<usize> = (0..p.len()).filter(|&i| !got[i] && p[i] > 0.0).collect();
+        if idx.is_empty() {
+            idx = (0..p.len()).filter(|&i| p[i] > 0.0).collect();
+        }
         idx.sort_by(|&a, &b| frac[b].total_cmp(&frac[a]).then(a.cmp(&b)));
         for &i in idx.iter().cycle().take(deficit - picked) {
             out[i] += 1;

@@ -14,12 +14,13 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::privacy::{LedgerEntry, NoiseKind};
+use crate::privacy::{LedgerEntry, NoiseKind, PrivacyUnit};
 
 use super::ReleaseError;
 
 pub const CERTIFICATE_FORMAT: &str = "dpsynth-certificate";
-pub const CERTIFICATE_VERSION: u32 = 1;
+/// Version 2 added `guarantee.privacy_unit` and `guarantee.lifetime`.
+pub const CERTIFICATE_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Certificate {
@@ -61,10 +62,36 @@ pub struct Guarantee {
     /// The epsilon implied by `rho` at `delta`.
     pub epsilon: f64,
     pub delta: f64,
+    /// Whose privacy is protected: `"record"`, or `{ "column": C, "max_rows": K }` (one value
+    /// of the id column C with all of its records, at most K of which were used).
+    pub privacy_unit: PrivacyUnit,
+    /// The neighbouring relation in words (follows from `privacy_unit`).
     pub neighbouring: String,
     pub conversion: String,
     /// The guarantee in plain words.
     pub statement: String,
+    /// When the run was charged to a lifetime ledger: where this release leaves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<Lifetime>,
+}
+
+/// A release's place in a lifetime privacy ledger (`dpsynth ledger`): the total over every
+/// release charged to that ledger so far, this one included. All figures are public (budgets
+/// and DP outputs' costs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Lifetime {
+    /// The ledger's random identifier (releases from one ledger share it).
+    pub ledger_id: String,
+    /// This release's number in the ledger (1-based, in the order runs reserved budget).
+    pub release: u64,
+    /// rho of every release in the ledger up to and including this one.
+    pub cumulative_rho: f64,
+    /// The ledger's lifetime budget.
+    pub budget_rho: f64,
+    /// The epsilon that `cumulative_rho` gives at `delta`.
+    pub cumulative_epsilon: f64,
+    /// The ledger's delta.
+    pub delta: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -178,9 +205,15 @@ pub fn describe_output(path: &Path, name: &str, is_csv: bool) -> Result<OutputFi
     })
 }
 
-/// Plain-words statement of a guarantee.
-pub fn statement(epsilon: f64, delta: f64, rho: f64) -> String {
+/// Plain-words statement of a guarantee. It names the unit: "record" for a record-level
+/// release (never "person": a person may have several records), the unit column otherwise.
+pub fn statement(epsilon: f64, delta: f64, rho: f64, unit: &PrivacyUnit) -> String {
+    let per = match unit {
+        PrivacyUnit::Record => "per record".to_string(),
+        PrivacyUnit::Column { column, .. } => format!("per {column} value"),
+    };
     format!(
-        "Adding or removing any one person's record changes the probability of any outcome of this release by at most a factor of e^{epsilon:.4} (plus {delta:e}): ({epsilon:.4}, {delta:e})-differential privacy, from {rho:.6}-zCDP."
+        "Adding or removing {} changes the probability of any outcome of this release by at most a factor of e^{epsilon:.4} (plus {delta:e}): ({epsilon:.4}, {delta:e})-differential privacy {per}, from {rho:.6}-zCDP.",
+        unit.protected()
     )
 }

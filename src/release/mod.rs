@@ -3,8 +3,10 @@
 
 mod atomic;
 pub mod certificate;
+pub mod ledger;
 pub mod pipeline;
 pub mod readme;
+pub mod rules;
 pub mod sign;
 pub mod verify;
 
@@ -12,17 +14,20 @@ use std::path::PathBuf;
 
 pub use atomic::{write_atomic, StagedDir};
 pub use certificate::{
-    describe_output, sha256_bytes, sha256_file, statement, Certificate, Guarantee, MechanismInfo,
-    OutputFile, Sampling, SchemaInfo, Signature, Tool, CERTIFICATE_FORMAT, CERTIFICATE_VERSION,
+    describe_output, sha256_bytes, sha256_file, statement, Certificate, Guarantee, Lifetime,
+    MechanismInfo, OutputFile, Sampling, SchemaInfo, Signature, Tool, CERTIFICATE_FORMAT,
+    CERTIFICATE_VERSION,
 };
+pub use ledger::{Ledger, LedgerError, LedgerFile, LedgerUnit, Reservation};
 pub use pipeline::{
-    sample_to_csv, write_release, ModelFile, SampleSpec, CERTIFICATE_FILE, DATA_FILE, MODEL_FILE,
+    sample_to_csv, write_release, ModelFile, SampleSpec, ACCURACY_FILE, CERTIFICATE_FILE,
+    DATA_FILE, MODEL_FILE,
 };
 pub use sign::{check_signature, fingerprint, keygen, load_public_key, load_signing_key, sign};
-pub use verify::{verify_release, Check, VerifyReport};
+pub use verify::{check_privacy_unit, verify_release, Check, VerifyReport};
 
 use crate::mechanism::Fitted;
-use crate::privacy::{epsilon_for, NoiseKind, PrivacyError, Rho};
+use crate::privacy::{epsilon_for, NoiseKind, PrivacyError, Rho, RhoSum};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -36,16 +41,19 @@ pub enum ReleaseError {
     Format(String),
 }
 
-/// Builds the certificate of a fitted run. `outputs` are the already-written files.
+/// Builds the certificate of a fitted run. `outputs` are the already-written files;
+/// `lifetime`, when the run was charged to a lifetime ledger, where it leaves that ledger.
+/// The privacy unit is the one the mechanism used (`fitted.unit`), never restated here.
 pub fn certificate_for(
     fitted: &Fitted,
     options: serde_json::Value,
     schema_text: &str,
     outputs: Vec<OutputFile>,
     sampling: Sampling,
+    lifetime: Option<Lifetime>,
 ) -> Result<Certificate, ReleaseError> {
-    // The stated rho is the ledger's sum, recomputed here in ledger order.
-    let rho: f64 = fitted.ledger.iter().map(|e| e.rho).sum();
+    // The stated rho is the ledger's exact sum rounded up (proofs/accountant.md, step 3).
+    let rho = RhoSum::of(fitted.ledger.iter().map(|e| e.rho))?.upper();
     let delta = fitted.budget.delta.value();
     let epsilon = epsilon_for(Rho::new(rho)?, fitted.budget.delta)?.value();
     Ok(Certificate {
@@ -57,9 +65,11 @@ pub fn certificate_for(
             budget_rho: fitted.budget.rho.value(),
             epsilon,
             delta,
-            neighbouring: "add or remove one record (unbounded DP)".into(),
+            privacy_unit: fitted.unit.clone(),
+            neighbouring: fitted.unit.neighbouring(),
             conversion: "rho-zCDP to (epsilon, delta)-DP by the tight bound of Canonne, Kamath and Steinke 2020 (opendp ZeroConcentratedDivergence profile)".into(),
-            statement: statement(epsilon, delta, rho),
+            statement: statement(epsilon, delta, rho, &fitted.unit),
+            lifetime,
         },
         mechanism: MechanismInfo { name: fitted.mechanism.clone(), options },
         ledger: fitted.ledger.clone(),

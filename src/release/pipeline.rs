@@ -11,15 +11,16 @@ use crate::mechanism::Fitted;
 use crate::model::SamplingMethod;
 use crate::schema::Schema;
 
-use super::readme::{release_readme, RELEASE_README};
+use super::readme::{accuracy_text, accuracy_warnings_text, release_readme, RELEASE_README};
 use super::{
-    certificate_for, describe_output, sign, write_atomic, Certificate, ReleaseError, Sampling,
-    StagedDir,
+    certificate_for, describe_output, sign, write_atomic, Certificate, Lifetime, ReleaseError,
+    Sampling, StagedDir,
 };
 
 pub const DATA_FILE: &str = "synthetic.csv";
 pub const MODEL_FILE: &str = "model.json";
 pub const CERTIFICATE_FILE: &str = "certificate.json";
+pub const ACCURACY_FILE: &str = "accuracy.json";
 pub const MODEL_FORMAT: &str = "dpsynth-model";
 pub const MODEL_VERSION: u32 = 1;
 
@@ -110,15 +111,25 @@ pub fn write_release(
     options: serde_json::Value,
     spec: &SampleSpec,
     key: Option<&SigningKey>,
+    lifetime: Option<Lifetime>,
 ) -> Result<(PathBuf, Certificate), ReleaseError> {
     let stage = StagedDir::new(out, force)?;
     let model = ModelFile::new(fitted.clone(), schema_text);
     let rows = sample_to_csv(&model, spec, &stage.path(DATA_FILE))?;
     write_atomic(&stage.path(MODEL_FILE), &model.to_json()?)?;
-    let outputs = vec![
+    let mut outputs = vec![
         describe_output(&stage.path(DATA_FILE), DATA_FILE, true)?,
         describe_output(&stage.path(MODEL_FILE), MODEL_FILE, false)?,
     ];
+    // Error bars: DP outputs only (proofs/accuracy.md), listed and hashed like the rest.
+    if let Some(acc) = &fitted.accuracy {
+        write_atomic(&stage.path(ACCURACY_FILE), acc.to_json().as_bytes())?;
+        outputs.push(describe_output(
+            &stage.path(ACCURACY_FILE),
+            ACCURACY_FILE,
+            false,
+        )?);
+    }
     let sampling = Sampling {
         seed: spec.seed,
         method: format!("{:?}", spec.method).to_lowercase(),
@@ -129,14 +140,21 @@ pub fn write_release(
         },
     };
     debug_assert_eq!(outputs[0].rows, Some(rows as u64));
-    let mut cert = certificate_for(fitted, options, schema_text, outputs, sampling)?;
+    let mut cert = certificate_for(fitted, options, schema_text, outputs, sampling, lifetime)?;
     if let Some(k) = key {
         sign(&mut cert, k);
     }
-    write_atomic(
-        &stage.path(RELEASE_README),
-        release_readme(&cert).as_bytes(),
-    )?;
+    // Warnings open the README; the error bars in words follow the guarantee's text.
+    let readme = match &fitted.accuracy {
+        Some(acc) => format!(
+            "{}{}{}",
+            accuracy_warnings_text(acc),
+            release_readme(&cert),
+            accuracy_text(acc)
+        ),
+        None => release_readme(&cert),
+    };
+    write_atomic(&stage.path(RELEASE_README), readme.as_bytes())?;
     // The certificate is staged under a pending name and becomes certificate.json only after
     // the directory is in place: no directory ever holds a complete release early.
     let pending = format!("{CERTIFICATE_FILE}.pending");

@@ -7,9 +7,10 @@ use ed25519_dalek::VerifyingKey;
 use serde::Serialize;
 
 use super::certificate::{csv_rows, sha256_file};
+use super::rules::Rules;
 use super::sign::check_signature;
 use super::{sha256_bytes, Certificate, CERTIFICATE_FORMAT, CERTIFICATE_VERSION};
-use crate::privacy::{epsilon_for, gaussian_rho, noisy_max_rho, Delta, Rho};
+use crate::privacy::{epsilon_for, gaussian_rho, noisy_max_rho, Delta, PrivacyUnit, Rho, RhoSum};
 
 /// Relative tolerance for re-derived floating-point figures (same opendp maps, same inputs:
 /// they agree exactly on one platform; this only absorbs libm differences across machines).
@@ -120,32 +121,43 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
         },
     );
 
-    let total: f64 = cert.ledger.iter().map(|e| e.rho).sum();
+    // The ledger's exact sum (proofs/accountant.md, step 3): the stated total may round it
+    // up, never down, and the exact sum must be within the budget, with no tolerance.
+    let exact = RhoSum::of(cert.ledger.iter().map(|e| e.rho));
+    let stated = cert.guarantee.rho;
     push(
         "total rho",
-        if close(total, cert.guarantee.rho) {
-            Ok(format!("ledger sums to rho = {total:.6e}"))
-        } else {
-            Err(format!(
-                "ledger sums to {total:e}, certificate states {:e}",
-                cert.guarantee.rho
-            ))
+        match &exact {
+            Ok(sum) if sum.within(stated) && close(sum.upper(), stated) => Ok(format!(
+                "ledger sums to rho = {stated:.6e} (the exact sum, rounded up)"
+            )),
+            Ok(sum) if !sum.within(stated) => Err(format!(
+                "the ledger's exact sum {:e} is above the stated total {stated:e}",
+                sum.upper()
+            )),
+            Ok(sum) => Err(format!(
+                "ledger sums to {:e}, certificate states {stated:e}",
+                sum.upper()
+            )),
+            Err(e) => Err(format!("the ledger's rho values do not add up: {e}")),
         },
     );
     push(
         "within budget",
-        if total <= cert.guarantee.budget_rho * (1.0 + 1e-12) {
-            Ok(format!(
-                "rho {total:.6e} <= budget {:.6e}",
+        match &exact {
+            Ok(sum) if sum.within(cert.guarantee.budget_rho) => Ok(format!(
+                "rho {stated:.6e} <= budget {:.6e} (exact sum of the ledger)",
                 cert.guarantee.budget_rho
-            ))
-        } else {
-            Err(format!(
-                "rho {total:e} exceeds the budget {:e}",
+            )),
+            Ok(sum) => Err(format!(
+                "the ledger's exact sum {:e} exceeds the budget {:e}",
+                sum.upper(),
                 cert.guarantee.budget_rho
-            ))
+            )),
+            Err(e) => Err(e.to_string()),
         },
     );
+    let total = stated;
     let eps_check = Rho::new(total)
         .and_then(|r| Ok((r, Delta::new(cert.guarantee.delta)?)))
         .and_then(|(r, d)| epsilon_for(r, d))
@@ -168,10 +180,16 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
         });
     push("epsilon from rho", eps_check);
 
+    push("privacy unit", check_privacy_unit(&cert));
+    if cert.guarantee.lifetime.is_some() {
+        push("lifetime ledger", check_lifetime(&cert));
+    }
+
     let expected = super::statement(
         cert.guarantee.epsilon,
         cert.guarantee.delta,
         cert.guarantee.rho,
+        &cert.guarantee.privacy_unit,
     );
     push(
         "statement",
@@ -243,6 +261,108 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
     }
 }
 
+/// The privacy unit check: every ledger step's sensitivity is the one the declared unit
+/// implies for the certificate's mechanism ([`Rules::sensitivity`]: `K` for a Gaussian
+/// marginal and for MST's selection, AIM's selection sensitivity for AIM's), exactly, and
+/// its rho, re-derived with that sensitivity, is the rho the step states. Also the
+/// neighbouring relation in words must be the unit's.
+/// Proof of the sensitivities: proofs/privacy-unit.md, section 2.
+pub fn check_privacy_unit(cert: &Certificate) -> Result<String, String> {
+    let unit = &cert.guarantee.privacy_unit;
+    let mut problems = Vec::new();
+    if cert.guarantee.neighbouring != unit.neighbouring() {
+        problems.push(format!(
+            "the neighbouring relation {:?} is not the one of the declared unit ({unit})",
+            cert.guarantee.neighbouring
+        ));
+    }
+    let rules = Rules::of(cert)?;
+    let mut step_problems = Vec::new();
+    for (i, e) in cert.ledger.iter().enumerate() {
+        let checked = rules.sensitivity(e).and_then(|s| {
+            if s != e.sensitivity {
+                return Err(format!(
+                    "sensitivity {} where the unit ({unit}) and the mechanism imply {s}",
+                    e.sensitivity
+                ));
+            }
+            let rho = match e.mechanism.as_str() {
+                "gaussian" => gaussian_rho(e.scale, s as u32),
+                _ => noisy_max_rho(e.scale, s, e.monotone),
+            }
+            .map_err(|x| x.to_string())?;
+            if close(rho, e.rho) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "states rho {:e}; with the unit's sensitivity {s} its scale gives {rho:e}",
+                    e.rho
+                ))
+            }
+        });
+        if let Err(x) = checked {
+            step_problems.push(format!("step {} ({}): {x}", i + 1, e.purpose));
+        }
+    }
+    // The first few steps say what is wrong; the count says how far it goes.
+    const SHOWN: usize = 3;
+    let more = step_problems.len().saturating_sub(SHOWN);
+    step_problems.truncate(SHOWN);
+    problems.extend(step_problems);
+    if more > 0 {
+        problems.push(format!("and {more} more step(s) of {}", cert.ledger.len()));
+    }
+    if problems.is_empty() {
+        Ok(match unit {
+            PrivacyUnit::Record => format!(
+                "one record; each of the {} steps' sensitivity is the per-record one",
+                cert.ledger.len()
+            ),
+            PrivacyUnit::Column { column, max_rows } => format!(
+                "one {column} value with up to {max_rows} records; each of the {} steps' sensitivity is {max_rows} times the per-record one, and its rho follows",
+                cert.ledger.len()
+            ),
+        })
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// The lifetime ledger's figures: the cumulative rho includes this release, stays within
+/// the ledger's budget, and gives the stated epsilon. (The ledger file itself stays with the
+/// data holder; only these figures can be checked from the release.)
+fn check_lifetime(cert: &Certificate) -> Result<String, String> {
+    let Some(l) = &cert.guarantee.lifetime else {
+        return Ok("no lifetime ledger".into());
+    };
+    if l.cumulative_rho < cert.guarantee.rho * (1.0 - REL_TOL) {
+        return Err(format!(
+            "cumulative rho {:e} is less than this release's rho {:e}",
+            l.cumulative_rho, cert.guarantee.rho
+        ));
+    }
+    if l.cumulative_rho > l.budget_rho * (1.0 + 1e-12) {
+        return Err(format!(
+            "cumulative rho {:e} exceeds the ledger's budget {:e}",
+            l.cumulative_rho, l.budget_rho
+        ));
+    }
+    let eps = Rho::new(l.cumulative_rho)
+        .and_then(|r| epsilon_for(r, Delta::new(l.delta)?))
+        .map_err(|e| e.to_string())?
+        .value();
+    if !close(eps, l.cumulative_epsilon) {
+        return Err(format!(
+            "cumulative rho {:e} gives epsilon {eps} at delta {:e}, certificate states {}",
+            l.cumulative_rho, l.delta, l.cumulative_epsilon
+        ));
+    }
+    Ok(format!(
+        "release {} of ledger {}: cumulative rho {:.6e} of {:.6e} (epsilon {:.4} at delta {:e})",
+        l.release, l.ledger_id, l.cumulative_rho, l.budget_rho, eps, l.delta
+    ))
+}
+
 impl VerifyReport {
     /// A human summary: the guarantee in plain words, mechanism, budget per phase, checks.
     pub fn to_text(&self) -> String {
@@ -253,7 +373,15 @@ impl VerifyReport {
                 "Mechanism: {} (dpsynth {})\n",
                 c.mechanism.name, c.tool.version
             );
-            s += &format!("Neighbouring datasets: {}\n\n", c.guarantee.neighbouring);
+            s += &format!("Privacy unit: {}\n", c.guarantee.privacy_unit);
+            s += &format!("Neighbouring datasets: {}\n", c.guarantee.neighbouring);
+            if let Some(l) = &c.guarantee.lifetime {
+                s += &format!(
+                    "Lifetime ledger {}: release {}, rho {:.6e} of {:.6e} spent by all its releases so far\n",
+                    l.ledger_id, l.release, l.cumulative_rho, l.budget_rho
+                );
+            }
+            s += "\n";
             s += "Budget by phase:\n";
             s += &format!("  {:<44} {:>6} {:>14}\n", "phase", "steps", "rho");
             for (phase, n, rho) in phases(c) {
@@ -276,9 +404,12 @@ impl VerifyReport {
             );
         }
         s += if self.ok {
-            "\nVERIFIED\n"
+            "\nVERIFIED: the files are the ones the certificate lists, and the figures of the\n\
+             stated guarantee follow from its ledger. This cannot show that the tool ran as\n\
+             described, that the schema was public knowledge, or that the input was the data it\n\
+             is said to be.\n"
         } else {
-            "\nNOT VERIFIED\n"
+            "\nNOT VERIFIED: do not rely on the stated guarantee or on these files.\n"
         };
         s
     }

@@ -857,3 +857,55 @@ fn draft_from_csv_infers_kinds_and_is_marked() {
     let missing = draft_from_csv(&dir.path().join("none.csv")).unwrap_err();
     assert!(missing.to_string().contains("none.csv"), "{missing}");
 }
+
+/// Top-level `privacy_unit` and `max_rows_per_unit`: read, written back, and every misuse
+/// reported (a non-id column, an unknown column, one without the other, a bad bound).
+#[test]
+fn privacy_unit_is_declared_with_an_id_column_and_a_bound() {
+    let s = Schema::from_toml_str(
+        &format!("privacy_unit = \"pid\"\nmax_rows_per_unit = 3\n{FULL}"),
+        "u.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.privacy_unit(), Some(("pid", 3)));
+    assert_eq!(full().privacy_unit(), None);
+    let back = Schema::from_toml_str(&s.to_toml_string(), "back.toml").unwrap();
+    assert_eq!(back, s);
+    assert_ne!(back, full());
+
+    let cases = [
+        (
+            "privacy_unit = \"sex\"\nmax_rows_per_unit = 3\n",
+            "must be an `id` column",
+        ),
+        (
+            "privacy_unit = \"nobody\"\nmax_rows_per_unit = 3\n",
+            "not a column of the schema",
+        ),
+        ("privacy_unit = \"pid\"\n", "needs max_rows_per_unit"),
+        ("max_rows_per_unit = 3\n", "needs privacy_unit"),
+        (
+            "privacy_unit = \"pid\"\nmax_rows_per_unit = 0\n",
+            "whole number from 1",
+        ),
+        (
+            "privacy_unit = \"pid\"\nmax_rows_per_unit = 2.5\n",
+            "whole number from 1",
+        ),
+        (
+            "privacy_unit = 3\nmax_rows_per_unit = 3\n",
+            "name of an `id` column",
+        ),
+    ];
+    for (head, want) in cases {
+        let p = problems(&format!("{head}{FULL}"));
+        assert!(
+            p.iter().any(|p| p.to_string().contains(want)),
+            "{head:?}: {p:?}"
+        );
+    }
+    assert_eq!(
+        parse::MAX_ROWS_PER_UNIT,
+        crate::privacy::MAX_ROWS_PER_UNIT as u64
+    );
+}
