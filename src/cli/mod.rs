@@ -6,6 +6,7 @@ pub mod output;
 mod budget;
 mod evaluate;
 mod ledger;
+mod problems;
 mod progress;
 mod query;
 mod release;
