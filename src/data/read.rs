@@ -291,8 +291,23 @@ fn run<R: Read>(
     }
 
     // Header checks: duplicates, schema columns missing, columns the schema does not know.
+    // A schema column with a `position` claims that header cell when it is unnamed (or
+    // carries the column's name).
+    let claimed: HashMap<usize, &str> = schema
+        .columns()
+        .iter()
+        .filter_map(|c| {
+            let i = c.position()?.checked_sub(1)?;
+            let h = header.get(i)?;
+            (h.trim().is_empty() || h == c.name()).then_some((i, c.name()))
+        })
+        .collect();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, h) in header.iter().enumerate() {
+        if let Some(name) = claimed.get(&i) {
+            index.insert(name, i);
+            continue;
+        }
         if index.insert(h.as_str(), i).is_some() {
             errors.push(DataError::DuplicateHeader {
                 file: file.to_string(),
@@ -317,7 +332,9 @@ fn run<R: Read>(
     if !allow_extra {
         let extra: Vec<String> = header
             .iter()
-            .filter(|h| schema.column(h).is_none())
+            .enumerate()
+            .filter(|(i, h)| !claimed.contains_key(i) && schema.column(h).is_none())
+            .map(|(_, h)| h)
             .cloned()
             .collect();
         if !extra.is_empty() {
