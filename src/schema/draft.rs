@@ -174,7 +174,7 @@ pub fn draft_from_csv(path: &Path) -> Result<String, DraftError> {
         return Err(DraftError::NoHeader { file });
     }
     let mut seen = HashSet::new();
-    for h in header.iter().filter(|h| !h.is_empty()) {
+    for h in header.iter().filter(|h| !h.trim().is_empty()) {
         if !seen.insert(h.as_str()) {
             return Err(DraftError::DuplicateHeader {
                 file,
@@ -229,7 +229,7 @@ pub fn draft_from_csv(path: &Path) -> Result<String, DraftError> {
     );
     for (i, (name, s)) in header.iter().zip(&stats).enumerate() {
         out.push_str("\n[[columns]]\n");
-        if name.is_empty() {
+        if name.trim().is_empty() {
             // An unnamed header cell (an R or pandas row index, say): a placeholder name,
             // matched by position, and not modelled.
             let mut placeholder = format!("unnamed_{}", i + 1);
@@ -499,7 +499,9 @@ fn draft_column(out: &mut String, name: &str, s: &Stats) {
 /// round bins at a sensible count (1-2-5 steps when the values are skewed), decimals as
 /// the data typically have them.
 fn draft_number(out: &mut String, n: &NumStats, has_missing: bool, special: Option<&str>) {
-    let integer = n.all_int;
+    // Whole numbers beyond 2^52 (widened, they could pass 2^53) are drafted as floats: an
+    // integer column's bounds must be exact in an f64.
+    let integer = n.all_int && n.min.abs().max(n.max.abs()) < (1u64 << 52) as f64;
     let (lo, hi) = (n.min, n.max);
     let mut sorted = n.sample.clone();
     sorted.sort_by(f64::total_cmp);
@@ -559,7 +561,14 @@ fn draft_number(out: &mut String, n: &NumStats, has_missing: bool, special: Opti
         let _ = writeln!(out, "bin_width = {}", fmt(w));
     }
     if !integer {
-        let _ = writeln!(out, "decimals = {decimals}");
+        // Enough digits for the finest bin, so every bin can be written.
+        let finest = if skewed && edges.len() >= 2 {
+            unit
+        } else {
+            nice_width(hi - lo)
+        };
+        let needed = (-finest.log10().floor()).max(0.0) as usize;
+        let _ = writeln!(out, "decimals = {}", decimals.max(needed));
     }
     write_missing(out, has_missing, special);
 }
@@ -584,11 +593,11 @@ fn nice_width(range: f64) -> f64 {
         return 1.0;
     }
     let raw = range / 10.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    for m in [5.0, 2.0] {
-        if m * mag <= raw {
-            return m * mag;
+    let exp = raw.log10().floor() as i32;
+    for m in [5, 2] {
+        if round_number(m, exp) <= raw {
+            return round_number(m, exp);
         }
     }
-    mag
+    round_number(1, exp)
 }

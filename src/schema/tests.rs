@@ -1029,3 +1029,27 @@ fn column_by_position_reads_an_unnamed_header_cell() {
         .to_string();
     assert!(e.contains("position"), "{e}");
 }
+
+/// Drafts must parse and encode their data whatever the numbers: tiny floats get the
+/// decimals their finest bin needs (past the cap of 4), whole numbers beyond 2^52 are not
+/// drafted as integers, a blank header cell is matched by position.
+#[test]
+fn draft_of_awkward_numbers_parses_and_encodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.csv");
+    let mut csv = String::from("tiny, ,big\n");
+    for i in 0..200u64 {
+        csv.push_str(&format!(
+            "{:.7},{i},{}\n",
+            (i % 97) as f64 * 4.3e-7,
+            (1u64 << 60) + (i % 40) * 1_000_003
+        ));
+    }
+    std::fs::write(&path, &csv).unwrap();
+    let text = draft_from_csv(&path).unwrap();
+    let s = Schema::from_toml_str(&text, "draft").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(s.column("tiny").unwrap().kind().name(), "float", "{text}");
+    assert_ne!(s.column("big").unwrap().kind().name(), "integer", "{text}");
+    assert_eq!(s.column("unnamed_2").unwrap().position(), Some(2), "{text}");
+    crate::data::read_csv(&path, &s).unwrap_or_else(|e| panic!("{e}\n{text}"));
+}
