@@ -331,7 +331,8 @@ fn bad_unit_flags_are_refused() {
         ],
     )
     .code(2);
-    // A row without its unit is an input error naming file, line and column.
+    // A row without its unit is an input error naming file, line and column (grouped with
+    // the number of rows, issue #20 item 2).
     let holey = dir.path().join("holey.csv");
     let text = fs::read_to_string(&csv)
         .unwrap()
@@ -352,7 +353,7 @@ fn bad_unit_flags_are_refused() {
     )
     .failure()
     .stderr(predicates::str::contains(
-        "holey.csv: line 3: column \"subject_id\"",
+        "holey.csv: column \"subject_id\": the privacy unit is missing: 1 row, first at line 3",
     ));
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
+use dpsynth::data::describe;
 use dpsynth::eval::{evaluate, load_pair, render_html, EvalOptions, NOTICE};
 use dpsynth::release::{write_atomic, Certificate};
 use dpsynth::schema::Schema;
@@ -31,6 +32,10 @@ pub struct EvaluateCmd {
     /// Print the report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Print offending cell values in data errors (PRIVATE: the operator's choice; without
+    /// it they name file, line and column only).
+    #[arg(long)]
+    pub show_values: bool,
     #[command(flatten)]
     pub opts: EvalArgs,
 }
@@ -43,6 +48,9 @@ pub struct EvalArgs {
     /// Column to predict in the train-on-synthetic/test-on-real check.
     #[arg(long)]
     pub target: Option<String>,
+    /// Print offending cell values in data errors (set from the command's --show-values).
+    #[arg(skip)]
+    pub show_values: bool,
     /// Records sampled for the distance-to-closest-record test (0 skips it).
     #[arg(long, default_value_t = 5000)]
     pub dcr_sample: usize,
@@ -62,7 +70,8 @@ pub fn run_evaluation(
     print_json: bool,
 ) -> Result<()> {
     let schema = Schema::from_path(schema_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let inputs = load_pair(real, synthetic, &schema)?;
+    let inputs = load_pair(real, synthetic, &schema)
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e, args.show_values)))?;
     let target =
         match &args.target {
             Some(t) => Some(inputs.domain.index_of(t).with_context(|| {
@@ -95,15 +104,15 @@ pub fn run_evaluation(
             guarantee.as_deref(),
         );
         write_atomic(path, html.as_bytes())?;
-        eprintln!("{NOTICE}: wrote {}", path.display());
+        errln!("{NOTICE}: wrote {}", path.display());
     }
     if let Some(path) = json_out {
         write_atomic(path, rep.to_json().as_bytes())?;
     }
     if print_json {
-        println!("{}", rep.to_json());
+        outln!("{}", rep.to_json())?;
     } else if json_out.is_none() || report.is_none() {
-        print!("{}", rep.summary_text());
+        out!("{}", rep.summary_text())?;
     }
     Ok(())
 }
@@ -113,7 +122,10 @@ pub fn run(cmd: EvaluateCmd) -> Result<()> {
         &cmd.real,
         &cmd.synthetic,
         &cmd.schema,
-        &cmd.opts,
+        &EvalArgs {
+            show_values: cmd.show_values,
+            ..cmd.opts.clone()
+        },
         cmd.report.as_deref(),
         None,
         cmd.json,

@@ -1,8 +1,12 @@
 //! The command line: clap definitions and dispatch. No logic beyond parsing and printing.
 
+#[macro_use]
+pub mod output;
+
 mod budget;
 mod evaluate;
 mod ledger;
+mod problems;
 mod progress;
 mod query;
 mod release;
