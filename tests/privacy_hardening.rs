@@ -6,6 +6,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use dpsynth::data::EncodedTable;
+use dpsynth::marginal::{
+    Clique, Domain, InMemoryOracle, MarginalOracle, MarginalTable, OracleError,
+};
+use dpsynth::mechanism::{aim, mst, AimOptions, MechanismError, MstOptions, NoProgress, Workload};
+use dpsynth::model::EstimationOptions;
+use dpsynth::privacy::{Budget, Delta, Rho};
 
 /// A small public schema and a 600-row table over it (four categorical columns with a
 /// little dependence), written into `dir`.
@@ -158,4 +165,148 @@ fn budgets_past_the_noise_free_ceiling_spend_the_ceiling() {
         let l1 = worst_one_way_l1(&data, &out.join("synthetic.csv"));
         assert!(l1 < 0.01, "worst one-way L1 {l1}");
     }
+}
+
+/// A random-ish table over `sizes` with some dependence between neighbouring columns.
+fn coded_table(sizes: &[usize], rows: usize) -> EncodedTable {
+    let data: Vec<Vec<u32>> = (0..rows)
+        .map(|i| {
+            let mut row: Vec<u32> = Vec::with_capacity(sizes.len());
+            for (j, &s) in sizes.iter().enumerate() {
+                let v = if j > 0 && (i * 31 + j * 7) % 3 != 0 {
+                    row[j - 1] % s as u32
+                } else {
+                    ((i * 2654435761 + j * 40503) >> 7) as u32 % s as u32
+                };
+                row.push(v);
+            }
+            row
+        })
+        .collect();
+    let names = (0..sizes.len()).map(|i| format!("c{i}")).collect();
+    EncodedTable::from_rows(names, sizes.to_vec(), &data).unwrap()
+}
+
+fn rho_budget(rho: f64) -> Budget {
+    Budget::from_rho(Rho::new(rho).unwrap(), Delta::new(1e-9).unwrap())
+}
+
+/// Item 5: AIM's candidate filter and its fits use one size cap. Before, the filter used
+/// `max_model_size_mb` and the fits `estimation.max_cells`; whenever the two differed (the
+/// defaults were 10,485,760 and 10,000,000 cells) a late round could pass the filter and
+/// then fail with TooLarge after most of the budget was spent. Here they differ on purpose.
+#[test]
+fn aim_filter_and_fits_share_one_size_cap() {
+    let table = coded_table(&[6, 6, 6, 6, 6], 2000);
+    let opts = AimOptions {
+        max_model_size_mb: 0.05, // 6,553 cells
+        estimation: EstimationOptions {
+            max_cells: 1000,
+            ..AimOptions::default().estimation
+        },
+        rounds: Some(40),
+        ..AimOptions::default()
+    };
+    let workload = Workload::all_k_way(5, 3);
+    let fitted = aim(
+        &InMemoryOracle::new(&table),
+        rho_budget(50.0),
+        &workload,
+        &opts,
+        &NoProgress,
+    )
+    .unwrap();
+    let cap = (0.05f64 * 1024.0 * 1024.0 / 8.0) as usize;
+    assert!(fitted.model.size_cells() <= cap);
+    // The model did grow past the estimator default the options carried.
+    assert!(
+        fitted.model.size_cells() > 1000,
+        "{}",
+        fitted.model.size_cells()
+    );
+}
+
+/// Fails every marginal of two or more columns: a stand-in for any failure in the middle of
+/// a run (a database gone, a marginal too large to count).
+struct PairsFail<'a>(InMemoryOracle<'a>);
+
+impl MarginalOracle for PairsFail<'_> {
+    fn domain(&self) -> &Domain {
+        self.0.domain()
+    }
+    fn marginal(&self, clique: &Clique) -> Result<MarginalTable, OracleError> {
+        if clique.len() >= 2 {
+            return Err(OracleError::TooLarge(clique.describe(self.0.domain()), 0));
+        }
+        self.0.marginal(clique)
+    }
+}
+
+/// Item 5: a failure after the first charge says that the budget was spent (MST fails in its
+/// tree selection, after the one-way marginals); a failure before any charge does not (AIM
+/// counts every candidate before it draws noise).
+#[test]
+fn failures_after_the_first_charge_say_the_budget_was_spent() {
+    let table = coded_table(&[3, 4, 5], 300);
+    let oracle = PairsFail(InMemoryOracle::new(&table));
+    let e = mst(
+        &oracle,
+        rho_budget(1.0),
+        &MstOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(e.budget_spent(), "{e}");
+    let MechanismError::BudgetSpent {
+        steps,
+        spent,
+        budget,
+        ..
+    } = &e
+    else {
+        unreachable!()
+    };
+    assert_eq!(*steps, 3, "the three one-way marginals were charged");
+    assert!(
+        *spent > 0.3 && *spent < 0.34 && *budget == 1.0,
+        "{spent} of {budget}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("after spending rho") && msg.contains("marginal"),
+        "{msg}"
+    );
+
+    let e = aim(
+        &oracle,
+        rho_budget(1.0),
+        &Workload::all_k_way(3, 2),
+        &AimOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(!e.budget_spent(), "{e}");
+    assert!(!e.to_string().contains("spending"), "{e}");
+}
+
+/// Item 5, at the command line: a release that cannot be written after the model was
+/// fitted says the budget was spent (here the output's parent is a file).
+#[test]
+fn cli_write_failure_after_fitting_says_the_budget_was_spent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, schema) = small_table(dir.path());
+    let blocker = dir.path().join("a-file");
+    fs::write(&blocker, "not a directory").unwrap();
+    let a = synth(
+        &data,
+        &schema,
+        &blocker.join("release"),
+        &["--mechanism", "mst", "--epsilon", "1"],
+    )
+    .failure();
+    let stderr = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("already spent rho") && stderr.contains("nothing was released"),
+        "{stderr}"
+    );
 }

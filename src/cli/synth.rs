@@ -402,7 +402,9 @@ fn run_fit(
     let mut fitted = fit(&oracle, budget, spec, &bars)?;
     // Error bars from the DP outputs alone (post-processing; proofs/accuracy.md).
     bars.start("error bars", 1);
-    fitted.assess(accuracy_seed, ACCURACY_REPLICATES)?;
+    fitted
+        .assess(accuracy_seed, ACCURACY_REPLICATES)
+        .with_context(|| spent_context(&fitted))?;
     bars.finish();
     Ok((fitted, options))
 }
@@ -432,6 +434,14 @@ fn accuracy_json(fitted: &Fitted) -> serde_json::Value {
         }),
         None => json!({"warnings": [], "accuracy": null}),
     }
+}
+
+/// Said of any failure after the model was fitted: its budget is spent.
+fn spent_context(fitted: &Fitted) -> String {
+    format!(
+        "nothing was released, but the run had already spent rho {:.6e} of its privacy budget on noisy measurements; that privacy loss counts against these data",
+        fitted.spent
+    )
 }
 
 fn phases_json(fitted: &Fitted) -> serde_json::Value {
@@ -472,7 +482,10 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
     let outcome = (|| -> Result<_> {
         let (fitted, options) = run_fit(&cmd.fit, &loaded, budget, &mech, spec.seed)?;
         let lifetime = match &charge {
-            Some(c) => Some(c.lifetime(fitted.spent)?),
+            Some(c) => Some(
+                c.lifetime(fitted.spent)
+                    .with_context(|| spent_context(&fitted))?,
+            ),
             None => None,
         };
         let t = Instant::now();
@@ -485,7 +498,8 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             &spec,
             key.as_ref(),
             lifetime,
-        )?;
+        )
+        .with_context(|| spent_context(&fitted))?;
         write_secs = t.elapsed().as_secs_f64();
         Ok((fitted, dir, cert))
     })();
@@ -585,8 +599,9 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
         Charge::reserve(&cmd.fit, &loaded.unit, budget, "fit", mech.name(), &cmd.out)?;
     let outcome = (|| -> Result<_> {
         let (fitted, _options) = run_fit(&cmd.fit, &loaded, budget, &mech, rand::random())?;
+        let context = spent_context(&fitted);
         let model = ModelFile::new(fitted, &loaded.schema_text);
-        write_atomic(&cmd.out, &model.to_json()?)?;
+        write_atomic(&cmd.out, &model.to_json()?).context(context)?;
         Ok(model)
     })();
     let model = match charge {
