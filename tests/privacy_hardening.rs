@@ -310,3 +310,165 @@ fn cli_write_failure_after_fitting_says_the_budget_was_spent() {
         "{stderr}"
     );
 }
+
+fn verify_text(dir: &Path) -> (bool, String) {
+    let out = dpsynth().arg("verify").arg(dir).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+/// Copies a release directory (to tamper with the copy).
+fn copy_release(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// Rewrites a certificate's total rho (the exact sum of its steps, rounded up), epsilon and statement, so
+/// that every arithmetic check still passes after an edit of its steps.
+fn restate_total(c: &mut serde_json::Value) {
+    let total = dpsynth::privacy::RhoSum::of(
+        c["ledger"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["rho"].as_f64().unwrap()),
+    )
+    .unwrap()
+    .upper();
+    let g = &mut c["guarantee"];
+    let delta = g["delta"].as_f64().unwrap();
+    let eps = dpsynth::privacy::epsilon_for(Rho::new(total).unwrap(), Delta::new(delta).unwrap())
+        .unwrap()
+        .value();
+    let unit: dpsynth::privacy::PrivacyUnit =
+        serde_json::from_value(g["privacy_unit"].clone()).unwrap();
+    g["rho"] = serde_json::json!(total);
+    g["epsilon"] = serde_json::json!(eps);
+    g["statement"] = serde_json::json!(dpsynth::release::statement(eps, delta, total, &unit));
+}
+
+/// Applies `edit` to a copy of `release`'s certificate and returns verify's failed checks.
+fn failed_checks_after(
+    release: &Path,
+    copy: &Path,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Vec<String> {
+    copy_release(release, copy);
+    let cert = copy.join("certificate.json");
+    let mut c = read_json(&cert);
+    edit(&mut c);
+    fs::write(&cert, serde_json::to_string_pretty(&c).unwrap()).unwrap();
+    let (ok, text) = verify_text(copy);
+    let fails: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains("[FAIL]"))
+        .map(String::from)
+        .collect();
+    assert_eq!(ok, fails.is_empty(), "{text}");
+    fails
+}
+
+/// Item 6: `verify` fails a certificate whose noise did not come from the CSPRNG (the text a
+/// build without the `openssl-rng` feature writes), and only that check fails.
+#[test]
+fn verify_fails_noise_that_is_not_from_a_csprng() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, schema) = small_table(dir.path());
+    let out = dir.path().join("r");
+    synth(
+        &data,
+        &schema,
+        &out,
+        &["--mechanism", "mst", "--epsilon", "1"],
+    )
+    .success();
+    let (ok, text) = verify_text(&out);
+    assert!(ok && text.contains("[ ok ] noise source"), "{text}");
+    let fails = failed_checks_after(&out, &dir.path().join("weak"), |c| {
+        c["noise"]["rng"] = serde_json::json!(
+            "rand::thread_rng (NOT a vetted CSPRNG: build with the default openssl-rng feature for releases)"
+        );
+    });
+    assert_eq!(fails.len(), 1, "{fails:?}");
+    assert!(
+        fails[0].contains("noise source") && fails[0].contains("openssl-rng"),
+        "{fails:?}"
+    );
+}
+
+/// Item 7: edits that keep every figure of the certificate consistent (each step's rho
+/// re-derived from its scale, the total, epsilon and statement restated) but break the
+/// mechanism's rules fail `verify`'s "mechanism rules" check, and only it: a monotone
+/// selection, a one-way marginal with its own scale (the budget split), and AIM options
+/// (selection share, planned rounds) that do not match the ledger.
+#[test]
+fn verify_checks_the_ledger_against_the_mechanism_and_its_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, schema) = small_table(dir.path());
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let monotone: Edit = Box::new(|c| {
+        let e = c["ledger"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|e| e["mechanism"] == "noisy_max")
+            .unwrap();
+        let (scale, s) = (
+            e["scale"].as_f64().unwrap(),
+            e["sensitivity"].as_f64().unwrap(),
+        );
+        e["monotone"] = serde_json::json!(true);
+        e["rho"] = serde_json::json!(dpsynth::privacy::noisy_max_rho(scale, s, true).unwrap());
+        restate_total(c);
+    });
+    let split: Edit = Box::new(|c| {
+        let e = &mut c["ledger"][0];
+        let (scale, s) = (
+            e["scale"].as_f64().unwrap(),
+            e["sensitivity"].as_f64().unwrap(),
+        );
+        e["scale"] = serde_json::json!(scale * 2.0);
+        e["rho"] =
+            serde_json::json!(dpsynth::privacy::gaussian_rho(scale * 2.0, s as u32).unwrap());
+        restate_total(c);
+    });
+    let share: Edit = Box::new(|c| {
+        c["mechanism"]["options"]["selection_share"] = serde_json::json!(0.2);
+    });
+    let rounds: Edit = Box::new(|c| {
+        let t = c["mechanism"]["options"]["rounds_planned"]
+            .as_u64()
+            .unwrap();
+        c["mechanism"]["options"]["rounds_planned"] = serde_json::json!(t * 2);
+    });
+    let cases: Vec<(&str, Vec<(&str, Edit)>)> = vec![
+        ("mst", vec![("monotone", monotone), ("split", split)]),
+        ("aim", vec![("share", share), ("rounds", rounds)]),
+    ];
+    for (mech, edits) in cases {
+        let out = dir.path().join(format!("r-{mech}"));
+        synth(
+            &data,
+            &schema,
+            &out,
+            &["--mechanism", mech, "--epsilon", "1"],
+        )
+        .success();
+        let (ok, text) = verify_text(&out);
+        assert!(ok && text.contains("[ ok ] mechanism rules"), "{text}");
+        for (name, edit) in edits {
+            let copy = dir.path().join(format!("{mech}-{name}"));
+            let fails = failed_checks_after(&out, &copy, |c| edit(c));
+            assert_eq!(fails.len(), 1, "{mech} {name}: {fails:?}");
+            assert!(
+                fails[0].contains("mechanism rules"),
+                "{mech} {name}: {fails:?}"
+            );
+        }
+    }
+}

@@ -12,7 +12,7 @@ use dpsynth::marginal::InMemoryOracle;
 use dpsynth::mechanism::measure::spendable_rho;
 use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Progress, Workload};
 use dpsynth::model::SamplingMethod;
-use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
+use dpsynth::privacy::{epsilon_for, require_csprng, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
 use dpsynth::release::{
     load_signing_key, sample_to_csv, sha256_file, write_atomic, write_release, Ledger, Lifetime,
     ModelFile, Reservation, SampleSpec, CERTIFICATE_FILE,
@@ -376,6 +376,8 @@ fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<Mech
 /// Everything a run decides before it may draw noise: data read (and truncated), budget,
 /// mechanism. Any problem here costs no budget.
 fn prepare(args: &FitArgs) -> Result<(Loaded, Budget, MechanismSpec)> {
+    // No release from a build whose noise is not from a CSPRNG (issue #13, item 6).
+    require_csprng()?;
     let loaded = load(args)?;
     let budget = args.budget.budget()?;
     let spec = spec(args, &loaded.table, &loaded.unit)?;
