@@ -149,12 +149,17 @@ fn unit_release_names_the_unit_and_verify_checks_sensitivities() {
                     let rho = dpsynth::privacy::gaussian_rho(scale, 1).unwrap();
                     e["sensitivity"] = serde_json::json!(1.0);
                     e["rho"] = serde_json::json!(rho);
-                    let total: f64 = c["ledger"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|e| e["rho"].as_f64().unwrap())
-                        .sum();
+                    // The stated total is the exact sum rounded up (a plain f64 sum can
+                    // fall below it, and verify would rightly fail "total rho").
+                    let total = dpsynth::privacy::RhoSum::of(
+                        c["ledger"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|e| e["rho"].as_f64().unwrap()),
+                    )
+                    .unwrap()
+                    .upper();
                     restate_rho(c, total);
                 }),
             ),
@@ -171,9 +176,16 @@ fn unit_release_names_the_unit_and_verify_checks_sensitivities() {
                 text.contains("[FAIL] privacy unit"),
                 "{mech}, {name}: {text}"
             );
-            // Only the unit check (and for a changed rho, nothing else) fails.
+            // Only the unit check fails, and the mechanism-rules check where the ledger's
+            // budget split, re-derived under the edited unit, no longer holds (AIM: a selection
+            // sensitivity of K w + w 2^-16 does not scale with K exactly); no arithmetic check.
             let fails: Vec<&str> = text.lines().filter(|l| l.contains("[FAIL]")).collect();
-            assert_eq!(fails.len(), 1, "{mech}, {name}: {fails:?}");
+            assert!(
+                fails
+                    .iter()
+                    .all(|l| l.contains("privacy unit") || l.contains("mechanism rules")),
+                "{mech}, {name}: {fails:?}"
+            );
         }
     }
 }

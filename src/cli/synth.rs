@@ -12,7 +12,7 @@ use dpsynth::marginal::InMemoryOracle;
 use dpsynth::mechanism::measure::spendable_rho;
 use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Progress, Workload};
 use dpsynth::model::SamplingMethod;
-use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
+use dpsynth::privacy::{epsilon_for, require_csprng, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
 use dpsynth::release::{
     load_signing_key, sample_to_csv, sha256_file, write_atomic, write_release, Ledger, Lifetime,
     ModelFile, Reservation, SampleSpec, CERTIFICATE_FILE,
@@ -384,6 +384,8 @@ fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<Mech
 /// Everything a run decides before it may draw noise: data read (and truncated), budget,
 /// mechanism. Any problem here costs no budget.
 fn prepare(args: &FitArgs) -> Result<(Loaded, Budget, MechanismSpec)> {
+    // No release from a build whose noise is not from a CSPRNG (issue #13, item 6).
+    require_csprng()?;
     let loaded = load(args)?;
     let budget = args.budget.budget()?;
     let spec = spec(args, &loaded.table, &loaded.unit)?;
@@ -410,7 +412,9 @@ fn run_fit(
     let mut fitted = fit(&oracle, budget, spec, &bars)?;
     // Error bars from the DP outputs alone (post-processing; proofs/accuracy.md).
     bars.start("error bars", 1);
-    fitted.assess(accuracy_seed, ACCURACY_REPLICATES)?;
+    fitted
+        .assess(accuracy_seed, ACCURACY_REPLICATES)
+        .with_context(|| spent_context(&fitted))?;
     bars.finish();
     Ok((fitted, options))
 }
@@ -440,6 +444,14 @@ fn accuracy_json(fitted: &Fitted) -> serde_json::Value {
         }),
         None => json!({"warnings": [], "accuracy": null}),
     }
+}
+
+/// Said of any failure after the model was fitted: its budget is spent.
+fn spent_context(fitted: &Fitted) -> String {
+    format!(
+        "nothing was released, but the run had already spent rho {:.6e} of its privacy budget on noisy measurements; that privacy loss counts against these data",
+        fitted.spent
+    )
 }
 
 /// What the operator is told about timings: they depend on the private data.
@@ -517,7 +529,10 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
     let outcome = (|| -> Result<_> {
         let (fitted, options) = run_fit(&cmd.fit, &loaded, budget, &mech, spec.seed)?;
         let lifetime = match &charge {
-            Some(c) => Some(c.lifetime(fitted.spent)?),
+            Some(c) => Some(
+                c.lifetime(fitted.spent)
+                    .with_context(|| spent_context(&fitted))?,
+            ),
             None => None,
         };
         let t = Instant::now();
@@ -530,7 +545,8 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             &spec,
             key.as_ref(),
             lifetime,
-        )?;
+        )
+        .with_context(|| spent_context(&fitted))?;
         write_secs = t.elapsed().as_secs_f64();
         Ok((fitted, dir, cert))
     })();
@@ -639,8 +655,9 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
         Charge::reserve(&cmd.fit, &loaded.unit, budget, "fit", mech.name(), &cmd.out)?;
     let outcome = (|| -> Result<_> {
         let (fitted, _options) = run_fit(&cmd.fit, &loaded, budget, &mech, rand::random())?;
+        let context = spent_context(&fitted);
         let model = ModelFile::new(fitted, &loaded.schema_text);
-        write_atomic(&cmd.out, &model.to_json()?)?;
+        write_atomic(&cmd.out, &model.to_json()?).context(context)?;
         Ok(model)
     })();
     let model = match charge {

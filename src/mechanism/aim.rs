@@ -9,8 +9,12 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use rayon::prelude::*;
+
 use crate::marginal::{Clique, Domain, MarginalOracle, MarginalTable};
-use crate::model::{estimate, model_size_cells, EstimationOptions, GraphicalModel, Measurement};
+use crate::model::{
+    estimate, fit_cliques, model_size_cells, EstimationOptions, GraphicalModel, Measurement,
+};
 use crate::privacy::{
     gaussian_scale_for, noisy_max_scale_for, select_noisy_max, Accountant, Budget, PrivacyUnit, Rho,
 };
@@ -68,7 +72,8 @@ pub struct AimOptions {
     /// Rounds the budget is planned for; the paper uses 16 * d. Raised to at least d + 1
     /// (the one-way initialisation takes d rounds' measurement budget).
     pub rounds: Option<usize>,
-    /// Model size cap in MB of f64 cells (the paper's 80 MB).
+    /// Model size cap in MB of f64 cells (the paper's 80 MB): the one number for the
+    /// candidate filter and every fit (it replaces `estimation.max_cells`).
     pub max_model_size_mb: f64,
     /// Fraction of each round's budget spent on selection (the paper's 0.1).
     pub selection_share: f64,
@@ -125,14 +130,27 @@ pub fn aim<O: MarginalOracle>(
     opts: &AimOptions,
     progress: &dyn Progress,
 ) -> Result<Fitted, MechanismError> {
+    // A budget beyond the noise-free ceiling is spent only up to it (item 9 of issue #13).
+    let mut acc = Accountant::new(Rho::new(spendable_rho(&budget, &opts.unit))?);
+    // Any failure after the first charge says that budget was spent (issue #13, item 5).
+    run_aim(oracle, budget, workload, opts, progress, &mut acc).map_err(|e| e.after_charges(&acc))
+}
+
+/// The body of [`aim`], charging `acc`.
+fn run_aim<O: MarginalOracle>(
+    oracle: &O,
+    budget: Budget,
+    workload: &Workload,
+    opts: &AimOptions,
+    progress: &dyn Progress,
+    acc: &mut Accountant,
+) -> Result<Fitted, MechanismError> {
     let domain = oracle.domain().clone();
     let d = domain.len();
     if d == 0 {
         return Err(MechanismError::EmptyDomain);
     }
-    // A budget beyond the noise-free ceiling is spent only up to it (item 9 of issue #13).
-    let rho = spendable_rho(&budget, &opts.unit);
-    let mut acc = Accountant::new(Rho::new(rho)?);
+    let rho = acc.budget().value();
     let mut phases = Vec::new();
     // The initialisation measures every one-way at one round's noise level, so at least
     // d + 1 rounds of budget are needed for any adaptive round to remain.
@@ -154,9 +172,24 @@ pub fn aim<O: MarginalOracle>(
     progress.finish();
     phases.push(("candidate marginals".to_string(), t.elapsed()));
 
+    // One size cap for the candidate filter and every fit (issue #13, item 5): a candidate
+    // the filter lets through never makes a later fit fail with TooLarge. The one-way model
+    // must fit before anything is spent.
+    let max_cells = mb_to_cells(opts.max_model_size_mb);
+
     // Initial per-round noise: the paper's sigma = sqrt(T / (2 (1 - s) rho)), eps_sel from s rho / T.
     let mut rho_measure = (1.0 - sel) * rho / rounds as f64;
     let mut rho_select = sel * rho / rounds as f64;
+
+    // The one-way model must fit under the first round's size limit (a fraction of the cap
+    // that only grows), so that no round can find every candidate too large.
+    let mut est = opts.estimation.clone();
+    est.max_cells = max_cells;
+    let one_ways = fit_cliques((0..d).map(|a| Clique::new([a])), &est);
+    let first_limit = max_cells as f64 * ((d + 1) as f64 * rho_measure + rho_select) / rho;
+    if model_size_cells(&domain, &one_ways) as f64 > first_limit * (1.0 - 1e-9) {
+        return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
+    }
 
     // One-way marginals of every column at the initial sigma.
     let t = Instant::now();
@@ -167,7 +200,7 @@ pub fn aim<O: MarginalOracle>(
     for a in 0..d {
         measurements.push(measure_marginal_with_sigma(
             oracle,
-            &mut acc,
+            acc,
             &Clique::new([a]),
             sigma,
             unit,
@@ -176,14 +209,13 @@ pub fn aim<O: MarginalOracle>(
         progress.inc();
     }
     progress.finish();
-    let mut est = opts.estimation.clone();
     let mut tracker = SelectionTracker::new(rounds);
+    let final_est = est.clone();
     let (mut model, _) = estimate(&domain, &measurements, &est, None)?;
     phases.push(("one-way marginals".to_string(), t.elapsed()));
 
     // Rounds.
     let t = Instant::now();
-    let max_cells = mb_to_cells(opts.max_model_size_mb);
     progress.start("AIM rounds", rounds);
     let mut round = 0usize;
     let mut last = false;
@@ -201,25 +233,17 @@ pub fn aim<O: MarginalOracle>(
         }
         sigma = gaussian_scale_for(Rho::new(rho_measure)?, unit.marginal_sensitivity())?;
         let spent_after = acc.spent() + rho_measure + rho_select;
-        let size_limit = (max_cells as f64 * spent_after / rho) as usize;
+        let size_limit = ((max_cells as f64 * spent_after / rho) as usize).min(max_cells);
 
-        // Candidates that fit under the size cap (or are already inside a model clique).
-        let allowed: Vec<usize> = (0..cand_list.len())
-            .filter(|&i| {
-                let c = &cand_list[i];
-                model.cliques().iter().any(|m| c.is_subset_of(m)) || {
-                    let mut cl: Vec<Clique> = model.cliques().to_vec();
-                    cl.push(c.clone());
-                    model_size_cells(&domain, &cl) <= size_limit
-                }
-            })
-            .collect();
+        // Candidates whose measurement keeps the model within the size limit, computed
+        // exactly as the refit will compute it (proofs/aim.md).
+        let allowed = fitting_candidates(&domain, &measurements, &est, &cand_list, size_limit);
         if allowed.is_empty() {
             return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
         }
         let ts = Instant::now();
         let selected = select_worst(
-            &mut acc,
+            acc,
             &model,
             &domain,
             &allowed,
@@ -238,7 +262,7 @@ pub fn aim<O: MarginalOracle>(
         let tm = Instant::now();
         let m = measure_marginal_with_sigma(
             oracle,
-            &mut acc,
+            acc,
             &clique,
             sigma,
             unit,
@@ -295,7 +319,7 @@ pub fn aim<O: MarginalOracle>(
     // Final fit with the full iteration budget.
     let t = Instant::now();
     progress.start("estimation", 1);
-    let (model, report) = estimate(&domain, &measurements, &opts.estimation, Some(&model))?;
+    let (model, report) = estimate(&domain, &measurements, &final_est, Some(&model))?;
     progress.finish();
     phases.push(("estimation".to_string(), t.elapsed()));
     let selection = tracker.finish(&model);
@@ -324,6 +348,45 @@ struct Selected {
     winner: usize,
     estimates: Vec<MarginalTable>,
     scale: f64,
+}
+
+/// Indices of the candidates whose measurement keeps the junction tree within `size_limit`
+/// cells. The size is the estimator's own (`model_size_cells` triangulates the interaction
+/// graph of `fit_cliques` plus the candidate, as `estimate` will), so a candidate
+/// allowed here never fails the refit. A candidate whose pairs are all edges of the graph
+/// already changes nothing: it gets the current size without a triangulation.
+fn fitting_candidates(
+    domain: &Domain,
+    measurements: &[Measurement],
+    est: &EstimationOptions,
+    cand_list: &[Clique],
+    size_limit: usize,
+) -> Vec<usize> {
+    let measured = fit_cliques(measurements.iter().map(|m| m.clique.clone()), est);
+    let current = model_size_cells(domain, &measured);
+    let covered = |c: &Clique| {
+        c.attrs().iter().enumerate().all(|(i, &a)| {
+            c.attrs()[i + 1..].iter().all(|&b| {
+                measured
+                    .iter()
+                    .any(|m| m.attrs().contains(&a) && m.attrs().contains(&b))
+            })
+        })
+    };
+    (0..cand_list.len())
+        .into_par_iter()
+        .filter(|&i| {
+            let c = &cand_list[i];
+            let size = if covered(c) {
+                current
+            } else {
+                let mut cl = measured.clone();
+                cl.push(c.clone());
+                model_size_cells(domain, &cl)
+            };
+            size <= size_limit
+        })
+        .collect()
 }
 
 /// L-infinity sensitivity of AIM's selection scores: one unit moves a candidate's exact L1

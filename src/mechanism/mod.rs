@@ -23,7 +23,7 @@ use crate::model::{
     sample, EstimationOptions, EstimationReport, GraphicalModel, Measurement, ModelError,
     SamplingMethod,
 };
-use crate::privacy::{Budget, LedgerEntry, PrivacyError, PrivacyUnit};
+use crate::privacy::{Accountant, Budget, LedgerEntry, PrivacyError, PrivacyUnit};
 
 pub use aim::{aim, AimOptions, Workload};
 pub use compress::{Compression, CompressionMap};
@@ -34,7 +34,7 @@ pub enum MechanismError {
     #[error("the schema has no modelled columns")]
     EmptyDomain,
     #[error(
-        "no candidate marginal fits under the model size cap of {0} MB; raise --max-model-size"
+        "the model size cap of {0} MB is too small for these columns: AIM's model starts from every one-way marginal and grows within the cap as the budget is spent; raise --max-model-size"
     )]
     NoCandidate(f64),
     #[error(transparent)]
@@ -43,6 +43,37 @@ pub enum MechanismError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Oracle(#[from] OracleError),
+    /// A failure after the first charge to the accountant: noise had been drawn, so the
+    /// budget spent so far is spent, although nothing was released.
+    #[error("{cause}\nThe run failed after spending rho {spent:.6e} of its budget of rho {budget:.6e} on {steps} noisy measurement(s): that privacy loss counts against these data although nothing was released. Fix the problem before running again; a new run spends its budget afresh.")]
+    BudgetSpent {
+        cause: Box<MechanismError>,
+        /// rho charged before the failure (the exact sum, rounded up).
+        spent: f64,
+        budget: f64,
+        steps: usize,
+    },
+}
+
+impl MechanismError {
+    /// Marks a failure as one that happened after `acc` was first charged (unchanged if
+    /// nothing was charged, or if it is already marked).
+    pub fn after_charges(self, acc: &Accountant) -> Self {
+        if acc.ledger().is_empty() || matches!(self, MechanismError::BudgetSpent { .. }) {
+            return self;
+        }
+        MechanismError::BudgetSpent {
+            cause: Box::new(self),
+            spent: acc.spent(),
+            budget: acc.budget().value(),
+            steps: acc.ledger().len(),
+        }
+    }
+
+    /// Whether privacy budget was spent before the failure.
+    pub fn budget_spent(&self) -> bool {
+        matches!(self, MechanismError::BudgetSpent { .. })
+    }
 }
 
 /// A fitted DP model and everything a release needs to describe how it was made.

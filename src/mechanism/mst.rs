@@ -75,14 +75,26 @@ pub fn mst<O: MarginalOracle>(
     opts: &MstOptions,
     progress: &dyn Progress,
 ) -> Result<Fitted, MechanismError> {
+    // A budget beyond the noise-free ceiling is spent only up to it (item 9 of issue #13).
+    let mut acc = Accountant::new(Rho::new(spendable_rho(&budget, &opts.unit))?);
+    // Any failure after the first charge says that budget was spent (issue #13, item 5).
+    run_mst(oracle, budget, opts, progress, &mut acc).map_err(|e| e.after_charges(&acc))
+}
+
+/// The body of [`mst`], charging `acc`.
+fn run_mst<O: MarginalOracle>(
+    oracle: &O,
+    budget: Budget,
+    opts: &MstOptions,
+    progress: &dyn Progress,
+    acc: &mut Accountant,
+) -> Result<Fitted, MechanismError> {
     let domain = oracle.domain().clone();
     let d = domain.len();
     if d == 0 {
         return Err(MechanismError::EmptyDomain);
     }
-    // A budget beyond the noise-free ceiling is spent only up to it (item 9 of issue #13).
-    let rho = spendable_rho(&budget, &opts.unit);
-    let mut acc = Accountant::new(Rho::new(rho)?);
+    let rho = acc.budget().value();
     let mut phases = Vec::new();
     // With a single column there is no tree: all of the budget goes to its one-way.
     let rho_one_ways = if d == 1 { rho } else { rho / 3.0 };
@@ -95,7 +107,7 @@ pub fn mst<O: MarginalOracle>(
     for a in 0..d {
         one_ways.push(measure_marginal(
             oracle,
-            &mut acc,
+            acc,
             &Clique::new([a]),
             rho_each,
             &opts.unit,
@@ -127,7 +139,7 @@ pub fn mst<O: MarginalOracle>(
         let t = Instant::now();
         let tree = select_tree(
             &coracle,
-            &mut acc,
+            acc,
             &measurements,
             rho / 3.0,
             opts.unit.score_sensitivity(1.0),
@@ -144,7 +156,7 @@ pub fn mst<O: MarginalOracle>(
         for e in edges {
             measurements.push(measure_marginal(
                 &coracle,
-                &mut acc,
+                acc,
                 e,
                 rho_edge,
                 &opts.unit,
