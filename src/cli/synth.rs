@@ -344,24 +344,43 @@ impl Charge {
 
 fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<MechanismSpec> {
     let oracle_domain = InMemoryOracle::new(table).domain_owned();
-    let mut spec = match args.mechanism {
+    build_spec(
+        args.mechanism,
+        args.workload.as_deref(),
+        args.max_model_size,
+        args.rounds,
+        &oracle_domain,
+        unit,
+    )
+}
+
+/// The mechanism and its options from the flags (shared by fit, synth and plan).
+pub(super) fn build_spec(
+    mechanism: MechanismArg,
+    workload: Option<&Path>,
+    max_model_size: f64,
+    rounds: Option<usize>,
+    oracle_domain: &dpsynth::marginal::Domain,
+    unit: &PrivacyUnit,
+) -> Result<MechanismSpec> {
+    let mut spec = match mechanism {
         MechanismArg::Mst => MechanismSpec::Mst(MstOptions::default()),
         MechanismArg::Aim => {
-            if !(args.max_model_size.is_finite() && args.max_model_size > 0.0) {
+            if !(max_model_size.is_finite() && max_model_size > 0.0) {
                 bail!("--max-model-size must be a positive number of MB");
             }
-            let workload = match &args.workload {
+            let workload = match workload {
                 Some(p) => {
                     let text = std::fs::read_to_string(p)
                         .with_context(|| format!("reading {}", p.display()))?;
-                    Workload::from_text(&text, &p.display().to_string(), &oracle_domain)
+                    Workload::from_text(&text, &p.display().to_string(), oracle_domain)
                         .map_err(anyhow::Error::msg)?
                 }
                 None => Workload::all_k_way(oracle_domain.len(), 3),
             };
             let opts = AimOptions {
-                rounds: args.rounds,
-                max_model_size_mb: args.max_model_size,
+                rounds,
+                max_model_size_mb: max_model_size,
                 ..AimOptions::default()
             };
             MechanismSpec::Aim(opts, workload)

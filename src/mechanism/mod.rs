@@ -6,6 +6,7 @@ pub mod compress;
 pub mod evidence;
 pub mod measure;
 pub mod mst;
+pub mod plan;
 
 use std::time::Duration;
 
