@@ -9,9 +9,10 @@ use serde_json::json;
 
 use dpsynth::data::{read_csv_with, truncate_units, EncodedTable, ReadOptions};
 use dpsynth::marginal::InMemoryOracle;
+use dpsynth::mechanism::measure::spendable_rho;
 use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Progress, Workload};
 use dpsynth::model::SamplingMethod;
-use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho};
+use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
 use dpsynth::release::{
     load_signing_key, sample_to_csv, sha256_file, write_atomic, write_release, Ledger, Lifetime,
     ModelFile, Reservation, SampleSpec, CERTIFICATE_FILE,
@@ -295,7 +296,8 @@ impl Charge {
     /// Where the release leaves the ledger, for the certificate.
     fn lifetime(&self, rho: f64) -> Result<Lifetime> {
         let r = &self.reservation;
-        let cumulative = r.spent_before + rho;
+        // Rounded up from the exact sum, so the stated figure is never below the truth.
+        let cumulative = RhoSum::of([r.spent_before, rho])?.upper();
         Ok(Lifetime {
             ledger_id: r.ledger_id.clone(),
             release: r.number,
@@ -396,6 +398,13 @@ fn prepare(args: &FitArgs) -> Result<(Loaded, Budget, MechanismSpec)> {
     let loaded = load(args)?;
     let budget = args.budget.budget()?;
     let spec = spec(args, &loaded.table, &loaded.unit)?;
+    let spend = spendable_rho(&budget, &loaded.unit);
+    if spend < budget.rho.value() {
+        eprintln!(
+            "note: a budget of rho {:.3e} is past the point where more budget changes anything: at rho {spend:.3e} every noise draw is already zero with overwhelming probability, so dpsynth spends only that. The certificate states the smaller rho and its epsilon, a stronger guarantee than the one asked for.",
+            budget.rho.value()
+        );
+    }
     Ok((loaded, budget, spec))
 }
 

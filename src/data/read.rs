@@ -194,9 +194,13 @@ fn cell_error(file: &str, line: u64, col: &Column, raw: &str, e: CellError) -> D
             column,
             value,
         },
-        CellError::NotADate => {
+        CellError::NotADate | CellError::NotADateTime => {
             let format = match col.kind() {
                 crate::schema::ColumnKind::Date(d) => d.format().to_string(),
+                crate::schema::ColumnKind::DateTime(d) => d
+                    .format()
+                    .unwrap_or("ISO 8601: YYYY-MM-DDTHH:MM or YYYY-MM-DD HH:MM, seconds optional")
+                    .to_string(),
                 _ => String::new(),
             };
             DataError::NotADate {
@@ -257,10 +261,11 @@ fn run<R: Read>(
             });
         }
     }
+    // Skipped columns may be absent: they are neither modelled nor written.
     let missing: Vec<String> = schema
         .columns()
         .iter()
-        .filter(|c| !index.contains_key(c.name()))
+        .filter(|c| c.is_written() && !index.contains_key(c.name()))
         .map(|c| c.name().to_string())
         .collect();
     if !missing.is_empty() {
@@ -328,7 +333,8 @@ fn run<R: Read>(
     let mut repeats: Vec<(&Column, usize, RepeatDetector)> = schema
         .columns()
         .iter()
-        .filter(|c| !c.is_modelled() && Some(c.name()) != opts.unit_column.as_deref())
+        .filter(|c| matches!(c.kind(), crate::schema::ColumnKind::Id { .. }))
+        .filter(|c| Some(c.name()) != opts.unit_column.as_deref())
         .filter_map(|c| Some((c, *index.get(c.name())?, RepeatDetector::default())))
         .collect();
 

@@ -67,8 +67,14 @@ pub fn write_csv_to<W: Write>(
     };
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut w = csv::WriterBuilder::new().from_writer(writer);
-    w.write_record(schema.columns().iter().map(|c| c.name()))
-        .map_err(werr)?;
+    w.write_record(
+        schema
+            .columns()
+            .iter()
+            .filter(|c| c.is_written())
+            .map(|c| c.name()),
+    )
+    .map_err(werr)?;
     let n_rows = columns.first().map_or(0, Vec::len);
     let mut row: Vec<String> = Vec::with_capacity(schema.columns().len());
     // Row-major over column-major codes: the row index addresses every column vector.
@@ -77,9 +83,13 @@ pub fn write_csv_to<W: Write>(
         row.clear();
         let mut m = 0;
         for col in schema.columns() {
-            if let ColumnKind::Id { prefix } = col.kind() {
-                row.push(synthetic_id(prefix.as_deref(), r));
-                continue;
+            match col.kind() {
+                ColumnKind::Id { prefix } => {
+                    row.push(synthetic_id(prefix.as_deref(), r));
+                    continue;
+                }
+                ColumnKind::Skip => continue,
+                _ => {}
             }
             let code = columns[m][r];
             m += 1;

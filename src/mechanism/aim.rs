@@ -17,7 +17,8 @@ use crate::privacy::{
 
 use super::compress::{CompressedOracle, Compression};
 use super::evidence::{Scored, SelectionTracker};
-use super::measure::{measure_marginal, measure_marginal_with_sigma, share};
+use super::measure::{measure_marginal, measure_marginal_with_sigma, share, spendable_rho};
+use super::score::{l1_distance, weighted_score, weighted_score_sensitivity};
 use super::{Fitted, MechanismError, Progress};
 
 /// A weighted list of cliques the user cares about (public: chosen without the data).
@@ -146,8 +147,9 @@ pub fn aim<O: MarginalOracle>(
     if d == 0 {
         return Err(MechanismError::EmptyDomain);
     }
-    let rho = budget.rho.value();
-    let mut acc = Accountant::new(budget.rho);
+    // A budget beyond the noise-free ceiling is spent only up to it (item 9 of issue #13).
+    let rho = spendable_rho(&budget, &opts.unit);
+    let mut acc = Accountant::new(Rho::new(rho)?);
     let mut phases = Vec::new();
     // The initialisation measures every one-way at one round's noise level, so at least
     // d + 1 rounds of budget are needed for any adaptive round to remain.
@@ -190,6 +192,7 @@ pub fn aim<O: MarginalOracle>(
     let candidates = workload.candidates();
     let cand_list: Vec<Clique> = candidates.keys().cloned().collect();
     let cand_weights: Vec<f64> = candidates.values().copied().collect();
+    let sensitivity = selection_sensitivity(&cand_weights, &opts.unit);
     progress.start("exact candidate marginals", cand_list.len());
     let mut answers = Vec::with_capacity(cand_list.len());
     for c in &cand_list {
@@ -252,7 +255,7 @@ pub fn aim<O: MarginalOracle>(
             &answers,
             sigma,
             rho_select,
-            unit,
+            sensitivity,
             round,
         )?;
         t_select += ts.elapsed().as_secs_f64();
@@ -458,10 +461,25 @@ struct Selected {
     scale: f64,
 }
 
+/// L-infinity sensitivity of AIM's selection scores: one unit moves a candidate's exact L1
+/// error by at most `K` (`unit.score_sensitivity(1.0)`), hence its score by at most
+/// `w_C K`; the largest weight of the **whole** candidate set bounds every round's
+/// allowed subset, and `score::weighted_score_sensitivity` adds the bound on the weight's
+/// rounding. One number for the run, so `dpsynth verify` can recompute it from the
+/// certificate's workload (proofs/aim.md).
+pub fn selection_sensitivity(weights: &[f64], unit: &PrivacyUnit) -> f64 {
+    let max_weight = weights
+        .iter()
+        .copied()
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    weighted_score_sensitivity(max_weight, unit.score_sensitivity(1.0))
+}
+
 /// The exponential mechanism over allowed candidates with AIM's quality
-/// `w_C * (||M_C(D) - M_C(p)||_1 - sqrt(2/pi) sigma n_C)`; L-infinity sensitivity
-/// `max_C w_C` over the allowed set per record, not monotone (proofs/aim.md), times K for a
-/// unit of up to K rows (`unit.score_sensitivity`, proofs/privacy-unit.md).
+/// `w_C * (||M_C(D) - M_C(p)||_1 - sqrt(2/pi) sigma n_C)`, computed exactly up to the weight's
+/// rounding (`score::weighted_score`); `sensitivity` is [`selection_sensitivity`], not
+/// monotone (proofs/aim.md, proofs/exponential-selection.md).
 #[allow(clippy::too_many_arguments)]
 fn select_worst(
     acc: &mut Accountant,
@@ -473,7 +491,7 @@ fn select_worst(
     answers: &[MarginalTable],
     sigma: f64,
     rho_select: f64,
-    unit: &PrivacyUnit,
+    sensitivity: f64,
     round: usize,
 ) -> Result<Selected, MechanismError> {
     let cliques: Vec<Clique> = allowed.iter().map(|&i| cand_list[i].clone()).collect();
@@ -482,22 +500,14 @@ fn select_worst(
         .iter()
         .zip(&estimates)
         .map(|(&i, est)| {
-            let l1: f64 = answers[i]
-                .values
-                .iter()
-                .zip(&est.values)
-                .map(|(a, b)| (a - b).abs())
-                .sum();
-            cand_weights[i] * (l1 - expected_noise_l1(sigma, cand_list[i].cells(domain)))
+            let l1 = l1_distance(&answers[i].values, &est.values);
+            weighted_score(
+                cand_weights[i],
+                l1,
+                expected_noise_l1(sigma, cand_list[i].cells(domain)),
+            )
         })
         .collect();
-    let sensitivity = unit.score_sensitivity(
-        allowed
-            .iter()
-            .map(|&i| cand_weights[i])
-            .fold(0.0f64, f64::max)
-            .max(f64::MIN_POSITIVE),
-    );
     let scale = noisy_max_scale_for(Rho::new(rho_select)?, sensitivity, false)?;
     let purpose = format!(
         "AIM round {round} selection among {} candidates",

@@ -7,6 +7,7 @@ pub mod evidence;
 pub mod measure;
 pub mod mst;
 pub mod plan;
+pub mod score;
 
 use std::time::Duration;
 

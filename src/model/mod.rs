@@ -56,6 +56,7 @@
 
 pub mod accuracy;
 mod approx;
+pub mod constraints;
 mod convex_bp;
 mod eliminate;
 mod estimate;
@@ -71,6 +72,7 @@ mod sample;
 use serde::{Deserialize, Serialize};
 
 pub use approx::{estimate_approximate, ApproxModel, ApproximateOptions};
+pub use constraints::{StructuralZeros, ZeroFactor};
 pub use convex_bp::{BpOptions, BpReport};
 pub use factor::Factor;
 pub use gibbs::GibbsOptions;
@@ -140,6 +142,9 @@ pub struct EstimationOptions {
     /// 0 starts from the uniform model.
     pub ipf_sweeps: usize,
     pub optimizer: Optimizer,
+    /// Structural zeros over the domain being fitted (public, from the schema's rules): the
+    /// fitted model gives every forbidden cell probability zero (`constraints.rs`).
+    pub zeros: Option<std::sync::Arc<StructuralZeros>>,
 }
 
 impl Default for EstimationOptions {
@@ -154,6 +159,7 @@ impl Default for EstimationOptions {
             step_growth: 1.1,
             ipf_sweeps: 3,
             optimizer: Optimizer::default(),
+            zeros: None,
         }
     }
 }
@@ -281,11 +287,19 @@ pub fn estimate(
     warm_start: Option<&GraphicalModel>,
 ) -> Result<(GraphicalModel, EstimationReport), ModelError> {
     validate_measurements(domain, measurements)?;
-    let cliques: Vec<Clique> = measurements
+    let zeros = opts.zeros.as_deref().filter(|z| !z.is_empty());
+    if let Some(z) = zeros {
+        StructuralZeros::new(domain, z.factors().to_vec())?;
+    }
+    let mut cliques: Vec<Clique> = measurements
         .iter()
         .map(|m| m.clique.clone())
         .filter(|c| !c.is_empty())
         .collect();
+    // Each mask's clique lies inside a tree clique, where its zeros are held.
+    if let Some(z) = zeros {
+        cliques.extend(z.cliques());
+    }
     let maxc = junction::triangulate(domain, &cliques);
     let cells = junction::total_cells(domain, &maxc);
     if cells > opts.max_cells {
@@ -301,7 +315,9 @@ pub fn estimate(
         Some(old) => warm_potentials(domain, &engine, old)?,
         None => vec![0.0; cells],
     };
-    let objective = estimate::Objective::new(&engine, domain, measurements);
+    let zero_cells = zeros.map_or_else(Vec::new, |z| z.tree_zeros(domain, &engine));
+    let objective = estimate::Objective::new(&engine, domain, measurements).with_zeros(zero_cells);
+    objective.enforce_zeros(&mut theta);
     let mut mu = vec![0.0; cells];
     // A warm start is already near the optimum: IPF sweeps (a calibration per measurement)
     // would mostly cost time there.

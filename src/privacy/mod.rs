@@ -3,12 +3,14 @@
 
 mod accountant;
 mod budget;
+mod exact;
 mod mechanisms;
 mod rng;
 mod unit;
 
 pub use accountant::{Accountant, LedgerEntry};
 pub use budget::{delta_for, epsilon_for, rho_for, Budget, Delta, Epsilon, Rho};
+pub use exact::RhoSum;
 pub use mechanisms::{
     gaussian_rho, gaussian_scale_for, measure_gaussian, noisy_max_rho, noisy_max_scale_for,
     select_noisy_max, NoiseKind,

@@ -15,12 +15,15 @@ mod draft;
 mod emit;
 mod error;
 mod parse;
+pub mod rules;
+pub mod value;
 
 use std::path::Path;
 
 pub use column::{
-    Bins, Categorical, Cell, CellError, Column, ColumnKind, DateBins, DateUnit, MissingPolicy,
-    DEFAULT_DATE_FORMAT, MAX_CODES,
+    AutoBins, BinScale, Bins, Categorical, Cell, CellError, CodeValue, Column, ColumnKind,
+    DateBins, DateTimeBins, DateUnit, Key, MissingPolicy, DEFAULT_AUTO_GRID, DEFAULT_AUTO_MAX_BINS,
+    DEFAULT_DATETIME_FORMAT, DEFAULT_DATE_FORMAT, MAX_CODES,
 };
 pub use draft::{draft_from_csv, DraftError};
 pub use error::{SchemaError, SchemaProblem};
@@ -45,6 +48,8 @@ pub struct Schema {
     pub(crate) description: Option<String>,
     /// The declared privacy unit: an `id` column and the most rows per value to use.
     pub(crate) privacy_unit: Option<(String, u32)>,
+    /// Public rules every record obeys.
+    pub(crate) rules: Vec<rules::Rule>,
     /// Where the schema came from (for messages); not part of equality.
     pub(crate) source_name: String,
 }
@@ -57,6 +62,7 @@ impl PartialEq for Schema {
             && self.extra_columns == other.extra_columns
             && self.description == other.description
             && self.privacy_unit == other.privacy_unit
+            && self.rules == other.rules
     }
 }
 
@@ -154,7 +160,17 @@ impl Schema {
         self.columns.iter().find(|c| c.name == name)
     }
 
-    /// The modelled columns (every kind except `id`), in schema order. Code vectors passed
+    /// The schema's rules, in order.
+    pub fn rules(&self) -> &[rules::Rule] {
+        &self.rules
+    }
+
+    /// The rules resolved against the columns (validated when the schema was loaded).
+    pub fn compiled_rules(&self) -> Result<rules::CompiledRules, SchemaError> {
+        rules::CompiledRules::new(self).map_err(|p| SchemaError::new(&self.source_name, p))
+    }
+
+    /// The modelled columns (every kind except `id` and `skip`), in schema order. Code vectors passed
     /// to and from the data layer follow this order.
     pub fn modelled(&self) -> Vec<&Column> {
         self.columns.iter().filter(|c| c.is_modelled()).collect()
