@@ -39,6 +39,9 @@ pub struct PlanCmd {
     /// AIM workload file (default: all 3-way marginals).
     #[arg(long)]
     pub workload: Option<PathBuf>,
+    /// AIM: plan for a workload that emphasises this outcome column (repeatable; as synth).
+    #[arg(long = "target", value_name = "COLUMN", conflicts_with = "workload")]
+    pub targets: Vec<String>,
     #[arg(long, default_value_t = 80.0)]
     pub max_model_size: f64,
     #[arg(long)]
@@ -89,6 +92,7 @@ pub fn run(cmd: PlanCmd) -> Result<()> {
     let spec = build_spec(
         cmd.mechanism,
         cmd.workload.as_deref(),
+        &cmd.targets,
         cmd.max_model_size,
         cmd.rounds,
         &domain,
