@@ -8,7 +8,9 @@ use clap::Args;
 use serde_json::json;
 
 use dpsynth::marginal::Domain;
-use dpsynth::mechanism::plan::{plan, PlanRow, REFERENCE_LINK, REFERENCE_ZIPF};
+use dpsynth::mechanism::plan::{
+    plan, PlanRow, Reference, REFERENCE_LINK, REFERENCE_TRIPLE, REFERENCE_ZIPF,
+};
 use dpsynth::privacy::{Budget, Delta, Epsilon};
 use dpsynth::schema::Schema;
 
@@ -54,6 +56,18 @@ pub struct PlanCmd {
     /// Simulated runs averaged per budget.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub runs: u64,
+    /// Skew of the simulated columns: value k of a column has weight 1 / (k + 1)^s, in
+    /// schema order. Larger means fewer values hold most records.
+    #[arg(long, default_value_t = REFERENCE_ZIPF)]
+    pub reference_zipf: f64,
+    /// Dependence of the simulated columns: the probability that a column follows its
+    /// predecessor's rank instead of its own law (0 to 1).
+    #[arg(long, default_value_t = REFERENCE_LINK)]
+    pub reference_link: f64,
+    /// Of the linked values, the share that follows the sum of the two preceding columns
+    /// (a three-way interaction) instead of the preceding column alone (0 to 1).
+    #[arg(long, default_value_t = REFERENCE_TRIPLE)]
+    pub reference_triple: f64,
     /// Seed of the simulated data.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -98,6 +112,17 @@ pub fn run(cmd: PlanCmd) -> Result<()> {
         &domain,
         &unit,
     )?;
+    if !(cmd.reference_zipf.is_finite() && cmd.reference_zipf >= 0.0) {
+        bail!("--reference-zipf must be a number >= 0");
+    }
+    if !(0.0..=1.0).contains(&cmd.reference_link) || !(0.0..=1.0).contains(&cmd.reference_triple) {
+        bail!("--reference-link and --reference-triple must be between 0 and 1");
+    }
+    let reference = Reference {
+        zipf_exponent: cmd.reference_zipf,
+        link_probability: cmd.reference_link,
+        triple_share: cmd.reference_triple,
+    };
     let rows = cmd.rows as usize;
     let mut out: Vec<PlanRow> = Vec::new();
     if !cmd.json {
@@ -112,7 +137,15 @@ pub fn run(cmd: PlanCmd) -> Result<()> {
     }
     for &eps in &cmd.epsilon {
         let budget = Budget::from_epsilon_delta(eps, cmd.delta)?;
-        let row = plan(&domain, rows, budget, &spec, cmd.runs as usize, cmd.seed)?;
+        let row = plan(
+            &domain,
+            rows,
+            budget,
+            &spec,
+            reference,
+            cmd.runs as usize,
+            cmd.seed,
+        )?;
         if !cmd.json {
             print_row(&row);
         }
@@ -128,8 +161,9 @@ pub fn run(cmd: PlanCmd) -> Result<()> {
                 "mechanism": spec.name(),
                 "privacy_unit": unit,
                 "reference": {
-                    "zipf_exponent": REFERENCE_ZIPF,
-                    "link_probability": REFERENCE_LINK,
+                    "zipf_exponent": reference.zipf_exponent,
+                    "link_probability": reference.link_probability,
+                    "triple_share": reference.triple_share,
                     "seed": cmd.seed,
                 },
                 "error_metric": "mean L1 distance between the release's and the data's k-way marginal shares (0 to 2)",
