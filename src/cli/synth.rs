@@ -65,6 +65,11 @@ pub struct FitArgs {
     /// AIM workload file (TOML/JSON list of cliques with weights); default: all 3-way marginals.
     #[arg(long)]
     pub workload: Option<PathBuf>,
+    /// AIM: emphasise this outcome column (repeatable): the workload becomes every 3-way
+    /// marginal containing a target (the AIM paper's target workload), so relations with
+    /// the outcome get most of the budget. With --evaluate, TSTR predicts the first target.
+    #[arg(long = "target", value_name = "COLUMN", conflicts_with = "workload")]
+    pub targets: Vec<String>,
     /// AIM: cap on the model size in MB; candidates that would exceed it are skipped.
     #[arg(long, default_value_t = 80.0)]
     pub max_model_size: f64,
@@ -354,24 +359,58 @@ impl Charge {
 
 fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<MechanismSpec> {
     let oracle_domain = InMemoryOracle::new(table).domain_owned();
-    let mut spec = match args.mechanism {
-        MechanismArg::Mst => MechanismSpec::Mst(MstOptions::default()),
+    build_spec(
+        args.mechanism,
+        args.workload.as_deref(),
+        &args.targets,
+        args.max_model_size,
+        args.rounds,
+        &oracle_domain,
+        unit,
+    )
+}
+
+/// The mechanism and its options from the flags (shared by fit, synth and plan).
+pub(super) fn build_spec(
+    mechanism: MechanismArg,
+    workload: Option<&Path>,
+    targets: &[String],
+    max_model_size: f64,
+    rounds: Option<usize>,
+    oracle_domain: &dpsynth::marginal::Domain,
+    unit: &PrivacyUnit,
+) -> Result<MechanismSpec> {
+    let target_idx = targets
+        .iter()
+        .map(|t| {
+            oracle_domain
+                .index_of(t)
+                .with_context(|| format!("--target {t:?} is not a modelled column of the schema"))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let mut spec = match mechanism {
+        MechanismArg::Mst => {
+            if !targets.is_empty() {
+                eprintln!("note: MST has no workload, so --target does not change the model; it only names the TSTR column of --evaluate (use --mechanism aim to emphasise it)");
+            }
+            MechanismSpec::Mst(MstOptions::default())
+        }
         MechanismArg::Aim => {
-            if !(args.max_model_size.is_finite() && args.max_model_size > 0.0) {
+            if !(max_model_size.is_finite() && max_model_size > 0.0) {
                 bail!("--max-model-size must be a positive number of MB");
             }
-            let workload = match &args.workload {
+            let workload = match workload {
                 Some(p) => {
                     let text = std::fs::read_to_string(p)
                         .with_context(|| format!("reading {}", p.display()))?;
-                    Workload::from_text(&text, &p.display().to_string(), &oracle_domain)
+                    Workload::from_text(&text, &p.display().to_string(), oracle_domain)
                         .map_err(anyhow::Error::msg)?
                 }
-                None => Workload::all_k_way(oracle_domain.len(), 3),
+                None => Workload::targeting(oracle_domain.len(), 3, &target_idx),
             };
             let opts = AimOptions {
-                rounds: args.rounds,
-                max_model_size_mb: args.max_model_size,
+                rounds,
+                max_model_size_mb: max_model_size,
                 ..AimOptions::default()
             };
             MechanismSpec::Aim(opts, workload)
@@ -627,6 +666,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             &cmd.fit.schema,
             &super::evaluate::EvalArgs {
                 show_values: cmd.fit.problems.show_values,
+                target: cmd.fit.targets.first().cloned(),
                 ..cmd.eval.clone()
             },
             Some(&html),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::marginal::{Clique, Domain, MarginalOracle, MarginalTable, OracleError};
 use crate::model::accuracy::{normal_upper_quantile, DomainMap};
+use crate::model::Measurement;
 
 /// Per attribute: which original codes share each compressed code.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,6 +101,18 @@ impl Compression {
                 f
             })
             .collect()
+    }
+
+    /// Re-expresses a noisy one-way over the compressed domain by summing merged cells. (A
+    /// merged cell has variance `m sigma^2`; weighting it so measured no difference on adult,
+    /// so the estimator treats all cells alike; `Fitted::cell_sd` states the true variance.)
+    pub fn compress_one_way(&self, m: &Measurement) -> Measurement {
+        let a = m.clique.attrs()[0];
+        let values = self.groups[a]
+            .iter()
+            .map(|olds| olds.iter().map(|&o| m.values[o as usize]).sum())
+            .collect();
+        Measurement::new(m.clique.clone(), values, m.sigma)
     }
 
     /// Re-expresses a table over the original domain in compressed codes (sums cells).

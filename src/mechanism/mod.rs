@@ -6,6 +6,7 @@ pub mod compress;
 pub mod evidence;
 pub mod measure;
 pub mod mst;
+pub mod plan;
 pub mod score;
 
 use std::time::Duration;
@@ -104,19 +105,25 @@ pub struct Fitted {
     /// Bounds from the selection steps (model domain, counts, against the final model).
     #[serde(default)]
     pub selection: Vec<SelectionBound>,
+    /// Indices of measurements taken over the original domain and summed over merged values
+    /// (the one-ways before compression): a merged cell carries `k` cells' noise.
+    #[serde(default)]
+    pub summed: Vec<usize>,
     /// Error bars (`accuracy.json`), once [`Fitted::assess`] has run.
     #[serde(default)]
     pub accuracy: Option<AccuracyReport>,
 }
 
 impl Fitted {
-    /// Per measurement, each cell's noise standard deviation. MST measures one-ways before
-    /// compressing and sums a merged group's cells, so such a cell carries `k` cells' noise.
+    /// Per measurement, each cell's noise standard deviation. The one-ways are measured
+    /// before compressing and a merged group's cells summed, so such a cell carries `k`
+    /// cells' noise.
     pub fn cell_sd(&self) -> Vec<Vec<f64>> {
         self.measurements
             .iter()
-            .map(|m| {
-                if m.clique.len() == 1 && self.mechanism == "mst" {
+            .enumerate()
+            .map(|(i, m)| {
+                if m.clique.len() == 1 && self.summed.contains(&i) {
                     let a = m.clique.attrs()[0];
                     let groups = &self.compression.groups[a];
                     if groups.len() == m.values.len() {
@@ -306,6 +313,10 @@ impl MechanismSpec {
             }),
             MechanismSpec::Aim(o, w) => serde_json::json!({
                 "rounds_planned": o.rounds.unwrap_or(16 * domain.len()).max(domain.len() + 1),
+                "compress": o.compress,
+                "compress_threshold_sigmas": o.compress_sigmas,
+                "one_way_relative_noise_target": o.one_way_target,
+                "one_way_share_when_above": o.one_way_share,
                 "max_model_size_mb": o.max_model_size_mb,
                 "selection_share": o.selection_share,
                 "workload": w.cliques.iter().map(|(c, wt)| serde_json::json!({

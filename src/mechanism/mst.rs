@@ -130,7 +130,7 @@ fn run_mst<O: MarginalOracle>(
     let coracle = CompressedOracle::new(oracle, &compression);
     let mut measurements: Vec<Measurement> = one_ways
         .iter()
-        .map(|m| compress_one_way(m, &compression))
+        .map(|m| compression.compress_one_way(m))
         .collect();
 
     let mut tracker = None;
@@ -212,6 +212,7 @@ fn run_mst<O: MarginalOracle>(
         phases,
         workload: crate::marginal::all_k_way(d, 2),
         selection,
+        summed: (0..d).collect(),
         accuracy: None,
     })
 }
@@ -225,18 +226,6 @@ struct Tree {
     /// Index into `pairs` of the first edge chosen, and the Gumbel scale.
     first: usize,
     first_scale: f64,
-}
-
-/// Re-expresses a noisy one-way over the compressed domain by summing merged cells. (A
-/// merged cell has variance `m sigma^2`; weighting it so measured no difference on adult,
-/// so the estimator treats all cells alike.)
-fn compress_one_way(m: &Measurement, compression: &Compression) -> Measurement {
-    let a = m.clique.attrs()[0];
-    let values = compression.groups[a]
-        .iter()
-        .map(|olds| olds.iter().map(|&o| m.values[o as usize]).sum())
-        .collect();
-    Measurement::new(m.clique.clone(), values, m.sigma)
 }
 
 /// Chooses d - 1 tree edges, each by the exponential mechanism on the L1 distance between a
