@@ -9,6 +9,7 @@ mod decode;
 mod density;
 mod encoded;
 mod error;
+mod problems;
 mod read;
 mod truncate;
 mod write;
@@ -17,9 +18,10 @@ pub use decode::{decode_rng, Decoder, DECODE_STREAM};
 pub use density::Density;
 pub use encoded::{Codes, EncodedTable};
 pub use error::DataError;
+pub use problems::{describe, ProblemReport, PRIVATE_NOTE};
 pub use read::{
-    check_csv, check_csv_with, read_csv, read_csv_from, read_csv_with, ColumnReport, EncodeReport,
-    ReadOptions,
+    check_csv, check_csv_grouped, check_csv_with, read_csv, read_csv_from, read_csv_with,
+    ColumnReport, EncodeReport, ReadOptions,
 };
 pub use truncate::{
     truncate_units, RepeatDetector, TruncateError, UnitIds, UnitInterner, UnitProfile,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::marginal::{Clique, Domain, MarginalOracle, MarginalTable, OracleError};
 use crate::model::accuracy::{normal_upper_quantile, DomainMap};
+use crate::model::Measurement;
 use crate::model::{StructuralZeros, ZeroFactor};
 
 /// Per attribute: which original codes share each compressed code.
@@ -154,6 +155,26 @@ impl Compression {
                 f
             })
             .collect()
+    }
+
+    /// Re-expresses a noisy one-way over the compressed domain by summing merged cells. (A
+    /// merged cell has variance `m sigma^2`; weighting it so measured no difference on adult,
+    /// so the estimator treats all cells alike; `Fitted::cell_sd` states the true variance.)
+    pub fn compress_one_way(&self, m: &Measurement) -> Measurement {
+        let a = m.clique.attrs()[0];
+        let groups = &self.groups[a];
+        let values = groups
+            .iter()
+            .map(|olds| olds.iter().map(|&o| m.values[o as usize]).sum())
+            .collect();
+        // An automatic-bin column's merged bins hold many grid cells each, so its one-way
+        // gets the noise of the average merged bin.
+        let sigma = if self.merged_bins()[a] {
+            m.sigma * (m.values.len() as f64 / groups.len().max(1) as f64).sqrt()
+        } else {
+            m.sigma
+        };
+        Measurement::new(m.clique.clone(), values, sigma)
     }
 
     /// Re-expresses a table over the original domain in compressed codes (sums cells).

@@ -7,6 +7,7 @@ pub mod evidence;
 pub mod knowledge;
 pub mod measure;
 pub mod mst;
+pub mod plan;
 pub mod score;
 
 use std::time::Duration;
@@ -24,7 +25,7 @@ use crate::model::{
     sample, EstimationOptions, EstimationReport, GraphicalModel, Measurement, ModelError,
     SamplingMethod,
 };
-use crate::privacy::{Budget, LedgerEntry, PrivacyError, PrivacyUnit};
+use crate::privacy::{Accountant, Budget, LedgerEntry, PrivacyError, PrivacyUnit};
 
 pub use aim::{aim, AimOptions, Workload};
 pub use compress::{Compression, CompressionMap};
@@ -36,7 +37,7 @@ pub enum MechanismError {
     #[error("the schema has no modelled columns")]
     EmptyDomain,
     #[error(
-        "no candidate marginal fits under the model size cap of {0} MB; raise --max-model-size"
+        "the model size cap of {0} MB is too small for these columns: AIM's model starts from every one-way marginal and grows within the cap as the budget is spent; raise --max-model-size"
     )]
     NoCandidate(f64),
     #[error(transparent)]
@@ -47,6 +48,37 @@ pub enum MechanismError {
     Oracle(#[from] OracleError),
     #[error("rules: {0}")]
     Rules(String),
+    /// A failure after the first charge to the accountant: noise had been drawn, so the
+    /// budget spent so far is spent, although nothing was released.
+    #[error("{cause}\nThe run failed after spending rho {spent:.6e} of its budget of rho {budget:.6e} on {steps} noisy measurement(s): that privacy loss counts against these data although nothing was released. Fix the problem before running again; a new run spends its budget afresh.")]
+    BudgetSpent {
+        cause: Box<MechanismError>,
+        /// rho charged before the failure (the exact sum, rounded up).
+        spent: f64,
+        budget: f64,
+        steps: usize,
+    },
+}
+
+impl MechanismError {
+    /// Marks a failure as one that happened after `acc` was first charged (unchanged if
+    /// nothing was charged, or if it is already marked).
+    pub fn after_charges(self, acc: &Accountant) -> Self {
+        if acc.ledger().is_empty() || matches!(self, MechanismError::BudgetSpent { .. }) {
+            return self;
+        }
+        MechanismError::BudgetSpent {
+            cause: Box::new(self),
+            spent: acc.spent(),
+            budget: acc.budget().value(),
+            steps: acc.ledger().len(),
+        }
+    }
+
+    /// Whether privacy budget was spent before the failure.
+    pub fn budget_spent(&self) -> bool {
+        matches!(self, MechanismError::BudgetSpent { .. })
+    }
 }
 
 /// A fitted DP model and everything a release needs to describe how it was made.
@@ -77,19 +109,25 @@ pub struct Fitted {
     /// Bounds from the selection steps (model domain, counts, against the final model).
     #[serde(default)]
     pub selection: Vec<SelectionBound>,
+    /// Indices of measurements taken over the original domain and summed over merged values
+    /// (the one-ways before compression): a merged cell carries `k` cells' noise.
+    #[serde(default)]
+    pub summed: Vec<usize>,
     /// Error bars (`accuracy.json`), once [`Fitted::assess`] has run.
     #[serde(default)]
     pub accuracy: Option<AccuracyReport>,
 }
 
 impl Fitted {
-    /// Per measurement, each cell's noise standard deviation. MST measures one-ways before
-    /// compressing and sums a merged group's cells, so such a cell carries `k` cells' noise.
+    /// Per measurement, each cell's noise standard deviation. The one-ways are measured
+    /// before compressing and a merged group's cells summed, so such a cell carries `k`
+    /// cells' noise.
     pub fn cell_sd(&self) -> Vec<Vec<f64>> {
         self.measurements
             .iter()
-            .map(|m| {
-                if m.clique.len() == 1 && self.mechanism == "mst" {
+            .enumerate()
+            .map(|(i, m)| {
+                if m.clique.len() == 1 && self.summed.contains(&i) {
                     let a = m.clique.attrs()[0];
                     let groups = &self.compression.groups[a];
                     if groups.len() == m.values.len() {
@@ -349,6 +387,10 @@ impl MechanismSpec {
             }),
             MechanismSpec::Aim(o, w) => serde_json::json!({
                 "rounds_planned": o.rounds.unwrap_or(16 * domain.len()).max(domain.len() + 1),
+                "compress": o.compress,
+                "compress_threshold_sigmas": o.compress_sigmas,
+                "one_way_relative_noise_target": o.one_way_target,
+                "one_way_share_when_above": o.one_way_share,
                 "max_model_size_mb": o.max_model_size_mb,
                 "selection_share": o.selection_share,
                 "workload": w.cliques.iter().map(|(c, wt)| serde_json::json!({

@@ -79,14 +79,26 @@ pub fn mst<O: MarginalOracle>(
     opts: &MstOptions,
     progress: &dyn Progress,
 ) -> Result<Fitted, MechanismError> {
+    // A budget beyond the noise-free ceiling is spent only up to it (item 9 of issue #13).
+    let mut acc = Accountant::new(Rho::new(spendable_rho(&budget, &opts.unit))?);
+    // Any failure after the first charge says that budget was spent (issue #13, item 5).
+    run_mst(oracle, budget, opts, progress, &mut acc).map_err(|e| e.after_charges(&acc))
+}
+
+/// The body of [`mst`], charging `acc`.
+fn run_mst<O: MarginalOracle>(
+    oracle: &O,
+    budget: Budget,
+    opts: &MstOptions,
+    progress: &dyn Progress,
+    acc: &mut Accountant,
+) -> Result<Fitted, MechanismError> {
     let domain = oracle.domain().clone();
     let d = domain.len();
     if d == 0 {
         return Err(MechanismError::EmptyDomain);
     }
-    // A budget beyond the noise-free ceiling is spent only up to it (item 9 of issue #13).
-    let rho = spendable_rho(&budget, &opts.unit);
-    let mut acc = Accountant::new(Rho::new(rho)?);
+    let rho = acc.budget().value();
     let mut phases = Vec::new();
     // With a single column there is no tree: all of the budget goes to its one-way.
     let rho_one_ways = if d == 1 { rho } else { rho / 3.0 };
@@ -99,7 +111,7 @@ pub fn mst<O: MarginalOracle>(
     for a in 0..d {
         one_ways.push(measure_marginal(
             oracle,
-            &mut acc,
+            acc,
             &Clique::new([a]),
             rho_each,
             &opts.unit,
@@ -129,7 +141,7 @@ pub fn mst<O: MarginalOracle>(
     let coracle = CompressedOracle::new(oracle, &compression);
     let mut measurements: Vec<Measurement> = one_ways
         .iter()
-        .map(|m| compress_one_way(m, &compression))
+        .map(|m| compression.compress_one_way(m))
         .collect();
 
     let mut tracker = None;
@@ -138,7 +150,7 @@ pub fn mst<O: MarginalOracle>(
         let t = Instant::now();
         let tree = select_tree(
             &coracle,
-            &mut acc,
+            acc,
             &measurements,
             rho / 3.0,
             opts.unit.score_sensitivity(1.0),
@@ -155,7 +167,7 @@ pub fn mst<O: MarginalOracle>(
         for e in edges {
             measurements.push(measure_marginal(
                 &coracle,
-                &mut acc,
+                acc,
                 e,
                 rho_edge,
                 &opts.unit,
@@ -211,6 +223,7 @@ pub fn mst<O: MarginalOracle>(
         phases,
         workload: crate::marginal::all_k_way(d, 2),
         selection,
+        summed: (0..d).collect(),
         accuracy: None,
     })
 }
@@ -224,25 +237,6 @@ struct Tree {
     /// Index into `pairs` of the first edge chosen, and the Gumbel scale.
     first: usize,
     first_scale: f64,
-}
-
-/// Re-expresses a noisy one-way over the compressed domain by summing merged cells. (A
-/// merged cell has variance `m sigma^2`; weighting it so measured no difference on adult,
-/// so the estimator treats all cells alike. An automatic-bin column's merged bins hold many
-/// grid cells each, so its one-way gets the noise of the average merged bin.)
-pub(crate) fn compress_one_way(m: &Measurement, compression: &Compression) -> Measurement {
-    let a = m.clique.attrs()[0];
-    let groups = &compression.groups[a];
-    let values = groups
-        .iter()
-        .map(|olds| olds.iter().map(|&o| m.values[o as usize]).sum())
-        .collect();
-    let sigma = if compression.merged_bins()[a] {
-        m.sigma * (m.values.len() as f64 / groups.len().max(1) as f64).sqrt()
-    } else {
-        m.sigma
-    };
-    Measurement::new(m.clique.clone(), values, sigma)
 }
 
 /// Chooses d - 1 tree edges, each by the exponential mechanism on the L1 distance between a

@@ -83,6 +83,16 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
         },
     );
 
+    // Noise from anything but opendp on OpenSSL's CSPRNG voids the guarantee (issue #13,
+    // item 6): a build without the openssl-rng feature must not make releases.
+    push(
+        "noise source",
+        cert.noise
+            .check_release_grade()
+            .map(|()| format!("{}, {}", cert.noise.library, cert.noise.rng))
+            .map_err(|e| e.to_string()),
+    );
+
     // Each ledger step's rho follows from its stated scale and sensitivity.
     let mut step_errors = Vec::new();
     for (i, e) in cert.ledger.iter().enumerate() {
@@ -181,6 +191,10 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
     push("epsilon from rho", eps_check);
 
     push("privacy unit", check_privacy_unit(&cert));
+    push(
+        "mechanism rules",
+        Rules::of(&cert).and_then(|r| r.check_ledger(&cert)),
+    );
     if cert.guarantee.lifetime.is_some() {
         push("lifetime ledger", check_lifetime(&cert));
     }
