@@ -65,8 +65,14 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
             if let (Some(s), Some(d)) = (&parsed, &data) {
                 let report = check_csv_grouped(d, s, &ReadOptions::default());
                 if report.is_empty() {
-                    if let Ok((_, report)) = read_csv(d, s) {
+                    let opts = ReadOptions {
+                        check_rules: true,
+                        ..ReadOptions::default()
+                    };
+                    if let Ok((_, report)) = read_csv_with(d, s, &opts) {
                         clamping_note(&report);
+                        data_lines = rule_problems(d, &report);
+                        data_problems = data_lines.len();
                     }
                 } else {
                     (data_lines, data_problems) =
@@ -150,6 +156,36 @@ fn clamping_note(report: &EncodeReport) {
             parts.join("; ")
         );
     }
+}
+
+/// Rows breaking the schema's rules: PRIVATE counts for the operator. A public rule the data
+/// breaks is either wrong or marks data errors; either way the model gives those rows' cells
+/// no mass, so the steward must decide.
+fn rule_problems(file: &std::path::Path, report: &EncodeReport) -> Vec<String> {
+    report
+        .rules
+        .iter()
+        .filter(|r| r.rows > 0 || r.undecided > 0)
+        .map(|r| {
+            let mut msg = format!(
+                "{}: rule {} is broken by {} row(s)",
+                file.display(),
+                r.rule,
+                r.rows
+            );
+            if let Some(l) = r.first_line {
+                msg.push_str(&format!(", first at line {l}"));
+            }
+            if r.undecided > 0 {
+                msg.push_str(&format!(
+                    "; {} row(s) could not be read back to decide it",
+                    r.undecided
+                ));
+            }
+            msg.push_str(" (private, for the operator only)");
+            msg
+        })
+        .collect()
 }
 
 /// Rows per unit and what each bound K would drop: PRIVATE figures for the operator choosing

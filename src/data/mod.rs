@@ -21,7 +21,7 @@ pub use error::DataError;
 pub use problems::{describe, ProblemReport, PRIVATE_NOTE};
 pub use read::{
     check_csv, check_csv_grouped, check_csv_with, read_csv, read_csv_from, read_csv_with,
-    ColumnReport, EncodeReport, ReadOptions,
+    ColumnReport, EncodeReport, ReadOptions, RuleReport,
 };
 pub use truncate::{
     truncate_units, RepeatDetector, TruncateError, UnitIds, UnitInterner, UnitProfile,

@@ -23,6 +23,9 @@ pub struct ReadOptions {
     /// recorded in the table ([`EncodedTable::units`]) for truncation, and a row without one
     /// is an error.
     pub unit_column: Option<String>,
+    /// Check every record against the schema's rules and count, per rule, the rows that
+    /// break it ([`EncodeReport::rules`]; `schema check --data`). Off in release runs.
+    pub check_rules: bool,
 }
 
 impl Default for ReadOptions {
@@ -31,6 +34,7 @@ impl Default for ReadOptions {
             allow_extra_columns: false,
             max_problems: 20,
             unit_column: None,
+            check_rules: false,
         }
     }
 }
@@ -61,6 +65,20 @@ pub struct EncodeReport {
     /// once: the data may hold several rows per person, so a record-level guarantee may not
     /// be what the operator wants.
     pub repeated_ids: Vec<String>,
+    /// With [`ReadOptions::check_rules`]: per rule of the schema, the rows that break it.
+    pub rules: Vec<RuleReport>,
+}
+
+/// Rows of the data breaking one rule of the schema (PRIVATE, like the rest of the report).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleReport {
+    pub rule: String,
+    /// Rows that break the rule.
+    pub rows: u64,
+    /// Rows whose values could not be read back to decide the rule.
+    pub undecided: u64,
+    /// The first line breaking it (1-based, as in the file), if any.
+    pub first_line: Option<u64>,
 }
 
 impl EncodeReport {
@@ -369,7 +387,24 @@ fn run<R: Read>(
             })
             .collect(),
         repeated_ids: Vec::new(),
+        rules: Vec::new(),
     };
+    // The rules, when asked for: compiled once, checked on each record's texts.
+    let rules = if opts.check_rules && mode == Mode::Encode && !schema.rules.is_empty() {
+        crate::schema::rules::CompiledRules::new(schema).ok()
+    } else {
+        None
+    };
+    if let Some(r) = &rules {
+        report.rules = r
+            .labels()
+            .into_iter()
+            .map(|rule| RuleReport {
+                rule,
+                ..Default::default()
+            })
+            .collect();
+    }
 
     // The privacy unit's values, and repeats in the other id columns (both private).
     let unit = opts.unit_column.as_deref().and_then(|name| {
@@ -431,6 +466,22 @@ fn run<R: Read>(
         }
         for (_, pos, detector) in &mut repeats {
             detector.push(rec.get(*pos).unwrap_or("").trim());
+        }
+        if let Some(r) = &rules {
+            let texts: Vec<&str> = positions
+                .iter()
+                .map(|p| p.and_then(|p| rec.get(p)).unwrap_or(""))
+                .collect();
+            match r.broken_by(&texts) {
+                Ok(broken) => {
+                    for i in broken {
+                        let rr = &mut report.rules[i];
+                        rr.rows += 1;
+                        rr.first_line.get_or_insert(line);
+                    }
+                }
+                Err(_) => report.rules.iter_mut().for_each(|rr| rr.undecided += 1),
+            }
         }
         for (j, col) in modelled.iter().enumerate() {
             let Some(pos) = positions[j] else { continue };
