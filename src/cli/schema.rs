@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Subcommand;
 
-use dpsynth::data::{
-    check_csv_grouped, read_csv, read_csv_with, EncodeReport, ReadOptions, UnitProfile,
-};
+use dpsynth::data::{check_csv_grouped, read_csv_with, EncodeReport, ReadOptions, UnitProfile};
 use dpsynth::schema::{draft_from_csv, ColumnKind, Schema};
 
 use super::problems::ProblemArgs;
