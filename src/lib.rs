@@ -19,3 +19,4 @@ pub mod model;
 pub mod privacy;
 pub mod release;
 pub mod schema;
+pub mod sql;

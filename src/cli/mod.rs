@@ -6,6 +6,7 @@ mod ledger;
 mod progress;
 mod release;
 mod schema;
+mod source;
 mod synth;
 
 use anyhow::Result;

@@ -5,19 +5,19 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Subcommand;
 
-use dpsynth::data::{check_csv, read_csv, read_csv_with, ReadOptions, UnitProfile};
+use dpsynth::data::{check_table_with, read_table, read_table_with, ReadOptions, UnitProfile};
 use dpsynth::schema::{draft_from_csv, ColumnKind, Schema};
 
 #[derive(Subcommand, Debug)]
 pub enum SchemaCmd {
-    /// Validate a public schema; with --data, also report encoding problems in a CSV.
+    /// Validate a public schema; with --data, also report encoding problems in a CSV or Parquet file.
     #[command(after_help = "Examples:
   dpsynth schema check admissions.schema.toml --data admissions.csv
   dpsynth schema check admissions.schema.toml --data admissions.csv --privacy-unit patient_id")]
     Check {
         /// Schema file (TOML; JSON and benchmark *-domain.json accepted).
         schema: PathBuf,
-        /// CSV to check against the schema (its problems name line, column and value).
+        /// CSV or Parquet file to check against the schema (its problems name line or row, column and value).
         #[arg(long)]
         data: Option<PathBuf>,
         /// With --data: show (privately, for the operator) how many rows each value of this
@@ -54,11 +54,11 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
                 Err(e) => (None, vec![e.to_string()]),
             };
             if let (Some(s), Some(d)) = (&parsed, &data) {
-                let errs = check_csv(d, s);
+                let errs = check_table_with(d, s, &ReadOptions::default());
                 problems.extend(errs.iter().map(|e| e.to_string()));
                 if errs.is_empty() {
                     // Clamping counts are private: shown to the operator here, never in a release.
-                    if let Ok((_, report)) = read_csv(d, s) {
+                    if let Ok((_, report)) = read_table(d, s) {
                         let clamped = report.total_clamped();
                         let other = report.total_other();
                         if clamped + other > 0 {
@@ -127,7 +127,7 @@ fn unit_profile(schema: &Schema, data: &std::path::Path, column: &str) -> Result
         unit_column: Some(column.to_string()),
         ..ReadOptions::default()
     };
-    let (table, _) = read_csv_with(data, schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (table, _) = read_table_with(data, schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let Some(units) = table.units() else {
         bail!("internal error: {column} was not read");
     };

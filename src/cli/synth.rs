@@ -7,19 +7,21 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use dpsynth::data::{read_csv_with, truncate_units, EncodedTable, ReadOptions};
-use dpsynth::marginal::InMemoryOracle;
+use dpsynth::data::{read_table_with, truncate_units, EncodedTable, ReadOptions};
+use dpsynth::marginal::{Domain, InMemoryOracle};
 use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Workload};
 use dpsynth::model::SamplingMethod;
 use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho};
 use dpsynth::release::{
-    load_signing_key, sample_to_csv, sha256_file, write_atomic, write_release, Ledger, Lifetime,
-    ModelFile, Reservation, SampleSpec, CERTIFICATE_FILE,
+    load_signing_key, sample_to_file, sha256_file, write_atomic, write_release, Ledger, Lifetime,
+    ModelFile, OutputFormat, Reservation, SampleSpec, CERTIFICATE_FILE,
 };
 use dpsynth::schema::{ColumnKind, Schema};
+use dpsynth::sql::{is_postgres_url, SqlOracle};
 
 use super::budget::BudgetArgs;
 use super::progress::Bars;
+use super::source::{open_sql, SourceArgs};
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
 pub enum MechanismArg {
@@ -46,12 +48,33 @@ impl From<SamplingArg> for SamplingMethod {
     }
 }
 
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum FormatArg {
+    /// synthetic.csv
+    Csv,
+    /// synthetic.parquet (every column as text; the same values as the CSV)
+    Parquet,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Csv => OutputFormat::Csv,
+            FormatArg::Parquet => OutputFormat::Parquet,
+        }
+    }
+}
+
 /// What fit and synth share: the private input, the budget and the mechanism.
 #[derive(Args, Debug)]
 pub struct FitArgs {
-    /// The private CSV.
+    /// The private data: a CSV or Parquet file, or a PostgreSQL database
+    /// (postgresql://USER@HOST:PORT/DB with --table or --query; the password from
+    /// PGPASSWORD or ~/.pgpass).
     #[arg(long)]
     pub data: PathBuf,
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// The public schema (TOML; JSON or a benchmark *-domain.json accepted).
     #[arg(long)]
     pub schema: PathBuf,
@@ -102,7 +125,7 @@ pub struct FitArgs {
 pub struct SynthCmd {
     #[command(flatten)]
     pub fit: FitArgs,
-    /// Output directory (synthetic.csv, model.json, certificate.json, README.txt).
+    /// Output directory (synthetic.csv or synthetic.parquet, model.json, certificate.json, README.txt).
     #[arg(long)]
     pub out: PathBuf,
     /// Replace an existing output directory.
@@ -117,6 +140,9 @@ pub struct SynthCmd {
     /// How records are drawn from the model.
     #[arg(long, value_enum, default_value_t = SamplingArg::Rounding)]
     pub sampling: SamplingArg,
+    /// File format of the synthetic records (hashed in the certificate either way).
+    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+    pub format: FormatArg,
     /// Also evaluate the synthetic data against the real data, written beside the release
     /// as OUT.evaluation.html and OUT.evaluation.json: INTERNAL, NOT part of the release.
     #[arg(long)]
@@ -157,7 +183,8 @@ pub struct SampleCmd {
     pub seed: Option<u64>,
     #[arg(long, value_enum, default_value_t = SamplingArg::Rounding)]
     pub sampling: SamplingArg,
-    /// The CSV to write.
+    /// The file to write: CSV, or Parquet when its name ends in .parquet.
+    #[arg(long)]
     #[arg(long)]
     pub out: PathBuf,
     /// Replace an existing file.
@@ -176,9 +203,25 @@ fn parse_rows(s: &str) -> Result<usize, String> {
 struct Loaded {
     schema_text: String,
     schema: Schema,
-    /// Truncated to the unit's K rows per unit when there is a unit.
-    table: EncodedTable,
+    /// Where the counts come from; truncated to the unit's K rows per unit when there is
+    /// a unit.
+    counts: Counts,
     unit: PrivacyUnit,
+}
+
+/// The data behind a run's oracle: rows in memory (CSV, Parquet), or a database.
+enum Counts {
+    Memory(EncodedTable),
+    Sql(Box<SqlOracle>),
+}
+
+impl Counts {
+    fn domain(&self) -> Domain {
+        match self {
+            Counts::Memory(t) => InMemoryOracle::new(t).domain_owned(),
+            Counts::Sql(o) => dpsynth::marginal::MarginalOracle::domain(o.as_ref()).clone(),
+        }
+    }
 }
 
 /// The privacy unit of a run: the flags, else the schema's `privacy_unit` and
@@ -228,9 +271,19 @@ fn load(args: &FitArgs) -> Result<Loaded> {
         unit_column: unit.unit_column().map(String::from),
         ..ReadOptions::default()
     };
+    if let Some(url) = args.data.to_str().filter(|d| is_postgres_url(d)) {
+        // Counting happens in the database; only counts come back (proofs/sql-source.md).
+        let oracle = open_sql(url, &args.source, &schema, &opts, &unit)?;
+        return Ok(Loaded {
+            schema_text,
+            schema,
+            counts: Counts::Sql(Box::new(oracle)),
+            unit,
+        });
+    }
     // Encoding problems name file, line, column and value: for the trusted operator only.
     let (table, report) =
-        read_csv_with(&args.data, &schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+        read_table_with(&args.data, &schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let table = match &unit {
         PrivacyUnit::Record => {
             if !report.repeated_ids.is_empty() {
@@ -253,7 +306,7 @@ fn load(args: &FitArgs) -> Result<Loaded> {
     Ok(Loaded {
         schema_text,
         schema,
-        table,
+        counts: Counts::Memory(table),
         unit,
     })
 }
@@ -342,8 +395,7 @@ impl Charge {
     }
 }
 
-fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<MechanismSpec> {
-    let oracle_domain = InMemoryOracle::new(table).domain_owned();
+fn spec(args: &FitArgs, oracle_domain: &Domain, unit: &PrivacyUnit) -> Result<MechanismSpec> {
     let mut spec = match args.mechanism {
         MechanismArg::Mst => MechanismSpec::Mst(MstOptions::default()),
         MechanismArg::Aim => {
@@ -354,7 +406,7 @@ fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<Mech
                 Some(p) => {
                     let text = std::fs::read_to_string(p)
                         .with_context(|| format!("reading {}", p.display()))?;
-                    Workload::from_text(&text, &p.display().to_string(), &oracle_domain)
+                    Workload::from_text(&text, &p.display().to_string(), oracle_domain)
                         .map_err(anyhow::Error::msg)?
                 }
                 None => Workload::all_k_way(oracle_domain.len(), 3),
@@ -376,7 +428,7 @@ fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<Mech
 fn prepare(args: &FitArgs) -> Result<(Loaded, Budget, MechanismSpec)> {
     let loaded = load(args)?;
     let budget = args.budget.budget()?;
-    let spec = spec(args, &loaded.table, &loaded.unit)?;
+    let spec = spec(args, &loaded.counts.domain(), &loaded.unit)?;
     Ok((loaded, budget, spec))
 }
 
@@ -386,10 +438,12 @@ fn run_fit(
     budget: Budget,
     spec: &MechanismSpec,
 ) -> Result<(Fitted, serde_json::Value)> {
-    let oracle = InMemoryOracle::new(&loaded.table);
-    let options = spec.options_json(&oracle.domain_owned());
+    let options = spec.options_json(&loaded.counts.domain());
     let bars = Bars::new(args.quiet);
-    let fitted = fit(&oracle, budget, spec, &bars)?;
+    let fitted = match &loaded.counts {
+        Counts::Memory(table) => fit(&InMemoryOracle::new(table), budget, spec, &bars)?,
+        Counts::Sql(oracle) => fit(oracle.as_ref(), budget, spec, &bars)?,
+    };
     Ok((fitted, options))
 }
 
@@ -409,6 +463,9 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             cmd.out.display()
         );
     }
+    if cmd.evaluate && cmd.fit.data.to_str().is_some_and(is_postgres_url) {
+        bail!("--evaluate reads the real rows, which stay in the database on a postgresql:// source; evaluate against a CSV or Parquet extract with `dpsynth evaluate` instead");
+    }
     let key = match &cmd.fit.sign_with {
         Some(p) => Some(load_signing_key(p)?),
         None => None,
@@ -426,6 +483,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         rows: cmd.rows,
         seed: cmd.seed.unwrap_or_else(rand::random),
         method: cmd.sampling.into(),
+        format: cmd.format.into(),
     };
     let mut write_secs = 0.0;
     let outcome = (|| -> Result<_> {
@@ -513,7 +571,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         let json_path = PathBuf::from(format!("{base}.evaluation.json"));
         super::evaluate::run_evaluation(
             &cmd.fit.data,
-            &dir.join(dpsynth::release::DATA_FILE),
+            &dir.join(OutputFormat::from(cmd.format).data_file()),
             &cmd.fit.schema,
             &cmd.eval,
             Some(&html),
@@ -582,12 +640,18 @@ pub fn run_sample(cmd: SampleCmd) -> Result<()> {
         );
     }
     let model = ModelFile::load(&cmd.model)?;
+    let format = if dpsynth::data::is_parquet(&cmd.out) {
+        OutputFormat::Parquet
+    } else {
+        OutputFormat::Csv
+    };
     let spec = SampleSpec {
         rows: cmd.rows,
         seed: cmd.seed.unwrap_or_else(rand::random),
         method: cmd.sampling.into(),
+        format,
     };
-    let rows = sample_to_csv(&model, &spec, Path::new(&cmd.out))?;
+    let rows = sample_to_file(&model, &spec, Path::new(&cmd.out))?;
     println!(
         "wrote {} ({rows} rows, seed {})",
         cmd.out.display(),

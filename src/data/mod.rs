@@ -3,24 +3,62 @@
 //! Reading ([`read_csv`]) turns a CSV file into an [`EncodedTable`] using only the public
 //! [`Schema`](crate::schema::Schema): the codes a cell may take come from the schema, never
 //! from the data. Writing ([`write_csv`]) is post-processing: it decodes synthetic codes into
-//! values with a seeded generator.
+//! values with a seeded generator. Parquet files are read and written alike
+//! ([`read_table_with`] picks the reader; [`write_parquet`]).
 
 mod encoded;
 mod error;
+mod parquet;
 mod read;
 mod truncate;
 mod write;
 
 pub use encoded::{Codes, EncodedTable};
-pub use error::DataError;
+pub use error::{DataError, Location};
 pub use read::{
-    check_csv, check_csv_with, read_csv, read_csv_from, read_csv_with, ColumnReport, EncodeReport,
-    ReadOptions,
+    check_csv, check_csv_with, check_header, read_csv, read_csv_from, read_csv_with, ColumnReport,
+    EncodeReport, ReadOptions,
 };
 pub use truncate::{
     truncate_units, RepeatDetector, TruncateError, UnitIds, UnitInterner, UnitProfile,
 };
 pub use write::{write_csv, write_csv_to};
+
+pub use self::parquet::{
+    check_parquet_with, is_parquet, parquet_rows, read_parquet_with, write_parquet,
+};
+
+use std::path::Path;
+
+use crate::schema::Schema;
+
+/// Reads and encodes a data file, CSV or Parquet ([`is_parquet`]: by extension or magic
+/// bytes), with the same schema rules and errors either way.
+pub fn read_table_with(
+    path: &Path,
+    schema: &Schema,
+    opts: &ReadOptions,
+) -> Result<(EncodedTable, EncodeReport), DataError> {
+    if is_parquet(path) {
+        read_parquet_with(path, schema, opts)
+    } else {
+        read_csv_with(path, schema, opts)
+    }
+}
+
+/// [`read_table_with`] with the default options.
+pub fn read_table(path: &Path, schema: &Schema) -> Result<(EncodedTable, EncodeReport), DataError> {
+    read_table_with(path, schema, &ReadOptions::default())
+}
+
+/// Checks a CSV or Parquet file against the schema (see [`check_csv_with`]).
+pub fn check_table_with(path: &Path, schema: &Schema, opts: &ReadOptions) -> Vec<DataError> {
+    if is_parquet(path) {
+        check_parquet_with(path, schema, opts)
+    } else {
+        check_csv_with(path, schema, opts)
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -57,7 +57,6 @@ pub fn write_csv_to<W: Write>(
     columns: &[Vec<u32>],
     seed: u64,
 ) -> Result<(), DataError> {
-    validate(schema, columns)?;
     let werr = |e: csv::Error| DataError::Write {
         file: sink_name.to_string(),
         source: match e.into_kind() {
@@ -65,34 +64,71 @@ pub fn write_csv_to<W: Write>(
             other => std::io::Error::other(format!("{other:?}")),
         },
     };
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut w = csv::WriterBuilder::new().from_writer(writer);
     w.write_record(schema.columns().iter().map(|c| c.name()))
         .map_err(werr)?;
-    let n_rows = columns.first().map_or(0, Vec::len);
-    let mut row: Vec<String> = Vec::with_capacity(schema.columns().len());
-    // Row-major over column-major codes: the row index addresses every column vector.
-    #[allow(clippy::needless_range_loop)]
-    for r in 0..n_rows {
-        row.clear();
-        let mut m = 0;
-        for col in schema.columns() {
-            if let ColumnKind::Id { prefix } = col.kind() {
-                row.push(synthetic_id(prefix.as_deref(), r));
-                continue;
-            }
-            let code = columns[m][r];
-            m += 1;
-            // validate() checked every code against the cardinality, so decode succeeds.
-            row.push(col.decode(code, &mut rng).unwrap_or_default());
-        }
-        w.write_record(&row).map_err(werr)?;
+    let mut rows = decoded_rows(schema, columns, seed)?;
+    while let Some(row) = rows.next_row() {
+        w.write_record(row).map_err(werr)?;
     }
     w.flush().map_err(|e| DataError::Write {
         file: sink_name.to_string(),
         source: e,
     })?;
     Ok(())
+}
+
+/// Decoded synthetic rows, one at a time: what every output format writes, so a CSV and a
+/// Parquet file of the same codes and seed hold the same values.
+pub(crate) struct DecodedRows<'a> {
+    schema: &'a Schema,
+    columns: &'a [Vec<u32>],
+    rng: ChaCha20Rng,
+    next: usize,
+    n_rows: usize,
+    row: Vec<String>,
+}
+
+/// Validates the codes, then decodes them row by row (see [`write_csv`]).
+pub(crate) fn decoded_rows<'a>(
+    schema: &'a Schema,
+    columns: &'a [Vec<u32>],
+    seed: u64,
+) -> Result<DecodedRows<'a>, DataError> {
+    validate(schema, columns)?;
+    Ok(DecodedRows {
+        schema,
+        columns,
+        rng: ChaCha20Rng::seed_from_u64(seed),
+        next: 0,
+        n_rows: columns.first().map_or(0, Vec::len),
+        row: Vec::with_capacity(schema.columns().len()),
+    })
+}
+
+impl DecodedRows<'_> {
+    /// The next row's cells in schema order, or `None` after the last row.
+    pub(crate) fn next_row(&mut self) -> Option<&[String]> {
+        if self.next >= self.n_rows {
+            return None;
+        }
+        let r = self.next;
+        self.next += 1;
+        self.row.clear();
+        let mut m = 0;
+        for col in self.schema.columns() {
+            if let ColumnKind::Id { prefix } = col.kind() {
+                self.row.push(synthetic_id(prefix.as_deref(), r));
+                continue;
+            }
+            let code = self.columns[m][r];
+            m += 1;
+            // validate() checked every code against the cardinality, so decode succeeds.
+            self.row
+                .push(col.decode(code, &mut self.rng).unwrap_or_default());
+        }
+        Some(&self.row)
+    }
 }
 
 fn validate(schema: &Schema, columns: &[Vec<u32>]) -> Result<(), DataError> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use crate::data::write_csv;
+use crate::data::{write_csv, write_parquet};
 use crate::mechanism::Fitted;
 use crate::model::SamplingMethod;
 use crate::schema::Schema;
@@ -18,6 +18,26 @@ use super::{
 };
 
 pub const DATA_FILE: &str = "synthetic.csv";
+pub const PARQUET_DATA_FILE: &str = "synthetic.parquet";
+
+/// The file format of the synthetic records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    #[default]
+    Csv,
+    /// Every column as UTF-8 text, zstd-compressed; the same values as the CSV.
+    Parquet,
+}
+
+impl OutputFormat {
+    /// The data file's name inside a release.
+    pub fn data_file(self) -> &'static str {
+        match self {
+            OutputFormat::Csv => DATA_FILE,
+            OutputFormat::Parquet => PARQUET_DATA_FILE,
+        }
+    }
+}
 pub const MODEL_FILE: &str = "model.json";
 pub const CERTIFICATE_FILE: &str = "certificate.json";
 pub const MODEL_FORMAT: &str = "dpsynth-model";
@@ -77,6 +97,7 @@ pub struct SampleSpec {
     pub rows: Option<usize>,
     pub seed: u64,
     pub method: SamplingMethod,
+    pub format: OutputFormat,
 }
 
 impl SampleSpec {
@@ -99,7 +120,25 @@ pub fn sample_to_csv(
     Ok(rows)
 }
 
-/// Writes `synthetic.csv`, `model.json`, `certificate.json` and `README.txt` into `out`,
+/// Samples `rows` records from a model file's model and writes them in `spec.format`
+/// (atomically).
+pub fn sample_to_file(
+    model: &ModelFile,
+    spec: &SampleSpec,
+    out: &Path,
+) -> Result<usize, ReleaseError> {
+    if spec.format == OutputFormat::Csv {
+        return sample_to_csv(model, spec, out);
+    }
+    let schema = model.schema()?;
+    let rows = spec.rows_for(&model.fitted);
+    let columns = model.fitted.synthesize(rows, spec.seed, spec.method);
+    write_parquet(out, &schema, &columns, spec.seed)
+        .map_err(|e| ReleaseError::Format(e.to_string()))?;
+    Ok(rows)
+}
+
+/// Writes `synthetic.csv` (or `synthetic.parquet`), `model.json`, `certificate.json` and `README.txt` into `out`,
 /// staged in a hidden sibling and renamed into place only when all are complete.
 #[allow(clippy::too_many_arguments)]
 pub fn write_release(
@@ -114,10 +153,11 @@ pub fn write_release(
 ) -> Result<(PathBuf, Certificate), ReleaseError> {
     let stage = StagedDir::new(out, force)?;
     let model = ModelFile::new(fitted.clone(), schema_text);
-    let rows = sample_to_csv(&model, spec, &stage.path(DATA_FILE))?;
+    let data_file = spec.format.data_file();
+    let rows = sample_to_file(&model, spec, &stage.path(data_file))?;
     write_atomic(&stage.path(MODEL_FILE), &model.to_json()?)?;
     let outputs = vec![
-        describe_output(&stage.path(DATA_FILE), DATA_FILE, true)?,
+        describe_output(&stage.path(data_file), data_file, true)?,
         describe_output(&stage.path(MODEL_FILE), MODEL_FILE, false)?,
     ];
     let sampling = Sampling {
