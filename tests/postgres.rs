@@ -352,8 +352,8 @@ fn bad_values_give_the_csv_errors() {
     }
 }
 
-/// Wrong password, unreachable server, missing table, a password in the URL, a query that
-/// writes: exit 1 with a clear message, nothing written.
+/// Wrong password, unreachable server, missing table, a password in the URL, queries that
+/// write: exit 1 with a clear message, nothing written, the table untouched.
 #[test]
 fn connection_problems_exit_1_with_a_clear_message() {
     let Some(url) = server() else { return };
@@ -399,6 +399,19 @@ fn connection_problems_exit_1_with_a_clear_message() {
         &[
             "--query",
             "WITH d AS (DELETE FROM admissions RETURNING *) SELECT * FROM d",
+        ],
+        None,
+    );
+    assert!(e.contains("query:"), "{e}");
+    // A function that writes is stopped by the read-only transaction.
+    admin(&url)
+        .batch_execute("CREATE SEQUENCE IF NOT EXISTS dpsynth_test_seq")
+        .unwrap();
+    let e = run(
+        &url,
+        &[
+            "--query",
+            "SELECT a.* FROM admissions a WHERE nextval('dpsynth_test_seq') > 0",
         ],
         None,
     );
