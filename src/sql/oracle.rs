@@ -27,6 +27,7 @@ pub struct SqlOracle {
     rows: String,
     domain: Domain,
     cache: Mutex<HashMap<Clique, MarginalTable>>,
+    sets_per_query: usize,
 }
 
 impl SqlOracle {
@@ -53,7 +54,15 @@ impl SqlOracle {
             rows,
             domain,
             cache: Mutex::new(HashMap::new()),
+            sets_per_query: SETS_PER_QUERY,
         })
+    }
+
+    /// At most `n` cliques counted per query (default 128): fewer scans against larger
+    /// result sets.
+    pub fn with_sets_per_query(mut self, n: usize) -> Self {
+        self.sets_per_query = n.max(1);
+        self
     }
 
     /// Counts `cliques` (none cached, all small enough) in one query.
@@ -162,7 +171,7 @@ impl MarginalOracle for SqlOracle {
             let mut end = start;
             let mut cells = 0;
             while end < wanted.len()
-                && end - start < SETS_PER_QUERY
+                && end - start < self.sets_per_query
                 && (end == start || cells + wanted[end].cells(&self.domain) <= CELLS_PER_QUERY)
             {
                 cells += wanted[end].cells(&self.domain);
