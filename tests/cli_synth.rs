@@ -84,6 +84,11 @@ fn demo_release_sample_and_certificate_content() {
 
     // Certificate fields: exactly the documented ones (docs/certificate.md).
     let cert = read_json(&out.join("certificate.json"));
+    // The demo schema declares the privacy unit: each patient with all of their admissions.
+    assert_eq!(
+        cert["guarantee"]["privacy_unit"],
+        serde_json::json!({"column": "patient_id", "max_rows": 3})
+    );
     let keys: BTreeSet<&str> = cert
         .as_object()
         .unwrap()

@@ -9,6 +9,8 @@ use dpsynth::privacy::PrivacyUnit;
 use dpsynth::schema::Schema;
 use dpsynth::sql::{PgSource, Relation, SqlError, SqlOracle};
 
+use super::problems::ProblemArgs;
+
 /// Where the rows are when `--data` is a database.
 #[derive(Args, Debug, Clone, Default)]
 pub struct SourceArgs {
@@ -18,10 +20,6 @@ pub struct SourceArgs {
     /// With a postgresql:// --data: a SELECT whose rows are the data (run read-only).
     #[arg(long)]
     pub query: Option<String>,
-    /// Print the private values behind problems found in a database source (hidden by
-    /// default: the report then names column, problem and number of rows only).
-    #[arg(long)]
-    pub show_values: bool,
 }
 
 impl SourceArgs {
@@ -35,17 +33,23 @@ impl SourceArgs {
 }
 
 /// Connects, checks the columns and every cell against the schema in the database (problems
-/// grouped, values hidden unless --show-values), and returns the oracle. Nothing is spent.
+/// grouped by the database with their row counts, values hidden unless --show-values), and
+/// returns the oracle. Nothing is spent.
 pub fn open_sql(
     url: &str,
     args: &SourceArgs,
     schema: &Schema,
     opts: &ReadOptions,
     unit: &PrivacyUnit,
+    shown: &ProblemArgs,
 ) -> Result<SqlOracle> {
     let mut src = connect_checked(url, args, schema, opts)?;
     let compiled = src.compile(schema, unit.unit_column())?;
-    let problems = src.validate(&compiled, args.show_values, opts.max_problems)?;
+    let problems = src.validate(
+        &compiled,
+        shown.show_values,
+        shown.max_problems.try_into().unwrap_or(usize::MAX),
+    )?;
     report(&problems)?;
     let domain = Domain::new(schema.modelled_names(), schema.modelled_cardinalities());
     Ok(SqlOracle::new(src, &compiled, domain, unit)?)
@@ -77,7 +81,7 @@ pub fn report(problems: &[DataError]) -> Result<()> {
         bail!("{}", problems[0]);
     }
     for p in problems {
-        eprintln!("{p}");
+        errln!("{p}");
     }
     bail!(
         "{} problem(s) found in the data source; nothing was spent",

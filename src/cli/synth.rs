@@ -9,9 +9,12 @@ use serde_json::json;
 
 use dpsynth::data::{read_table_with, truncate_units, EncodedTable, ReadOptions};
 use dpsynth::marginal::{Domain, InMemoryOracle};
-use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Workload};
+use dpsynth::mechanism::measure::spendable_rho;
+use dpsynth::mechanism::{
+    fit, AimOptions, Fitted, MechanismSpec, MstOptions, Progress, SchemaKnowledge, Workload,
+};
 use dpsynth::model::SamplingMethod;
-use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho};
+use dpsynth::privacy::{epsilon_for, require_csprng, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
 use dpsynth::release::{
     load_signing_key, sample_to_file, sha256_file, write_atomic, write_release, Ledger, Lifetime,
     ModelFile, OutputFormat, Reservation, SampleSpec, CERTIFICATE_FILE,
@@ -20,6 +23,7 @@ use dpsynth::schema::{ColumnKind, Schema};
 use dpsynth::sql::{is_postgres_url, SqlOracle};
 
 use super::budget::BudgetArgs;
+use super::problems::{data_failure, ProblemArgs};
 use super::progress::Bars;
 use super::source::{open_sql, SourceArgs};
 
@@ -86,6 +90,11 @@ pub struct FitArgs {
     /// AIM workload file (TOML/JSON list of cliques with weights); default: all 3-way marginals.
     #[arg(long)]
     pub workload: Option<PathBuf>,
+    /// AIM: emphasise this outcome column (repeatable): the workload becomes every 3-way
+    /// marginal containing a target (the AIM paper's target workload), so relations with
+    /// the outcome get most of the budget. With --evaluate, TSTR predicts the first target.
+    #[arg(long = "target", value_name = "COLUMN", conflicts_with = "workload")]
+    pub targets: Vec<String>,
     /// AIM: cap on the model size in MB; candidates that would exceed it are skipped.
     #[arg(long, default_value_t = 80.0)]
     pub max_model_size: f64,
@@ -109,12 +118,19 @@ pub struct FitArgs {
     /// Sign the certificate with this Ed25519 private key (from `dpsynth keygen`).
     #[arg(long)]
     pub sign_with: Option<PathBuf>,
-    /// Print a machine-readable summary (budget, rows, time per phase) on stdout.
+    /// Print a machine-readable summary (budget, rows, error bars) on stdout.
     #[arg(long)]
     pub json: bool,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also report wall time per phase (on stderr, in --json, and on the progress bars).
+    /// Timings depend on the private data (counting takes time in proportion to the true
+    /// row count): they are private to the operator and are never written to a release.
+    #[arg(long)]
+    pub timings: bool,
+    #[command(flatten)]
+    pub problems: ProblemArgs,
 }
 
 /// Fit a DP model and sample a certified synthetic release.
@@ -273,7 +289,7 @@ fn load(args: &FitArgs) -> Result<Loaded> {
     };
     if let Some(url) = args.data.to_str().filter(|d| is_postgres_url(d)) {
         // Counting happens in the database; only counts come back (proofs/sql-source.md).
-        let oracle = open_sql(url, &args.source, &schema, &opts, &unit)?;
+        let oracle = open_sql(url, &args.source, &schema, &opts, &unit, &args.problems)?;
         return Ok(Loaded {
             schema_text,
             schema,
@@ -281,15 +297,15 @@ fn load(args: &FitArgs) -> Result<Loaded> {
             unit,
         });
     }
-    // Encoding problems name file, line, column and value: for the trusted operator only.
-    let (table, report) =
-        read_table_with(&args.data, &schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Encoding problems name file, line and column (values on request): for the operator.
+    let (table, report) = read_table_with(&args.data, &schema, &opts)
+        .map_err(|e| data_failure(e, &args.data, &schema, &opts, &args.problems))?;
     let table = match &unit {
         PrivacyUnit::Record => {
             if !report.repeated_ids.is_empty() {
                 let cols = report.repeated_ids.join(", ");
                 let first = &report.repeated_ids[0];
-                eprintln!(
+                errln!(
                     "note (private, for the operator only): values of the id column(s) {cols} repeat in {}: one person (or other unit) may have several records, and this release protects each record, not each person. To protect every {first} with all of its records, declare the unit: --privacy-unit {first} --max-rows-per-unit K (`dpsynth schema check {} --data {} --privacy-unit {first}` helps choose K).",
                     args.data.display(),
                     args.schema.display(),
@@ -348,7 +364,8 @@ impl Charge {
     /// Where the release leaves the ledger, for the certificate.
     fn lifetime(&self, rho: f64) -> Result<Lifetime> {
         let r = &self.reservation;
-        let cumulative = r.spent_before + rho;
+        // Rounded up from the exact sum, so the stated figure is never below the truth.
+        let cumulative = RhoSum::of([r.spent_before, rho])?.upper();
         Ok(Lifetime {
             ledger_id: r.ledger_id.clone(),
             release: r.number,
@@ -395,25 +412,67 @@ impl Charge {
     }
 }
 
-fn spec(args: &FitArgs, oracle_domain: &Domain, unit: &PrivacyUnit) -> Result<MechanismSpec> {
-    let mut spec = match args.mechanism {
-        MechanismArg::Mst => MechanismSpec::Mst(MstOptions::default()),
+fn spec(
+    args: &FitArgs,
+    schema: &Schema,
+    oracle_domain: &Domain,
+    unit: &PrivacyUnit,
+) -> Result<MechanismSpec> {
+    let mut spec = build_spec(
+        args.mechanism,
+        args.workload.as_deref(),
+        &args.targets,
+        args.max_model_size,
+        args.rounds,
+        oracle_domain,
+        unit,
+    )?;
+    // Automatic bins and rules: public knowledge from the schema.
+    spec.set_knowledge(SchemaKnowledge::from_schema(schema));
+    Ok(spec)
+}
+
+/// The mechanism and its options from the flags (shared by fit, synth and plan).
+pub(super) fn build_spec(
+    mechanism: MechanismArg,
+    workload: Option<&Path>,
+    targets: &[String],
+    max_model_size: f64,
+    rounds: Option<usize>,
+    oracle_domain: &dpsynth::marginal::Domain,
+    unit: &PrivacyUnit,
+) -> Result<MechanismSpec> {
+    let target_idx = targets
+        .iter()
+        .map(|t| {
+            oracle_domain
+                .index_of(t)
+                .with_context(|| format!("--target {t:?} is not a modelled column of the schema"))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let mut spec = match mechanism {
+        MechanismArg::Mst => {
+            if !targets.is_empty() {
+                eprintln!("note: MST has no workload, so --target does not change the model; it only names the TSTR column of --evaluate (use --mechanism aim to emphasise it)");
+            }
+            MechanismSpec::Mst(MstOptions::default())
+        }
         MechanismArg::Aim => {
-            if !(args.max_model_size.is_finite() && args.max_model_size > 0.0) {
+            if !(max_model_size.is_finite() && max_model_size > 0.0) {
                 bail!("--max-model-size must be a positive number of MB");
             }
-            let workload = match &args.workload {
+            let workload = match workload {
                 Some(p) => {
                     let text = std::fs::read_to_string(p)
                         .with_context(|| format!("reading {}", p.display()))?;
                     Workload::from_text(&text, &p.display().to_string(), oracle_domain)
                         .map_err(anyhow::Error::msg)?
                 }
-                None => Workload::all_k_way(oracle_domain.len(), 3),
+                None => Workload::targeting(oracle_domain.len(), 3, &target_idx),
             };
             let opts = AimOptions {
-                rounds: args.rounds,
-                max_model_size_mb: args.max_model_size,
+                rounds,
+                max_model_size_mb: max_model_size,
                 ..AimOptions::default()
             };
             MechanismSpec::Aim(opts, workload)
@@ -426,9 +485,18 @@ fn spec(args: &FitArgs, oracle_domain: &Domain, unit: &PrivacyUnit) -> Result<Me
 /// Everything a run decides before it may draw noise: data read (and truncated), budget,
 /// mechanism. Any problem here costs no budget.
 fn prepare(args: &FitArgs) -> Result<(Loaded, Budget, MechanismSpec)> {
+    // No release from a build whose noise is not from a CSPRNG (issue #13, item 6).
+    require_csprng()?;
     let loaded = load(args)?;
     let budget = args.budget.budget()?;
-    let spec = spec(args, &loaded.counts.domain(), &loaded.unit)?;
+    let spec = spec(args, &loaded.schema, &loaded.counts.domain(), &loaded.unit)?;
+    let spend = spendable_rho(&budget, &loaded.unit);
+    if spend < budget.rho.value() {
+        errln!(
+            "note: a budget of rho {:.3e} is past the point where more budget changes anything: at rho {spend:.3e} every noise draw is already zero with overwhelming probability, so dpsynth spends only that. The certificate states the smaller rho and its epsilon, a stronger guarantee than the one asked for.",
+            budget.rho.value()
+        );
+    }
     Ok((loaded, budget, spec))
 }
 
@@ -437,22 +505,101 @@ fn run_fit(
     loaded: &Loaded,
     budget: Budget,
     spec: &MechanismSpec,
+    accuracy_seed: u64,
 ) -> Result<(Fitted, serde_json::Value)> {
     let options = spec.options_json(&loaded.counts.domain());
-    let bars = Bars::new(args.quiet);
-    let fitted = match &loaded.counts {
+    let bars = Bars::new(args.quiet, args.timings);
+    let mut fitted = match &loaded.counts {
         Counts::Memory(table) => fit(&InMemoryOracle::new(table), budget, spec, &bars)?,
         Counts::Sql(oracle) => fit(oracle.as_ref(), budget, spec, &bars)?,
     };
+    // Error bars from the DP outputs alone (post-processing; proofs/accuracy.md).
+    bars.start("error bars", 1);
+    fitted
+        .assess(accuracy_seed, ACCURACY_REPLICATES)
+        .with_context(|| spent_context(&fitted))?;
+    bars.finish();
     Ok((fitted, options))
 }
 
-fn phases_json(fitted: &Fitted) -> serde_json::Value {
-    json!(fitted
+/// Bootstrap replicates behind each error estimate.
+const ACCURACY_REPLICATES: usize = 2;
+
+/// The release's fitness warnings (DP outputs only), for stderr.
+fn print_warnings(fitted: &Fitted) {
+    if let Some(acc) = &fitted.accuracy {
+        for w in &acc.warnings {
+            errln!("warning: {}", w.message);
+        }
+    }
+}
+
+/// The warnings and the headline error estimates, for `--json`.
+fn accuracy_json(fitted: &Fitted) -> serde_json::Value {
+    match &fitted.accuracy {
+        Some(acc) => json!({
+            "warnings": acc.warnings,
+            "accuracy": {
+                "total": acc.total,
+                "summary": acc.summary,
+                "confidence": acc.confidence,
+            },
+        }),
+        None => json!({"warnings": [], "accuracy": null}),
+    }
+}
+
+/// Said of any failure after the model was fitted: its budget is spent.
+fn spent_context(fitted: &Fitted) -> String {
+    format!(
+        "nothing was released, but the run had already spent rho {:.6e} of its privacy budget on noisy measurements; that privacy loss counts against these data",
+        fitted.spent
+    )
+}
+
+/// What the operator is told about timings: they depend on the private data.
+const TIMINGS_LABEL: &str =
+    "private, for the operator only: wall times depend on the private data; never share them";
+
+/// Wall time per phase, only with `--timings` (issue #13 item 3), labelled private.
+fn timings(
+    args: &FitArgs,
+    fitted: &Fitted,
+    extra: &[(&str, f64)],
+    total: f64,
+) -> Option<serde_json::Value> {
+    if !args.timings {
+        return None;
+    }
+    let phases: Vec<_> = fitted
         .phases
         .iter()
-        .map(|(n, d)| json!({"phase": n, "seconds": d.as_secs_f64()}))
-        .collect::<Vec<_>>())
+        .map(|(n, d)| (n.as_str(), d.as_secs_f64()))
+        .chain(extra.iter().copied())
+        .map(|(n, t)| json!({"phase": n, "seconds": t}))
+        .collect();
+    Some(json!({"label": TIMINGS_LABEL, "phases": phases, "total_seconds": total}))
+}
+
+/// The text form of [`timings`]: one line on stderr.
+fn print_timings(t: &serde_json::Value) {
+    let list: Vec<String> = t["phases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            format!(
+                "{} {:.3} s",
+                p["phase"].as_str().unwrap_or(""),
+                p["seconds"].as_f64().unwrap_or(0.0)
+            )
+        })
+        .collect();
+    errln!(
+        "timings ({TIMINGS_LABEL}): {}; total {:.3} s",
+        list.join(", "),
+        t["total_seconds"].as_f64().unwrap_or(0.0)
+    );
 }
 
 pub fn run_synth(cmd: SynthCmd) -> Result<()> {
@@ -487,9 +634,12 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
     };
     let mut write_secs = 0.0;
     let outcome = (|| -> Result<_> {
-        let (fitted, options) = run_fit(&cmd.fit, &loaded, budget, &mech)?;
+        let (fitted, options) = run_fit(&cmd.fit, &loaded, budget, &mech, spec.seed)?;
         let lifetime = match &charge {
-            Some(c) => Some(c.lifetime(fitted.spent)?),
+            Some(c) => Some(
+                c.lifetime(fitted.spent)
+                    .with_context(|| spent_context(&fitted))?,
+            ),
             None => None,
         };
         let t = Instant::now();
@@ -502,7 +652,8 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             &spec,
             key.as_ref(),
             lifetime,
-        )?;
+        )
+        .with_context(|| spent_context(&fitted))?;
         write_secs = t.elapsed().as_secs_f64();
         Ok((fitted, dir, cert))
     })();
@@ -519,34 +670,38 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
     };
     let rows = cert.outputs.iter().find_map(|o| o.rows).unwrap_or(0);
     let _ = &loaded.schema;
+    let timings = timings(
+        &cmd.fit,
+        &fitted,
+        &[("sample and write", write_secs)],
+        start.elapsed().as_secs_f64(),
+    );
     if cmd.fit.json {
-        let mut phases = phases_json(&fitted);
-        if let Some(a) = phases.as_array_mut() {
-            a.push(json!({"phase": "sample and write", "seconds": write_secs}));
+        let acc = accuracy_json(&fitted);
+        let mut v = json!({
+            "warnings": acc["warnings"], "accuracy": acc["accuracy"],
+            "out": dir, "mechanism": fitted.mechanism, "rows": rows,
+            "rho": cert.guarantee.rho, "budget_rho": cert.guarantee.budget_rho,
+            "epsilon": cert.guarantee.epsilon, "delta": cert.guarantee.delta,
+            "ledger_steps": cert.ledger.len(), "seed": spec.seed,
+            "signed": cert.signature.is_some(),
+            "privacy_unit": cert.guarantee.privacy_unit,
+            "lifetime": cert.guarantee.lifetime,
+        });
+        if let Some(t) = &timings {
+            v["timings"] = t.clone();
         }
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "out": dir, "mechanism": fitted.mechanism, "rows": rows,
-                "rho": cert.guarantee.rho, "budget_rho": cert.guarantee.budget_rho,
-                "epsilon": cert.guarantee.epsilon, "delta": cert.guarantee.delta,
-                "ledger_steps": cert.ledger.len(), "seed": spec.seed,
-                "signed": cert.signature.is_some(),
-                "privacy_unit": cert.guarantee.privacy_unit,
-                "lifetime": cert.guarantee.lifetime,
-                "phases": phases, "total_seconds": start.elapsed().as_secs_f64(),
-            }))?
-        );
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        println!(
+        outln!(
             "wrote {} ({} synthetic rows, {})",
             dir.display(),
             rows,
             fitted.mechanism
-        );
-        println!("{}", cert.guarantee.statement);
+        )?;
+        outln!("{}", cert.guarantee.statement)?;
         if let (Some(l), Some(p)) = (&cert.guarantee.lifetime, &cmd.fit.ledger) {
-            println!(
+            outln!(
                 "charged to the lifetime ledger {} as release {}: rho {:.6e} of {:.6e} spent in all (epsilon {:.4} at delta {:e})",
                 p.display(),
                 l.release,
@@ -554,12 +709,16 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
                 l.budget_rho,
                 l.cumulative_epsilon,
                 l.delta
-            );
+            )?;
         }
         if let Some(s) = &cert.signature {
-            println!("signed by {}", s.fingerprint);
+            outln!("signed by {}", s.fingerprint)?;
         }
     }
+    if let (false, Some(t)) = (cmd.fit.json, &timings) {
+        print_timings(t);
+    }
+    print_warnings(&fitted);
     if cmd.evaluate {
         let base = cmd
             .out
@@ -573,12 +732,16 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             &cmd.fit.data,
             &dir.join(OutputFormat::from(cmd.format).data_file()),
             &cmd.fit.schema,
-            &cmd.eval,
+            &super::evaluate::EvalArgs {
+                show_values: cmd.fit.problems.show_values,
+                target: cmd.fit.targets.first().cloned(),
+                ..cmd.eval.clone()
+            },
             Some(&html),
             Some(&json_path),
             false,
         )?;
-        eprintln!(
+        errln!(
             "evaluation (INTERNAL, not part of the release): {} and {}",
             html.display(),
             json_path.display()
@@ -588,6 +751,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
 }
 
 pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
+    let start = Instant::now();
     if cmd.out.exists() && !cmd.force {
         bail!(
             "{}: already exists; choose another --out or pass --force to replace it",
@@ -598,9 +762,10 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
     let (budget, charge) =
         Charge::reserve(&cmd.fit, &loaded.unit, budget, "fit", mech.name(), &cmd.out)?;
     let outcome = (|| -> Result<_> {
-        let (fitted, _options) = run_fit(&cmd.fit, &loaded, budget, &mech)?;
+        let (fitted, _options) = run_fit(&cmd.fit, &loaded, budget, &mech, rand::random())?;
+        let context = spent_context(&fitted);
         let model = ModelFile::new(fitted, &loaded.schema_text);
-        write_atomic(&cmd.out, &model.to_json()?)?;
+        write_atomic(&cmd.out, &model.to_json()?).context(context)?;
         Ok(model)
     })();
     let model = match charge {
@@ -615,20 +780,29 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
         None => outcome?,
     };
     let spent = model.fitted.spent;
+    let timings = timings(&cmd.fit, &model.fitted, &[], start.elapsed().as_secs_f64());
     if cmd.fit.json {
-        println!(
-            "{}",
-            json!({"out": cmd.out, "mechanism": model.fitted.mechanism, "rho": spent,
-                   "phases": phases_json(&model.fitted)})
-        );
+        let acc = accuracy_json(&model.fitted);
+        let mut summary = json!({"out": cmd.out, "mechanism": model.fitted.mechanism, "rho": spent,
+               "warnings": acc["warnings"], "accuracy": acc["accuracy"],
+               "privacy_unit": model.fitted.unit});
+        if let Some(t) = &timings {
+            summary["timings"] = t.clone();
+        }
+        outln!("{summary}")?;
     } else {
-        println!(
-            "wrote {} ({}, rho {:.6} spent)",
+        outln!(
+            "wrote {} ({}, rho {:.6} spent; privacy unit: {})",
             cmd.out.display(),
             model.fitted.mechanism,
-            spent
-        );
+            spent,
+            model.fitted.unit
+        )?;
     }
+    if let (false, Some(t)) = (cmd.fit.json, &timings) {
+        print_timings(t);
+    }
+    print_warnings(&model.fitted);
     Ok(())
 }
 
@@ -652,10 +826,10 @@ pub fn run_sample(cmd: SampleCmd) -> Result<()> {
         format,
     };
     let rows = sample_to_file(&model, &spec, Path::new(&cmd.out))?;
-    println!(
+    outln!(
         "wrote {} ({rows} rows, seed {})",
         cmd.out.display(),
         spec.seed
-    );
+    )?;
     Ok(())
 }

@@ -6,26 +6,33 @@
 //! values with a seeded generator. Parquet files are read and written alike
 //! ([`read_table_with`] picks the reader; [`write_parquet`]).
 
+mod decode;
+mod density;
 mod encoded;
 mod error;
 mod parquet;
+mod problems;
 mod read;
 mod truncate;
 mod write;
 
+pub use decode::{decode_rng, Decoder, DECODE_STREAM};
+pub use density::Density;
 pub use encoded::{Codes, EncodedTable};
 pub use error::{DataError, Location};
+pub use problems::{describe, ProblemReport, PRIVATE_NOTE};
 pub use read::{
-    check_csv, check_csv_with, check_header, read_csv, read_csv_from, read_csv_with, ColumnReport,
-    EncodeReport, ReadOptions,
+    check_csv, check_csv_grouped, check_csv_with, check_header, read_csv, read_csv_from,
+    read_csv_with, ColumnReport, EncodeReport, ReadOptions,
 };
 pub use truncate::{
     truncate_units, RepeatDetector, TruncateError, UnitIds, UnitInterner, UnitProfile,
 };
-pub use write::{write_csv, write_csv_to};
+pub use write::{write_csv, write_csv_to, write_decoded, write_decoded_to};
 
 pub use self::parquet::{
-    check_parquet_with, is_parquet, parquet_rows, read_parquet_with, write_parquet,
+    check_parquet_grouped, check_parquet_with, is_parquet, parquet_rows, read_parquet_with,
+    write_parquet, write_parquet_decoded,
 };
 
 use std::path::Path;
@@ -57,6 +64,15 @@ pub fn check_table_with(path: &Path, schema: &Schema, opts: &ReadOptions) -> Vec
         check_parquet_with(path, schema, opts)
     } else {
         check_csv_with(path, schema, opts)
+    }
+}
+
+/// Checks a whole CSV or Parquet file, grouping its problems (see [`check_csv_grouped`]).
+pub fn check_table_grouped(path: &Path, schema: &Schema, opts: &ReadOptions) -> ProblemReport {
+    if is_parquet(path) {
+        check_parquet_grouped(path, schema, opts)
+    } else {
+        check_csv_grouped(path, schema, opts)
     }
 }
 

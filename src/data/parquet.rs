@@ -33,10 +33,12 @@ use parquet::file::properties::WriterProperties;
 
 use crate::schema::{ColumnKind, Schema};
 
+use super::decode::Decoder;
 use super::encoded::EncodedTable;
 use super::error::{DataError, Location};
+use super::problems::ProblemReport;
 use super::read::{EncodeReport, Encoder, Mode, ReadOptions};
-use super::write::decoded_rows;
+use super::write::{decoded_rows, written_names};
 
 /// Rows decoded at a time: bounded memory whatever the file's row-group size.
 const BATCH_ROWS: usize = 8192;
@@ -66,7 +68,7 @@ pub fn read_parquet_with(
     opts: &ReadOptions,
 ) -> Result<(EncodedTable, EncodeReport), DataError> {
     let mut errors = Vec::new();
-    let out = run(path, schema, opts, Mode::Encode, &mut errors);
+    let out = run(path, schema, opts, Mode::Encode, &mut errors, None);
     match (out, errors.into_iter().next()) {
         (_, Some(e)) => Err(e),
         (Some(t), None) => Ok(t),
@@ -80,8 +82,25 @@ pub fn read_parquet_with(
 /// [`check_csv_with`](super::check_csv_with).
 pub fn check_parquet_with(path: &Path, schema: &Schema, opts: &ReadOptions) -> Vec<DataError> {
     let mut errors = Vec::new();
-    run(path, schema, opts, Mode::Check, &mut errors);
+    run(path, schema, opts, Mode::Check, &mut errors, None);
     errors
+}
+
+/// Checks a whole Parquet file, grouping its problems: the counterpart of
+/// [`check_csv_grouped`](super::check_csv_grouped) (PRIVATE: for the operator only).
+pub fn check_parquet_grouped(path: &Path, schema: &Schema, opts: &ReadOptions) -> ProblemReport {
+    let mut report = ProblemReport::default();
+    let mut errors = Vec::new();
+    run(
+        path,
+        schema,
+        opts,
+        Mode::Group,
+        &mut errors,
+        Some(&mut report),
+    );
+    errors.into_iter().for_each(|e| report.add(e));
+    report
 }
 
 fn run(
@@ -90,6 +109,7 @@ fn run(
     opts: &ReadOptions,
     mode: Mode,
     errors: &mut Vec<DataError>,
+    groups: Option<&mut ProblemReport>,
 ) -> Option<(EncodedTable, EncodeReport)> {
     let file = path.display().to_string();
     let bad = |e: &dyn std::fmt::Display| DataError::Parquet {
@@ -116,7 +136,7 @@ fn run(
     let fields: Vec<Arc<Field>> = builder.schema().fields().iter().cloned().collect();
     let header: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
     let mask_schema = builder.parquet_schema().clone();
-    let mut enc = Encoder::new(&file, schema, opts, mode, &header, errors)?;
+    let mut enc = Encoder::new(&file, schema, opts, mode, &header, errors)?.grouping(groups);
 
     // Decode only the columns the encoder reads; refuse types it cannot turn into text.
     let needed = enc.needed_positions();
@@ -130,10 +150,14 @@ fn run(
             return None;
         }
     }
-    let date_formats: Vec<Option<String>> = fields
-        .iter()
-        .map(|f| match schema.column(f.name()).map(|c| c.kind()) {
-            Some(ColumnKind::Date(d)) => Some(d.format().to_string()),
+    let temporal: Vec<Option<Temporal>> = enc
+        .column_at(fields.len())
+        .into_iter()
+        .map(|c| match c.map(|c| c.kind()) {
+            Some(ColumnKind::Date(d)) => Some(Temporal::Date(d.format().to_string())),
+            Some(ColumnKind::DateTime(d)) => Some(Temporal::DateTime(
+                d.format().unwrap_or(DATETIME_TEXT).to_string(),
+            )),
             _ => None,
         })
         .collect();
@@ -165,7 +189,7 @@ fn run(
         let cols: Vec<TextColumn> = needed
             .iter()
             .zip(batch.columns())
-            .map(|(&p, a)| TextColumn::new(a, date_formats[p].as_deref()))
+            .map(|(&p, a)| TextColumn::new(a, temporal[p].as_ref()))
             .collect();
         for r in 0..batch.num_rows() {
             row += 1;
@@ -181,6 +205,16 @@ fn run(
     }
     enc.finish()
 }
+
+/// How a Parquet date or timestamp is written out for a schema date or datetime column: in
+/// the column's `format`, so the CSV reader's parsing applies unchanged.
+enum Temporal {
+    Date(String),
+    DateTime(String),
+}
+
+/// A datetime column's text when its schema gives no `format` (ISO 8601, which it parses).
+const DATETIME_TEXT: &str = "%Y-%m-%d %H:%M:%S";
 
 /// Whether a Parquet column of this Arrow type can be read as text.
 fn readable(t: &DataType) -> bool {
@@ -207,10 +241,10 @@ enum TextColumn<'a> {
 }
 
 impl<'a> TextColumn<'a> {
-    fn new(a: &'a ArrayRef, date_format: Option<&str>) -> Self {
+    fn new(a: &'a ArrayRef, temporal: Option<&Temporal>) -> Self {
         match a.data_type() {
             DataType::Utf8 => TextColumn::Utf8(a.as_string::<i32>()),
-            _ => TextColumn::Owned(to_text(a.as_ref(), date_format)),
+            _ => TextColumn::Owned(to_text(a.as_ref(), temporal)),
         }
     }
 
@@ -224,7 +258,7 @@ impl<'a> TextColumn<'a> {
 
 /// Formats every cell of `a` as the text the CSV reader would see (see the module docs).
 /// Only called on types [`readable`] accepts; anything else yields nulls.
-fn to_text(a: &dyn Array, date_format: Option<&str>) -> Vec<Option<String>> {
+fn to_text(a: &dyn Array, temporal: Option<&Temporal>) -> Vec<Option<String>> {
     fn each<T>(a: &dyn Array, n: usize, f: impl Fn(usize) -> T) -> Vec<Option<String>>
     where
         T: ToString,
@@ -234,16 +268,21 @@ fn to_text(a: &dyn Array, date_format: Option<&str>) -> Vec<Option<String>> {
             .collect()
     }
     let n = a.len();
-    let date = |d: Option<chrono::NaiveDate>| -> String {
-        match d {
-            Some(d) => d.format(date_format.unwrap_or("%Y-%m-%d")).to_string(),
-            None => String::new(),
+    let stamp = |t: Option<chrono::NaiveDateTime>| -> String {
+        match (t, temporal) {
+            (Some(t), Some(Temporal::Date(f))) => t.date().format(f).to_string(),
+            (Some(t), Some(Temporal::DateTime(f))) => t.format(f).to_string(),
+            (Some(t), None) => t.to_string(),
+            (None, _) => String::new(),
         }
     };
-    let stamp = |t: Option<chrono::NaiveDateTime>| -> String {
-        match (t, date_format) {
-            (Some(t), Some(f)) => t.date().format(f).to_string(),
-            (Some(t), None) => t.to_string(),
+    let date = |d: Option<chrono::NaiveDate>| -> String {
+        match (d, temporal) {
+            (Some(d), Some(Temporal::Date(f))) => d.format(f).to_string(),
+            (Some(d), Some(Temporal::DateTime(_))) => {
+                stamp(Some(d.and_time(chrono::NaiveTime::MIN)))
+            }
+            (Some(d), None) => d.format("%Y-%m-%d").to_string(),
             (None, _) => String::new(),
         }
     };
@@ -252,7 +291,7 @@ fn to_text(a: &dyn Array, date_format: Option<&str>) -> Vec<Option<String>> {
             let Some(dict) = a.as_any_dictionary_opt() else {
                 return vec![None; n];
             };
-            let values = to_text(dict.values().as_ref(), date_format);
+            let values = to_text(dict.values().as_ref(), temporal);
             let keys = dict.normalized_keys();
             (0..n)
                 .map(|i| {
@@ -333,6 +372,18 @@ pub fn write_parquet(
     columns: &[Vec<u32>],
     seed: u64,
 ) -> Result<(), DataError> {
+    write_parquet_decoded(path, &Decoder::uniform(schema)?, columns, seed)
+}
+
+/// [`write_parquet`] through a given decoder (a model's within-bin densities), like
+/// [`write_decoded`](super::write_decoded).
+pub fn write_parquet_decoded(
+    path: &Path,
+    decoder: &Decoder,
+    columns: &[Vec<u32>],
+    seed: u64,
+) -> Result<(), DataError> {
+    let schema = decoder.schema();
     let file = path.display().to_string();
     let werr = |e: std::io::Error| DataError::Write {
         file: file.clone(),
@@ -351,7 +402,7 @@ pub fn write_parquet(
         .suffix(".parquet.tmp")
         .tempfile_in(&dir)
         .map_err(werr)?;
-    let names: Vec<&str> = schema.columns().iter().map(|c| c.name()).collect();
+    let names: Vec<&str> = written_names(schema);
     let arrow_schema = Arc::new(ArrowSchema::new(
         names
             .iter()
@@ -364,13 +415,13 @@ pub fn write_parquet(
     {
         let mut w = ArrowWriter::try_new(tmp.as_file_mut(), arrow_schema.clone(), Some(props))
             .map_err(perr)?;
-        let mut rows = decoded_rows(schema, columns, seed)?;
+        let mut rows = decoded_rows(decoder, columns, seed)?;
         let width = names.len();
         loop {
             let mut cols: Vec<Vec<String>> = vec![Vec::with_capacity(BATCH_ROWS); width];
             let mut got = 0;
             while got < BATCH_ROWS {
-                let Some(row) = rows.next_row() else { break };
+                let Some(row) = rows.next_row()? else { break };
                 for (c, v) in cols.iter_mut().zip(row) {
                     c.push(v.clone());
                 }

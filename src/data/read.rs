@@ -8,6 +8,7 @@ use crate::schema::{Cell, CellError, Column, ExtraColumns, Schema};
 
 use super::encoded::{Codes, EncodedTable};
 use super::error::{DataError, Location};
+use super::problems::ProblemReport;
 use super::truncate::{RepeatDetector, UnitInterner};
 
 /// Options for reading. The defaults are what a release run uses.
@@ -106,7 +107,15 @@ pub fn read_csv_from<R: Read>(
     opts: &ReadOptions,
 ) -> Result<(EncodedTable, EncodeReport), DataError> {
     let mut errors = Vec::new();
-    let out = run(reader, source_name, schema, opts, Mode::Encode, &mut errors);
+    let out = run(
+        reader,
+        source_name,
+        schema,
+        opts,
+        Mode::Encode,
+        &mut errors,
+        None,
+    );
     match (out, errors.into_iter().next()) {
         (_, Some(e)) => Err(e),
         (Some(t), None) => Ok(t),
@@ -137,8 +146,34 @@ pub fn check_csv_with(path: &Path, schema: &Schema, opts: &ReadOptions) -> Vec<D
         opts,
         Mode::Check,
         &mut errors,
+        None,
     );
     errors
+}
+
+/// Checks a whole CSV file against the schema, grouping its problems by kind, column and
+/// value with counts and first lines (PRIVATE: for the operator only). Empty means the file
+/// would encode.
+pub fn check_csv_grouped(path: &Path, schema: &Schema, opts: &ReadOptions) -> ProblemReport {
+    let file = path.display().to_string();
+    let mut report = ProblemReport::default();
+    let mut errors = Vec::new();
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            run(
+                std::io::BufReader::new(f),
+                &file,
+                schema,
+                opts,
+                Mode::Group,
+                &mut errors,
+                Some(&mut report),
+            );
+        }
+        Err(e) => errors.push(DataError::Open { file, source: e }),
+    }
+    errors.into_iter().for_each(|e| report.add(e));
+    report
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -147,6 +182,8 @@ pub(super) enum Mode {
     Encode,
     /// Collect up to `max_problems` problems; build nothing.
     Check,
+    /// Read the whole file, grouping every problem into a [`ProblemReport`]; build nothing.
+    Group,
 }
 
 fn malformed(file: &str, e: &csv::Error) -> DataError {
@@ -200,9 +237,13 @@ pub(super) fn cell_error(
             column,
             value,
         },
-        CellError::NotADate => {
+        CellError::NotADate | CellError::NotADateTime => {
             let format = match col.kind() {
                 crate::schema::ColumnKind::Date(d) => d.format().to_string(),
+                crate::schema::ColumnKind::DateTime(d) => d
+                    .format()
+                    .unwrap_or("ISO 8601: YYYY-MM-DDTHH:MM or YYYY-MM-DD HH:MM, seconds optional")
+                    .to_string(),
                 _ => String::new(),
             };
             DataError::NotADate {
@@ -223,6 +264,7 @@ fn run<R: Read>(
     opts: &ReadOptions,
     mode: Mode,
     errors: &mut Vec<DataError>,
+    groups: Option<&mut ProblemReport>,
 ) -> Option<(EncodedTable, EncodeReport)> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
@@ -242,7 +284,7 @@ fn run<R: Read>(
             return None;
         }
     };
-    let mut enc = Encoder::new(file, schema, opts, mode, &header, errors)?;
+    let mut enc = Encoder::new(file, schema, opts, mode, &header, errors)?.grouping(groups);
     let mut rec = csv::StringRecord::new();
     while !enc.full() {
         match rdr.read_record(&mut rec) {
@@ -287,6 +329,8 @@ pub(super) struct Encoder<'a> {
     mode: Mode,
     limit: usize,
     pub(super) errors: &'a mut Vec<DataError>,
+    /// In [`Mode::Group`], where problems are folded as they come.
+    groups: Option<&'a mut ProblemReport>,
     modelled: Vec<&'a Column>,
     /// Source position of each modelled column.
     positions: Vec<Option<usize>>,
@@ -311,6 +355,7 @@ impl<'a> Encoder<'a> {
         let limit = match mode {
             Mode::Encode => 1,
             Mode::Check => opts.max_problems.max(1),
+            Mode::Group => usize::MAX,
         };
         if header.is_empty() {
             errors.push(DataError::Empty {
@@ -318,8 +363,23 @@ impl<'a> Encoder<'a> {
             });
             return None;
         }
+        // A schema column with a `position` claims that header cell when it is unnamed (or
+        // carries the column's name).
+        let claimed: HashMap<usize, &str> = schema
+            .columns()
+            .iter()
+            .filter_map(|c| {
+                let i = c.position()?.checked_sub(1)?;
+                let h = header.get(i)?;
+                (h.trim().is_empty() || h == c.name()).then_some((i, c.name()))
+            })
+            .collect();
         let mut index: HashMap<&str, usize> = HashMap::new();
         for (i, h) in header.iter().enumerate() {
+            if let Some(name) = claimed.get(&i) {
+                index.insert(name, i);
+                continue;
+            }
             if index.insert(h.as_str(), i).is_some() {
                 errors.push(DataError::DuplicateHeader {
                     file: file.to_string(),
@@ -327,10 +387,11 @@ impl<'a> Encoder<'a> {
                 });
             }
         }
+        // Skipped columns may be absent: they are neither modelled nor written.
         let missing: Vec<String> = schema
             .columns()
             .iter()
-            .filter(|c| !index.contains_key(c.name()))
+            .filter(|c| c.is_written() && !index.contains_key(c.name()))
             .map(|c| c.name().to_string())
             .collect();
         if !missing.is_empty() {
@@ -344,7 +405,9 @@ impl<'a> Encoder<'a> {
         if !allow_extra {
             let extra: Vec<String> = header
                 .iter()
-                .filter(|h| schema.column(h).is_none())
+                .enumerate()
+                .filter(|(i, h)| !claimed.contains_key(i) && schema.column(h).is_none())
+                .map(|(_, h)| h)
                 .cloned()
                 .collect();
             if !extra.is_empty() {
@@ -399,7 +462,8 @@ impl<'a> Encoder<'a> {
         let repeats: Vec<(&Column, usize, RepeatDetector)> = schema
             .columns()
             .iter()
-            .filter(|c| !c.is_modelled() && Some(c.name()) != opts.unit_column.as_deref())
+            .filter(|c| matches!(c.kind(), crate::schema::ColumnKind::Id { .. }))
+            .filter(|c| Some(c.name()) != opts.unit_column.as_deref())
             .filter_map(|c| Some((c, *index.get(c.name())?, RepeatDetector::default())))
             .collect();
         Some(Encoder {
@@ -407,6 +471,7 @@ impl<'a> Encoder<'a> {
             mode,
             limit,
             errors,
+            groups: None,
             modelled,
             positions,
             codes,
@@ -417,8 +482,17 @@ impl<'a> Encoder<'a> {
         })
     }
 
+    /// Folds problems into `groups` as they come ([`Mode::Group`] reads the whole source).
+    pub(super) fn grouping(mut self, groups: Option<&'a mut ProblemReport>) -> Self {
+        self.groups = groups;
+        self
+    }
+
     /// Whether the problems found fill the limit (reading stops).
-    pub(super) fn full(&self) -> bool {
+    pub(super) fn full(&mut self) -> bool {
+        if let Some(g) = self.groups.as_deref_mut() {
+            self.errors.drain(..).for_each(|e| g.add(e));
+        }
         self.errors.len() >= self.limit
     }
 
@@ -431,6 +505,18 @@ impl<'a> Encoder<'a> {
         p.sort_unstable();
         p.dedup();
         p
+    }
+
+    /// The modelled column read at each of `n` source positions, if any (a typed reader
+    /// formats dates and timestamps for it).
+    pub(super) fn column_at(&self, n: usize) -> Vec<Option<&'a Column>> {
+        let mut at = vec![None; n];
+        for (col, pos) in self.modelled.iter().zip(&self.positions) {
+            if let Some(slot) = pos.and_then(|p| at.get_mut(p)) {
+                *slot = Some(*col);
+            }
+        }
+        at
     }
 
     /// Encodes one row; `cell(pos)` gives the text at a source position, `None` for a null
@@ -505,13 +591,14 @@ impl<'a> Encoder<'a> {
     /// The table and report (in encode mode, when no problem was found).
     pub(super) fn finish(self) -> Option<(EncodedTable, EncodeReport)> {
         let file = self.file;
-        if self.rows == 0 && self.errors.is_empty() {
+        let grouped = self.groups.as_deref().is_some_and(|g| !g.is_empty());
+        if self.rows == 0 && self.errors.is_empty() && !grouped {
             self.errors.push(DataError::NoRows {
                 file: file.to_string(),
             });
             return None;
         }
-        if self.mode == Mode::Check || !self.errors.is_empty() {
+        if self.mode != Mode::Encode || !self.errors.is_empty() {
             return None;
         }
         let mut report = self.report;

@@ -4,27 +4,37 @@
 use std::io::Write;
 use std::path::Path;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
-
 use crate::schema::{ColumnKind, Schema};
 
+use super::decode::{decode_rng, Decoder};
 use super::error::DataError;
 
 /// Decodes column-major codes (one vector per modelled column, in [`Schema::modelled`]
 /// order) and writes them as CSV to `path`, atomically: through a temporary file in the same
-/// folder, renamed into place only when complete. Columns are written in schema order;
-/// categorical codes become their value, numeric and date codes a value drawn uniformly within
-/// the bin (seeded with `seed` through ChaCha20), missing codes the column's first missing
-/// token (an empty cell by default), and `id` columns fresh sequential ids `1, 2, ...`
-/// (`{prefix}SYN-{n}`, see [`synthetic_id`]). The row count is the length of the code vectors (0 if the
-/// schema has no modelled columns).
+/// folder, renamed into place only when complete. Columns are written in schema order (`skip`
+/// columns are not written); categorical codes become their value, numeric and date codes a
+/// value drawn uniformly within the bin and inside the schema's rules (seeded with `seed`,
+/// [`decode_rng`]), missing codes the column's first missing token (an empty cell by
+/// default), and `id` columns fresh sequential ids (`{prefix}SYN-{n}`, see [`synthetic_id`]).
+/// The row count is the length of the code vectors (0 if the schema has no modelled columns).
+/// Releases decode with a model's within-bin densities through [`write_decoded`].
 pub fn write_csv(
     path: &Path,
     schema: &Schema,
     columns: &[Vec<u32>],
     seed: u64,
 ) -> Result<(), DataError> {
+    write_decoded(path, &Decoder::uniform(schema)?, columns, seed)
+}
+
+/// [`write_csv`] through a given decoder (e.g. one with a model's within-bin densities).
+pub fn write_decoded(
+    path: &Path,
+    decoder: &Decoder,
+    columns: &[Vec<u32>],
+    seed: u64,
+) -> Result<(), DataError> {
+    let schema = decoder.schema();
     let file = path.display().to_string();
     let werr = |e: std::io::Error| DataError::Write {
         file: file.clone(),
@@ -42,7 +52,7 @@ pub fn write_csv(
         .map_err(werr)?;
     {
         let buf = std::io::BufWriter::new(tmp.as_file_mut());
-        write_csv_to(buf, &file, schema, columns, seed)?;
+        write_decoded_to(buf, &file, decoder, columns, seed)?;
     }
     tmp.as_file().sync_all().map_err(werr)?;
     tmp.persist(path).map_err(|e| werr(e.error))?;
@@ -57,6 +67,19 @@ pub fn write_csv_to<W: Write>(
     columns: &[Vec<u32>],
     seed: u64,
 ) -> Result<(), DataError> {
+    write_decoded_to(writer, sink_name, &Decoder::uniform(schema)?, columns, seed)
+}
+
+/// [`write_decoded`] to any writer (not atomic). Every record is decoded and checked against
+/// the rules before it is written; a record that breaks one stops the writing with an
+/// internal error.
+pub fn write_decoded_to<W: Write>(
+    writer: W,
+    sink_name: &str,
+    decoder: &Decoder,
+    columns: &[Vec<u32>],
+    seed: u64,
+) -> Result<(), DataError> {
     let werr = |e: csv::Error| DataError::Write {
         file: sink_name.to_string(),
         source: match e.into_kind() {
@@ -64,11 +87,11 @@ pub fn write_csv_to<W: Write>(
             other => std::io::Error::other(format!("{other:?}")),
         },
     };
+    let mut rows = decoded_rows(decoder, columns, seed)?;
     let mut w = csv::WriterBuilder::new().from_writer(writer);
-    w.write_record(schema.columns().iter().map(|c| c.name()))
+    w.write_record(written_names(decoder.schema()))
         .map_err(werr)?;
-    let mut rows = decoded_rows(schema, columns, seed)?;
-    while let Some(row) = rows.next_row() {
+    while let Some(row) = rows.next_row()? {
         w.write_record(row).map_err(werr)?;
     }
     w.flush().map_err(|e| DataError::Write {
@@ -78,56 +101,72 @@ pub fn write_csv_to<W: Write>(
     Ok(())
 }
 
+/// The names of the columns a release writes, in schema order (`skip` columns are not).
+pub(crate) fn written_names(schema: &Schema) -> Vec<&str> {
+    schema
+        .columns()
+        .iter()
+        .filter(|c| c.is_written())
+        .map(|c| c.name())
+        .collect()
+}
+
 /// Decoded synthetic rows, one at a time: what every output format writes, so a CSV and a
-/// Parquet file of the same codes and seed hold the same values.
+/// Parquet file of the same codes, decoder and seed hold the same values.
 pub(crate) struct DecodedRows<'a> {
-    schema: &'a Schema,
+    decoder: &'a Decoder,
     columns: &'a [Vec<u32>],
-    rng: ChaCha20Rng,
+    rng: rand_chacha::ChaCha20Rng,
     next: usize,
     n_rows: usize,
+    codes: Vec<u32>,
     row: Vec<String>,
 }
 
 /// Validates the codes, then decodes them row by row (see [`write_csv`]).
 pub(crate) fn decoded_rows<'a>(
-    schema: &'a Schema,
+    decoder: &'a Decoder,
     columns: &'a [Vec<u32>],
     seed: u64,
 ) -> Result<DecodedRows<'a>, DataError> {
+    let schema = decoder.schema();
     validate(schema, columns)?;
     Ok(DecodedRows {
-        schema,
+        decoder,
         columns,
-        rng: ChaCha20Rng::seed_from_u64(seed),
+        rng: decode_rng(seed),
         next: 0,
         n_rows: columns.first().map_or(0, Vec::len),
+        codes: vec![0u32; columns.len()],
         row: Vec::with_capacity(schema.columns().len()),
     })
 }
 
 impl DecodedRows<'_> {
-    /// The next row's cells in schema order, or `None` after the last row.
-    pub(crate) fn next_row(&mut self) -> Option<&[String]> {
+    /// The next row's written cells in schema order, or `None` after the last row; an
+    /// internal error if a decoded record breaks a rule.
+    pub(crate) fn next_row(&mut self) -> Result<Option<&[String]>, DataError> {
         if self.next >= self.n_rows {
-            return None;
+            return Ok(None);
         }
         let r = self.next;
         self.next += 1;
-        self.row.clear();
-        let mut m = 0;
-        for col in self.schema.columns() {
-            if let ColumnKind::Id { prefix } = col.kind() {
-                self.row.push(synthetic_id(prefix.as_deref(), r));
-                continue;
-            }
-            let code = self.columns[m][r];
-            m += 1;
-            // validate() checked every code against the cardinality, so decode succeeds.
-            self.row
-                .push(col.decode(code, &mut self.rng).unwrap_or_default());
+        for (c, col) in self.codes.iter_mut().zip(self.columns) {
+            *c = col[r];
         }
-        Some(&self.row)
+        let mut values = self
+            .decoder
+            .decode_record(r, &self.codes, &mut self.rng)?
+            .into_iter();
+        self.row.clear();
+        for col in self.decoder.schema().columns() {
+            match col.kind() {
+                ColumnKind::Id { prefix } => self.row.push(synthetic_id(prefix.as_deref(), r)),
+                ColumnKind::Skip => {}
+                _ => self.row.push(values.next().unwrap_or_default()),
+            }
+        }
+        Ok(Some(&self.row))
     }
 }
 

@@ -3,8 +3,12 @@
 
 pub mod aim;
 pub mod compress;
+pub mod evidence;
+pub mod knowledge;
 pub mod measure;
 pub mod mst;
+pub mod plan;
+pub mod score;
 
 use std::time::Duration;
 
@@ -12,14 +16,20 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::marginal::OracleError;
-use crate::model::{
-    sample, EstimationReport, GraphicalModel, Measurement, ModelError, SamplingMethod,
+use crate::marginal::{Clique, Domain, MarginalTable, OracleError};
+use crate::model::accuracy::{
+    combine_supported, AccuracyReport, BootstrapOptions, CliqueAccuracy, DomainMap, ReportInputs,
+    SelectionBound, Supported,
 };
-use crate::privacy::{Budget, LedgerEntry, PrivacyError, PrivacyUnit};
+use crate::model::{
+    sample, EstimationOptions, EstimationReport, GraphicalModel, Measurement, ModelError,
+    SamplingMethod,
+};
+use crate::privacy::{Accountant, Budget, LedgerEntry, PrivacyError, PrivacyUnit};
 
 pub use aim::{aim, AimOptions, Workload};
-pub use compress::Compression;
+pub use compress::{Compression, CompressionMap};
+pub use knowledge::{effective_schema, SchemaKnowledge};
 pub use mst::{mst, MstOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +37,7 @@ pub enum MechanismError {
     #[error("the schema has no modelled columns")]
     EmptyDomain,
     #[error(
-        "no candidate marginal fits under the model size cap of {0} MB; raise --max-model-size"
+        "the model size cap of {0} MB is too small for these columns: AIM's model starts from every one-way marginal and grows within the cap as the budget is spent; raise --max-model-size"
     )]
     NoCandidate(f64),
     #[error(transparent)]
@@ -36,6 +46,39 @@ pub enum MechanismError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Oracle(#[from] OracleError),
+    #[error("rules: {0}")]
+    Rules(String),
+    /// A failure after the first charge to the accountant: noise had been drawn, so the
+    /// budget spent so far is spent, although nothing was released.
+    #[error("{cause}\nThe run failed after spending rho {spent:.6e} of its budget of rho {budget:.6e} on {steps} noisy measurement(s): that privacy loss counts against these data although nothing was released. Fix the problem before running again; a new run spends its budget afresh.")]
+    BudgetSpent {
+        cause: Box<MechanismError>,
+        /// rho charged before the failure (the exact sum, rounded up).
+        spent: f64,
+        budget: f64,
+        steps: usize,
+    },
+}
+
+impl MechanismError {
+    /// Marks a failure as one that happened after `acc` was first charged (unchanged if
+    /// nothing was charged, or if it is already marked).
+    pub fn after_charges(self, acc: &Accountant) -> Self {
+        if acc.ledger().is_empty() || matches!(self, MechanismError::BudgetSpent { .. }) {
+            return self;
+        }
+        MechanismError::BudgetSpent {
+            cause: Box::new(self),
+            spent: acc.spent(),
+            budget: acc.budget().value(),
+            steps: acc.ledger().len(),
+        }
+    }
+
+    /// Whether privacy budget was spent before the failure.
+    pub fn budget_spent(&self) -> bool {
+        matches!(self, MechanismError::BudgetSpent { .. })
+    }
 }
 
 /// A fitted DP model and everything a release needs to describe how it was made.
@@ -59,9 +102,144 @@ pub struct Fitted {
     /// Wall time per phase, for the operator's terminal only (never written to a release).
     #[serde(skip)]
     pub phases: Vec<(String, Duration)>,
+    /// The cliques error bars are reported for besides all one- and two-way ones: AIM's
+    /// workload, MST's pairs (public).
+    #[serde(default)]
+    pub workload: Vec<Clique>,
+    /// Bounds from the selection steps (model domain, counts, against the final model).
+    #[serde(default)]
+    pub selection: Vec<SelectionBound>,
+    /// Indices of measurements taken over the original domain and summed over merged values
+    /// (the one-ways before compression): a merged cell carries `k` cells' noise.
+    #[serde(default)]
+    pub summed: Vec<usize>,
+    /// Error bars (`accuracy.json`), once [`Fitted::assess`] has run.
+    #[serde(default)]
+    pub accuracy: Option<AccuracyReport>,
 }
 
 impl Fitted {
+    /// Per measurement, each cell's noise standard deviation. The one-ways are measured
+    /// before compressing and a merged group's cells summed, so such a cell carries `k`
+    /// cells' noise.
+    pub fn cell_sd(&self) -> Vec<Vec<f64>> {
+        self.measurements
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                if m.clique.len() == 1 && self.summed.contains(&i) {
+                    let a = m.clique.attrs()[0];
+                    let groups = &self.compression.groups[a];
+                    if groups.len() == m.values.len() {
+                        return groups
+                            .iter()
+                            .map(|g| m.sigma * (g.len() as f64).sqrt())
+                            .collect();
+                    }
+                }
+                vec![m.sigma; m.values.len()]
+            })
+            .collect()
+    }
+
+    /// The domain of the released records (the model's, with merged values spread back).
+    pub fn released_domain(&self) -> Domain {
+        self.domain_map(&self.cell_sd()).released().clone()
+    }
+
+    fn domain_map<'a>(&'a self, cell_sd: &'a [Vec<f64>]) -> CompressionMap<'a> {
+        let d = self.model.domain().len();
+        let mut one_ways: Vec<Option<(&[f64], &[f64])>> = vec![None; d];
+        for (m, sd) in self.measurements.iter().zip(cell_sd) {
+            if m.clique.len() == 1 {
+                let a = m.clique.attrs()[0];
+                if one_ways[a].is_none() {
+                    one_ways[a] = Some((&m.values, sd));
+                }
+            }
+        }
+        CompressionMap::new(&self.compression, self.model.domain(), &one_ways)
+    }
+
+    fn report_inputs<'a>(
+        &'a self,
+        cell_sd: &'a [Vec<f64>],
+        map: &'a CompressionMap<'a>,
+        seed: u64,
+        replicates: usize,
+    ) -> ReportInputs<'a> {
+        ReportInputs {
+            measurements: &self.measurements,
+            cell_sd,
+            map,
+            selection: &self.selection,
+            cliques: &self.workload,
+            confidence: evidence::CONFIDENCE,
+            bootstrap: BootstrapOptions {
+                replicates,
+                seed,
+                estimation: EstimationOptions {
+                    max_iters: 500,
+                    ..EstimationOptions::default()
+                },
+            },
+        }
+    }
+
+    /// Computes the error bars (`accuracy.json`) from the DP outputs in `self` only:
+    /// post-processing (proofs/accuracy.md). `seed` drives the bootstrap's simulation.
+    pub fn assess(&mut self, seed: u64, replicates: usize) -> Result<(), MechanismError> {
+        let t = std::time::Instant::now();
+        let cell_sd = self.cell_sd();
+        let map = self.domain_map(&cell_sd);
+        let inputs = self.report_inputs(&cell_sd, &map, seed, replicates);
+        let report = AccuracyReport::build(&self.model, &inputs)?;
+        self.accuracy = Some(report);
+        self.phases.push(("error bars".to_string(), t.elapsed()));
+        Ok(())
+    }
+
+    /// Error bars for any clique (released domain), consistent with `accuracy.json`; `None`
+    /// when the model has no error bars (assessed by an older version).
+    pub fn accuracy_of(&self, clique: &Clique) -> Result<Option<CliqueAccuracy>, MechanismError> {
+        let Some(report) = &self.accuracy else {
+            return Ok(None);
+        };
+        let cell_sd = self.cell_sd();
+        let map = self.domain_map(&cell_sd);
+        let inputs = self.report_inputs(
+            &cell_sd,
+            &map,
+            report.bootstrap_seed,
+            report.bootstrap_replicates,
+        );
+        Ok(Some(report.for_clique(&self.model, &inputs, clique)?))
+    }
+
+    /// The combined noisy measurement of `clique` with per-cell noise, when measurements
+    /// support it and no merged values touch it (so it is over the released domain).
+    pub fn supported(&self, clique: &Clique) -> Option<Supported> {
+        let cell_sd = self.cell_sd();
+        let map = self.domain_map(&cell_sd);
+        if map.expansion_bound(clique, 0.5) > 0.0
+            || clique
+                .attrs()
+                .iter()
+                .any(|&a| map.released().size(a) != self.model.domain().size(a))
+        {
+            return None;
+        }
+        combine_supported(self.model.domain(), clique, &self.measurements, &cell_sd)
+    }
+
+    /// The model's answer for `clique` over the released domain (merged values spread back).
+    pub fn answer(&self, clique: &Clique) -> Result<MarginalTable, MechanismError> {
+        let cell_sd = self.cell_sd();
+        let map = self.domain_map(&cell_sd);
+        let t = self.model.try_project(clique)?;
+        Ok(map.expand_table(&t))
+    }
+
     /// Number of rows to synthesise when the user gives none: the model's total, which is
     /// estimated from noisy measurements only (proofs/row-count.md). Never the true count.
     pub fn default_rows(&self) -> usize {
@@ -73,15 +251,77 @@ impl Fitted {
         }
     }
 
-    /// Samples `rows` records in original codes (column-major). Post-processing: uses only
-    /// the model, the compression map and the seed.
+    /// Samples `rows` records in original codes (column-major; automatic-bin columns in
+    /// their merged bins). Post-processing: uses only the model, the compression map and the
+    /// seed. Releases use [`Fitted::synthesize_for`], which also keeps rare-value decoding
+    /// inside the schema's rules.
     pub fn synthesize(&self, rows: usize, seed: u64, method: SamplingMethod) -> Vec<Vec<u32>> {
         let mut columns = sample(&self.model, rows, seed, method);
-        // A separate stream for decompression keeps it independent of the sampler's draws.
-        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x6465_636f_6d70_7265);
-        self.compression.decompress(&mut columns, &mut rng);
+        self.compression
+            .decompress(&mut columns, &mut decompression_rng(seed));
         columns
     }
+
+    /// Samples `rows` records for `schema` (the one the model was fitted with): returns the
+    /// schema the codes decode in (automatic bins merged, [`effective_schema`]) and the codes,
+    /// every record in a cell the rules allow. Post-processing of the model.
+    pub fn synthesize_for(
+        &self,
+        schema: &crate::schema::Schema,
+        rows: usize,
+        seed: u64,
+        method: SamplingMethod,
+    ) -> Result<(crate::schema::Schema, Vec<Vec<u32>>), MechanismError> {
+        let eff = effective_schema(schema, &self.compression)?;
+        let mut columns = sample(&self.model, rows, seed, method);
+        let zeros = crate::model::StructuralZeros::from_schema(&eff)
+            .map_err(|e| MechanismError::Rules(e.to_string()))?;
+        let decoded =
+            crate::marginal::Domain::new(eff.modelled_names(), eff.modelled_cardinalities());
+        self.compression
+            .decompress_within(&mut columns, &zeros, &decoded, &mut decompression_rng(seed))
+            .map_err(MechanismError::Rules)?;
+        Ok((eff, columns))
+    }
+
+    /// Per attribute, the model's mass of each code records decode in (automatic bins
+    /// merged; a rare-value group's mass spread as decompression spreads it): what
+    /// within-bin densities are built from. Post-processing of the model.
+    pub fn decoded_masses(&self) -> Vec<Vec<f64>> {
+        let merged = self.compression.merged_bins();
+        (0..self.model.domain().len())
+            .map(|a| {
+                let p = self
+                    .model
+                    .project(&crate::marginal::Clique::new([a]))
+                    .values;
+                if merged[a] {
+                    return p;
+                }
+                let groups = &self.compression.groups[a];
+                let n: usize = groups.iter().map(Vec::len).sum();
+                let mut out = vec![0.0; n];
+                for (k, g) in groups.iter().enumerate() {
+                    let w = self.compression.spread(a, k);
+                    let tw: f64 = w.iter().sum();
+                    for (&o, &wi) in g.iter().zip(&w) {
+                        out[o as usize] = if tw > 0.0 {
+                            p[k] * wi / tw
+                        } else {
+                            p[k] / g.len() as f64
+                        };
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+/// The stream decompression draws from: its own ChaCha stream, independent of the
+/// sampler's (stream 0) and of the decoder's (`data::decode_rng`).
+fn decompression_rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed ^ 0x6465_636f_6d70_7265)
 }
 
 /// Progress reporting, so the library stays free of terminal concerns. Messages are phase
@@ -129,6 +369,14 @@ impl MechanismSpec {
         }
     }
 
+    /// Tells the mechanism the schema's automatic bins and rules (public).
+    pub fn set_knowledge(&mut self, knowledge: SchemaKnowledge) {
+        match self {
+            MechanismSpec::Mst(o) => o.knowledge = knowledge,
+            MechanismSpec::Aim(o, _) => o.knowledge = knowledge,
+        }
+    }
+
     /// Public options for the certificate.
     pub fn options_json(&self, domain: &crate::marginal::Domain) -> serde_json::Value {
         match self {
@@ -139,6 +387,10 @@ impl MechanismSpec {
             }),
             MechanismSpec::Aim(o, w) => serde_json::json!({
                 "rounds_planned": o.rounds.unwrap_or(16 * domain.len()).max(domain.len() + 1),
+                "compress": o.compress,
+                "compress_threshold_sigmas": o.compress_sigmas,
+                "one_way_relative_noise_target": o.one_way_target,
+                "one_way_share_when_above": o.one_way_share,
                 "max_model_size_mb": o.max_model_size_mb,
                 "selection_share": o.selection_share,
                 "workload": w.cliques.iter().map(|(c, wt)| serde_json::json!({

@@ -137,9 +137,26 @@ pub(crate) struct Objective<'a> {
     offsets: Vec<usize>,
     cells: usize,
     scratch: std::cell::RefCell<Vec<f64>>,
+    /// Positions of structurally zero cells in the clique vector (see `constraints.rs`).
+    zeros: Vec<usize>,
 }
 
 impl<'a> Objective<'a> {
+    /// Holds these clique-vector cells at probability zero (structural zeros).
+    pub(crate) fn with_zeros(mut self, zeros: Vec<usize>) -> Self {
+        self.zeros = zeros;
+        self
+    }
+
+    /// Sets the log-potential of every structural zero to `LOG_ZERO`. Mirror steps keep it
+    /// there (a finite step does not move `-1e30`); potentials rebuilt from marginals need it
+    /// set again.
+    pub(crate) fn enforce_zeros(&self, theta: &mut [f64]) {
+        for &i in &self.zeros {
+            theta[i] = super::constraints::LOG_ZERO;
+        }
+    }
+
     pub(crate) fn new<O: InferenceOracle>(
         oracle: &O,
         domain: &Domain,
@@ -179,6 +196,7 @@ impl<'a> Objective<'a> {
             offsets: oracle.offsets().to_vec(),
             cells: offset,
             scratch: std::cell::RefCell::new(Vec::new()),
+            zeros: Vec::new(),
         }
     }
 
@@ -373,11 +391,13 @@ fn start<O: InferenceOracle>(
     ws: &mut O::Workspace,
 ) -> (f64, f64, usize) {
     let mut calibrations = 1;
+    objective.enforce_zeros(theta);
     let mut log_z = engine.marginals(theta, total, ws, mu);
     let mut loss = objective.loss(mu, proj);
     if opts.ipf_sweeps > 0 && !objective.mapped.is_empty() {
         let before = theta.clone();
         ipf_warmup(engine, objective, total, theta, mu, opts.ipf_sweeps, ws);
+        objective.enforce_zeros(theta);
         calibrations += opts.ipf_sweeps * objective.mapped.len() + 1;
         let lz = engine.marginals(theta, total, ws, mu);
         let warmed = objective.loss(mu, proj);
@@ -573,6 +593,7 @@ pub(crate) fn accelerated<O: InferenceOracle>(
                 lip *= 2.0;
             }
             engine.potentials_for(&x, theta);
+            objective.enforce_zeros(theta);
             log_z = engine.marginals(theta, total, &mut ws, mu);
             calibrations += 1;
             objective.project(mu, &mut pz);
@@ -587,6 +608,7 @@ pub(crate) fn accelerated<O: InferenceOracle>(
     }
     // The answer is x; turn its marginals into junction-tree potentials.
     engine.potentials_for(&x, theta);
+    objective.enforce_zeros(theta);
     engine.marginals(theta, total, &mut ws, mu);
     let mut proj = vec![0.0; m_cells];
     let final_loss = objective.loss(mu, &mut proj);

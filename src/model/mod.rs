@@ -54,7 +54,9 @@
 //!   lowers the loss (it solves consistent, noise-free measurements almost at once);
 //!   warm starts skip it.
 
+pub mod accuracy;
 mod approx;
+pub mod constraints;
 mod convex_bp;
 mod eliminate;
 mod estimate;
@@ -70,6 +72,7 @@ mod sample;
 use serde::{Deserialize, Serialize};
 
 pub use approx::{estimate_approximate, ApproxModel, ApproximateOptions};
+pub use constraints::{StructuralZeros, ZeroFactor};
 pub use convex_bp::{BpOptions, BpReport};
 pub use factor::Factor;
 pub use gibbs::GibbsOptions;
@@ -139,6 +142,9 @@ pub struct EstimationOptions {
     /// 0 starts from the uniform model.
     pub ipf_sweeps: usize,
     pub optimizer: Optimizer,
+    /// Structural zeros over the domain being fitted (public, from the schema's rules): the
+    /// fitted model gives every forbidden cell probability zero (`constraints.rs`).
+    pub zeros: Option<std::sync::Arc<StructuralZeros>>,
 }
 
 impl Default for EstimationOptions {
@@ -153,6 +159,7 @@ impl Default for EstimationOptions {
             step_growth: 1.1,
             ipf_sweeps: 3,
             optimizer: Optimizer::default(),
+            zeros: None,
         }
     }
 }
@@ -248,6 +255,20 @@ pub fn model_size_cells(domain: &Domain, cliques: &[Clique]) -> usize {
     junction::total_cells(domain, &junction::triangulate(domain, &valid))
 }
 
+/// The cliques [`estimate`] triangulates: the non-empty measured cliques and, with
+/// structural zeros, each mask's clique (so that its zeros lie inside a tree clique).
+/// AIM's size filter uses the same list, so the size it allows is the size the fit builds.
+pub fn fit_cliques(
+    measured: impl IntoIterator<Item = Clique>,
+    opts: &EstimationOptions,
+) -> Vec<Clique> {
+    let mut cliques: Vec<Clique> = measured.into_iter().filter(|c| !c.is_empty()).collect();
+    if let Some(z) = opts.zeros.as_deref().filter(|z| !z.is_empty()) {
+        cliques.extend(z.cliques());
+    }
+    cliques
+}
+
 /// Minimum-variance estimate of the number of records: each measurement's noisy sum is an
 /// unbiased estimate with variance `sigma^2 * cells`; they are averaged by inverse
 /// variance and floored at 1.
@@ -280,11 +301,11 @@ pub fn estimate(
     warm_start: Option<&GraphicalModel>,
 ) -> Result<(GraphicalModel, EstimationReport), ModelError> {
     validate_measurements(domain, measurements)?;
-    let cliques: Vec<Clique> = measurements
-        .iter()
-        .map(|m| m.clique.clone())
-        .filter(|c| !c.is_empty())
-        .collect();
+    let zeros = opts.zeros.as_deref().filter(|z| !z.is_empty());
+    if let Some(z) = zeros {
+        StructuralZeros::new(domain, z.factors().to_vec())?;
+    }
+    let cliques = fit_cliques(measurements.iter().map(|m| m.clique.clone()), opts);
     let maxc = junction::triangulate(domain, &cliques);
     let cells = junction::total_cells(domain, &maxc);
     if cells > opts.max_cells {
@@ -300,7 +321,9 @@ pub fn estimate(
         Some(old) => warm_potentials(domain, &engine, old)?,
         None => vec![0.0; cells],
     };
-    let objective = estimate::Objective::new(&engine, domain, measurements);
+    let zero_cells = zeros.map_or_else(Vec::new, |z| z.tree_zeros(domain, &engine));
+    let objective = estimate::Objective::new(&engine, domain, measurements).with_zeros(zero_cells);
+    objective.enforce_zeros(&mut theta);
     let mut mu = vec![0.0; cells];
     // A warm start is already near the optimum: IPF sweeps (a calibration per measurement)
     // would mostly cost time there.

@@ -88,7 +88,9 @@ impl PrivacyUnit {
             PrivacyUnit::Record => "add or remove one record (unbounded DP)".into(),
             PrivacyUnit::Column { column, max_rows } => format!(
                 "add or remove one {column} value with all of its records (unbounded DP); at \
-                 most {max_rows} records per value, chosen uniformly at random, were used"
+                 most {} per value, chosen uniformly at random, {} used",
+                records(*max_rows),
+                if *max_rows == 1 { "was" } else { "were" }
             ),
         }
     }
@@ -99,7 +101,8 @@ impl PrivacyUnit {
         match self {
             PrivacyUnit::Record => "any one record of the input".into(),
             PrivacyUnit::Column { column, max_rows } => format!(
-                "any one {column} value together with all of its records (at most {max_rows} of which were used)"
+                "any one {column} value together with all of its records (at most {max_rows} of which {} used)",
+                if *max_rows == 1 { "was" } else { "were" }
             ),
         }
     }
@@ -110,9 +113,18 @@ impl fmt::Display for PrivacyUnit {
         match self {
             PrivacyUnit::Record => f.write_str("record"),
             PrivacyUnit::Column { column, max_rows } => {
-                write!(f, "{column} (at most {max_rows} records each)")
+                write!(f, "{column} (at most {} each)", records(*max_rows))
             }
         }
+    }
+}
+
+/// "1 record", "3 records".
+fn records(k: u32) -> String {
+    if k == 1 {
+        "1 record".into()
+    } else {
+        format!("{k} records")
     }
 }
 

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{write_csv, write_parquet};
+use crate::data::{write_decoded, write_parquet_decoded, Decoder};
 use crate::mechanism::Fitted;
 use crate::model::SamplingMethod;
 use crate::schema::Schema;
 
-use super::readme::{release_readme, RELEASE_README};
+use super::readme::{accuracy_text, accuracy_warnings_text, release_readme, RELEASE_README};
 use super::{
     certificate_for, describe_output, sign, write_atomic, Certificate, Lifetime, ReleaseError,
     Sampling, StagedDir,
@@ -40,6 +40,7 @@ impl OutputFormat {
 }
 pub const MODEL_FILE: &str = "model.json";
 pub const CERTIFICATE_FILE: &str = "certificate.json";
+pub const ACCURACY_FILE: &str = "accuracy.json";
 pub const MODEL_FORMAT: &str = "dpsynth-model";
 pub const MODEL_VERSION: u32 = 1;
 
@@ -106,18 +107,18 @@ impl SampleSpec {
     }
 }
 
-/// Samples `rows` records from a model file's model and writes them as CSV (atomically).
+/// Samples `rows` records from a model file's model and writes them as CSV (atomically),
+/// whatever `spec.format` says.
 pub fn sample_to_csv(
     model: &ModelFile,
     spec: &SampleSpec,
     out: &Path,
 ) -> Result<usize, ReleaseError> {
-    let schema = model.schema()?;
-    let rows = spec.rows_for(&model.fitted);
-    let columns = model.fitted.synthesize(rows, spec.seed, spec.method);
-    write_csv(out, &schema, &columns, spec.seed)
-        .map_err(|e| ReleaseError::Format(e.to_string()))?;
-    Ok(rows)
+    let spec = SampleSpec {
+        format: OutputFormat::Csv,
+        ..spec.clone()
+    };
+    sample_to_file(model, &spec, out)
 }
 
 /// Samples `rows` records from a model file's model and writes them in `spec.format`
@@ -127,14 +128,22 @@ pub fn sample_to_file(
     spec: &SampleSpec,
     out: &Path,
 ) -> Result<usize, ReleaseError> {
-    if spec.format == OutputFormat::Csv {
-        return sample_to_csv(model, spec, out);
-    }
     let schema = model.schema()?;
     let rows = spec.rows_for(&model.fitted);
-    let columns = model.fitted.synthesize(rows, spec.seed, spec.method);
-    write_parquet(out, &schema, &columns, spec.seed)
+    // Codes in the schema as the model decodes it (automatic bins merged), each record in a
+    // cell the rules allow; then values from the model's within-bin densities, obeying the
+    // rules and checked record by record before anything is written.
+    let (decoded, columns) = model
+        .fitted
+        .synthesize_for(&schema, rows, spec.seed, spec.method)
+        .map_err(|e| ReleaseError::Format(format!("internal error while sampling: {e}")))?;
+    let decoder = Decoder::with_masses(&decoded, &model.fitted.decoded_masses())
         .map_err(|e| ReleaseError::Format(e.to_string()))?;
+    match spec.format {
+        OutputFormat::Csv => write_decoded(out, &decoder, &columns, spec.seed),
+        OutputFormat::Parquet => write_parquet_decoded(out, &decoder, &columns, spec.seed),
+    }
+    .map_err(|e| ReleaseError::Format(e.to_string()))?;
     Ok(rows)
 }
 
@@ -156,10 +165,19 @@ pub fn write_release(
     let data_file = spec.format.data_file();
     let rows = sample_to_file(&model, spec, &stage.path(data_file))?;
     write_atomic(&stage.path(MODEL_FILE), &model.to_json()?)?;
-    let outputs = vec![
+    let mut outputs = vec![
         describe_output(&stage.path(data_file), data_file, true)?,
         describe_output(&stage.path(MODEL_FILE), MODEL_FILE, false)?,
     ];
+    // Error bars: DP outputs only (proofs/accuracy.md), listed and hashed like the rest.
+    if let Some(acc) = &fitted.accuracy {
+        write_atomic(&stage.path(ACCURACY_FILE), acc.to_json().as_bytes())?;
+        outputs.push(describe_output(
+            &stage.path(ACCURACY_FILE),
+            ACCURACY_FILE,
+            false,
+        )?);
+    }
     let sampling = Sampling {
         seed: spec.seed,
         method: format!("{:?}", spec.method).to_lowercase(),
@@ -174,10 +192,17 @@ pub fn write_release(
     if let Some(k) = key {
         sign(&mut cert, k);
     }
-    write_atomic(
-        &stage.path(RELEASE_README),
-        release_readme(&cert).as_bytes(),
-    )?;
+    // Warnings open the README; the error bars in words follow the guarantee's text.
+    let readme = match &fitted.accuracy {
+        Some(acc) => format!(
+            "{}{}{}",
+            accuracy_warnings_text(acc),
+            release_readme(&cert),
+            accuracy_text(acc)
+        ),
+        None => release_readme(&cert),
+    };
+    write_atomic(&stage.path(RELEASE_README), readme.as_bytes())?;
     // The certificate is staged under a pending name and becomes certificate.json only after
     // the directory is in place: no directory ever holds a complete release early.
     let pending = format!("{CERTIFICATE_FILE}.pending");

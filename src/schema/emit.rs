@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::column::{Bins, ColumnKind, MissingPolicy};
+use super::column::{BinScale, Bins, ColumnKind, MissingPolicy};
 use super::{ExtraColumns, Schema};
 
 /// A TOML string literal with escapes.
@@ -49,6 +49,9 @@ pub(crate) fn to_toml(s: &Schema) -> String {
     for c in &s.columns {
         out.push_str("\n[[columns]]\n");
         let _ = writeln!(out, "name = {}", q(&c.name));
+        if let Some(p) = c.position {
+            let _ = writeln!(out, "position = {p}");
+        }
         let _ = writeln!(out, "kind = {}", q(c.kind.name()));
         if let Some(d) = &c.description {
             let _ = writeln!(out, "description = {}", q(d));
@@ -64,6 +67,23 @@ pub(crate) fn to_toml(s: &Schema) -> String {
                 }
             }
             ColumnKind::Integer(b) | ColumnKind::Float(b) => write_bins(&mut out, b),
+            ColumnKind::DateTime(d) => {
+                let _ = writeln!(
+                    out,
+                    "min = {}",
+                    q(&d.min.format("%Y-%m-%dT%H:%M").to_string())
+                );
+                let _ = writeln!(
+                    out,
+                    "max = {}",
+                    q(&d.max.format("%Y-%m-%dT%H:%M").to_string())
+                );
+                let _ = writeln!(out, "unit = {}", q(d.unit.as_str()));
+                if let Some(f) = &d.format {
+                    let _ = writeln!(out, "format = {}", q(f));
+                }
+            }
+            ColumnKind::Skip => {}
             ColumnKind::Date(d) => {
                 let _ = writeln!(out, "min = {}", q(&d.min.format("%Y-%m-%d").to_string()));
                 let _ = writeln!(out, "max = {}", q(&d.max.format("%Y-%m-%d").to_string()));
@@ -92,6 +112,13 @@ pub(crate) fn to_toml(s: &Schema) -> String {
             let _ = writeln!(out, "missing_label = {}", q(l));
         }
     }
+    for r in &s.rules {
+        out.push_str("\n[[rules]]\n");
+        if let Some(n) = &r.name {
+            let _ = writeln!(out, "name = {}", q(n));
+        }
+        let _ = writeln!(out, "check = {}", q(&r.check));
+    }
     out
 }
 
@@ -106,6 +133,28 @@ fn write_bins(out: &mut String, b: &Bins) {
             out,
             "bin_edges = {}",
             list(e.iter().map(|&x| num(x, b.integer)))
+        );
+    }
+    if let Some(n) = b.count {
+        let _ = writeln!(out, "bins = {n}");
+    }
+    if let Some(a) = b.auto {
+        out.push_str("bins = \"auto\"\n");
+        if a.grid != super::DEFAULT_AUTO_GRID {
+            let _ = writeln!(out, "grid = {}", a.grid);
+        }
+        if a.max_bins != super::DEFAULT_AUTO_MAX_BINS {
+            let _ = writeln!(out, "max_bins = {}", a.max_bins);
+        }
+    }
+    if b.scale == BinScale::Log {
+        out.push_str("bin_scale = \"log\"\n");
+    }
+    if !b.specials.is_empty() {
+        let _ = writeln!(
+            out,
+            "specials = {}",
+            list(b.specials.iter().map(|&x| num(x, b.integer)))
         );
     }
     if let Some(d) = b.decimals {

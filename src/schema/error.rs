@@ -18,7 +18,7 @@ pub enum SchemaProblem {
     Structure { at: String, message: String },
     #[error("the schema has no columns; add at least one [[columns]] table")]
     NoColumns,
-    #[error("column {column:?}: unknown kind {kind:?}; use one of categorical, integer, float, date, id")]
+    #[error("column {column:?}: unknown kind {kind:?}; use one of categorical, integer, float, date, datetime, id, skip")]
     UnknownKind { column: String, kind: String },
     #[error("column {column:?}: unknown field {field:?} for a {kind} column; remove it or check its spelling")]
     UnknownField {
@@ -87,6 +87,8 @@ pub enum SchemaProblem {
     },
     #[error("{field}: {message}")]
     BadSetting { field: String, message: String },
+    #[error("rule {rule}: {message}")]
+    BadRule { rule: String, message: String },
     #[error(
         "the schema is a draft (`draft = true`): it was inferred from private data. Replace value \
          lists, bounds and bins with public knowledge, then delete the draft marker; a release \

@@ -15,12 +15,16 @@ mod draft;
 mod emit;
 mod error;
 mod parse;
+pub mod rules;
+pub mod value;
 
 use std::path::Path;
 
+pub(crate) use column::uniform_in;
 pub use column::{
-    Bins, Categorical, Cell, CellError, Column, ColumnKind, DateBins, DateUnit, MissingPolicy,
-    DEFAULT_DATE_FORMAT, MAX_CODES,
+    AutoBins, BinScale, Bins, Categorical, Cell, CellError, CodeValue, Column, ColumnKind,
+    DateBins, DateTimeBins, DateUnit, Key, MissingPolicy, DEFAULT_AUTO_GRID, DEFAULT_AUTO_MAX_BINS,
+    DEFAULT_DATETIME_FORMAT, DEFAULT_DATE_FORMAT, MAX_CODES,
 };
 pub use draft::{draft_from_csv, DraftError};
 pub use error::{SchemaError, SchemaProblem};
@@ -45,6 +49,8 @@ pub struct Schema {
     pub(crate) description: Option<String>,
     /// The declared privacy unit: an `id` column and the most rows per value to use.
     pub(crate) privacy_unit: Option<(String, u32)>,
+    /// Public rules every record obeys.
+    pub(crate) rules: Vec<rules::Rule>,
     /// Where the schema came from (for messages); not part of equality.
     pub(crate) source_name: String,
 }
@@ -57,6 +63,7 @@ impl PartialEq for Schema {
             && self.extra_columns == other.extra_columns
             && self.description == other.description
             && self.privacy_unit == other.privacy_unit
+            && self.rules == other.rules
     }
 }
 
@@ -154,7 +161,17 @@ impl Schema {
         self.columns.iter().find(|c| c.name == name)
     }
 
-    /// The modelled columns (every kind except `id`), in schema order. Code vectors passed
+    /// The schema's rules, in order.
+    pub fn rules(&self) -> &[rules::Rule] {
+        &self.rules
+    }
+
+    /// The rules resolved against the columns (validated when the schema was loaded).
+    pub fn compiled_rules(&self) -> Result<rules::CompiledRules, SchemaError> {
+        rules::CompiledRules::new(self).map_err(|p| SchemaError::new(&self.source_name, p))
+    }
+
+    /// The modelled columns (every kind except `id` and `skip`), in schema order. Code vectors passed
     /// to and from the data layer follow this order.
     pub fn modelled(&self) -> Vec<&Column> {
         self.columns.iter().filter(|c| c.is_modelled()).collect()
@@ -191,6 +208,45 @@ impl Schema {
     /// `None`: the unit is one record (unless the command line names one).
     pub fn privacy_unit(&self) -> Option<(&str, u32)> {
         self.privacy_unit.as_ref().map(|(c, k)| (c.as_str(), *k))
+    }
+
+    /// The schema with the bins of modelled column `attr` merged: bin `k` of the result covers
+    /// the bins `runs[k]` of this one, which must be contiguous, in order, and cover every bin
+    /// (None otherwise, or if the column has no numeric bins). This is how a `bins = "auto"`
+    /// column decodes once MST or AIM has merged its fine grid from noisy counts.
+    pub fn with_merged_bins(&self, attr: usize, runs: &[Vec<u32>]) -> Option<Schema> {
+        let pos = self
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_modelled())
+            .nth(attr)?
+            .0;
+        let mut out = self.clone();
+        let b = match &mut out.columns[pos].kind {
+            ColumnKind::Integer(b) | ColumnKind::Float(b) => b,
+            _ => return None,
+        };
+        let mut next = 0u32;
+        let mut edges = Vec::with_capacity(runs.len() + 1);
+        for r in runs {
+            let first = *r.first()?;
+            if first != next || r.windows(2).any(|w| w[1] != w[0] + 1) {
+                return None;
+            }
+            edges.push(b.edges[first as usize]);
+            next = *r.last()? + 1;
+        }
+        if next as usize != b.n_bins() {
+            return None;
+        }
+        edges.push(b.edges[b.n_bins()]);
+        b.given_edges = Some(edges[1..edges.len() - 1].to_vec());
+        b.edges = edges;
+        b.width = None;
+        b.count = None;
+        b.auto = None;
+        Some(out)
     }
 
     /// The file or name the schema was read from.

@@ -4,14 +4,16 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime, Timelike};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::column::{
-    Bins, Categorical, Column, ColumnKind, DateBins, DateUnit, MissingPolicy, MAX_CODES,
+    parse_datetime, AutoBins, BinScale, Bins, Categorical, Column, ColumnKind, DateBins,
+    DateTimeBins, DateUnit, MissingPolicy, DEFAULT_AUTO_GRID, DEFAULT_AUTO_MAX_BINS, MAX_CODES,
 };
 use super::error::SchemaProblem;
+use super::rules::{self, Rule};
 use super::{ExtraColumns, Schema};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +171,7 @@ fn from_domain(entries: Vec<(String, Value)>) -> Parsed {
             own_missing_tokens: false,
             missing_label: None,
             description: None,
+            position: None,
         });
     }
     finish(
@@ -196,6 +199,7 @@ fn finish(
         extra_columns,
         description,
         privacy_unit: None,
+        rules: Vec::new(),
         source_name: String::new(),
     });
     Parsed {
@@ -213,9 +217,11 @@ const TOP_FIELDS: &[&str] = &[
     "columns",
     "privacy_unit",
     "max_rows_per_unit",
+    "rules",
 ];
 const COMMON_FIELDS: &[&str] = &[
     "name",
+    "position",
     "kind",
     "missing",
     "missing_tokens",
@@ -227,15 +233,39 @@ const COMMON_FIELDS: &[&str] = &[
 /// every whole number up to `max + 1` is exact in an f64.
 const MAX_EXACT_INT: u64 = (1 << 53) - 1;
 
-fn kind_fields(kind: &str) -> &'static [&'static str] {
-    match kind {
+/// Fields of each kind (None: not a kind).
+fn kind_fields(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
         "categorical" => &["values", "labels", "other"],
-        "integer" => &["min", "max", "bin_width", "bin_edges"],
-        "float" => &["min", "max", "bin_width", "bin_edges", "decimals"],
+        "integer" => &[
+            "min",
+            "max",
+            "bin_width",
+            "bin_edges",
+            "bins",
+            "bin_scale",
+            "grid",
+            "max_bins",
+            "specials",
+        ],
+        "float" => &[
+            "min",
+            "max",
+            "bin_width",
+            "bin_edges",
+            "bins",
+            "bin_scale",
+            "grid",
+            "max_bins",
+            "specials",
+            "decimals",
+        ],
         "date" => &["min", "max", "unit", "format"],
+        "datetime" => &["min", "max", "unit", "format"],
         "id" => &["prefix"],
-        _ => &[],
-    }
+        "skip" => &[],
+        _ => return None,
+    })
 }
 
 fn from_tree(obj: Map<String, Value>) -> Parsed {
@@ -326,6 +356,19 @@ fn from_tree(obj: Map<String, Value>) -> Parsed {
                     columns.push(col);
                 }
             }
+            let mut positions: HashMap<usize, &str> = HashMap::new();
+            for c in &columns {
+                if let Some(p) = c.position {
+                    if let Some(other) = positions.insert(p, &c.name) {
+                        problems.push(SchemaProblem::Structure {
+                            at: format!("column {:?}", c.name),
+                            message: format!(
+                                "position = {p} is also the position of column {other:?}"
+                            ),
+                        });
+                    }
+                }
+            }
         }
         Some(_) => problems.push(SchemaProblem::Structure {
             at: "columns".into(),
@@ -333,6 +376,7 @@ fn from_tree(obj: Map<String, Value>) -> Parsed {
         }),
     }
     let privacy_unit = privacy_unit(&obj, &columns, &mut problems);
+    let rules = parse_rules(obj.get("rules"), &mut problems);
     let mut parsed = finish(
         columns,
         problems,
@@ -343,8 +387,83 @@ fn from_tree(obj: Map<String, Value>) -> Parsed {
     );
     if let Some(s) = parsed.schema.as_mut() {
         s.privacy_unit = privacy_unit;
+        s.rules = rules;
+        // Rules are checked against the finished columns: types, values, satisfiability.
+        let p = rules::check(s);
+        if !p.is_empty() {
+            parsed.problems.extend(p);
+            parsed.schema = None;
+        }
     }
     parsed
+}
+
+/// The `[[rules]]` tables: `check` (required) and `name` (optional).
+fn parse_rules(v: Option<&Value>, problems: &mut Vec<SchemaProblem>) -> Vec<Rule> {
+    let Some(v) = v else {
+        return Vec::new();
+    };
+    let Value::Array(list) = v else {
+        problems.push(SchemaProblem::Structure {
+            at: "rules".into(),
+            message: "must be a list of rule tables ([[rules]] in TOML, each with check = \"...\")"
+                .into(),
+        });
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, r) in list.iter().enumerate() {
+        let at = format!("rules[{}]", i + 1);
+        let Value::Object(r) = r else {
+            problems.push(SchemaProblem::Structure {
+                at,
+                message: "each rule must be a table with check = \"...\" (and an optional name)"
+                    .into(),
+            });
+            continue;
+        };
+        for k in r.keys() {
+            if k != "check" && k != "name" {
+                problems.push(SchemaProblem::Structure {
+                    at: at.clone(),
+                    message: format!("unknown field {k:?}; a rule has check and name"),
+                });
+            }
+        }
+        let name = match r.get("name") {
+            None => None,
+            Some(Value::String(n)) => Some(n.clone()),
+            Some(_) => {
+                problems.push(SchemaProblem::Structure {
+                    at: at.clone(),
+                    message: "name must be a string".into(),
+                });
+                continue;
+            }
+        };
+        let check = match r.get("check") {
+            Some(Value::String(c)) => c.clone(),
+            Some(_) => {
+                problems.push(SchemaProblem::Structure {
+                    at,
+                    message: "check must be a string, e.g. check = \"dtime >= rtime\"".into(),
+                });
+                continue;
+            }
+            None => {
+                problems.push(SchemaProblem::Structure {
+                    at,
+                    message: "missing required field \"check\" (the condition, e.g. check = \"dtime >= rtime\")".into(),
+                });
+                continue;
+            }
+        };
+        match rules::parse_rule(name, &check) {
+            Ok(rule) => out.push(rule),
+            Err(p) => problems.push(p),
+        }
+    }
+    out
 }
 
 /// Largest `max_rows_per_unit`: the same bound as `privacy::MAX_ROWS_PER_UNIT` (a test in
@@ -551,7 +670,7 @@ fn parse_column(
         Some(Value::String(_)) => {
             problems.push(SchemaProblem::Structure {
                 at: format!("column {index}"),
-                message: "the name is empty".into(),
+                message: "the name is empty; for a file whose header cell has no name, give a placeholder name and the column's position (name = \"row_index\", position = 1)".into(),
             });
             None
         }
@@ -586,20 +705,20 @@ fn parse_column(
             cx.push(SchemaProblem::MissingField {
                 column: label,
                 field: "kind",
-                why: "one of categorical, integer, float, date, id",
+                why: "one of categorical, integer, float, date, datetime, id, skip",
             });
             return None;
         }
     };
-    if kind_fields(&kind_name).is_empty() {
+    let Some(fields) = kind_fields(&kind_name) else {
         cx.push(SchemaProblem::UnknownKind {
             column: label,
             kind: kind_name,
         });
         return None;
-    }
+    };
     for k in obj.keys() {
-        if !COMMON_FIELDS.contains(&k.as_str()) && !kind_fields(&kind_name).contains(&k.as_str()) {
+        if !COMMON_FIELDS.contains(&k.as_str()) && !fields.contains(&k.as_str()) {
             cx.push(SchemaProblem::UnknownField {
                 column: label.clone(),
                 field: k.clone(),
@@ -634,12 +753,27 @@ fn parse_column(
     }
     let missing_label = cx.string("missing_label");
     let description = cx.string("description");
+    let position = match cx.obj.get("position") {
+        None => None,
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|p| p >= 1) => {
+            n.as_u64().map(|p| p as usize)
+        }
+        Some(_) => {
+            cx.wrong(
+                "position",
+                "the column's 1-based position in the file (1, 2, ...)",
+            );
+            None
+        }
+    };
 
     let kind = match kind_name.as_str() {
         "categorical" => parse_categorical(&mut cx, &missing_tokens),
         "integer" => parse_bins(&mut cx, true).map(ColumnKind::Integer),
         "float" => parse_bins(&mut cx, false).map(ColumnKind::Float),
         "date" => parse_date(&mut cx),
+        "datetime" => parse_datetime_kind(&mut cx),
+        "skip" => Some(ColumnKind::Skip),
         _ => Some(ColumnKind::Id {
             prefix: cx.string("prefix"),
         }),
@@ -660,6 +794,7 @@ fn parse_column(
         own_missing_tokens,
         missing_label,
         description,
+        position,
     };
     // A number or date token inside the bounds would make that value unreadable, and
     // decoding could write it (categorical lists are checked against the tokens above).
@@ -746,6 +881,14 @@ fn fmt_num(x: f64, integer: bool) -> String {
     }
 }
 
+/// How the bins of a numeric column are laid out.
+enum Layout {
+    Width(f64),
+    Edges(Vec<f64>),
+    Count(usize),
+    Auto(AutoBins),
+}
+
 fn parse_bins(cx: &mut Ctx, integer: bool) -> Option<Bins> {
     let col = cx.col.clone();
     let n_before = cx.problems.len();
@@ -753,6 +896,7 @@ fn parse_bins(cx: &mut Ctx, integer: bool) -> Option<Bins> {
     let max = cx.number("max", integer);
     let width = cx.number("bin_width", integer);
     let given_edges = cx.numbers("bin_edges", integer);
+    let specials = cx.numbers("specials", integer).unwrap_or_default();
     let decimals = match cx.obj.get("decimals") {
         None => None,
         Some(v) => match v.as_u64() {
@@ -763,13 +907,63 @@ fn parse_bins(cx: &mut Ctx, integer: bool) -> Option<Bins> {
             }
         },
     };
+    let whole_at_least = |cx: &mut Ctx, field: &str, least: u64| -> Option<usize> {
+        match cx.obj.get(field)? {
+            Value::Number(n) => match n.as_u64() {
+                Some(k) if k >= least => Some(k as usize),
+                _ => {
+                    cx.wrong(field, "a whole number of at least 2");
+                    None
+                }
+            },
+            _ => {
+                cx.wrong(field, "a whole number of at least 2");
+                None
+            }
+        }
+    };
+    let grid = whole_at_least(cx, "grid", 2);
+    let max_bins = whole_at_least(cx, "max_bins", 2);
+    let count = match cx.obj.get("bins") {
+        None => None,
+        Some(Value::String(s)) if s == "auto" => Some(Err(())),
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|k| k >= 1) => {
+            Some(Ok(n.as_u64().unwrap_or(1) as usize))
+        }
+        Some(_) => {
+            cx.wrong("bins", "a whole number of bins, or \"auto\"");
+            None
+        }
+    };
+    let scale = match cx.string("bin_scale").as_deref() {
+        None | Some("linear") => BinScale::Linear,
+        Some("log") => BinScale::Log,
+        Some(other) => {
+            cx.push(SchemaProblem::BadBins {
+                column: col.clone(),
+                message: format!("bin_scale = {other:?} is not a scale; use \"linear\" or \"log\""),
+            });
+            BinScale::Linear
+        }
+    };
     if cx.problems.len() > n_before {
         return None;
     }
-    if width.is_some() && given_edges.is_some() {
+    let given = [width.is_some(), given_edges.is_some(), count.is_some()]
+        .iter()
+        .filter(|&&b| b)
+        .count();
+    if given > 1 {
         cx.push(SchemaProblem::BadBins {
             column: col,
-            message: "give either bin_width or bin_edges, not both".into(),
+            message: "give one of bin_width, bin_edges and bins, not several".into(),
+        });
+        return None;
+    }
+    if (grid.is_some() || max_bins.is_some()) && !matches!(count, Some(Err(()))) {
+        cx.push(SchemaProblem::BadBins {
+            column: col,
+            message: "grid and max_bins belong to bins = \"auto\"".into(),
         });
         return None;
     }
@@ -801,73 +995,138 @@ fn parse_bins(cx: &mut Ctx, integer: bool) -> Option<Bins> {
         });
         return None;
     }
-    // Bin starts after `lo`; the effective edges are lo, starts..., end.
-    let mut starts: Vec<f64> = Vec::new();
-    if let Some(edges) = &given_edges {
-        let mut ok = true;
-        for (i, &e) in edges.iter().enumerate() {
-            if i > 0 && e <= edges[i - 1] {
-                cx.push(SchemaProblem::NonIncreasingEdges {
-                    column: col.clone(),
-                    index: i + 1,
-                    edge: fmt_num(e, integer),
-                });
-                ok = false;
-            }
-            if e < lo || e > hi {
-                cx.push(SchemaProblem::EdgeOutsideBounds {
-                    column: col.clone(),
-                    edge: fmt_num(e, integer),
-                    min: fmt_num(lo, integer),
-                    max: fmt_num(hi, integer),
-                });
-                ok = false;
-            }
-        }
-        if !ok {
+    if scale == BinScale::Log {
+        if lo <= 0.0 {
+            cx.push(SchemaProblem::BadBins {
+                column: col,
+                message: format!(
+                    "bin_scale = \"log\" needs min > 0 (min is {}); declare 0 as a special value (specials = [0]) and set min to the smallest positive value",
+                    fmt_num(lo, integer)
+                ),
+            });
             return None;
         }
-        // An edge equal to a bound marks the bound, not a bin of its own.
-        starts.extend(edges.iter().copied().filter(|&e| e > lo && e < hi));
-    } else {
-        let w = match width {
-            Some(w) => w,
-            None if integer => 1.0,
-            None => {
-                cx.push(SchemaProblem::MissingField {
+        if width.is_some() {
+            cx.push(SchemaProblem::BadBins {
+                column: col,
+                message: "bin_width is a width on the linear scale; with bin_scale = \"log\" give bins = N, bins = \"auto\" or bin_edges".into(),
+            });
+            return None;
+        }
+    }
+    let layout = match (width, given_edges.clone(), count) {
+        (Some(w), _, _) => Layout::Width(w),
+        (_, Some(e), _) => Layout::Edges(e),
+        (_, _, Some(Ok(n))) => Layout::Count(n),
+        (_, _, Some(Err(()))) => Layout::Auto(AutoBins {
+            grid: grid.unwrap_or(DEFAULT_AUTO_GRID),
+            max_bins: max_bins.unwrap_or(DEFAULT_AUTO_MAX_BINS),
+        }),
+        _ if integer => Layout::Width(1.0),
+        _ => {
+            cx.push(SchemaProblem::MissingField {
+                column: col,
+                field: "bin_width",
+                why: "float columns need bin_width, bin_edges or bins",
+            });
+            return None;
+        }
+    };
+    // Bin starts after `lo`; the effective edges are lo, starts..., end.
+    let mut starts: Vec<f64> = Vec::new();
+    let mut auto = None;
+    match &layout {
+        Layout::Edges(edges) => {
+            let mut ok = true;
+            for (i, &e) in edges.iter().enumerate() {
+                if i > 0 && e <= edges[i - 1] {
+                    cx.push(SchemaProblem::NonIncreasingEdges {
+                        column: col.clone(),
+                        index: i + 1,
+                        edge: fmt_num(e, integer),
+                    });
+                    ok = false;
+                }
+                if e < lo || e > hi {
+                    cx.push(SchemaProblem::EdgeOutsideBounds {
+                        column: col.clone(),
+                        edge: fmt_num(e, integer),
+                        min: fmt_num(lo, integer),
+                        max: fmt_num(hi, integer),
+                    });
+                    ok = false;
+                }
+            }
+            if !ok {
+                return None;
+            }
+            // An edge equal to a bound marks the bound, not a bin of its own.
+            starts.extend(edges.iter().copied().filter(|&e| e > lo && e < hi));
+        }
+        Layout::Width(w) => {
+            let w = *w;
+            if !(w.is_finite() && w > 0.0) {
+                cx.push(SchemaProblem::BadBins {
                     column: col,
-                    field: "bin_width",
-                    why: "float columns need bin_width or bin_edges",
+                    message: format!("bin_width must be positive, got {}", fmt_num(w, integer)),
                 });
                 return None;
             }
-        };
-        if !(w.is_finite() && w > 0.0) {
-            cx.push(SchemaProblem::BadBins {
-                column: col,
-                message: format!("bin_width must be positive, got {}", fmt_num(w, integer)),
-            });
-            return None;
-        }
-        let n = ((hi - lo) / w).floor() + 1.0;
-        if n > MAX_CODES as f64 {
-            cx.push(SchemaProblem::TooManyCodes {
-                column: col,
-                codes: n as usize,
-                limit: MAX_CODES,
-            });
-            return None;
-        }
-        // Integer bins start at every lo + k*w up to and including hi; float bins need
-        // positive width, so the last start lies strictly below hi.
-        let mut k = 1.0;
-        loop {
-            let s = lo + k * w;
-            if s > hi || (!integer && s >= hi) {
-                break;
+            let n = ((hi - lo) / w).floor() + 1.0;
+            if n > MAX_CODES as f64 {
+                cx.push(SchemaProblem::TooManyCodes {
+                    column: col,
+                    codes: n as usize,
+                    limit: MAX_CODES,
+                });
+                return None;
             }
-            starts.push(s);
-            k += 1.0;
+            // Integer bins start at every lo + k*w up to and including hi; float bins need
+            // positive width, so the last start lies strictly below hi.
+            let mut k = 1.0;
+            loop {
+                let s = lo + k * w;
+                if s > hi || (!integer && s >= hi) {
+                    break;
+                }
+                starts.push(s);
+                k += 1.0;
+            }
+        }
+        Layout::Count(n) | Layout::Auto(AutoBins { grid: n, .. }) => {
+            let n = *n;
+            if n > MAX_CODES {
+                cx.push(SchemaProblem::TooManyCodes {
+                    column: col,
+                    codes: n,
+                    limit: MAX_CODES,
+                });
+                return None;
+            }
+            if let Layout::Auto(a) = &layout {
+                auto = Some(*a);
+            }
+            // Integers with fewer values than bins get one bin per value.
+            if integer && hi - lo + 1.0 <= n as f64 {
+                let mut s = lo + 1.0;
+                while s <= hi {
+                    starts.push(s);
+                    s += 1.0;
+                }
+            } else {
+                for k in 1..n {
+                    let f = k as f64 / n as f64;
+                    let e = match scale {
+                        BinScale::Linear => lo + f * (hi - lo),
+                        BinScale::Log => (lo.ln() + f * (hi.ln() - lo.ln())).exp(),
+                    };
+                    let e = if integer { e.round() } else { e };
+                    let above_last = starts.last().is_none_or(|&l| e > l);
+                    if e > lo && (e < hi || (integer && e <= hi)) && above_last {
+                        starts.push(e);
+                    }
+                }
+            }
         }
     }
     let mut edges = Vec::with_capacity(starts.len() + 2);
@@ -882,15 +1141,73 @@ fn parse_bins(cx: &mut Ctx, integer: bool) -> Option<Bins> {
         });
         return None;
     }
-    Some(Bins {
+    let axis = Bins::axis_for(integer, decimals, lo, hi);
+    let bins = Bins {
         min: lo,
         max: hi,
         width,
         given_edges,
+        count: match count {
+            Some(Ok(n)) => Some(n),
+            _ => None,
+        },
+        auto,
+        scale,
         edges,
         decimals,
         integer,
-    })
+        specials: Vec::new(),
+        axis,
+    };
+    // Special values: distinct, finite, and written back exactly.
+    let mut seen: Vec<f64> = Vec::new();
+    for &x in &specials {
+        let problem = if !x.is_finite() {
+            Some("must be finite".to_string())
+        } else if seen.contains(&x) {
+            Some("is declared twice".to_string())
+        } else {
+            let probe = Bins {
+                specials: vec![x],
+                ..bins.clone()
+            };
+            let text = probe.format_axis(probe.special_axis(0));
+            (text.parse::<f64>().ok() != Some(x)).then(|| {
+                format!("cannot be written exactly with the column's decimals (it would be written as {text})")
+            })
+        };
+        if let Some(p) = problem {
+            cx.push(SchemaProblem::BadBins {
+                column: col.clone(),
+                message: format!("special value {x} {p}"),
+            });
+            return None;
+        }
+        seen.push(x);
+    }
+    let bins = Bins {
+        specials: seen,
+        ..bins
+    };
+    // Every bin must be able to write some value.
+    for i in 0..bins.n_bins() {
+        if bins.bin_values(i).is_empty() {
+            let why = match (bins.decimals, bins.specials.is_empty()) {
+                (Some(d), _) => format!("no number with {d} decimals lies in it"),
+                (None, false) => "its only values are special values".to_string(),
+                _ => "it holds no value".to_string(),
+            };
+            cx.push(SchemaProblem::BadBins {
+                column: col,
+                message: format!(
+                    "bin {} can never be written: {why}; merge it with a neighbour",
+                    bins.code_label(i)
+                ),
+            });
+            return None;
+        }
+    }
+    Some(bins)
 }
 
 fn parse_iso_date(cx: &mut Ctx, field: &'static str) -> Option<NaiveDate> {
@@ -935,7 +1252,16 @@ fn parse_date(cx: &mut Ctx) -> Option<ColumnKind> {
             None
         }
         Some(u) => match DateUnit::parse(&u) {
-            Some(u) => Some(u),
+            Some(u) if !u.is_time() => Some(u),
+            Some(_) => {
+                cx.push(SchemaProblem::BadDate {
+                    column: col.clone(),
+                    message: format!(
+                        "unit = {u:?} is finer than a day; use kind = \"datetime\" for times of day"
+                    ),
+                });
+                None
+            }
             None => {
                 cx.push(SchemaProblem::BadDate {
                     column: col.clone(),
@@ -1015,6 +1341,125 @@ fn parse_date(cx: &mut Ctx) -> Option<ColumnKind> {
     }
     match DateBins::new(min, max, unit, format) {
         Ok(d) => Some(ColumnKind::Date(d)),
+        Err(n) => {
+            cx.push(SchemaProblem::TooManyCodes {
+                column: col,
+                codes: n,
+                limit: MAX_CODES,
+            });
+            None
+        }
+    }
+}
+
+/// A date-time bound: ISO 8601 with `T` or a space, to the minute; a date alone means the
+/// start of the day for `min` and its last minute for `max`.
+fn parse_iso_datetime(cx: &mut Ctx, field: &'static str) -> Option<NaiveDateTime> {
+    let s = match cx.obj.get(field) {
+        None => {
+            cx.push(SchemaProblem::MissingField {
+                column: cx.col.clone(),
+                field,
+                why: "the public bound as an ISO date-time, e.g. \"2020-01-01T00:00\"",
+            });
+            return None;
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            cx.wrong(field, "an ISO date-time such as \"2020-01-01T00:00\"");
+            return None;
+        }
+    };
+    let t = parse_datetime(&s, None).or_else(|| {
+        let d = NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()?;
+        if field == "max" {
+            d.and_hms_opt(23, 59, 0)
+        } else {
+            d.and_hms_opt(0, 0, 0)
+        }
+    });
+    match t {
+        Some(t) if t.second() == 0 && t.nanosecond() == 0 => Some(t),
+        Some(_) => {
+            cx.push(SchemaProblem::BadDate {
+                column: cx.col.clone(),
+                message: format!(
+                    "{field} = {s:?} has seconds; date-times are modelled to the minute, so bounds are whole minutes"
+                ),
+            });
+            None
+        }
+        None => {
+            cx.push(SchemaProblem::BadDate {
+                column: cx.col.clone(),
+                message: format!(
+                    "{field} = {s:?} is not an ISO date-time (YYYY-MM-DDTHH:MM or YYYY-MM-DD HH:MM)"
+                ),
+            });
+            None
+        }
+    }
+}
+
+fn parse_datetime_kind(cx: &mut Ctx) -> Option<ColumnKind> {
+    let col = cx.col.clone();
+    let min = parse_iso_datetime(cx, "min");
+    let max = parse_iso_datetime(cx, "max");
+    let unit = match cx.string("unit") {
+        None => {
+            cx.push(SchemaProblem::MissingField {
+                column: col.clone(),
+                field: "unit",
+                why: "the bin unit: minute, hour, day, week, month or year",
+            });
+            None
+        }
+        Some(u) => match DateUnit::parse(&u) {
+            Some(u) => Some(u),
+            None => {
+                cx.push(SchemaProblem::BadDate {
+                    column: col.clone(),
+                    message: format!(
+                        "unit = {u:?} is not one of minute, hour, day, week, month, year"
+                    ),
+                });
+                None
+            }
+        },
+    };
+    let format = cx.string("format");
+    if let Some(f) = &format {
+        // The format must print a date-time and read it back to the minute.
+        let probe = NaiveDate::from_ymd_opt(2001, 2, 3)
+            .and_then(|d| d.and_hms_opt(4, 5, 0))
+            .unwrap_or_default();
+        let items = chrono::format::StrftimeItems::new(f);
+        let mut text = String::new();
+        let printable = !items
+            .clone()
+            .any(|i| matches!(i, chrono::format::Item::Error))
+            && write!(text, "{}", probe.format_with_items(items)).is_ok();
+        if !printable || NaiveDateTime::parse_from_str(text.trim(), f) != Ok(probe) {
+            cx.push(SchemaProblem::BadDate {
+                column: col,
+                message: format!(
+                    "format {f:?} does not identify a date-time to the minute (it needs year, month, day, hour and minute)"
+                ),
+            });
+            return None;
+        }
+    }
+    let (min, max, unit) = (min?, max?, unit?);
+    if min > max {
+        cx.push(SchemaProblem::ReversedBounds {
+            column: col,
+            min: min.to_string(),
+            max: max.to_string(),
+        });
+        return None;
+    }
+    match DateTimeBins::new(min, max, unit, format) {
+        Ok(d) => Some(ColumnKind::DateTime(d)),
         Err(n) => {
             cx.push(SchemaProblem::TooManyCodes {
                 column: col,

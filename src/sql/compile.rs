@@ -325,9 +325,39 @@ fn column(d: &dyn Dialect, col: &Column, ty: SqlType) -> Result<(String, Check),
             );
             (code, problem)
         }
-        ColumnKind::Id { .. } => {
+        ColumnKind::DateTime(db) => {
+            format = Some(
+                db.format()
+                    .unwrap_or("ISO 8601: YYYY-MM-DDTHH:MM or YYYY-MM-DD HH:MM, seconds optional")
+                    .to_string(),
+            );
+            let stamp = match ty {
+                SqlType::Timestamp => r.clone(),
+                SqlType::Date => format!("CAST({r} AS TIMESTAMP)"),
+                _ => {
+                    return Err(SqlError::Unsupported(format!(
+                        "column {:?}: {} reads a datetime column from a TIMESTAMP or DATE column only; store it as a TIMESTAMP (or read the table from a CSV or Parquet file)",
+                        col.name(),
+                        d.name()
+                    )))
+                }
+            };
+            let starts: Vec<String> = db.starts.iter().map(|&s| d.timestamp(s)).collect();
+            let n = starts.len();
+            let code = format!(
+                "CASE WHEN {miss} THEN {mcode} \
+                 WHEN {stamp} < {} THEN 0 WHEN {stamp} > {} THEN {} ELSE {} END",
+                d.timestamp(db.min()),
+                d.timestamp(db.max()),
+                n - 1,
+                d.bucket(&stamp, &starts)
+            );
+            let problem = format!("CASE WHEN {miss} THEN {missing_problem} END");
+            (code, problem)
+        }
+        ColumnKind::Id { .. } | ColumnKind::Skip => {
             return Err(SqlError::Unsupported(format!(
-                "column {:?} is an id column and is not modelled",
+                "column {:?} is an id or skip column and is not modelled",
                 col.name()
             )))
         }

@@ -19,7 +19,7 @@
 //! DuckDB and Spark dialects are compiled and their SQL pinned by unit tests, ready for a
 //! runner.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 
 /// How one SQL engine spells the constructs the schema compiler needs.
 pub trait Dialect: Sync {
@@ -72,6 +72,11 @@ pub trait Dialect: Sync {
     /// A date literal.
     fn date(&self, d: NaiveDate) -> String {
         format!("DATE '{}'", d.format("%Y-%m-%d"))
+    }
+
+    /// A timestamp literal (to the second).
+    fn timestamp(&self, t: NaiveDateTime) -> String {
+        format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S"))
     }
 
     /// 0-based position of text `e` in `values`, NULL if absent.

@@ -2,7 +2,7 @@
 //! integer-coded benchmark sets without going through the schema layer.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use dpsynth::data::EncodedTable;
 use dpsynth::marginal::Domain;
@@ -43,4 +43,64 @@ pub fn load_coded(name: &str) -> Option<(EncodedTable, Domain)> {
         .collect();
     let table = EncodedTable::from_rows(names.clone(), sizes.clone(), &rows).unwrap();
     Some((table, Domain::new(names, sizes)))
+}
+
+/// A public schema for [`lab_table`]: several lab-test rows per subject.
+pub const LAB_SCHEMA: &str = r#"
+description = "Lab tests: several rows per subject"
+
+[[columns]]
+name = "subject_id"
+kind = "id"
+prefix = "S"
+
+[[columns]]
+name = "age_group"
+kind = "categorical"
+values = ["0-17", "18-39", "40-64", "65-79", "80+"]
+
+[[columns]]
+name = "sex"
+kind = "categorical"
+values = ["F", "M"]
+
+[[columns]]
+name = "test"
+kind = "categorical"
+values = ["glucose", "sodium", "potassium", "creatinine"]
+
+[[columns]]
+name = "result"
+kind = "categorical"
+values = ["low", "normal", "high"]
+"#;
+
+/// A multi-row table for privacy-unit tests: 600 subjects with 1 to 5 rows each (a fixed pattern), values depending on the subject and
+/// the row, so rows of one subject are alike. Returns (csv path, schema path, rows).
+pub fn lab_table(dir: &Path) -> (PathBuf, PathBuf, usize) {
+    let ages = ["0-17", "18-39", "40-64", "65-79", "80+"];
+    let tests = ["glucose", "sodium", "potassium", "creatinine"];
+    let results = ["low", "normal", "high"];
+    let mut text = String::from("subject_id,age_group,sex,test,result\n");
+    let mut rows = 0;
+    for s in 0..600usize {
+        let n = 1 + (s * 7 + s / 3) % 5;
+        for r in 0..n {
+            let age = ages[(s * 13) % 5];
+            let sex = if s % 3 == 0 { "F" } else { "M" };
+            let test = tests[(s + r) % 4];
+            let result = results[if (s * 5 + r) % 7 < 5 {
+                1
+            } else {
+                (s + r) % 2 * 2
+            }];
+            text += &format!("S{s:04},{age},{sex},{test},{result}\n");
+            rows += 1;
+        }
+    }
+    let csv = dir.join("labs.csv");
+    let schema = dir.join("labs.schema.toml");
+    std::fs::write(&csv, text).unwrap();
+    std::fs::write(&schema, LAB_SCHEMA).unwrap();
+    (csv, schema, rows)
 }
