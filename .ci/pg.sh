@@ -65,8 +65,9 @@ pg_load() {
   shared="$root/../shared/data"
   psql -q -v ON_ERROR_STOP=1 "$db" <<SQL
 CREATE TABLE admissions (patient_id text, age integer, sex text, admission_type text,
-  diagnosis_group text, ward text, length_of_stay integer, icu text, discharge_outcome text,
-  admission_date date, creatinine double precision, insurance text, readmitted_30d text);
+  diagnosis_group text, ward text, icu text, admission_date date, discharge_date date,
+  discharge_outcome text, died text, creatinine double precision, insurance text,
+  readmitted_30d text);
 \copy admissions FROM '$root/examples/data/admissions.csv' CSV HEADER
 SQL
   if [ -f "$shared/adult/adult.csv" ]; then

@@ -155,9 +155,9 @@ fn release_from_parquet_to_parquet_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let pq = dir.path().join("admissions.parquet");
     let types = |name: &str| match name {
-        "age" | "length_of_stay" => As::Int,
+        "age" => As::Int,
         "creatinine" => As::Float,
-        "admission_date" => As::Date,
+        "admission_date" | "discharge_date" => As::Date,
         _ => As::Text,
     };
     csv_to_parquet(&csv, &pq, &types, &[""]);

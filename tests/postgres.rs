@@ -143,8 +143,8 @@ fn truncation_keeps_at_most_k_rows_per_unit() {
     c.batch_execute(
         "DROP TABLE IF EXISTS trunc_labs; \
          CREATE TABLE trunc_labs AS SELECT 'U' || (row_number() OVER () % 3000) AS patient_id, \
-         age, sex, admission_type, diagnosis_group, ward, length_of_stay, icu, discharge_outcome, \
-         admission_date, creatinine, insurance, readmitted_30d FROM admissions",
+         age, sex, admission_type, diagnosis_group, ward, icu, admission_date, discharge_date, \
+         discharge_outcome, died, creatinine, insurance, readmitted_30d FROM admissions",
     )
     .unwrap();
     let per_unit: Vec<i64> = c
@@ -227,8 +227,8 @@ fn synth_aim_with_unit_from_postgres() {
     c.batch_execute(
         "DROP TABLE IF EXISTS unit_labs; \
          CREATE TABLE unit_labs AS SELECT 'U' || (row_number() OVER () % 4000) AS patient_id, \
-         age, sex, admission_type, diagnosis_group, ward, length_of_stay, icu, discharge_outcome, \
-         admission_date, creatinine, insurance, readmitted_30d FROM admissions",
+         age, sex, admission_type, diagnosis_group, ward, icu, admission_date, discharge_date, \
+         discharge_outcome, died, creatinine, insurance, readmitted_30d FROM admissions",
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
