@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampSecondArray,
+};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema};
 use assert_cmd::prelude::*;
 use dpsynth::data::{read_table_with, DataError, EncodedTable, ReadOptions};
@@ -23,6 +25,8 @@ enum As {
     Int,
     Float,
     Date,
+    /// A TIMESTAMP (seconds) from `YYYY-MM-DD HH:MM`.
+    Stamp,
     Text,
 }
 
@@ -59,6 +63,17 @@ fn csv_to_parquet(csv: &Path, out: &Path, types: &dyn Fn(&str) -> As, nulls: &[&
                     c.map(|v| {
                         let d = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").unwrap();
                         (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32
+                    })
+                }))),
+            ),
+            As::Stamp => (
+                DataType::Timestamp(arrow_schema::TimeUnit::Second, None),
+                Arc::new(TimestampSecondArray::from_iter(cells.map(|c| {
+                    c.map(|v| {
+                        chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M")
+                            .unwrap()
+                            .and_utc()
+                            .timestamp()
                     })
                 }))),
             ),
@@ -299,8 +314,136 @@ fn parquet_errors_name_file_row_and_column() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("row 7"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    // Grouped like the CSV reader's problems: counted, first row named, value hidden.
+    assert!(err.contains("1 row, first at row 7"), "{err}");
+    assert!(err.contains("values hidden"), "{err}");
+    assert!(!err.contains("\"X\""), "{err}");
     assert!(!out.exists());
+    // With --show-values (the operator's choice) the value is printed.
+    let o = dpsynth()
+        .args(["schema", "check"])
+        .arg(&schema_path)
+        .arg("--data")
+        .arg(&pq)
+        .arg("--show-values")
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    let all = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(
+        all.contains("value \"X\" is not in the schema's list"),
+        "{all}"
+    );
+    assert!(all.contains("first at row 7"), "{all}");
+}
+
+/// The schema's `position` (an unnamed index column), `skip` and `id` columns and a
+/// `datetime` column read from a Parquet TIMESTAMP: the same table as from the CSV, and a
+/// release from Parquet writes neither skipped column (CSV and Parquet output alike).
+#[test]
+fn parquet_honours_position_skip_id_and_datetime_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv_text = String::from(",patient,note,seen_at,sex,age\n");
+    for i in 0..600 {
+        csv_text.push_str(&format!(
+            "{i},P{},free text {i},2023-01-0{} {:02}:{:02},{},{}\n",
+            i % 97,
+            1 + i % 7,
+            i % 24,
+            i % 60,
+            if i % 3 == 0 { "F" } else { "M" },
+            (i * 7) % 101
+        ));
+    }
+    let csv = dir.path().join("visits.csv");
+    std::fs::write(&csv, &csv_text).unwrap();
+    let schema_path = dir.path().join("visits.schema.toml");
+    std::fs::write(
+        &schema_path,
+        r#"
+[[columns]]
+name = "row_index"
+position = 1
+kind = "skip"
+
+[[columns]]
+name = "patient"
+kind = "id"
+
+[[columns]]
+name = "note"
+kind = "skip"
+
+[[columns]]
+name = "seen_at"
+kind = "datetime"
+min = "2023-01-01 00:00"
+max = "2023-01-07 23:59"
+unit = "hour"
+
+[[columns]]
+name = "sex"
+kind = "categorical"
+values = ["F", "M"]
+
+[[columns]]
+name = "age"
+kind = "integer"
+min = 0
+max = 100
+bin_width = 10
+"#,
+    )
+    .unwrap();
+    let schema = Schema::from_path(&schema_path).unwrap_or_else(|e| panic!("{e}"));
+    let pq = dir.path().join("visits.parquet");
+    let types = |name: &str| match name {
+        "age" => As::Int,
+        "seen_at" => As::Stamp,
+        _ => As::Text,
+    };
+    csv_to_parquet(&csv, &pq, &types, &[]);
+    let (a, b) = (read(&csv, &schema), read(&pq, &schema));
+    assert_eq!(a.n_rows(), 600);
+    assert_same_counts(&a, &b, &schema, 3);
+
+    for (format, file) in [("csv", "synthetic.csv"), ("parquet", "synthetic.parquet")] {
+        let out = dir.path().join(format!("r-{format}"));
+        dpsynth()
+            .args(["synth", "--data"])
+            .arg(&pq)
+            .arg("--schema")
+            .arg(&schema_path)
+            .args([
+                "--epsilon",
+                "1",
+                "-q",
+                "--mechanism",
+                "mst",
+                "--format",
+                format,
+            ])
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        dpsynth().arg("verify").arg(&out).assert().success();
+        let names: Vec<String> = if format == "csv" {
+            let mut r = csv::Reader::from_path(out.join(file)).unwrap();
+            r.headers().unwrap().iter().map(String::from).collect()
+        } else {
+            let f = std::fs::File::open(out.join(file)).unwrap();
+            let b =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect()
+        };
+        assert_eq!(names, ["patient", "seen_at", "sex", "age"], "{format}");
+    }
 }
 
 /// A Parquet file is recognised by its magic bytes whatever its name.
