@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         let mut src = PgSource::connect(&url, Relation::Table("adult".into()))?;
         let compiled = src.compile(&schema, None)?;
-        let problems = src.validate(&compiled, false, 20)?;
+        let problems = src.validate(&compiled, false)?;
         assert!(problems.is_empty());
         let setup = t.elapsed().as_secs_f64();
         let oracle = SqlOracle::new(src, &compiled, domain.clone(), &PrivacyUnit::Record)?

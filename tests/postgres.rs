@@ -61,7 +61,7 @@ fn oracles(
 ) -> (SqlOracle, dpsynth::data::EncodedTable) {
     let mut src = PgSource::connect(url, Relation::Table(table.into())).unwrap();
     let compiled = src.compile(schema, None).unwrap();
-    let problems = src.validate(&compiled, true, 20).unwrap();
+    let problems = src.validate(&compiled, true).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
     let domain = Domain::new(schema.modelled_names(), schema.modelled_cardinalities());
     let oracle = SqlOracle::new(src, &compiled, domain, &PrivacyUnit::Record).unwrap();
@@ -160,7 +160,7 @@ fn truncation_keeps_at_most_k_rows_per_unit() {
         let expected: i64 = per_unit.iter().map(|&n| n.min(k as i64)).sum();
         let mut src = PgSource::connect(&url, Relation::Table("trunc_labs".into())).unwrap();
         let compiled = src.compile(&schema, Some("patient_id")).unwrap();
-        assert!(src.validate(&compiled, false, 20).unwrap().is_empty());
+        assert!(src.validate(&compiled, false).unwrap().is_empty());
         let unit = PrivacyUnit::column("patient_id", k).unwrap();
         let oracle = SqlOracle::new(src, &compiled, domain.clone(), &unit).unwrap();
         let t = oracle.marginal(&Clique::new([1])).unwrap();
@@ -173,7 +173,7 @@ fn truncation_keeps_at_most_k_rows_per_unit() {
             // histograms of two draws agree with probability far below 1e-6.
             let mut src = PgSource::connect(&url, Relation::Table("trunc_labs".into())).unwrap();
             let compiled = src.compile(&schema, Some("patient_id")).unwrap();
-            assert!(src.validate(&compiled, false, 20).unwrap().is_empty());
+            assert!(src.validate(&compiled, false).unwrap().is_empty());
             let o2 = SqlOracle::new(src, &compiled, domain.clone(), &unit).unwrap();
             seen.push(o2.marginal(&Clique::new([0])).unwrap().values);
             assert_ne!(seen[0], seen[1], "truncation is randomised by its key");
@@ -348,6 +348,9 @@ fn bad_values_give_the_csv_errors() {
         assert!(shown.contains(&format!("table {table}")), "{shown}");
         assert!(!hidden.contains(&format!("\"{bad}\"")), "{hidden}");
         assert!(hidden.contains("--show-values"), "{hidden}");
+        // Grouped like the CSV reader's problems: distinct values counted in the database.
+        assert!(hidden.contains("1 distinct value is"), "{hidden}");
+        assert!(hidden.contains("3 rows"), "{hidden}");
         assert!(!dir.path().join("y").exists());
     }
 }

@@ -45,12 +45,18 @@ pub fn open_sql(
 ) -> Result<SqlOracle> {
     let mut src = connect_checked(url, args, schema, opts)?;
     let compiled = src.compile(schema, unit.unit_column())?;
-    let problems = src.validate(
-        &compiled,
-        shown.show_values,
-        shown.max_problems.try_into().unwrap_or(usize::MAX),
-    )?;
-    report(&problems)?;
+    // Grouped like a file's problems (PRIVATE: the operator's terminal only).
+    let problems = src.validate(&compiled, shown.show_values)?;
+    if !problems.is_empty() {
+        let (lines, n) = problems.render(shown.show_values, shown.max_problems as usize);
+        for line in lines {
+            errln!("{line}");
+        }
+        bail!(
+            "{}: {n} problem(s) in the data; fix them (or the schema) and run again; nothing was spent",
+            src.describe()
+        );
+    }
     let domain = Domain::new(schema.modelled_names(), schema.modelled_cardinalities());
     Ok(SqlOracle::new(src, &compiled, domain, unit)?)
 }

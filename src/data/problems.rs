@@ -26,6 +26,9 @@ const HIDDEN: &str = "values hidden; --show-values prints them, for the operator
 struct Group {
     first: DataError,
     rows: u64,
+    /// Distinct values behind the group when a source counted them for us (a database
+    /// asked without values); 1 otherwise.
+    values: u64,
 }
 
 /// Problems found in one file, grouped by kind, column and value (in order of first
@@ -192,6 +195,12 @@ enum Entry {
 impl ProblemReport {
     /// Adds one problem.
     pub fn add(&mut self, e: DataError) {
+        self.add_counted(e, 1);
+    }
+
+    /// Adds one problem standing for `distinct_values` values (a database source that
+    /// counted them without reading them); its rows come from its `Location::Rows`.
+    pub fn add_counted(&mut self, e: DataError, distinct_values: u64) {
         let key = match (cell_parts(&e), &e) {
             (Some(p), _) => (
                 p.kind,
@@ -210,7 +219,11 @@ impl ProblemReport {
             self.groups[i].rows += n;
         } else if self.groups.len() < MAX_GROUPS {
             self.index.insert(key, self.groups.len());
-            self.groups.push(Group { first: e, rows: n });
+            self.groups.push(Group {
+                first: e,
+                rows: n,
+                values: distinct_values,
+            });
         } else {
             self.untracked_rows += n;
         }
@@ -244,13 +257,13 @@ impl ProblemReport {
                     match merged.get(&(p.kind, p.column)) {
                         Some(&ei) => {
                             if let Entry::Merged(_, values, n) = &mut entries[ei] {
-                                *values += 1;
+                                *values += g.values;
                                 *n += g.rows;
                             }
                         }
                         None => {
                             merged.insert((p.kind, p.column), entries.len());
-                            entries.push(Entry::Merged(gi, 1, g.rows));
+                            entries.push(Entry::Merged(gi, g.values, g.rows));
                         }
                     }
                 }

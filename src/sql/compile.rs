@@ -476,13 +476,28 @@ impl Compiled {
                 sets.push(format!("(p{i}, v{i})"));
                 select.push(format!("p{i}, v{i}"));
             } else {
+                // Values stay in the database: only how many distinct ones each problem has.
+                inner.push(format!(
+                    "CASE WHEN {} IS NOT NULL THEN COALESCE({}, 'NULL') END AS v{i}",
+                    c.problem, c.raw
+                ));
                 sets.push(format!("(p{i})"));
                 select.push(format!("p{i}, NULL AS v{i}"));
             }
         }
+        let distinct: Vec<String> = (0..self.checks.len())
+            .map(|i| {
+                if with_values {
+                    "CAST(1 AS BIGINT)".to_string()
+                } else {
+                    format!("count(DISTINCT v{i})")
+                }
+            })
+            .collect();
         format!(
-            "SELECT {}, count(*) FROM (SELECT {} FROM ({}) AS src) AS chk GROUP BY GROUPING SETS ({})",
+            "SELECT {}, count(*), {} FROM (SELECT {} FROM ({}) AS src) AS chk GROUP BY GROUPING SETS ({})",
             select.join(", "),
+            distinct.join(", "),
             inner.join(", "),
             self.source,
             sets.join(", ")

@@ -15,7 +15,7 @@ use postgres::config::Host;
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
-use crate::data::{DataError, Location};
+use crate::data::{DataError, Location, ProblemReport};
 use crate::schema::Schema;
 
 use super::compile::{compile, Compiled, Problem, Relation, SqlType};
@@ -137,21 +137,21 @@ impl PgSource {
 
     /// Runs the validation query: every cell that would not encode, grouped by column,
     /// kind (and value, when `show_values`), with counts, as the CSV reader's errors
-    /// (`Location::Rows(n)`: n rows share the problem). At most `max` problems; empty means
-    /// the source encodes cleanly. Values are not even read unless `show_values`.
+    /// (`Location::Rows(n)`: n rows share the problem), grouped like a file's problems
+    /// (PRIVATE: for the operator). Empty means the source encodes cleanly. Values are not
+    /// even read unless `show_values`: the database counts the distinct ones.
     pub fn validate(
         &mut self,
         compiled: &Compiled,
         show_values: bool,
-        max: usize,
-    ) -> Result<Vec<DataError>, SqlError> {
+    ) -> Result<ProblemReport, SqlError> {
         let sql = compiled.validation_query(show_values);
         let rows = self
             .client
             .query(&sql, &[])
             .map_err(|e| query_error(&self.describe(), &e))?;
         let file = self.describe();
-        let mut problems: Vec<(usize, i64, DataError)> = Vec::new();
+        let mut problems: Vec<(usize, i64, i64, DataError)> = Vec::new();
         for row in rows {
             let n = compiled.checks.len();
             let Some((i, tag)) =
@@ -161,11 +161,16 @@ impl PgSource {
             };
             let value: Option<String> = row.get(2 * i + 1);
             let count: i64 = row.get(2 * n);
+            let distinct: i64 = row
+                .try_get::<_, Option<i64>>(2 * n + 1 + i)
+                .ok()
+                .flatten()
+                .unwrap_or(1);
             let check = &compiled.checks[i];
             let value = if show_values {
                 value.unwrap_or_else(|| "NULL".into())
             } else {
-                HIDDEN.to_string()
+                String::new()
             };
             let (line, column) = (Location::Rows(count.max(0) as u64), check.column.clone());
             let file = file.clone();
@@ -204,11 +209,15 @@ impl PgSource {
                 Some(Problem::MissingUnit) => DataError::MissingUnit { file, line, column },
                 None => continue,
             };
-            problems.push((i, count, e));
+            problems.push((i, count, distinct, e));
         }
         // Schema order, then the most frequent first.
         problems.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        Ok(problems.into_iter().take(max).map(|(_, _, e)| e).collect())
+        let mut report = ProblemReport::default();
+        for (_, _, distinct, e) in problems {
+            report.add_counted(e, distinct.max(1) as u64);
+        }
+        Ok(report)
     }
 
     pub(crate) fn query_error(&self, e: &postgres::Error) -> SqlError {
@@ -222,9 +231,6 @@ impl Drop for PgSource {
         let _ = self.client.batch_execute("ROLLBACK");
     }
 }
-
-/// What a hidden value reads as in a problem report.
-pub const HIDDEN: &str = "(value not shown; add --show-values to see it)";
 
 fn sql_type(name: &str) -> SqlType {
     match name {
