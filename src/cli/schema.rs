@@ -5,21 +5,21 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Subcommand;
 
-use dpsynth::data::{check_csv_grouped, read_csv_with, EncodeReport, ReadOptions, UnitProfile};
+use dpsynth::data::{check_table_grouped, read_table_with, EncodeReport, ReadOptions, UnitProfile};
 use dpsynth::schema::{draft_from_csv, ColumnKind, Schema};
 
 use super::problems::ProblemArgs;
 
 #[derive(Subcommand, Debug)]
 pub enum SchemaCmd {
-    /// Validate a public schema; with --data, also report encoding problems in a CSV.
+    /// Validate a public schema; with --data, also report encoding problems in a CSV or Parquet file.
     #[command(after_help = "Examples:
   dpsynth schema check admissions.schema.toml --data admissions.csv
   dpsynth schema check admissions.schema.toml --data admissions.csv --privacy-unit patient_id")]
     Check {
         /// Schema file (TOML; JSON and benchmark *-domain.json accepted).
         schema: PathBuf,
-        /// CSV to check against the schema (its problems name line, column and value).
+        /// CSV or Parquet file to check against the schema (its problems name line or row, column and value).
         #[arg(long)]
         data: Option<PathBuf>,
         /// With --data: show (privately, for the operator) how many rows each value of this
@@ -61,13 +61,13 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
             // Data problems are grouped and counted (PRIVATE: for the operator only).
             let (mut data_lines, mut data_problems) = (Vec::new(), 0);
             if let (Some(s), Some(d)) = (&parsed, &data) {
-                let report = check_csv_grouped(d, s, &ReadOptions::default());
+                let report = check_table_grouped(d, s, &ReadOptions::default());
                 if report.is_empty() {
                     let opts = ReadOptions {
                         check_rules: true,
                         ..ReadOptions::default()
                     };
-                    if let Ok((_, report)) = read_csv_with(d, s, &opts) {
+                    if let Ok((_, report)) = read_table_with(d, s, &opts) {
                         clamping_note(&report);
                         data_lines = rule_problems(d, &report);
                         data_problems = data_lines.len();
@@ -171,8 +171,8 @@ fn rule_problems(file: &std::path::Path, report: &EncodeReport) -> Vec<String> {
                 r.rule,
                 r.rows
             );
-            if let Some(l) = r.first_line {
-                msg.push_str(&format!(", first at line {l}"));
+            if let Some(at) = r.first {
+                msg.push_str(&format!(", first at {at}"));
             }
             if r.undecided > 0 {
                 msg.push_str(&format!(
@@ -201,7 +201,7 @@ fn unit_profile(schema: &Schema, data: &std::path::Path, column: &str) -> Result
         unit_column: Some(column.to_string()),
         ..ReadOptions::default()
     };
-    let (table, _) = read_csv_with(data, schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (table, _) = read_table_with(data, schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let Some(units) = table.units() else {
         bail!("internal error: {column} was not read");
     };

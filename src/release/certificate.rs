@@ -206,10 +206,24 @@ pub fn csv_rows(path: &Path) -> Result<u64, ReleaseError> {
     Ok(n)
 }
 
-/// Describes an output file for the certificate.
-pub fn describe_output(path: &Path, name: &str, is_csv: bool) -> Result<OutputFile, ReleaseError> {
+/// Number of data rows of a CSV (header excluded) or Parquet file (from its footer).
+pub fn data_rows(path: &Path) -> Result<u64, ReleaseError> {
+    if crate::data::is_parquet(path) {
+        crate::data::parquet_rows(path).map_err(|e| ReleaseError::Format(e.to_string()))
+    } else {
+        csv_rows(path)
+    }
+}
+
+/// Describes an output file for the certificate; `is_data`: a CSV or Parquet file whose
+/// rows are counted.
+pub fn describe_output(path: &Path, name: &str, is_data: bool) -> Result<OutputFile, ReleaseError> {
     let (sha256, bytes) = sha256_file(path)?;
-    let rows = if is_csv { Some(csv_rows(path)?) } else { None };
+    let rows = if is_data {
+        Some(data_rows(path)?)
+    } else {
+        None
+    };
     Ok(OutputFile {
         file: name.into(),
         sha256,

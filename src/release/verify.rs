@@ -7,7 +7,7 @@ use ed25519_dalek::VerifyingKey;
 use serde::Serialize;
 
 use super::certificate::CERTIFICATE_VERSIONS_READ;
-use super::certificate::{csv_rows, sha256_file};
+use super::certificate::{data_rows, sha256_file};
 use super::rules::Rules;
 use super::sign::check_signature;
 use super::{sha256_bytes, Certificate, CERTIFICATE_FORMAT, CERTIFICATE_VERSION};
@@ -237,7 +237,7 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
                     return Err(format!("{n} bytes, certificate states {}", out.bytes));
                 }
                 if let Some(rows) = out.rows {
-                    let got = csv_rows(&p).map_err(|e| e.to_string())?;
+                    let got = data_rows(&p).map_err(|e| e.to_string())?;
                     if got != rows {
                         return Err(format!("{got} rows, certificate states {rows}"));
                     }
