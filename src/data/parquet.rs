@@ -385,23 +385,10 @@ pub fn write_parquet_decoded(
 ) -> Result<(), DataError> {
     let schema = decoder.schema();
     let file = path.display().to_string();
-    let werr = |e: std::io::Error| DataError::Write {
-        file: file.clone(),
-        source: e,
-    };
     let perr = |e: parquet::errors::ParquetError| DataError::Write {
         file: file.clone(),
         source: std::io::Error::other(e.to_string()),
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".dpsynth-")
-        .suffix(".parquet.tmp")
-        .tempfile_in(&dir)
-        .map_err(werr)?;
     let names: Vec<&str> = written_names(schema);
     let arrow_schema = Arc::new(ArrowSchema::new(
         names
@@ -412,9 +399,8 @@ pub fn write_parquet_decoded(
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
-    {
-        let mut w = ArrowWriter::try_new(tmp.as_file_mut(), arrow_schema.clone(), Some(props))
-            .map_err(perr)?;
+    super::write::write_atomically(path, ".parquet.tmp", |f| {
+        let mut w = ArrowWriter::try_new(f, arrow_schema.clone(), Some(props)).map_err(perr)?;
         let mut rows = decoded_rows(decoder, columns, seed)?;
         let width = names.len();
         loop {
@@ -439,10 +425,8 @@ pub fn write_parquet_decoded(
             w.write(&batch).map_err(perr)?;
         }
         w.close().map_err(perr)?;
-    }
-    tmp.as_file().sync_all().map_err(werr)?;
-    tmp.persist(path).map_err(|e| werr(e.error))?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Number of rows of a Parquet file (from its footer), for the certificate.

@@ -36,24 +36,34 @@ pub fn write_decoded(
 ) -> Result<(), DataError> {
     let schema = decoder.schema();
     let file = path.display().to_string();
+    validate(schema, columns)?;
+    write_atomically(path, ".csv.tmp", |f| {
+        write_decoded_to(std::io::BufWriter::new(f), &file, decoder, columns, seed)
+    })
+}
+
+/// Writes `path` atomically: `body` fills a temporary file beside it (named with `suffix`),
+/// which is synced and renamed into place only when `body` succeeds, so a failure never
+/// leaves a partial file. Shared by the CSV and Parquet writers.
+pub(super) fn write_atomically(
+    path: &Path,
+    suffix: &str,
+    body: impl FnOnce(&mut std::fs::File) -> Result<(), DataError>,
+) -> Result<(), DataError> {
     let werr = |e: std::io::Error| DataError::Write {
-        file: file.clone(),
+        file: path.display().to_string(),
         source: e,
     };
-    validate(schema, columns)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
     let mut tmp = tempfile::Builder::new()
         .prefix(".dpsynth-")
-        .suffix(".csv.tmp")
+        .suffix(suffix)
         .tempfile_in(&dir)
         .map_err(werr)?;
-    {
-        let buf = std::io::BufWriter::new(tmp.as_file_mut());
-        write_decoded_to(buf, &file, decoder, columns, seed)?;
-    }
+    body(tmp.as_file_mut())?;
     tmp.as_file().sync_all().map_err(werr)?;
     tmp.persist(path).map_err(|e| werr(e.error))?;
     Ok(())
