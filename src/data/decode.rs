@@ -80,7 +80,12 @@ impl Decoder {
     }
 
     /// A value of modelled column `j` in `allowed` (axis values), drawn from its density.
-    fn draw(&self, j: usize, allowed: &IntervalSet, rng: &mut ChaCha20Rng) -> Option<f64> {
+    pub(super) fn draw(
+        &self,
+        j: usize,
+        allowed: &IntervalSet,
+        rng: &mut ChaCha20Rng,
+    ) -> Option<f64> {
         match &self.densities[j] {
             Some(d) => d.sample(allowed, rng),
             None => crate::schema::uniform_in(allowed, rng),
@@ -139,6 +144,39 @@ impl Decoder {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         self.rules.check_written(&refs).map_err(internal)?;
         Ok(texts)
+    }
+}
+
+/// What one code of a column is written as when the schema has no rules: a fixed text, or
+/// a value drawn from these axis values.
+#[derive(Clone, Debug)]
+pub(super) enum CodeText {
+    Fixed(String),
+    Drawn(IntervalSet),
+}
+
+impl Decoder {
+    /// Per modelled column and code, what [`Decoder::decode_record`] writes for it, when
+    /// the schema has no rules (`None` otherwise: rules tie a record's cells together).
+    /// Writing these texts, and drawing the `Drawn` ones with [`Decoder::draw_text`] in
+    /// column order ([`Decoder::draw`]), gives the records `decode_record` gives, draw for draw.
+    pub(super) fn code_texts(&self) -> Option<Vec<Vec<CodeText>>> {
+        if !self.rules.is_empty() {
+            return None;
+        }
+        self.schema
+            .modelled()
+            .iter()
+            .map(|col| {
+                (0..col.cardinality() as u32)
+                    .map(|k| match col.code_value(k)? {
+                        CodeValue::Text(t) => Some(CodeText::Fixed(t)),
+                        CodeValue::Missing => Some(CodeText::Fixed(col.missing_text())),
+                        CodeValue::Values(set) => Some(CodeText::Drawn(set)),
+                    })
+                    .collect()
+            })
+            .collect()
     }
 }
 

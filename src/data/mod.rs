@@ -28,7 +28,9 @@ pub use read::{
 pub use truncate::{
     truncate_units, RepeatDetector, TruncateError, UnitIds, UnitInterner, UnitProfile,
 };
-pub use write::{write_csv, write_csv_to, write_decoded, write_decoded_to};
+pub use write::{
+    write_atomically, write_csv, write_csv_to, write_decoded, write_decoded_to, CsvChunkWriter,
+};
 
 pub use self::parquet::{
     check_parquet_grouped, check_parquet_with, is_parquet, parquet_rows, read_parquet_with,

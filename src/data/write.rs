@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::schema::{ColumnKind, Schema};
+use crate::schema::{Column, ColumnKind, Schema};
 
-use super::decode::{decode_rng, Decoder};
+use super::decode::{decode_rng, CodeText, Decoder};
 use super::error::DataError;
 
 /// Decodes column-major codes (one vector per modelled column, in [`Schema::modelled`]
@@ -38,21 +38,23 @@ pub fn write_decoded(
     let file = path.display().to_string();
     validate(schema, columns)?;
     write_atomically(path, ".csv.tmp", |f| {
-        write_decoded_to(std::io::BufWriter::new(f), &file, decoder, columns, seed)
+        write_decoded_to(f, &file, decoder, columns, seed)
     })
 }
 
 /// Writes `path` atomically: `body` fills a temporary file beside it (named with `suffix`),
 /// which is synced and renamed into place only when `body` succeeds, so a failure never
-/// leaves a partial file. Shared by the CSV and Parquet writers.
-pub(super) fn write_atomically(
+/// leaves a partial file. Shared by the CSV and Parquet writers and the release pipeline.
+pub fn write_atomically<E: From<DataError>>(
     path: &Path,
     suffix: &str,
-    body: impl FnOnce(&mut std::fs::File) -> Result<(), DataError>,
-) -> Result<(), DataError> {
-    let werr = |e: std::io::Error| DataError::Write {
-        file: path.display().to_string(),
-        source: e,
+    body: impl FnOnce(&mut std::fs::File) -> Result<(), E>,
+) -> Result<(), E> {
+    let werr = |e: std::io::Error| {
+        E::from(DataError::Write {
+            file: path.display().to_string(),
+            source: e,
+        })
     };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -90,25 +92,284 @@ pub fn write_decoded_to<W: Write>(
     columns: &[Vec<u32>],
     seed: u64,
 ) -> Result<(), DataError> {
-    let werr = |e: csv::Error| DataError::Write {
-        file: sink_name.to_string(),
-        source: match e.into_kind() {
-            csv::ErrorKind::Io(io) => io,
-            other => std::io::Error::other(format!("{other:?}")),
-        },
-    };
-    let mut rows = decoded_rows(decoder, columns, seed)?;
-    let mut w = csv::WriterBuilder::new().from_writer(writer);
-    w.write_record(written_names(decoder.schema()))
-        .map_err(werr)?;
-    while let Some(row) = rows.next_row()? {
-        w.write_record(row).map_err(werr)?;
-    }
-    w.flush().map_err(|e| DataError::Write {
-        file: sink_name.to_string(),
-        source: e,
-    })?;
+    let mut w = CsvChunkWriter::new(writer, sink_name, decoder, seed)?;
+    w.write_chunk(columns)?;
+    w.finish()?;
     Ok(())
+}
+
+/// Bytes gathered before they go to the underlying writer.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// A synthetic CSV written chunk by chunk: the header first, then each chunk of codes
+/// (column-major, consecutive records) decoded and written as it comes, so a table of any
+/// size is never held whole. The bytes are exactly those of writing all records at once
+/// (one decoding stream, [`decode_rng`], in record order; ids numbered across chunks), and
+/// those the `csv` crate writes (fields quoted only where needed, `\n` after each record).
+///
+/// Without rules in the schema each code's text is prepared once and copied per record;
+/// with rules every record goes through [`Decoder::decode_record`] (drawn inside the
+/// rules, checked).
+pub struct CsvChunkWriter<'a, W: Write> {
+    out: W,
+    sink_name: String,
+    decoder: &'a Decoder,
+    modelled: Vec<&'a Column>,
+    /// Per written column: an id (its prefix) or modelled column `j`.
+    slots: Vec<Slot<'a>>,
+    /// Per modelled column and code, the CSV bytes of a fixed text (None: drawn); `None`
+    /// when the schema has rules.
+    plain: Option<Vec<Vec<PlainCode>>>,
+    rng: rand_chacha::ChaCha20Rng,
+    /// Records written so far.
+    next: usize,
+    buf: Vec<u8>,
+    codes: Vec<u32>,
+    quoter: Quoter,
+}
+
+enum Slot<'a> {
+    Id(Option<&'a str>),
+    Modelled(usize),
+}
+
+enum PlainCode {
+    Fixed(Vec<u8>),
+    Drawn(crate::schema::value::IntervalSet),
+}
+
+impl<'a, W: Write> CsvChunkWriter<'a, W> {
+    /// Writes the header to `writer` (buffered here: pass an unbuffered file);
+    /// `sink_name` names it in messages.
+    pub fn new(
+        writer: W,
+        sink_name: &str,
+        decoder: &'a Decoder,
+        seed: u64,
+    ) -> Result<Self, DataError> {
+        let schema = decoder.schema();
+        let modelled = schema.modelled();
+        let mut j = 0;
+        let slots = schema
+            .columns()
+            .iter()
+            .filter_map(|col| match col.kind() {
+                ColumnKind::Id { prefix } => Some(Slot::Id(prefix.as_deref())),
+                ColumnKind::Skip => None,
+                _ => {
+                    j += 1;
+                    Some(Slot::Modelled(j - 1))
+                }
+            })
+            .collect::<Vec<_>>();
+        let mut quoter = Quoter::new(slots.len());
+        let plain = decoder.code_texts().map(|cols| {
+            cols.into_iter()
+                .map(|codes| {
+                    codes
+                        .into_iter()
+                        .map(|c| match c {
+                            CodeText::Fixed(t) => {
+                                let mut b = Vec::new();
+                                quoter.push(&mut b, &t);
+                                PlainCode::Fixed(b)
+                            }
+                            CodeText::Drawn(set) => PlainCode::Drawn(set),
+                        })
+                        .collect()
+                })
+                .collect()
+        });
+        let mut w = CsvChunkWriter {
+            out: writer,
+            sink_name: sink_name.to_string(),
+            decoder,
+            modelled,
+            slots,
+            plain,
+            rng: decode_rng(seed),
+            next: 0,
+            buf: Vec::with_capacity(WRITE_BUFFER + (1 << 16)),
+            codes: Vec::new(),
+            quoter,
+        };
+        let names = written_names(schema);
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 {
+                w.buf.push(b',');
+            }
+            w.quoter.push(&mut w.buf, name);
+        }
+        w.buf.push(b'\n');
+        Ok(w)
+    }
+
+    /// Records written so far.
+    pub fn rows(&self) -> usize {
+        self.next
+    }
+
+    /// Decodes and writes the next records: `columns` holds one code vector per modelled
+    /// column, all of the same length.
+    pub fn write_chunk(&mut self, columns: &[Vec<u32>]) -> Result<(), DataError> {
+        validate(self.decoder.schema(), columns).map_err(|e| match e {
+            DataError::CodeOutOfRange {
+                column,
+                row,
+                code,
+                cardinality,
+            } => DataError::CodeOutOfRange {
+                column,
+                row: row + self.next,
+                code,
+                cardinality,
+            },
+            e => e,
+        })?;
+        let n = columns.first().map_or(0, Vec::len);
+        self.codes.resize(columns.len(), 0);
+        for r in 0..n {
+            let row = self.next;
+            self.next += 1;
+            for (c, col) in self.codes.iter_mut().zip(columns) {
+                *c = col[r];
+            }
+            match &self.plain {
+                Some(plain) => {
+                    for (i, slot) in self.slots.iter().enumerate() {
+                        if i > 0 {
+                            self.buf.push(b',');
+                        }
+                        match *slot {
+                            Slot::Id(prefix) => {
+                                push_id(&mut self.buf, &mut self.quoter, prefix, row)
+                            }
+                            Slot::Modelled(j) => match &plain[j][self.codes[j] as usize] {
+                                PlainCode::Fixed(b) => self.buf.extend_from_slice(b),
+                                PlainCode::Drawn(set) => {
+                                    let v = self.decoder.draw(j, set, &mut self.rng).ok_or_else(
+                                        || DataError::RuleViolation {
+                                            row: row + 1,
+                                            what: format!(
+                                                "column {:?}: an empty bin",
+                                                self.modelled[j].name()
+                                            ),
+                                        },
+                                    )?;
+                                    let text = self.modelled[j].format_axis(v);
+                                    self.quoter.push(&mut self.buf, &text);
+                                }
+                            },
+                        }
+                    }
+                }
+                None => {
+                    let values = self
+                        .decoder
+                        .decode_record(row, &self.codes, &mut self.rng)?;
+                    for (i, slot) in self.slots.iter().enumerate() {
+                        if i > 0 {
+                            self.buf.push(b',');
+                        }
+                        match *slot {
+                            Slot::Id(prefix) => {
+                                push_id(&mut self.buf, &mut self.quoter, prefix, row)
+                            }
+                            Slot::Modelled(j) => self.quoter.push(&mut self.buf, &values[j]),
+                        }
+                    }
+                }
+            }
+            self.buf.push(b'\n');
+            if self.buf.len() >= WRITE_BUFFER {
+                self.flush_buf()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_buf(&mut self) -> Result<(), DataError> {
+        self.out
+            .write_all(&self.buf)
+            .map_err(|e| DataError::Write {
+                file: self.sink_name.clone(),
+                source: e,
+            })?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes what is left and flushes; returns the writer.
+    pub fn finish(mut self) -> Result<W, DataError> {
+        self.flush_buf()?;
+        self.out.flush().map_err(|e| DataError::Write {
+            file: self.sink_name.clone(),
+            source: e,
+        })?;
+        Ok(self.out)
+    }
+}
+
+/// Appends [`synthetic_id`] without building it as a string (a plain prefix).
+fn push_id(buf: &mut Vec<u8>, quoter: &mut Quoter, prefix: Option<&str>, row: usize) {
+    let prefix = prefix.unwrap_or("");
+    if plain_field(prefix.as_bytes()) {
+        buf.extend_from_slice(prefix.as_bytes());
+        buf.extend_from_slice(b"SYN-");
+        buf.extend_from_slice(itoa::Buffer::new().format(row + 1).as_bytes());
+    } else {
+        quoter.push(buf, &synthetic_id(Some(prefix), row));
+    }
+}
+
+/// Whether a field is written as is by the `csv` crate: only bytes that can never need
+/// quoting (conservative; anything else goes through the crate itself, [`Quoter`]).
+fn plain_field(b: &[u8]) -> bool {
+    !b.is_empty()
+        && b.iter().all(|&c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'+' | b':' | b'/')
+        })
+}
+
+/// Writes a field the way the `csv` crate writes it inside a record of `width` fields (so an
+/// empty field of a one-column table is quoted, as the crate does).
+struct Quoter {
+    width: usize,
+    scratch: Vec<u8>,
+}
+
+impl Quoter {
+    fn new(width: usize) -> Self {
+        Quoter {
+            width,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, buf: &mut Vec<u8>, text: &str) {
+        if plain_field(text.as_bytes()) {
+            buf.extend_from_slice(text.as_bytes());
+            return;
+        }
+        // The crate's own quoting: the field alone (one-column tables), or followed by a
+        // second, plain field that is cut off again.
+        self.scratch.clear();
+        let mut w = csv::WriterBuilder::new().from_writer(&mut self.scratch);
+        let ok = if self.width <= 1 {
+            w.write_record([text])
+        } else {
+            w.write_record([text, "x"])
+        };
+        drop(w);
+        let tail: &[u8] = if self.width <= 1 { b"\n" } else { b",x\n" };
+        match ok {
+            Ok(()) if self.scratch.ends_with(tail) => {
+                buf.extend_from_slice(&self.scratch[..self.scratch.len() - tail.len()])
+            }
+            // Writing to memory cannot fail; keep the text rather than panic.
+            _ => buf.extend_from_slice(text.as_bytes()),
+        }
+    }
 }
 
 /// The names of the columns a release writes, in schema order (`skip` columns are not).

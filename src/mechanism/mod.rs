@@ -22,7 +22,7 @@ use crate::model::accuracy::{
     SelectionBound, Supported,
 };
 use crate::model::{
-    sample, EstimationOptions, EstimationReport, GraphicalModel, Measurement, ModelError,
+    EstimationOptions, EstimationReport, GraphicalModel, Measurement, ModelError, Sampler,
     SamplingMethod,
 };
 use crate::privacy::{Accountant, Budget, LedgerEntry, PrivacyError, PrivacyUnit};
@@ -254,17 +254,26 @@ impl Fitted {
     /// Samples `rows` records in original codes (column-major; automatic-bin columns in
     /// their merged bins). Post-processing: uses only the model, the compression map and the
     /// seed. Releases use [`Fitted::synthesize_for`], which also keeps rare-value decoding
-    /// inside the schema's rules.
+    /// inside the schema's rules. Drawn chunk by chunk as a release is, so the records are
+    /// the same.
     pub fn synthesize(&self, rows: usize, seed: u64, method: SamplingMethod) -> Vec<Vec<u32>> {
-        let mut columns = sample(&self.model, rows, seed, method);
-        self.compression
-            .decompress(&mut columns, &mut decompression_rng(seed));
+        let sampler = Sampler::new(&self.model, rows, seed, method);
+        let mut columns: Vec<Vec<u32>> = vec![Vec::with_capacity(rows); self.model.domain().len()];
+        for i in 0..sampler.n_chunks() {
+            let mut chunk = sampler.chunk(i);
+            self.compression
+                .decompress(&mut chunk, &mut decompression_rng_for(seed, i));
+            for (col, part) in columns.iter_mut().zip(chunk) {
+                col.extend_from_slice(&part);
+            }
+        }
         columns
     }
 
     /// Samples `rows` records for `schema` (the one the model was fitted with): returns the
     /// schema the codes decode in (automatic bins merged, [`effective_schema`]) and the codes,
-    /// every record in a cell the rules allow. Post-processing of the model.
+    /// every record in a cell the rules allow. Post-processing of the model. The same
+    /// records as [`Fitted::synthesize_chunks`], held whole.
     pub fn synthesize_for(
         &self,
         schema: &crate::schema::Schema,
@@ -272,16 +281,92 @@ impl Fitted {
         seed: u64,
         method: SamplingMethod,
     ) -> Result<(crate::schema::Schema, Vec<Vec<u32>>), MechanismError> {
+        let mut columns: Vec<Vec<u32>> = vec![Vec::with_capacity(rows); self.model.domain().len()];
+        let eff = self.synthesize_chunks(schema, rows, seed, method, |_, _, chunk| {
+            for (col, part) in columns.iter_mut().zip(chunk) {
+                col.extend_from_slice(&part);
+            }
+            Ok::<(), MechanismError>(())
+        })?;
+        Ok((eff, columns))
+    }
+
+    /// [`Fitted::synthesize_for`] chunk by chunk ([`crate::model::SAMPLE_CHUNK`] records
+    /// each): `sink(eff, start, codes)` gets each chunk's codes (in the effective schema
+    /// `eff`, first record `start`) in order, while the next chunk is drawn on another
+    /// threads (a batch of one chunk per core at a time); a few chunks are held at once,
+    /// however many records are drawn.
+    /// Returns the effective schema. Stops at the first error of the sink or the sampler.
+    pub fn synthesize_chunks<E: From<MechanismError> + Send>(
+        &self,
+        schema: &crate::schema::Schema,
+        rows: usize,
+        seed: u64,
+        method: SamplingMethod,
+        mut sink: impl FnMut(&crate::schema::Schema, usize, Vec<Vec<u32>>) -> Result<(), E>,
+    ) -> Result<crate::schema::Schema, E> {
         let eff = effective_schema(schema, &self.compression)?;
-        let mut columns = sample(&self.model, rows, seed, method);
         let zeros = crate::model::StructuralZeros::from_schema(&eff)
             .map_err(|e| MechanismError::Rules(e.to_string()))?;
         let decoded =
             crate::marginal::Domain::new(eff.modelled_names(), eff.modelled_cardinalities());
-        self.compression
-            .decompress_within(&mut columns, &zeros, &decoded, &mut decompression_rng(seed))
-            .map_err(MechanismError::Rules)?;
-        Ok((eff, columns))
+        let sampler = Sampler::new(&self.model, rows, seed, method);
+        let draw = |i: usize| -> Result<Vec<Vec<u32>>, MechanismError> {
+            let mut chunk = sampler.chunk(i);
+            self.compression
+                .decompress_within(
+                    &mut chunk,
+                    &zeros,
+                    &decoded,
+                    &mut decompression_rng_for(seed, i),
+                )
+                .map_err(|e| {
+                    MechanismError::Rules(format!(
+                        "{e} (in the chunk of records from {})",
+                        sampler.chunk_start(i) + 1
+                    ))
+                })?;
+            Ok(chunk)
+        };
+        let n = sampler.n_chunks();
+        if n <= 1 {
+            // One chunk: no second thread.
+            for i in 0..n {
+                sink(&eff, 0, draw(i)?)?;
+            }
+            return Ok(eff);
+        }
+        std::thread::scope(|scope| {
+            // One chunk in the channel, one being drawn, one in the sink.
+            // Chunks are drawn a batch at a time, one per core, in parallel (each chunk's
+            // records depend only on its index, so the order of drawing does not matter).
+            let batch = rayon::current_num_threads().max(1);
+            let (tx, rx) = std::sync::mpsc::sync_channel(batch);
+            let draw = &draw;
+            scope.spawn(move || {
+                use rayon::prelude::*;
+                for first in (0..n).step_by(batch) {
+                    let chunks: Vec<_> = (first..(first + batch).min(n))
+                        .into_par_iter()
+                        .map(draw)
+                        .collect();
+                    for chunk in chunks {
+                        let stop = chunk.is_err();
+                        if tx.send(chunk).is_err() || stop {
+                            return;
+                        }
+                    }
+                }
+            });
+            for i in 0..n {
+                // A closed channel before the last chunk: the sampler thread panicked.
+                let chunk = rx.recv().map_err(|_| {
+                    MechanismError::Rules("internal error: the sampler stopped".into())
+                })??;
+                sink(&eff, sampler.chunk_start(i), chunk)?;
+            }
+            Ok(eff.clone())
+        })
     }
 
     /// Per attribute, the model's mass of each code records decode in (automatic bins
@@ -322,6 +407,14 @@ impl Fitted {
 /// sampler's (stream 0) and of the decoder's (`data::decode_rng`).
 fn decompression_rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed ^ 0x6465_636f_6d70_7265)
+}
+
+/// The decompression stream of sampling chunk `i` (chunk 0: [`decompression_rng`], as
+/// before chunking).
+fn decompression_rng_for(seed: u64, chunk: usize) -> ChaCha20Rng {
+    let mut rng = decompression_rng(seed);
+    rng.set_stream(chunk as u64);
+    rng
 }
 
 /// Progress reporting, so the library stays free of terminal concerns. Messages are phase

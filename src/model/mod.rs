@@ -78,7 +78,7 @@ pub use factor::Factor;
 pub use gibbs::GibbsOptions;
 pub use graphical::{GraphicalModel, MAX_QUERY_CELLS, MODEL_FORMAT};
 pub use junction::JunctionTree;
-pub use sample::{sample, SamplingMethod};
+pub use sample::{sample, Sampler, SamplingMethod, SAMPLE_CHUNK};
 
 use crate::marginal::{Clique, Domain};
 use inference::Engine;

@@ -80,6 +80,7 @@ const KEY_SPACE: u64 = 1 << 32;
 
 /// Records per forward-sampling chunk (one ChaCha stream each).
 const CHUNK: usize = 8192;
+const _: () = assert!(SAMPLE_CHUNK.is_multiple_of(CHUNK));
 
 /// One tree clique's sampling table: for each separator cell `s`, the conditional
 /// distribution over the clique's new attributes (the ones not in the separator).
@@ -201,37 +202,117 @@ impl Step {
     }
 }
 
+/// Records per sampling chunk. A release is drawn chunk by chunk (each chunk's records
+/// decoded and written before the next chunk's are held), so memory does not grow with the
+/// number of synthetic records. Tables of at most this many records are one chunk, drawn
+/// exactly as before chunking existed (same seed, same records).
+pub const SAMPLE_CHUNK: usize = 1 << 16;
+
 /// `rows` records from the model, column-major (one `Vec<u32>` of codes per attribute),
-/// reproducible from `seed`.
+/// reproducible from `seed`: the chunks of [`Sampler`] one after another.
 pub fn sample(
     model: &GraphicalModel,
     rows: usize,
     seed: u64,
     method: SamplingMethod,
 ) -> Vec<Vec<u32>> {
-    let tree = model.junction_tree();
-    // Each tree clique's steps, with the clique's position in the drawing order.
-    let mut steps: Vec<Step> = Vec::new();
-    let mut clique_of: Vec<usize> = Vec::new();
-    for (i, &c) in tree.order().iter().enumerate() {
-        for st in Step::for_clique(model, c) {
-            steps.push(st);
-            clique_of.push(i);
+    let sampler = Sampler::new(model, rows, seed, method);
+    let n_attrs = model.domain().len();
+    let mut cols: Vec<Vec<u32>> = vec![Vec::with_capacity(rows); n_attrs];
+    for i in 0..sampler.n_chunks() {
+        for (col, part) in cols.iter_mut().zip(sampler.chunk(i)) {
+            col.extend_from_slice(&part);
         }
     }
-    let n_attrs = model.domain().len();
-    let row_major = match method {
-        SamplingMethod::Forward => forward(&steps, n_attrs, rows, seed),
-        SamplingMethod::Rounding => {
-            // A clique's steps share its strata: the attributes a later step of the same
-            // clique is also conditioned on are constant within its groups.
-            let per_clique = stratification_keys(model);
-            let keys: Vec<Vec<(usize, u64)>> =
-                clique_of.iter().map(|&i| per_clique[i].clone()).collect();
-            rounding(&steps, &keys, n_attrs, rows, seed)
+    cols
+}
+
+/// Draws a model's records chunk by chunk ([`SAMPLE_CHUNK`] records each, the last one
+/// shorter), so a caller can decode and write each chunk before the next is drawn.
+///
+/// Chunk `i` depends only on the model, the seed and `i`:
+/// - forward sampling draws chunk `i`'s records from the same per-8,192-record ChaCha
+///   streams as one whole draw would, so chunking changes nothing;
+/// - rounding rounds each chunk on its own, from ChaCha stream `i` of the seed (chunk 0 is
+///   stream 0, the stream a whole draw used before chunking). Each chunk's one-way counts
+///   are within one record of their expectation given the chunk's size, so a one-way of
+///   the whole table is within one record per chunk (e.g. 150 records in 9.8 million).
+pub struct Sampler {
+    steps: Vec<Step>,
+    /// Rounding only: each step's stratification key.
+    keys: Vec<Vec<(usize, u64)>>,
+    n_attrs: usize,
+    rows: usize,
+    seed: u64,
+    method: SamplingMethod,
+}
+
+impl Sampler {
+    pub fn new(model: &GraphicalModel, rows: usize, seed: u64, method: SamplingMethod) -> Self {
+        let tree = model.junction_tree();
+        // Each tree clique's steps, with the clique's position in the drawing order.
+        let mut steps: Vec<Step> = Vec::new();
+        let mut clique_of: Vec<usize> = Vec::new();
+        for (i, &c) in tree.order().iter().enumerate() {
+            for st in Step::for_clique(model, c) {
+                steps.push(st);
+                clique_of.push(i);
+            }
         }
-    };
-    to_columns(&row_major, n_attrs, rows)
+        let keys = match method {
+            SamplingMethod::Forward => Vec::new(),
+            SamplingMethod::Rounding => {
+                // A clique's steps share its strata: the attributes a later step of the
+                // same clique is also conditioned on are constant within its groups.
+                let per_clique = stratification_keys(model);
+                clique_of.iter().map(|&i| per_clique[i].clone()).collect()
+            }
+        };
+        Sampler {
+            steps,
+            keys,
+            n_attrs: model.domain().len(),
+            rows,
+            seed,
+            method,
+        }
+    }
+
+    /// Number of records drawn in all.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of chunks (0 when no records are drawn).
+    pub fn n_chunks(&self) -> usize {
+        self.rows.div_ceil(SAMPLE_CHUNK)
+    }
+
+    /// The first record of chunk `i`.
+    pub fn chunk_start(&self, i: usize) -> usize {
+        i * SAMPLE_CHUNK
+    }
+
+    /// Chunk `i`'s records, column-major (empty columns past the last chunk).
+    pub fn chunk(&self, i: usize) -> Vec<Vec<u32>> {
+        let start = self.chunk_start(i).min(self.rows);
+        let len = (self.rows - start).min(SAMPLE_CHUNK);
+        let row_major = match self.method {
+            SamplingMethod::Forward => forward(
+                &self.steps,
+                self.n_attrs,
+                len,
+                self.seed,
+                (i * (SAMPLE_CHUNK / CHUNK)) as u64,
+            ),
+            SamplingMethod::Rounding => {
+                let mut rng = ChaCha20Rng::seed_from_u64(self.seed);
+                rng.set_stream(i as u64);
+                rounding(&self.steps, &self.keys, self.n_attrs, len, &mut rng)
+            }
+        };
+        to_columns(&row_major, self.n_attrs, len)
+    }
 }
 
 /// The first `rows` records of row-major codes (`n_attrs` per record) as columns, the
@@ -246,7 +327,9 @@ pub(crate) fn to_columns(row_major: &[u32], n_attrs: usize, rows: usize) -> Vec<
     cols
 }
 
-fn forward(steps: &[Step], n_attrs: usize, rows: usize, seed: u64) -> Vec<u32> {
+/// `rows` independent records; the `j`-th run of [`CHUNK`] records draws from ChaCha stream
+/// `first_stream + j`.
+fn forward(steps: &[Step], n_attrs: usize, rows: usize, seed: u64, first_stream: u64) -> Vec<u32> {
     let cdfs: Vec<Vec<f64>> = steps
         .iter()
         .map(|st| {
@@ -269,7 +352,7 @@ fn forward(steps: &[Step], n_attrs: usize, rows: usize, seed: u64) -> Vec<u32> {
         .enumerate()
         .for_each(|(chunk, buf)| {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
-            rng.set_stream(chunk as u64);
+            rng.set_stream(first_stream + chunk as u64);
             for row in buf.chunks_mut(n_attrs) {
                 for (st, cdf) in steps.iter().zip(&cdfs) {
                     let s = st.sep_index(row);
@@ -756,13 +839,12 @@ fn rounding(
     keys: &[Vec<(usize, u64)>],
     n_attrs: usize,
     rows: usize,
-    seed: u64,
+    rng: &mut ChaCha20Rng,
 ) -> Vec<u32> {
     let mut out = vec![0u32; rows * n_attrs];
     if n_attrs == 0 || rows == 0 {
         return out;
     }
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut counts = Vec::new();
     let mut groups: Vec<(usize, usize)> = Vec::new();
     let mut dealt = Vec::new();
@@ -801,11 +883,11 @@ fn rounding(
                 .map(|s| (s, starts[s + 1] - starts[s]))
                 .filter(|&(_, n)| n > 0),
         );
-        controlled_round(&st.cond, st.k, &groups, &mut rng, &mut counts);
+        controlled_round(&st.cond, st.k, &groups, rng, &mut counts);
         for (i, &(s, _)) in groups.iter().enumerate() {
             let group = &mut members[starts[s]..starts[s + 1]];
             if key.is_empty() {
-                group.shuffle(&mut rng);
+                group.shuffle(rng);
             } else {
                 // Strata in key order, random order within each.
                 order.clear();
@@ -827,7 +909,7 @@ fn rounding(
                     dealt.extend(std::iter::repeat_n(r, cnt));
                 }
             } else {
-                spread_evenly(group_counts, &mut rng, &mut dealt);
+                spread_evenly(group_counts, rng, &mut dealt);
             }
             for (&rec, &r) in group.iter().zip(&dealt) {
                 let cell = st.cells[s * st.k + r];
@@ -1004,6 +1086,63 @@ mod tests {
                 assert!(
                     (mean - x).abs() < 0.02,
                     "cell ({i}, {v}): mean {mean}, expected {x}"
+                );
+            }
+        }
+    }
+
+    /// A small fitted model over four attributes (a chain 0-1-2-3).
+    fn chain_model() -> GraphicalModel {
+        use crate::marginal::{Clique, Domain};
+        use crate::model::{estimate, EstimationOptions, Measurement};
+        let domain = Domain::from_sizes(vec![3, 4, 2, 5]);
+        let ms: Vec<Measurement> = [vec![0, 1], vec![1, 2], vec![2, 3]]
+            .iter()
+            .map(|c| {
+                let cells: usize = c.iter().map(|&a| domain.size(a)).product();
+                let values = (0..cells).map(|i| 10.0 + (i * 7 % 11) as f64).collect();
+                Measurement::new(Clique::new(c.iter().copied()), values, 1.0)
+            })
+            .collect();
+        estimate(&domain, &ms, &EstimationOptions::default(), None)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn chunked_forward_sampling_equals_one_whole_draw() {
+        let model = chain_model();
+        let rows = 2 * SAMPLE_CHUNK + 1234;
+        let sampler = Sampler::new(&model, rows, 11, SamplingMethod::Forward);
+        assert_eq!(sampler.n_chunks(), 3);
+        let whole = forward(&sampler.steps, sampler.n_attrs, rows, 11, 0);
+        let whole = to_columns(&whole, sampler.n_attrs, rows);
+        assert_eq!(sample(&model, rows, 11, SamplingMethod::Forward), whole);
+    }
+
+    #[test]
+    fn rounding_chunks_are_reproducible_and_keep_one_ways_within_a_record_per_chunk() {
+        let model = chain_model();
+        let rows = 3 * SAMPLE_CHUNK + 5;
+        let a = sample(&model, rows, 4, SamplingMethod::Rounding);
+        assert_eq!(a, sample(&model, rows, 4, SamplingMethod::Rounding));
+        // The first chunk is the draw of a table of one chunk (stream 0, as before chunking).
+        let one = sample(&model, SAMPLE_CHUNK, 4, SamplingMethod::Rounding);
+        for (x, y) in a.iter().zip(&one) {
+            assert_eq!(&x[..SAMPLE_CHUNK], &y[..]);
+        }
+        // Later chunks are not copies of the first.
+        assert_ne!(a[0][SAMPLE_CHUNK..2 * SAMPLE_CHUNK], a[0][..SAMPLE_CHUNK]);
+        let sampler = Sampler::new(&model, rows, 4, SamplingMethod::Rounding);
+        for (attr, col) in a.iter().enumerate() {
+            let p = model.project(&crate::marginal::Clique::new([attr])).values;
+            let total: f64 = p.iter().sum();
+            for (v, &pv) in p.iter().enumerate() {
+                let got = col.iter().filter(|&&c| c as usize == v).count() as f64;
+                let want = pv / total * rows as f64;
+                assert!(
+                    (got - want).abs() <= sampler.n_chunks() as f64 + 1e-6,
+                    "attribute {attr} value {v}: {got} records, expected {want:.2}"
                 );
             }
         }

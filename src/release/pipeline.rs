@@ -6,15 +6,17 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{write_decoded, write_parquet_decoded, Decoder};
-use crate::mechanism::Fitted;
+use sha2::{Digest, Sha256};
+
+use crate::data::{write_atomically, write_parquet_decoded, CsvChunkWriter, DataError, Decoder};
+use crate::mechanism::{effective_schema, Fitted, MechanismError};
 use crate::model::SamplingMethod;
 use crate::schema::Schema;
 
 use super::readme::{accuracy_text, accuracy_warnings_text, release_readme, RELEASE_README};
 use super::{
-    certificate_for, describe_output, sign, write_atomic, Certificate, Lifetime, ReleaseError,
-    Sampling, StagedDir,
+    certificate_for, describe_output, sign, write_atomic, Certificate, Lifetime, OutputFile,
+    ReleaseError, Sampling, StagedDir,
 };
 
 pub const DATA_FILE: &str = "synthetic.csv";
@@ -128,23 +130,130 @@ pub fn sample_to_file(
     spec: &SampleSpec,
     out: &Path,
 ) -> Result<usize, ReleaseError> {
+    sample_and_describe(model, spec, out).map(|(rows, _)| rows)
+}
+
+/// [`sample_to_file`], also returning the file's SHA-256 and size when they were computed
+/// while writing (CSV), so the release need not read its largest file back.
+///
+/// A CSV is written chunk by chunk as the records are drawn ([`Fitted::synthesize_chunks`],
+/// [`CsvChunkWriter`]): memory does not grow with the number of records.
+fn sample_and_describe(
+    model: &ModelFile,
+    spec: &SampleSpec,
+    out: &Path,
+) -> Result<(usize, Option<(String, u64)>), ReleaseError> {
     let schema = model.schema()?;
     let rows = spec.rows_for(&model.fitted);
-    // Codes in the schema as the model decodes it (automatic bins merged), each record in a
-    // cell the rules allow; then values from the model's within-bin densities, obeying the
-    // rules and checked record by record before anything is written.
-    let (decoded, columns) = model
-        .fitted
-        .synthesize_for(&schema, rows, spec.seed, spec.method)
-        .map_err(|e| ReleaseError::Format(format!("internal error while sampling: {e}")))?;
-    let decoder = Decoder::with_masses(&decoded, &model.fitted.decoded_masses())
-        .map_err(|e| ReleaseError::Format(e.to_string()))?;
+    let fitted = &model.fitted;
+    let masses = fitted.decoded_masses();
+    let internal =
+        |e: MechanismError| ReleaseError::Format(format!("internal error while sampling: {e}"));
+    let data = |e: DataError| ReleaseError::Format(e.to_string());
     match spec.format {
-        OutputFormat::Csv => write_decoded(out, &decoder, &columns, spec.seed),
-        OutputFormat::Parquet => write_parquet_decoded(out, &decoder, &columns, spec.seed),
+        // Codes in the schema as the model decodes it (automatic bins merged), each record
+        // in a cell the rules allow; then values from the model's within-bin densities,
+        // obeying the rules and checked record by record before it is written.
+        OutputFormat::Csv => {
+            let eff = effective_schema(&schema, &fitted.compression).map_err(internal)?;
+            let decoder = Decoder::with_masses(&eff, &masses).map_err(data)?;
+            let name = out.display().to_string();
+            let mut digest = None;
+            write_atomically(out, ".csv.tmp", |f| {
+                let mut w = CsvChunkWriter::new(Hashing::new(f), &name, &decoder, spec.seed)
+                    .map_err(data)?;
+                fitted.synthesize_chunks(
+                    &schema,
+                    rows,
+                    spec.seed,
+                    spec.method,
+                    |_, _, chunk| -> Result<(), SinkError> { Ok(w.write_chunk(&chunk)?) },
+                )?;
+                digest = Some(w.finish().map_err(data)?.finish());
+                Ok::<(), ReleaseError>(())
+            })?;
+            Ok((rows, digest))
+        }
+        OutputFormat::Parquet => {
+            let (decoded, columns) = fitted
+                .synthesize_for(&schema, rows, spec.seed, spec.method)
+                .map_err(internal)?;
+            let decoder = Decoder::with_masses(&decoded, &masses).map_err(data)?;
+            write_parquet_decoded(out, &decoder, &columns, spec.seed).map_err(data)?;
+            Ok((rows, None))
+        }
     }
-    .map_err(|e| ReleaseError::Format(e.to_string()))?;
-    Ok(rows)
+}
+
+/// What stops a chunked write: the sampler or the writer.
+enum SinkError {
+    Sampling(MechanismError),
+    Data(DataError),
+}
+
+impl From<MechanismError> for SinkError {
+    fn from(e: MechanismError) -> Self {
+        SinkError::Sampling(e)
+    }
+}
+
+impl From<DataError> for SinkError {
+    fn from(e: DataError) -> Self {
+        SinkError::Data(e)
+    }
+}
+
+impl From<SinkError> for ReleaseError {
+    fn from(e: SinkError) -> Self {
+        match e {
+            SinkError::Sampling(e) => {
+                ReleaseError::Format(format!("internal error while sampling: {e}"))
+            }
+            SinkError::Data(e) => ReleaseError::Format(e.to_string()),
+        }
+    }
+}
+
+impl From<DataError> for ReleaseError {
+    fn from(e: DataError) -> Self {
+        ReleaseError::Format(e.to_string())
+    }
+}
+
+/// A writer that hashes (SHA-256) and counts the bytes it passes on: the certificate's
+/// digest of a file, computed as the file is written.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: std::io::Write> Hashing<W> {
+    fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The hex SHA-256 and the size of everything written.
+    fn finish(self) -> (String, u64) {
+        (hex::encode(self.hasher.finalize()), self.bytes)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Writes `synthetic.csv` (or `synthetic.parquet`), `model.json`, `certificate.json` and `README.txt` into `out`,
@@ -163,10 +272,20 @@ pub fn write_release(
     let stage = StagedDir::new(out, force)?;
     let model = ModelFile::new(fitted.clone(), schema_text);
     let data_file = spec.format.data_file();
-    let rows = sample_to_file(&model, spec, &stage.path(data_file))?;
+    let (rows, digest) = sample_and_describe(&model, spec, &stage.path(data_file))?;
+    // The data file's digest as written (CSV), else read back.
+    let data_output = match digest {
+        Some((sha256, bytes)) => OutputFile {
+            file: data_file.into(),
+            sha256,
+            bytes,
+            rows: Some(rows as u64),
+        },
+        None => describe_output(&stage.path(data_file), data_file, true)?,
+    };
     write_atomic(&stage.path(MODEL_FILE), &model.to_json()?)?;
     let mut outputs = vec![
-        describe_output(&stage.path(data_file), data_file, true)?,
+        data_output,
         describe_output(&stage.path(MODEL_FILE), MODEL_FILE, false)?,
     ];
     // Error bars: DP outputs only (proofs/accuracy.md), listed and hashed like the rest.
