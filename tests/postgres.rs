@@ -352,7 +352,30 @@ fn bad_values_give_the_csv_errors() {
         assert!(hidden.contains("1 distinct value is"), "{hidden}");
         assert!(hidden.contains("3 rows"), "{hidden}");
         assert!(!dir.path().join("y").exists());
+        // `schema check` runs the same validation in the database (#17 leftover).
+        let checked = stderr_of(
+            dpsynth()
+                .args(["schema", "check"])
+                .arg(&schema_path)
+                .args(["--data", &url, "--table", &table]),
+        );
+        assert!(checked.contains(phrase), "{checked}");
+        assert!(checked.contains(&format!("column \"{col}\"")), "{checked}");
+        assert!(checked.contains("3 rows"), "{checked}");
+        assert!(!checked.contains(&format!("\"{bad}\"")), "{checked}");
     }
+    // A clean table checks clean.
+    let out = dpsynth()
+        .args(["schema", "check"])
+        .arg(&schema_path)
+        .args(["--data", &url, "--table", "admissions"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("data encodes cleanly"),
+        "{out:?}"
+    );
 }
 
 /// Wrong password, unreachable server, missing table, a password in the URL, queries that

@@ -7,21 +7,28 @@ use clap::Subcommand;
 
 use dpsynth::data::{check_table_grouped, read_table_with, EncodeReport, ReadOptions, UnitProfile};
 use dpsynth::schema::{draft_from_csv, ColumnKind, Schema};
+use dpsynth::sql::is_postgres_url;
 
 use super::problems::ProblemArgs;
+use super::source::{connect_checked, SourceArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum SchemaCmd {
     /// Validate a public schema; with --data, also report encoding problems in a CSV or Parquet file.
     #[command(after_help = "Examples:
   dpsynth schema check admissions.schema.toml --data admissions.csv
-  dpsynth schema check admissions.schema.toml --data admissions.csv --privacy-unit patient_id")]
+  dpsynth schema check admissions.schema.toml --data admissions.csv --privacy-unit patient_id
+  dpsynth schema check admissions.schema.toml --data postgresql://me@localhost:5432/ehr --table admissions")]
     Check {
         /// Schema file (TOML; JSON and benchmark *-domain.json accepted).
         schema: PathBuf,
-        /// CSV or Parquet file to check against the schema (its problems name line or row, column and value).
+        /// CSV or Parquet file to check against the schema (its problems name line or row,
+        /// column and value), or a postgresql:// URL with --table or --query (the check runs
+        /// in the database, as `synth` validates it; problems are grouped with row counts).
         #[arg(long)]
         data: Option<PathBuf>,
+        #[command(flatten)]
+        source: SourceArgs,
         /// With --data: show (privately, for the operator) how many rows each value of this
         /// `id` column has, and what share of rows each bound K would drop, to choose
         /// --max-rows-per-unit. Default: the schema's privacy_unit.
@@ -48,6 +55,7 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
             schema,
             data,
             privacy_unit,
+            source,
             problems: shown,
         } => {
             // A draft is reported as a problem, like every other, but still checked against data.
@@ -60,7 +68,18 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
             };
             // Data problems are grouped and counted (PRIVATE: for the operator only).
             let (mut data_lines, mut data_problems) = (Vec::new(), 0);
-            if let (Some(s), Some(d)) = (&parsed, &data) {
+            let url = data
+                .as_ref()
+                .and_then(|d| d.to_str())
+                .filter(|d| is_postgres_url(d));
+            if let (Some(s), Some(url)) = (&parsed, url) {
+                // The same validation query `synth` runs before it spends anything.
+                let mut src = connect_checked(url, &source, s, &ReadOptions::default())?;
+                let compiled = src.compile(s, None)?;
+                let report = src.validate(&compiled, shown.show_values)?;
+                (data_lines, data_problems) =
+                    report.render(shown.show_values, shown.max_problems as usize);
+            } else if let (Some(s), Some(d)) = (&parsed, &data) {
                 let report = check_table_grouped(d, s, &ReadOptions::default());
                 if report.is_empty() {
                     let opts = ReadOptions {
@@ -93,8 +112,12 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
                 )?;
                 if let (Some(s), Some(d)) = (&parsed, &data) {
                     let column = privacy_unit.as_deref().or(s.privacy_unit().map(|(c, _)| c));
-                    if let Some(column) = column {
-                        unit_profile(s, d, column)?;
+                    match column {
+                        Some(column) if url.is_some() => errln!(
+                            "note: rows per {column} are profiled from files only; export the {column} column to profile it on a database source"
+                        ),
+                        Some(column) => unit_profile(s, d, column)?,
+                        None => {}
                     }
                 }
                 Ok(())

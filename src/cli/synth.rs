@@ -225,6 +225,16 @@ struct Loaded {
     unit: PrivacyUnit,
 }
 
+impl Loaded {
+    /// Drops the rows held in memory (or closes the database session) once the model is
+    /// fitted; only the schema and the unit stay.
+    fn drop_rows(&mut self) {
+        if let Some(empty) = EncodedTable::new(Vec::new(), Vec::new(), Vec::new()) {
+            self.counts = Counts::Memory(empty);
+        }
+    }
+}
+
 /// The data behind a run's oracle: rows in memory (CSV, Parquet), or a database.
 enum Counts {
     Memory(EncodedTable),
@@ -617,7 +627,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         Some(p) => Some(load_signing_key(p)?),
         None => None,
     };
-    let (loaded, budget, mech) = prepare(&cmd.fit)?;
+    let (mut loaded, budget, mech) = prepare(&cmd.fit)?;
     let (budget, charge) = Charge::reserve(
         &cmd.fit,
         &loaded.unit,
@@ -635,6 +645,9 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
     let mut write_secs = 0.0;
     let outcome = (|| -> Result<_> {
         let (fitted, options) = run_fit(&cmd.fit, &loaded, budget, &mech, spec.seed)?;
+        // Sampling needs only the model: free the private rows (or the database session)
+        // first, so the input and the output never count toward the peak together.
+        loaded.drop_rows();
         let lifetime = match &charge {
             Some(c) => Some(
                 c.lifetime(fitted.spent)
