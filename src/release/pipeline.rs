@@ -13,7 +13,7 @@ use crate::schema::Schema;
 
 use super::readme::{accuracy_text, accuracy_warnings_text, release_readme, RELEASE_README};
 use super::{
-    certificate_for, describe_output, sign, write_atomic, Certificate, Lifetime, ReleaseError,
+    certificate_for, describe_output, sign, write_atomic, Certificate, Governance, ReleaseError,
     Sampling, StagedDir,
 };
 
@@ -158,7 +158,7 @@ pub fn write_release(
     options: serde_json::Value,
     spec: &SampleSpec,
     key: Option<&SigningKey>,
-    lifetime: Option<Lifetime>,
+    gov: &Governance,
 ) -> Result<(PathBuf, Certificate), ReleaseError> {
     let stage = StagedDir::new(out, force)?;
     let model = ModelFile::new(fitted.clone(), schema_text);
@@ -188,7 +188,7 @@ pub fn write_release(
         },
     };
     debug_assert_eq!(outputs[0].rows, Some(rows as u64));
-    let mut cert = certificate_for(fitted, options, schema_text, outputs, sampling, lifetime)?;
+    let mut cert = certificate_for(fitted, options, schema_text, outputs, sampling, gov)?;
     if let Some(k) = key {
         sign(&mut cert, k);
     }

@@ -1,0 +1,352 @@
+//! Governed releases (issue #19), end to end through the binary on the bundled demo data:
+//! certificate v2's release context, deployment, implementation, utility and prior releases;
+//! tampering with them fails `dpsynth verify`; and no field of the certificate (nor of the
+//! data card or registry entry) carries a count, hash or value of the private input other
+//! than DP outputs.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::str::contains;
+use serde_json::Value;
+
+const DATA: &str = "examples/data/admissions.csv";
+const SCHEMA: &str = "examples/data/admissions.schema.toml";
+
+fn dpsynth() -> Command {
+    Command::cargo_bin("dpsynth").unwrap()
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A demo release (MST, epsilon 1, patient_id unit from the schema), with `extra` flags.
+fn synth(out: &Path, extra: &[&str]) {
+    dpsynth()
+        .current_dir(root())
+        .args([
+            "synth",
+            "--mechanism",
+            "mst",
+            "--epsilon",
+            "1",
+            "--quiet",
+            "--data",
+            DATA,
+            "--schema",
+            SCHEMA,
+            "--out",
+        ])
+        .arg(out)
+        .args(extra)
+        .assert()
+        .success();
+}
+
+fn cert(dir: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(dir.join("certificate.json")).unwrap()).unwrap()
+}
+
+fn edit_cert(dir: &Path, f: impl FnOnce(&mut Value)) {
+    let mut v = cert(dir);
+    f(&mut v);
+    fs::write(
+        dir.join("certificate.json"),
+        serde_json::to_string_pretty(&v).unwrap(),
+    )
+    .unwrap();
+}
+
+fn copy_release(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn verify_fails(dir: &Path, check: &str) {
+    dpsynth()
+        .arg("verify")
+        .arg(dir)
+        .assert()
+        .code(1)
+        .stderr(contains(check));
+}
+
+/// Two releases charged to one lifetime ledger, the second with the full context.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    first: PathBuf,
+    second: PathBuf,
+}
+
+fn two_releases() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().to_path_buf();
+    let ledger = r.join("ledger.json");
+    dpsynth()
+        .args(["ledger", "init"])
+        .arg(&ledger)
+        .args(["--epsilon", "4", "--privacy-unit", "patient_id"])
+        .assert()
+        .success();
+    let first = r.join("first");
+    synth(&first, &["--ledger", ledger.to_str().unwrap()]);
+    let second = r.join("second");
+    synth(
+        &second,
+        &[
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--curator",
+            "St Elsewhere Hospital, data office",
+            "--purpose",
+            "Teaching hospital statistics courses",
+            "--dataset-label",
+            "admissions-2023",
+        ],
+    );
+    Fixture {
+        _tmp: tmp,
+        root: r,
+        first,
+        second,
+    }
+}
+
+#[test]
+fn certificate_v2_states_context_deployment_implementation_and_prior_releases() {
+    let fx = two_releases();
+    dpsynth().arg("verify").arg(&fx.first).assert().success();
+    dpsynth()
+        .arg("verify")
+        .arg(&fx.second)
+        .assert()
+        .success()
+        .stdout(contains("release context"))
+        .stdout(contains("1 prior release(s) plus this one"));
+    let c1 = cert(&fx.first);
+    let c = cert(&fx.second);
+    assert_eq!(c["format_version"], 2);
+    let rel = &c["release"];
+    assert_eq!(rel["curator"], "St Elsewhere Hospital, data office");
+    assert_eq!(rel["purpose"], "Teaching hospital statistics courses");
+    assert_eq!(rel["dataset_label"], "admissions-2023");
+    let id = rel["id"].as_str().unwrap();
+    assert_eq!(id.len(), 32);
+    assert_ne!(id, c1["release"]["id"].as_str().unwrap());
+    assert!(c1["release"].get("curator").is_none());
+    assert_eq!(c["deployment"]["model"], "central");
+    assert_eq!(c["deployment"]["counting"], "memory");
+    assert_eq!(c["deployment"]["release_type"], "many releases");
+    let unprotected = c["deployment"]["unprotected"].to_string();
+    assert!(unprotected.contains("public schema") && unprotected.contains("patient_id"));
+    assert!(unprotected.contains("Not disclosed: the true number of records"));
+    assert_eq!(c["implementation"]["opendp_version"], "0.16.0");
+    assert_eq!(c["implementation"]["features"][0], "openssl-rng");
+    assert!(c["implementation"]["truncation_rng"].is_string());
+    // Utility from accuracy.json only.
+    let acc: Value =
+        serde_json::from_str(&fs::read_to_string(fx.second.join("accuracy.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        c["utility"]["by_size"][0]["mean_error"],
+        acc["summary"][0]["mean_estimate"]
+    );
+    // Prior releases and the cumulative rho.
+    let l = &c["guarantee"]["lifetime"];
+    assert_eq!(l["release"], 2);
+    let prior = l["prior_releases"].as_array().unwrap();
+    assert_eq!(prior.len(), 1);
+    assert_eq!(prior[0]["status"], "released");
+    assert_eq!(prior[0]["rho"], c1["guarantee"]["rho"]);
+    let first_cert_sha = dpsynth::release::sha256_file(&fx.first.join("certificate.json"))
+        .unwrap()
+        .0;
+    assert_eq!(prior[0]["output_sha256"], first_cert_sha.as_str());
+    let sum = c1["guarantee"]["rho"].as_f64().unwrap() + c["guarantee"]["rho"].as_f64().unwrap();
+    assert!((l["cumulative_rho"].as_f64().unwrap() - sum).abs() <= 1e-12 * sum);
+    assert!(c1["guarantee"]["lifetime"]["prior_releases"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn tampered_governance_fields_fail_verification() {
+    let fx = two_releases();
+    let case = |name: &str, f: &dyn Fn(&mut Value)| {
+        let d = fx.root.join(name);
+        copy_release(&fx.second, &d);
+        let _ = fs::remove_file(d.join("certificate.dsse.json"));
+        edit_cert(&d, f);
+        d
+    };
+    let d = case("prior-rho", &|v| {
+        v["guarantee"]["lifetime"]["prior_releases"][0]["rho"] = 1e-9.into()
+    });
+    verify_fails(&d, "lifetime ledger");
+    let d = case("prior-dropped", &|v| {
+        v["guarantee"]["lifetime"]["prior_releases"] = serde_json::json!([])
+    });
+    verify_fails(&d, "lifetime ledger");
+    let d = case("unprotected", &|v| {
+        v["deployment"]["unprotected"].as_array_mut().unwrap().pop();
+    });
+    verify_fails(&d, "release context");
+    let d = case("utility", &|v| {
+        v["utility"]["by_size"][0]["mean_error"] = 0.001.into()
+    });
+    verify_fails(&d, "release context");
+    let d = case("label-hash", &|v| {
+        v["release"]["dataset_label"] =
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()
+    });
+    verify_fails(&d, "release context");
+    let d = case("no-deployment", &|v| {
+        v.as_object_mut().unwrap().remove("deployment");
+    });
+    verify_fails(&d, "release context");
+}
+
+#[test]
+fn a_dataset_label_that_looks_like_a_hash_is_refused_before_any_budget_is_spent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ledger = tmp.path().join("ledger.json");
+    dpsynth()
+        .args(["ledger", "init"])
+        .arg(&ledger)
+        .args(["--epsilon", "1", "--privacy-unit", "patient_id"])
+        .assert()
+        .success();
+    let sha = dpsynth::release::sha256_file(&root().join(DATA)).unwrap().0;
+    dpsynth()
+        .current_dir(root())
+        .args(["synth", "--mechanism", "mst", "--epsilon", "1", "--quiet"])
+        .args(["--data", DATA, "--schema", SCHEMA, "--dataset-label", &sha])
+        .arg("--ledger")
+        .arg(&ledger)
+        .arg("--out")
+        .arg(tmp.path().join("r"))
+        .assert()
+        .code(1)
+        .stderr(contains("looks like a hash"));
+    assert!(!tmp.path().join("r").exists());
+    let l: Value = serde_json::from_str(&fs::read_to_string(&ledger).unwrap()).unwrap();
+    assert!(l["releases"].as_array().unwrap().is_empty());
+}
+
+/// Values computed from the private input (the demo CSV) that a release must not carry:
+/// its SHA-256 (hex and base64), its byte size, its row count, the number of distinct
+/// patients, and every exact one-way count of a column with at most 50 values.
+fn private_values() -> (BTreeSet<String>, BTreeSet<u64>) {
+    let path = root().join(DATA);
+    let bytes = fs::read(&path).unwrap();
+    let sha = dpsynth::release::sha256_file(&path).unwrap().0;
+    let mut strings = BTreeSet::new();
+    strings.insert(sha.clone());
+    strings.insert(sha[..16].to_string());
+    use base64_like::encode;
+    strings.insert(encode(&hex::decode(&sha).unwrap()));
+    let mut numbers = BTreeSet::new();
+    numbers.insert(bytes.len() as u64);
+    let mut rdr = csv::Reader::from_path(&path).unwrap();
+    let headers: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    let mut counts: Vec<std::collections::BTreeMap<String, u64>> =
+        vec![Default::default(); headers.len()];
+    let mut rows = 0u64;
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        rows += 1;
+        for (i, v) in rec.iter().enumerate() {
+            *counts[i].entry(v.to_string()).or_default() += 1;
+        }
+    }
+    numbers.insert(rows);
+    numbers.insert(counts[0].len() as u64); // distinct patient_id values
+    for c in &counts {
+        if c.len() <= 50 {
+            // Counts under 100 are too common as ordinary numbers to test for.
+            numbers.extend(c.values().copied().filter(|&n| n >= 100));
+        }
+    }
+    (strings, numbers)
+}
+
+/// Minimal standard base64 (for the test's own use; the product uses the base64 crate).
+mod base64_like {
+    pub fn encode(b: &[u8]) -> String {
+        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut s = String::new();
+        for c in b.chunks(3) {
+            let n = (c[0] as u32) << 16
+                | (*c.get(1).unwrap_or(&0) as u32) << 8
+                | *c.get(2).unwrap_or(&0) as u32;
+            for i in 0..4 {
+                if i <= c.len() {
+                    s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    s.push('=');
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Every integer that appears in `text` as a word of digits (digits inside hex strings or
+/// identifiers are not numbers).
+fn integers_in(text: &str) -> BTreeSet<u64> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty() && t.len() < 19 && t.chars().all(|c| c.is_ascii_digit()))
+        .filter_map(|t| t.parse().ok())
+        .collect()
+}
+
+/// Checks a governed text (certificate blocks, data card, registry entry) for private
+/// values; `allowed` are DP outputs that may coincide with them by chance (the synthetic
+/// row count, a noisy estimate of the true one).
+fn assert_no_private_values(what: &str, text: &str, allowed: &BTreeSet<u64>) {
+    let (strings, numbers) = private_values();
+    for s in &strings {
+        assert!(!text.contains(s.as_str()), "{what} carries {s}");
+    }
+    let found: Vec<u64> = integers_in(text)
+        .intersection(&numbers)
+        .filter(|n| !allowed.contains(n))
+        .copied()
+        .collect();
+    assert!(found.is_empty(), "{what} carries private counts {found:?}");
+}
+
+#[test]
+fn no_private_values_in_the_governance_fields() {
+    let fx = two_releases();
+    for dir in [&fx.first, &fx.second] {
+        let c = cert(dir);
+        let synthetic_rows = c["outputs"][0]["rows"].as_u64().unwrap();
+        let allowed: BTreeSet<u64> = [synthetic_rows].into();
+        // The start time is read before the data (its digits are a date, not counts).
+        let mut release = c["release"].clone();
+        let started = release["started"].as_str().unwrap().to_string();
+        assert!(chrono::DateTime::parse_from_rfc3339(&started).is_ok());
+        release.as_object_mut().unwrap().remove("started");
+        assert_no_private_values("release", &release.to_string(), &allowed);
+        for block in ["deployment", "implementation", "utility"] {
+            assert_no_private_values(block, &c[block].to_string(), &allowed);
+        }
+        assert_no_private_values("guarantee", &c["guarantee"].to_string(), &BTreeSet::new());
+        // And nowhere in the certificate is the input's hash or its size.
+        let text = c.to_string();
+        let (strings, numbers) = private_values();
+        let sha = strings.iter().find(|s| s.len() == 64).unwrap();
+        assert!(!text.contains(sha.as_str()));
+        let size = fs::metadata(root().join(DATA)).unwrap().len();
+        assert!(numbers.contains(&size) && !integers_in(&text).contains(&size));
+    }
+}
