@@ -350,3 +350,331 @@ fn no_private_values_in_the_governance_fields() {
         assert!(numbers.contains(&size) && !integers_in(&text).contains(&size));
     }
 }
+
+/// A signed demo release (MST, epsilon 1) and its key pair.
+struct Signed {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    release: PathBuf,
+    public_key: PathBuf,
+}
+
+fn signed_release() -> Signed {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().to_path_buf();
+    let key = r.join("holder.key");
+    dpsynth()
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .assert()
+        .success();
+    let release = r.join("release");
+    synth(
+        &release,
+        &[
+            "--sign-with",
+            key.to_str().unwrap(),
+            "--curator",
+            "St Elsewhere Hospital",
+            "--purpose",
+            "Teaching",
+            "--dataset-label",
+            "admissions-2023",
+        ],
+    );
+    Signed {
+        _tmp: tmp,
+        root: r,
+        release,
+        public_key: PathBuf::from(format!("{}.pub", key.display())),
+    }
+}
+
+fn verify_with_key_fails(dir: &Path, key: &Path, check: &str) {
+    dpsynth()
+        .arg("verify")
+        .arg(dir)
+        .arg("--public-key")
+        .arg(key)
+        .assert()
+        .code(1)
+        .stderr(contains(check));
+}
+
+fn envelope(dir: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(dir.join("certificate.dsse.json")).unwrap()).unwrap()
+}
+
+fn write_envelope(dir: &Path, v: &Value) {
+    fs::write(dir.join("certificate.dsse.json"), v.to_string()).unwrap();
+}
+
+#[test]
+fn signed_release_carries_a_dsse_in_toto_attestation_that_verify_checks() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let s = signed_release();
+    dpsynth()
+        .arg("verify")
+        .arg(&s.release)
+        .arg("--public-key")
+        .arg(&s.public_key)
+        .assert()
+        .success()
+        .stdout(contains("[ ok ] attestation: DSSE envelope signed by"));
+    let env = envelope(&s.release);
+    assert_eq!(env["payloadType"], "application/vnd.in-toto+json");
+    let st: Value =
+        serde_json::from_slice(&b64.decode(env["payload"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(st["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(st["predicateType"], dpsynth::release::PREDICATE_TYPE);
+    assert_eq!(st["predicate"], cert(&s.release));
+    let names: Vec<&str> = st["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "DATACARD.md",
+            "README.txt",
+            "accuracy.json",
+            "certificate.json",
+            "model.json",
+            "synthetic.csv"
+        ]
+    );
+    let case = |name: &str| {
+        let d = s.root.join(name);
+        copy_release(&s.release, &d);
+        d
+    };
+    // Tampering with any subject file.
+    for f in &names {
+        let d = case(&format!("subject-{f}"));
+        if *f == "certificate.json" {
+            // A byte flipped here may just break the JSON; change a value instead.
+            edit_cert(&d, |v| v["release"]["purpose"] = "Marketing".into());
+        } else {
+            let p = d.join(f);
+            let mut b = fs::read(&p).unwrap();
+            let i = b.len() / 2;
+            b[i] = if b[i] == b'1' { b'2' } else { b'1' };
+            fs::write(&p, b).unwrap();
+        }
+        verify_with_key_fails(&d, &s.public_key, "attestation");
+    }
+    // With the statement: a subject digest changed, the signature kept.
+    let d = case("statement");
+    let mut st2 = st.clone();
+    st2["subject"][0]["digest"]["sha256"] = "0".repeat(64).into();
+    let mut e = env.clone();
+    e["payload"] = b64.encode(serde_json::to_vec(&st2).unwrap()).into();
+    write_envelope(&d, &e);
+    verify_with_key_fails(&d, &s.public_key, "no signature of the envelope verifies");
+    // With the envelope: signature, payload type, no signatures, deleted, another key.
+    let d = case("signature");
+    let mut e = env.clone();
+    let mut sig = b64
+        .decode(e["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    sig[5] ^= 1;
+    e["signatures"][0]["sig"] = b64.encode(sig).into();
+    write_envelope(&d, &e);
+    verify_with_key_fails(&d, &s.public_key, "attestation");
+    let d = case("payload-type");
+    let mut e = env.clone();
+    e["payloadType"] = "application/json".into();
+    write_envelope(&d, &e);
+    verify_with_key_fails(&d, &s.public_key, "payload type");
+    let d = case("no-signatures");
+    let mut e = env.clone();
+    e["signatures"] = serde_json::json!([]);
+    write_envelope(&d, &e);
+    verify_with_key_fails(&d, &s.public_key, "attestation");
+    let d = case("deleted");
+    fs::remove_file(d.join("certificate.dsse.json")).unwrap();
+    verify_with_key_fails(&d, &s.public_key, "certificate.dsse.json is missing");
+    let d = case("added-file");
+    fs::write(d.join("extra.csv"), "a\n1\n").unwrap();
+    verify_with_key_fails(
+        &d,
+        &s.public_key,
+        "not covered by the attestation: extra.csv",
+    );
+    let other = s.root.join("other.key");
+    dpsynth()
+        .args(["keygen", "--out"])
+        .arg(&other)
+        .assert()
+        .success();
+    verify_with_key_fails(
+        &s.release,
+        Path::new(&format!("{}.pub", other.display())),
+        "attestation",
+    );
+}
+
+/// The recipe of docs/attestation.md with OpenSSL, jq, base64 and sha256sum.
+#[test]
+fn attestation_verifies_with_standard_tools() {
+    let have = |c: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {c}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !["openssl", "jq", "base64", "sha256sum", "bash"]
+        .iter()
+        .all(|c| have(c))
+    {
+        println!("skipped: openssl, jq, base64, sha256sum or bash not installed");
+        return;
+    }
+    let s = signed_release();
+    let docs = fs::read_to_string(root().join("docs/attestation.md")).unwrap();
+    // The first ```sh block after "Verifying with standard tools".
+    let at = docs.find("## Verifying with standard tools").unwrap();
+    let block = &docs[at..];
+    let start = block.find("```sh\n").unwrap() + 6;
+    let script = &block[start..start + block[start..].find("```").unwrap()];
+    let tmp = s.root.join("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    let script = script
+        .replace("/tmp/", &format!("{}/", tmp.display()))
+        .replace("holder.key.pub", s.public_key.to_str().unwrap());
+    let run = |dir: &Path| {
+        std::process::Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    let out = run(&s.release);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Signature Verified Successfully"), "{text}");
+    assert_eq!(text.matches(": OK").count(), 6, "{text}");
+    // And the same tools refuse a tampered file.
+    let d = s.root.join("tampered");
+    copy_release(&s.release, &d);
+    fs::write(d.join("README.txt"), "changed\n").unwrap();
+    assert!(!run(&d).status.success());
+}
+
+/// Python with `cryptography` for the independent check: DPSYNTH_ATTEST_PYTHON, else the
+/// virtual environment .ci/run makes, else a system python3 that has the package.
+fn attestation_python() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("DPSYNTH_ATTEST_PYTHON") {
+        return Some(p.into());
+    }
+    let venv = root().join(".ci/venv-governed/bin/python");
+    if venv.exists() {
+        return Some(venv);
+    }
+    let sys = std::process::Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output();
+    if sys.is_ok_and(|o| o.status.success()) {
+        return Some("python3".into());
+    }
+    None
+}
+
+#[test]
+fn attestation_checked_by_an_independent_python_implementation() {
+    let Some(python) = attestation_python() else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but no Python with `cryptography` (.ci/run creates .ci/venv-governed)");
+        }
+        println!(
+            "skipped: no python3 with the cryptography package (.ci/run creates .ci/venv-governed)"
+        );
+        return;
+    };
+    let s = signed_release();
+    let out = std::process::Command::new(&python)
+        .args(["-m", "unittest", "-v", "tests/python/test_attestation.py"])
+        .current_dir(root())
+        .env("DPSYNTH_RELEASE", &s.release)
+        .env("DPSYNTH_PUBKEY", &s.public_key)
+        .env("DPSYNTH_BIN", assert_cmd::cargo::cargo_bin("dpsynth"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("Ran 5 tests") && err.contains("OK"), "{err}");
+}
+
+#[test]
+fn data_card_is_hashed_and_says_what_the_release_is_fit_for() {
+    let fx = two_releases();
+    let card = fs::read_to_string(fx.second.join("DATACARD.md")).unwrap();
+    for s in [
+        "# Data card: admissions-2023",
+        "## Fit for, and not fit for",
+        "**Not fit for:**",
+        "## The privacy guarantee in plain words",
+        "per patient_id value",
+        "## How to verify",
+        "Curator: St Elsewhere Hospital, data office",
+        "Purpose: Teaching hospital statistics courses",
+        "| `creatinine` | float |",
+        "release 2 charged to a lifetime budget",
+    ] {
+        assert!(card.contains(s), "missing {s:?} in\n{card}");
+    }
+    let c = cert(&fx.second);
+    assert!(card.contains(c["release"]["id"].as_str().unwrap()));
+    assert!(c["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["file"] == "DATACARD.md"));
+    // The first release has no context: the card says so instead of inventing one.
+    let first = fs::read_to_string(fx.first.join("DATACARD.md")).unwrap();
+    assert!(first.contains("Curator: not stated (`--curator`)"));
+    // An edited card fails verification.
+    let d = fx.root.join("edited-card");
+    copy_release(&fx.second, &d);
+    fs::write(d.join("DATACARD.md"), card.replace("Teaching", "Marketing")).unwrap();
+    verify_fails(&d, "file DATACARD.md");
+}
+
+#[test]
+fn no_private_values_in_the_data_card() {
+    let fx = two_releases();
+    for dir in [&fx.first, &fx.second] {
+        let c = cert(dir);
+        let synthetic_rows = c["outputs"][0]["rows"].as_u64().unwrap();
+        let card = fs::read_to_string(dir.join("DATACARD.md")).unwrap();
+        // The start time's digits are a date; drop that line before looking for counts.
+        let card: String = card
+            .lines()
+            .filter(|l| !l.starts_with("Release `"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        // The noise scale is public (a function of the budget): the card quotes it.
+        let acc: Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("accuracy.json")).unwrap()).unwrap();
+        let sigma = acc["measured"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["sigma"].as_f64())
+            .fold(f64::INFINITY, f64::min);
+        let allowed: BTreeSet<u64> = [
+            synthetic_rows,
+            sigma.round() as u64,
+            (3.0 * sigma).round() as u64,
+        ]
+        .into();
+        assert_no_private_values("DATACARD.md", &card, &allowed);
+    }
+}

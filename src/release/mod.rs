@@ -2,7 +2,9 @@
 //! and verification. Everything here is post-processing of DP outputs.
 
 mod atomic;
+pub mod attest;
 pub mod certificate;
+pub mod datacard;
 pub mod governance;
 pub mod ledger;
 pub mod pipeline;
@@ -14,11 +16,13 @@ pub mod verify;
 use std::path::PathBuf;
 
 pub use atomic::{write_atomic, StagedDir};
+pub use attest::{check_attestation, Envelope, ENVELOPE_FILE, PREDICATE_TYPE};
 pub use certificate::{
     data_rows, describe_output, sha256_bytes, sha256_file, statement, Certificate, Guarantee,
     Lifetime, MechanismInfo, OutputFile, Sampling, SchemaInfo, Signature, Tool, CERTIFICATE_FORMAT,
     CERTIFICATE_VERSION,
 };
+pub use datacard::{datacard, DATACARD_FILE};
 pub use governance::{Counting, Deployment, Implementation, PriorRelease, ReleaseContext, Utility};
 pub use ledger::{Ledger, LedgerError, LedgerFile, LedgerUnit, Reservation};
 pub use pipeline::{

@@ -260,6 +260,10 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
     );
 
     push("signature", check_signature(&cert, public_key));
+    push(
+        "attestation",
+        super::attest::check_attestation(dir, &cert, public_key),
+    );
 
     let ok = checks.iter().all(|c| c.ok);
     VerifyReport {
@@ -482,6 +486,12 @@ fn check_governance(cert: &Certificate, dir: &Path) -> Result<String, String> {
     }
     if cert.implementation.is_none() {
         return Err("a release block without an implementation block".into());
+    }
+    if !cert.outputs.iter().any(|o| o.file == super::DATACARD_FILE) {
+        return Err(format!(
+            "the certificate does not list {}",
+            super::DATACARD_FILE
+        ));
     }
     let acc_file = cert.outputs.iter().find(|o| o.file == super::ACCURACY_FILE);
     match (&cert.utility, acc_file) {
