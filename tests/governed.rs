@@ -678,3 +678,239 @@ fn no_private_values_in_the_data_card() {
         assert_no_private_values("DATACARD.md", &card, &allowed);
     }
 }
+
+/// The DP Deployments Registry's record format (its deployments-schema.yaml): the fields of
+/// each section, the required ones, and the enumerations dpsynth's entry uses.
+const REGISTRY_SECTIONS: [(&str, &[&str], &[&str]); 7] = [
+    (
+        "basic",
+        &[
+            "name",
+            "data_curators",
+            "intended_use",
+            "data_product_type",
+            "data_product_region",
+            "description",
+            "publication_date",
+            "data_product_sector",
+        ],
+        &[
+            "name",
+            "data_curators",
+            "description",
+            "intended_use",
+            "data_product_type",
+            "data_product_region",
+            "publication_date",
+        ],
+    ),
+    (
+        "dp_variant",
+        &["variant_name", "data_domain", "unprotected_quantities"],
+        &[],
+    ),
+    (
+        "privacy_loss",
+        &[
+            "privacy_unit",
+            "privacy_unit_details",
+            "privacy_parameters",
+            "privacy_parameters_details",
+        ],
+        &[],
+    ),
+    (
+        "deployment_model",
+        &[
+            "model_name",
+            "model_name_details",
+            "actors",
+            "release_type",
+            "release_type_details",
+            "data_source_type",
+            "data_source_type_details",
+            "access_type",
+            "access_type_details",
+        ],
+        &[],
+    ),
+    ("accounting", &["post_processing", "composition"], &[]),
+    (
+        "implementation",
+        &[
+            "preprocessing_and_hyperparameter_tuning",
+            "mechanisms",
+            "justification",
+        ],
+        &[],
+    ),
+    (
+        "administrative",
+        &["sources", "notes", "registry_authors"],
+        &["registry_authors"],
+    ),
+];
+
+fn registry_entry(dir: &Path, extra: &[&str]) -> Value {
+    let out = dpsynth()
+        .arg("registry-entry")
+        .arg(dir)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn registry_entry_is_a_tier_3_record_of_the_registry_format() {
+    let fx = two_releases();
+    let e = registry_entry(
+        &fx.second,
+        &[
+            "--region",
+            "United Kingdom",
+            "--sector",
+            "Healthcare",
+            "--author",
+            "A. Steward",
+        ],
+    );
+    let top: BTreeSet<&str> = e.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        top,
+        ["deployment", "status", "tier", "url_slug"]
+            .into_iter()
+            .collect()
+    );
+    assert_eq!(e["tier"], 3);
+    assert_eq!(e["status"], "Draft");
+    let d = e["deployment"].as_object().unwrap();
+    for k in d.keys() {
+        assert!(
+            REGISTRY_SECTIONS.iter().any(|(s, _, _)| s == k),
+            "unknown section {k}"
+        );
+    }
+    for (section, fields, required) in REGISTRY_SECTIONS {
+        let s = d[section].as_object().unwrap();
+        for k in s.keys() {
+            assert!(
+                fields.contains(&k.as_str()),
+                "{section}.{k} is not a registry field"
+            );
+        }
+        for r in required {
+            assert!(s.contains_key(*r), "{section}.{r} is required");
+        }
+        // Tier 3 fills every field the entry can know.
+        let unfilled: Vec<&&str> = fields.iter().filter(|f| !s.contains_key(**f)).collect();
+        assert!(
+            unfilled.is_empty(),
+            "{section}: {unfilled:?} missing at tier 3"
+        );
+    }
+    let b = &d["basic"];
+    assert_eq!(b["data_product_type"], "Synthetic data");
+    assert_eq!(b["data_curators"][0], "St Elsewhere Hospital, data office");
+    assert_eq!(b["intended_use"], "Teaching hospital statistics courses");
+    assert_eq!(b["data_product_region"], "United Kingdom");
+    assert_eq!(b["data_product_sector"], "Healthcare");
+    let date = b["publication_date"].as_str().unwrap();
+    assert!(chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok());
+    assert_eq!(d["dp_variant"]["variant_name"], "Zero-concentrated DP");
+    assert_eq!(d["deployment_model"]["model_name"], "Central");
+    assert_eq!(d["deployment_model"]["release_type"], "Many releases");
+    assert_eq!(d["deployment_model"]["data_source_type"], "Static");
+    assert_eq!(d["deployment_model"]["access_type"], "Non-interactive");
+    assert_eq!(d["administrative"]["registry_authors"][0], "A. Steward");
+    let c = cert(&fx.second);
+    let p = &d["privacy_loss"]["privacy_parameters"];
+    assert_eq!(p["epsilon"], c["guarantee"]["epsilon"]);
+    assert_eq!(p["delta"], c["guarantee"]["delta"]);
+    assert_eq!(p["rho"], c["guarantee"]["rho"]);
+    assert!(d["privacy_loss"]["privacy_unit"]
+        .as_str()
+        .unwrap()
+        .contains("patient_id"));
+    assert!(d["deployment_model"]["release_type_details"]
+        .as_str()
+        .unwrap()
+        .contains("after 1 earlier release(s)"));
+    // The first release: one ledger release, no context; still a valid record.
+    let e1 = registry_entry(&fx.first, &[]);
+    assert_eq!(e1["deployment"]["basic"]["data_curators"][0], "Not stated");
+    assert!(e1["deployment"]["basic"]
+        .get("data_product_sector")
+        .is_none());
+
+    // YAML is the same tree (checked with PyYAML when the system Python has it).
+    let yaml = dpsynth()
+        .arg("registry-entry")
+        .arg(&fx.second)
+        .args([
+            "--region",
+            "United Kingdom",
+            "--sector",
+            "Healthcare",
+            "--author",
+            "A. Steward",
+        ])
+        .output()
+        .unwrap();
+    assert!(yaml.status.success());
+    let y = fx.root.join("entry.yaml");
+    fs::write(&y, &yaml.stdout).unwrap();
+    let parsed = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(&y)
+        .output();
+    match parsed {
+        Ok(o) if o.status.success() => {
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(v, e, "the YAML does not read back as the JSON entry");
+        }
+        _ => println!("skipped the YAML read-back: no python3 with PyYAML"),
+    }
+
+    // Unknown sectors and releases that do not verify get no entry.
+    dpsynth()
+        .arg("registry-entry")
+        .arg(&fx.second)
+        .args(["--sector", "Retail"])
+        .assert()
+        .code(1)
+        .stderr(contains("not one of the registry's sectors"));
+    let d = fx.root.join("tampered");
+    copy_release(&fx.second, &d);
+    fs::write(d.join("DATACARD.md"), "changed\n").unwrap();
+    dpsynth()
+        .arg("registry-entry")
+        .arg(&d)
+        .assert()
+        .code(1)
+        .stderr(contains("does not verify"));
+}
+
+#[test]
+fn no_private_values_in_the_registry_entry() {
+    let fx = two_releases();
+    for dir in [&fx.first, &fx.second] {
+        let mut e = registry_entry(dir, &[]);
+        let synthetic_rows = cert(dir)["outputs"][0]["rows"].as_u64().unwrap();
+        // The publication date's digits are a date (the run's start), not counts.
+        e["deployment"]["basic"]
+            .as_object_mut()
+            .unwrap()
+            .remove("publication_date");
+        assert_no_private_values("registry entry", &e.to_string(), &[synthetic_rows].into());
+    }
+}

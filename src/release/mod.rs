@@ -9,6 +9,7 @@ pub mod governance;
 pub mod ledger;
 pub mod pipeline;
 pub mod readme;
+pub mod registry;
 pub mod rules;
 pub mod sign;
 pub mod verify;
