@@ -6,7 +6,7 @@
 //! public key. docs/attestation.md has the format and how to verify it with standard tools.
 //!
 //! Everything attested is a release file: DP outputs and public text. The statement adds
-//! only their hashes.
+//! only their hashes (proofs/release-metadata.md).
 
 use std::path::Path;
 

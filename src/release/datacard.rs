@@ -6,7 +6,7 @@
 //! Written before the certificate is final, so the certificate lists and hashes it; it holds
 //! nothing computed from the private input: the synthetic row count and the error figures are
 //! DP outputs, everything else is public (schema, budget, context). tests/governed.rs checks
-//! this against the demo data.
+//! this against the demo data. Proof: proofs/release-metadata.md.
 
 use crate::model::accuracy::AccuracyReport;
 use crate::privacy::PrivacyUnit;

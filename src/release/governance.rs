@@ -8,7 +8,7 @@
 //! start time is read before any data is, prior releases come from the ledger (budgets and
 //! hashes of earlier certificates), and the utility figures are the accuracy report's
 //! (post-processing of noisy measurements, proofs/accuracy.md). The `no_private_values`
-//! tests in tests/governed.rs check this on real releases.
+//! tests in tests/governed.rs check this on real releases. Proof: proofs/release-metadata.md.
 
 use serde::{Deserialize, Serialize};
 

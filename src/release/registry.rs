@@ -3,7 +3,7 @@
 //! Nanayakkara and Vadhan, arXiv 2509.13509), at Tier 3. Every field is mapped from the
 //! certificate (docs/registry.md has the table) or from the operator's flags: nothing is
 //! computed from the private input except DP outputs (the synthetic row count, the noisy
-//! costs), and the certificate holds nothing else.
+//! costs), and the certificate holds nothing else (proofs/release-metadata.md).
 
 use serde_json::{json, Value};
 
