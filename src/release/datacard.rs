@@ -1,4 +1,4 @@
-//! `DATACARD.md`: the release described for the people who decide whether to use it (issue
+//! `DATACARD.md`: the release described for those who decide whether to use it (issue
 //! #19 item 4). What the data are and are not fit for (from the accuracy report, which is
 //! computed from DP outputs alone, and from the public schema), the guarantee in plain words
 //! for a non-specialist, how to verify the release, and who released it and why.
@@ -216,7 +216,7 @@ pub fn datacard(
         g.rho
     );
     if g.privacy_unit.is_record() {
-        s += "The protected unit is one record. A person with several records in the original data is protected less: about k times the epsilon for k records.\n\n";
+        s += "The protected unit is one record. An individual with several records in the original data is protected less: about k times the epsilon for k records.\n\n";
     }
     if let Some(l) = &g.lifetime {
         s += &format!(
