@@ -608,6 +608,7 @@ fn categorical(s: &mut String, name: &str, values: &[&str]) {
     );
 }
 
+#[allow(clippy::too_many_arguments)]
 fn numeric(
     s: &mut String,
     name: &str,
