@@ -9,14 +9,15 @@ use serde_json::json;
 
 use dpsynth::data::{read_csv_with, truncate_units, EncodedTable, ReadOptions};
 use dpsynth::marginal::InMemoryOracle;
-use dpsynth::mechanism::{fit, AimOptions, Fitted, MechanismSpec, MstOptions, Progress, Workload};
+use dpsynth::mechanism::{fit, Fitted, MechanismSpec, Progress};
 use dpsynth::model::SamplingMethod;
 use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho};
 use dpsynth::release::{
-    load_signing_key, sample_to_csv, sha256_file, write_atomic, write_release, Ledger, Lifetime,
-    ModelFile, Reservation, SampleSpec, CERTIFICATE_FILE,
+    load_signing_key, mechanism_spec, repeated_ids_note, resolve_unit, sample_to_csv, sha256_file,
+    write_atomic, write_release, Ledger, Lifetime, MechanismChoice, ModelFile, Reservation,
+    SampleSpec, CERTIFICATE_FILE,
 };
-use dpsynth::schema::{ColumnKind, Schema};
+use dpsynth::schema::Schema;
 
 use super::budget::BudgetArgs;
 use super::progress::Bars;
@@ -181,45 +182,12 @@ struct Loaded {
     unit: PrivacyUnit,
 }
 
-/// The privacy unit of a run: the flags, else the schema's `privacy_unit` and
-/// `max_rows_per_unit` (each flag wins over its schema field), else one record.
-pub(super) fn unit_for(
-    schema: &Schema,
-    column: Option<&str>,
-    max_rows: Option<u32>,
-) -> Result<PrivacyUnit> {
-    let declared = schema.privacy_unit();
-    let column = column.or(declared.map(|(c, _)| c));
-    let Some(column) = column else {
-        if max_rows.is_some() {
-            bail!("--max-rows-per-unit needs a privacy unit: --privacy-unit COLUMN, or privacy_unit in the schema");
-        }
-        return Ok(PrivacyUnit::Record);
-    };
-    match schema.column(column).map(|c| c.kind()) {
-        Some(ColumnKind::Id { .. }) => {}
-        Some(k) => bail!(
-            "--privacy-unit {column}: the column is a {} column; the privacy unit must be an `id` column of the schema (its values name the person or other unit)",
-            k.name()
-        ),
-        None => bail!(
-            "--privacy-unit {column}: not a column of the schema {}; declare it with kind = \"id\"",
-            schema.source_name()
-        ),
-    }
-    let k = max_rows
-        .or(declared.filter(|(c, _)| *c == column).map(|(_, k)| k))
-        .with_context(|| {
-            format!("privacy unit {column}: give --max-rows-per-unit K, the most records of one {column} the model may use")
-        })?;
-    Ok(PrivacyUnit::column(column, k)?)
-}
-
 fn load(args: &FitArgs) -> Result<Loaded> {
     let schema_text = std::fs::read_to_string(&args.schema)
         .with_context(|| format!("reading the schema {}", args.schema.display()))?;
     let schema = Schema::from_path_for_release(&args.schema).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let unit = unit_for(
+    // The flags, else the schema's unit, else one record.
+    let unit = resolve_unit(
         &schema,
         args.privacy_unit.as_deref(),
         args.max_rows_per_unit,
@@ -233,15 +201,12 @@ fn load(args: &FitArgs) -> Result<Loaded> {
         read_csv_with(&args.data, &schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let table = match &unit {
         PrivacyUnit::Record => {
-            if !report.repeated_ids.is_empty() {
-                let cols = report.repeated_ids.join(", ");
-                let first = &report.repeated_ids[0];
-                eprintln!(
-                    "note (private, for the operator only): values of the id column(s) {cols} repeat in {}: one person (or other unit) may have several records, and this release protects each record, not each person. To protect every {first} with all of its records, declare the unit: --privacy-unit {first} --max-rows-per-unit K (`dpsynth schema check {} --data {} --privacy-unit {first}` helps choose K).",
-                    args.data.display(),
-                    args.schema.display(),
-                    args.data.display()
-                );
+            if let Some(note) = repeated_ids_note(
+                &report.repeated_ids,
+                &args.data.display().to_string(),
+                &args.schema.display().to_string(),
+            ) {
+                eprintln!("{note}");
             }
             table
         }
@@ -343,32 +308,24 @@ impl Charge {
 }
 
 fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<MechanismSpec> {
-    let oracle_domain = InMemoryOracle::new(table).domain_owned();
-    let mut spec = match args.mechanism {
-        MechanismArg::Mst => MechanismSpec::Mst(MstOptions::default()),
-        MechanismArg::Aim => {
-            if !(args.max_model_size.is_finite() && args.max_model_size > 0.0) {
-                bail!("--max-model-size must be a positive number of MB");
-            }
-            let workload = match &args.workload {
-                Some(p) => {
-                    let text = std::fs::read_to_string(p)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    Workload::from_text(&text, &p.display().to_string(), &oracle_domain)
-                        .map_err(anyhow::Error::msg)?
-                }
-                None => Workload::all_k_way(oracle_domain.len(), 3),
-            };
-            let opts = AimOptions {
-                rounds: args.rounds,
-                max_model_size_mb: args.max_model_size,
-                ..AimOptions::default()
-            };
-            MechanismSpec::Aim(opts, workload)
-        }
+    let workload = match &args.workload {
+        Some(p) => Some((
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            p.display().to_string(),
+        )),
+        None => None,
     };
-    spec.set_unit(unit.clone());
-    Ok(spec)
+    let choice = MechanismChoice {
+        mechanism: match args.mechanism {
+            MechanismArg::Mst => "mst",
+            MechanismArg::Aim => "aim",
+        },
+        workload: workload.as_ref().map(|(t, n)| (t.as_str(), n.as_str())),
+        max_model_size: args.max_model_size,
+        rounds: args.rounds,
+    };
+    let domain = InMemoryOracle::new(table).domain_owned();
+    Ok(mechanism_spec(&choice, &domain, unit)?)
 }
 
 /// Everything a run decides before it may draw noise: data read (and truncated), budget,

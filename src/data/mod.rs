@@ -3,14 +3,17 @@
 //! Reading ([`read_csv`]) turns a CSV file into an [`EncodedTable`] using only the public
 //! [`Schema`](crate::schema::Schema): the codes a cell may take come from the schema, never
 //! from the data. Writing ([`write_csv`]) is post-processing: it decodes synthetic codes into
-//! values with a seeded generator.
+//! values with a seeded generator. Arrow record batches go both ways too ([`read_arrow_with`],
+//! [`synthetic_batch`]): how the Python package's DataFrames cross.
 
+mod arrow;
 mod encoded;
 mod error;
 mod read;
 mod truncate;
 mod write;
 
+pub use arrow::{draft_from_arrow, read_arrow_with, synthetic_batch};
 pub use encoded::{Codes, EncodedTable};
 pub use error::DataError;
 pub use read::{

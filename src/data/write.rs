@@ -105,7 +105,7 @@ pub fn write_csv_to<W: Write>(
     Ok(())
 }
 
-fn validate(schema: &Schema, columns: &[Vec<u32>]) -> Result<(), DataError> {
+pub(super) fn validate(schema: &Schema, columns: &[Vec<u32>]) -> Result<(), DataError> {
     let modelled = schema.modelled();
     if columns.len() != modelled.len() {
         return Err(DataError::WrongColumnCount {

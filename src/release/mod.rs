@@ -6,6 +6,7 @@ pub mod certificate;
 pub mod ledger;
 pub mod pipeline;
 pub mod readme;
+pub mod run;
 pub mod sign;
 pub mod verify;
 
@@ -22,6 +23,7 @@ pub use pipeline::{
     sample_to_csv, write_release, ModelFile, SampleSpec, ACCURACY_FILE, CERTIFICATE_FILE,
     DATA_FILE, MODEL_FILE,
 };
+pub use run::{mechanism_spec, repeated_ids_note, resolve_unit, MechanismChoice, RunError};
 pub use sign::{check_signature, fingerprint, keygen, load_public_key, load_signing_key, sign};
 pub use verify::{check_privacy_unit, verify_release, Check, VerifyReport};
 

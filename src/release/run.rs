@@ -1,0 +1,118 @@
+//! What a release run decides before it may draw noise, shared by the command line and the
+//! Python package so both say the same thing: the privacy unit, the mechanism and its options,
+//! and the operator's note about repeated ids. Nothing here reads private data except the
+//! note's input, which the reader computed and which stays with the trusted operator.
+
+use crate::marginal::Domain;
+use crate::mechanism::{AimOptions, MechanismSpec, MstOptions, Workload};
+use crate::privacy::PrivacyUnit;
+use crate::schema::{ColumnKind, Schema};
+
+/// A run's settings that cannot work, in the words the command line uses (its flag names;
+/// the Python package's keyword arguments have the same names with underscores).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RunError(pub String);
+
+/// The privacy unit of a run: `column` and `max_rows` as given, else the schema's
+/// `privacy_unit` and `max_rows_per_unit` (each given value wins over its schema field), else
+/// one record.
+pub fn resolve_unit(
+    schema: &Schema,
+    column: Option<&str>,
+    max_rows: Option<u32>,
+) -> Result<PrivacyUnit, RunError> {
+    let declared = schema.privacy_unit();
+    let column = column.or(declared.map(|(c, _)| c));
+    let Some(column) = column else {
+        if max_rows.is_some() {
+            return Err(RunError("--max-rows-per-unit needs a privacy unit: --privacy-unit COLUMN, or privacy_unit in the schema".into()));
+        }
+        return Ok(PrivacyUnit::Record);
+    };
+    match schema.column(column).map(|c| c.kind()) {
+        Some(ColumnKind::Id { .. }) => {}
+        Some(k) => {
+            return Err(RunError(format!(
+                "--privacy-unit {column}: the column is a {} column; the privacy unit must be an `id` column of the schema (its values name the person or other unit)",
+                k.name()
+            )))
+        }
+        None => {
+            return Err(RunError(format!(
+                "--privacy-unit {column}: not a column of the schema {}; declare it with kind = \"id\"",
+                schema.source_name()
+            )))
+        }
+    }
+    let k = max_rows
+        .or(declared.filter(|(c, _)| *c == column).map(|(_, k)| k))
+        .ok_or_else(|| {
+            RunError(format!(
+                "privacy unit {column}: give --max-rows-per-unit K, the most records of one {column} the model may use"
+            ))
+        })?;
+    PrivacyUnit::column(column, k).map_err(|e| RunError(e.to_string()))
+}
+
+/// The operator's note when `id` columns repeat in a record-level run (PRIVATE: it says
+/// something about the data; print it to the operator only, never into a release).
+pub fn repeated_ids_note(
+    repeated: &[String],
+    data_name: &str,
+    schema_name: &str,
+) -> Option<String> {
+    let first = repeated.first()?;
+    let cols = repeated.join(", ");
+    Some(format!(
+        "note (private, for the operator only): values of the id column(s) {cols} repeat in {data_name}: one person (or other unit) may have several records, and this release protects each record, not each person. To protect every {first} with all of its records, declare the unit: --privacy-unit {first} --max-rows-per-unit K (`dpsynth schema check {schema_name} --data {data_name} --privacy-unit {first}` helps choose K)."
+    ))
+}
+
+/// The mechanism's settings as a run gives them.
+#[derive(Clone, Debug)]
+pub struct MechanismChoice<'a> {
+    /// `"aim"` or `"mst"`.
+    pub mechanism: &'a str,
+    /// AIM: a workload file's text and its name for messages; default all 3-way marginals.
+    pub workload: Option<(&'a str, &'a str)>,
+    /// AIM: cap on the model size in MB.
+    pub max_model_size: f64,
+    /// AIM: cap on the number of rounds.
+    pub rounds: Option<usize>,
+}
+
+/// The mechanism to run over `domain` (the oracle's columns) for `unit`.
+pub fn mechanism_spec(
+    choice: &MechanismChoice,
+    domain: &Domain,
+    unit: &PrivacyUnit,
+) -> Result<MechanismSpec, RunError> {
+    let mut spec = match choice.mechanism {
+        "mst" => MechanismSpec::Mst(MstOptions::default()),
+        "aim" => {
+            if !(choice.max_model_size.is_finite() && choice.max_model_size > 0.0) {
+                return Err(RunError(
+                    "--max-model-size must be a positive number of MB".into(),
+                ));
+            }
+            let workload = match choice.workload {
+                Some((text, name)) => Workload::from_text(text, name, domain).map_err(RunError)?,
+                None => Workload::all_k_way(domain.len(), 3),
+            };
+            let opts = AimOptions {
+                rounds: choice.rounds,
+                max_model_size_mb: choice.max_model_size,
+                ..AimOptions::default()
+            };
+            MechanismSpec::Aim(opts, workload)
+        }
+        other => {
+            return Err(RunError(format!(
+                "unknown mechanism {other:?}: use \"aim\" (best fidelity) or \"mst\" (fastest)"
+            )))
+        }
+    };
+    spec.set_unit(unit.clone());
+    Ok(spec)
+}
