@@ -3,6 +3,7 @@
 //!
 //!   cargo run --release --example compare -- adult 0.3,1,3 5
 //!   cargo run --release --example compare -- nist 1 5
+//!   cargo run --release --example compare -- adult@1000 1 10   (every k-th row, 1,000 rows)
 //!
 //! Prints one line per (mechanism, epsilon): mean 3-way L1 (normalised marginals, all
 //! triples, synthetic rows = the model's noisy total, rounding sampler), its per-run values,
@@ -35,6 +36,11 @@ fn main() -> anyhow::Result<()> {
         .map(|s| s.split(',').map(String::from).collect())
         .unwrap_or_else(|| vec!["mst".into(), "aim".into()]);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // `adult@1000`: every k-th row of adult, 1,000 rows in all (a public, deterministic rule).
+    let (set, subsample) = match set.split_once('@') {
+        Some((s, n)) => (s, Some(n.parse::<usize>()?)),
+        None => (set, None),
+    };
     let (csv, schema) = match set {
         "adult" => (
             root.join("../shared/data/adult/adult.csv"),
@@ -44,17 +50,39 @@ fn main() -> anyhow::Result<()> {
             root.join("../shared/data/nist_crc/national2019.csv"),
             root.join("examples/nist/national2019.schema.toml"),
         ),
+        "titanic" => (
+            root.join("../shared/data/titanic/titanic.csv"),
+            root.join("../shared/data/titanic/titanic-domain.json"),
+        ),
         "demo" => (
             root.join("examples/data/admissions.csv"),
             root.join("examples/data/admissions.schema.toml"),
         ),
-        other => anyhow::bail!("unknown data set {other} (adult, nist, demo)"),
+        other => anyhow::bail!(
+            "unknown data set {other} (adult, nist, titanic, demo; NAME@ROWS subsamples)"
+        ),
     };
     let schema = Schema::from_path(&schema).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (table, _) = read_csv(&csv, &schema)?;
+    let (mut table, _) = read_csv(&csv, &schema)?;
+    if let Some(rows) = subsample {
+        let step = (table.n_rows() / rows.max(1)).max(1);
+        let picked: Vec<Vec<u32>> = (0..rows.min(table.n_rows()))
+            .map(|i| table.row(i * step))
+            .collect();
+        table = dpsynth::data::EncodedTable::from_rows(
+            table.names().to_vec(),
+            table.cardinalities().to_vec(),
+            &picked,
+        )
+        .ok_or_else(|| anyhow::anyhow!("subsample"))?;
+    }
     let domain = Domain::new(schema.modelled_names(), schema.modelled_cardinalities());
     let oracle = InMemoryOracle::new(&table);
-    println!("{set}: {} columns, {runs} runs per cell", domain.len());
+    println!(
+        "{set}: {} rows, {} columns, {runs} runs per cell",
+        table.n_rows(),
+        domain.len()
+    );
     println!(
         "{:<5} {:>5} {:>10} {:>9}  per run",
         "mech", "eps", "3-way L1", "time s"
@@ -65,13 +93,33 @@ fn main() -> anyhow::Result<()> {
             let spec = match mech.as_str() {
                 "mst" => MechanismSpec::Mst(MstOptions::default()),
                 _ => {
-                    // Experiments: DPSYNTH_ROUND_TOL / DPSYNTH_FINAL_ITERS override the defaults.
+                    // Experiments: DPSYNTH_ROUND_TOL, DPSYNTH_FINAL_ITERS, DPSYNTH_ONE_WAY_SHARE, DPSYNTH_COMPRESS(_SIGMAS),
+                    // DPSYNTH_ONE_WAY_TARGET, DPSYNTH_ROUNDS, DPSYNTH_SELECTION_SHARE override the defaults.
                     let mut o = AimOptions::default();
                     if let Some(t) = std::env::var("DPSYNTH_ROUND_TOL")
                         .ok()
                         .and_then(|v| v.parse().ok())
                     {
                         o.round_tol = t;
+                    }
+                    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
+                    if let Some(v) = env("DPSYNTH_ONE_WAY_SHARE") {
+                        o.one_way_share = v;
+                    }
+                    if let Some(v) = env("DPSYNTH_ONE_WAY_TARGET") {
+                        o.one_way_target = v;
+                    }
+                    if let Some(v) = env("DPSYNTH_COMPRESS") {
+                        o.compress = v != 0.0;
+                    }
+                    if let Some(v) = env("DPSYNTH_COMPRESS_SIGMAS") {
+                        o.compress_sigmas = v;
+                    }
+                    if let Some(v) = env("DPSYNTH_ROUNDS") {
+                        o.rounds = Some(v as usize);
+                    }
+                    if let Some(v) = env("DPSYNTH_SELECTION_SHARE") {
+                        o.selection_share = v;
                     }
                     if let Some(i) = std::env::var("DPSYNTH_FINAL_ITERS")
                         .ok()

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if e.downcast_ref::<cli::Failed>().is_none() {
-                eprintln!("error: {e:#}");
+                cli::output::write_err(format_args!("error: {e:#}\n"));
             }
             ExitCode::from(1)
         }

@@ -303,4 +303,47 @@ fn small_adult_is_warned_about_and_full_adult_is_not() {
     assert!(!stderr.contains("warning:"), "{stderr}");
     let readme = fs::read_to_string(out_full.join("README.txt")).unwrap();
     assert!(readme.starts_with("SYNTHETIC DATA RELEASE"));
+
+    // The evaluation report opens with the verdict (issue #15 item 6), judged with the
+    // release's accuracy.json: the small release is red (its own warnings fail), full adult
+    // is green (TSTR beats the majority class, error as stated, no bad marginal).
+    let verdict = |real: &Path, out: &Path| {
+        let o = dpsynth()
+            .args([
+                "evaluate",
+                "--json",
+                "--dcr-sample",
+                "0",
+                "--target",
+                "income>50K",
+            ])
+            .arg("--real")
+            .arg(real)
+            .arg("--synthetic")
+            .arg(out.join("synthetic.csv"))
+            .arg("--schema")
+            .arg(&schema)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: serde_json::Value = serde_json::from_slice(&o).unwrap();
+        v["fitness"].clone()
+    };
+    let f = verdict(&small, &out_small);
+    assert_eq!(f["verdict"], "red", "{f}");
+    let release = f["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "release warnings");
+    assert_eq!(release.unwrap()["status"], "fails", "{f}");
+    let f = verdict(&csv, &out_full);
+    assert_eq!(f["verdict"], "green", "{f}");
+    assert!(f["checks"][0]["name"]
+        .as_str()
+        .unwrap()
+        .contains("income>50K"));
+    assert_eq!(f["stated_vs_measured"].as_array().unwrap().len(), 3, "{f}");
 }

@@ -86,14 +86,36 @@ fn schema() -> PathBuf {
 
 /// A data case: exit 1, message containing every `needle`, nothing written.
 fn data_case(name: &str, bytes: &[u8], needles: &[&str]) {
+    data_case_with(name, bytes, &[], needles, &[]);
+}
+
+/// [`data_case`] with extra arguments and text that must not appear.
+fn data_case_with(name: &str, bytes: &[u8], extra: &[&str], needles: &[&str], absent: &[&str]) {
     let c = Case::new();
     let data = c.file(name, bytes);
-    let mut a = c.synth(&data, &schema(), &[]).code(1);
+    let mut a = c.synth(&data, &schema(), extra).code(1);
     for n in needles {
         a = a.stderr(predicate::str::contains(*n));
     }
+    for n in absent {
+        a = a.stderr(predicate::str::contains(*n).not());
+    }
     a.stderr(predicate::str::contains("panicked").not());
     c.assert_no_output(&[&data]);
+}
+
+/// A bad cell: file, line and column named, the raw value only with `--show-values`
+/// (issue #13 item 4), and the message says how to see it.
+fn cell_case(name: &str, bytes: &[u8], needles: &[&str], value: &str) {
+    let hidden = [needles, &["--show-values"]].concat();
+    data_case_with(name, bytes, &[], &hidden, &[value]);
+    data_case_with(
+        name,
+        bytes,
+        &["--show-values"],
+        &[needles, &[value]].concat(),
+        &[],
+    );
 }
 
 #[test]
@@ -178,10 +200,11 @@ fn non_utf8_bytes() {
 fn value_outside_the_schema() {
     let mut l = demo_lines(5);
     l[2] = l[2].replacen(",M,", ",X,", 1).replacen(",F,", ",X,", 1);
-    data_case(
+    cell_case(
         "value.csv",
         (l.join("\n") + "\n").as_bytes(),
-        &["value.csv", "line 3", "sex", "\"X\""],
+        &["value.csv", "line 3", "sex", "not in the schema's list"],
+        "\"X\"",
     );
 }
 
@@ -196,10 +219,11 @@ fn set_field(line: &mut String, i: usize, value: &str) {
 fn number_that_does_not_parse() {
     let mut l = demo_lines(5);
     set_field(&mut l[4], 1, "seventy");
-    data_case(
+    cell_case(
         "num.csv",
         (l.join("\n") + "\n").as_bytes(),
-        &["num.csv", "line 5", "age", "seventy"],
+        &["num.csv", "line 5", "age", "not a number"],
+        "seventy",
     );
 }
 
@@ -207,10 +231,11 @@ fn number_that_does_not_parse() {
 fn date_that_does_not_parse() {
     let mut l = demo_lines(5);
     set_field(&mut l[2], 7, "31/02/2023");
-    data_case(
+    cell_case(
         "date.csv",
         (l.join("\n") + "\n").as_bytes(),
-        &["date.csv", "line 3", "admission_date", "31/02/2023"],
+        &["date.csv", "line 3", "admission_date", "not a date"],
+        "31/02/2023",
     );
 }
 

@@ -23,7 +23,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import pyarrow as pa
 
@@ -226,6 +226,9 @@ class Synthesizer:
         ``--max-rows-per-unit``, as the command line does.
     workload, max_model_size, rounds:
         AIM only: a workload file, a cap on the model size in MB, a cap on the rounds.
+    target:
+        Column(s) the synthetic data will be used to predict (``--target``): AIM's default
+        workload emphasises the marginals that contain them (MST ignores it).
     progress:
         None (default): progress bars in notebooks and terminals when tqdm is installed;
         False: none; True: always; or a callable ``(event, phase_or_message, steps)``.
@@ -247,6 +250,7 @@ class Synthesizer:
         workload: Optional[PathLike] = None,
         max_model_size: float = 80.0,
         rounds: Optional[int] = None,
+        target: Union[str, Sequence[str], None] = None,
         progress: Union[bool, None, Callable[[str, str, int], None]] = None,
     ) -> None:
         if epsilon is None and rho is None:
@@ -263,6 +267,7 @@ class Synthesizer:
         self.workload = None if workload is None else os.fspath(workload)
         self.max_model_size = max_model_size
         self.rounds = rounds
+        self.target = [target] if isinstance(target, str) else (None if target is None else list(target))
         self.progress = progress
         self._model: Optional[Model] = None
 
@@ -300,6 +305,7 @@ class Synthesizer:
             workload=self.workload,
             max_model_size=self.max_model_size,
             rounds=self.rounds,
+            target=self.target,
             progress=_progress_callback(self.progress),
         )
         for note in notes:

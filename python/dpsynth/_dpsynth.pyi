@@ -67,6 +67,7 @@ def fit(
     workload: Optional[_Path] = None,
     max_model_size: float = 80.0,
     rounds: Optional[int] = None,
+    target: Optional[List[str]] = None,
     progress: Optional[_Progress] = None,
 ) -> Tuple[Model, List[str]]: ...
 def load_model(path: _Path) -> Model: ...

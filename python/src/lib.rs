@@ -400,7 +400,7 @@ fn load_model(path: PathBuf) -> PyResult<Model> {
 #[pyfunction]
 #[pyo3(signature = (schema, data, source_name, *, epsilon=None, delta=1e-9, rho=None,
                     mechanism="aim", privacy_unit=None, max_rows_per_unit=None, workload=None,
-                    max_model_size=80.0, rounds=None, progress=None))]
+                    max_model_size=80.0, rounds=None, target=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit(
     py: Python<'_>,
@@ -416,6 +416,7 @@ fn fit(
     workload: Option<PathBuf>,
     max_model_size: f64,
     rounds: Option<usize>,
+    target: Option<Vec<String>>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(Model, Vec<String>)> {
     // Everything that can fail without data or noise first: no budget is spent on a mistake.
@@ -438,9 +439,10 @@ fn fit(
             .map(|(t, n)| (t.as_str(), n.as_str())),
         max_model_size,
         rounds,
+        targets: target.as_deref().unwrap_or(&[]),
     };
     let domain = Domain::new(parsed.modelled_names(), parsed.modelled_cardinalities());
-    let spec = mechanism_spec(&choice, &domain, &unit).map_err(err)?;
+    let spec = mechanism_spec(&choice, &parsed, &domain, &unit).map_err(err)?;
 
     let opts = ReadOptions {
         unit_column: unit.unit_column().map(String::from),

@@ -68,19 +68,19 @@ pub fn run(cmd: BudgetCmd) -> Result<()> {
     let b = cmd.budget.budget()?;
     let eps = b.epsilon()?;
     if cmd.json {
-        println!(
+        outln!(
             "{}",
             json!({"rho": b.rho.value(), "epsilon": eps.value(), "delta": b.delta.value(),
                    "conversion": "tight zCDP to approximate DP (Canonne-Kamath-Steinke 2020, opendp)"})
-        );
+        )?;
     } else {
-        println!("rho-zCDP:        rho = {:.6}", b.rho.value());
-        println!(
+        outln!("rho-zCDP:        rho = {:.6}", b.rho.value())?;
+        outln!(
             "(epsilon, delta): epsilon = {:.6}, delta = {:e}",
             eps.value(),
             b.delta.value()
-        );
-        println!("neighbours:      add or remove one record");
+        )?;
+        outln!("neighbours:      add or remove one record")?;
     }
     Ok(())
 }

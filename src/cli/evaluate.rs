@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
+use dpsynth::data::describe;
 use dpsynth::eval::{evaluate, load_pair, render_html, EvalOptions, NOTICE};
 use dpsynth::release::{write_atomic, Certificate};
 use dpsynth::schema::Schema;
@@ -31,6 +32,14 @@ pub struct EvaluateCmd {
     /// Print the report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Print offending cell values in data errors (PRIVATE: the operator's choice; without
+    /// it they name file, line and column only).
+    #[arg(long)]
+    pub show_values: bool,
+    /// Column to predict in the train-on-synthetic/test-on-real check (TSTR); the fitness
+    /// verdict puts it first.
+    #[arg(long)]
+    pub target: Option<String>,
     #[command(flatten)]
     pub opts: EvalArgs,
 }
@@ -40,12 +49,19 @@ pub struct EvalArgs {
     /// Evaluate at most this many k-way marginals per k (seeded sample); default all.
     #[arg(long)]
     pub max_marginals: Option<usize>,
-    /// Column to predict in the train-on-synthetic/test-on-real check.
-    #[arg(long)]
-    pub target: Option<String>,
+    /// Print offending cell values in data errors (set from the command's --show-values).
+    #[arg(skip)]
+    pub show_values: bool,
     /// Records sampled for the distance-to-closest-record test (0 skips it).
     #[arg(long, default_value_t = 5000)]
     pub dcr_sample: usize,
+    /// The release's accuracy.json (default: the one beside the synthetic file, if any):
+    /// the verdict compares its stated error with the measured error.
+    #[arg(long)]
+    pub accuracy: Option<PathBuf>,
+    /// Column to predict (TSTR): `evaluate --target`, or synth's first `--target`.
+    #[arg(skip)]
+    pub target: Option<String>,
     /// Seed of the holdout split and samples.
     #[arg(long, default_value_t = 0)]
     pub eval_seed: u64,
@@ -62,9 +78,10 @@ pub fn run_evaluation(
     print_json: bool,
 ) -> Result<()> {
     let schema = Schema::from_path(schema_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let inputs = load_pair(real, synthetic, &schema)?;
+    let inputs = load_pair(real, synthetic, &schema)
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e, args.show_values)))?;
     let target =
-        match &args.target {
+        match args.target.as_deref() {
             Some(t) => Some(inputs.domain.index_of(t).with_context(|| {
                 format!("--target {t:?} is not a modelled column of the schema")
             })?),
@@ -77,7 +94,22 @@ pub fn run_evaluation(
         target,
         numeric: inputs.numeric.clone(),
     };
-    let rep = evaluate(&inputs.real, &inputs.synthetic, &inputs.domain, &opts)?;
+    let mut rep = evaluate(&inputs.real, &inputs.synthetic, &inputs.domain, &opts)?;
+    // The release's error bars and warnings (accuracy.json beside the synthetic file, or
+    // --accuracy) let the verdict compare stated with measured error.
+    let accuracy_path = args.accuracy.clone().or_else(|| {
+        synthetic
+            .parent()
+            .map(|d| d.join(dpsynth::release::ACCURACY_FILE))
+            .filter(|p| p.exists())
+    });
+    if let Some(p) = accuracy_path {
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let acc: dpsynth::model::accuracy::AccuracyReport = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not an accuracy.json", p.display()))?;
+        rep.judge_with(&acc);
+    }
     // A certificate beside the synthetic file states the guarantee in the report.
     let guarantee = synthetic
         .parent()
@@ -95,15 +127,15 @@ pub fn run_evaluation(
             guarantee.as_deref(),
         );
         write_atomic(path, html.as_bytes())?;
-        eprintln!("{NOTICE}: wrote {}", path.display());
+        errln!("{NOTICE}: wrote {}", path.display());
     }
     if let Some(path) = json_out {
         write_atomic(path, rep.to_json().as_bytes())?;
     }
     if print_json {
-        println!("{}", rep.to_json());
+        outln!("{}", rep.to_json())?;
     } else if json_out.is_none() || report.is_none() {
-        print!("{}", rep.summary_text());
+        out!("{}", rep.summary_text())?;
     }
     Ok(())
 }
@@ -113,7 +145,11 @@ pub fn run(cmd: EvaluateCmd) -> Result<()> {
         &cmd.real,
         &cmd.synthetic,
         &cmd.schema,
-        &cmd.opts,
+        &EvalArgs {
+            show_values: cmd.show_values,
+            target: cmd.target.clone(),
+            ..cmd.opts.clone()
+        },
         cmd.report.as_deref(),
         None,
         cmd.json,

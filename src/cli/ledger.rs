@@ -53,7 +53,7 @@ pub fn run(cmd: LedgerCmd) -> Result<()> {
                 None => LedgerUnit::Record,
             };
             let l = Ledger::new(&file).init(budget, unit)?;
-            println!(
+            outln!(
                 "created {} (id {}): lifetime budget rho {:.6e} (epsilon {:.4} at delta {:e}) protecting {}",
                 file.display(),
                 l.id,
@@ -61,7 +61,7 @@ pub fn run(cmd: LedgerCmd) -> Result<()> {
                 l.epsilon_of(l.budget_rho).unwrap_or(f64::NAN),
                 l.delta,
                 l.privacy_unit
-            );
+            )?;
             Ok(())
         }
         LedgerCmd::Show { file, json } => {
@@ -69,7 +69,7 @@ pub fn run(cmd: LedgerCmd) -> Result<()> {
             let spent = l.spent();
             let remaining = l.remaining();
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&json!({
                         "ledger": l,
@@ -78,43 +78,48 @@ pub fn run(cmd: LedgerCmd) -> Result<()> {
                         "remaining_rho": remaining,
                         "remaining_epsilon": l.epsilon_of(remaining),
                     }))?
-                );
+                )?;
                 return Ok(());
             }
             let eps = |r: f64| {
                 l.epsilon_of(r)
                     .map_or("0".to_string(), |e| format!("{e:.4}"))
             };
-            println!(
+            outln!(
                 "ledger {} (id {}, created {})",
                 file.display(),
                 l.id,
                 l.created
-            );
-            println!("protects:  {}", l.privacy_unit);
-            println!(
+            )?;
+            outln!("protects:  {}", l.privacy_unit)?;
+            outln!(
                 "budget:    rho {:.6e} (epsilon {} at delta {:e})",
                 l.budget_rho,
                 eps(l.budget_rho),
                 l.delta
-            );
-            println!(
+            )?;
+            outln!(
                 "spent:     rho {spent:.6e} (epsilon {} together) in {} release(s)",
                 eps(spent),
                 l.releases.len()
-            );
-            println!(
+            )?;
+            outln!(
                 "remaining: rho {remaining:.6e} (a run of at most --rho {remaining:.6e}, or --epsilon {} at --delta {:e})",
                 eps(remaining),
                 l.delta
-            );
+            )?;
             if !l.releases.is_empty() {
-                println!(
+                outln!(
                     "\n  {:>3}  {:<9} {:<20} {:<5} {:<4} {:>12}  output",
-                    "#", "status", "reserved at", "cmd", "mech", "rho"
-                );
+                    "#",
+                    "status",
+                    "reserved at",
+                    "cmd",
+                    "mech",
+                    "rho"
+                )?;
                 for r in &l.releases {
-                    println!(
+                    outln!(
                         "  {:>3}  {:<9} {:<20} {:<5} {:<4} {:>12.6e}  {}{}",
                         r.number,
                         format!("{:?}", r.status).to_lowercase(),
@@ -127,13 +132,13 @@ pub fn run(cmd: LedgerCmd) -> Result<()> {
                             .as_deref()
                             .map(|h| format!(" (sha256 {})", &h[..h.len().min(16)]))
                             .unwrap_or_default()
-                    );
+                    )?;
                 }
                 if l.releases
                     .iter()
                     .any(|r| r.status != dpsynth::release::ledger::Status::Released)
                 {
-                    println!("\n  reserved: in progress or interrupted; failed: stopped after reserving. Both stay counted in full, because noise may have been drawn.");
+                    outln!("\n  reserved: in progress or interrupted; failed: stopped after reserving. Both stay counted in full, because noise may have been drawn.")?;
                 }
             }
             Ok(())

@@ -1,8 +1,13 @@
 //! The command line: clap definitions and dispatch. No logic beyond parsing and printing.
 
+#[macro_use]
+pub mod output;
+
 mod budget;
 mod evaluate;
 mod ledger;
+mod plan;
+mod problems;
 mod progress;
 mod query;
 mod release;
@@ -34,6 +39,8 @@ pub enum Command {
     Fit(synth::FitCmd),
     /// Draw records from a fitted model; needs no access to the private data.
     Sample(synth::SampleCmd),
+    /// Predict noise and error for a schema, a row count and budgets (no data needed).
+    Plan(plan::PlanCmd),
     /// Answer a marginal from a model file, with error bars (no private data needed).
     Query(query::QueryCmd),
     /// Compare synthetic with real data (curator-side; output is private).
@@ -61,6 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fit(cmd) => synth::run_fit_cmd(cmd),
         Command::Sample(cmd) => synth::run_sample(cmd),
         Command::Query(cmd) => query::run(cmd),
+        Command::Plan(cmd) => plan::run(cmd),
         Command::Evaluate(cmd) => evaluate::run(cmd),
         Command::Verify(cmd) => {
             if release::run_verify(cmd)? {

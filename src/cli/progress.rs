@@ -1,4 +1,6 @@
-//! Progress bars on stderr (hidden when stderr is not a terminal).
+//! Progress bars on stderr (hidden when stderr is not a terminal). They show no elapsed
+//! time unless `--timings` asked for it: time spent counting grows with the private row
+//! count (issue #13 item 3).
 
 use std::cell::RefCell;
 
@@ -9,13 +11,15 @@ use dpsynth::mechanism::Progress;
 pub struct Bars {
     bar: RefCell<Option<ProgressBar>>,
     quiet: bool,
+    timings: bool,
 }
 
 impl Bars {
-    pub fn new(quiet: bool) -> Self {
+    pub fn new(quiet: bool, timings: bool) -> Self {
         Bars {
             bar: RefCell::new(None),
             quiet,
+            timings,
         }
     }
 }
@@ -29,9 +33,13 @@ impl Progress for Bars {
         };
         let bar = ProgressBar::with_draw_target(Some(steps as u64), target);
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} {elapsed:>4} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(if self.timings {
+                "{prefix:>28} [{bar:30}] {pos}/{len} {elapsed:>4} {msg}"
+            } else {
+                "{prefix:>28} [{bar:30}] {pos}/{len} {msg}"
+            })
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_prefix(phase.to_string());
         *self.bar.borrow_mut() = Some(bar);

@@ -107,7 +107,7 @@ pub fn run(cmd: QueryCmd) -> Result<()> {
                 r
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "source": "the model only (DP outputs): no private data was read",
@@ -121,17 +121,17 @@ pub fn run(cmd: QueryCmd) -> Result<()> {
                 "confidence": fitted.accuracy.as_ref().map(|a| a.confidence),
                 "rows": rows,
             }))?
-        );
+        )?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{} from {} ({}; the model only, no private data read): {} cells, about {:.0} records",
         columns.join(" x "),
         cmd.model.display(),
         fitted.mechanism,
         cells,
         total
-    );
+    )?;
     match &acc {
         Some(a) => {
             let est = a
@@ -141,42 +141,42 @@ pub fn run(cmd: QueryCmd) -> Result<()> {
                 (Some(b), Some(m)) => format!("{b:.4} ({m:?} bound)").to_lowercase(),
                 _ => "none (no measurement or selection bounds this table)".to_string(),
             };
-            println!(
+            outln!(
                 "error (L1 distance between the real and the model's shares, 0 to 2): estimated {est}; 95% bound {bound}{}",
                 if a.measured { "; measured directly" } else { "; not measured: the model infers it" }
-            );
+            )?;
         }
-        None => println!("error bars: none (the model file predates accuracy.json)"),
+        None => outln!("error bars: none (the model file predates accuracy.json)")?,
     }
     let width = columns.iter().map(String::len).max().unwrap_or(5).max(8);
     let head: Vec<String> = columns.iter().map(|c| format!("{c:<width$}")).collect();
-    print!("{}  {:>12} {:>8}", head.join(" "), "count", "share");
+    out!("{}  {:>12} {:>8}", head.join(" "), "count", "share")?;
     if supported.is_some() {
-        print!("  {:>27}", "noisy count (95% interval)");
+        out!("  {:>27}", "noisy count (95% interval)")?;
     }
-    println!();
+    outln!()?;
     for (i, &v) in table.values.iter().enumerate().take(cmd.max_rows) {
         let l: Vec<String> = cell_labels(i)
             .iter()
             .map(|c| format!("{c:<width$}"))
             .collect();
-        print!(
+        out!(
             "{}  {:>12.1} {:>8.4}",
             l.join(" "),
             v,
             if total > 0.0 { v / total } else { 0.0 }
-        );
+        )?;
         if let Some(s) = &supported {
             let (y, h) = (s.values[i], z * s.cell_sd[i]);
-            print!("  {:>9.0} ({:>7.0} to {:>7.0})", y, y - h, y + h);
+            out!("  {:>9.0} ({:>7.0} to {:>7.0})", y, y - h, y + h)?;
         }
-        println!();
+        outln!()?;
     }
     if table.values.len() > cmd.max_rows {
-        println!(
+        outln!(
             "... {} more cells (--max-rows, or --json for all)",
             table.values.len() - cmd.max_rows
-        );
+        )?;
     }
     Ok(())
 }

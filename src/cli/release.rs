@@ -21,9 +21,9 @@ pub struct KeygenCmd {
 
 pub fn run_keygen(cmd: KeygenCmd) -> Result<()> {
     let (pub_path, fp) = keygen(&cmd.out)?;
-    println!("private key: {} (keep it secret)", cmd.out.display());
-    println!("public key:  {}", pub_path.display());
-    println!("fingerprint: {fp}");
+    outln!("private key: {} (keep it secret)", cmd.out.display())?;
+    outln!("public key:  {}", pub_path.display())?;
+    outln!("fingerprint: {fp}")?;
     Ok(())
 }
 
@@ -53,9 +53,9 @@ pub fn run_verify(cmd: VerifyCmd) -> Result<bool> {
     if cmd.json {
         let v = serde_json::json!({ "ok": report.ok, "checks": report.checks,
             "guarantee": report.certificate.as_ref().map(|c| &c.guarantee) });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        print!("{}", report.to_text());
+        out!("{}", report.to_text())?;
     }
     if !report.ok {
         let failed: Vec<String> = report
@@ -64,7 +64,7 @@ pub fn run_verify(cmd: VerifyCmd) -> Result<bool> {
             .filter(|c| !c.ok)
             .map(|c| format!("{}: {}", c.name, c.detail))
             .collect();
-        eprintln!("error: verification failed: {}", failed.join("; "));
+        errln!("error: verification failed: {}", failed.join("; "));
     }
     Ok(report.ok)
 }

@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Subcommand;
 
-use dpsynth::data::{check_csv, read_csv, read_csv_with, ReadOptions, UnitProfile};
+use dpsynth::data::{
+    check_csv_grouped, read_csv, read_csv_with, EncodeReport, ReadOptions, UnitProfile,
+};
 use dpsynth::schema::{draft_from_csv, ColumnKind, Schema};
+
+use super::problems::ProblemArgs;
 
 #[derive(Subcommand, Debug)]
 pub enum SchemaCmd {
@@ -25,6 +29,8 @@ pub enum SchemaCmd {
         /// --max-rows-per-unit. Default: the schema's privacy_unit.
         #[arg(long, value_name = "COLUMN", requires = "data")]
         privacy_unit: Option<String>,
+        #[command(flatten)]
+        problems: ProblemArgs,
     },
     /// Print a DRAFT schema inferred from a CSV. The draft is derived from private data:
     /// replace every value in it with public knowledge and delete `draft = true` before a
@@ -44,37 +50,35 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
             schema,
             data,
             privacy_unit,
+            problems: shown,
         } => {
             // A draft is reported as a problem, like every other, but still checked against data.
-            let (parsed, mut problems) = match Schema::from_path_for_release(&schema) {
+            let (parsed, problems) = match Schema::from_path_for_release(&schema) {
                 Ok(s) => (Some(s), Vec::new()),
                 Err(e) if e.is_only_draft() => {
                     (Schema::from_path(&schema).ok(), vec![e.to_string()])
                 }
                 Err(e) => (None, vec![e.to_string()]),
             };
+            // Data problems are grouped and counted (PRIVATE: for the operator only).
+            let (mut data_lines, mut data_problems) = (Vec::new(), 0);
             if let (Some(s), Some(d)) = (&parsed, &data) {
-                let errs = check_csv(d, s);
-                problems.extend(errs.iter().map(|e| e.to_string()));
-                if errs.is_empty() {
-                    // Clamping counts are private: shown to the operator here, never in a release.
+                let report = check_csv_grouped(d, s, &ReadOptions::default());
+                if report.is_empty() {
                     if let Ok((_, report)) = read_csv(d, s) {
-                        let clamped = report.total_clamped();
-                        let other = report.total_other();
-                        if clamped + other > 0 {
-                            eprintln!(
-                                "note (private, for the operator only): {clamped} numbers clamped to bounds, {other} values mapped to catch-all categories"
-                            );
-                        }
+                        clamping_note(&report);
                     }
+                } else {
+                    (data_lines, data_problems) =
+                        report.render(shown.show_values, shown.max_problems as usize);
                 }
             }
-            if problems.is_empty() {
+            if problems.is_empty() && data_problems == 0 {
                 let s = parsed
                     .as_ref()
                     .map(|s| s.modelled_names().len())
                     .unwrap_or(0);
-                println!(
+                outln!(
                     "{}: ok ({s} modelled columns){}",
                     schema.display(),
                     if data.is_some() {
@@ -82,7 +86,7 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
                     } else {
                         ""
                     }
-                );
+                )?;
                 if let (Some(s), Some(d)) = (&parsed, &data) {
                     let column = privacy_unit.as_deref().or(s.privacy_unit().map(|(c, _)| c));
                     if let Some(column) = column {
@@ -91,24 +95,60 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
                 }
                 Ok(())
             } else {
-                for p in &problems {
-                    eprintln!("{p}");
+                for p in problems.iter().chain(&data_lines) {
+                    errln!("{p}");
                 }
-                bail!("{} problem(s) found", problems.len())
+                bail!("{} problem(s) found", problems.len() + data_problems)
             }
         }
         SchemaCmd::Draft { data } => {
-            eprintln!(
+            errln!(
                 "warning: this draft is derived from the private data in {} (value lists, bounds). \
 Treat it as private: replace it with public knowledge and delete `draft = true` before a release run.",
                 data.display()
             );
-            print!(
+            out!(
                 "{}",
                 draft_from_csv(&data).map_err(|e| anyhow::anyhow!("{e}"))?
-            );
+            )?;
             Ok(())
         }
+    }
+}
+
+/// What encoding changed, per column: PRIVATE counts for the operator, naming the column so
+/// the steward knows which bound or list to fix.
+fn clamping_note(report: &EncodeReport) {
+    let mut parts = Vec::new();
+    for c in &report.columns {
+        let mut what = Vec::new();
+        if c.clamped_below > 0 {
+            what.push(format!(
+                "{} below the minimum clamped to it",
+                c.clamped_below
+            ));
+        }
+        if c.clamped_above > 0 {
+            what.push(format!(
+                "{} above the maximum clamped to it",
+                c.clamped_above
+            ));
+        }
+        if c.mapped_to_other > 0 {
+            what.push(format!(
+                "{} mapped to the catch-all category",
+                c.mapped_to_other
+            ));
+        }
+        if !what.is_empty() {
+            parts.push(format!("column {:?}: {}", c.name, what.join(", ")));
+        }
+    }
+    if !parts.is_empty() {
+        errln!(
+            "note (private, for the operator only): {}",
+            parts.join("; ")
+        );
     }
 }
 
@@ -132,11 +172,11 @@ fn unit_profile(schema: &Schema, data: &std::path::Path, column: &str) -> Result
         bail!("internal error: {column} was not read");
     };
     let p = UnitProfile::new(units);
-    println!(
+    outln!(
         "\nPRIVATE (computed from {}; for the operator only, do not publish):",
         data.display()
-    );
-    println!(
+    )?;
+    outln!(
         "rows per {column}: {} values, {} rows; min {}, median {}, 75% {}, 90% {}, 95% {}, 99% {}, max {}",
         p.units(),
         p.rows(),
@@ -147,7 +187,7 @@ fn unit_profile(schema: &Schema, data: &std::path::Path, column: &str) -> Result
         p.quantile(0.95),
         p.quantile(0.99),
         p.quantile(1.0)
-    );
+    )?;
     let declared = schema
         .privacy_unit()
         .filter(|(c, _)| *c == column)
@@ -166,9 +206,9 @@ fn unit_profile(schema: &Schema, data: &std::path::Path, column: &str) -> Result
             ks.sort_unstable();
         }
     }
-    println!("  K (max_rows_per_unit)  rows dropped  noise vs K = 1");
+    outln!("  K (max_rows_per_unit)  rows dropped  noise vs K = 1")?;
     for k in ks {
-        println!(
+        outln!(
             "  {:>21}  {:>11.2}%  {:>13}{}",
             k,
             100.0 * p.dropped_share(k),
@@ -178,11 +218,11 @@ fn unit_profile(schema: &Schema, data: &std::path::Path, column: &str) -> Result
             } else {
                 ""
             }
-        );
+        )?;
     }
-    println!(
+    outln!(
         "Larger K keeps more of each {column}'s rows but scales every noise standard deviation by K (and the selection noise too): \
 at the same epsilon, K = 4 adds four times the noise of K = 1. Truncation keeps K rows per {column} chosen at random; the synthetic data then describe those rows."
-    );
+    )?;
     Ok(())
 }

@@ -9,17 +9,20 @@ use serde_json::json;
 
 use dpsynth::data::{read_csv_with, truncate_units, EncodedTable, ReadOptions};
 use dpsynth::marginal::InMemoryOracle;
-use dpsynth::mechanism::{fit, Fitted, MechanismSpec, Progress};
-use dpsynth::model::SamplingMethod;
-use dpsynth::privacy::{epsilon_for, secure_rng, Budget, PrivacyUnit, Rho};
-use dpsynth::release::{
-    load_signing_key, mechanism_spec, repeated_ids_note, resolve_unit, sample_to_csv, sha256_file,
-    write_atomic, write_release, Ledger, Lifetime, MechanismChoice, ModelFile, Reservation,
-    SampleSpec, CERTIFICATE_FILE,
+use dpsynth::mechanism::measure::spendable_rho;
+use dpsynth::mechanism::{
+    fit, AimOptions, Fitted, MechanismSpec, MstOptions, Progress, SchemaKnowledge, Workload,
 };
-use dpsynth::schema::Schema;
+use dpsynth::model::SamplingMethod;
+use dpsynth::privacy::{epsilon_for, require_csprng, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
+use dpsynth::release::{
+    load_signing_key, sample_to_csv, sha256_file, write_atomic, write_release, Ledger, Lifetime,
+    ModelFile, Reservation, SampleSpec, CERTIFICATE_FILE,
+};
+use dpsynth::schema::{ColumnKind, Schema};
 
 use super::budget::BudgetArgs;
+use super::problems::{data_failure, ProblemArgs};
 use super::progress::Bars;
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -64,6 +67,11 @@ pub struct FitArgs {
     /// AIM workload file (TOML/JSON list of cliques with weights); default: all 3-way marginals.
     #[arg(long)]
     pub workload: Option<PathBuf>,
+    /// AIM: emphasise this outcome column (repeatable): the workload becomes every 3-way
+    /// marginal containing a target (the AIM paper's target workload), so relations with
+    /// the outcome get most of the budget. With --evaluate, TSTR predicts the first target.
+    #[arg(long = "target", value_name = "COLUMN", conflicts_with = "workload")]
+    pub targets: Vec<String>,
     /// AIM: cap on the model size in MB; candidates that would exceed it are skipped.
     #[arg(long, default_value_t = 80.0)]
     pub max_model_size: f64,
@@ -87,12 +95,19 @@ pub struct FitArgs {
     /// Sign the certificate with this Ed25519 private key (from `dpsynth keygen`).
     #[arg(long)]
     pub sign_with: Option<PathBuf>,
-    /// Print a machine-readable summary (budget, rows, time per phase) on stdout.
+    /// Print a machine-readable summary (budget, rows, error bars) on stdout.
     #[arg(long)]
     pub json: bool,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also report wall time per phase (on stderr, in --json, and on the progress bars).
+    /// Timings depend on the private data (counting takes time in proportion to the true
+    /// row count): they are private to the operator and are never written to a release.
+    #[arg(long)]
+    pub timings: bool,
+    #[command(flatten)]
+    pub problems: ProblemArgs,
 }
 
 /// Fit a DP model and sample a certified synthetic release.
@@ -182,12 +197,45 @@ struct Loaded {
     unit: PrivacyUnit,
 }
 
+/// The privacy unit of a run: the flags, else the schema's `privacy_unit` and
+/// `max_rows_per_unit` (each flag wins over its schema field), else one record.
+pub(super) fn unit_for(
+    schema: &Schema,
+    column: Option<&str>,
+    max_rows: Option<u32>,
+) -> Result<PrivacyUnit> {
+    let declared = schema.privacy_unit();
+    let column = column.or(declared.map(|(c, _)| c));
+    let Some(column) = column else {
+        if max_rows.is_some() {
+            bail!("--max-rows-per-unit needs a privacy unit: --privacy-unit COLUMN, or privacy_unit in the schema");
+        }
+        return Ok(PrivacyUnit::Record);
+    };
+    match schema.column(column).map(|c| c.kind()) {
+        Some(ColumnKind::Id { .. }) => {}
+        Some(k) => bail!(
+            "--privacy-unit {column}: the column is a {} column; the privacy unit must be an `id` column of the schema (its values name the person or other unit)",
+            k.name()
+        ),
+        None => bail!(
+            "--privacy-unit {column}: not a column of the schema {}; declare it with kind = \"id\"",
+            schema.source_name()
+        ),
+    }
+    let k = max_rows
+        .or(declared.filter(|(c, _)| *c == column).map(|(_, k)| k))
+        .with_context(|| {
+            format!("privacy unit {column}: give --max-rows-per-unit K, the most records of one {column} the model may use")
+        })?;
+    Ok(PrivacyUnit::column(column, k)?)
+}
+
 fn load(args: &FitArgs) -> Result<Loaded> {
     let schema_text = std::fs::read_to_string(&args.schema)
         .with_context(|| format!("reading the schema {}", args.schema.display()))?;
     let schema = Schema::from_path_for_release(&args.schema).map_err(|e| anyhow::anyhow!("{e}"))?;
-    // The flags, else the schema's unit, else one record.
-    let unit = resolve_unit(
+    let unit = unit_for(
         &schema,
         args.privacy_unit.as_deref(),
         args.max_rows_per_unit,
@@ -196,17 +244,20 @@ fn load(args: &FitArgs) -> Result<Loaded> {
         unit_column: unit.unit_column().map(String::from),
         ..ReadOptions::default()
     };
-    // Encoding problems name file, line, column and value: for the trusted operator only.
-    let (table, report) =
-        read_csv_with(&args.data, &schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Encoding problems name file, line and column (values on request): for the operator.
+    let (table, report) = read_csv_with(&args.data, &schema, &opts)
+        .map_err(|e| data_failure(e, &args.data, &schema, &opts, &args.problems))?;
     let table = match &unit {
         PrivacyUnit::Record => {
-            if let Some(note) = repeated_ids_note(
-                &report.repeated_ids,
-                &args.data.display().to_string(),
-                &args.schema.display().to_string(),
-            ) {
-                eprintln!("{note}");
+            if !report.repeated_ids.is_empty() {
+                let cols = report.repeated_ids.join(", ");
+                let first = &report.repeated_ids[0];
+                errln!(
+                    "note (private, for the operator only): values of the id column(s) {cols} repeat in {}: one person (or other unit) may have several records, and this release protects each record, not each person. To protect every {first} with all of its records, declare the unit: --privacy-unit {first} --max-rows-per-unit K (`dpsynth schema check {} --data {} --privacy-unit {first}` helps choose K).",
+                    args.data.display(),
+                    args.schema.display(),
+                    args.data.display()
+                );
             }
             table
         }
@@ -260,7 +311,8 @@ impl Charge {
     /// Where the release leaves the ledger, for the certificate.
     fn lifetime(&self, rho: f64) -> Result<Lifetime> {
         let r = &self.reservation;
-        let cumulative = r.spent_before + rho;
+        // Rounded up from the exact sum, so the stated figure is never below the truth.
+        let cumulative = RhoSum::of([r.spent_before, rho])?.upper();
         Ok(Lifetime {
             ledger_id: r.ledger_id.clone(),
             release: r.number,
@@ -307,33 +359,92 @@ impl Charge {
     }
 }
 
-fn spec(args: &FitArgs, table: &EncodedTable, unit: &PrivacyUnit) -> Result<MechanismSpec> {
-    let workload = match &args.workload {
-        Some(p) => Some((
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-            p.display().to_string(),
-        )),
-        None => None,
+fn spec(
+    args: &FitArgs,
+    schema: &Schema,
+    table: &EncodedTable,
+    unit: &PrivacyUnit,
+) -> Result<MechanismSpec> {
+    let oracle_domain = InMemoryOracle::new(table).domain_owned();
+    let mut spec = build_spec(
+        args.mechanism,
+        args.workload.as_deref(),
+        &args.targets,
+        args.max_model_size,
+        args.rounds,
+        &oracle_domain,
+        unit,
+    )?;
+    // Automatic bins and rules: public knowledge from the schema.
+    spec.set_knowledge(SchemaKnowledge::from_schema(schema));
+    Ok(spec)
+}
+
+/// The mechanism and its options from the flags (shared by fit, synth and plan).
+pub(super) fn build_spec(
+    mechanism: MechanismArg,
+    workload: Option<&Path>,
+    targets: &[String],
+    max_model_size: f64,
+    rounds: Option<usize>,
+    oracle_domain: &dpsynth::marginal::Domain,
+    unit: &PrivacyUnit,
+) -> Result<MechanismSpec> {
+    let target_idx = targets
+        .iter()
+        .map(|t| {
+            oracle_domain
+                .index_of(t)
+                .with_context(|| format!("--target {t:?} is not a modelled column of the schema"))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let mut spec = match mechanism {
+        MechanismArg::Mst => {
+            if !targets.is_empty() {
+                eprintln!("note: MST has no workload, so --target does not change the model; it only names the TSTR column of --evaluate (use --mechanism aim to emphasise it)");
+            }
+            MechanismSpec::Mst(MstOptions::default())
+        }
+        MechanismArg::Aim => {
+            if !(max_model_size.is_finite() && max_model_size > 0.0) {
+                bail!("--max-model-size must be a positive number of MB");
+            }
+            let workload = match workload {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    Workload::from_text(&text, &p.display().to_string(), oracle_domain)
+                        .map_err(anyhow::Error::msg)?
+                }
+                None => Workload::targeting(oracle_domain.len(), 3, &target_idx),
+            };
+            let opts = AimOptions {
+                rounds,
+                max_model_size_mb: max_model_size,
+                ..AimOptions::default()
+            };
+            MechanismSpec::Aim(opts, workload)
+        }
     };
-    let choice = MechanismChoice {
-        mechanism: match args.mechanism {
-            MechanismArg::Mst => "mst",
-            MechanismArg::Aim => "aim",
-        },
-        workload: workload.as_ref().map(|(t, n)| (t.as_str(), n.as_str())),
-        max_model_size: args.max_model_size,
-        rounds: args.rounds,
-    };
-    let domain = InMemoryOracle::new(table).domain_owned();
-    Ok(mechanism_spec(&choice, &domain, unit)?)
+    spec.set_unit(unit.clone());
+    Ok(spec)
 }
 
 /// Everything a run decides before it may draw noise: data read (and truncated), budget,
 /// mechanism. Any problem here costs no budget.
 fn prepare(args: &FitArgs) -> Result<(Loaded, Budget, MechanismSpec)> {
+    // No release from a build whose noise is not from a CSPRNG (issue #13, item 6).
+    require_csprng()?;
     let loaded = load(args)?;
     let budget = args.budget.budget()?;
-    let spec = spec(args, &loaded.table, &loaded.unit)?;
+    let spec = spec(args, &loaded.schema, &loaded.table, &loaded.unit)?;
+    let spend = spendable_rho(&budget, &loaded.unit);
+    if spend < budget.rho.value() {
+        errln!(
+            "note: a budget of rho {:.3e} is past the point where more budget changes anything: at rho {spend:.3e} every noise draw is already zero with overwhelming probability, so dpsynth spends only that. The certificate states the smaller rho and its epsilon, a stronger guarantee than the one asked for.",
+            budget.rho.value()
+        );
+    }
     Ok((loaded, budget, spec))
 }
 
@@ -346,11 +457,13 @@ fn run_fit(
 ) -> Result<(Fitted, serde_json::Value)> {
     let oracle = InMemoryOracle::new(&loaded.table);
     let options = spec.options_json(&oracle.domain_owned());
-    let bars = Bars::new(args.quiet);
+    let bars = Bars::new(args.quiet, args.timings);
     let mut fitted = fit(&oracle, budget, spec, &bars)?;
     // Error bars from the DP outputs alone (post-processing; proofs/accuracy.md).
     bars.start("error bars", 1);
-    fitted.assess(accuracy_seed, ACCURACY_REPLICATES)?;
+    fitted
+        .assess(accuracy_seed, ACCURACY_REPLICATES)
+        .with_context(|| spent_context(&fitted))?;
     bars.finish();
     Ok((fitted, options))
 }
@@ -362,7 +475,7 @@ const ACCURACY_REPLICATES: usize = 2;
 fn print_warnings(fitted: &Fitted) {
     if let Some(acc) = &fitted.accuracy {
         for w in &acc.warnings {
-            eprintln!("warning: {}", w.message);
+            errln!("warning: {}", w.message);
         }
     }
 }
@@ -382,12 +495,57 @@ fn accuracy_json(fitted: &Fitted) -> serde_json::Value {
     }
 }
 
-fn phases_json(fitted: &Fitted) -> serde_json::Value {
-    json!(fitted
+/// Said of any failure after the model was fitted: its budget is spent.
+fn spent_context(fitted: &Fitted) -> String {
+    format!(
+        "nothing was released, but the run had already spent rho {:.6e} of its privacy budget on noisy measurements; that privacy loss counts against these data",
+        fitted.spent
+    )
+}
+
+/// What the operator is told about timings: they depend on the private data.
+const TIMINGS_LABEL: &str =
+    "private, for the operator only: wall times depend on the private data; never share them";
+
+/// Wall time per phase, only with `--timings` (issue #13 item 3), labelled private.
+fn timings(
+    args: &FitArgs,
+    fitted: &Fitted,
+    extra: &[(&str, f64)],
+    total: f64,
+) -> Option<serde_json::Value> {
+    if !args.timings {
+        return None;
+    }
+    let phases: Vec<_> = fitted
         .phases
         .iter()
-        .map(|(n, d)| json!({"phase": n, "seconds": d.as_secs_f64()}))
-        .collect::<Vec<_>>())
+        .map(|(n, d)| (n.as_str(), d.as_secs_f64()))
+        .chain(extra.iter().copied())
+        .map(|(n, t)| json!({"phase": n, "seconds": t}))
+        .collect();
+    Some(json!({"label": TIMINGS_LABEL, "phases": phases, "total_seconds": total}))
+}
+
+/// The text form of [`timings`]: one line on stderr.
+fn print_timings(t: &serde_json::Value) {
+    let list: Vec<String> = t["phases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            format!(
+                "{} {:.3} s",
+                p["phase"].as_str().unwrap_or(""),
+                p["seconds"].as_f64().unwrap_or(0.0)
+            )
+        })
+        .collect();
+    errln!(
+        "timings ({TIMINGS_LABEL}): {}; total {:.3} s",
+        list.join(", "),
+        t["total_seconds"].as_f64().unwrap_or(0.0)
+    );
 }
 
 pub fn run_synth(cmd: SynthCmd) -> Result<()> {
@@ -420,7 +578,10 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
     let outcome = (|| -> Result<_> {
         let (fitted, options) = run_fit(&cmd.fit, &loaded, budget, &mech, spec.seed)?;
         let lifetime = match &charge {
-            Some(c) => Some(c.lifetime(fitted.spent)?),
+            Some(c) => Some(
+                c.lifetime(fitted.spent)
+                    .with_context(|| spent_context(&fitted))?,
+            ),
             None => None,
         };
         let t = Instant::now();
@@ -433,7 +594,8 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             &spec,
             key.as_ref(),
             lifetime,
-        )?;
+        )
+        .with_context(|| spent_context(&fitted))?;
         write_secs = t.elapsed().as_secs_f64();
         Ok((fitted, dir, cert))
     })();
@@ -450,36 +612,38 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
     };
     let rows = cert.outputs.iter().find_map(|o| o.rows).unwrap_or(0);
     let _ = &loaded.schema;
+    let timings = timings(
+        &cmd.fit,
+        &fitted,
+        &[("sample and write", write_secs)],
+        start.elapsed().as_secs_f64(),
+    );
     if cmd.fit.json {
-        let mut phases = phases_json(&fitted);
-        if let Some(a) = phases.as_array_mut() {
-            a.push(json!({"phase": "sample and write", "seconds": write_secs}));
-        }
         let acc = accuracy_json(&fitted);
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "warnings": acc["warnings"], "accuracy": acc["accuracy"],
-                "out": dir, "mechanism": fitted.mechanism, "rows": rows,
-                "rho": cert.guarantee.rho, "budget_rho": cert.guarantee.budget_rho,
-                "epsilon": cert.guarantee.epsilon, "delta": cert.guarantee.delta,
-                "ledger_steps": cert.ledger.len(), "seed": spec.seed,
-                "signed": cert.signature.is_some(),
-                "privacy_unit": cert.guarantee.privacy_unit,
-                "lifetime": cert.guarantee.lifetime,
-                "phases": phases, "total_seconds": start.elapsed().as_secs_f64(),
-            }))?
-        );
+        let mut v = json!({
+            "warnings": acc["warnings"], "accuracy": acc["accuracy"],
+            "out": dir, "mechanism": fitted.mechanism, "rows": rows,
+            "rho": cert.guarantee.rho, "budget_rho": cert.guarantee.budget_rho,
+            "epsilon": cert.guarantee.epsilon, "delta": cert.guarantee.delta,
+            "ledger_steps": cert.ledger.len(), "seed": spec.seed,
+            "signed": cert.signature.is_some(),
+            "privacy_unit": cert.guarantee.privacy_unit,
+            "lifetime": cert.guarantee.lifetime,
+        });
+        if let Some(t) = &timings {
+            v["timings"] = t.clone();
+        }
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        println!(
+        outln!(
             "wrote {} ({} synthetic rows, {})",
             dir.display(),
             rows,
             fitted.mechanism
-        );
-        println!("{}", cert.guarantee.statement);
+        )?;
+        outln!("{}", cert.guarantee.statement)?;
         if let (Some(l), Some(p)) = (&cert.guarantee.lifetime, &cmd.fit.ledger) {
-            println!(
+            outln!(
                 "charged to the lifetime ledger {} as release {}: rho {:.6e} of {:.6e} spent in all (epsilon {:.4} at delta {:e})",
                 p.display(),
                 l.release,
@@ -487,11 +651,14 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
                 l.budget_rho,
                 l.cumulative_epsilon,
                 l.delta
-            );
+            )?;
         }
         if let Some(s) = &cert.signature {
-            println!("signed by {}", s.fingerprint);
+            outln!("signed by {}", s.fingerprint)?;
         }
+    }
+    if let (false, Some(t)) = (cmd.fit.json, &timings) {
+        print_timings(t);
     }
     print_warnings(&fitted);
     if cmd.evaluate {
@@ -507,12 +674,16 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             &cmd.fit.data,
             &dir.join(dpsynth::release::DATA_FILE),
             &cmd.fit.schema,
-            &cmd.eval,
+            &super::evaluate::EvalArgs {
+                show_values: cmd.fit.problems.show_values,
+                target: cmd.fit.targets.first().cloned(),
+                ..cmd.eval.clone()
+            },
             Some(&html),
             Some(&json_path),
             false,
         )?;
-        eprintln!(
+        errln!(
             "evaluation (INTERNAL, not part of the release): {} and {}",
             html.display(),
             json_path.display()
@@ -522,6 +693,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
 }
 
 pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
+    let start = Instant::now();
     if cmd.out.exists() && !cmd.force {
         bail!(
             "{}: already exists; choose another --out or pass --force to replace it",
@@ -533,8 +705,9 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
         Charge::reserve(&cmd.fit, &loaded.unit, budget, "fit", mech.name(), &cmd.out)?;
     let outcome = (|| -> Result<_> {
         let (fitted, _options) = run_fit(&cmd.fit, &loaded, budget, &mech, rand::random())?;
+        let context = spent_context(&fitted);
         let model = ModelFile::new(fitted, &loaded.schema_text);
-        write_atomic(&cmd.out, &model.to_json()?)?;
+        write_atomic(&cmd.out, &model.to_json()?).context(context)?;
         Ok(model)
     })();
     let model = match charge {
@@ -549,22 +722,27 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
         None => outcome?,
     };
     let spent = model.fitted.spent;
+    let timings = timings(&cmd.fit, &model.fitted, &[], start.elapsed().as_secs_f64());
     if cmd.fit.json {
         let acc = accuracy_json(&model.fitted);
-        println!(
-            "{}",
-            json!({"out": cmd.out, "mechanism": model.fitted.mechanism, "rho": spent,
-                   "warnings": acc["warnings"], "accuracy": acc["accuracy"],
-                   "privacy_unit": model.fitted.unit, "phases": phases_json(&model.fitted)})
-        );
+        let mut summary = json!({"out": cmd.out, "mechanism": model.fitted.mechanism, "rho": spent,
+               "warnings": acc["warnings"], "accuracy": acc["accuracy"],
+               "privacy_unit": model.fitted.unit});
+        if let Some(t) = &timings {
+            summary["timings"] = t.clone();
+        }
+        outln!("{summary}")?;
     } else {
-        println!(
+        outln!(
             "wrote {} ({}, rho {:.6} spent; privacy unit: {})",
             cmd.out.display(),
             model.fitted.mechanism,
             spent,
             model.fitted.unit
-        );
+        )?;
+    }
+    if let (false, Some(t)) = (cmd.fit.json, &timings) {
+        print_timings(t);
     }
     print_warnings(&model.fitted);
     Ok(())
@@ -584,10 +762,10 @@ pub fn run_sample(cmd: SampleCmd) -> Result<()> {
         method: cmd.sampling.into(),
     };
     let rows = sample_to_csv(&model, &spec, Path::new(&cmd.out))?;
-    println!(
+    outln!(
         "wrote {} ({rows} rows, seed {})",
         cmd.out.display(),
         spec.seed
-    );
+    )?;
     Ok(())
 }

@@ -85,6 +85,10 @@ pub enum DataError {
         expected: usize,
         got: usize,
     },
+    #[error("internal error: synthetic record {row} {what}; nothing was written. This is a bug in dpsynth, not a problem with the input: please report it")]
+    RuleViolation { row: usize, what: String },
+    #[error("internal error: {message}")]
+    Internal { message: String },
     #[error("decoding: column {column:?} row {row}: code {code} is outside 0..{cardinality}")]
     CodeOutOfRange {
         column: String,

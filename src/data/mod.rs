@@ -7,23 +7,29 @@
 //! [`synthetic_batch`]): how the Python package's DataFrames cross.
 
 mod arrow;
+mod decode;
+mod density;
 mod encoded;
 mod error;
+mod problems;
 mod read;
 mod truncate;
 mod write;
 
 pub use arrow::{draft_from_arrow, read_arrow_with, synthetic_batch};
+pub use decode::{decode_rng, Decoder, DECODE_STREAM};
+pub use density::Density;
 pub use encoded::{Codes, EncodedTable};
 pub use error::DataError;
+pub use problems::{describe, ProblemReport, PRIVATE_NOTE};
 pub use read::{
-    check_csv, check_csv_with, read_csv, read_csv_from, read_csv_with, ColumnReport, EncodeReport,
-    ReadOptions,
+    check_csv, check_csv_grouped, check_csv_with, read_csv, read_csv_from, read_csv_with,
+    ColumnReport, EncodeReport, ReadOptions,
 };
 pub use truncate::{
     truncate_units, RepeatDetector, TruncateError, UnitIds, UnitInterner, UnitProfile,
 };
-pub use write::{write_csv, write_csv_to};
+pub use write::{write_csv, write_csv_to, write_decoded, write_decoded_to};
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ use crate::schema::{Cell, CellError, Column, ExtraColumns, Schema};
 
 use super::encoded::{Codes, EncodedTable};
 use super::error::DataError;
+use super::problems::ProblemReport;
 use super::truncate::{RepeatDetector, UnitInterner};
 
 /// Options for reading. The defaults are what a release run uses.
@@ -106,7 +107,15 @@ pub fn read_csv_from<R: Read>(
     opts: &ReadOptions,
 ) -> Result<(EncodedTable, EncodeReport), DataError> {
     let mut errors = Vec::new();
-    let out = run(reader, source_name, schema, opts, Mode::Encode, &mut errors);
+    let out = run(
+        reader,
+        source_name,
+        schema,
+        opts,
+        Mode::Encode,
+        &mut errors,
+        None,
+    );
     match (out, errors.into_iter().next()) {
         (_, Some(e)) => Err(e),
         (Some(t), None) => Ok(t),
@@ -137,8 +146,34 @@ pub fn check_csv_with(path: &Path, schema: &Schema, opts: &ReadOptions) -> Vec<D
         opts,
         Mode::Check,
         &mut errors,
+        None,
     );
     errors
+}
+
+/// Checks a whole CSV file against the schema, grouping its problems by kind, column and
+/// value with counts and first lines (PRIVATE: for the operator only). Empty means the file
+/// would encode.
+pub fn check_csv_grouped(path: &Path, schema: &Schema, opts: &ReadOptions) -> ProblemReport {
+    let file = path.display().to_string();
+    let mut report = ProblemReport::default();
+    let mut errors = Vec::new();
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            run(
+                std::io::BufReader::new(f),
+                &file,
+                schema,
+                opts,
+                Mode::Group,
+                &mut errors,
+                Some(&mut report),
+            );
+        }
+        Err(e) => errors.push(DataError::Open { file, source: e }),
+    }
+    errors.into_iter().for_each(|e| report.add(e));
+    report
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -147,6 +182,8 @@ enum Mode {
     Encode,
     /// Collect up to `max_problems` problems; build nothing.
     Check,
+    /// Read the whole file, grouping every problem into a [`ProblemReport`]; build nothing.
+    Group,
 }
 
 fn malformed(file: &str, e: &csv::Error) -> DataError {
@@ -221,10 +258,12 @@ fn run<R: Read>(
     opts: &ReadOptions,
     mode: Mode,
     errors: &mut Vec<DataError>,
+    mut groups: Option<&mut ProblemReport>,
 ) -> Option<(EncodedTable, EncodeReport)> {
     let limit = match mode {
         Mode::Encode => 1,
         Mode::Check => opts.max_problems.max(1),
+        Mode::Group => usize::MAX,
     };
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
@@ -252,8 +291,23 @@ fn run<R: Read>(
     }
 
     // Header checks: duplicates, schema columns missing, columns the schema does not know.
+    // A schema column with a `position` claims that header cell when it is unnamed (or
+    // carries the column's name).
+    let claimed: HashMap<usize, &str> = schema
+        .columns()
+        .iter()
+        .filter_map(|c| {
+            let i = c.position()?.checked_sub(1)?;
+            let h = header.get(i)?;
+            (h.trim().is_empty() || h == c.name()).then_some((i, c.name()))
+        })
+        .collect();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, h) in header.iter().enumerate() {
+        if let Some(name) = claimed.get(&i) {
+            index.insert(name, i);
+            continue;
+        }
         if index.insert(h.as_str(), i).is_some() {
             errors.push(DataError::DuplicateHeader {
                 file: file.to_string(),
@@ -278,7 +332,9 @@ fn run<R: Read>(
     if !allow_extra {
         let extra: Vec<String> = header
             .iter()
-            .filter(|h| schema.column(h).is_none())
+            .enumerate()
+            .filter(|(i, h)| !claimed.contains_key(i) && schema.column(h).is_none())
+            .map(|(_, h)| h)
             .cloned()
             .collect();
         if !extra.is_empty() {
@@ -341,6 +397,10 @@ fn run<R: Read>(
     let mut rec = csv::StringRecord::new();
     let mut rows = 0u64;
     while errors.len() < limit {
+        if let Some(g) = groups.as_deref_mut() {
+            // Grouping reads the whole file; fold problems as they come.
+            errors.drain(..).for_each(|e| g.add(e));
+        }
         match rdr.read_record(&mut rec) {
             Ok(true) => rows += 1,
             Ok(false) => break,
@@ -398,13 +458,13 @@ fn run<R: Read>(
             }
         }
     }
-    if rows == 0 && errors.is_empty() {
+    if rows == 0 && errors.is_empty() && groups.is_none_or(|g| g.is_empty()) {
         errors.push(DataError::NoRows {
             file: file.to_string(),
         });
         return None;
     }
-    if mode == Mode::Check {
+    if mode != Mode::Encode {
         return None;
     }
     report.repeated_ids = repeats

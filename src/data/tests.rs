@@ -436,3 +436,73 @@ fn unit_column_is_read_and_repeats_are_noticed() {
     let e = read_csv_with(&p, &schema(), &bad).unwrap_err().to_string();
     assert!(e.contains("\"nope\""), "{e}");
 }
+
+/// A misspelled value on many rows is one problem with its count and first line, not one
+/// line per row; distinct problems are listed up to the limit with how many more there are;
+/// values appear only when asked for (issue #20 item 2, issue #13 item 4).
+#[test]
+fn grouped_report_counts_rows_and_hides_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("pid,sex,ward,age,crea,day\n");
+    for i in 0..2441 {
+        let sex = if i % 2 == 0 { "misc adult" } else { "F" };
+        text.push_str(&format!("{i},{sex},A,3,1,2022-01-01\n"));
+    }
+    text.push_str("9,F,A,old,1,2022-01-01\n9,F,A,older,1,2022-01-01\n9,F,A,3\n");
+    let p = write(dir.path(), "g.csv", &text);
+    let report = check_csv_grouped(&p, &schema(), &ReadOptions::default());
+    assert_eq!(report.distinct(), 4);
+    assert_eq!(report.total_rows(), 1221 + 3);
+
+    let (lines, n) = report.render(true, 20);
+    assert_eq!(n, 4);
+    assert_eq!(
+        lines[0],
+        format!(
+            "{}: column \"sex\": value \"misc adult\" is not in the schema's list: 1,221 rows, \
+first at line 2; add it to `values`, or declare a catch-all with `other = \"...\"`",
+            p.display()
+        )
+    );
+    assert!(
+        lines[1].contains("value \"old\" is not a number: 1 row, first at line 2443"),
+        "{lines:?}"
+    );
+    assert!(lines[3].contains("malformed CSV") && lines[3].contains("line 2445"));
+    assert_eq!(lines.last().unwrap(), PRIVATE_NOTE);
+
+    // Over the limit: "N more".
+    let (lines, _) = report.render(true, 2);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(
+        lines[2],
+        "... and 2 more distinct problems not listed (--max-problems lists more)"
+    );
+
+    // Without values: one line per kind and column, counting distinct values; no value.
+    let (lines, n) = report.render(false, 20);
+    assert_eq!(n, 3, "{lines:?}");
+    assert!(lines[0].contains(
+        "column \"sex\": 1 distinct value is not in the schema's list: 1,221 rows, first at line 2"
+    ));
+    assert!(lines[1].contains(
+        "column \"age\": 2 distinct values are not a number: 2 rows, first at line 2443"
+    ));
+    assert!(lines[1].contains("--show-values"));
+    let all = lines.join("\n");
+    assert!(!all.contains("misc adult") && !all.contains("old"), "{all}");
+
+    // One error alone: file, line and column, the value only on request.
+    let e = read_csv(&p, &schema()).unwrap_err();
+    let hidden = describe(&e, false);
+    assert!(
+        hidden.contains("line 2") && hidden.contains("\"sex\"") && hidden.contains("--show-values"),
+        "{hidden}"
+    );
+    assert!(!hidden.contains("misc adult"), "{hidden}");
+    assert!(describe(&e, true).contains("\"misc adult\""));
+
+    // A clean file has no problems.
+    let good = write(dir.path(), "ok.csv", GOOD);
+    assert!(check_csv_grouped(&good, &schema(), &ReadOptions::default()).is_empty());
+}

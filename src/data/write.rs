@@ -4,27 +4,37 @@
 use std::io::Write;
 use std::path::Path;
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
-
 use crate::schema::{ColumnKind, Schema};
 
+use super::decode::{decode_rng, Decoder};
 use super::error::DataError;
 
 /// Decodes column-major codes (one vector per modelled column, in [`Schema::modelled`]
 /// order) and writes them as CSV to `path`, atomically: through a temporary file in the same
-/// folder, renamed into place only when complete. Columns are written in schema order;
-/// categorical codes become their value, numeric and date codes a value drawn uniformly within
-/// the bin (seeded with `seed` through ChaCha20), missing codes the column's first missing
-/// token (an empty cell by default), and `id` columns fresh sequential ids `1, 2, ...`
-/// (`{prefix}SYN-{n}`, see [`synthetic_id`]). The row count is the length of the code vectors (0 if the
-/// schema has no modelled columns).
+/// folder, renamed into place only when complete. Columns are written in schema order (`skip`
+/// columns are not written); categorical codes become their value, numeric and date codes a
+/// value drawn uniformly within the bin and inside the schema's rules (seeded with `seed`,
+/// [`decode_rng`]), missing codes the column's first missing token (an empty cell by
+/// default), and `id` columns fresh sequential ids (`{prefix}SYN-{n}`, see [`synthetic_id`]).
+/// The row count is the length of the code vectors (0 if the schema has no modelled columns).
+/// Releases decode with a model's within-bin densities through [`write_decoded`].
 pub fn write_csv(
     path: &Path,
     schema: &Schema,
     columns: &[Vec<u32>],
     seed: u64,
 ) -> Result<(), DataError> {
+    write_decoded(path, &Decoder::uniform(schema)?, columns, seed)
+}
+
+/// [`write_csv`] through a given decoder (e.g. one with a model's within-bin densities).
+pub fn write_decoded(
+    path: &Path,
+    decoder: &Decoder,
+    columns: &[Vec<u32>],
+    seed: u64,
+) -> Result<(), DataError> {
+    let schema = decoder.schema();
     let file = path.display().to_string();
     let werr = |e: std::io::Error| DataError::Write {
         file: file.clone(),
@@ -42,7 +52,7 @@ pub fn write_csv(
         .map_err(werr)?;
     {
         let buf = std::io::BufWriter::new(tmp.as_file_mut());
-        write_csv_to(buf, &file, schema, columns, seed)?;
+        write_decoded_to(buf, &file, decoder, columns, seed)?;
     }
     tmp.as_file().sync_all().map_err(werr)?;
     tmp.persist(path).map_err(|e| werr(e.error))?;
@@ -57,6 +67,20 @@ pub fn write_csv_to<W: Write>(
     columns: &[Vec<u32>],
     seed: u64,
 ) -> Result<(), DataError> {
+    write_decoded_to(writer, sink_name, &Decoder::uniform(schema)?, columns, seed)
+}
+
+/// [`write_decoded`] to any writer (not atomic). Every record is decoded and checked against
+/// the rules before it is written; a record that breaks one stops the writing with an
+/// internal error.
+pub fn write_decoded_to<W: Write>(
+    writer: W,
+    sink_name: &str,
+    decoder: &Decoder,
+    columns: &[Vec<u32>],
+    seed: u64,
+) -> Result<(), DataError> {
+    let schema = decoder.schema();
     validate(schema, columns)?;
     let werr = |e: csv::Error| DataError::Write {
         file: sink_name.to_string(),
@@ -65,7 +89,7 @@ pub fn write_csv_to<W: Write>(
             other => std::io::Error::other(format!("{other:?}")),
         },
     };
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut rng = decode_rng(seed);
     let mut w = csv::WriterBuilder::new().from_writer(writer);
     w.write_record(
         schema
@@ -77,24 +101,19 @@ pub fn write_csv_to<W: Write>(
     .map_err(werr)?;
     let n_rows = columns.first().map_or(0, Vec::len);
     let mut row: Vec<String> = Vec::with_capacity(schema.columns().len());
-    // Row-major over column-major codes: the row index addresses every column vector.
-    #[allow(clippy::needless_range_loop)]
+    let mut codes = vec![0u32; columns.len()];
     for r in 0..n_rows {
+        for (c, col) in codes.iter_mut().zip(columns) {
+            *c = col[r];
+        }
+        let mut values = decoder.decode_record(r, &codes, &mut rng)?.into_iter();
         row.clear();
-        let mut m = 0;
         for col in schema.columns() {
             match col.kind() {
-                ColumnKind::Id { prefix } => {
-                    row.push(synthetic_id(prefix.as_deref(), r));
-                    continue;
-                }
-                ColumnKind::Skip => continue,
-                _ => {}
+                ColumnKind::Id { prefix } => row.push(synthetic_id(prefix.as_deref(), r)),
+                ColumnKind::Skip => {}
+                _ => row.push(values.next().unwrap_or_default()),
             }
-            let code = columns[m][r];
-            m += 1;
-            // validate() checked every code against the cardinality, so decode succeeds.
-            row.push(col.decode(code, &mut rng).unwrap_or_default());
         }
         w.write_record(&row).map_err(werr)?;
     }

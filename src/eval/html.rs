@@ -85,6 +85,7 @@ pub fn render_html(
          <p class=\"internal\">{}</p>\n<h1>dpsynth evaluation report</h1>\n",
         esc(NOTICE)
     );
+    fitness(&mut h, report);
     summary(&mut h, report);
     h.push_str("<h2>Privacy guarantee</h2>\n");
     match guarantee {
@@ -117,9 +118,48 @@ color:#222;padding:0 16px}\
 h1{font-size:1.6em;margin:.4em 0}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:1.6em}\
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
 th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}\
-.flag{color:#b00020;font-weight:bold}.ok{color:#1b7f3b}.note{color:#555;font-size:.9em}\
+.verdict{font-weight:bold;padding:8px 12px;border-radius:4px;color:#fff}.green{background:#1b7f3b}\
+.amber{background:#b26a00}.red{background:#b00020}.flag{color:#b00020;font-weight:bold}.ok{color:#1b7f3b}.note{color:#555;font-size:.9em}\
 .guarantee{font-family:ui-monospace,monospace;background:#f6f6f6;padding:8px;border-radius:4px}\
 .grid{display:flex;flex-wrap:wrap;gap:8px}.grid svg,.plot svg{border:1px solid #eee}.err{color:#b00020}";
+
+/// The verdict section that opens the report (`fitness.rs`): green only when every check
+/// holds; the target's TSTR comes first.
+fn fitness(h: &mut String, r: &EvalReport) {
+    use super::fitness::{CheckStatus, Verdict};
+    let f = &r.fitness;
+    let class = match f.verdict {
+        Verdict::Green => "verdict green",
+        Verdict::Amber => "verdict amber",
+        Verdict::Red => "verdict red",
+    };
+    let _ = writeln!(
+        h,
+        "<h2>Fitness for use</h2>\n<p class=\"{class}\">{}</p>\n<table>\n<tr><th>check</th><th>result</th><th>details</th></tr>",
+        esc(&f.headline)
+    );
+    for c in &f.checks {
+        let (cls, word) = match c.status {
+            CheckStatus::Holds => ("ok", "holds"),
+            CheckStatus::Fails => ("flag", "FAILS"),
+            CheckStatus::NotAvailable => ("note", "not available"),
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td class=\"{cls}\">{word}</td><td>{}</td></tr>",
+            esc(&c.name),
+            esc(&c.detail)
+        );
+    }
+    h.push_str("</table>\n");
+    if !f.release_warnings.is_empty() {
+        h.push_str("<p>Warnings the release itself carries (from DP outputs only, published in its README.txt):</p>\n<ul>\n");
+        for w in &f.release_warnings {
+            let _ = writeln!(h, "<li class=\"flag\">{}</li>", esc(w));
+        }
+        h.push_str("</ul>\n");
+    }
+}
 
 fn summary(h: &mut String, r: &EvalReport) {
     let f = &r.fidelity;

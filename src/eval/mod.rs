@@ -53,6 +53,7 @@
 
 mod fidelity;
 mod files;
+pub mod fitness;
 mod html;
 mod joint;
 mod risk;
@@ -63,6 +64,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 pub use files::{load_pair, EvalInputs};
+pub use fitness::{fitness, Fitness, Verdict};
 pub use html::render_html;
 
 use crate::data::{Codes, EncodedTable};
@@ -150,6 +152,9 @@ pub enum EvalError {
 pub struct EvalReport {
     /// Always [`NOTICE`].
     pub notice: String,
+    /// The verdict that opens the report ([`fitness`]). [`evaluate`] judges without the
+    /// release's `accuracy.json`; [`EvalReport::judge_with`] adds it.
+    pub fitness: Fitness,
     pub columns: Vec<String>,
     /// True row counts: private, like everything else here.
     pub real_rows: usize,
@@ -457,8 +462,9 @@ pub fn evaluate(
     );
     let risk_ms = ms(t);
 
-    Ok(EvalReport {
+    let mut report = EvalReport {
         notice: NOTICE.to_string(),
+        fitness: Fitness::pending(),
         columns: domain.names().to_vec(),
         real_rows: real.n_rows(),
         synthetic_rows: synthetic.n_rows(),
@@ -478,7 +484,9 @@ pub fn evaluate(
             risk_ms,
             total_ms: ms(start),
         },
-    })
+    };
+    report.fitness = fitness(&report, None);
+    Ok(report)
 }
 
 /// The independence baseline: `real` with each column shuffled by its own seeded permutation.
@@ -519,11 +527,25 @@ impl EvalReport {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
-    /// A few lines for the terminal; the first is [`NOTICE`].
+    /// Re-judges fitness with the release's `accuracy.json` (stated error and warnings).
+    pub fn judge_with(&mut self, accuracy: &crate::model::accuracy::AccuracyReport) {
+        self.fitness = fitness(self, Some(accuracy));
+    }
+
+    /// A few lines for the terminal; the first is [`NOTICE`], then the fitness verdict.
     pub fn summary_text(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
         let _ = writeln!(s, "{NOTICE}");
+        let _ = writeln!(s, "fitness: {}", self.fitness.headline);
+        for c in &self.fitness.checks {
+            let mark = match c.status {
+                fitness::CheckStatus::Holds => "ok  ",
+                fitness::CheckStatus::Fails => "FAIL",
+                fitness::CheckStatus::NotAvailable => "n/a ",
+            };
+            let _ = writeln!(s, "  [{mark}] {}: {}", c.name, c.detail);
+        }
         let _ = writeln!(
             s,
             "real rows: {}   synthetic rows: {}   columns: {}",

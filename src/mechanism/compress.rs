@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::marginal::{Clique, Domain, MarginalOracle, MarginalTable, OracleError};
 use crate::model::accuracy::{normal_upper_quantile, DomainMap};
+use crate::model::Measurement;
+use crate::model::{StructuralZeros, ZeroFactor};
 
 /// Per attribute: which original codes share each compressed code.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -20,6 +22,11 @@ pub struct Compression {
     /// are zero). DP outputs, so spreading by them is post-processing.
     #[serde(default)]
     pub weights: Vec<Vec<Vec<f64>>>,
+    /// Attributes whose merged codes are new, wider bins (`bins = "auto"`): decoding keeps
+    /// the merged code, and the decoder reads its range from the merged bins
+    /// (`knowledge::effective_schema`). Empty in model files written before automatic bins.
+    #[serde(default)]
+    pub merged_bins: Vec<bool>,
 }
 
 impl Compression {
@@ -60,7 +67,51 @@ impl Compression {
                     .collect()
             })
             .collect();
-        Compression { groups, weights }
+        Compression {
+            groups,
+            weights,
+            merged_bins: Vec::new(),
+        }
+    }
+
+    /// Marks attribute `a` as merged into new bins (see [`Compression::merged_bins`]).
+    pub fn set_merged_bins(&mut self, a: usize) {
+        if self.merged_bins.len() < self.groups.len() {
+            self.merged_bins.resize(self.groups.len(), false);
+        }
+        self.merged_bins[a] = true;
+    }
+
+    /// Per attribute: whether its merged codes are new bins.
+    pub fn merged_bins(&self) -> Vec<bool> {
+        (0..self.groups.len())
+            .map(|a| self.merged_bins.get(a).copied().unwrap_or(false))
+            .collect()
+    }
+
+    /// Per attribute, what each compressed code stands for in the codes records are decoded
+    /// in: itself for merged-bin attributes, its group of original codes otherwise.
+    pub fn groups_after_decoding(&self) -> Vec<Vec<Vec<u32>>> {
+        let merged = self.merged_bins();
+        self.groups
+            .iter()
+            .zip(&merged)
+            .map(|(g, &m)| {
+                if m {
+                    (0..g.len() as u32).map(|k| vec![k]).collect()
+                } else {
+                    g.clone()
+                }
+            })
+            .collect()
+    }
+
+    /// Sizes of the decoded domain (see [`Compression::groups_after_decoding`]).
+    pub fn decoded_sizes(&self) -> Vec<usize> {
+        self.groups_after_decoding()
+            .iter()
+            .map(|g| g.iter().map(Vec::len).sum())
+            .collect()
     }
 
     /// No compression: every code stands for itself.
@@ -74,7 +125,11 @@ impl Compression {
             .iter()
             .map(|g| g.iter().map(|_| vec![1.0]).collect())
             .collect();
-        Compression { groups, weights }
+        Compression {
+            groups,
+            weights,
+            merged_bins: Vec::new(),
+        }
     }
 
     /// The compressed domain (same names, fewer codes).
@@ -100,6 +155,26 @@ impl Compression {
                 f
             })
             .collect()
+    }
+
+    /// Re-expresses a noisy one-way over the compressed domain by summing merged cells. (A
+    /// merged cell has variance `m sigma^2`; weighting it so measured no difference on adult,
+    /// so the estimator treats all cells alike; `Fitted::cell_sd` states the true variance.)
+    pub fn compress_one_way(&self, m: &Measurement) -> Measurement {
+        let a = m.clique.attrs()[0];
+        let groups = &self.groups[a];
+        let values = groups
+            .iter()
+            .map(|olds| olds.iter().map(|&o| m.values[o as usize]).sum())
+            .collect();
+        // An automatic-bin column's merged bins hold many grid cells each, so its one-way
+        // gets the noise of the average merged bin.
+        let sigma = if self.merged_bins()[a] {
+            m.sigma * (m.values.len() as f64 / groups.len().max(1) as f64).sqrt()
+        } else {
+            m.sigma
+        };
+        Measurement::new(m.clique.clone(), values, sigma)
     }
 
     /// Re-expresses a table over the original domain in compressed codes (sums cells).
@@ -132,7 +207,11 @@ impl Compression {
     /// deterministic-rounding idea of the sampler, applied to decoding). Post-processing,
     /// seeded by the caller.
     pub fn decompress<R: Rng>(&self, columns: &mut [Vec<u32>], rng: &mut R) {
+        let merged = self.merged_bins();
         for (a, col) in columns.iter_mut().enumerate() {
+            if merged[a] {
+                continue;
+            }
             let groups = &self.groups[a];
             // Decode into a fresh vector: original and compressed codes share a range.
             let mut out = vec![0u32; col.len()];
@@ -162,6 +241,73 @@ impl Compression {
         }
     }
 
+    /// [`Compression::decompress`], then every record whose decoded codes fall in a
+    /// structural zero of `zeros` (over the decoded domain, `decoded`) moves to an allowed
+    /// combination of the codes its compressed cell stands for, drawn in proportion to the
+    /// spread weights. The compressed cell is allowed (the model gives zeros no mass), so
+    /// such a combination exists; an error says a record had none (a bug, never written).
+    pub fn decompress_within<R: Rng>(
+        &self,
+        columns: &mut [Vec<u32>],
+        zeros: &StructuralZeros,
+        decoded: &Domain,
+        rng: &mut R,
+    ) -> Result<(), String> {
+        let compressed = columns.to_vec();
+        self.decompress(columns, rng);
+        if zeros.is_empty() {
+            return Ok(());
+        }
+        let merged = self.merged_bins();
+        let n = columns.first().map_or(0, Vec::len);
+        let mut record = vec![0u32; columns.len()];
+        for r in 0..n {
+            for (a, c) in columns.iter().enumerate() {
+                record[a] = c[r];
+            }
+            for f in zeros.factors() {
+                if f.allowed[f.cell_of(decoded, &record)] {
+                    continue;
+                }
+                // The codes each attribute's compressed code stands for, with weights.
+                let choices: Vec<(Vec<u32>, Vec<f64>)> = f
+                    .clique
+                    .attrs()
+                    .iter()
+                    .map(|&a| {
+                        let k = compressed[a][r];
+                        if merged[a] {
+                            (vec![k], vec![1.0])
+                        } else {
+                            (
+                                self.groups[a][k as usize].clone(),
+                                self.spread_weights(a, k as usize),
+                            )
+                        }
+                    })
+                    .collect();
+                let pick =
+                    allowed_choice(f, decoded, &choices, &mut record, rng).ok_or_else(|| {
+                        format!(
+                            "record {} lies in a cell the rules forbid entirely (columns {:?})",
+                            r + 1,
+                            f.clique.attrs()
+                        )
+                    })?;
+                for (&a, v) in f.clique.attrs().iter().zip(pick) {
+                    record[a] = v;
+                    columns[a][r] = v;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The weights decoding spreads merged code `k` of attribute `a` by.
+    pub fn spread(&self, a: usize, k: usize) -> Vec<f64> {
+        self.spread_weights(a, k)
+    }
+
     /// Non-negative weights for spreading merged code `k` of attribute `a` (uniform when no
     /// usable weights were recorded).
     fn spread_weights(&self, a: usize, k: usize) -> Vec<f64> {
@@ -179,6 +325,85 @@ impl Compression {
     }
 }
 
+/// A combination of codes (one from each attribute's choices) the mask allows, drawn in
+/// proportion to the product of the choices' weights; `record` is scratch (its mask
+/// attributes are overwritten). None if no combination is allowed.
+fn allowed_choice<R: Rng>(
+    f: &ZeroFactor,
+    domain: &Domain,
+    choices: &[(Vec<u32>, Vec<f64>)],
+    record: &mut [u32],
+    rng: &mut R,
+) -> Option<Vec<u32>> {
+    let attrs = f.clique.attrs();
+    let combos: usize = choices
+        .iter()
+        .map(|c| c.0.len())
+        .try_fold(1usize, |a, b| a.checked_mul(b))
+        .unwrap_or(usize::MAX);
+    const ENUMERATE: usize = 200_000;
+    if combos > ENUMERATE {
+        // Too many to list: draw combinations by weight until one is allowed.
+        for _ in 0..20_000 {
+            let pick: Vec<u32> = choices
+                .iter()
+                .map(|(codes, w)| codes[weighted_index(w, rng)])
+                .collect();
+            for (&a, &v) in attrs.iter().zip(&pick) {
+                record[a] = v;
+            }
+            if f.allowed[f.cell_of(domain, record)] {
+                return Some(pick);
+            }
+        }
+    }
+    let mut allowed: Vec<(Vec<u32>, f64)> = Vec::new();
+    let mut idx = vec![0usize; choices.len()];
+    'all: loop {
+        for (k, &a) in attrs.iter().enumerate() {
+            record[a] = choices[k].0[idx[k]];
+        }
+        if f.allowed[f.cell_of(domain, record)] {
+            let w: f64 = idx
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| choices[k].1[i])
+                .product();
+            allowed.push((attrs.iter().map(|&a| record[a]).collect(), w.max(0.0)));
+        }
+        for k in (0..idx.len()).rev() {
+            idx[k] += 1;
+            if idx[k] < choices[k].0.len() {
+                continue 'all;
+            }
+            idx[k] = 0;
+        }
+        break;
+    }
+    if allowed.is_empty() {
+        return None;
+    }
+    let w: Vec<f64> = allowed.iter().map(|a| a.1).collect();
+    let i = weighted_index(&w, rng);
+    Some(allowed.swap_remove(i).0)
+}
+
+/// An index drawn in proportion to non-negative weights (uniformly if they sum to zero).
+fn weighted_index<R: Rng>(w: &[f64], rng: &mut R) -> usize {
+    let total: f64 = w.iter().sum();
+    if !(total > 0.0 && total.is_finite()) {
+        return rng.gen_range(0..w.len().max(1));
+    }
+    let mut u = rng.gen::<f64>() * total;
+    for (i, &x) in w.iter().enumerate() {
+        if u < x {
+            return i;
+        }
+        u -= x;
+    }
+    w.len() - 1
+}
+
 /// The compression as the accuracy module sees it: how the model's (compressed) domain maps
 /// to the released one. Post-processing of the noisy one-ways (proofs/accuracy.md).
 pub struct CompressionMap<'a> {
@@ -187,6 +412,8 @@ pub struct CompressionMap<'a> {
     /// Per attribute and compressed code of a merged group (several values): the noisy
     /// one-way count of the group and its noise standard deviation.
     merged: Vec<Vec<Option<(f64, f64)>>>,
+    /// Per attribute, what each compressed code decodes to (`groups_after_decoding`).
+    decoded: Vec<Vec<Vec<u32>>>,
 }
 
 impl<'a> CompressionMap<'a> {
@@ -197,16 +424,16 @@ impl<'a> CompressionMap<'a> {
         model_domain: &Domain,
         one_ways: &[Option<(&[f64], &[f64])>],
     ) -> Self {
+        // Auto-bin attributes decode each merged bin as itself (`groups_after_decoding`).
+        let decoded = compression.groups_after_decoding();
         let released = Domain::new(
             model_domain.names().to_vec(),
-            compression
-                .groups
+            decoded
                 .iter()
                 .map(|g| g.iter().map(Vec::len).sum())
                 .collect(),
         );
-        let merged = compression
-            .groups
+        let merged = decoded
             .iter()
             .enumerate()
             .map(|(a, g)| {
@@ -229,6 +456,7 @@ impl<'a> CompressionMap<'a> {
             compression,
             released,
             merged,
+            decoded,
         }
     }
 }
@@ -261,8 +489,12 @@ impl DomainMap for CompressionMap<'_> {
             .iter()
             .map(|&a| {
                 let mut m = vec![(0usize, 0.0); self.released.size(a)];
-                for (k, olds) in self.compression.groups[a].iter().enumerate() {
-                    let w = self.compression.spread_weights(a, k);
+                for (k, olds) in self.decoded[a].iter().enumerate() {
+                    let w = if olds.len() == 1 {
+                        vec![1.0]
+                    } else {
+                        self.compression.spread_weights(a, k)
+                    };
                     let sum: f64 = w.iter().sum();
                     for (&o, &wi) in olds.iter().zip(&w) {
                         m[o as usize] = (k, wi / sum);

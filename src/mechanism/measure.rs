@@ -2,9 +2,27 @@
 
 use crate::marginal::{Clique, MarginalOracle};
 use crate::model::Measurement;
-use crate::privacy::{gaussian_scale_for, measure_gaussian, Accountant, PrivacyUnit, Rho};
+use crate::privacy::{gaussian_scale_for, measure_gaussian, Accountant, Budget, PrivacyUnit, Rho};
 
 use super::MechanismError;
+
+/// rho per `K^2` beyond which a larger budget cannot change a release in any way that
+/// matters (issue #13, item 9). At `rho = K^2 * 1e12`, a Gaussian step that gets a share
+/// `rho / m` of the budget has `sigma = sqrt(m / 2e12)`: below 1e-4 for `m` up to 20,000 steps
+/// (MST: `m = 3 d`; AIM: `m = T / 0.9`), where a discrete Gaussian draw is non-zero with
+/// probability below `2 exp(-5e7)`; noisy max picks the best score up to differences of
+/// about `1e-5 K` per unit of score sensitivity. So the release is as close to the data as
+/// the method gets, and keeping the estimator's weights `1 / sigma^2` finite is all that a
+/// larger rho would change.
+pub const NOISE_FREE_RHO_PER_K2: f64 = 1e12;
+
+/// The rho a run spends: its budget, or `K^2 * NOISE_FREE_RHO_PER_K2` if that is smaller.
+/// Spending less than the budget only strengthens the guarantee; the certificate states
+/// what was spent.
+pub fn spendable_rho(budget: &Budget, unit: &PrivacyUnit) -> f64 {
+    let k = unit.max_rows() as f64;
+    budget.rho.value().min(k * k * NOISE_FREE_RHO_PER_K2)
+}
 
 /// `total / parts`, shaved by a relative 1e-12 so that floating-point sums of the parts
 /// never exceed `total` (the accountant refuses any overspend, however small).

@@ -4,8 +4,11 @@
 pub mod aim;
 pub mod compress;
 pub mod evidence;
+pub mod knowledge;
 pub mod measure;
 pub mod mst;
+pub mod plan;
+pub mod score;
 
 use std::time::Duration;
 
@@ -22,10 +25,11 @@ use crate::model::{
     sample, EstimationOptions, EstimationReport, GraphicalModel, Measurement, ModelError,
     SamplingMethod,
 };
-use crate::privacy::{Budget, LedgerEntry, PrivacyError, PrivacyUnit};
+use crate::privacy::{Accountant, Budget, LedgerEntry, PrivacyError, PrivacyUnit};
 
 pub use aim::{aim, AimOptions, Workload};
 pub use compress::{Compression, CompressionMap};
+pub use knowledge::{effective_schema, SchemaKnowledge};
 pub use mst::{mst, MstOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +37,7 @@ pub enum MechanismError {
     #[error("the schema has no modelled columns")]
     EmptyDomain,
     #[error(
-        "no candidate marginal fits under the model size cap of {0} MB; raise --max-model-size"
+        "the model size cap of {0} MB is too small for these columns: AIM's model starts from every one-way marginal and grows within the cap as the budget is spent; raise --max-model-size"
     )]
     NoCandidate(f64),
     #[error(transparent)]
@@ -42,6 +46,39 @@ pub enum MechanismError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Oracle(#[from] OracleError),
+    #[error("rules: {0}")]
+    Rules(String),
+    /// A failure after the first charge to the accountant: noise had been drawn, so the
+    /// budget spent so far is spent, although nothing was released.
+    #[error("{cause}\nThe run failed after spending rho {spent:.6e} of its budget of rho {budget:.6e} on {steps} noisy measurement(s): that privacy loss counts against these data although nothing was released. Fix the problem before running again; a new run spends its budget afresh.")]
+    BudgetSpent {
+        cause: Box<MechanismError>,
+        /// rho charged before the failure (the exact sum, rounded up).
+        spent: f64,
+        budget: f64,
+        steps: usize,
+    },
+}
+
+impl MechanismError {
+    /// Marks a failure as one that happened after `acc` was first charged (unchanged if
+    /// nothing was charged, or if it is already marked).
+    pub fn after_charges(self, acc: &Accountant) -> Self {
+        if acc.ledger().is_empty() || matches!(self, MechanismError::BudgetSpent { .. }) {
+            return self;
+        }
+        MechanismError::BudgetSpent {
+            cause: Box::new(self),
+            spent: acc.spent(),
+            budget: acc.budget().value(),
+            steps: acc.ledger().len(),
+        }
+    }
+
+    /// Whether privacy budget was spent before the failure.
+    pub fn budget_spent(&self) -> bool {
+        matches!(self, MechanismError::BudgetSpent { .. })
+    }
 }
 
 /// A fitted DP model and everything a release needs to describe how it was made.
@@ -72,19 +109,25 @@ pub struct Fitted {
     /// Bounds from the selection steps (model domain, counts, against the final model).
     #[serde(default)]
     pub selection: Vec<SelectionBound>,
+    /// Indices of measurements taken over the original domain and summed over merged values
+    /// (the one-ways before compression): a merged cell carries `k` cells' noise.
+    #[serde(default)]
+    pub summed: Vec<usize>,
     /// Error bars (`accuracy.json`), once [`Fitted::assess`] has run.
     #[serde(default)]
     pub accuracy: Option<AccuracyReport>,
 }
 
 impl Fitted {
-    /// Per measurement, each cell's noise standard deviation. MST measures one-ways before
-    /// compressing and sums a merged group's cells, so such a cell carries `k` cells' noise.
+    /// Per measurement, each cell's noise standard deviation. The one-ways are measured
+    /// before compressing and a merged group's cells summed, so such a cell carries `k`
+    /// cells' noise.
     pub fn cell_sd(&self) -> Vec<Vec<f64>> {
         self.measurements
             .iter()
-            .map(|m| {
-                if m.clique.len() == 1 && self.mechanism == "mst" {
+            .enumerate()
+            .map(|(i, m)| {
+                if m.clique.len() == 1 && self.summed.contains(&i) {
                     let a = m.clique.attrs()[0];
                     let groups = &self.compression.groups[a];
                     if groups.len() == m.values.len() {
@@ -208,15 +251,77 @@ impl Fitted {
         }
     }
 
-    /// Samples `rows` records in original codes (column-major). Post-processing: uses only
-    /// the model, the compression map and the seed.
+    /// Samples `rows` records in original codes (column-major; automatic-bin columns in
+    /// their merged bins). Post-processing: uses only the model, the compression map and the
+    /// seed. Releases use [`Fitted::synthesize_for`], which also keeps rare-value decoding
+    /// inside the schema's rules.
     pub fn synthesize(&self, rows: usize, seed: u64, method: SamplingMethod) -> Vec<Vec<u32>> {
         let mut columns = sample(&self.model, rows, seed, method);
-        // A separate stream for decompression keeps it independent of the sampler's draws.
-        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x6465_636f_6d70_7265);
-        self.compression.decompress(&mut columns, &mut rng);
+        self.compression
+            .decompress(&mut columns, &mut decompression_rng(seed));
         columns
     }
+
+    /// Samples `rows` records for `schema` (the one the model was fitted with): returns the
+    /// schema the codes decode in (automatic bins merged, [`effective_schema`]) and the codes,
+    /// every record in a cell the rules allow. Post-processing of the model.
+    pub fn synthesize_for(
+        &self,
+        schema: &crate::schema::Schema,
+        rows: usize,
+        seed: u64,
+        method: SamplingMethod,
+    ) -> Result<(crate::schema::Schema, Vec<Vec<u32>>), MechanismError> {
+        let eff = effective_schema(schema, &self.compression)?;
+        let mut columns = sample(&self.model, rows, seed, method);
+        let zeros = crate::model::StructuralZeros::from_schema(&eff)
+            .map_err(|e| MechanismError::Rules(e.to_string()))?;
+        let decoded =
+            crate::marginal::Domain::new(eff.modelled_names(), eff.modelled_cardinalities());
+        self.compression
+            .decompress_within(&mut columns, &zeros, &decoded, &mut decompression_rng(seed))
+            .map_err(MechanismError::Rules)?;
+        Ok((eff, columns))
+    }
+
+    /// Per attribute, the model's mass of each code records decode in (automatic bins
+    /// merged; a rare-value group's mass spread as decompression spreads it): what
+    /// within-bin densities are built from. Post-processing of the model.
+    pub fn decoded_masses(&self) -> Vec<Vec<f64>> {
+        let merged = self.compression.merged_bins();
+        (0..self.model.domain().len())
+            .map(|a| {
+                let p = self
+                    .model
+                    .project(&crate::marginal::Clique::new([a]))
+                    .values;
+                if merged[a] {
+                    return p;
+                }
+                let groups = &self.compression.groups[a];
+                let n: usize = groups.iter().map(Vec::len).sum();
+                let mut out = vec![0.0; n];
+                for (k, g) in groups.iter().enumerate() {
+                    let w = self.compression.spread(a, k);
+                    let tw: f64 = w.iter().sum();
+                    for (&o, &wi) in g.iter().zip(&w) {
+                        out[o as usize] = if tw > 0.0 {
+                            p[k] * wi / tw
+                        } else {
+                            p[k] / g.len() as f64
+                        };
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+/// The stream decompression draws from: its own ChaCha stream, independent of the
+/// sampler's (stream 0) and of the decoder's (`data::decode_rng`).
+fn decompression_rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed ^ 0x6465_636f_6d70_7265)
 }
 
 /// Progress reporting, so the library stays free of terminal concerns. Messages are phase
@@ -264,6 +369,14 @@ impl MechanismSpec {
         }
     }
 
+    /// Tells the mechanism the schema's automatic bins and rules (public).
+    pub fn set_knowledge(&mut self, knowledge: SchemaKnowledge) {
+        match self {
+            MechanismSpec::Mst(o) => o.knowledge = knowledge,
+            MechanismSpec::Aim(o, _) => o.knowledge = knowledge,
+        }
+    }
+
     /// Public options for the certificate.
     pub fn options_json(&self, domain: &crate::marginal::Domain) -> serde_json::Value {
         match self {
@@ -274,6 +387,10 @@ impl MechanismSpec {
             }),
             MechanismSpec::Aim(o, w) => serde_json::json!({
                 "rounds_planned": o.rounds.unwrap_or(16 * domain.len()).max(domain.len() + 1),
+                "compress": o.compress,
+                "compress_threshold_sigmas": o.compress_sigmas,
+                "one_way_relative_noise_target": o.one_way_target,
+                "one_way_share_when_above": o.one_way_share,
                 "max_model_size_mb": o.max_model_size_mb,
                 "selection_share": o.selection_share,
                 "workload": w.cliques.iter().map(|(c, wt)| serde_json::json!({

@@ -255,6 +255,20 @@ pub fn model_size_cells(domain: &Domain, cliques: &[Clique]) -> usize {
     junction::total_cells(domain, &junction::triangulate(domain, &valid))
 }
 
+/// The cliques [`estimate`] triangulates: the non-empty measured cliques and, with
+/// structural zeros, each mask's clique (so that its zeros lie inside a tree clique).
+/// AIM's size filter uses the same list, so the size it allows is the size the fit builds.
+pub fn fit_cliques(
+    measured: impl IntoIterator<Item = Clique>,
+    opts: &EstimationOptions,
+) -> Vec<Clique> {
+    let mut cliques: Vec<Clique> = measured.into_iter().filter(|c| !c.is_empty()).collect();
+    if let Some(z) = opts.zeros.as_deref().filter(|z| !z.is_empty()) {
+        cliques.extend(z.cliques());
+    }
+    cliques
+}
+
 /// Minimum-variance estimate of the number of records: each measurement's noisy sum is an
 /// unbiased estimate with variance `sigma^2 * cells`; they are averaged by inverse
 /// variance and floored at 1.
@@ -291,15 +305,7 @@ pub fn estimate(
     if let Some(z) = zeros {
         StructuralZeros::new(domain, z.factors().to_vec())?;
     }
-    let mut cliques: Vec<Clique> = measurements
-        .iter()
-        .map(|m| m.clique.clone())
-        .filter(|c| !c.is_empty())
-        .collect();
-    // Each mask's clique lies inside a tree clique, where its zeros are held.
-    if let Some(z) = zeros {
-        cliques.extend(z.cliques());
-    }
+    let cliques = fit_cliques(measurements.iter().map(|m| m.clique.clone()), opts);
     let maxc = junction::triangulate(domain, &cliques);
     let cells = junction::total_cells(domain, &maxc);
     if cells > opts.max_cells {

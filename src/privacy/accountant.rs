@@ -1,10 +1,12 @@
 //! The rho-zCDP accountant: a ledger of every charge, refusing any that would overspend.
 //!
 //! Proof: proofs/accountant.md (sequential and adaptive composition of zCDP is additive).
+//! The running total is kept exactly ([`RhoSum`]): the budget check holds in real
+//! arithmetic, not just in floating point.
 
 use serde::{Deserialize, Serialize};
 
-use super::{PrivacyError, Rho};
+use super::{PrivacyError, Rho, RhoSum};
 
 /// One charge: enough to recompute its rho from its stated scale and sensitivity.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,7 +32,7 @@ pub struct LedgerEntry {
 #[derive(Clone, Debug)]
 pub struct Accountant {
     budget: Rho,
-    spent: f64,
+    spent: RhoSum,
     ledger: Vec<LedgerEntry>,
 }
 
@@ -38,7 +40,7 @@ impl Accountant {
     pub fn new(budget: Rho) -> Self {
         Accountant {
             budget,
-            spent: 0.0,
+            spent: RhoSum::new(),
             ledger: Vec::new(),
         }
     }
@@ -47,13 +49,19 @@ impl Accountant {
         self.budget
     }
 
+    /// The total charged so far, rounded up to an f64 (the exact sum never exceeds it).
     pub fn spent(&self) -> f64 {
-        self.spent
+        self.spent.upper()
     }
 
-    /// Budget left (never negative).
+    /// The exact total charged so far.
+    pub fn spent_exact(&self) -> &RhoSum {
+        &self.spent
+    }
+
+    /// Budget left, rounded down (never negative): a charge of at most this always fits.
     pub fn remaining(&self) -> f64 {
-        (self.budget.value() - self.spent).max(0.0)
+        self.spent.remaining(self.budget.value())
     }
 
     pub fn ledger(&self) -> &[LedgerEntry] {
@@ -61,8 +69,10 @@ impl Accountant {
     }
 
     /// Whether a charge of `rho` would fit. Used by mechanisms to plan; `charge` re-checks.
+    /// The comparison is exact: the true sum of every charge, this one included, is at most
+    /// the budget.
     pub fn can_afford(&self, rho: f64) -> bool {
-        rho >= 0.0 && self.spent + rho <= self.budget.value()
+        self.spent.fits(rho, self.budget.value())
     }
 
     /// Records a charge, or refuses it (leaving the ledger unchanged) if it would exceed
@@ -72,11 +82,11 @@ impl Accountant {
             return Err(PrivacyError::BudgetExceeded {
                 what: format!("{} ({})", entry.purpose, entry.mechanism),
                 requested: entry.rho,
-                would_be: self.spent + entry.rho,
+                would_be: self.spent() + entry.rho,
                 budget: self.budget.value(),
             });
         }
-        self.spent += entry.rho;
+        self.spent.add(entry.rho)?;
         self.ledger.push(entry);
         Ok(())
     }
@@ -110,5 +120,20 @@ mod tests {
         assert_eq!(acc.ledger().len(), 2);
         assert!(acc.charge(entry(1e-9)).is_err());
         assert!(acc.charge(entry(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn budget_check_is_exact() {
+        // Ten charges of f64(0.1) sum to 0.9999999999999999 in floating point but exceed 1
+        // in exact arithmetic (f64(0.1) > 1/10): the tenth must be refused.
+        let mut acc = Accountant::new(Rho::new(1.0).unwrap());
+        for _ in 0..9 {
+            acc.charge(entry(0.1)).unwrap();
+        }
+        assert!(acc.charge(entry(0.1)).is_err());
+        // What remains, rounded down, still fits, and spends the budget exactly to an ulp.
+        acc.charge(entry(acc.remaining())).unwrap();
+        assert!(acc.spent_exact().within(1.0));
+        assert!(acc.spent() <= 1.0 && acc.spent() >= 1.0 - 1e-15);
     }
 }

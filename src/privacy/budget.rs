@@ -4,6 +4,7 @@
 //! profile, Canonne-Kamath-Steinke 2020; we only invert it by bisection, conservatively).
 
 use opendp::combinators::ConcentratedMeasure;
+use opendp::error::ErrorVariant;
 use opendp::measures::ZeroConcentratedDivergence;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -73,26 +74,78 @@ impl fmt::Display for Delta {
 }
 
 /// The delta at which `rho`-zCDP gives `epsilon`-DP: opendp's tight conversion.
+///
+/// opendp's arithmetic overflows where its bound exceeds 1 (an exponent beyond 709; e.g.
+/// epsilon well below rho, as when rho is 10^5) and at extreme parameters; delta = 1 is
+/// then returned, which every mechanism satisfies, so the answer is always a valid delta.
 pub fn delta_for(rho: Rho, epsilon: Epsilon) -> Result<f64, PrivacyError> {
-    let profile = <ZeroConcentratedDivergence as ConcentratedMeasure>::convert(rho.0)?;
-    Ok(profile.delta(epsilon.0)?)
+    profile_delta(rho.0, epsilon.0)
+}
+
+fn profile_delta(rho: f64, epsilon: f64) -> Result<f64, PrivacyError> {
+    let profile = <ZeroConcentratedDivergence as ConcentratedMeasure>::convert(rho)?;
+    match profile.delta(epsilon) {
+        Ok(d) => Ok(d),
+        Err(e) if matches!(e.variant, ErrorVariant::Overflow) => Ok(1.0),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The smallest epsilon such that `rho`-zCDP implies (epsilon, delta)-DP.
+///
+/// opendp's own search; where it overflows (rho beyond about 10^4 at delta 1e-9), the same
+/// search over [`delta_for`]: bisection keeping `delta(hi) <= delta`, so the epsilon
+/// returned is never smaller than the tight one.
 pub fn epsilon_for(rho: Rho, delta: Delta) -> Result<Epsilon, PrivacyError> {
     let profile = <ZeroConcentratedDivergence as ConcentratedMeasure>::convert(rho.0)?;
-    Epsilon::new(profile.epsilon(delta.0)?)
+    match profile.epsilon(delta.0) {
+        Ok(e) => Epsilon::new(e),
+        Err(e) if matches!(e.variant, ErrorVariant::Overflow) => epsilon_by_bisection(rho, delta),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn epsilon_by_bisection(rho: Rho, delta: Delta) -> Result<Epsilon, PrivacyError> {
+    let within =
+        |eps: f64| -> Result<bool, PrivacyError> { Ok(profile_delta(rho.0, eps)? <= delta.0) };
+    // Bun and Steinke 2016, Proposition 1.3: rho-zCDP gives (rho + 2 sqrt(rho ln(1/delta)),
+    // delta)-DP, a start at or above the tight epsilon (widened if rounding says otherwise).
+    let mut hi = rho.0 + 2.0 * (rho.0 * (1.0 / delta.0).ln()).sqrt();
+    while !within(hi)? {
+        hi *= 2.0;
+        if !hi.is_finite() {
+            return Err(PrivacyError::InvalidParameter(format!(
+                "rho {} is too large to convert to (epsilon, delta)",
+                rho.0
+            )));
+        }
+    }
+    let mut lo = 0.0f64;
+    for _ in 0..200 {
+        let mid = lo + (hi - lo) / 2.0;
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if within(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Epsilon::new(hi)
 }
 
 /// The largest rho whose (epsilon, delta) guarantee is at least as strong as the one asked for.
 ///
 /// delta(rho, epsilon) is increasing in rho, so bisection on rho keeps the invariant
 /// delta(lo, epsilon) <= delta: the returned rho never promises more than was asked.
+///
+/// An epsilon above 1e300 is treated as 1e300: a guarantee at 1e300 implies every larger
+/// one, and opendp's profile cannot be evaluated near the largest f64.
 pub fn rho_for(epsilon: Epsilon, delta: Delta) -> Result<Rho, PrivacyError> {
-    let within = |rho: f64| -> Result<bool, PrivacyError> {
-        let profile = <ZeroConcentratedDivergence as ConcentratedMeasure>::convert(rho)?;
-        Ok(profile.delta(epsilon.0)? <= delta.0)
-    };
+    let epsilon = Epsilon(epsilon.0.min(1e300));
+    let within =
+        |rho: f64| -> Result<bool, PrivacyError> { Ok(profile_delta(rho, epsilon.0)? <= delta.0) };
     let (mut lo, mut hi) = (0.0f64, epsilon.0.max(1.0));
     while within(hi)? {
         lo = hi;
@@ -171,6 +224,40 @@ mod tests {
         }
         assert!(Delta::new(1.0).is_err());
         assert!(Delta::new(1e-9).is_ok());
+    }
+
+    #[test]
+    fn huge_budgets_convert_both_ways() {
+        // opendp's profile overflows from about epsilon 1e5 at delta 1e-9 (issue #13, item 9).
+        let delta = Delta::new(1e-9).unwrap();
+        let mut last = 0.0;
+        for e in [1e3, 1e5, 1e6, 1e10, 1e100, 1e300] {
+            let rho = rho_for(Epsilon::new(e).unwrap(), delta).unwrap();
+            assert!(rho.value() > last, "rho grows with epsilon");
+            last = rho.value();
+            let back = epsilon_for(rho, delta).unwrap().value();
+            // Never promises more than asked; close to it (the search works to a few ulps
+            // of rho, and epsilon is about rho here).
+            assert!(back <= e, "epsilon {e}: back {back}");
+            assert!(back >= e * (1.0 - 1e-9), "epsilon {e}: back {back}");
+            assert!(delta_for(rho, Epsilon::new(back).unwrap()).unwrap() <= 1e-9);
+        }
+        // Beyond 1e300 the guarantee asked for is implied by the one at 1e300.
+        let top = rho_for(Epsilon::new(f64::MAX).unwrap(), delta).unwrap();
+        assert_eq!(top.value(), last);
+    }
+
+    #[test]
+    fn fallback_search_agrees_with_opendp_where_both_work() {
+        for &(r, d) in &[(0.01, 1e-9), (1.0, 1e-6), (42.0, 1e-9), (5000.0, 1e-12)] {
+            let (rho, delta) = (Rho::new(r).unwrap(), Delta::new(d).unwrap());
+            let a = epsilon_for(rho, delta).unwrap().value();
+            let b = epsilon_by_bisection(rho, delta).unwrap().value();
+            assert!(
+                ((a - b) / a).abs() <= 1e-12,
+                "rho {r}: opendp {a}, bisection {b}"
+            );
+        }
     }
 }
 

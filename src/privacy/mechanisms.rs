@@ -20,6 +20,15 @@ pub struct NoiseKind {
     pub rng: String,
 }
 
+/// The `rng` a release's noise must come from: OpenSSL's CSPRNG behind opendp's samplers
+/// (the default `openssl-rng` feature). Anything else is refused by `synth`/`fit`
+/// ([`require_csprng`]) and fails `dpsynth verify` ([`NoiseKind::check_release_grade`]).
+pub const CSPRNG_RNG: &str = "OpenSSL RAND_priv_bytes (CSPRNG)";
+
+/// What a build without the `openssl-rng` feature draws noise from (tests only).
+const FALLBACK_RNG: &str =
+    "rand::thread_rng (NOT a vetted CSPRNG: build with the default openssl-rng feature for releases)";
+
 impl NoiseKind {
     pub fn current() -> Self {
         NoiseKind {
@@ -28,12 +37,32 @@ impl NoiseKind {
             selection: "make_noisy_max under zCDP: exponential mechanism via Gumbel noise (McKenna-Sheldon 2020)"
                 .into(),
             rng: if cfg!(feature = "openssl-rng") {
-                "OpenSSL RAND_priv_bytes (CSPRNG)".into()
+                CSPRNG_RNG.into()
             } else {
-                "rand::thread_rng (NOT a vetted CSPRNG: build with the default openssl-rng feature for releases)".into()
+                FALLBACK_RNG.into()
             },
         }
     }
+
+    /// Whether this is noise a release may carry: opendp's samplers drawing from
+    /// [`CSPRNG_RNG`]. The error says what the source is instead.
+    pub fn check_release_grade(&self) -> Result<(), PrivacyError> {
+        if self.library.starts_with("opendp ") && self.rng == CSPRNG_RNG {
+            Ok(())
+        } else {
+            Err(PrivacyError::WeakNoise(format!(
+                "{} with {}",
+                self.library, self.rng
+            )))
+        }
+    }
+}
+
+/// Refuses a release run in a build whose noise is not from a CSPRNG (built without the
+/// default `openssl-rng` feature): called by `synth` and `fit` before anything is read or
+/// drawn. Library tests may still use such a build's fallback generator.
+pub fn require_csprng() -> Result<(), PrivacyError> {
+    NoiseKind::current().check_release_grade()
 }
 
 type GaussianMeasurement = opendp::core::Measurement<
@@ -189,6 +218,27 @@ pub fn select_noisy_max(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Item 6 of issue #13: only opendp drawing from OpenSSL's CSPRNG is release grade.
+    #[test]
+    fn only_the_csprng_is_release_grade() {
+        let mut k = NoiseKind::current();
+        k.rng = CSPRNG_RNG.into();
+        assert!(k.check_release_grade().is_ok());
+        k.rng = FALLBACK_RNG.into();
+        let e = k.check_release_grade().unwrap_err().to_string();
+        assert!(e.contains("not a cryptographically secure") && e.contains("openssl-rng"));
+        k.rng = CSPRNG_RNG.into();
+        k.library = "handmade".into();
+        assert!(k.check_release_grade().is_err());
+        // This (default-feature) build is release grade.
+        assert_eq!(
+            require_csprng().is_ok(),
+            cfg!(feature = "openssl-rng"),
+            "{:?}",
+            NoiseKind::current()
+        );
+    }
 
     #[test]
     fn scales_match_closed_forms() {

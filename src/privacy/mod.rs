@@ -3,15 +3,17 @@
 
 mod accountant;
 mod budget;
+mod exact;
 mod mechanisms;
 mod rng;
 mod unit;
 
 pub use accountant::{Accountant, LedgerEntry};
 pub use budget::{delta_for, epsilon_for, rho_for, Budget, Delta, Epsilon, Rho};
+pub use exact::RhoSum;
 pub use mechanisms::{
     gaussian_rho, gaussian_scale_for, measure_gaussian, noisy_max_rho, noisy_max_scale_for,
-    select_noisy_max, NoiseKind,
+    require_csprng, select_noisy_max, NoiseKind, CSPRNG_RNG,
 };
 pub use rng::secure_rng;
 pub use unit::{PrivacyUnit, MAX_ROWS_PER_UNIT};
@@ -30,6 +32,9 @@ pub enum PrivacyError {
     },
     #[error("opendp: {0}")]
     OpenDp(String),
+    /// Noise not drawn from a cryptographically secure generator (issue #13, item 6).
+    #[error("the noise source is {0}, not a cryptographically secure generator: a release needs dpsynth built with the default `openssl-rng` feature (OpenSSL's CSPRNG)")]
+    WeakNoise(String),
 }
 
 impl From<opendp::error::Error> for PrivacyError {

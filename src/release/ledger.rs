@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::write_atomic;
-use crate::privacy::{epsilon_for, Budget, Delta, PrivacyUnit, Rho};
+use crate::privacy::{epsilon_for, Budget, Delta, PrivacyUnit, Rho, RhoSum};
 
 pub const LEDGER_FORMAT: &str = "dpsynth-ledger";
 pub const LEDGER_VERSION: u32 = 1;
@@ -170,14 +170,21 @@ pub struct LedgerFile {
 }
 
 impl LedgerFile {
-    /// rho counted so far, summed in ledger order (the order every check uses).
-    pub fn spent(&self) -> f64 {
-        self.releases.iter().map(|r| r.rho).sum()
+    /// The exact sum of the rho counted so far (proofs/accountant.md, step 3). `load`
+    /// refuses files with a negative or non-finite rho, so this cannot fail on a loaded file.
+    fn spent_exact(&self) -> RhoSum {
+        RhoSum::of(self.releases.iter().map(|r| r.rho)).unwrap_or_default()
     }
 
-    /// rho left (never negative).
+    /// rho counted so far: the exact sum, rounded up.
+    pub fn spent(&self) -> f64 {
+        self.spent_exact().upper()
+    }
+
+    /// rho left: the budget minus the exact sum, rounded down (never negative), so a
+    /// reservation of at most this always fits exactly.
     pub fn remaining(&self) -> f64 {
-        (self.budget_rho - self.spent()).max(0.0)
+        self.spent_exact().remaining(self.budget_rho)
     }
 
     /// The epsilon that `rho` gives at the ledger's delta (None for rho 0).
@@ -349,7 +356,8 @@ impl Ledger {
         }
         let needed = budget.rho.value();
         let spent = file.spent();
-        let mut granted = needed.min(file.budget_rho - spent);
+        // What is left is rounded down, so the granted rho fits in exact arithmetic.
+        let granted = needed.min(file.remaining());
         // Budgets given as decimals rarely add up exactly in binary (3 x 0.01 > 0.03): a
         // shortfall of at most 1e-9 relative is absorbed by granting the exact rest.
         if !(granted > 0.0 && granted >= needed * (1.0 - 1e-9)) {
@@ -366,10 +374,6 @@ impl Ledger {
                 releases: file.releases.len(),
                 eps_hint,
             });
-        }
-        // The sum in ledger order must not exceed the budget in floating point either.
-        while spent + granted > file.budget_rho {
-            granted = granted.next_down();
         }
         let number = file.releases.last().map_or(1, |r| r.number + 1);
         file.releases.push(Release {
@@ -465,6 +469,10 @@ mod tests {
         assert!(c.rho <= 0.01 && c.rho >= 0.01 * (1.0 - 1e-9));
         let file = l.load().unwrap();
         assert!(file.spent() <= file.budget_rho);
+        // Within the budget in exact arithmetic, not only in floating point.
+        assert!(RhoSum::of(file.releases.iter().map(|r| r.rho))
+            .unwrap()
+            .within(file.budget_rho));
         assert_eq!(file.releases[1].status, Status::Failed);
         assert_eq!(file.releases[1].rho, 0.01);
         assert_eq!(file.releases[0].output_sha256.as_deref(), Some("abc"));

@@ -6,6 +6,7 @@ pub mod certificate;
 pub mod ledger;
 pub mod pipeline;
 pub mod readme;
+pub mod rules;
 pub mod run;
 pub mod sign;
 pub mod verify;
@@ -28,7 +29,7 @@ pub use sign::{check_signature, fingerprint, keygen, load_public_key, load_signi
 pub use verify::{check_privacy_unit, verify_release, Check, VerifyReport};
 
 use crate::mechanism::Fitted;
-use crate::privacy::{epsilon_for, NoiseKind, PrivacyError, Rho};
+use crate::privacy::{epsilon_for, NoiseKind, PrivacyError, Rho, RhoSum};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -53,8 +54,8 @@ pub fn certificate_for(
     sampling: Sampling,
     lifetime: Option<Lifetime>,
 ) -> Result<Certificate, ReleaseError> {
-    // The stated rho is the ledger's sum, recomputed here in ledger order.
-    let rho: f64 = fitted.ledger.iter().map(|e| e.rho).sum();
+    // The stated rho is the ledger's exact sum rounded up (proofs/accountant.md, step 3).
+    let rho = RhoSum::of(fitted.ledger.iter().map(|e| e.rho))?.upper();
     let delta = fitted.budget.delta.value();
     let epsilon = epsilon_for(Rho::new(rho)?, fitted.budget.delta)?.value();
     Ok(Certificate {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use crate::data::write_csv;
+use crate::data::{write_decoded, Decoder};
 use crate::mechanism::Fitted;
 use crate::model::SamplingMethod;
 use crate::schema::Schema;
@@ -94,8 +94,16 @@ pub fn sample_to_csv(
 ) -> Result<usize, ReleaseError> {
     let schema = model.schema()?;
     let rows = spec.rows_for(&model.fitted);
-    let columns = model.fitted.synthesize(rows, spec.seed, spec.method);
-    write_csv(out, &schema, &columns, spec.seed)
+    // Codes in the schema as the model decodes it (automatic bins merged), each record in a
+    // cell the rules allow; then values from the model's within-bin densities, obeying the
+    // rules and checked record by record before anything is written.
+    let (decoded, columns) = model
+        .fitted
+        .synthesize_for(&schema, rows, spec.seed, spec.method)
+        .map_err(|e| ReleaseError::Format(format!("internal error while sampling: {e}")))?;
+    let decoder = Decoder::with_masses(&decoded, &model.fitted.decoded_masses())
+        .map_err(|e| ReleaseError::Format(e.to_string()))?;
+    write_decoded(out, &decoder, &columns, spec.seed)
         .map_err(|e| ReleaseError::Format(e.to_string()))?;
     Ok(rows)
 }

@@ -4,7 +4,7 @@
 //! note's input, which the reader computed and which stays with the trusted operator.
 
 use crate::marginal::Domain;
-use crate::mechanism::{AimOptions, MechanismSpec, MstOptions, Workload};
+use crate::mechanism::{AimOptions, MechanismSpec, MstOptions, SchemaKnowledge, Workload};
 use crate::privacy::PrivacyUnit;
 use crate::schema::{ColumnKind, Schema};
 
@@ -80,14 +80,30 @@ pub struct MechanismChoice<'a> {
     pub max_model_size: f64,
     /// AIM: cap on the number of rounds.
     pub rounds: Option<usize>,
+    /// Columns the synthetic data will be used to predict (`--target`): AIM's default
+    /// workload weights the marginals that contain them.
+    pub targets: &'a [String],
 }
 
-/// The mechanism to run over `domain` (the oracle's columns) for `unit`.
+/// The mechanism to run over `domain` (the oracle's columns) for `unit`, with the public
+/// knowledge of `schema` (automatic bins, rules).
 pub fn mechanism_spec(
     choice: &MechanismChoice,
+    schema: &Schema,
     domain: &Domain,
     unit: &PrivacyUnit,
 ) -> Result<MechanismSpec, RunError> {
+    let target_idx = choice
+        .targets
+        .iter()
+        .map(|t| {
+            domain.index_of(t).ok_or_else(|| {
+                RunError(format!(
+                    "--target {t:?} is not a modelled column of the schema"
+                ))
+            })
+        })
+        .collect::<Result<Vec<usize>, RunError>>()?;
     let mut spec = match choice.mechanism {
         "mst" => MechanismSpec::Mst(MstOptions::default()),
         "aim" => {
@@ -98,7 +114,7 @@ pub fn mechanism_spec(
             }
             let workload = match choice.workload {
                 Some((text, name)) => Workload::from_text(text, name, domain).map_err(RunError)?,
-                None => Workload::all_k_way(domain.len(), 3),
+                None => Workload::targeting(domain.len(), 3, &target_idx),
             };
             let opts = AimOptions {
                 rounds: choice.rounds,
@@ -114,5 +130,6 @@ pub fn mechanism_spec(
         }
     };
     spec.set_unit(unit.clone());
+    spec.set_knowledge(SchemaKnowledge::from_schema(schema));
     Ok(spec)
 }

@@ -7,11 +7,10 @@ use ed25519_dalek::VerifyingKey;
 use serde::Serialize;
 
 use super::certificate::{csv_rows, sha256_file};
+use super::rules::Rules;
 use super::sign::check_signature;
 use super::{sha256_bytes, Certificate, CERTIFICATE_FORMAT, CERTIFICATE_VERSION};
-use crate::marginal::Clique;
-use crate::mechanism::Workload;
-use crate::privacy::{epsilon_for, gaussian_rho, noisy_max_rho, Delta, PrivacyUnit, Rho};
+use crate::privacy::{epsilon_for, gaussian_rho, noisy_max_rho, Delta, PrivacyUnit, Rho, RhoSum};
 
 /// Relative tolerance for re-derived floating-point figures (same opendp maps, same inputs:
 /// they agree exactly on one platform; this only absorbs libm differences across machines).
@@ -84,6 +83,16 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
         },
     );
 
+    // Noise from anything but opendp on OpenSSL's CSPRNG voids the guarantee (issue #13,
+    // item 6): a build without the openssl-rng feature must not make releases.
+    push(
+        "noise source",
+        cert.noise
+            .check_release_grade()
+            .map(|()| format!("{}, {}", cert.noise.library, cert.noise.rng))
+            .map_err(|e| e.to_string()),
+    );
+
     // Each ledger step's rho follows from its stated scale and sensitivity.
     let mut step_errors = Vec::new();
     for (i, e) in cert.ledger.iter().enumerate() {
@@ -122,32 +131,43 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
         },
     );
 
-    let total: f64 = cert.ledger.iter().map(|e| e.rho).sum();
+    // The ledger's exact sum (proofs/accountant.md, step 3): the stated total may round it
+    // up, never down, and the exact sum must be within the budget, with no tolerance.
+    let exact = RhoSum::of(cert.ledger.iter().map(|e| e.rho));
+    let stated = cert.guarantee.rho;
     push(
         "total rho",
-        if close(total, cert.guarantee.rho) {
-            Ok(format!("ledger sums to rho = {total:.6e}"))
-        } else {
-            Err(format!(
-                "ledger sums to {total:e}, certificate states {:e}",
-                cert.guarantee.rho
-            ))
+        match &exact {
+            Ok(sum) if sum.within(stated) && close(sum.upper(), stated) => Ok(format!(
+                "ledger sums to rho = {stated:.6e} (the exact sum, rounded up)"
+            )),
+            Ok(sum) if !sum.within(stated) => Err(format!(
+                "the ledger's exact sum {:e} is above the stated total {stated:e}",
+                sum.upper()
+            )),
+            Ok(sum) => Err(format!(
+                "ledger sums to {:e}, certificate states {stated:e}",
+                sum.upper()
+            )),
+            Err(e) => Err(format!("the ledger's rho values do not add up: {e}")),
         },
     );
     push(
         "within budget",
-        if total <= cert.guarantee.budget_rho * (1.0 + 1e-12) {
-            Ok(format!(
-                "rho {total:.6e} <= budget {:.6e}",
+        match &exact {
+            Ok(sum) if sum.within(cert.guarantee.budget_rho) => Ok(format!(
+                "rho {stated:.6e} <= budget {:.6e} (exact sum of the ledger)",
                 cert.guarantee.budget_rho
-            ))
-        } else {
-            Err(format!(
-                "rho {total:e} exceeds the budget {:e}",
+            )),
+            Ok(sum) => Err(format!(
+                "the ledger's exact sum {:e} exceeds the budget {:e}",
+                sum.upper(),
                 cert.guarantee.budget_rho
-            ))
+            )),
+            Err(e) => Err(e.to_string()),
         },
     );
+    let total = stated;
     let eps_check = Rho::new(total)
         .and_then(|r| Ok((r, Delta::new(cert.guarantee.delta)?)))
         .and_then(|(r, d)| epsilon_for(r, d))
@@ -171,6 +191,10 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
     push("epsilon from rho", eps_check);
 
     push("privacy unit", check_privacy_unit(&cert));
+    push(
+        "mechanism rules",
+        Rules::of(&cert).and_then(|r| r.check_ledger(&cert)),
+    );
     if cert.guarantee.lifetime.is_some() {
         push("lifetime ledger", check_lifetime(&cert));
     }
@@ -252,16 +276,13 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
 }
 
 /// The privacy unit check: every ledger step's sensitivity is the one the declared unit
-/// implies, and its rho, re-derived with that sensitivity, is the rho the step states.
-/// Gaussian steps: `K` (`PrivacyUnit::marginal_sensitivity`). Selection steps: `K` for MST
-/// (its L1 scores move by 1 per record); for AIM, `K` times a candidate weight of the
-/// certificate's workload (its scores move by `w_C` per record; which `w_C` is the largest in
-/// a round depends on the candidates allowed then, so any of the workload's weights is
-/// accepted). Also the neighbouring relation in words must be the unit's.
+/// implies for the certificate's mechanism ([`Rules::sensitivity`]: `K` for a Gaussian
+/// marginal and for MST's selection, AIM's selection sensitivity for AIM's), exactly, and
+/// its rho, re-derived with that sensitivity, is the rho the step states. Also the
+/// neighbouring relation in words must be the unit's.
 /// Proof of the sensitivities: proofs/privacy-unit.md, section 2.
 pub fn check_privacy_unit(cert: &Certificate) -> Result<String, String> {
     let unit = &cert.guarantee.privacy_unit;
-    let k = unit.max_rows() as f64;
     let mut problems = Vec::new();
     if cert.guarantee.neighbouring != unit.neighbouring() {
         problems.push(format!(
@@ -269,34 +290,13 @@ pub fn check_privacy_unit(cert: &Certificate) -> Result<String, String> {
             cert.guarantee.neighbouring
         ));
     }
-    let weights = match cert.mechanism.name.as_str() {
-        "aim" => Some(workload_weights(&cert.mechanism.options)?),
-        _ => None,
-    };
+    let rules = Rules::of(cert)?;
     let mut step_problems = Vec::new();
     for (i, e) in cert.ledger.iter().enumerate() {
-        let expected = match (e.mechanism.as_str(), cert.mechanism.name.as_str()) {
-            ("gaussian", _) => Ok(k),
-            ("noisy_max", "mst") => Ok(k),
-            ("noisy_max", "aim") => {
-                let per_record = e.sensitivity / k;
-                match weights
-                    .as_ref()
-                    .and_then(|w| w.iter().find(|&&w| close(w, per_record)))
-                {
-                    Some(&w) => Ok(k * w),
-                    None => Err(format!(
-                        "sensitivity {} is not {k} times a candidate weight of the workload",
-                        e.sensitivity
-                    )),
-                }
-            }
-            (m, name) => Err(format!("no sensitivity rule for {m} steps of {name}")),
-        };
-        let checked = expected.and_then(|s| {
-            if !close(s, e.sensitivity) {
+        let checked = rules.sensitivity(e).and_then(|s| {
+            if s != e.sensitivity {
                 return Err(format!(
-                    "sensitivity {} where the unit ({unit}) implies {s}",
+                    "sensitivity {} where the unit ({unit}) and the mechanism imply {s}",
                     e.sensitivity
                 ));
             }
@@ -340,27 +340,6 @@ pub fn check_privacy_unit(cert: &Certificate) -> Result<String, String> {
     } else {
         Err(problems.join("; "))
     }
-}
-
-/// AIM's candidate weights for the workload recorded in the certificate's options.
-fn workload_weights(options: &serde_json::Value) -> Result<Vec<f64>, String> {
-    let bad = || "the AIM options carry no readable workload".to_string();
-    let mut names: Vec<String> = Vec::new();
-    let mut cliques = Vec::new();
-    for w in options["workload"].as_array().ok_or_else(bad)? {
-        let weight = w["weight"].as_f64().ok_or_else(bad)?;
-        let mut attrs = Vec::new();
-        for c in w["columns"].as_array().ok_or_else(bad)? {
-            let c = c.as_str().ok_or_else(bad)?;
-            let i = names.iter().position(|n| n == c).unwrap_or_else(|| {
-                names.push(c.to_string());
-                names.len() - 1
-            });
-            attrs.push(i);
-        }
-        cliques.push((Clique::new(attrs), weight));
-    }
-    Ok(Workload { cliques }.candidates().into_values().collect())
 }
 
 /// The lifetime ledger's figures: the cumulative rho includes this release, stays within

@@ -682,6 +682,9 @@ pub struct Column {
     pub(crate) own_missing_tokens: bool,
     pub(crate) missing_label: Option<String>,
     pub(crate) description: Option<String>,
+    /// The column's 1-based position in the file, for a header cell with no name (an R or
+    /// pandas row index): the schema names it, the file need not.
+    pub(crate) position: Option<usize>,
 }
 
 /// The code of an encoded cell and what, if anything, was done to it.
@@ -781,6 +784,11 @@ impl Column {
 
     pub fn description(&self) -> Option<&str> {
         self.description.as_deref()
+    }
+
+    /// The 1-based position in the file this column claims, whose header cell may be empty.
+    pub fn position(&self) -> Option<usize> {
+        self.position
     }
 
     /// The numeric bins of an integer or float column.

@@ -49,6 +49,9 @@ pub(crate) fn to_toml(s: &Schema) -> String {
     for c in &s.columns {
         out.push_str("\n[[columns]]\n");
         let _ = writeln!(out, "name = {}", q(&c.name));
+        if let Some(p) = c.position {
+            let _ = writeln!(out, "position = {p}");
+        }
         let _ = writeln!(out, "kind = {}", q(c.kind.name()));
         if let Some(d) = &c.description {
             let _ = writeln!(out, "description = {}", q(d));

@@ -20,6 +20,7 @@ pub mod value;
 
 use std::path::Path;
 
+pub(crate) use column::uniform_in;
 pub use column::{
     AutoBins, BinScale, Bins, Categorical, Cell, CellError, CodeValue, Column, ColumnKind,
     DateBins, DateTimeBins, DateUnit, Key, MissingPolicy, DEFAULT_AUTO_GRID, DEFAULT_AUTO_MAX_BINS,
@@ -207,6 +208,45 @@ impl Schema {
     /// `None`: the unit is one record (unless the command line names one).
     pub fn privacy_unit(&self) -> Option<(&str, u32)> {
         self.privacy_unit.as_ref().map(|(c, k)| (c.as_str(), *k))
+    }
+
+    /// The schema with the bins of modelled column `attr` merged: bin `k` of the result covers
+    /// the bins `runs[k]` of this one, which must be contiguous, in order, and cover every bin
+    /// (None otherwise, or if the column has no numeric bins). This is how a `bins = "auto"`
+    /// column decodes once MST or AIM has merged its fine grid from noisy counts.
+    pub fn with_merged_bins(&self, attr: usize, runs: &[Vec<u32>]) -> Option<Schema> {
+        let pos = self
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_modelled())
+            .nth(attr)?
+            .0;
+        let mut out = self.clone();
+        let b = match &mut out.columns[pos].kind {
+            ColumnKind::Integer(b) | ColumnKind::Float(b) => b,
+            _ => return None,
+        };
+        let mut next = 0u32;
+        let mut edges = Vec::with_capacity(runs.len() + 1);
+        for r in runs {
+            let first = *r.first()?;
+            if first != next || r.windows(2).any(|w| w[1] != w[0] + 1) {
+                return None;
+            }
+            edges.push(b.edges[first as usize]);
+            next = *r.last()? + 1;
+        }
+        if next as usize != b.n_bins() {
+            return None;
+        }
+        edges.push(b.edges[b.n_bins()]);
+        b.given_edges = Some(edges[1..edges.len() - 1].to_vec());
+        b.edges = edges;
+        b.width = None;
+        b.count = None;
+        b.auto = None;
+        Some(out)
     }
 
     /// The file or name the schema was read from.

@@ -171,6 +171,7 @@ fn from_domain(entries: Vec<(String, Value)>) -> Parsed {
             own_missing_tokens: false,
             missing_label: None,
             description: None,
+            position: None,
         });
     }
     finish(
@@ -220,6 +221,7 @@ const TOP_FIELDS: &[&str] = &[
 ];
 const COMMON_FIELDS: &[&str] = &[
     "name",
+    "position",
     "kind",
     "missing",
     "missing_tokens",
@@ -352,6 +354,19 @@ fn from_tree(obj: Map<String, Value>) -> Parsed {
                 }
                 if let Some(col) = parse_column(c, i + 1, &default_tokens, &mut problems) {
                     columns.push(col);
+                }
+            }
+            let mut positions: HashMap<usize, &str> = HashMap::new();
+            for c in &columns {
+                if let Some(p) = c.position {
+                    if let Some(other) = positions.insert(p, &c.name) {
+                        problems.push(SchemaProblem::Structure {
+                            at: format!("column {:?}", c.name),
+                            message: format!(
+                                "position = {p} is also the position of column {other:?}"
+                            ),
+                        });
+                    }
                 }
             }
         }
@@ -655,7 +670,7 @@ fn parse_column(
         Some(Value::String(_)) => {
             problems.push(SchemaProblem::Structure {
                 at: format!("column {index}"),
-                message: "the name is empty".into(),
+                message: "the name is empty; for a file whose header cell has no name, give a placeholder name and the column's position (name = \"row_index\", position = 1)".into(),
             });
             None
         }
@@ -738,6 +753,19 @@ fn parse_column(
     }
     let missing_label = cx.string("missing_label");
     let description = cx.string("description");
+    let position = match cx.obj.get("position") {
+        None => None,
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|p| p >= 1) => {
+            n.as_u64().map(|p| p as usize)
+        }
+        Some(_) => {
+            cx.wrong(
+                "position",
+                "the column's 1-based position in the file (1, 2, ...)",
+            );
+            None
+        }
+    };
 
     let kind = match kind_name.as_str() {
         "categorical" => parse_categorical(&mut cx, &missing_tokens),
@@ -766,6 +794,7 @@ fn parse_column(
         own_missing_tokens,
         missing_label,
         description,
+        position,
     };
     // A number or date token inside the bounds would make that value unreadable, and
     // decoding could write it (categorical lists are checked against the tokens above).

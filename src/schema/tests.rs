@@ -762,8 +762,9 @@ fn too_many_codes_is_a_problem() {
 }
 
 /// Found by the csv_encode fuzzer: a header-only file drafted `values = []` and an unnamed
-/// header column drafted `name = ""`, neither of which parses. Now both files are refused,
-/// and an all-missing column drafts a placeholder under which the file still encodes.
+/// header column drafted `name = ""`, neither of which parses. Now a header-only file is
+/// refused, an unnamed column is drafted by position (issue #20 item 3), and an all-missing
+/// column drafts a placeholder under which the file still encodes.
 #[test]
 fn draft_of_header_only_or_all_missing_column() {
     let dir = tempfile::tempdir().unwrap();
@@ -773,12 +774,14 @@ fn draft_of_header_only_or_all_missing_column() {
         draft_from_csv(&empty),
         Err(DraftError::NoRows { .. })
     ));
+    // An unnamed header cell gets a placeholder name, its position, and kind = "skip".
     let unnamed = dir.path().join("u.csv");
     std::fs::write(&unnamed, "a,,c\n1,2,3\n").unwrap();
-    assert!(matches!(
-        draft_from_csv(&unnamed),
-        Err(DraftError::UnnamedColumn { index: 2, .. })
-    ));
+    let text = draft_from_csv(&unnamed).unwrap();
+    let s = Schema::from_toml_str(&text, "draft").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let c = s.column("unnamed_2").unwrap_or_else(|| panic!("{text}"));
+    assert_eq!((c.position(), c.kind().name()), (Some(2), "skip"));
+    crate::data::read_csv(&unnamed, &s).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let path = dir.path().join("m.csv");
     std::fs::write(&path, "a,b\nNA,x\n,y\nNULL,x\n").unwrap();
     let text = draft_from_csv(&path).unwrap();
@@ -826,7 +829,9 @@ fn draft_from_csv_infers_kinds_and_is_marked() {
     assert_eq!(kind("lab"), Some("float"));
     assert_eq!(kind("when"), Some("date"));
     assert_eq!(kind("kids"), Some("integer"));
-    assert_eq!(kind("name"), Some("categorical"));
+    // A name-like text column is skipped, never listed from the data (issue #20 item 3).
+    assert_eq!(kind("name"), Some("skip"));
+    assert!(!text.contains("name1\""), "{text}");
     let lab = s.column("lab").unwrap();
     assert_eq!(lab.missing_policy(), MissingPolicy::Category);
     assert!(
@@ -908,4 +913,143 @@ fn privacy_unit_is_declared_with_an_id_column_and_a_bound() {
         parse::MAX_ROWS_PER_UNIT,
         crate::privacy::MAX_ROWS_PER_UNIT as u64
     );
+}
+
+/// The steward's table (issue #20 item 3): an unnamed row index, a numeric patient id, two
+/// columns of names, an age with an implausible maximum, a skewed turnaround time and a lab
+/// value exported with float noise. The draft skips the index by position, drafts the id as
+/// an id, skips the names without copying them, widens bounds to round numbers flagged for
+/// replacement, bins the skewed column in round 1-2-5 steps, caps decimals, and the file
+/// encodes under it.
+#[test]
+fn draft_of_a_steward_table_helps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.csv");
+    let first = [
+        "Anna", "Ben", "Carla", "David", "Emma", "Farid", "Gina", "Hugo",
+    ];
+    let last = ["Smith", "Jones", "Brown", "Rossi", "Garcia", "Novak"];
+    let mut csv = String::from(",patient_id,first_name,surname,age,turnaround_min,crea\n");
+    for i in 0..1000u64 {
+        // 97% of turnaround times under 200 minutes, a few days-long outliers.
+        let t = if i % 33 == 0 {
+            2000 + i * 47
+        } else {
+            (i * 37) % 200
+        };
+        let age = if i == 3 { 138 } else { 18 + (i * 7) % 80 };
+        let crea = 0.3 + (i % 97) as f64 * 0.0371 + 1e-9;
+        csv.push_str(&format!(
+            "{},{},{} {},{},{age},{t},{crea}\n",
+            i + 1,
+            100_000 + i * 7,
+            first[(i % 8) as usize],
+            (b'A' + (i % 26) as u8) as char,
+            last[(i * 5 % 6) as usize],
+        ));
+    }
+    std::fs::write(&path, &csv).unwrap();
+    let text = draft_from_csv(&path).unwrap();
+    let s = Schema::from_toml_str(&text, "draft").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let col = |n: &str| s.column(n).unwrap_or_else(|| panic!("{n}\n{text}"));
+    assert_eq!(col("unnamed_1").kind().name(), "skip");
+    assert_eq!(col("unnamed_1").position(), Some(1));
+    assert_eq!(col("patient_id").kind().name(), "id");
+    assert_eq!(col("first_name").kind().name(), "skip");
+    assert_eq!(col("surname").kind().name(), "skip");
+    for name in first.iter().chain(&last) {
+        assert!(
+            !text.contains(name),
+            "{name} copied into the draft:\n{text}"
+        );
+    }
+    // Age: bounds widened to round numbers and flagged, ~10-20 bins.
+    let age = col("age").bins().unwrap();
+    assert_eq!((age.min(), age.max()), (10.0, 140.0), "{text}");
+    assert!((8..=25).contains(&col("age").cardinality()));
+    assert!(
+        text.contains("# REPLACE min and max with public bounds"),
+        "{text}"
+    );
+    // Skewed: no bin holds nearly everything; edges are round 1-2-5 numbers.
+    let t = col("turnaround_min");
+    let b = t.bins().unwrap();
+    assert_eq!(b.min(), 0.0, "{text}");
+    assert!(b.max() >= 2000.0 + 999.0 * 47.0, "{text}");
+    assert!(
+        text.contains("20, 50, 100, 200, 500, 1000, 2000, 5000,"),
+        "{text}"
+    );
+    let mut per_bin = vec![0u64; t.cardinality()];
+    for i in 0..1000u64 {
+        let v = if i % 33 == 0 {
+            2000 + i * 47
+        } else {
+            (i * 37) % 200
+        };
+        if let Ok(c) = t.encode(&v.to_string()) {
+            per_bin[c.code() as usize] += 1;
+        }
+    }
+    assert!(per_bin.iter().all(|&n| n < 500), "{per_bin:?}\n{text}");
+    // Float noise in the export: decimals capped.
+    assert!(text.contains("decimals = 4"), "{text}");
+    // The file encodes under its own draft.
+    let (table, _) = crate::data::read_csv(&path, &s).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(table.n_rows(), 1000);
+}
+
+/// A column by position (issue #20 item 3): a file whose first header cell is empty reads
+/// with a schema that names it and gives its position; two columns may not share one.
+#[test]
+fn column_by_position_reads_an_unnamed_header_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.csv");
+    std::fs::write(&path, ",sex\n1,F\n2,M\n3,F\n").unwrap();
+    let text = "[[columns]]\nname = \"row\"\nposition = 1\nkind = \"skip\"\n\n[[columns]]\nname = \"sex\"\nkind = \"categorical\"\nvalues = [\"F\", \"M\"]\n";
+    let s = Schema::from_toml_str(text, "p.toml").unwrap_or_else(|e| panic!("{e}"));
+    let back = Schema::from_toml_str(&s.to_toml_string(), "back").unwrap();
+    assert_eq!(back.column("row").unwrap().position(), Some(1));
+    let (t, _) = crate::data::read_csv(&path, &s).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.n_rows(), 3);
+    // Without the position the empty cell is an unknown column.
+    let plain = Schema::from_toml_str(&text.replace("position = 1\n", ""), "q").unwrap();
+    assert!(crate::data::read_csv(&path, &plain).is_err());
+    let dup = format!("{text}position = 1\n");
+    let e = Schema::from_toml_str(&dup, "d.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("position = 1 is also the position of column \"row\""),
+        "{e}"
+    );
+    // An empty name says how to name a column by position.
+    let e = Schema::from_toml_str(&text.replace("\"row\"", "\"\""), "e.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("position"), "{e}");
+}
+
+/// Drafts must parse and encode their data whatever the numbers: tiny floats get the
+/// decimals their finest bin needs (past the cap of 4), whole numbers beyond 2^52 are not
+/// drafted as integers, a blank header cell is matched by position.
+#[test]
+fn draft_of_awkward_numbers_parses_and_encodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.csv");
+    let mut csv = String::from("tiny, ,big\n");
+    for i in 0..200u64 {
+        csv.push_str(&format!(
+            "{:.7},{i},{}\n",
+            (i % 97) as f64 * 4.3e-7,
+            (1u64 << 60) + (i % 40) * 1_000_003
+        ));
+    }
+    std::fs::write(&path, &csv).unwrap();
+    let text = draft_from_csv(&path).unwrap();
+    let s = Schema::from_toml_str(&text, "draft").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(s.column("tiny").unwrap().kind().name(), "float", "{text}");
+    assert_ne!(s.column("big").unwrap().kind().name(), "integer", "{text}");
+    assert_eq!(s.column("unnamed_2").unwrap().position(), Some(2), "{text}");
+    crate::data::read_csv(&path, &s).unwrap_or_else(|e| panic!("{e}\n{text}"));
 }

@@ -1,0 +1,210 @@
+//! `dpsynth plan`: predicted noise and error for a schema, an assumed row count and a list
+//! of budgets, before any data is touched.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use serde_json::json;
+
+use dpsynth::marginal::Domain;
+use dpsynth::mechanism::plan::{
+    plan, PlanRow, Reference, REFERENCE_LINK, REFERENCE_TRIPLE, REFERENCE_ZIPF,
+};
+use dpsynth::privacy::{Budget, Delta, Epsilon};
+use dpsynth::schema::Schema;
+
+use super::synth::{build_spec, unit_for, MechanismArg};
+
+/// Predict the noise and the error of a release for several budgets, from the public schema
+/// and an assumed number of rows only: no data is read.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  dpsynth plan --schema admissions.schema.toml --rows 20000 --epsilon 0.1,0.3,1,3,10
+  dpsynth plan --schema s.toml --rows 800 --epsilon 1,3 --privacy-unit patient_id --max-rows-per-unit 3 --json")]
+pub struct PlanCmd {
+    /// The public schema.
+    #[arg(long)]
+    pub schema: PathBuf,
+    /// The number of rows you expect the data to have (after truncation to the privacy
+    /// unit's K rows per unit, if there is one). An assumption: nothing is read.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub rows: u64,
+    /// Budgets to compare (comma-separated epsilons).
+    #[arg(long, value_delimiter = ',', required = true, value_parser = parse_epsilon)]
+    pub epsilon: Vec<Epsilon>,
+    /// Delta of every budget.
+    #[arg(long, default_value = "1e-9", value_parser = parse_delta)]
+    pub delta: Delta,
+    #[arg(long, value_enum, default_value_t = MechanismArg::Aim)]
+    pub mechanism: MechanismArg,
+    /// AIM workload file (default: all 3-way marginals).
+    #[arg(long)]
+    pub workload: Option<PathBuf>,
+    /// AIM: plan for a workload that emphasises this outcome column (repeatable; as synth).
+    #[arg(long = "target", value_name = "COLUMN", conflicts_with = "workload")]
+    pub targets: Vec<String>,
+    #[arg(long, default_value_t = 80.0)]
+    pub max_model_size: f64,
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Plan for a privacy unit (an `id` column): noise grows with K.
+    #[arg(long, value_name = "COLUMN")]
+    pub privacy_unit: Option<String>,
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_rows_per_unit: Option<u32>,
+    /// Simulated runs averaged per budget.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub runs: u64,
+    /// Skew of the simulated columns: value k of a column has weight 1 / (k + 1)^s, in
+    /// schema order. Larger means fewer values hold most records.
+    #[arg(long, default_value_t = REFERENCE_ZIPF)]
+    pub reference_zipf: f64,
+    /// Dependence of the simulated columns: the probability that a column follows its
+    /// predecessor's rank instead of its own law (0 to 1).
+    #[arg(long, default_value_t = REFERENCE_LINK)]
+    pub reference_link: f64,
+    /// Of the linked values, the share that follows the sum of the two preceding columns
+    /// (a three-way interaction) instead of the preceding column alone (0 to 1).
+    #[arg(long, default_value_t = REFERENCE_TRIPLE)]
+    pub reference_triple: f64,
+    /// Seed of the simulated data.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_epsilon(s: &str) -> Result<Epsilon, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    Epsilon::new(v).map_err(|e| e.to_string())
+}
+
+fn parse_delta(s: &str) -> Result<Delta, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    Delta::new(v).map_err(|e| e.to_string())
+}
+
+const NO_DATA: &str = "computed from the public schema and the assumed row count only: no data was read. Errors are predictions from running the mechanism on simulated records (a public reference distribution), not measurements of your data";
+
+pub fn run(cmd: PlanCmd) -> Result<()> {
+    let schema = Schema::from_path_for_release(&cmd.schema).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let unit = unit_for(&schema, cmd.privacy_unit.as_deref(), cmd.max_rows_per_unit)?;
+    let domain = Domain::new(schema.modelled_names(), schema.modelled_cardinalities());
+    if domain.is_empty() {
+        bail!(
+            "{}: the schema has no modelled columns",
+            cmd.schema.display()
+        );
+    }
+    let spec = build_spec(
+        cmd.mechanism,
+        cmd.workload.as_deref(),
+        &cmd.targets,
+        cmd.max_model_size,
+        cmd.rounds,
+        &domain,
+        &unit,
+    )?;
+    if !(cmd.reference_zipf.is_finite() && cmd.reference_zipf >= 0.0) {
+        bail!("--reference-zipf must be a number >= 0");
+    }
+    if !(0.0..=1.0).contains(&cmd.reference_link) || !(0.0..=1.0).contains(&cmd.reference_triple) {
+        bail!("--reference-link and --reference-triple must be between 0 and 1");
+    }
+    let reference = Reference {
+        zipf_exponent: cmd.reference_zipf,
+        link_probability: cmd.reference_link,
+        triple_share: cmd.reference_triple,
+    };
+    let rows = cmd.rows as usize;
+    let mut out: Vec<PlanRow> = Vec::new();
+    if !cmd.json {
+        println!(
+            "plan for {} ({} modelled columns, {} rows assumed, {}, privacy unit: {unit})",
+            cmd.schema.display(),
+            domain.len(),
+            rows,
+            spec.name()
+        );
+        println!("{NO_DATA}.");
+    }
+    for &eps in &cmd.epsilon {
+        let budget = Budget::from_epsilon_delta(eps, cmd.delta)?;
+        let row = plan(
+            &domain,
+            rows,
+            budget,
+            &spec,
+            reference,
+            cmd.runs as usize,
+            cmd.seed,
+        )?;
+        if !cmd.json {
+            print_row(&row);
+        }
+        out.push(row);
+    }
+    if cmd.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "source": NO_DATA,
+                "schema": cmd.schema,
+                "rows": rows,
+                "mechanism": spec.name(),
+                "privacy_unit": unit,
+                "reference": {
+                    "zipf_exponent": reference.zipf_exponent,
+                    "link_probability": reference.link_probability,
+                    "triple_share": reference.triple_share,
+                    "seed": cmd.seed,
+                },
+                "error_metric": "mean L1 distance between the release's and the data's k-way marginal shares (0 to 2)",
+                "budgets": out,
+            }))?
+        );
+    }
+    Ok(())
+}
+
+fn print_row(r: &PlanRow) {
+    let errs: Vec<String> = r
+        .predicted_l1
+        .iter()
+        .map(|(k, e)| format!("{k}-way {e:.3}"))
+        .collect();
+    println!(
+        "\nepsilon {} (delta {:e}, rho {:.6}): predicted mean L1 {}  [{} simulated run(s), {:.1} s each]",
+        r.epsilon,
+        r.delta,
+        r.rho,
+        errs.join(", "),
+        r.runs,
+        r.seconds
+    );
+    for n in &r.noise {
+        let what = if n.mechanism == "gaussian" {
+            "Gaussian sd"
+        } else {
+            "Gumbel scale"
+        };
+        if (n.max_scale - n.min_scale).abs() <= 1e-9 * n.max_scale {
+            println!(
+                "  {:>4} x {:<48} {what} {:.1}",
+                n.count, n.step, n.min_scale
+            );
+        } else {
+            println!(
+                "  {:>4} x {:<48} {what} {:.1} to {:.1}",
+                n.count, n.step, n.min_scale, n.max_scale
+            );
+        }
+    }
+}

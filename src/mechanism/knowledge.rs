@@ -1,0 +1,210 @@
+//! Public knowledge from the schema that shapes a fit beyond the domain's sizes: columns with
+//! automatic bins (`bins = "auto"`) and the rules (structural zeros).
+//!
+//! Automatic bins: such a column's codes are a fine public grid. MST and AIM measure every
+//! one-way marginal anyway; from those noisy counts this module merges the grid into
+//! contiguous bins of roughly equal mass, and the rest of the mechanism runs on the merged
+//! domain. The merge reads only noisy counts and public facts (the grid, `max_bins`, sigma),
+//! so it is post-processing (proofs/mst.md and proofs/aim.md, "Automatic bins").
+//!
+//! Rules: their structural zeros are computed on the schema as the model's codes decode
+//! (automatic bins merged) and carried to the compressed domain by
+//! [`StructuralZeros::merge`]; estimation holds them at probability zero.
+
+use std::sync::Arc;
+
+use crate::model::StructuralZeros;
+use crate::schema::{ColumnKind, Schema};
+
+use super::compress::Compression;
+use super::MechanismError;
+
+/// What a mechanism knows from the schema besides the domain's sizes. The default knows
+/// nothing (no automatic bins, no rules): the behaviour of a bare domain.
+#[derive(Clone, Debug, Default)]
+pub struct SchemaKnowledge {
+    schema: Option<Arc<Schema>>,
+}
+
+/// One automatic-bin column: its modelled index, fine cells and most merged bins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct AutoColumn {
+    attr: usize,
+    cells: usize,
+    max_bins: usize,
+}
+
+/// A merged bin should carry at least this many noise standard deviations of mass: enough
+/// that the bin's own count is clearly above its noise.
+const MIN_SIGMAS_PER_BIN: f64 = 10.0;
+
+impl SchemaKnowledge {
+    pub fn from_schema(schema: &Schema) -> Self {
+        SchemaKnowledge {
+            schema: Some(Arc::new(schema.clone())),
+        }
+    }
+
+    fn auto_columns(&self) -> Vec<AutoColumn> {
+        let Some(s) = &self.schema else {
+            return Vec::new();
+        };
+        s.modelled()
+            .iter()
+            .enumerate()
+            .filter_map(|(attr, c)| match c.kind() {
+                ColumnKind::Integer(b) | ColumnKind::Float(b) => b.auto().map(|a| AutoColumn {
+                    attr,
+                    cells: b.n_bins(),
+                    max_bins: a.max_bins,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether some column has automatic bins.
+    pub fn has_auto_bins(&self) -> bool {
+        !self.auto_columns().is_empty()
+    }
+
+    /// Whether the schema has rules.
+    pub fn has_rules(&self) -> bool {
+        self.schema.as_ref().is_some_and(|s| !s.rules().is_empty())
+    }
+
+    /// `base` (a compression of every column) with each automatic-bin column replaced by its
+    /// grid merged into contiguous bins of roughly equal noisy mass. `noisy` are the noisy
+    /// one-way counts over the original codes, measured with standard deviation `sigma`.
+    /// Post-processing of the noisy counts.
+    pub fn merge_auto_bins(
+        &self,
+        noisy: &[Vec<f64>],
+        sigma: f64,
+        base: Compression,
+    ) -> Compression {
+        let mut c = base;
+        for a in self.auto_columns() {
+            let y = &noisy[a.attr];
+            let runs = equal_mass_runs(&y[..a.cells], a.max_bins, sigma);
+            // The merged bins, then every other code (special values, missing) on its own.
+            let mut groups: Vec<Vec<u32>> = runs;
+            groups.extend((a.cells..y.len()).map(|k| vec![k as u32]));
+            c.weights[a.attr] = groups.iter().map(|g| vec![1.0; g.len()]).collect();
+            c.groups[a.attr] = groups;
+            c.set_merged_bins(a.attr);
+        }
+        c
+    }
+
+    /// The structural zeros of the rules over the compressed domain of `compression` (None
+    /// when there are no rules or they forbid no cell).
+    pub fn zeros(
+        &self,
+        compression: &Compression,
+    ) -> Result<Option<Arc<StructuralZeros>>, MechanismError> {
+        let Some(schema) = &self.schema else {
+            return Ok(None);
+        };
+        if schema.rules().is_empty() {
+            return Ok(None);
+        }
+        let eff = effective_schema(schema, compression)?;
+        let zeros = StructuralZeros::from_schema(&eff)
+            .map_err(|e| MechanismError::Rules(e.to_string()))?
+            .merge(&compression.groups_after_decoding());
+        Ok((!zeros.is_empty()).then(|| Arc::new(zeros)))
+    }
+}
+
+/// The schema as a fitted model's codes decode: every automatic-bin column's fine grid merged
+/// into the bins `compression` chose.
+pub fn effective_schema(
+    schema: &Schema,
+    compression: &Compression,
+) -> Result<Schema, MechanismError> {
+    let mut out = schema.clone();
+    for (attr, merged) in compression.merged_bins().iter().enumerate() {
+        if !merged {
+            continue;
+        }
+        let col = schema.modelled().get(attr).map(|c| c.n_bins()).unwrap_or(0);
+        let runs: Vec<Vec<u32>> = compression.groups[attr]
+            .iter()
+            .filter(|g| g.first().is_some_and(|&k| (k as usize) < col))
+            .cloned()
+            .collect();
+        out = out.with_merged_bins(attr, &runs).ok_or_else(|| {
+            MechanismError::Rules(format!(
+                "the model's merged bins for column {attr} do not fit the schema"
+            ))
+        })?;
+    }
+    Ok(out)
+}
+
+/// Splits the fine cells with noisy counts `y` into contiguous runs of roughly equal mass:
+/// `K = clamp(total / (10 sigma), 1, max_bins)` runs, cut where the running noisy total first
+/// reaches each `k / K` of the total (runs never empty).
+pub fn equal_mass_runs(y: &[f64], max_bins: usize, sigma: f64) -> Vec<Vec<u32>> {
+    let n = y.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let total: f64 = y.iter().sum::<f64>().max(0.0);
+    let by_noise = if sigma > 0.0 && sigma.is_finite() {
+        (total / (MIN_SIGMAS_PER_BIN * sigma)).floor() as usize
+    } else {
+        n
+    };
+    let k = by_noise.clamp(1, max_bins.max(1)).min(n);
+    let mut cuts: Vec<usize> = Vec::with_capacity(k);
+    let mut acc = 0.0;
+    let mut next = 1;
+    for (i, &v) in y.iter().enumerate() {
+        acc += v;
+        while next < k && acc >= total * next as f64 / k as f64 {
+            // A cut after cell i, unless one is already there.
+            if cuts.last() != Some(&(i + 1)) && i + 1 < n {
+                cuts.push(i + 1);
+            }
+            next += 1;
+        }
+    }
+    let mut runs = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for &c in cuts.iter().chain(std::iter::once(&n)) {
+        if c > start {
+            runs.push((start as u32..c as u32).collect());
+            start = c;
+        }
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_mass_runs_split_by_noisy_mass() {
+        // 8 cells, mass concentrated at the start.
+        let y = [40.0, 40.0, 10.0, 5.0, 3.0, 1.0, 0.5, 0.5];
+        let r = equal_mass_runs(&y, 4, 0.1);
+        // Quarters of the mass end inside cells 0, 1, 1 and 7: the third cut falls where the
+        // second did, so three runs.
+        assert_eq!(r, vec![vec![0], vec![1], (2..8).collect::<Vec<u32>>()]);
+        let even = equal_mass_runs(&[10.0; 8], 4, 0.1);
+        assert_eq!(even.len(), 4);
+        assert!(even.iter().all(|g| g.len() == 2));
+        // Contiguous and in order.
+        let flat: Vec<u32> = r.iter().flatten().copied().collect();
+        assert_eq!(flat, (0..8).collect::<Vec<u32>>());
+        // Much noise: one bin.
+        assert_eq!(equal_mass_runs(&y, 4, 100.0).len(), 1);
+        // Negative noisy counts and an all-zero column stay well formed.
+        let r = equal_mass_runs(&[-3.0, 0.0, 2.0, -1.0], 3, 0.01);
+        assert_eq!(r.iter().flatten().count(), 4);
+        assert!(!equal_mass_runs(&[0.0; 5], 3, 1.0).is_empty());
+    }
+}
