@@ -16,8 +16,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 
 use dpsynth::data::{
-    draft_from_arrow, read_arrow_with, read_csv_with, synthetic_batch, truncate_units,
-    EncodeReport, EncodedTable, ReadOptions,
+    check_csv_grouped, describe, draft_from_arrow, read_arrow_with, read_csv_with, synthetic_batch,
+    truncate_units, DataError, EncodeReport, EncodedTable, ReadOptions,
 };
 use dpsynth::eval::{evaluate as eval_tables, EvalOptions, NOTICE};
 use dpsynth::marginal::{Domain, InMemoryOracle, MarginalOracle};
@@ -26,7 +26,8 @@ use dpsynth::model::SamplingMethod;
 use dpsynth::privacy::{secure_rng, Budget, Delta, Epsilon, PrivacyUnit, Rho};
 use dpsynth::release::{
     load_public_key, load_signing_key, mechanism_spec, repeated_ids_note, resolve_unit,
-    verify_release, write_atomic, write_release, MechanismChoice, ModelFile, SampleSpec,
+    sample_codes, verify_release, write_atomic, write_release, MechanismChoice, ModelFile,
+    SampleSpec,
 };
 use dpsynth::schema::{draft_from_csv, ColumnKind, Schema};
 
@@ -181,13 +182,34 @@ fn read_table(
 ) -> PyResult<(EncodedTable, EncodeReport)> {
     if let Ok(path) = data.extract::<PathBuf>() {
         return py
-            .detach(|| read_csv_with(&path, schema, opts))
+            .detach(|| {
+                read_csv_with(&path, schema, opts).map_err(|e| csv_failure(e, &path, schema, opts))
+            })
             .map_err(err);
     }
     let reader = stream_of(data)?;
     let fields = reader.schema();
     py.detach(move || read_arrow_with(&fields, reader, source_name, schema, opts))
-        .map_err(err)
+        .map_err(|e| err(describe(&e, false)))
+}
+
+/// A failed CSV read in the CLI's words (`dpsynth fit` without `--show-values`): every
+/// distinct problem of the file, grouped with counts, values hidden, then the summary line.
+/// PRIVATE to the operator, like the CLI's stderr.
+fn csv_failure(e: DataError, path: &Path, schema: &Schema, opts: &ReadOptions) -> String {
+    if e.line().is_none() {
+        return describe(&e, false);
+    }
+    let report = check_csv_grouped(path, schema, opts);
+    if report.is_empty() {
+        return describe(&e, false);
+    }
+    let (mut lines, n) = report.render(false, 20);
+    lines.push(format!(
+        "{}: {n} problem(s) in the data; fix them (or the schema) and run again",
+        path.display()
+    ));
+    lines.join("\n")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -310,13 +332,12 @@ impl Model {
         }
         let method = sampling(method)?;
         let seed = seed.unwrap_or_else(rand::random);
-        let schema = self.file.schema().map_err(err)?;
-        let fitted = &self.file.fitted;
+        let spec = SampleSpec { rows, seed, method };
+        let file = &self.file;
         let batch = py
-            .detach(|| {
-                let n = rows.unwrap_or_else(|| fitted.default_rows());
-                let columns = fitted.synthesize(n, seed, method);
-                synthetic_batch(&schema, &columns, seed)
+            .detach(|| -> Result<_, String> {
+                let (decoder, columns) = sample_codes(file, &spec).map_err(|e| e.to_string())?;
+                synthetic_batch(&decoder, &columns, seed).map_err(|e| e.to_string())
             })
             .map_err(err)?;
         Ok((ArrowTable { batch: Some(batch) }, seed))

@@ -30,11 +30,10 @@ use arrow_array::{
 };
 use arrow_schema::{ArrowError, DataType, Field, Schema as ArrowSchema, TimeUnit};
 use chrono::{NaiveDate, NaiveDateTime};
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
 
 use crate::schema::{draft_from_reader, Column, ColumnKind, DraftError, Schema};
 
+use super::decode::{decode_rng, Decoder};
 use super::encoded::EncodedTable;
 use super::error::DataError;
 use super::read::{read_csv_from, EncodeReport, ReadOptions};
@@ -305,29 +304,34 @@ fn to_text(a: &dyn Array, col: Option<&Column>) -> Vec<Option<String>> {
 /// the column's kind (see the module docs). A column whose decoded text does not parse as
 /// its type (a date format without a day, say) stays text.
 pub fn synthetic_batch(
-    schema: &Schema,
+    decoder: &Decoder,
     columns: &[Vec<u32>],
     seed: u64,
 ) -> Result<RecordBatch, DataError> {
+    let schema = decoder.schema();
     validate(schema, columns)?;
     let written: Vec<&Column> = schema.columns().iter().filter(|c| c.is_written()).collect();
     let n_rows = columns.first().map_or(0, Vec::len);
     let mut text: Vec<Vec<Option<String>>> =
         written.iter().map(|_| Vec::with_capacity(n_rows)).collect();
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    // Row-major, as write_csv_to draws: the same seed gives the same values. The row index
-    // addresses every column vector.
-    #[allow(clippy::needless_range_loop)]
+    // Record by record with the decoding generator, as write_decoded_to draws: the same seed
+    // gives the same values, obeying the schema's rules.
+    let mut rng = decode_rng(seed);
+    let mut codes = vec![0u32; columns.len()];
     for r in 0..n_rows {
+        for (c, col) in codes.iter_mut().zip(columns) {
+            *c = col[r];
+        }
+        let mut values = decoder.decode_record(r, &codes, &mut rng)?.into_iter();
         let mut m = 0;
         for (j, col) in written.iter().enumerate() {
             if let ColumnKind::Id { prefix } = col.kind() {
                 text[j].push(Some(synthetic_id(prefix.as_deref(), r)));
                 continue;
             }
-            let code = columns[m][r];
+            let code = codes[m];
             m += 1;
-            let value = col.decode(code, &mut rng).unwrap_or_default();
+            let value = values.next().unwrap_or_default();
             text[j].push((col.missing_code() != Some(code)).then_some(value));
         }
     }
@@ -559,7 +563,7 @@ values = ["true", "false"]
             .collect();
         let mut csv = Vec::new();
         crate::data::write_csv_to(&mut csv, "s.csv", &schema, &codes, 7).unwrap();
-        let b = synthetic_batch(&schema, &codes, 7).unwrap();
+        let b = synthetic_batch(&Decoder::uniform(&schema).unwrap(), &codes, 7).unwrap();
         assert_eq!(b.schema().field(1).data_type(), &DataType::Int64);
         assert_eq!(b.schema().field(2).data_type(), &DataType::Date32);
         // Same values as the CSV: re-encoding the batch gives the CSV's codes.

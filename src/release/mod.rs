@@ -21,8 +21,8 @@ pub use certificate::{
 };
 pub use ledger::{Ledger, LedgerError, LedgerFile, LedgerUnit, Reservation};
 pub use pipeline::{
-    sample_to_csv, write_release, ModelFile, SampleSpec, ACCURACY_FILE, CERTIFICATE_FILE,
-    DATA_FILE, MODEL_FILE,
+    sample_codes, sample_to_csv, write_release, ModelFile, SampleSpec, ACCURACY_FILE,
+    CERTIFICATE_FILE, DATA_FILE, MODEL_FILE,
 };
 pub use run::{mechanism_spec, repeated_ids_note, resolve_unit, MechanismChoice, RunError};
 pub use sign::{check_signature, fingerprint, keygen, load_public_key, load_signing_key, sign};
