@@ -151,6 +151,9 @@ def test_bad_input_raises_the_cli_message(demo_csv, demo_schema, tmp_path, cli):
     with pytest.raises(dpsynth.DpsynthError, match="--privacy-unit sex: the column is a categorical column"):
         dpsynth.Synthesizer(demo_schema, epsilon=1, mechanism="mst", privacy_unit="sex",
                             max_rows_per_unit=2, progress=False).fit(df)
+    with pytest.raises(dpsynth.DpsynthError, match='--target "nope" is not a modelled column'):
+        dpsynth.Synthesizer(demo_schema, epsilon=1, mechanism="aim", target="nope",
+                            progress=False).fit(df)
     with pytest.raises(TypeError):
         s.fit([1, 2, 3])
     with pytest.raises(dpsynth.DpsynthError, match="fit the synthesizer first"):
