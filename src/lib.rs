@@ -3,8 +3,10 @@
 //! The pipeline, one module per step (dependencies flow down this list):
 //!
 //! 1. [`schema`]: the public schema (column kinds, value sets, bounds, bins).
-//! 2. [`data`]: private CSV rows encoded into column-major codes, and decoding back.
-//! 3. [`marginal`]: cliques, marginal tables, exact counting, the `MarginalOracle` seam.
+//! 2. [`data`]: private CSV or Parquet rows encoded into column-major codes, and decoding back.
+//! 3. [`marginal`]: cliques, marginal tables, exact counting, the `MarginalOracle` seam;
+//!    [`sql`]: the same counts computed inside a database (schema compiled to SQL,
+//!    `SqlOracle`).
 //! 4. [`privacy`]: `Rho`/`Epsilon`/`Delta`, the accountant, opendp's Gaussian and noisy max.
 //! 5. [`model`]: Private-PGM: factors, junction tree, belief propagation, estimation, sampling.
 //! 6. [`mechanism`]: MST and AIM, which decide what to measure and spend the budget.
@@ -19,3 +21,4 @@ pub mod model;
 pub mod privacy;
 pub mod release;
 pub mod schema;
+pub mod sql;

@@ -259,3 +259,95 @@ fn unsigned_release_fails_when_a_key_is_required() {
         .stderr(contains("already exists"));
     dpsynth().arg("verify").arg(&out).assert().success();
 }
+
+/// Turns a release's v2 certificate into the version 1 format (issue #19: version 1
+/// certificates still verify): no `guarantee.privacy_unit` and no `guarantee.lifetime`, and,
+/// when `key` is given, signed as the version 1 tool signed, over the compact JSON of the
+/// certificate without `signature` with sorted keys.
+fn make_v1(dir: &Path, key: Option<&Path>) {
+    edit_cert(dir, |v| {
+        v["format_version"] = 1.into();
+        let g = v["guarantee"].as_object_mut().unwrap();
+        g.remove("privacy_unit");
+        g.remove("lifetime");
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("signature");
+        if let Some(k) = key {
+            use ed25519_dalek::Signer;
+            let sk = dpsynth::release::load_signing_key(k).unwrap();
+            let bytes = serde_json::to_vec(&serde_json::Value::Object(obj.clone())).unwrap();
+            let sig = sk.sign(&bytes);
+            obj.insert(
+                "signature".into(),
+                serde_json::json!({
+                    "algorithm": dpsynth::release::sign::SIGNATURE_ALGORITHM,
+                    "public_key": hex::encode(sk.verifying_key().as_bytes()),
+                    "fingerprint": dpsynth::release::fingerprint(&sk.verifying_key()),
+                    "value": hex::encode(sig.to_bytes()),
+                }),
+            );
+        }
+    });
+}
+
+#[test]
+fn version_1_certificates_still_verify() {
+    let Some(fx) = make_release(&[]) else { return };
+    let pubkey = PathBuf::from(format!("{}.pub", fx.key.display()));
+    let case = |name: &str| {
+        let d = fx.root.join(name);
+        copy_release(&fx.release, &d);
+        d
+    };
+
+    // Unsigned and signed v1 certificates verify, the signed one against the holder's key.
+    let d = case("v1-unsigned");
+    make_v1(&d, None);
+    dpsynth()
+        .arg("verify")
+        .arg(&d)
+        .assert()
+        .success()
+        .stdout(contains("v1 (record-level"));
+    let d = case("v1-signed");
+    make_v1(&d, Some(&fx.key));
+    let text = fs::read_to_string(d.join("certificate.json")).unwrap();
+    assert!(!text.contains("privacy_unit") && text.contains("\"format_version\": 1"));
+    dpsynth()
+        .arg("verify")
+        .arg(&d)
+        .arg("--public-key")
+        .arg(&pubkey)
+        .assert()
+        .success()
+        .stdout(contains("VERIFIED"));
+
+    // The v1 signature covers what v1 had: tampering with it still fails.
+    let d2 = case("v1-signed-tampered");
+    make_v1(&d2, Some(&fx.key));
+    edit_cert(&d2, |v| v["sampling"]["seed"] = 4.into());
+    verify_fails(&d2, None, "signature");
+
+    // A v1 certificate cannot declare a unit other than the record (v1 predates units, and
+    // its signature does not cover one), nor a lifetime ledger.
+    let d3 = case("v1-unit");
+    make_v1(&d3, Some(&fx.key));
+    edit_cert(&d3, |v| {
+        v["guarantee"]["privacy_unit"] = serde_json::json!({"column": "age", "max_rows": 1})
+    });
+    verify_fails(&d3, None, "format version");
+    let d4 = case("v1-lifetime");
+    make_v1(&d4, None);
+    edit_cert(&d4, |v| {
+        v["guarantee"]["lifetime"] = serde_json::json!({
+            "ledger_id": "x", "release": 1, "cumulative_rho": 0.1,
+            "budget_rho": 1.0, "cumulative_epsilon": 1.0, "delta": 1e-9
+        })
+    });
+    verify_fails(&d4, None, "format version");
+
+    // Unknown versions are refused.
+    let d5 = case("v3");
+    edit_cert(&d5, |v| v["format_version"] = 3.into());
+    verify_fails(&d5, None, "format version");
+}

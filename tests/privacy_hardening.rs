@@ -243,8 +243,8 @@ impl MarginalOracle for PairsFail<'_> {
 }
 
 /// Item 5: a failure after the first charge says that the budget was spent (MST fails in its
-/// tree selection, after the one-way marginals); a failure before any charge does not (AIM
-/// counts every candidate before it draws noise).
+/// tree selection, after the one-way marginals; AIM in its candidate counts, which come after
+/// the one-ways); a failure before any charge does not (AIM's size check).
 #[test]
 fn failures_after_the_first_charge_say_the_budget_was_spent() {
     let table = coded_table(&[3, 4, 5], 300);
@@ -277,11 +277,31 @@ fn failures_after_the_first_charge_say_the_budget_was_spent() {
         "{msg}"
     );
 
+    // AIM counts its candidates on the domain compressed from the noisy one-ways, so a
+    // failure there comes after the d one-way measurements and says so.
     let e = aim(
         &oracle,
         rho_budget(1.0),
         &Workload::all_k_way(3, 2),
         &AimOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(e.budget_spent(), "{e}");
+    let MechanismError::BudgetSpent { steps, .. } = &e else {
+        unreachable!()
+    };
+    assert!(*steps == 3 || *steps == 6, "{steps} one-way steps");
+    // A failure before any charge does not say so: a model size cap too small for the
+    // one-way model is refused before the first measurement.
+    let e = aim(
+        &InMemoryOracle::new(&table),
+        rho_budget(1.0),
+        &Workload::all_k_way(3, 2),
+        &AimOptions {
+            max_model_size_mb: 1e-7,
+            ..AimOptions::default()
+        },
         &NoProgress,
     )
     .unwrap_err();

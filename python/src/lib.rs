@@ -16,8 +16,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 
 use dpsynth::data::{
-    check_csv_grouped, describe, draft_from_arrow, read_arrow_with, read_csv_with, synthetic_batch,
-    truncate_units, DataError, EncodeReport, EncodedTable, ReadOptions,
+    check_table_grouped, describe, draft_from_arrow, read_arrow_with, read_table_with,
+    synthetic_batch, truncate_units, DataError, EncodeReport, EncodedTable, ReadOptions,
 };
 use dpsynth::eval::{evaluate as eval_tables, EvalOptions, NOTICE};
 use dpsynth::marginal::{Domain, InMemoryOracle, MarginalOracle};
@@ -27,7 +27,7 @@ use dpsynth::privacy::{secure_rng, Budget, Delta, Epsilon, PrivacyUnit, Rho};
 use dpsynth::release::{
     load_public_key, load_signing_key, mechanism_spec, repeated_ids_note, resolve_unit,
     sample_codes, verify_release, write_atomic, write_release, MechanismChoice, ModelFile,
-    SampleSpec,
+    OutputFormat, SampleSpec,
 };
 use dpsynth::schema::{draft_from_csv, ColumnKind, Schema};
 
@@ -172,7 +172,7 @@ fn budget<'py>(
 // ---------------------------------------------------------------------------------------
 // Reading private data.
 
-/// Where the private rows come from: a file path (CSV), or an Arrow stream object.
+/// Where the private rows come from: a file path (CSV or Parquet), or an Arrow stream object.
 fn read_table(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
@@ -183,7 +183,8 @@ fn read_table(
     if let Ok(path) = data.extract::<PathBuf>() {
         return py
             .detach(|| {
-                read_csv_with(&path, schema, opts).map_err(|e| csv_failure(e, &path, schema, opts))
+                read_table_with(&path, schema, opts)
+                    .map_err(|e| data_failure(e, &path, schema, opts))
             })
             .map_err(err);
     }
@@ -193,14 +194,14 @@ fn read_table(
         .map_err(|e| err(describe(&e, false)))
 }
 
-/// A failed CSV read in the CLI's words (`dpsynth fit` without `--show-values`): every
+/// A failed file read in the CLI's words (`dpsynth fit` without `--show-values`): every
 /// distinct problem of the file, grouped with counts, values hidden, then the summary line.
 /// PRIVATE to the operator, like the CLI's stderr.
-fn csv_failure(e: DataError, path: &Path, schema: &Schema, opts: &ReadOptions) -> String {
+fn data_failure(e: DataError, path: &Path, schema: &Schema, opts: &ReadOptions) -> String {
     if e.line().is_none() {
         return describe(&e, false);
     }
-    let report = check_csv_grouped(path, schema, opts);
+    let report = check_table_grouped(path, schema, opts);
     if report.is_empty() {
         return describe(&e, false);
     }
@@ -332,7 +333,12 @@ impl Model {
         }
         let method = sampling(method)?;
         let seed = seed.unwrap_or_else(rand::random);
-        let spec = SampleSpec { rows, seed, method };
+        let spec = SampleSpec {
+            rows,
+            seed,
+            method,
+            format: OutputFormat::Csv,
+        };
         let file = &self.file;
         let batch = py
             .detach(|| -> Result<_, String> {
@@ -380,6 +386,7 @@ impl Model {
             rows,
             seed: seed.unwrap_or_else(rand::random),
             method: sampling(method)?,
+            format: OutputFormat::Csv,
         };
         let (_, cert) = py
             .detach(|| {

@@ -17,10 +17,10 @@ use dpsynth::schema::Schema;
   dpsynth evaluate --real admissions.csv --synthetic release/synthetic.csv --schema admissions.schema.toml
   dpsynth evaluate --real adult.csv --synthetic s.csv --schema adult-domain.json --report report.html --json")]
 pub struct EvaluateCmd {
-    /// The real (private) CSV.
+    /// The real (private) data: CSV or Parquet.
     #[arg(long)]
     pub real: PathBuf,
-    /// The synthetic CSV.
+    /// The synthetic data: CSV or Parquet.
     #[arg(long)]
     pub synthetic: PathBuf,
     /// The public schema both files follow.

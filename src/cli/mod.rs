@@ -12,6 +12,7 @@ mod progress;
 mod query;
 mod release;
 mod schema;
+mod source;
 mod synth;
 
 use anyhow::Result;

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{anyhow, Error};
 use clap::Args;
 
-use dpsynth::data::{check_csv_grouped, describe, DataError, ReadOptions};
+use dpsynth::data::{check_table_grouped, describe, DataError, ReadOptions};
 use dpsynth::schema::Schema;
 
 /// How data problems are shown.
@@ -34,7 +34,7 @@ pub fn data_failure(
     if e.line().is_none() {
         return anyhow!("{}", describe(&e, args.show_values));
     }
-    let report = check_csv_grouped(path, schema, opts);
+    let report = check_table_grouped(path, schema, opts);
     if report.is_empty() {
         return anyhow!("{}", describe(&e, args.show_values));
     }

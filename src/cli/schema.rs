@@ -5,23 +5,21 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Subcommand;
 
-use dpsynth::data::{
-    check_csv_grouped, read_csv, read_csv_with, EncodeReport, ReadOptions, UnitProfile,
-};
+use dpsynth::data::{check_table_grouped, read_table_with, EncodeReport, ReadOptions, UnitProfile};
 use dpsynth::schema::{draft_from_csv, ColumnKind, Schema};
 
 use super::problems::ProblemArgs;
 
 #[derive(Subcommand, Debug)]
 pub enum SchemaCmd {
-    /// Validate a public schema; with --data, also report encoding problems in a CSV.
+    /// Validate a public schema; with --data, also report encoding problems in a CSV or Parquet file.
     #[command(after_help = "Examples:
   dpsynth schema check admissions.schema.toml --data admissions.csv
   dpsynth schema check admissions.schema.toml --data admissions.csv --privacy-unit patient_id")]
     Check {
         /// Schema file (TOML; JSON and benchmark *-domain.json accepted).
         schema: PathBuf,
-        /// CSV to check against the schema (its problems name line, column and value).
+        /// CSV or Parquet file to check against the schema (its problems name line or row, column and value).
         #[arg(long)]
         data: Option<PathBuf>,
         /// With --data: show (privately, for the operator) how many rows each value of this
@@ -63,10 +61,16 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
             // Data problems are grouped and counted (PRIVATE: for the operator only).
             let (mut data_lines, mut data_problems) = (Vec::new(), 0);
             if let (Some(s), Some(d)) = (&parsed, &data) {
-                let report = check_csv_grouped(d, s, &ReadOptions::default());
+                let report = check_table_grouped(d, s, &ReadOptions::default());
                 if report.is_empty() {
-                    if let Ok((_, report)) = read_csv(d, s) {
+                    let opts = ReadOptions {
+                        check_rules: true,
+                        ..ReadOptions::default()
+                    };
+                    if let Ok((_, report)) = read_table_with(d, s, &opts) {
                         clamping_note(&report);
+                        data_lines = rule_problems(d, &report);
+                        data_problems = data_lines.len();
                     }
                 } else {
                     (data_lines, data_problems) =
@@ -152,6 +156,36 @@ fn clamping_note(report: &EncodeReport) {
     }
 }
 
+/// Rows breaking the schema's rules: PRIVATE counts for the operator. A public rule the data
+/// breaks is either wrong or marks data errors; either way the model gives those rows' cells
+/// no mass, so the steward must decide.
+fn rule_problems(file: &std::path::Path, report: &EncodeReport) -> Vec<String> {
+    report
+        .rules
+        .iter()
+        .filter(|r| r.rows > 0 || r.undecided > 0)
+        .map(|r| {
+            let mut msg = format!(
+                "{}: rule {} is broken by {} row(s)",
+                file.display(),
+                r.rule,
+                r.rows
+            );
+            if let Some(at) = r.first {
+                msg.push_str(&format!(", first at {at}"));
+            }
+            if r.undecided > 0 {
+                msg.push_str(&format!(
+                    "; {} row(s) could not be read back to decide it",
+                    r.undecided
+                ));
+            }
+            msg.push_str(" (private, for the operator only)");
+            msg
+        })
+        .collect()
+}
+
 /// Rows per unit and what each bound K would drop: PRIVATE figures for the operator choosing
 /// `max_rows_per_unit`, never part of a release.
 fn unit_profile(schema: &Schema, data: &std::path::Path, column: &str) -> Result<()> {
@@ -167,7 +201,7 @@ fn unit_profile(schema: &Schema, data: &std::path::Path, column: &str) -> Result
         unit_column: Some(column.to_string()),
         ..ReadOptions::default()
     };
-    let (table, _) = read_csv_with(data, schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (table, _) = read_table_with(data, schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let Some(units) = table.units() else {
         bail!("internal error: {column} was not read");
     };

@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use dpsynth::data::{read_csv_with, truncate_units, EncodedTable, ReadOptions};
-use dpsynth::marginal::InMemoryOracle;
+use dpsynth::data::{read_table_with, truncate_units, EncodedTable, ReadOptions};
+use dpsynth::marginal::{Domain, InMemoryOracle};
 use dpsynth::mechanism::measure::spendable_rho;
 use dpsynth::mechanism::{
     fit, AimOptions, Fitted, MechanismSpec, MstOptions, Progress, SchemaKnowledge, Workload,
@@ -16,14 +16,16 @@ use dpsynth::mechanism::{
 use dpsynth::model::SamplingMethod;
 use dpsynth::privacy::{epsilon_for, require_csprng, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
 use dpsynth::release::{
-    load_signing_key, sample_to_csv, sha256_file, write_atomic, write_release, Ledger, Lifetime,
-    ModelFile, Reservation, SampleSpec, CERTIFICATE_FILE,
+    load_signing_key, sample_to_file, sha256_file, write_atomic, write_release, Ledger, Lifetime,
+    ModelFile, OutputFormat, Reservation, SampleSpec, CERTIFICATE_FILE,
 };
 use dpsynth::schema::{ColumnKind, Schema};
+use dpsynth::sql::{is_postgres_url, SqlOracle};
 
 use super::budget::BudgetArgs;
 use super::problems::{data_failure, ProblemArgs};
 use super::progress::Bars;
+use super::source::{open_sql, SourceArgs};
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
 pub enum MechanismArg {
@@ -50,12 +52,33 @@ impl From<SamplingArg> for SamplingMethod {
     }
 }
 
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum FormatArg {
+    /// synthetic.csv
+    Csv,
+    /// synthetic.parquet (every column as text; the same values as the CSV)
+    Parquet,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Csv => OutputFormat::Csv,
+            FormatArg::Parquet => OutputFormat::Parquet,
+        }
+    }
+}
+
 /// What fit and synth share: the private input, the budget and the mechanism.
 #[derive(Args, Debug)]
 pub struct FitArgs {
-    /// The private CSV.
+    /// The private data: a CSV or Parquet file, or a PostgreSQL database
+    /// (postgresql://USER@HOST:PORT/DB with --table or --query; the password from
+    /// PGPASSWORD or ~/.pgpass).
     #[arg(long)]
     pub data: PathBuf,
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// The public schema (TOML; JSON or a benchmark *-domain.json accepted).
     #[arg(long)]
     pub schema: PathBuf,
@@ -118,7 +141,7 @@ pub struct FitArgs {
 pub struct SynthCmd {
     #[command(flatten)]
     pub fit: FitArgs,
-    /// Output directory (synthetic.csv, model.json, certificate.json, README.txt).
+    /// Output directory (synthetic.csv or synthetic.parquet, model.json, certificate.json, README.txt).
     #[arg(long)]
     pub out: PathBuf,
     /// Replace an existing output directory.
@@ -133,6 +156,9 @@ pub struct SynthCmd {
     /// How records are drawn from the model.
     #[arg(long, value_enum, default_value_t = SamplingArg::Rounding)]
     pub sampling: SamplingArg,
+    /// File format of the synthetic records (hashed in the certificate either way).
+    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+    pub format: FormatArg,
     /// Also evaluate the synthetic data against the real data, written beside the release
     /// as OUT.evaluation.html and OUT.evaluation.json: INTERNAL, NOT part of the release.
     #[arg(long)]
@@ -173,7 +199,8 @@ pub struct SampleCmd {
     pub seed: Option<u64>,
     #[arg(long, value_enum, default_value_t = SamplingArg::Rounding)]
     pub sampling: SamplingArg,
-    /// The CSV to write.
+    /// The file to write: CSV, or Parquet when its name ends in .parquet.
+    #[arg(long)]
     #[arg(long)]
     pub out: PathBuf,
     /// Replace an existing file.
@@ -192,9 +219,25 @@ fn parse_rows(s: &str) -> Result<usize, String> {
 struct Loaded {
     schema_text: String,
     schema: Schema,
-    /// Truncated to the unit's K rows per unit when there is a unit.
-    table: EncodedTable,
+    /// Where the counts come from; truncated to the unit's K rows per unit when there is
+    /// a unit.
+    counts: Counts,
     unit: PrivacyUnit,
+}
+
+/// The data behind a run's oracle: rows in memory (CSV, Parquet), or a database.
+enum Counts {
+    Memory(EncodedTable),
+    Sql(Box<SqlOracle>),
+}
+
+impl Counts {
+    fn domain(&self) -> Domain {
+        match self {
+            Counts::Memory(t) => InMemoryOracle::new(t).domain_owned(),
+            Counts::Sql(o) => dpsynth::marginal::MarginalOracle::domain(o.as_ref()).clone(),
+        }
+    }
 }
 
 /// The privacy unit of a run: the flags, else the schema's `privacy_unit` and
@@ -244,8 +287,18 @@ fn load(args: &FitArgs) -> Result<Loaded> {
         unit_column: unit.unit_column().map(String::from),
         ..ReadOptions::default()
     };
+    if let Some(url) = args.data.to_str().filter(|d| is_postgres_url(d)) {
+        // Counting happens in the database; only counts come back (proofs/sql-source.md).
+        let oracle = open_sql(url, &args.source, &schema, &opts, &unit, &args.problems)?;
+        return Ok(Loaded {
+            schema_text,
+            schema,
+            counts: Counts::Sql(Box::new(oracle)),
+            unit,
+        });
+    }
     // Encoding problems name file, line and column (values on request): for the operator.
-    let (table, report) = read_csv_with(&args.data, &schema, &opts)
+    let (table, report) = read_table_with(&args.data, &schema, &opts)
         .map_err(|e| data_failure(e, &args.data, &schema, &opts, &args.problems))?;
     let table = match &unit {
         PrivacyUnit::Record => {
@@ -269,7 +322,7 @@ fn load(args: &FitArgs) -> Result<Loaded> {
     Ok(Loaded {
         schema_text,
         schema,
-        table,
+        counts: Counts::Memory(table),
         unit,
     })
 }
@@ -362,17 +415,16 @@ impl Charge {
 fn spec(
     args: &FitArgs,
     schema: &Schema,
-    table: &EncodedTable,
+    oracle_domain: &Domain,
     unit: &PrivacyUnit,
 ) -> Result<MechanismSpec> {
-    let oracle_domain = InMemoryOracle::new(table).domain_owned();
     let mut spec = build_spec(
         args.mechanism,
         args.workload.as_deref(),
         &args.targets,
         args.max_model_size,
         args.rounds,
-        &oracle_domain,
+        oracle_domain,
         unit,
     )?;
     // Automatic bins and rules: public knowledge from the schema.
@@ -437,7 +489,7 @@ fn prepare(args: &FitArgs) -> Result<(Loaded, Budget, MechanismSpec)> {
     require_csprng()?;
     let loaded = load(args)?;
     let budget = args.budget.budget()?;
-    let spec = spec(args, &loaded.schema, &loaded.table, &loaded.unit)?;
+    let spec = spec(args, &loaded.schema, &loaded.counts.domain(), &loaded.unit)?;
     let spend = spendable_rho(&budget, &loaded.unit);
     if spend < budget.rho.value() {
         errln!(
@@ -455,10 +507,12 @@ fn run_fit(
     spec: &MechanismSpec,
     accuracy_seed: u64,
 ) -> Result<(Fitted, serde_json::Value)> {
-    let oracle = InMemoryOracle::new(&loaded.table);
-    let options = spec.options_json(&oracle.domain_owned());
+    let options = spec.options_json(&loaded.counts.domain());
     let bars = Bars::new(args.quiet, args.timings);
-    let mut fitted = fit(&oracle, budget, spec, &bars)?;
+    let mut fitted = match &loaded.counts {
+        Counts::Memory(table) => fit(&InMemoryOracle::new(table), budget, spec, &bars)?,
+        Counts::Sql(oracle) => fit(oracle.as_ref(), budget, spec, &bars)?,
+    };
     // Error bars from the DP outputs alone (post-processing; proofs/accuracy.md).
     bars.start("error bars", 1);
     fitted
@@ -556,6 +610,9 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             cmd.out.display()
         );
     }
+    if cmd.evaluate && cmd.fit.data.to_str().is_some_and(is_postgres_url) {
+        bail!("--evaluate reads the real rows, which stay in the database on a postgresql:// source; evaluate against a CSV or Parquet extract with `dpsynth evaluate` instead");
+    }
     let key = match &cmd.fit.sign_with {
         Some(p) => Some(load_signing_key(p)?),
         None => None,
@@ -573,6 +630,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         rows: cmd.rows,
         seed: cmd.seed.unwrap_or_else(rand::random),
         method: cmd.sampling.into(),
+        format: cmd.format.into(),
     };
     let mut write_secs = 0.0;
     let outcome = (|| -> Result<_> {
@@ -672,7 +730,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         let json_path = PathBuf::from(format!("{base}.evaluation.json"));
         super::evaluate::run_evaluation(
             &cmd.fit.data,
-            &dir.join(dpsynth::release::DATA_FILE),
+            &dir.join(OutputFormat::from(cmd.format).data_file()),
             &cmd.fit.schema,
             &super::evaluate::EvalArgs {
                 show_values: cmd.fit.problems.show_values,
@@ -756,12 +814,18 @@ pub fn run_sample(cmd: SampleCmd) -> Result<()> {
         );
     }
     let model = ModelFile::load(&cmd.model)?;
+    let format = if dpsynth::data::is_parquet(&cmd.out) {
+        OutputFormat::Parquet
+    } else {
+        OutputFormat::Csv
+    };
     let spec = SampleSpec {
         rows: cmd.rows,
         seed: cmd.seed.unwrap_or_else(rand::random),
         method: cmd.sampling.into(),
+        format,
     };
-    let rows = sample_to_csv(&model, &spec, Path::new(&cmd.out))?;
+    let rows = sample_to_file(&model, &spec, Path::new(&cmd.out))?;
     outln!(
         "wrote {} ({rows} rows, seed {})",
         cmd.out.display(),

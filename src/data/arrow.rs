@@ -35,7 +35,7 @@ use crate::schema::{draft_from_reader, Column, ColumnKind, DraftError, Schema};
 
 use super::decode::{decode_rng, Decoder};
 use super::encoded::EncodedTable;
-use super::error::DataError;
+use super::error::{DataError, Location};
 use super::read::{read_csv_from, EncodeReport, ReadOptions};
 use super::write::{synthetic_id, validate};
 
@@ -56,7 +56,7 @@ where
         if schema.column(f.name()).is_some() && !readable(f.data_type()) {
             return Err(DataError::Malformed {
                 file: source_name.to_string(),
-                line: 1,
+                line: Location::Line(1),
                 message: format!(
                     "column {:?} has the Arrow type {}, which dpsynth cannot read; convert it to text or numbers first",
                     f.name(),
@@ -101,7 +101,7 @@ where
 fn stream_error(source_name: &str, e: &dyn std::fmt::Display) -> DataError {
     DataError::Malformed {
         file: source_name.to_string(),
-        line: 0,
+        line: Location::Line(0),
         message: format!("reading the Arrow stream failed: {e}"),
     }
 }
@@ -345,7 +345,7 @@ pub fn synthetic_batch(
     RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), arrays).map_err(|e| {
         DataError::Malformed {
             file: "synthetic records".into(),
-            line: 0,
+            line: Location::Line(0),
             message: format!("internal error building the Arrow table: {e}"),
         }
     })

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::error::DataError;
+use super::error::{DataError, Location};
 
 /// Distinct problems tracked at most; rows with further distinct problems are only counted.
 const MAX_GROUPS: usize = 10_000;
@@ -26,6 +26,9 @@ const HIDDEN: &str = "values hidden; --show-values prints them, for the operator
 struct Group {
     first: DataError,
     rows: u64,
+    /// Distinct values behind the group when a source counted them for us (a database
+    /// asked without values); 1 otherwise.
+    values: u64,
 }
 
 /// Problems found in one file, grouped by kind, column and value (in order of first
@@ -44,7 +47,7 @@ struct CellParts<'a> {
     file: &'a str,
     column: &'a str,
     value: Option<&'a str>,
-    line: u64,
+    line: Location,
     /// The problem, after "value(s) ...".
     what: String,
     advice: &'static str,
@@ -145,6 +148,14 @@ fn cell_parts(e: &DataError) -> Option<CellParts<'_>> {
     })
 }
 
+/// Where a group's first row is, after its count; a SQL source has no row order.
+fn first_at(at: &Location) -> String {
+    match at {
+        Location::Rows(_) => String::new(),
+        at => format!(", first at {at}"),
+    }
+}
+
 /// A count with thousands separators: 2441 -> "2,441".
 fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -167,7 +178,7 @@ fn rows(n: u64) -> String {
 pub fn describe(e: &DataError, show_values: bool) -> String {
     match cell_parts(e) {
         Some(p) if !show_values && p.value.is_some() => format!(
-            "{}: line {}: column {:?}: the value is {} (value hidden; --show-values prints it, for the operator only); {}",
+            "{}: {}: column {:?}: the value is {} (value hidden; --show-values prints it, for the operator only); {}",
             p.file, p.line, p.column, p.what, p.advice
         ),
         _ => e.to_string(),
@@ -184,6 +195,12 @@ enum Entry {
 impl ProblemReport {
     /// Adds one problem.
     pub fn add(&mut self, e: DataError) {
+        self.add_counted(e, 1);
+    }
+
+    /// Adds one problem standing for `distinct_values` values (a database source that
+    /// counted them without reading them); its rows come from its `Location::Rows`.
+    pub fn add_counted(&mut self, e: DataError, distinct_values: u64) {
         let key = match (cell_parts(&e), &e) {
             (Some(p), _) => (
                 p.kind,
@@ -193,13 +210,22 @@ impl ProblemReport {
             (None, DataError::Malformed { message, .. }) => (10, String::new(), message.clone()),
             (None, other) => (11, String::new(), other.to_string()),
         };
+        // A SQL source reports one problem for all the rows that share it.
+        let n = match cell_parts(&e).map(|p| p.line) {
+            Some(Location::Rows(n)) => n,
+            _ => 1,
+        };
         if let Some(&i) = self.index.get(&key) {
-            self.groups[i].rows += 1;
+            self.groups[i].rows += n;
         } else if self.groups.len() < MAX_GROUPS {
             self.index.insert(key, self.groups.len());
-            self.groups.push(Group { first: e, rows: 1 });
+            self.groups.push(Group {
+                first: e,
+                rows: n,
+                values: distinct_values,
+            });
         } else {
-            self.untracked_rows += 1;
+            self.untracked_rows += n;
         }
     }
 
@@ -231,13 +257,13 @@ impl ProblemReport {
                     match merged.get(&(p.kind, p.column)) {
                         Some(&ei) => {
                             if let Entry::Merged(_, values, n) = &mut entries[ei] {
-                                *values += 1;
+                                *values += g.values;
                                 *n += g.rows;
                             }
                         }
                         None => {
                             merged.insert((p.kind, p.column), entries.len());
-                            entries.push(Entry::Merged(gi, 1, g.rows));
+                            entries.push(Entry::Merged(gi, g.values, g.rows));
                         }
                     }
                 }
@@ -247,12 +273,12 @@ impl ProblemReport {
                         None => String::new(),
                     };
                     entries.push(Entry::Text(format!(
-                        "{}: column {:?}: {value}{}: {}, first at line {}; {}",
+                        "{}: column {:?}: {value}{}: {}{}; {}",
                         p.file,
                         p.column,
                         p.what,
                         rows(g.rows),
-                        p.line,
+                        first_at(&p.line),
                         p.advice
                     )));
                 }
@@ -270,7 +296,7 @@ impl ProblemReport {
                 Entry::Text(t) => t,
                 Entry::Merged(gi, values, n) => match cell_parts(&self.groups[gi].first) {
                     Some(p) => format!(
-                        "{}: column {:?}: {} {} {}: {}, first at line {} ({HIDDEN}); {}",
+                        "{}: column {:?}: {} {} {}: {}{} ({HIDDEN}); {}",
                         p.file,
                         p.column,
                         thousands(values),
@@ -281,7 +307,7 @@ impl ProblemReport {
                         },
                         p.what,
                         rows(n),
-                        p.line,
+                        first_at(&p.line),
                         p.advice
                     ),
                     None => self.groups[gi].first.to_string(),

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::schema::{Cell, CellError, Column, ExtraColumns, Schema};
 
 use super::encoded::{Codes, EncodedTable};
-use super::error::DataError;
+use super::error::{DataError, Location};
 use super::problems::ProblemReport;
 use super::truncate::{RepeatDetector, UnitInterner};
 
@@ -23,6 +23,9 @@ pub struct ReadOptions {
     /// recorded in the table ([`EncodedTable::units`]) for truncation, and a row without one
     /// is an error.
     pub unit_column: Option<String>,
+    /// Check every record against the schema's rules and count, per rule, the rows that
+    /// break it ([`EncodeReport::rules`]; `schema check --data`). Off in release runs.
+    pub check_rules: bool,
 }
 
 impl Default for ReadOptions {
@@ -30,6 +33,7 @@ impl Default for ReadOptions {
         ReadOptions {
             allow_extra_columns: false,
             max_problems: 20,
+            check_rules: false,
             unit_column: None,
         }
     }
@@ -61,6 +65,20 @@ pub struct EncodeReport {
     /// once: the data may hold several rows per person, so a record-level guarantee may not
     /// be what the operator wants.
     pub repeated_ids: Vec<String>,
+    /// With [`ReadOptions::check_rules`]: per rule of the schema, the rows that break it.
+    pub rules: Vec<RuleReport>,
+}
+
+/// Rows of the data breaking one rule of the schema (PRIVATE, like the rest of the report).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleReport {
+    pub rule: String,
+    /// Rows that break the rule.
+    pub rows: u64,
+    /// Rows whose values could not be read back to decide the rule.
+    pub undecided: u64,
+    /// Where it is first broken (a line of a CSV file, a row of a Parquet file).
+    pub first: Option<Location>,
 }
 
 impl EncodeReport {
@@ -177,7 +195,7 @@ pub fn check_csv_grouped(path: &Path, schema: &Schema, opts: &ReadOptions) -> Pr
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(super) enum Mode {
     /// Build the table; stop at the first problem.
     Encode,
     /// Collect up to `max_problems` problems; build nothing.
@@ -187,7 +205,7 @@ enum Mode {
 }
 
 fn malformed(file: &str, e: &csv::Error) -> DataError {
-    let line = e.position().map_or(0, |p| p.line());
+    let line = Location::Line(e.position().map_or(0, |p| p.line()));
     let message = match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
@@ -204,7 +222,13 @@ fn malformed(file: &str, e: &csv::Error) -> DataError {
     }
 }
 
-fn cell_error(file: &str, line: u64, col: &Column, raw: &str, e: CellError) -> DataError {
+pub(super) fn cell_error(
+    file: &str,
+    line: Location,
+    col: &Column,
+    raw: &str,
+    e: CellError,
+) -> DataError {
     let (file, column, value) = (file.to_string(), col.name().to_string(), raw.to_string());
     match e {
         CellError::MissingNotAllowed => DataError::MissingValue {
@@ -258,13 +282,8 @@ fn run<R: Read>(
     opts: &ReadOptions,
     mode: Mode,
     errors: &mut Vec<DataError>,
-    mut groups: Option<&mut ProblemReport>,
+    groups: Option<&mut ProblemReport>,
 ) -> Option<(EncodedTable, EncodeReport)> {
-    let limit = match mode {
-        Mode::Encode => 1,
-        Mode::Check => opts.max_problems.max(1),
-        Mode::Group => usize::MAX,
-    };
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
         .has_headers(true)
@@ -283,161 +302,330 @@ fn run<R: Read>(
             return None;
         }
     };
-    if header.is_empty() {
-        errors.push(DataError::Empty {
-            file: file.to_string(),
-        });
-        return None;
-    }
-
-    // Header checks: duplicates, schema columns missing, columns the schema does not know.
-    // A schema column with a `position` claims that header cell when it is unnamed (or
-    // carries the column's name).
-    let claimed: HashMap<usize, &str> = schema
-        .columns()
-        .iter()
-        .filter_map(|c| {
-            let i = c.position()?.checked_sub(1)?;
-            let h = header.get(i)?;
-            (h.trim().is_empty() || h == c.name()).then_some((i, c.name()))
-        })
-        .collect();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for (i, h) in header.iter().enumerate() {
-        if let Some(name) = claimed.get(&i) {
-            index.insert(name, i);
-            continue;
-        }
-        if index.insert(h.as_str(), i).is_some() {
-            errors.push(DataError::DuplicateHeader {
-                file: file.to_string(),
-                column: h.clone(),
-            });
-        }
-    }
-    // Skipped columns may be absent: they are neither modelled nor written.
-    let missing: Vec<String> = schema
-        .columns()
-        .iter()
-        .filter(|c| c.is_written() && !index.contains_key(c.name()))
-        .map(|c| c.name().to_string())
-        .collect();
-    if !missing.is_empty() {
-        errors.push(DataError::MissingColumns {
-            file: file.to_string(),
-            columns: missing,
-        });
-    }
-    let allow_extra = opts.allow_extra_columns || schema.extra_columns() == ExtraColumns::Ignore;
-    if !allow_extra {
-        let extra: Vec<String> = header
-            .iter()
-            .enumerate()
-            .filter(|(i, h)| !claimed.contains_key(i) && schema.column(h).is_none())
-            .map(|(_, h)| h)
-            .cloned()
-            .collect();
-        if !extra.is_empty() {
-            errors.push(DataError::ExtraColumns {
-                file: file.to_string(),
-                columns: extra,
-            });
-        }
-    }
-    // Encoding stops at the first problem (its limit is 1); a check stops once the header
-    // alone fills its limit (each duplicated header is its own problem).
-    if errors.len() >= limit {
-        errors.truncate(limit);
-        return None;
-    }
-
-    let modelled = schema.modelled();
-    let positions: Vec<Option<usize>> = modelled
-        .iter()
-        .map(|c| index.get(c.name()).copied())
-        .collect();
-    let mut codes: Vec<Codes> = modelled
-        .iter()
-        .map(|c| Codes::with_cardinality(c.cardinality(), 0))
-        .collect();
-    let mut report = EncodeReport {
-        columns: modelled
-            .iter()
-            .map(|c| ColumnReport {
-                name: c.name().to_string(),
-                ..Default::default()
-            })
-            .collect(),
-        repeated_ids: Vec::new(),
-    };
-
-    // The privacy unit's values, and repeats in the other id columns (both private).
-    let unit = opts.unit_column.as_deref().and_then(|name| {
-        let col = schema.column(name)?;
-        Some((col, *index.get(name)?, UnitInterner::default()))
-    });
-    let mut unit = match (unit, &opts.unit_column) {
-        (None, Some(name)) => {
-            errors.push(DataError::NoUnitColumn {
-                file: file.to_string(),
-                column: name.clone(),
-            });
-            return None;
-        }
-        (u, _) => u,
-    };
-    let mut repeats: Vec<(&Column, usize, RepeatDetector)> = schema
-        .columns()
-        .iter()
-        .filter(|c| matches!(c.kind(), crate::schema::ColumnKind::Id { .. }))
-        .filter(|c| Some(c.name()) != opts.unit_column.as_deref())
-        .filter_map(|c| Some((c, *index.get(c.name())?, RepeatDetector::default())))
-        .collect();
-
+    let mut enc = Encoder::new(file, schema, opts, mode, &header, errors)?.grouping(groups);
     let mut rec = csv::StringRecord::new();
-    let mut rows = 0u64;
-    while errors.len() < limit {
-        if let Some(g) = groups.as_deref_mut() {
-            // Grouping reads the whole file; fold problems as they come.
-            errors.drain(..).for_each(|e| g.add(e));
-        }
+    while !enc.full() {
         match rdr.read_record(&mut rec) {
-            Ok(true) => rows += 1,
+            Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
                 let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
-                errors.push(malformed(file, &e));
+                enc.errors.push(malformed(file, &e));
                 if fatal || mode == Mode::Encode {
                     return None;
                 }
                 continue;
             }
         }
-        let line = rec.position().map_or(0, |p| p.line());
-        if let Some((col, pos, interner)) = &mut unit {
-            let raw = rec.get(*pos).unwrap_or("");
-            if col.is_missing(raw) || col.is_missing(raw.trim()) {
-                errors.push(DataError::MissingUnit {
+        let line = Location::Line(rec.position().map_or(0, |p| p.line()));
+        if !enc.row(line, |pos| Some(rec.get(pos).unwrap_or(""))) {
+            return None;
+        }
+    }
+    enc.finish()
+}
+
+/// The header checks of the file readers (duplicates, schema columns missing, columns the
+/// schema does not know) for a source whose column names are `header`, e.g. a database
+/// table: up to `opts.max_problems` problems, none if the header fits the schema.
+pub fn check_header(
+    source_name: &str,
+    schema: &Schema,
+    opts: &ReadOptions,
+    header: &[String],
+) -> Vec<DataError> {
+    let mut errors = Vec::new();
+    let _ = Encoder::new(source_name, schema, opts, Mode::Check, header, &mut errors);
+    errors
+}
+
+/// Encodes rows of any tabular source against the schema: the header checks, the per-cell
+/// rules and the report, shared by the CSV and Parquet readers so both follow the same
+/// schema rules and give the same errors.
+pub(super) struct Encoder<'a> {
+    file: &'a str,
+    mode: Mode,
+    limit: usize,
+    pub(super) errors: &'a mut Vec<DataError>,
+    /// In [`Mode::Group`], where problems are folded as they come.
+    groups: Option<&'a mut ProblemReport>,
+    modelled: Vec<&'a Column>,
+    /// Source position of each modelled column.
+    positions: Vec<Option<usize>>,
+    codes: Vec<Codes>,
+    report: EncodeReport,
+    unit: Option<(&'a Column, usize, UnitInterner)>,
+    repeats: Vec<(&'a Column, usize, RepeatDetector)>,
+    /// With [`ReadOptions::check_rules`]: the schema's rules, checked on every row.
+    rules: Option<crate::schema::rules::CompiledRules>,
+    rows: u64,
+}
+
+impl<'a> Encoder<'a> {
+    /// Checks the header (duplicates, schema columns missing, columns the schema does not
+    /// know) and prepares encoding. `None` when the header's problems fill the limit.
+    pub(super) fn new(
+        file: &'a str,
+        schema: &'a Schema,
+        opts: &ReadOptions,
+        mode: Mode,
+        header: &[String],
+        errors: &'a mut Vec<DataError>,
+    ) -> Option<Self> {
+        let limit = match mode {
+            Mode::Encode => 1,
+            Mode::Check => opts.max_problems.max(1),
+            Mode::Group => usize::MAX,
+        };
+        if header.is_empty() {
+            errors.push(DataError::Empty {
+                file: file.to_string(),
+            });
+            return None;
+        }
+        // A schema column with a `position` claims that header cell when it is unnamed (or
+        // carries the column's name).
+        let claimed: HashMap<usize, &str> = schema
+            .columns()
+            .iter()
+            .filter_map(|c| {
+                let i = c.position()?.checked_sub(1)?;
+                let h = header.get(i)?;
+                (h.trim().is_empty() || h == c.name()).then_some((i, c.name()))
+            })
+            .collect();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, h) in header.iter().enumerate() {
+            if let Some(name) = claimed.get(&i) {
+                index.insert(name, i);
+                continue;
+            }
+            if index.insert(h.as_str(), i).is_some() {
+                errors.push(DataError::DuplicateHeader {
                     file: file.to_string(),
-                    line,
-                    column: col.name().to_string(),
+                    column: h.clone(),
                 });
-                if mode == Mode::Encode || errors.len() >= limit {
-                    return None;
-                }
-            } else {
-                interner.push(raw.trim());
             }
         }
-        for (_, pos, detector) in &mut repeats {
-            detector.push(rec.get(*pos).unwrap_or("").trim());
+        // Skipped columns may be absent: they are neither modelled nor written.
+        let missing: Vec<String> = schema
+            .columns()
+            .iter()
+            .filter(|c| c.is_written() && !index.contains_key(c.name()))
+            .map(|c| c.name().to_string())
+            .collect();
+        if !missing.is_empty() {
+            errors.push(DataError::MissingColumns {
+                file: file.to_string(),
+                columns: missing,
+            });
         }
-        for (j, col) in modelled.iter().enumerate() {
-            let Some(pos) = positions[j] else { continue };
-            let raw = rec.get(pos).unwrap_or("");
-            match col.encode(raw) {
+        let allow_extra =
+            opts.allow_extra_columns || schema.extra_columns() == ExtraColumns::Ignore;
+        if !allow_extra {
+            let extra: Vec<String> = header
+                .iter()
+                .enumerate()
+                .filter(|(i, h)| !claimed.contains_key(i) && schema.column(h).is_none())
+                .map(|(_, h)| h)
+                .cloned()
+                .collect();
+            if !extra.is_empty() {
+                errors.push(DataError::ExtraColumns {
+                    file: file.to_string(),
+                    columns: extra,
+                });
+            }
+        }
+        // Encoding stops at the first problem (its limit is 1); a check stops once the header
+        // alone fills its limit (each duplicated header is its own problem).
+        if errors.len() >= limit {
+            errors.truncate(limit);
+            return None;
+        }
+
+        let modelled = schema.modelled();
+        let positions: Vec<Option<usize>> = modelled
+            .iter()
+            .map(|c| index.get(c.name()).copied())
+            .collect();
+        let codes: Vec<Codes> = modelled
+            .iter()
+            .map(|c| Codes::with_cardinality(c.cardinality(), 0))
+            .collect();
+        let mut report = EncodeReport {
+            columns: modelled
+                .iter()
+                .map(|c| ColumnReport {
+                    name: c.name().to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+            repeated_ids: Vec::new(),
+            rules: Vec::new(),
+        };
+        // The rules, when asked for: compiled once, checked on each record's texts.
+        let rules = if opts.check_rules && mode == Mode::Encode && !schema.rules.is_empty() {
+            crate::schema::rules::CompiledRules::new(schema).ok()
+        } else {
+            None
+        };
+        if let Some(r) = &rules {
+            report.rules = r
+                .labels()
+                .into_iter()
+                .map(|rule| RuleReport {
+                    rule,
+                    rows: 0,
+                    undecided: 0,
+                    first: None,
+                })
+                .collect();
+        }
+
+        // The privacy unit's values, and repeats in the other id columns (both private).
+        let unit = opts.unit_column.as_deref().and_then(|name| {
+            let col = schema.column(name)?;
+            Some((col, *index.get(name)?, UnitInterner::default()))
+        });
+        let unit = match (unit, &opts.unit_column) {
+            (None, Some(name)) => {
+                errors.push(DataError::NoUnitColumn {
+                    file: file.to_string(),
+                    column: name.clone(),
+                });
+                return None;
+            }
+            (u, _) => u,
+        };
+        let repeats: Vec<(&Column, usize, RepeatDetector)> = schema
+            .columns()
+            .iter()
+            .filter(|c| matches!(c.kind(), crate::schema::ColumnKind::Id { .. }))
+            .filter(|c| Some(c.name()) != opts.unit_column.as_deref())
+            .filter_map(|c| Some((c, *index.get(c.name())?, RepeatDetector::default())))
+            .collect();
+        Some(Encoder {
+            file,
+            mode,
+            limit,
+            errors,
+            groups: None,
+            modelled,
+            positions,
+            codes,
+            report,
+            unit,
+            repeats,
+            rules,
+            rows: 0,
+        })
+    }
+
+    /// Folds problems into `groups` as they come ([`Mode::Group`] reads the whole source).
+    pub(super) fn grouping(mut self, groups: Option<&'a mut ProblemReport>) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// Whether the problems found fill the limit (reading stops).
+    pub(super) fn full(&mut self) -> bool {
+        if let Some(g) = self.groups.as_deref_mut() {
+            self.errors.drain(..).for_each(|e| g.add(e));
+        }
+        self.errors.len() >= self.limit
+    }
+
+    /// Source positions the encoder reads (modelled, unit and other id columns), so that a
+    /// columnar reader can skip the rest.
+    pub(super) fn needed_positions(&self) -> Vec<usize> {
+        let mut p: Vec<usize> = self.positions.iter().flatten().copied().collect();
+        p.extend(self.unit.iter().map(|(_, pos, _)| *pos));
+        p.extend(self.repeats.iter().map(|(_, pos, _)| *pos));
+        p.sort_unstable();
+        p.dedup();
+        p
+    }
+
+    /// The modelled column read at each of `n` source positions, if any (a typed reader
+    /// formats dates and timestamps for it).
+    pub(super) fn column_at(&self, n: usize) -> Vec<Option<&'a Column>> {
+        let mut at = vec![None; n];
+        for (col, pos) in self.modelled.iter().zip(&self.positions) {
+            if let Some(slot) = pos.and_then(|p| at.get_mut(p)) {
+                *slot = Some(*col);
+            }
+        }
+        at
+    }
+
+    /// Encodes one row; `cell(pos)` gives the text at a source position, `None` for a null
+    /// (a typed source's missing value). Returns false when reading must stop.
+    pub(super) fn row<'r>(
+        &mut self,
+        at: Location,
+        cell: impl Fn(usize) -> Option<&'r str>,
+    ) -> bool {
+        self.rows += 1;
+        let file = self.file;
+        if let Some((col, pos, interner)) = &mut self.unit {
+            match cell(*pos) {
+                Some(raw) if !(col.is_missing(raw) || col.is_missing(raw.trim())) => {
+                    interner.push(raw.trim())
+                }
+                _ => {
+                    self.errors.push(DataError::MissingUnit {
+                        file: file.to_string(),
+                        line: at,
+                        column: col.name().to_string(),
+                    });
+                    if self.mode == Mode::Encode || self.errors.len() >= self.limit {
+                        return false;
+                    }
+                }
+            }
+        }
+        for (_, pos, detector) in &mut self.repeats {
+            if let Some(raw) = cell(*pos) {
+                detector.push(raw.trim());
+            }
+        }
+        if let Some(r) = &self.rules {
+            let texts: Vec<&str> = self
+                .positions
+                .iter()
+                .map(|p| p.and_then(&cell).unwrap_or(""))
+                .collect();
+            match r.broken_by(&texts) {
+                Ok(broken) => {
+                    for i in broken {
+                        let rr = &mut self.report.rules[i];
+                        rr.rows += 1;
+                        rr.first.get_or_insert(at);
+                    }
+                }
+                Err(_) => self
+                    .report
+                    .rules
+                    .iter_mut()
+                    .for_each(|rr| rr.undecided += 1),
+            }
+        }
+        for (j, col) in self.modelled.iter().enumerate() {
+            let Some(pos) = self.positions[j] else {
+                continue;
+            };
+            let raw = cell(pos);
+            let encoded = match raw {
+                Some(raw) => col.encode(raw),
+                None => match col.missing_code() {
+                    Some(c) => Ok(Cell::Missing(c)),
+                    None => Err(CellError::MissingNotAllowed),
+                },
+            };
+            match encoded {
                 Ok(cell) => {
-                    let r = &mut report.columns[j];
+                    let r = &mut self.report.columns[j];
                     match cell {
                         Cell::Value(_) => {}
                         Cell::ClampedBelow(_) => r.clamped_below += 1,
@@ -445,48 +633,61 @@ fn run<R: Read>(
                         Cell::Other(_) => r.mapped_to_other += 1,
                         Cell::Missing(_) => r.missing += 1,
                     }
-                    if mode == Mode::Encode {
-                        codes[j].push(cell.code());
+                    if self.mode == Mode::Encode {
+                        self.codes[j].push(cell.code());
                     }
                 }
                 Err(e) => {
-                    errors.push(cell_error(file, line, col, raw, e));
-                    if mode == Mode::Encode || errors.len() >= limit {
-                        return None;
+                    self.errors
+                        .push(cell_error(file, at, col, raw.unwrap_or(NULL), e));
+                    if self.mode == Mode::Encode || self.errors.len() >= self.limit {
+                        return false;
                     }
                 }
             }
         }
+        true
     }
-    if rows == 0 && errors.is_empty() && groups.is_none_or(|g| g.is_empty()) {
-        errors.push(DataError::NoRows {
-            file: file.to_string(),
-        });
-        return None;
-    }
-    if mode != Mode::Encode {
-        return None;
-    }
-    report.repeated_ids = repeats
-        .iter()
-        .filter(|(_, _, d)| d.repeated())
-        .map(|(c, _, _)| c.name().to_string())
-        .collect();
-    let names = modelled.iter().map(|c| c.name().to_string()).collect();
-    let cards = modelled.iter().map(|c| c.cardinality()).collect();
-    let table = EncodedTable::new(names, cards, codes).and_then(|t| match unit {
-        Some((_, _, interner)) => t.with_units(interner.finish()),
-        None => Some(t),
-    });
-    match table {
-        Some(t) => Some((t, report)),
-        None => {
-            errors.push(DataError::Malformed {
+
+    /// The table and report (in encode mode, when no problem was found).
+    pub(super) fn finish(self) -> Option<(EncodedTable, EncodeReport)> {
+        let file = self.file;
+        let grouped = self.groups.as_deref().is_some_and(|g| !g.is_empty());
+        if self.rows == 0 && self.errors.is_empty() && !grouped {
+            self.errors.push(DataError::NoRows {
                 file: file.to_string(),
-                line: 0,
-                message: "internal error: encoded columns differ in length".into(),
             });
-            None
+            return None;
+        }
+        if self.mode != Mode::Encode || !self.errors.is_empty() {
+            return None;
+        }
+        let mut report = self.report;
+        report.repeated_ids = self
+            .repeats
+            .iter()
+            .filter(|(_, _, d)| d.repeated())
+            .map(|(c, _, _)| c.name().to_string())
+            .collect();
+        let names = self.modelled.iter().map(|c| c.name().to_string()).collect();
+        let cards = self.modelled.iter().map(|c| c.cardinality()).collect();
+        let table = EncodedTable::new(names, cards, self.codes).and_then(|t| match self.unit {
+            Some((_, _, interner)) => t.with_units(interner.finish()),
+            None => Some(t),
+        });
+        match table {
+            Some(t) => Some((t, report)),
+            None => {
+                self.errors.push(DataError::Malformed {
+                    file: file.to_string(),
+                    line: Location::Line(0),
+                    message: "internal error: encoded columns differ in length".into(),
+                });
+                None
+            }
         }
     }
 }
+
+/// How a null cell of a typed source (Parquet, SQL) is quoted in messages.
+pub(super) const NULL: &str = "NULL";

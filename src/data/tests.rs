@@ -228,7 +228,16 @@ fn malformed_rows_are_reported_with_their_line() {
         "pid,sex,ward,age,crea,day\n1,F,A,3,1,2022-01-01\n2,F,A,3\n",
     );
     let e = read_csv(&p, &schema()).unwrap_err();
-    assert!(matches!(e, DataError::Malformed { line: 3, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            DataError::Malformed {
+                line: Location::Line(3),
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(
         e.to_string().contains("4 fields where the header has 6"),
         "{e}"
@@ -254,7 +263,13 @@ fn check_collects_up_to_the_limit() {
     };
     let errs = check_csv_with(&p, &schema(), &opts);
     assert_eq!(errs.len(), 31);
-    assert!(matches!(errs[30], DataError::Malformed { line: 32, .. }));
+    assert!(matches!(
+        errs[30],
+        DataError::Malformed {
+            line: Location::Line(32),
+            ..
+        }
+    ));
     let good = write(dir.path(), "g.csv", GOOD);
     assert!(check_csv(&good, &schema()).is_empty());
 }

@@ -36,24 +36,34 @@ pub fn write_decoded(
 ) -> Result<(), DataError> {
     let schema = decoder.schema();
     let file = path.display().to_string();
+    validate(schema, columns)?;
+    write_atomically(path, ".csv.tmp", |f| {
+        write_decoded_to(std::io::BufWriter::new(f), &file, decoder, columns, seed)
+    })
+}
+
+/// Writes `path` atomically: `body` fills a temporary file beside it (named with `suffix`),
+/// which is synced and renamed into place only when `body` succeeds, so a failure never
+/// leaves a partial file. Shared by the CSV and Parquet writers.
+pub(super) fn write_atomically(
+    path: &Path,
+    suffix: &str,
+    body: impl FnOnce(&mut std::fs::File) -> Result<(), DataError>,
+) -> Result<(), DataError> {
     let werr = |e: std::io::Error| DataError::Write {
-        file: file.clone(),
+        file: path.display().to_string(),
         source: e,
     };
-    validate(schema, columns)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
     let mut tmp = tempfile::Builder::new()
         .prefix(".dpsynth-")
-        .suffix(".csv.tmp")
+        .suffix(suffix)
         .tempfile_in(&dir)
         .map_err(werr)?;
-    {
-        let buf = std::io::BufWriter::new(tmp.as_file_mut());
-        write_decoded_to(buf, &file, decoder, columns, seed)?;
-    }
+    body(tmp.as_file_mut())?;
     tmp.as_file().sync_all().map_err(werr)?;
     tmp.persist(path).map_err(|e| werr(e.error))?;
     Ok(())
@@ -80,8 +90,6 @@ pub fn write_decoded_to<W: Write>(
     columns: &[Vec<u32>],
     seed: u64,
 ) -> Result<(), DataError> {
-    let schema = decoder.schema();
-    validate(schema, columns)?;
     let werr = |e: csv::Error| DataError::Write {
         file: sink_name.to_string(),
         source: match e.into_kind() {
@@ -89,39 +97,87 @@ pub fn write_decoded_to<W: Write>(
             other => std::io::Error::other(format!("{other:?}")),
         },
     };
-    let mut rng = decode_rng(seed);
+    let mut rows = decoded_rows(decoder, columns, seed)?;
     let mut w = csv::WriterBuilder::new().from_writer(writer);
-    w.write_record(
-        schema
-            .columns()
-            .iter()
-            .filter(|c| c.is_written())
-            .map(|c| c.name()),
-    )
-    .map_err(werr)?;
-    let n_rows = columns.first().map_or(0, Vec::len);
-    let mut row: Vec<String> = Vec::with_capacity(schema.columns().len());
-    let mut codes = vec![0u32; columns.len()];
-    for r in 0..n_rows {
-        for (c, col) in codes.iter_mut().zip(columns) {
-            *c = col[r];
-        }
-        let mut values = decoder.decode_record(r, &codes, &mut rng)?.into_iter();
-        row.clear();
-        for col in schema.columns() {
-            match col.kind() {
-                ColumnKind::Id { prefix } => row.push(synthetic_id(prefix.as_deref(), r)),
-                ColumnKind::Skip => {}
-                _ => row.push(values.next().unwrap_or_default()),
-            }
-        }
-        w.write_record(&row).map_err(werr)?;
+    w.write_record(written_names(decoder.schema()))
+        .map_err(werr)?;
+    while let Some(row) = rows.next_row()? {
+        w.write_record(row).map_err(werr)?;
     }
     w.flush().map_err(|e| DataError::Write {
         file: sink_name.to_string(),
         source: e,
     })?;
     Ok(())
+}
+
+/// The names of the columns a release writes, in schema order (`skip` columns are not).
+pub(crate) fn written_names(schema: &Schema) -> Vec<&str> {
+    schema
+        .columns()
+        .iter()
+        .filter(|c| c.is_written())
+        .map(|c| c.name())
+        .collect()
+}
+
+/// Decoded synthetic rows, one at a time: what every output format writes, so a CSV and a
+/// Parquet file of the same codes, decoder and seed hold the same values.
+pub(crate) struct DecodedRows<'a> {
+    decoder: &'a Decoder,
+    columns: &'a [Vec<u32>],
+    rng: rand_chacha::ChaCha20Rng,
+    next: usize,
+    n_rows: usize,
+    codes: Vec<u32>,
+    row: Vec<String>,
+}
+
+/// Validates the codes, then decodes them row by row (see [`write_csv`]).
+pub(crate) fn decoded_rows<'a>(
+    decoder: &'a Decoder,
+    columns: &'a [Vec<u32>],
+    seed: u64,
+) -> Result<DecodedRows<'a>, DataError> {
+    let schema = decoder.schema();
+    validate(schema, columns)?;
+    Ok(DecodedRows {
+        decoder,
+        columns,
+        rng: decode_rng(seed),
+        next: 0,
+        n_rows: columns.first().map_or(0, Vec::len),
+        codes: vec![0u32; columns.len()],
+        row: Vec::with_capacity(schema.columns().len()),
+    })
+}
+
+impl DecodedRows<'_> {
+    /// The next row's written cells in schema order, or `None` after the last row; an
+    /// internal error if a decoded record breaks a rule.
+    pub(crate) fn next_row(&mut self) -> Result<Option<&[String]>, DataError> {
+        if self.next >= self.n_rows {
+            return Ok(None);
+        }
+        let r = self.next;
+        self.next += 1;
+        for (c, col) in self.codes.iter_mut().zip(self.columns) {
+            *c = col[r];
+        }
+        let mut values = self
+            .decoder
+            .decode_record(r, &self.codes, &mut self.rng)?
+            .into_iter();
+        self.row.clear();
+        for col in self.decoder.schema().columns() {
+            match col.kind() {
+                ColumnKind::Id { prefix } => self.row.push(synthetic_id(prefix.as_deref(), r)),
+                ColumnKind::Skip => {}
+                _ => self.row.push(values.next().unwrap_or_default()),
+            }
+        }
+        Ok(Some(&self.row))
+    }
 }
 
 pub(super) fn validate(schema: &Schema, columns: &[Vec<u32>]) -> Result<(), DataError> {

@@ -1,8 +1,8 @@
-//! Evaluation from files: both CSVs encoded with the same public schema.
+//! Evaluation from files: both (CSV or Parquet) encoded with the same public schema.
 
 use std::path::Path;
 
-use crate::data::{read_csv, DataError, EncodedTable};
+use crate::data::{read_table, DataError, EncodedTable};
 use crate::marginal::Domain;
 use crate::schema::{ColumnKind, Schema};
 
@@ -17,10 +17,10 @@ pub struct EvalInputs {
     pub numeric: Vec<bool>,
 }
 
-/// Reads both files with `schema`. The real table is private: its report is internal.
+/// Reads both files (CSV or Parquet) with `schema`. The real table is private: its report is internal.
 pub fn load_pair(real: &Path, synthetic: &Path, schema: &Schema) -> Result<EvalInputs, DataError> {
-    let (real, _) = read_csv(real, schema)?;
-    let (synthetic, _) = read_csv(synthetic, schema)?;
+    let (real, _) = read_table(real, schema)?;
+    let (synthetic, _) = read_table(synthetic, schema)?;
     let domain = Domain::new(schema.modelled_names(), schema.modelled_cardinalities());
     let labels = schema.modelled().iter().map(|c| c.code_labels()).collect();
     let numeric = schema

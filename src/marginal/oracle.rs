@@ -13,12 +13,24 @@ pub trait MarginalOracle: Sync {
 
     /// Exact counts of `clique`. Errors if the table would be too large to count.
     fn marginal(&self, clique: &Clique) -> Result<MarginalTable, OracleError>;
+
+    /// Says which cliques are about to be asked for. An oracle whose counting is remote (a
+    /// database) counts them now, in as few scans as it can, and answers later asks from
+    /// its cache; mechanisms call this before drawing any noise, so a failing source costs
+    /// no budget. In memory there is nothing to do.
+    fn prefetch(&self, cliques: &[Clique]) -> Result<(), OracleError> {
+        let _ = cliques;
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum OracleError {
     #[error("the marginal {0} would have {1} cells, more than dpsynth counts in memory ({MAX_COUNT_CELLS}); use fewer bins or values for these columns in the schema")]
     TooLarge(String, usize),
+    /// The data source failed while counting (e.g. the database connection was lost).
+    #[error("counting in the data source failed: {0}")]
+    Source(String),
 }
 
 /// An oracle over an encoded table held in memory.

@@ -259,6 +259,11 @@ fn run_aim<O: MarginalOracle>(
     let cand_list: Vec<Clique> = candidates.keys().cloned().collect();
     let cand_weights: Vec<f64> = candidates.values().copied().collect();
     let sensitivity = selection_sensitivity(&cand_weights, &opts.unit);
+    // Fetched before any noise is drawn (a failing source costs no budget): the candidates
+    // and the one-ways, everything AIM measures.
+    let mut wanted = cand_list.clone();
+    wanted.extend((0..d).map(|a| Clique::new([a])));
+    oracle.prefetch(&wanted)?;
     progress.start("exact candidate marginals", cand_list.len());
     let mut answers = Vec::with_capacity(cand_list.len());
     for c in &cand_list {

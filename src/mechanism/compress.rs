@@ -595,6 +595,10 @@ impl<O: MarginalOracle> MarginalOracle for CompressedOracle<'_, O> {
         let t = self.inner.marginal(clique)?;
         Ok(self.compression.compress_table(&t, &self.domain))
     }
+
+    fn prefetch(&self, cliques: &[Clique]) -> Result<(), OracleError> {
+        self.inner.prefetch(cliques)
+    }
 }
 
 #[cfg(test)]

@@ -103,6 +103,12 @@ fn run_mst<O: MarginalOracle>(
     // With a single column there is no tree: all of the budget goes to its one-way.
     let rho_one_ways = if d == 1 { rho } else { rho / 3.0 };
 
+    // Everything MST may count (one-ways, then every pair for the tree), fetched before
+    // any noise is drawn: a source that fails costs no budget.
+    let mut wanted: Vec<Clique> = (0..d).map(|a| Clique::new([a])).collect();
+    wanted.extend(crate::marginal::all_k_way(d, 2));
+    oracle.prefetch(&wanted)?;
+
     // 1. One-way marginals.
     let t = Instant::now();
     progress.start("one-way marginals", d);

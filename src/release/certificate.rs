@@ -21,6 +21,10 @@ use super::ReleaseError;
 pub const CERTIFICATE_FORMAT: &str = "dpsynth-certificate";
 /// Version 2 added `guarantee.privacy_unit` and `guarantee.lifetime`.
 pub const CERTIFICATE_VERSION: u32 = 2;
+/// Versions `dpsynth verify` reads. Version 1 (record-level releases only) has no
+/// `guarantee.privacy_unit`: absent, it means `"record"`; its canonical bytes omit it, so
+/// signatures made by the version 1 tool still verify.
+pub const CERTIFICATE_VERSIONS_READ: [u32; 2] = [1, 2];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Certificate {
@@ -64,6 +68,8 @@ pub struct Guarantee {
     pub delta: f64,
     /// Whose privacy is protected: `"record"`, or `{ "column": C, "max_rows": K }` (one value
     /// of the id column C with all of its records, at most K of which were used).
+    /// Absent in version 1 certificates, which are all record-level.
+    #[serde(default)]
     pub privacy_unit: PrivacyUnit,
     /// The neighbouring relation in words (follows from `privacy_unit`).
     pub neighbouring: String,
@@ -140,7 +146,14 @@ impl Certificate {
         let mut unsigned = self.clone();
         unsigned.signature = None;
         // Going through Value sorts object keys.
-        let v = serde_json::to_value(&unsigned).unwrap_or(serde_json::Value::Null);
+        let mut v = serde_json::to_value(&unsigned).unwrap_or(serde_json::Value::Null);
+        if self.format_version == 1 {
+            // Version 1 had no privacy unit (record-level only): its bytes never held one.
+            // `verify` rejects a version 1 certificate whose unit is not the record.
+            if let Some(g) = v.get_mut("guarantee").and_then(|g| g.as_object_mut()) {
+                g.remove("privacy_unit");
+            }
+        }
         serde_json::to_vec(&v).unwrap_or_default()
     }
 
@@ -193,10 +206,24 @@ pub fn csv_rows(path: &Path) -> Result<u64, ReleaseError> {
     Ok(n)
 }
 
-/// Describes an output file for the certificate.
-pub fn describe_output(path: &Path, name: &str, is_csv: bool) -> Result<OutputFile, ReleaseError> {
+/// Number of data rows of a CSV (header excluded) or Parquet file (from its footer).
+pub fn data_rows(path: &Path) -> Result<u64, ReleaseError> {
+    if crate::data::is_parquet(path) {
+        crate::data::parquet_rows(path).map_err(|e| ReleaseError::Format(e.to_string()))
+    } else {
+        csv_rows(path)
+    }
+}
+
+/// Describes an output file for the certificate; `is_data`: a CSV or Parquet file whose
+/// rows are counted.
+pub fn describe_output(path: &Path, name: &str, is_data: bool) -> Result<OutputFile, ReleaseError> {
     let (sha256, bytes) = sha256_file(path)?;
-    let rows = if is_csv { Some(csv_rows(path)?) } else { None };
+    let rows = if is_data {
+        Some(data_rows(path)?)
+    } else {
+        None
+    };
     Ok(OutputFile {
         file: name.into(),
         sha256,

@@ -15,14 +15,14 @@ use std::path::PathBuf;
 
 pub use atomic::{write_atomic, StagedDir};
 pub use certificate::{
-    describe_output, sha256_bytes, sha256_file, statement, Certificate, Guarantee, Lifetime,
-    MechanismInfo, OutputFile, Sampling, SchemaInfo, Signature, Tool, CERTIFICATE_FORMAT,
+    data_rows, describe_output, sha256_bytes, sha256_file, statement, Certificate, Guarantee,
+    Lifetime, MechanismInfo, OutputFile, Sampling, SchemaInfo, Signature, Tool, CERTIFICATE_FORMAT,
     CERTIFICATE_VERSION,
 };
 pub use ledger::{Ledger, LedgerError, LedgerFile, LedgerUnit, Reservation};
 pub use pipeline::{
-    sample_codes, sample_to_csv, write_release, ModelFile, SampleSpec, ACCURACY_FILE,
-    CERTIFICATE_FILE, DATA_FILE, MODEL_FILE,
+    sample_codes, sample_to_csv, sample_to_file, write_release, ModelFile, OutputFormat,
+    SampleSpec, ACCURACY_FILE, CERTIFICATE_FILE, DATA_FILE, MODEL_FILE, PARQUET_DATA_FILE,
 };
 pub use run::{mechanism_spec, repeated_ids_note, resolve_unit, MechanismChoice, RunError};
 pub use sign::{check_signature, fingerprint, keygen, load_public_key, load_signing_key, sign};

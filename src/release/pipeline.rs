@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{write_decoded, Decoder};
+use crate::data::{write_decoded, write_parquet_decoded, Decoder};
 use crate::mechanism::Fitted;
 use crate::model::SamplingMethod;
 use crate::schema::Schema;
@@ -18,6 +18,26 @@ use super::{
 };
 
 pub const DATA_FILE: &str = "synthetic.csv";
+pub const PARQUET_DATA_FILE: &str = "synthetic.parquet";
+
+/// The file format of the synthetic records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    #[default]
+    Csv,
+    /// Every column as UTF-8 text, zstd-compressed; the same values as the CSV.
+    Parquet,
+}
+
+impl OutputFormat {
+    /// The data file's name inside a release.
+    pub fn data_file(self) -> &'static str {
+        match self {
+            OutputFormat::Csv => DATA_FILE,
+            OutputFormat::Parquet => PARQUET_DATA_FILE,
+        }
+    }
+}
 pub const MODEL_FILE: &str = "model.json";
 pub const CERTIFICATE_FILE: &str = "certificate.json";
 pub const ACCURACY_FILE: &str = "accuracy.json";
@@ -78,6 +98,7 @@ pub struct SampleSpec {
     pub rows: Option<usize>,
     pub seed: u64,
     pub method: SamplingMethod,
+    pub format: OutputFormat,
 }
 
 impl SampleSpec {
@@ -86,21 +107,39 @@ impl SampleSpec {
     }
 }
 
-/// Samples `rows` records from a model file's model and writes them as CSV (atomically).
+/// Samples `rows` records from a model file's model and writes them as CSV (atomically),
+/// whatever `spec.format` says.
 pub fn sample_to_csv(
     model: &ModelFile,
     spec: &SampleSpec,
     out: &Path,
 ) -> Result<usize, ReleaseError> {
+    let spec = SampleSpec {
+        format: OutputFormat::Csv,
+        ..spec.clone()
+    };
+    sample_to_file(model, &spec, out)
+}
+
+/// Samples `rows` records from a model file's model and writes them in `spec.format`
+/// (atomically).
+pub fn sample_to_file(
+    model: &ModelFile,
+    spec: &SampleSpec,
+    out: &Path,
+) -> Result<usize, ReleaseError> {
     let (decoder, columns) = sample_codes(model, spec)?;
-    write_decoded(out, &decoder, &columns, spec.seed)
-        .map_err(|e| ReleaseError::Format(e.to_string()))?;
+    match spec.format {
+        OutputFormat::Csv => write_decoded(out, &decoder, &columns, spec.seed),
+        OutputFormat::Parquet => write_parquet_decoded(out, &decoder, &columns, spec.seed),
+    }
+    .map_err(|e| ReleaseError::Format(e.to_string()))?;
     Ok(columns.first().map_or(0, Vec::len))
 }
 
 /// The codes of a sample from a model file's model and the decoder that turns them into
-/// values: what [`sample_to_csv`] writes and the Python package returns as an Arrow table
-/// (decoded with [`decode_rng`](crate::data::decode_rng)`(spec.seed)`, so both agree).
+/// values: what [`sample_to_file`] writes and the Python package returns as an Arrow table
+/// (decoded with [`decode_rng`](crate::data::decode_rng)`(spec.seed)`, so all agree).
 pub fn sample_codes(
     model: &ModelFile,
     spec: &SampleSpec,
@@ -119,7 +158,7 @@ pub fn sample_codes(
     Ok((decoder, columns))
 }
 
-/// Writes `synthetic.csv`, `model.json`, `certificate.json` and `README.txt` into `out`,
+/// Writes `synthetic.csv` (or `synthetic.parquet`), `model.json`, `certificate.json` and `README.txt` into `out`,
 /// staged in a hidden sibling and renamed into place only when all are complete.
 #[allow(clippy::too_many_arguments)]
 pub fn write_release(
@@ -134,10 +173,11 @@ pub fn write_release(
 ) -> Result<(PathBuf, Certificate), ReleaseError> {
     let stage = StagedDir::new(out, force)?;
     let model = ModelFile::new(fitted.clone(), schema_text);
-    let rows = sample_to_csv(&model, spec, &stage.path(DATA_FILE))?;
+    let data_file = spec.format.data_file();
+    let rows = sample_to_file(&model, spec, &stage.path(data_file))?;
     write_atomic(&stage.path(MODEL_FILE), &model.to_json()?)?;
     let mut outputs = vec![
-        describe_output(&stage.path(DATA_FILE), DATA_FILE, true)?,
+        describe_output(&stage.path(data_file), data_file, true)?,
         describe_output(&stage.path(MODEL_FILE), MODEL_FILE, false)?,
     ];
     // Error bars: DP outputs only (proofs/accuracy.md), listed and hashed like the rest.

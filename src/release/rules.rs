@@ -181,16 +181,40 @@ fn check_aim(
 ) -> Result<String, String> {
     let (rounds, share) =
         opts.ok_or("the AIM options list no rounds_planned and selection_share")?;
+    let share = share.clamp(1e-6, 0.99);
+    // `d` counts the leading measurements: the one-ways, or, for a small table, both passes
+    // over them (the second pass all at one rho, the one-ways holding at most 0.9 of the
+    // budget; `OneWays::measure`).
+    let first_for = |d: usize| (1.0 - share) * total / rounds.max(d + 1) as f64;
+    let second_pass =
+        d.is_multiple_of(2) && d > 0 && rhos[..d].iter().any(|&r| !near(r, first_for(d)));
+    let ones = d;
+    let d = if second_pass { d / 2 } else { d };
     // As `aim` reads them.
     let rounds = rounds.max(d + 1);
-    let share = share.clamp(1e-6, 0.99);
-    let rest = &is_gauss[d..];
+    let first = first_for(d);
+    if second_pass {
+        let r2 = rhos[d];
+        if let Some(i) = (d..2 * d).find(|&i| !near(rhos[i], r2)) {
+            return Err(format!(
+                "second-pass one-way marginal {} spends rho {:e}, not the pass's {r2:e}",
+                i - d + 1,
+                rhos[i]
+            ));
+        }
+        let one_way_total: f64 = rhos[..2 * d].iter().sum();
+        if one_way_total > 0.9 * total * (1.0 + 1e-9) {
+            return Err(format!(
+                "the one-way marginals spend rho {one_way_total:e}, more than 0.9 of the total {total:e}"
+            ));
+        }
+    }
+    let rest = &is_gauss[ones..];
     if rest.is_empty() || !rest.len().is_multiple_of(2) || rest.chunks(2).any(|p| p[0] || !p[1]) {
         return Err(format!(
             "after {d} one-way marginals the ledger is not rounds of one selection then one measurement"
         ));
     }
-    let first = (1.0 - share) * total / rounds as f64;
     if let Some(i) = (0..d).find(|&i| !near(rhos[i], first)) {
         return Err(format!(
             "one-way marginal {} spends rho {:e}; {rounds} planned rounds with selection share {share} give {first:e}",
@@ -201,7 +225,7 @@ fn check_aim(
     let n = rest.len() / 2;
     let mut measure = first;
     for k in 0..n {
-        let (sel, meas) = (rhos[d + 2 * k], rhos[d + 2 * k + 1]);
+        let (sel, meas) = (rhos[ones + 2 * k], rhos[ones + 2 * k + 1]);
         if !near(sel * (1.0 - share), meas * share) {
             return Err(format!(
                 "round {}: selection rho {sel:e} and measurement rho {meas:e} are not in the ratio {share} : {}",
@@ -220,8 +244,13 @@ fn check_aim(
             }
         }
     }
+    let again = if second_pass {
+        " (and again, for a small table)"
+    } else {
+        ""
+    };
     Ok(format!(
-        "AIM: {d} one-way marginals at 1/{rounds} of the budget, then {n} rounds splitting {share} : {} between selection and measurement",
+        "AIM: {d} one-way marginals at 1/{rounds} of the budget{again}, then {n} rounds splitting {share} : {} between selection and measurement",
         1.0 - share
     ))
 }

@@ -6,7 +6,8 @@ use std::path::Path;
 use ed25519_dalek::VerifyingKey;
 use serde::Serialize;
 
-use super::certificate::{csv_rows, sha256_file};
+use super::certificate::CERTIFICATE_VERSIONS_READ;
+use super::certificate::{data_rows, sha256_file};
 use super::rules::Rules;
 use super::sign::check_signature;
 use super::{sha256_bytes, Certificate, CERTIFICATE_FORMAT, CERTIFICATE_VERSION};
@@ -71,17 +72,7 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
         }
     };
 
-    push(
-        "format version",
-        if cert.format == CERTIFICATE_FORMAT && cert.format_version == CERTIFICATE_VERSION {
-            Ok(format!("{} v{}", cert.format, cert.format_version))
-        } else {
-            Err(format!(
-                "{} v{} is not {CERTIFICATE_FORMAT} v{CERTIFICATE_VERSION}",
-                cert.format, cert.format_version
-            ))
-        },
-    );
+    push("format version", check_format_version(&cert));
 
     // Noise from anything but opendp on OpenSSL's CSPRNG voids the guarantee (issue #13,
     // item 6): a build without the openssl-rng feature must not make releases.
@@ -246,7 +237,7 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
                     return Err(format!("{n} bytes, certificate states {}", out.bytes));
                 }
                 if let Some(rows) = out.rows {
-                    let got = csv_rows(&p).map_err(|e| e.to_string())?;
+                    let got = data_rows(&p).map_err(|e| e.to_string())?;
                     if got != rows {
                         return Err(format!("{got} rows, certificate states {rows}"));
                     }
@@ -273,6 +264,39 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
         checks,
         certificate: Some(cert),
     }
+}
+
+/// The format and version: every version in `CERTIFICATE_VERSIONS_READ`. A version 1
+/// certificate predates privacy units and lifetime ledgers: it must be record-level and
+/// carry no lifetime (its canonical bytes omit the unit, so the signature would not cover a
+/// unit added to it).
+fn check_format_version(cert: &Certificate) -> Result<String, String> {
+    if cert.format != CERTIFICATE_FORMAT
+        || !CERTIFICATE_VERSIONS_READ.contains(&cert.format_version)
+    {
+        return Err(format!(
+            "{} v{} is not {CERTIFICATE_FORMAT} v1 to v{CERTIFICATE_VERSION}",
+            cert.format, cert.format_version
+        ));
+    }
+    if cert.format_version == 1 {
+        if cert.guarantee.privacy_unit != PrivacyUnit::Record {
+            return Err(format!(
+                "a {CERTIFICATE_FORMAT} v1 is record-level; it cannot declare the unit {}",
+                cert.guarantee.privacy_unit
+            ));
+        }
+        if cert.guarantee.lifetime.is_some() {
+            return Err(format!(
+                "a {CERTIFICATE_FORMAT} v1 cannot carry a lifetime ledger (added in v2)"
+            ));
+        }
+        return Ok(format!(
+            "{} v1 (record-level; read by this v{CERTIFICATE_VERSION} tool)",
+            cert.format
+        ));
+    }
+    Ok(format!("{} v{}", cert.format, cert.format_version))
 }
 
 /// The privacy unit check: every ledger step's sensitivity is the one the declared unit

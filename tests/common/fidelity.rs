@@ -1,4 +1,5 @@
 //! Fidelity helpers shared by mechanism tests: the paper's workload error.
+#![allow(dead_code)]
 
 use dpsynth::data::EncodedTable;
 use dpsynth::marginal::{all_k_way, count, Domain};

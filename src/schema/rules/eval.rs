@@ -90,6 +90,35 @@ impl CompiledRules {
     }
 }
 
+impl CompiledRules {
+    /// The labels of the rules.
+    pub fn labels(&self) -> Vec<String> {
+        self.rules.iter().map(|r| r.label.clone()).collect()
+    }
+
+    /// Every rule one record (its modelled columns' texts, in modelled order, as in a CSV
+    /// file) breaks, by index into [`CompiledRules::labels`]. `Err` names a column whose
+    /// text does not read back as a value of the column (the rules cannot be decided).
+    pub fn broken_by(&self, texts: &[&str]) -> Result<Vec<usize>, String> {
+        if self.rules.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<Key> = self
+            .columns
+            .iter()
+            .zip(texts)
+            .map(|(c, t)| read_back(c, t))
+            .collect::<Result<_, _>>()?;
+        Ok(self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !expr(&r.expr, &r.atoms, &keys))
+            .map(|(i, _)| i)
+            .collect())
+    }
+}
+
 fn read_back(c: &Column, t: &str) -> Result<Key, String> {
     c.key_of_text(t)
         .ok_or_else(|| format!("column {:?}: {t:?} does not read back", c.name()))
