@@ -21,13 +21,13 @@ use dpsynth::data::{
 };
 use dpsynth::eval::{evaluate as eval_tables, EvalOptions, NOTICE};
 use dpsynth::marginal::{Domain, InMemoryOracle, MarginalOracle};
-use dpsynth::mechanism::{fit as fit_mechanism, Fitted, Progress};
+use dpsynth::mechanism::{Fitted, Progress};
 use dpsynth::model::SamplingMethod;
-use dpsynth::privacy::{secure_rng, Budget, Delta, Epsilon, PrivacyUnit, Rho};
+use dpsynth::privacy::{require_csprng, secure_rng, Budget, Delta, Epsilon, PrivacyUnit, Rho};
 use dpsynth::release::{
-    load_public_key, load_signing_key, mechanism_spec, repeated_ids_note, resolve_unit,
-    sample_codes, verify_release, write_atomic, write_release, MechanismChoice, ModelFile,
-    OutputFormat, SampleSpec,
+    fit_release, load_public_key, load_signing_key, release_spec, repeated_ids_note, resolve_unit,
+    sample_codes, spendable_note, verify_release, write_atomic, write_release, MechanismChoice,
+    ModelFile, OutputFormat, SampleSpec,
 };
 use dpsynth::schema::{draft_from_csv, ColumnKind, Schema};
 
@@ -41,9 +41,6 @@ create_exception!(
 fn err(e: impl std::fmt::Display) -> PyErr {
     DpsynthError::new_err(e.to_string())
 }
-
-/// Bootstrap replicates behind each error estimate (as the command line).
-const ACCURACY_REPLICATES: usize = 2;
 
 // ---------------------------------------------------------------------------------------
 // Arrow across the PyCapsule interface.
@@ -448,6 +445,8 @@ fn fit(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(Model, Vec<String>)> {
     // Everything that can fail without data or noise first: no budget is spent on a mistake.
+    // No release from a build whose noise is not from a CSPRNG (as the command line).
+    require_csprng().map_err(err)?;
     let budget = budget_of(epsilon, delta, rho)?;
     let schema_text = std::fs::read_to_string(&schema)
         .map_err(|e| err(format!("reading the schema {}: {e}", schema.display())))?;
@@ -470,14 +469,14 @@ fn fit(
         targets: target.as_deref().unwrap_or(&[]),
     };
     let domain = Domain::new(parsed.modelled_names(), parsed.modelled_cardinalities());
-    let spec = mechanism_spec(&choice, &parsed, &domain, &unit).map_err(err)?;
+    let spec = release_spec(&choice, &parsed, &domain, &unit).map_err(err)?;
+    let mut notes: Vec<String> = spendable_note(&budget, &unit).into_iter().collect();
 
     let opts = ReadOptions {
         unit_column: unit.unit_column().map(String::from),
         ..ReadOptions::default()
     };
     let (table, report) = read_table(py, data, source_name, &parsed, &opts)?;
-    let mut notes = Vec::new();
     let table = match &unit {
         PrivacyUnit::Record => {
             if let Some(n) = repeated_ids_note(
@@ -496,17 +495,14 @@ fn fit(
     };
     let bars = PyProgress { callback: progress };
     let fitted: Fitted = py
-        .detach(|| -> Result<Fitted, String> {
-            let oracle = InMemoryOracle::new(&table);
-            let mut fitted =
-                fit_mechanism(&oracle, budget, &spec, &bars).map_err(|e| e.to_string())?;
-            // Error bars from the DP outputs alone (post-processing; proofs/accuracy.md).
-            bars.start("error bars", 1);
-            fitted
-                .assess(rand::random(), ACCURACY_REPLICATES)
-                .map_err(|e| e.to_string())?;
-            bars.finish();
-            Ok(fitted)
+        .detach(|| {
+            fit_release(
+                &InMemoryOracle::new(&table),
+                budget,
+                &spec,
+                &bars,
+                rand::random(),
+            )
         })
         .map_err(err)?;
     let options = spec.options_json(&InMemoryOracle::new(&table).domain_owned());

@@ -3,9 +3,13 @@
 //! and the operator's note about repeated ids. Nothing here reads private data except the
 //! note's input, which the reader computed and which stays with the trusted operator.
 
-use crate::marginal::Domain;
-use crate::mechanism::{AimOptions, MechanismSpec, MstOptions, SchemaKnowledge, Workload};
-use crate::privacy::PrivacyUnit;
+use crate::marginal::{Domain, MarginalOracle};
+use crate::mechanism::measure::spendable_rho;
+use crate::mechanism::{
+    fit, AimOptions, Fitted, MechanismError, MechanismSpec, MstOptions, Progress, SchemaKnowledge,
+    Workload,
+};
+use crate::privacy::{Budget, PrivacyUnit};
 use crate::schema::{ColumnKind, Schema};
 
 /// A run's settings that cannot work, in the words the command line uses (its flag names;
@@ -85,11 +89,24 @@ pub struct MechanismChoice<'a> {
     pub targets: &'a [String],
 }
 
-/// The mechanism to run over `domain` (the oracle's columns) for `unit`, with the public
-/// knowledge of `schema` (automatic bins, rules).
-pub fn mechanism_spec(
+/// The mechanism a release runs over `domain` (the oracle's columns) for `unit`, with the
+/// public knowledge of `schema` (automatic bins, rules): what `dpsynth fit`/`synth` and the
+/// Python package's `fit` run.
+pub fn release_spec(
     choice: &MechanismChoice,
     schema: &Schema,
+    domain: &Domain,
+    unit: &PrivacyUnit,
+) -> Result<MechanismSpec, RunError> {
+    let mut spec = mechanism_spec(choice, domain, unit)?;
+    spec.set_knowledge(SchemaKnowledge::from_schema(schema));
+    Ok(spec)
+}
+
+/// The mechanism and its options for `unit` over `domain`, without the schema's knowledge
+/// (what `dpsynth plan` predicts from).
+pub fn mechanism_spec(
+    choice: &MechanismChoice,
     domain: &Domain,
     unit: &PrivacyUnit,
 ) -> Result<MechanismSpec, RunError> {
@@ -130,6 +147,62 @@ pub fn mechanism_spec(
         }
     };
     spec.set_unit(unit.clone());
-    spec.set_knowledge(SchemaKnowledge::from_schema(schema));
     Ok(spec)
+}
+
+/// Bootstrap replicates behind each error estimate of a release.
+pub const ACCURACY_REPLICATES: usize = 2;
+
+/// The operator's note when the budget is past the point where more changes anything
+/// (public: a function of the budget and the unit only).
+pub fn spendable_note(budget: &Budget, unit: &PrivacyUnit) -> Option<String> {
+    let spend = spendable_rho(budget, unit);
+    (spend < budget.rho.value()).then(|| format!(
+        "note: a budget of rho {:.3e} is past the point where more budget changes anything: at rho {spend:.3e} every noise draw is already zero with overwhelming probability, so dpsynth spends only that. The certificate states the smaller rho and its epsilon, a stronger guarantee than the one asked for.",
+        budget.rho.value()
+    ))
+}
+
+/// A release's fit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FitFailure {
+    /// The mechanism failed (it says whether budget was spent).
+    #[error(transparent)]
+    Mechanism(#[from] MechanismError),
+    /// The error bars failed after the mechanism spent its budget.
+    #[error("{context}: {source}")]
+    Spent {
+        context: String,
+        source: MechanismError,
+    },
+}
+
+/// Said of any failure after the model was fitted: its budget is spent.
+pub fn spent_context(fitted: &Fitted) -> String {
+    format!(
+        "nothing was released, but the run had already spent rho {:.6e} of its privacy budget on noisy measurements; that privacy loss counts against these data",
+        fitted.spent
+    )
+}
+
+/// A release's fit, as the command line and the Python package run it: the mechanism over
+/// `oracle`, then error bars from the DP outputs alone (post-processing; proofs/accuracy.md)
+/// drawn with `accuracy_seed`.
+pub fn fit_release<O: MarginalOracle>(
+    oracle: &O,
+    budget: Budget,
+    spec: &MechanismSpec,
+    progress: &dyn Progress,
+    accuracy_seed: u64,
+) -> Result<Fitted, FitFailure> {
+    let mut fitted = fit(oracle, budget, spec, progress)?;
+    progress.start("error bars", 1);
+    if let Err(source) = fitted.assess(accuracy_seed, ACCURACY_REPLICATES) {
+        return Err(FitFailure::Spent {
+            context: spent_context(&fitted),
+            source,
+        });
+    }
+    progress.finish();
+    Ok(fitted)
 }
