@@ -287,12 +287,23 @@ class Synthesizer:
         Returns ``self``. Fitting again spends the budget again.
         """
         if _is_spark(data):
-            from . import spark
+            # Counted inside Spark: only counts reach the driver (dpsynth.spark).
+            from .spark import SparkSource
 
-            self._model = spark.fit(self, data)
-            return self
-        source, name = _arrow_input(data)
-        model, notes = _dpsynth.fit(
+            with SparkSource(data) as source:
+                model, notes = self._fit(source, source.description)
+        else:
+            source, name = _arrow_input(data)
+            model, notes = self._fit(source, name)
+        for note in notes:
+            warnings.warn(note, PrivateDataWarning, stacklevel=2)
+        for w in model.warnings:
+            warnings.warn(w, UserWarning, stacklevel=2)
+        self._model = model
+        return self
+
+    def _fit(self, source: Any, name: str) -> "tuple[Model, List[str]]":
+        return _dpsynth.fit(
             self.schema,
             source,
             name,
@@ -308,12 +319,6 @@ class Synthesizer:
             target=self.target,
             progress=_progress_callback(self.progress),
         )
-        for note in notes:
-            warnings.warn(note, PrivateDataWarning, stacklevel=2)
-        for w in model.warnings:
-            warnings.warn(w, UserWarning, stacklevel=2)
-        self._model = model
-        return self
 
     @property
     def model(self) -> Model:
@@ -474,5 +479,11 @@ def _exact_marginals(data: Any, schema: PathLike, marginals: "List[List[str]]") 
     """INTERNAL, PRIVATE: exact counts of ``marginals`` (lists of column names; cells in
     row-major order of the columns' schema order) as the in-memory oracle counts them. For
     checking that inputs and counting back ends agree; never publish its output."""
+    wanted = [list(m) for m in marginals]
+    if _is_spark(data):
+        from .spark import SparkSource
+
+        with SparkSource(data) as source:
+            return _dpsynth.exact_marginals(os.fspath(schema), source, source.description, wanted)
     source, name = _arrow_input(data)
-    return _dpsynth.exact_marginals(os.fspath(schema), source, name, [list(m) for m in marginals])
+    return _dpsynth.exact_marginals(os.fspath(schema), source, name, wanted)

@@ -16,8 +16,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 
 use dpsynth::data::{
-    check_table_grouped, describe, draft_from_arrow, read_arrow_with, read_table_with,
-    synthetic_batch, truncate_units, DataError, EncodeReport, EncodedTable, ReadOptions,
+    check_header, check_table_grouped, describe, draft_from_arrow, read_arrow_with,
+    read_table_with, synthetic_batch, truncate_units, DataError, EncodeReport, EncodedTable,
+    ReadOptions,
 };
 use dpsynth::eval::{evaluate as eval_tables, EvalOptions, NOTICE};
 use dpsynth::marginal::{Domain, InMemoryOracle, MarginalOracle};
@@ -30,6 +31,10 @@ use dpsynth::release::{
     ModelFile, OutputFormat, SampleSpec,
 };
 use dpsynth::schema::{draft_from_csv, ColumnKind, Schema};
+use dpsynth::sql::{
+    compile as compile_sql, validate as validate_sql, Relation, SparkSql, SqlError, SqlOracle,
+    SqlRunner, SqlType, SqlValue,
+};
 
 create_exception!(
     _dpsynth,
@@ -208,6 +213,132 @@ fn data_failure(e: DataError, path: &Path, schema: &Schema, opts: &ReadOptions) 
         path.display()
     ));
     lines.join("\n")
+}
+
+// ---------------------------------------------------------------------------------------
+// SQL sources run by Python (a Spark DataFrame): the library compiles the schema to SQL, the
+// Python object runs it in its engine and hands back the result rows (counts, grouped
+// problems), never a row of the data.
+
+/// A Python object with `__dpsynth_sql__` (see `dpsynth/spark.py`): `description` (how
+/// messages name it), `view` (the relation to read), `columns` (name, type) and
+/// `query(sql)` returning a list of tuples of None, int or str.
+fn is_sql_source(data: &Bound<'_, PyAny>) -> bool {
+    data.hasattr("__dpsynth_sql__").unwrap_or(false)
+}
+
+struct PySqlRunner {
+    source: Py<PyAny>,
+    name: String,
+}
+
+impl SqlRunner for PySqlRunner {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn query(&mut self, sql: &str) -> Result<Vec<Vec<SqlValue>>, SqlError> {
+        let failed = |e: PyErr| SqlError::Query {
+            target: self.name.clone(),
+            message: e.to_string(),
+        };
+        Python::attach(|py| {
+            let rows = self
+                .source
+                .call_method1(py, "query", (sql,))
+                .map_err(failed)?;
+            let mut out = Vec::new();
+            for row in rows.bind(py).try_iter().map_err(failed)? {
+                let mut cells = Vec::new();
+                for cell in row.map_err(failed)?.try_iter().map_err(failed)? {
+                    let cell = cell.map_err(failed)?;
+                    cells.push(if cell.is_none() {
+                        SqlValue::Null
+                    } else if let Ok(v) = cell.extract::<i64>() {
+                        SqlValue::Int(v)
+                    } else {
+                        SqlValue::Text(cell.str().map_err(failed)?.to_string())
+                    });
+                }
+                out.push(cells);
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn sql_type(name: &str) -> SqlType {
+    match name {
+        "text" => SqlType::Text,
+        "integer" => SqlType::Integer,
+        "float" => SqlType::Float,
+        "decimal" => SqlType::Decimal,
+        "boolean" => SqlType::Boolean,
+        "date" => SqlType::Date,
+        "timestamp" => SqlType::Timestamp,
+        _ => SqlType::Other,
+    }
+}
+
+/// The counting oracle over a SQL source, after its columns and every cell were checked in
+/// the engine (problems grouped with counts, values hidden, as the CLI's database source).
+/// Nothing is spent here.
+fn sql_oracle(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    schema: &Schema,
+    opts: &ReadOptions,
+    unit: &PrivacyUnit,
+) -> PyResult<SqlOracle> {
+    let name: String = data.getattr("description")?.extract()?;
+    let view: String = data.getattr("view")?.extract()?;
+    let columns: Vec<(String, String)> = data.getattr("columns")?.extract()?;
+    let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+    let problems = check_header(&name, schema, opts, &names);
+    if !problems.is_empty() {
+        let mut lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        if lines.len() > 1 {
+            lines.push(format!(
+                "{} problem(s) found in the data source; nothing was spent",
+                problems.len()
+            ));
+        }
+        return Err(err(lines.join("\n")));
+    }
+    let typed: Vec<(String, SqlType)> = columns
+        .iter()
+        .map(|(n, t)| (n.clone(), sql_type(t)))
+        .collect();
+    let compiled = compile_sql(
+        &SparkSql,
+        schema,
+        &Relation::Table(view),
+        &typed,
+        unit.unit_column(),
+    )
+    .map_err(err)?;
+    let mut runner = PySqlRunner {
+        source: data.clone().unbind(),
+        name: name.clone(),
+    };
+    let report = py
+        .detach(|| validate_sql(&mut runner, &compiled, false))
+        .map_err(err)?;
+    if !report.is_empty() {
+        let (mut lines, n) = report.render(false, 20);
+        lines.push(format!(
+            "{name}: {n} problem(s) in the data; fix them (or the schema) and run again; nothing was spent"
+        ));
+        return Err(err(lines.join("\n")));
+    }
+    let domain = Domain::new(schema.modelled_names(), schema.modelled_cardinalities());
+    SqlOracle::over(Box::new(runner), &SparkSql, &compiled, domain, unit).map_err(err)
+}
+
+/// Where a fit counts: rows encoded in memory, or a SQL engine.
+enum Counts {
+    Memory(EncodedTable),
+    Sql(SqlOracle),
 }
 
 // ---------------------------------------------------------------------------------------
@@ -476,36 +607,39 @@ fn fit(
         unit_column: unit.unit_column().map(String::from),
         ..ReadOptions::default()
     };
-    let (table, report) = read_table(py, data, source_name, &parsed, &opts)?;
-    let table = match &unit {
-        PrivacyUnit::Record => {
-            if let Some(n) = repeated_ids_note(
-                &report.repeated_ids,
-                source_name,
-                &schema.display().to_string(),
-            ) {
-                notes.push(n);
+    let counts = if is_sql_source(data) {
+        // Counting (and truncation to K rows per unit) in the engine (proofs/sql-source.md).
+        Counts::Sql(sql_oracle(py, data, &parsed, &opts, &unit)?)
+    } else {
+        let (table, report) = read_table(py, data, source_name, &parsed, &opts)?;
+        Counts::Memory(match &unit {
+            PrivacyUnit::Record => {
+                if let Some(n) = repeated_ids_note(
+                    &report.repeated_ids,
+                    source_name,
+                    &schema.display().to_string(),
+                ) {
+                    notes.push(n);
+                }
+                table
             }
-            table
-        }
-        // Truncation to K rows per unit, chosen with the CSPRNG (proofs/privacy-unit.md).
-        PrivacyUnit::Column { max_rows, .. } => {
-            truncate_units(&table, *max_rows, &mut secure_rng().map_err(err)?).map_err(err)?
-        }
+            // Truncation to K rows per unit, chosen with the CSPRNG (proofs/privacy-unit.md).
+            PrivacyUnit::Column { max_rows, .. } => {
+                truncate_units(&table, *max_rows, &mut secure_rng().map_err(err)?).map_err(err)?
+            }
+        })
     };
     let bars = PyProgress { callback: progress };
+    let seed = rand::random();
     let fitted: Fitted = py
-        .detach(|| {
-            fit_release(
-                &InMemoryOracle::new(&table),
-                budget,
-                &spec,
-                &bars,
-                rand::random(),
-            )
+        .detach(|| match &counts {
+            Counts::Memory(table) => {
+                fit_release(&InMemoryOracle::new(table), budget, &spec, &bars, seed)
+            }
+            Counts::Sql(oracle) => fit_release(oracle, budget, &spec, &bars, seed),
         })
         .map_err(err)?;
-    let options = spec.options_json(&InMemoryOracle::new(&table).domain_owned());
+    let options = spec.options_json(&domain);
     Ok((
         Model {
             file: ModelFile::new(fitted, &schema_text),
@@ -612,24 +746,40 @@ fn exact_marginals(
         allow_extra_columns,
         ..ReadOptions::default()
     };
-    let (table, _) = read_table(py, data, source_name, &schema, &opts)?;
-    let oracle = InMemoryOracle::new(&table);
-    let domain = oracle.domain_owned();
-    let mut out = Vec::with_capacity(marginals.len());
-    for names in &marginals {
-        let attrs = names
+    let domain = Domain::new(schema.modelled_names(), schema.modelled_cardinalities());
+    let cliques = marginals
+        .iter()
+        .map(|names| {
+            let attrs = names
+                .iter()
+                .map(|n| {
+                    domain
+                        .index_of(n)
+                        .ok_or_else(|| err(format!("{n:?} is not a modelled column of the schema")))
+                })
+                .collect::<PyResult<Vec<usize>>>()?;
+            Ok(dpsynth::marginal::Clique::new(attrs))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let count = |oracle: &dyn MarginalOracle| -> Result<Vec<Vec<u64>>, String> {
+        // One batch: a SQL engine answers many cliques per scan.
+        oracle.prefetch(&cliques).map_err(|e| e.to_string())?;
+        cliques
             .iter()
-            .map(|n| {
-                domain
-                    .index_of(n)
-                    .ok_or_else(|| err(format!("{n:?} is not a modelled column of the schema")))
+            .map(|c| {
+                let m = oracle.marginal(c).map_err(|e| e.to_string())?;
+                Ok(m.values.iter().map(|&v| v as u64).collect())
             })
-            .collect::<PyResult<Vec<usize>>>()?;
-        let m = oracle
-            .marginal(&dpsynth::marginal::Clique::new(attrs))
-            .map_err(err)?;
-        out.push(m.values.iter().map(|&v| v as u64).collect());
+            .collect()
+    };
+    let out = if is_sql_source(data) {
+        let oracle = sql_oracle(py, data, &schema, &opts, &PrivacyUnit::Record)?;
+        py.detach(|| count(&oracle))
+    } else {
+        let (table, _) = read_table(py, data, source_name, &schema, &opts)?;
+        py.detach(|| count(&InMemoryOracle::new(&table)))
     }
+    .map_err(err)?;
     Ok(out)
 }
 
