@@ -362,11 +362,16 @@ class Synthesizer:
         method: str = "rounding",
         sign_with: Optional[PathLike] = None,
         force: bool = False,
+        curator: Optional[str] = None,
+        purpose: Optional[str] = None,
+        dataset_label: Optional[str] = None,
     ) -> Release:
         """Writes the certified release directory (synthetic.csv, model.json, accuracy.json,
         certificate.json, README.txt) exactly as ``dpsynth synth`` does, atomically;
         ``dpsynth verify`` checks it. ``sign_with``: an Ed25519 private key from
-        :func:`keygen` or ``dpsynth keygen``."""
+        :func:`keygen` or ``dpsynth keygen``. ``curator``, ``purpose`` and ``dataset_label``
+        (an opaque name, never a hash of the data) go into the certificate's release context,
+        as the CLI's ``--curator``, ``--purpose`` and ``--dataset-label``."""
         cert = self.model.release(
             os.fspath(out),
             rows,
@@ -374,6 +379,9 @@ class Synthesizer:
             method,
             None if sign_with is None else os.fspath(sign_with),
             force,
+            curator,
+            purpose,
+            dataset_label,
         )
         return Release(os.fspath(out), cert)
 

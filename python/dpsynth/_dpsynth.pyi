@@ -50,6 +50,9 @@ class Model:
         method: str = "rounding",
         sign_with: Optional[_Path] = None,
         force: bool = False,
+        curator: Optional[str] = None,
+        purpose: Optional[str] = None,
+        dataset_label: Optional[str] = None,
     ) -> Dict[str, Any]: ...
     def save(self, path: _Path) -> None: ...
 

@@ -27,8 +27,8 @@ use dpsynth::model::SamplingMethod;
 use dpsynth::privacy::{require_csprng, secure_rng, Budget, Delta, Epsilon, PrivacyUnit, Rho};
 use dpsynth::release::{
     fit_release, load_public_key, load_signing_key, release_spec, repeated_ids_note, resolve_unit,
-    sample_codes, spendable_note, verify_release, write_atomic, write_release, MechanismChoice,
-    ModelFile, OutputFormat, SampleSpec,
+    sample_codes, spendable_note, verify_release, write_atomic, write_release, Counting,
+    Governance, MechanismChoice, ModelFile, OutputFormat, ReleaseContext, SampleSpec,
 };
 use dpsynth::schema::{draft_from_csv, ColumnKind, Schema};
 use dpsynth::sql::{
@@ -353,6 +353,10 @@ struct Model {
     /// The mechanism's options as the certificate records them (None for a loaded model
     /// file, which the library cannot certify again).
     options: Option<serde_json::Value>,
+    /// When the fit started (before any data was read) and where counting ran: the
+    /// certificate's governance blocks.
+    started: String,
+    counting: Counting,
 }
 
 fn sampling(method: &str) -> PyResult<SamplingMethod> {
@@ -480,7 +484,8 @@ impl Model {
     /// Writes the certified release directory (synthetic.csv, model.json, accuracy.json,
     /// certificate.json, README.txt) exactly as `dpsynth synth` does, atomically. Returns the
     /// certificate.
-    #[pyo3(signature = (out, rows=None, seed=None, method="rounding", sign_with=None, force=false))]
+    #[pyo3(signature = (out, rows=None, seed=None, method="rounding", sign_with=None, force=false,
+                        curator=None, purpose=None, dataset_label=None))]
     #[allow(clippy::too_many_arguments)]
     fn release<'py>(
         &self,
@@ -491,6 +496,9 @@ impl Model {
         method: &str,
         sign_with: Option<PathBuf>,
         force: bool,
+        curator: Option<String>,
+        purpose: Option<String>,
+        dataset_label: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let Some(options) = &self.options else {
             return Err(err(
@@ -516,6 +524,14 @@ impl Model {
             method: sampling(method)?,
             format: OutputFormat::Csv,
         };
+        // A new release id each time; the start time is the fit's, taken before the data.
+        let mut context = ReleaseContext::start(curator, purpose, dataset_label).map_err(err)?;
+        context.started = self.started.clone();
+        let gov = Governance {
+            context,
+            counting: self.counting,
+            lifetime: None,
+        };
         let (_, cert) = py
             .detach(|| {
                 write_release(
@@ -526,7 +542,7 @@ impl Model {
                     options.clone(),
                     &spec,
                     key.as_ref(),
-                    None,
+                    &gov,
                 )
             })
             .map_err(err)?;
@@ -546,6 +562,8 @@ fn load_model(path: PathBuf) -> PyResult<Model> {
     Ok(Model {
         file: ModelFile::load(&path).map_err(err)?,
         options: None,
+        started: String::new(),
+        counting: Counting::Memory,
     })
 }
 
@@ -578,6 +596,9 @@ fn fit(
     // Everything that can fail without data or noise first: no budget is spent on a mistake.
     // No release from a build whose noise is not from a CSPRNG (as the command line).
     require_csprng().map_err(err)?;
+    let started = ReleaseContext::start(None, None, None)
+        .map_err(err)?
+        .started;
     let budget = budget_of(epsilon, delta, rho)?;
     let schema_text = std::fs::read_to_string(&schema)
         .map_err(|e| err(format!("reading the schema {}: {e}", schema.display())))?;
@@ -640,10 +661,16 @@ fn fit(
         })
         .map_err(err)?;
     let options = spec.options_json(&domain);
+    let counting = match counts {
+        Counts::Memory(_) => Counting::Memory,
+        Counts::Sql(_) => Counting::Spark,
+    };
     Ok((
         Model {
             file: ModelFile::new(fitted, &schema_text),
             options: Some(options),
+            started,
+            counting,
         },
         notes,
     ))

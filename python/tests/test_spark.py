@@ -67,7 +67,10 @@ def test_spark_release_verifies_with_the_cli(spark, demo_csv, demo_schema, tmp_p
     s = dpsynth.Synthesizer(schema=demo_schema, epsilon=1.0, mechanism="mst", progress=False)
     s.fit(df)
     out = tmp_path / "rel"
-    s.release(out, seed=3)
+    s.release(out, seed=3, purpose="spark test")
+    cert = json.loads((out / "certificate.json").read_text())
+    assert cert["deployment"]["counting"] == "spark", cert.get("deployment")
+    assert cert["release"]["purpose"] == "spark test"
     v = dpsynth.verify(out)
     assert v["ok"], v["text"]
     r = run_cli(cli, "verify", out)

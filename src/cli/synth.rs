@@ -14,8 +14,9 @@ use dpsynth::model::SamplingMethod;
 use dpsynth::privacy::{epsilon_for, require_csprng, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
 use dpsynth::release::{
     fit_release, load_signing_key, release_spec, repeated_ids_note, resolve_unit, sample_to_file,
-    sha256_file, spendable_note, spent_context, write_atomic, write_release, Ledger, Lifetime,
-    MechanismChoice, ModelFile, OutputFormat, Reservation, SampleSpec, CERTIFICATE_FILE,
+    sha256_file, spendable_note, spent_context, write_atomic, write_release, Counting, Governance,
+    Ledger, Lifetime, MechanismChoice, ModelFile, OutputFormat, ReleaseContext, Reservation,
+    SampleSpec, CERTIFICATE_FILE,
 };
 use dpsynth::schema::Schema;
 use dpsynth::sql::{is_postgres_url, SqlOracle};
@@ -163,6 +164,23 @@ pub struct SynthCmd {
     pub evaluate: bool,
     #[command(flatten)]
     pub eval: super::evaluate::EvalArgs,
+    #[command(flatten)]
+    pub context: ContextArgs,
+}
+
+/// Who releases the data and why: written into the certificate, the data card and the
+/// registry entry as given (public text; never derived from the data).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ContextArgs {
+    /// Who releases the data (an organisation or team), for the certificate and data card.
+    #[arg(long, value_name = "TEXT")]
+    pub curator: Option<String>,
+    /// Why the data are released and what they are for, in a sentence.
+    #[arg(long, value_name = "TEXT")]
+    pub purpose: Option<String>,
+    /// An opaque name for the input data set (e.g. admissions-2026-q3): never a hash of it.
+    #[arg(long, value_name = "TEXT")]
+    pub dataset_label: Option<String>,
 }
 
 /// Fit the DP model alone and write it as a shareable model file.
@@ -347,6 +365,7 @@ impl Charge {
             )?
             .value(),
             delta: r.delta,
+            prior_releases: Some(r.prior.clone()),
         })
     }
 
@@ -556,7 +575,18 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         Some(p) => Some(load_signing_key(p)?),
         None => None,
     };
+    // The id and start time, before any data is read (the start says nothing about them).
+    let context = ReleaseContext::start(
+        cmd.context.curator.clone(),
+        cmd.context.purpose.clone(),
+        cmd.context.dataset_label.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let (loaded, budget, mech) = prepare(&cmd.fit)?;
+    let counting = match &loaded.counts {
+        Counts::Memory(_) => Counting::Memory,
+        Counts::Sql(_) => Counting::Postgresql,
+    };
     let (budget, charge) = Charge::reserve(
         &cmd.fit,
         &loaded.unit,
@@ -582,6 +612,11 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             None => None,
         };
         let t = Instant::now();
+        let gov = Governance {
+            context: context.clone(),
+            counting,
+            lifetime,
+        };
         let (dir, cert) = write_release(
             &cmd.out,
             cmd.force,
@@ -590,7 +625,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             options,
             &spec,
             key.as_ref(),
-            lifetime,
+            &gov,
         )
         .with_context(|| spent_context(&fitted))?;
         write_secs = t.elapsed().as_secs_f64();
@@ -626,6 +661,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             "signed": cert.signature.is_some(),
             "privacy_unit": cert.guarantee.privacy_unit,
             "lifetime": cert.guarantee.lifetime,
+            "release_id": context.id,
         });
         if let Some(t) = &timings {
             v["timings"] = t.clone();

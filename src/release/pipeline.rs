@@ -11,9 +11,12 @@ use crate::mechanism::Fitted;
 use crate::model::SamplingMethod;
 use crate::schema::Schema;
 
+use super::attest::{attest, subject_of, ENVELOPE_FILE};
+use super::datacard::{datacard, DATACARD_FILE};
 use super::readme::{accuracy_text, accuracy_warnings_text, release_readme, RELEASE_README};
+use super::sign::fingerprint;
 use super::{
-    certificate_for, describe_output, sign, write_atomic, Certificate, Lifetime, ReleaseError,
+    certificate_for, describe_output, sign, write_atomic, Certificate, Governance, ReleaseError,
     Sampling, StagedDir,
 };
 
@@ -169,7 +172,7 @@ pub fn write_release(
     options: serde_json::Value,
     spec: &SampleSpec,
     key: Option<&SigningKey>,
-    lifetime: Option<Lifetime>,
+    gov: &Governance,
 ) -> Result<(PathBuf, Certificate), ReleaseError> {
     let stage = StagedDir::new(out, force)?;
     let model = ModelFile::new(fitted.clone(), schema_text);
@@ -199,7 +202,21 @@ pub fn write_release(
         },
     };
     debug_assert_eq!(outputs[0].rows, Some(rows as u64));
-    let mut cert = certificate_for(fitted, options, schema_text, outputs, sampling, lifetime)?;
+    let mut cert = certificate_for(fitted, options, schema_text, outputs, sampling, gov)?;
+    // The data card, before the certificate is final, so that the certificate hashes it.
+    let fp = key.map(|k| fingerprint(&k.verifying_key()));
+    let card = datacard(
+        &cert,
+        &model.schema()?,
+        fitted.accuracy.as_ref(),
+        fp.as_deref(),
+    );
+    write_atomic(&stage.path(DATACARD_FILE), card.as_bytes())?;
+    cert.outputs.push(describe_output(
+        &stage.path(DATACARD_FILE),
+        DATACARD_FILE,
+        false,
+    )?);
     if let Some(k) = key {
         sign(&mut cert, k);
     }
@@ -214,10 +231,26 @@ pub fn write_release(
         None => release_readme(&cert),
     };
     write_atomic(&stage.path(RELEASE_README), readme.as_bytes())?;
+    let cert_text = cert.to_pretty_json();
+    // The attestation: every file of the release, the certificate as the predicate.
+    if let Some(k) = key {
+        let mut files: Vec<(String, String)> = cert
+            .outputs
+            .iter()
+            .map(|o| (o.file.clone(), o.sha256.clone()))
+            .collect();
+        files.push(subject_of(RELEASE_README, readme.as_bytes()));
+        files.push(subject_of(CERTIFICATE_FILE, cert_text.as_bytes()));
+        let envelope = attest(&cert, &files, k)?;
+        write_atomic(
+            &stage.path(ENVELOPE_FILE),
+            envelope.to_pretty_json().as_bytes(),
+        )?;
+    }
     // The certificate is staged under a pending name and becomes certificate.json only after
     // the directory is in place: no directory ever holds a complete release early.
     let pending = format!("{CERTIFICATE_FILE}.pending");
-    write_atomic(&stage.path(&pending), cert.to_pretty_json().as_bytes())?;
+    write_atomic(&stage.path(&pending), cert_text.as_bytes())?;
     let dir = stage.commit_with_last(&pending, CERTIFICATE_FILE)?;
     Ok((dir, cert))
 }
