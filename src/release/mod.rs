@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod readme;
 pub mod registry;
 pub mod rules;
+pub mod run;
 pub mod sign;
 pub mod verify;
 
@@ -27,8 +28,12 @@ pub use datacard::{datacard, DATACARD_FILE};
 pub use governance::{Counting, Deployment, Implementation, PriorRelease, ReleaseContext, Utility};
 pub use ledger::{Ledger, LedgerError, LedgerFile, LedgerUnit, Reservation};
 pub use pipeline::{
-    sample_to_csv, sample_to_file, write_release, ModelFile, OutputFormat, SampleSpec,
-    ACCURACY_FILE, CERTIFICATE_FILE, DATA_FILE, MODEL_FILE, PARQUET_DATA_FILE,
+    sample_codes, sample_to_csv, sample_to_file, write_release, ModelFile, OutputFormat,
+    SampleSpec, ACCURACY_FILE, CERTIFICATE_FILE, DATA_FILE, MODEL_FILE, PARQUET_DATA_FILE,
+};
+pub use run::{
+    fit_release, mechanism_spec, release_spec, repeated_ids_note, resolve_unit, spendable_note,
+    spent_context, FitFailure, MechanismChoice, RunError, ACCURACY_REPLICATES,
 };
 pub use sign::{check_signature, fingerprint, keygen, load_public_key, load_signing_key, sign};
 pub use verify::{check_privacy_unit, verify_release, Check, VerifyReport};

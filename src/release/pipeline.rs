@@ -131,6 +131,22 @@ pub fn sample_to_file(
     spec: &SampleSpec,
     out: &Path,
 ) -> Result<usize, ReleaseError> {
+    let (decoder, columns) = sample_codes(model, spec)?;
+    match spec.format {
+        OutputFormat::Csv => write_decoded(out, &decoder, &columns, spec.seed),
+        OutputFormat::Parquet => write_parquet_decoded(out, &decoder, &columns, spec.seed),
+    }
+    .map_err(|e| ReleaseError::Format(e.to_string()))?;
+    Ok(columns.first().map_or(0, Vec::len))
+}
+
+/// The codes of a sample from a model file's model and the decoder that turns them into
+/// values: what [`sample_to_file`] writes and the Python package returns as an Arrow table
+/// (decoded with [`decode_rng`](crate::data::decode_rng)`(spec.seed)`, so all agree).
+pub fn sample_codes(
+    model: &ModelFile,
+    spec: &SampleSpec,
+) -> Result<(Decoder, Vec<Vec<u32>>), ReleaseError> {
     let schema = model.schema()?;
     let rows = spec.rows_for(&model.fitted);
     // Codes in the schema as the model decodes it (automatic bins merged), each record in a
@@ -142,12 +158,7 @@ pub fn sample_to_file(
         .map_err(|e| ReleaseError::Format(format!("internal error while sampling: {e}")))?;
     let decoder = Decoder::with_masses(&decoded, &model.fitted.decoded_masses())
         .map_err(|e| ReleaseError::Format(e.to_string()))?;
-    match spec.format {
-        OutputFormat::Csv => write_decoded(out, &decoder, &columns, spec.seed),
-        OutputFormat::Parquet => write_parquet_decoded(out, &decoder, &columns, spec.seed),
-    }
-    .map_err(|e| ReleaseError::Format(e.to_string()))?;
-    Ok(rows)
+    Ok((decoder, columns))
 }
 
 /// Writes `synthetic.csv` (or `synthetic.parquet`), `model.json`, `certificate.json` and `README.txt` into `out`,
