@@ -265,6 +265,8 @@ fn unsigned_release_fails_when_a_key_is_required() {
 /// when `key` is given, signed as the version 1 tool signed, over the compact JSON of the
 /// certificate without `signature` with sorted keys.
 fn make_v1(dir: &Path, key: Option<&Path>) {
+    // Version 1 releases had no attestation and no data card.
+    let _ = fs::remove_file(dir.join("certificate.dsse.json"));
     edit_cert(dir, |v| {
         v["format_version"] = 1.into();
         let g = v["guarantee"].as_object_mut().unwrap();
@@ -272,6 +274,9 @@ fn make_v1(dir: &Path, key: Option<&Path>) {
         g.remove("lifetime");
         let obj = v.as_object_mut().unwrap();
         obj.remove("signature");
+        for block in ["release", "deployment", "implementation", "utility"] {
+            obj.remove(block);
+        }
         if let Some(k) = key {
             use ed25519_dalek::Signer;
             let sk = dpsynth::release::load_signing_key(k).unwrap();
@@ -345,6 +350,36 @@ fn version_1_certificates_still_verify() {
         })
     });
     verify_fails(&d4, None, "format version");
+    // Nor the release context blocks of #19.
+    let d6 = case("v1-release-block");
+    make_v1(&d6, None);
+    edit_cert(
+        &d6,
+        |v| v["release"] = serde_json::json!({"id": "00112233445566778899aabbccddeeff", "started": "2026-01-01T00:00:00Z"}),
+    );
+    verify_fails(&d6, None, "format version");
+
+    // A version 2 certificate from before the release context blocks (#19) still verifies.
+    let d7 = case("v2-early");
+    edit_cert(&d7, |v| {
+        let obj = v.as_object_mut().unwrap();
+        for block in [
+            "release",
+            "deployment",
+            "implementation",
+            "utility",
+            "signature",
+        ] {
+            obj.remove(block);
+        }
+    });
+    let _ = fs::remove_file(d7.join("certificate.dsse.json"));
+    dpsynth()
+        .arg("verify")
+        .arg(&d7)
+        .assert()
+        .success()
+        .stdout(contains("from before release contexts"));
 
     // Unknown versions are refused.
     let d5 = case("v3");

@@ -106,6 +106,11 @@ fn demo_release_sample_and_certificate_content() {
         "outputs",
         "noise",
         "sampling",
+        // Version 2's governance blocks (issue #19).
+        "release",
+        "deployment",
+        "implementation",
+        "utility",
     ]
     .into_iter()
     .collect();

@@ -130,6 +130,8 @@ fn every_printing_command_survives_a_closed_stdout() {
     run_closed(&[&eval[..], &["--json"]].concat(), 0);
     run_closed(&["verify", s(&release)], 0);
     run_closed(&["verify", s(&release), "--json"], 0);
+    run_closed(&["registry-entry", s(&release)], 0);
+    run_closed(&["registry-entry", s(&release), "--json"], 0);
     // A failing verification still fails, and still says why on stderr.
     fs::write(release.join("synthetic.csv"), "tampered\n").unwrap();
     let err = run_closed(&["verify", s(&release)], 1);

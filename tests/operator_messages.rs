@@ -250,6 +250,16 @@ fn schema_check_counts_rows_breaking_each_rule() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    let rules = fs::read_to_string(schema())
+        .unwrap()
+        .matches("[[rules]]")
+        .count();
+    assert!(rules > 0);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("every record obeys the {rules} rule(s)")),
+        "{said}"
+    );
 
     // Rows 3 and 7 (lines 4 and 8): a man on the maternity ward, not an obstetric case.
     let broken = demo(dir.path(), "broken.csv", 200, |i, f| {

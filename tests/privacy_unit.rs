@@ -193,8 +193,14 @@ fn unit_release_names_the_unit_and_verify_checks_sensitivities() {
 /// An edit of a certificate.
 type Edit = Box<dyn Fn(&mut Value)>;
 
-/// Rewrites the certificate's unit, neighbouring relation and statement consistently.
+/// Rewrites the certificate's unit, neighbouring relation, statement and (certificate v2,
+/// issue #19) unprotected quantities consistently.
 fn restate(c: &mut Value, unit: &PrivacyUnit) {
+    if c.get("deployment").is_some() {
+        let ledger = c["guarantee"].get("lifetime").is_some();
+        c["deployment"]["unprotected"] =
+            serde_json::to_value(dpsynth::release::governance::unprotected(unit, ledger)).unwrap();
+    }
     let g = &mut c["guarantee"];
     g["privacy_unit"] = serde_json::to_value(unit).unwrap();
     g["neighbouring"] = serde_json::json!(unit.neighbouring());

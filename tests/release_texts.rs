@@ -100,6 +100,10 @@ fn certificate(unit: PrivacyUnit, lifetime: Option<Lifetime>) -> Certificate {
             method: "rounding".into(),
             rows_source: "model total".into(),
         },
+        release: None,
+        deployment: None,
+        implementation: None,
+        utility: None,
         signature: None,
     }
 }
@@ -115,6 +119,7 @@ fn lifetime() -> Lifetime {
             .unwrap()
             .value(),
         delta: 1e-9,
+        prior_releases: None,
     }
 }
 

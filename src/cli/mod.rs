@@ -10,6 +10,7 @@ mod plan;
 mod problems;
 mod progress;
 mod query;
+mod registry;
 mod release;
 mod schema;
 mod source;
@@ -50,6 +51,8 @@ pub enum Command {
     Verify(release::VerifyCmd),
     /// Create an Ed25519 key pair for signing releases.
     Keygen(release::KeygenCmd),
+    /// Print a release's DP Deployments Registry entry (Tier 3), from its certificate.
+    RegistryEntry(registry::RegistryEntryCmd),
     /// Show what a budget means: rho, and (epsilon, delta).
     Budget(budget::BudgetCmd),
     /// Check or draft a public schema.
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Keygen(cmd) => release::run_keygen(cmd),
+        Command::RegistryEntry(cmd) => registry::run(cmd),
         Command::Ledger(cmd) => ledger::run(cmd),
     }
 }

@@ -14,7 +14,9 @@ use dpsynth::mechanism::plan::{
 use dpsynth::privacy::{Budget, Delta, Epsilon};
 use dpsynth::schema::Schema;
 
-use super::synth::{build_spec, unit_for, MechanismArg};
+use dpsynth::release::mechanism_spec;
+
+use super::synth::{choice, read_workload, unit_for, MechanismArg};
 
 /// Predict the noise and the error of a release for several budgets, from the public schema
 /// and an assumed number of rows only: no data is read.
@@ -103,15 +105,15 @@ pub fn run(cmd: PlanCmd) -> Result<()> {
             cmd.schema.display()
         );
     }
-    let spec = build_spec(
+    let workload = read_workload(cmd.workload.as_deref())?;
+    let choice = choice(
         cmd.mechanism,
-        cmd.workload.as_deref(),
+        &workload,
         &cmd.targets,
         cmd.max_model_size,
         cmd.rounds,
-        &domain,
-        &unit,
-    )?;
+    );
+    let spec = mechanism_spec(&choice, &domain, &unit)?;
     if !(cmd.reference_zipf.is_finite() && cmd.reference_zipf >= 0.0) {
         bail!("--reference-zipf must be a number >= 0");
     }

@@ -68,6 +68,8 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
             };
             // Data problems are grouped and counted (PRIVATE: for the operator only).
             let (mut data_lines, mut data_problems) = (Vec::new(), 0);
+            // How many rules every record was checked against (None: not checked).
+            let mut rules_checked: Option<usize> = None;
             let url = data
                 .as_ref()
                 .and_then(|d| d.to_str())
@@ -86,10 +88,17 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
                         check_rules: true,
                         ..ReadOptions::default()
                     };
-                    if let Ok((_, report)) = read_table_with(d, s, &opts) {
-                        clamping_note(&report);
-                        data_lines = rule_problems(d, &report);
-                        data_problems = data_lines.len();
+                    match read_table_with(d, s, &opts) {
+                        Ok((_, report)) => {
+                            clamping_note(&report);
+                            data_lines = rule_problems(d, &report);
+                            data_problems = data_lines.len();
+                            rules_checked = Some(report.rules.len());
+                        }
+                        Err(e) => {
+                            data_lines = vec![e.to_string()];
+                            data_problems = 1;
+                        }
                     }
                 } else {
                     (data_lines, data_problems) =
@@ -104,10 +113,11 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
                 outln!(
                     "{}: ok ({s} modelled columns){}",
                     schema.display(),
-                    if data.is_some() {
-                        ", data encodes cleanly"
-                    } else {
-                        ""
+                    match (data.is_some(), rules_checked) {
+                        (true, Some(n)) if n > 0 =>
+                            format!(", data encodes cleanly and every record obeys the {n} rule(s)"),
+                        (true, _) => ", data encodes cleanly".to_string(),
+                        (false, _) => String::new(),
                     }
                 )?;
                 if let (Some(s), Some(d)) = (&parsed, &data) {

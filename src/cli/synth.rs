@@ -9,17 +9,16 @@ use serde_json::json;
 
 use dpsynth::data::{read_table_with, truncate_units, EncodedTable, ReadOptions};
 use dpsynth::marginal::{Domain, InMemoryOracle};
-use dpsynth::mechanism::measure::spendable_rho;
-use dpsynth::mechanism::{
-    fit, AimOptions, Fitted, MechanismSpec, MstOptions, Progress, SchemaKnowledge, Workload,
-};
+use dpsynth::mechanism::{Fitted, MechanismSpec};
 use dpsynth::model::SamplingMethod;
 use dpsynth::privacy::{epsilon_for, require_csprng, secure_rng, Budget, PrivacyUnit, Rho, RhoSum};
 use dpsynth::release::{
-    load_signing_key, sample_to_file, sha256_file, write_atomic, write_release, Ledger, Lifetime,
-    ModelFile, OutputFormat, Reservation, SampleSpec, CERTIFICATE_FILE,
+    fit_release, load_signing_key, release_spec, repeated_ids_note, resolve_unit, sample_to_file,
+    sha256_file, spendable_note, spent_context, write_atomic, write_release, Counting, Governance,
+    Ledger, Lifetime, MechanismChoice, ModelFile, OutputFormat, ReleaseContext, Reservation,
+    SampleSpec, CERTIFICATE_FILE,
 };
-use dpsynth::schema::{ColumnKind, Schema};
+use dpsynth::schema::Schema;
 use dpsynth::sql::{is_postgres_url, SqlOracle};
 
 use super::budget::BudgetArgs;
@@ -165,6 +164,23 @@ pub struct SynthCmd {
     pub evaluate: bool,
     #[command(flatten)]
     pub eval: super::evaluate::EvalArgs,
+    #[command(flatten)]
+    pub context: ContextArgs,
+}
+
+/// Who releases the data and why: written into the certificate, the data card and the
+/// registry entry as given (public text; never derived from the data).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ContextArgs {
+    /// Who releases the data (an organisation or team), for the certificate and data card.
+    #[arg(long, value_name = "TEXT")]
+    pub curator: Option<String>,
+    /// Why the data are released and what they are for, in a sentence.
+    #[arg(long, value_name = "TEXT")]
+    pub purpose: Option<String>,
+    /// An opaque name for the input data set (e.g. admissions-2026-q3): never a hash of it.
+    #[arg(long, value_name = "TEXT")]
+    pub dataset_label: Option<String>,
 }
 
 /// Fit the DP model alone and write it as a shareable model file.
@@ -250,38 +266,13 @@ impl Counts {
     }
 }
 
-/// The privacy unit of a run: the flags, else the schema's `privacy_unit` and
-/// `max_rows_per_unit` (each flag wins over its schema field), else one record.
+/// The privacy unit of a run: the flags, else the schema's (the library's rule).
 pub(super) fn unit_for(
     schema: &Schema,
     column: Option<&str>,
     max_rows: Option<u32>,
 ) -> Result<PrivacyUnit> {
-    let declared = schema.privacy_unit();
-    let column = column.or(declared.map(|(c, _)| c));
-    let Some(column) = column else {
-        if max_rows.is_some() {
-            bail!("--max-rows-per-unit needs a privacy unit: --privacy-unit COLUMN, or privacy_unit in the schema");
-        }
-        return Ok(PrivacyUnit::Record);
-    };
-    match schema.column(column).map(|c| c.kind()) {
-        Some(ColumnKind::Id { .. }) => {}
-        Some(k) => bail!(
-            "--privacy-unit {column}: the column is a {} column; the privacy unit must be an `id` column of the schema (its values name the person or other unit)",
-            k.name()
-        ),
-        None => bail!(
-            "--privacy-unit {column}: not a column of the schema {}; declare it with kind = \"id\"",
-            schema.source_name()
-        ),
-    }
-    let k = max_rows
-        .or(declared.filter(|(c, _)| *c == column).map(|(_, k)| k))
-        .with_context(|| {
-            format!("privacy unit {column}: give --max-rows-per-unit K, the most records of one {column} the model may use")
-        })?;
-    Ok(PrivacyUnit::column(column, k)?)
+    Ok(resolve_unit(schema, column, max_rows)?)
 }
 
 fn load(args: &FitArgs) -> Result<Loaded> {
@@ -312,15 +303,12 @@ fn load(args: &FitArgs) -> Result<Loaded> {
         .map_err(|e| data_failure(e, &args.data, &schema, &opts, &args.problems))?;
     let table = match &unit {
         PrivacyUnit::Record => {
-            if !report.repeated_ids.is_empty() {
-                let cols = report.repeated_ids.join(", ");
-                let first = &report.repeated_ids[0];
-                errln!(
-                    "note (private, for the operator only): values of the id column(s) {cols} repeat in {}: one person (or other unit) may have several records, and this release protects each record, not each person. To protect every {first} with all of its records, declare the unit: --privacy-unit {first} --max-rows-per-unit K (`dpsynth schema check {} --data {} --privacy-unit {first}` helps choose K).",
-                    args.data.display(),
-                    args.schema.display(),
-                    args.data.display()
-                );
+            if let Some(note) = repeated_ids_note(
+                &report.repeated_ids,
+                &args.data.display().to_string(),
+                &args.schema.display().to_string(),
+            ) {
+                errln!("{note}");
             }
             table
         }
@@ -387,6 +375,7 @@ impl Charge {
             )?
             .value(),
             delta: r.delta,
+            prior_releases: Some(r.prior.clone()),
         })
     }
 
@@ -428,68 +417,52 @@ fn spec(
     oracle_domain: &Domain,
     unit: &PrivacyUnit,
 ) -> Result<MechanismSpec> {
-    let mut spec = build_spec(
+    let workload = read_workload(args.workload.as_deref())?;
+    let choice = choice(
         args.mechanism,
-        args.workload.as_deref(),
+        &workload,
         &args.targets,
         args.max_model_size,
         args.rounds,
-        oracle_domain,
-        unit,
-    )?;
+    );
     // Automatic bins and rules: public knowledge from the schema.
-    spec.set_knowledge(SchemaKnowledge::from_schema(schema));
-    Ok(spec)
+    Ok(release_spec(&choice, schema, oracle_domain, unit)?)
 }
 
-/// The mechanism and its options from the flags (shared by fit, synth and plan).
-pub(super) fn build_spec(
+/// A workload file's text and its name for messages.
+pub(super) fn read_workload(path: Option<&Path>) -> Result<Option<(String, String)>> {
+    path.map(|p| {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        Ok((text, p.display().to_string()))
+    })
+    .transpose()
+}
+
+/// The mechanism flags as the library takes them (shared by fit, synth and plan).
+pub(super) fn choice<'a>(
     mechanism: MechanismArg,
-    workload: Option<&Path>,
-    targets: &[String],
+    workload: &'a Option<(String, String)>,
+    targets: &'a [String],
     max_model_size: f64,
     rounds: Option<usize>,
-    oracle_domain: &dpsynth::marginal::Domain,
-    unit: &PrivacyUnit,
-) -> Result<MechanismSpec> {
-    let target_idx = targets
-        .iter()
-        .map(|t| {
-            oracle_domain
-                .index_of(t)
-                .with_context(|| format!("--target {t:?} is not a modelled column of the schema"))
-        })
-        .collect::<Result<Vec<usize>>>()?;
-    let mut spec = match mechanism {
+) -> MechanismChoice<'a> {
+    let mechanism = match mechanism {
         MechanismArg::Mst => {
             if !targets.is_empty() {
                 eprintln!("note: MST has no workload, so --target does not change the model; it only names the TSTR column of --evaluate (use --mechanism aim to emphasise it)");
             }
-            MechanismSpec::Mst(MstOptions::default())
+            "mst"
         }
-        MechanismArg::Aim => {
-            if !(max_model_size.is_finite() && max_model_size > 0.0) {
-                bail!("--max-model-size must be a positive number of MB");
-            }
-            let workload = match workload {
-                Some(p) => {
-                    let text = std::fs::read_to_string(p)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    Workload::from_text(&text, &p.display().to_string(), oracle_domain)
-                        .map_err(anyhow::Error::msg)?
-                }
-                None => Workload::targeting(oracle_domain.len(), 3, &target_idx),
-            };
-            let opts = AimOptions {
-                rounds,
-                max_model_size_mb: max_model_size,
-                ..AimOptions::default()
-            };
-            MechanismSpec::Aim(opts, workload)
-        }
+        MechanismArg::Aim => "aim",
     };
-    spec.set_unit(unit.clone());
-    Ok(spec)
+    MechanismChoice {
+        mechanism,
+        workload: workload.as_ref().map(|(t, n)| (t.as_str(), n.as_str())),
+        max_model_size,
+        rounds,
+        targets,
+    }
 }
 
 /// Everything a run decides before it may draw noise: data read (and truncated), budget,
@@ -500,12 +473,8 @@ fn prepare(args: &FitArgs) -> Result<(Loaded, Budget, MechanismSpec)> {
     let loaded = load(args)?;
     let budget = args.budget.budget()?;
     let spec = spec(args, &loaded.schema, &loaded.counts.domain(), &loaded.unit)?;
-    let spend = spendable_rho(&budget, &loaded.unit);
-    if spend < budget.rho.value() {
-        errln!(
-            "note: a budget of rho {:.3e} is past the point where more budget changes anything: at rho {spend:.3e} every noise draw is already zero with overwhelming probability, so dpsynth spends only that. The certificate states the smaller rho and its epsilon, a stronger guarantee than the one asked for.",
-            budget.rho.value()
-        );
+    if let Some(note) = spendable_note(&budget, &loaded.unit) {
+        errln!("{note}");
     }
     Ok((loaded, budget, spec))
 }
@@ -519,21 +488,18 @@ fn run_fit(
 ) -> Result<(Fitted, serde_json::Value)> {
     let options = spec.options_json(&loaded.counts.domain());
     let bars = Bars::new(args.quiet, args.timings);
-    let mut fitted = match &loaded.counts {
-        Counts::Memory(table) => fit(&InMemoryOracle::new(table), budget, spec, &bars)?,
-        Counts::Sql(oracle) => fit(oracle.as_ref(), budget, spec, &bars)?,
+    let fitted = match &loaded.counts {
+        Counts::Memory(table) => fit_release(
+            &InMemoryOracle::new(table),
+            budget,
+            spec,
+            &bars,
+            accuracy_seed,
+        )?,
+        Counts::Sql(oracle) => fit_release(oracle.as_ref(), budget, spec, &bars, accuracy_seed)?,
     };
-    // Error bars from the DP outputs alone (post-processing; proofs/accuracy.md).
-    bars.start("error bars", 1);
-    fitted
-        .assess(accuracy_seed, ACCURACY_REPLICATES)
-        .with_context(|| spent_context(&fitted))?;
-    bars.finish();
     Ok((fitted, options))
 }
-
-/// Bootstrap replicates behind each error estimate.
-const ACCURACY_REPLICATES: usize = 2;
 
 /// The release's fitness warnings (DP outputs only), for stderr.
 fn print_warnings(fitted: &Fitted) {
@@ -557,14 +523,6 @@ fn accuracy_json(fitted: &Fitted) -> serde_json::Value {
         }),
         None => json!({"warnings": [], "accuracy": null}),
     }
-}
-
-/// Said of any failure after the model was fitted: its budget is spent.
-fn spent_context(fitted: &Fitted) -> String {
-    format!(
-        "nothing was released, but the run had already spent rho {:.6e} of its privacy budget on noisy measurements; that privacy loss counts against these data",
-        fitted.spent
-    )
 }
 
 /// What the operator is told about timings: they depend on the private data.
@@ -627,7 +585,18 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
         Some(p) => Some(load_signing_key(p)?),
         None => None,
     };
+    // The id and start time, before any data is read (the start says nothing about them).
+    let context = ReleaseContext::start(
+        cmd.context.curator.clone(),
+        cmd.context.purpose.clone(),
+        cmd.context.dataset_label.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let (mut loaded, budget, mech) = prepare(&cmd.fit)?;
+    let counting = match &loaded.counts {
+        Counts::Memory(_) => Counting::Memory,
+        Counts::Sql(_) => Counting::Postgresql,
+    };
     let (budget, charge) = Charge::reserve(
         &cmd.fit,
         &loaded.unit,
@@ -656,6 +625,11 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             None => None,
         };
         let t = Instant::now();
+        let gov = Governance {
+            context: context.clone(),
+            counting,
+            lifetime,
+        };
         let (dir, cert) = write_release(
             &cmd.out,
             cmd.force,
@@ -664,7 +638,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             options,
             &spec,
             key.as_ref(),
-            lifetime,
+            &gov,
         )
         .with_context(|| spent_context(&fitted))?;
         write_secs = t.elapsed().as_secs_f64();
@@ -700,6 +674,7 @@ pub fn run_synth(cmd: SynthCmd) -> Result<()> {
             "signed": cert.signature.is_some(),
             "privacy_unit": cert.guarantee.privacy_unit,
             "lifetime": cert.guarantee.lifetime,
+            "release_id": context.id,
         });
         if let Some(t) = &timings {
             v["timings"] = t.clone();

@@ -4,8 +4,10 @@
 //! [`Schema`](crate::schema::Schema): the codes a cell may take come from the schema, never
 //! from the data. Writing ([`write_csv`]) is post-processing: it decodes synthetic codes into
 //! values with a seeded generator. Parquet files are read and written alike
-//! ([`read_table_with`] picks the reader; [`write_parquet`]).
+//! ([`read_table_with`] picks the reader; [`write_parquet`]). Arrow record batches go both ways
+//! too ([`read_arrow_with`], [`synthetic_batch`]): how the Python package's DataFrames cross.
 
+mod arrow;
 mod decode;
 mod density;
 mod encoded;
@@ -16,6 +18,7 @@ mod read;
 mod truncate;
 mod write;
 
+pub use arrow::{draft_from_arrow, read_arrow_with, synthetic_batch};
 pub use decode::{decode_rng, Decoder, DECODE_STREAM};
 pub use density::Density;
 pub use encoded::{Codes, EncodedTable};

@@ -118,14 +118,14 @@ pub fn read_csv_with(
 }
 
 /// Reads and encodes CSV from any reader; `source_name` names it in messages.
-pub fn read_csv_from<R: Read + Send>(
+pub fn read_csv_from<R: Read>(
     reader: R,
     source_name: &str,
     schema: &Schema,
     opts: &ReadOptions,
 ) -> Result<(EncodedTable, EncodeReport), DataError> {
     let mut errors = Vec::new();
-    let out = run(
+    let out = run_single(
         reader,
         source_name,
         schema,
@@ -272,6 +272,63 @@ pub(super) fn cell_error(
                 format,
             }
         }
+    }
+}
+
+/// The reading loop on the calling thread alone, for readers that cannot move to another
+/// thread ([`read_csv_from`]); files go through [`run`], which parses on a second thread.
+fn run_single<R: Read>(
+    reader: R,
+    file: &str,
+    schema: &Schema,
+    opts: &ReadOptions,
+    mode: Mode,
+    errors: &mut Vec<DataError>,
+    groups: Option<&mut ProblemReport>,
+) -> Option<(EncodedTable, EncodeReport)> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .has_headers(true)
+        .from_reader(reader);
+    let header: Vec<String> = match rdr.headers() {
+        Ok(h) => h.iter().map(String::from).collect(),
+        Err(e) => {
+            errors.push(header_error(file, &e));
+            return None;
+        }
+    };
+    let mut enc = Encoder::new(file, schema, opts, mode, &header, errors)?.grouping(groups);
+    let mut rec = csv::StringRecord::new();
+    while !enc.full() {
+        match rdr.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
+                enc.errors.push(malformed(file, &e));
+                if fatal || mode == Mode::Encode {
+                    return None;
+                }
+                continue;
+            }
+        }
+        let line = Location::Line(rec.position().map_or(0, |p| p.line()));
+        if !enc.row(line, |pos| Some(rec.get(pos).unwrap_or(""))) {
+            return None;
+        }
+    }
+    enc.finish()
+}
+
+/// The error of a header that cannot be read.
+fn header_error(file: &str, e: &csv::Error) -> DataError {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        DataError::Open {
+            file: file.to_string(),
+            source: std::io::Error::new(io.kind(), io.to_string()),
+        }
+    } else {
+        malformed(file, e)
     }
 }
 

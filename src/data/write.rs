@@ -441,7 +441,7 @@ impl DecodedRows<'_> {
     }
 }
 
-fn validate(schema: &Schema, columns: &[Vec<u32>]) -> Result<(), DataError> {
+pub(super) fn validate(schema: &Schema, columns: &[Vec<u32>]) -> Result<(), DataError> {
     let modelled = schema.modelled();
     if columns.len() != modelled.len() {
         return Err(DataError::WrongColumnCount {

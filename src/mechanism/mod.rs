@@ -81,6 +81,15 @@ impl MechanismError {
     }
 }
 
+/// The bootstrap's refit (`accuracy.json`): warm-started from the fitted model, at most 500
+/// iterations (as AIM's final fit).
+pub fn bootstrap_estimation() -> EstimationOptions {
+    EstimationOptions {
+        max_iters: 500,
+        ..EstimationOptions::default()
+    }
+}
+
 /// A fitted DP model and everything a release needs to describe how it was made.
 /// All of it is DP output or public: it may be shared.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -168,6 +177,17 @@ impl Fitted {
         seed: u64,
         replicates: usize,
     ) -> ReportInputs<'a> {
+        self.report_inputs_with(cell_sd, map, seed, replicates, bootstrap_estimation())
+    }
+
+    fn report_inputs_with<'a>(
+        &'a self,
+        cell_sd: &'a [Vec<f64>],
+        map: &'a CompressionMap<'a>,
+        seed: u64,
+        replicates: usize,
+        estimation: EstimationOptions,
+    ) -> ReportInputs<'a> {
         ReportInputs {
             measurements: &self.measurements,
             cell_sd,
@@ -178,10 +198,7 @@ impl Fitted {
             bootstrap: BootstrapOptions {
                 replicates,
                 seed,
-                estimation: EstimationOptions {
-                    max_iters: 500,
-                    ..EstimationOptions::default()
-                },
+                estimation,
             },
         }
     }
@@ -189,10 +206,21 @@ impl Fitted {
     /// Computes the error bars (`accuracy.json`) from the DP outputs in `self` only:
     /// post-processing (proofs/accuracy.md). `seed` drives the bootstrap's simulation.
     pub fn assess(&mut self, seed: u64, replicates: usize) -> Result<(), MechanismError> {
+        self.assess_with(seed, replicates, bootstrap_estimation())
+    }
+
+    /// As [`Fitted::assess`], with the bootstrap's refit options given (for measuring its
+    /// cost: `examples/bootstrap_cost.rs`). Releases use [`Fitted::assess`].
+    pub fn assess_with(
+        &mut self,
+        seed: u64,
+        replicates: usize,
+        estimation: EstimationOptions,
+    ) -> Result<(), MechanismError> {
         let t = std::time::Instant::now();
         let cell_sd = self.cell_sd();
         let map = self.domain_map(&cell_sd);
-        let inputs = self.report_inputs(&cell_sd, &map, seed, replicates);
+        let inputs = self.report_inputs_with(&cell_sd, &map, seed, replicates, estimation);
         let report = AccuracyReport::build(&self.model, &inputs)?;
         self.accuracy = Some(report);
         self.phases.push(("error bars".to_string(), t.elapsed()));

@@ -349,9 +349,20 @@ pub struct BootstrapOptions {
     pub estimation: EstimationOptions,
 }
 
+/// Simulated records held at once by the bootstrap: records are drawn, counted and dropped
+/// block by block, so its memory does not grow with the noisy total (issue #16; a
+/// 1,000,000-row release used to hold two million simulated records).
+const BOOTSTRAP_BLOCK: usize = 1 << 17;
+
+/// Cells of the simulated records' true marginals counted in one pass over the blocks, when
+/// there is more than one block (each further pass draws the same blocks again).
+const TRUTH_CELLS_PER_PASS: usize = 1 << 22;
+
 /// Mean over replicates of the L1 distance between the refitted model's normalised answer
 /// and the simulated records' normalised marginal, for each of `cliques` (released domain);
-/// `None` for a clique too large to answer. See the module docs.
+/// `None` for a clique too large to answer. See the module docs. Replicates run in
+/// parallel and each is a pure function of `(opts.seed, replicate)`, so the result does not
+/// depend on the number of threads.
 pub fn bootstrap_errors(
     model: &GraphicalModel,
     measurements: &[Measurement],
@@ -360,38 +371,49 @@ pub fn bootstrap_errors(
     cliques: &[Clique],
     opts: &BootstrapOptions,
 ) -> Result<Vec<Option<f64>>, ModelError> {
-    let rows = model.total().round().max(1.0) as usize;
+    let blocks = Blocks {
+        rows: BOOTSTRAP_BLOCK,
+        truth_cells: TRUTH_CELLS_PER_PASS,
+    };
+    bootstrap_in_blocks(model, measurements, cell_sd, map, cliques, opts, blocks)
+}
+
+/// How [`bootstrap_errors`] cuts its work: simulated records per block, and cells of true
+/// marginals per pass over the blocks.
+#[derive(Clone, Copy, Debug)]
+struct Blocks {
+    rows: usize,
+    truth_cells: usize,
+}
+
+fn bootstrap_in_blocks(
+    model: &GraphicalModel,
+    measurements: &[Measurement],
+    cell_sd: &[Vec<f64>],
+    map: &dyn DomainMap,
+    cliques: &[Clique],
+    opts: &BootstrapOptions,
+    blocks: Blocks,
+) -> Result<Vec<Option<f64>>, ModelError> {
+    let reps = opts.replicates.max(1);
+    let per_rep: Vec<Vec<Option<f64>>> = (0..reps)
+        .into_par_iter()
+        .map(|rep| {
+            replicate(
+                model,
+                measurements,
+                cell_sd,
+                map,
+                cliques,
+                opts,
+                blocks,
+                rep,
+            )
+        })
+        .collect::<Result<_, _>>()?;
     let mut sums = vec![0.0; cliques.len()];
     let mut ok = vec![true; cliques.len()];
-    let reps = opts.replicates.max(1);
-    for rep in 0..reps {
-        let mut rng = ChaCha20Rng::seed_from_u64(opts.seed);
-        rng.set_stream(rep as u64);
-        let sample_seed: u64 = rng.gen();
-        let mut released = super::sample(model, rows, sample_seed, super::SamplingMethod::Forward);
-        map.expand_codes(&mut released, &mut rng);
-        let coded = map.model_codes(&released);
-        let mut simulated = Vec::with_capacity(measurements.len());
-        for (m, sd) in measurements.iter().zip(cell_sd) {
-            let exact = count_columns(&coded, model.domain(), &m.clique);
-            let values = exact
-                .values
-                .iter()
-                .zip(sd)
-                .map(|(v, s)| v + s * standard_normal(&mut rng))
-                .collect();
-            simulated.push(Measurement::new(m.clique.clone(), values, m.sigma));
-        }
-        let (refit, _) = estimate(model.domain(), &simulated, &opts.estimation, Some(model))?;
-        let errs: Vec<Option<f64>> = cliques
-            .par_iter()
-            .map(|c| {
-                let answer = refit.try_project(c).ok()?;
-                let answer = map.expand_table(&answer);
-                let truth = count_columns(&released, map.released(), c);
-                Some(truth.l1_normalized(&answer))
-            })
-            .collect();
+    for errs in per_rep {
         for (i, e) in errs.into_iter().enumerate() {
             match e {
                 Some(e) => sums[i] += e,
@@ -404,6 +426,151 @@ pub fn bootstrap_errors(
         .zip(ok)
         .map(|(s, ok)| ok.then_some(s / reps as f64))
         .collect())
+}
+
+/// The simulated records of one replicate, drawn block by block (released codes). Block 0
+/// is drawn with the replicate's own generator (so a table of one block is simulated as it
+/// always was); later blocks with generators of their own. Deterministic: drawing a block
+/// again gives the same records.
+struct SimulatedRecords<'a> {
+    model: &'a GraphicalModel,
+    map: &'a dyn DomainMap,
+    rows: usize,
+    block_rows: usize,
+    sample_seed: u64,
+}
+
+impl SimulatedRecords<'_> {
+    fn blocks(&self) -> usize {
+        self.rows.div_ceil(self.block_rows).max(1)
+    }
+
+    /// Block `k`; `rng` spreads merged codes for block 0 and is ignored otherwise.
+    fn block(&self, k: usize, rng: &mut ChaCha20Rng) -> Vec<Vec<u32>> {
+        let n = self.block_rows.min(self.rows - k * self.block_rows);
+        if k == 0 {
+            let mut cols = super::sample(
+                self.model,
+                n,
+                self.sample_seed,
+                super::SamplingMethod::Forward,
+            );
+            self.map.expand_codes(&mut cols, rng);
+            return cols;
+        }
+        let mut own = ChaCha20Rng::seed_from_u64(self.sample_seed);
+        own.set_stream(k as u64);
+        let seed: u64 = own.gen();
+        let mut cols = super::sample(self.model, n, seed, super::SamplingMethod::Forward);
+        self.map.expand_codes(&mut cols, &mut own);
+        cols
+    }
+}
+
+/// One bootstrap replicate: records drawn from `model`, the measurements taken on them with
+/// their noise, the model refitted (warm-started from `model`), and its answers compared with
+/// the records' true marginals.
+#[allow(clippy::too_many_arguments)]
+fn replicate(
+    model: &GraphicalModel,
+    measurements: &[Measurement],
+    cell_sd: &[Vec<f64>],
+    map: &dyn DomainMap,
+    cliques: &[Clique],
+    opts: &BootstrapOptions,
+    layout: Blocks,
+    rep: usize,
+) -> Result<Vec<Option<f64>>, ModelError> {
+    let mut rng = ChaCha20Rng::seed_from_u64(opts.seed);
+    rng.set_stream(rep as u64);
+    let records = SimulatedRecords {
+        model,
+        map,
+        rows: model.total().round().max(1.0) as usize,
+        block_rows: layout.rows.max(1),
+        sample_seed: rng.gen(),
+    };
+    let blocks = records.blocks();
+    // Block 0's generator as it was before block 0 used it, to draw it again.
+    let rng_block0 = rng.clone();
+    let mut exact: Vec<MarginalTable> = measurements
+        .iter()
+        .map(|m| MarginalTable::zeros(m.clique.clone(), model.domain()))
+        .collect();
+    let mut held = None;
+    for k in 0..blocks {
+        let released = records.block(k, &mut rng);
+        let coded = map.model_codes(&released);
+        for (t, m) in exact.iter_mut().zip(measurements) {
+            add_counts(t, &count_columns(&coded, model.domain(), &m.clique));
+        }
+        if blocks == 1 {
+            held = Some(released);
+        }
+    }
+    let simulated: Vec<Measurement> = measurements
+        .iter()
+        .zip(exact)
+        .zip(cell_sd)
+        .map(|((m, exact), sd)| {
+            let values = exact
+                .values
+                .iter()
+                .zip(sd)
+                .map(|(v, s)| v + s * standard_normal(&mut rng))
+                .collect();
+            Measurement::new(m.clique.clone(), values, m.sigma)
+        })
+        .collect();
+    let (refit, _) = estimate(model.domain(), &simulated, &opts.estimation, Some(model))?;
+    let error = |c: &Clique, truth: &MarginalTable| {
+        let answer = refit.try_project(c).ok()?;
+        Some(truth.l1_normalized(&map.expand_table(&answer)))
+    };
+    if let Some(released) = held {
+        return Ok(cliques
+            .par_iter()
+            .map(|c| error(c, &count_columns(&released, map.released(), c)))
+            .collect());
+    }
+    // More than one block: count the true marginals in batches of bounded size, drawing the
+    // same blocks again for each batch.
+    let mut out = Vec::with_capacity(cliques.len());
+    let mut start = 0;
+    while start < cliques.len() {
+        let mut end = start;
+        let mut cells = 0usize;
+        while end < cliques.len() && (end == start || cells < layout.truth_cells) {
+            cells += cliques[end].cells(map.released());
+            end += 1;
+        }
+        let batch = &cliques[start..end];
+        let mut truth: Vec<MarginalTable> = batch
+            .iter()
+            .map(|c| MarginalTable::zeros(c.clone(), map.released()))
+            .collect();
+        for k in 0..blocks {
+            let released = records.block(k, &mut rng_block0.clone());
+            truth.par_iter_mut().zip(batch).for_each(|(t, c)| {
+                add_counts(t, &count_columns(&released, map.released(), c));
+            });
+        }
+        out.extend(
+            batch
+                .par_iter()
+                .zip(&truth)
+                .map(|(c, t)| error(c, t))
+                .collect::<Vec<_>>(),
+        );
+        start = end;
+    }
+    Ok(out)
+}
+
+fn add_counts(into: &mut MarginalTable, counts: &MarginalTable) {
+    for (a, b) in into.values.iter_mut().zip(&counts.values) {
+        *a += b;
+    }
 }
 
 /// A measured clique's noise and bound.
@@ -880,6 +1047,105 @@ fn summarise(rows: &[CliqueAccuracy]) -> Vec<SizeSummary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fitted model of three columns with a noisy total of about 40,000 records.
+    fn bootstrap_fixture() -> (GraphicalModel, Vec<Measurement>, Vec<Clique>) {
+        let d = Domain::from_sizes(vec![3, 4, 5]);
+        let p = |a: usize, b: usize, c: usize| {
+            (1 + a) as f64 * (1 + (a + b) % 4) as f64 * (1 + (b * c) % 5) as f64
+        };
+        let mut joint = vec![0.0; 60];
+        for a in 0..3 {
+            for b in 0..4 {
+                for c in 0..5 {
+                    joint[(a * 4 + b) * 5 + c] = p(a, b, c);
+                }
+            }
+        }
+        let z: f64 = joint.iter().sum();
+        joint.iter_mut().for_each(|v| *v *= 40_000.0 / z);
+        let mut full = MarginalTable::zeros(Clique::new([0, 1, 2]), &d);
+        full.values = joint;
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let sigma = 20.0;
+        let ms: Vec<Measurement> = [vec![0], vec![1], vec![2], vec![0, 1], vec![1, 2]]
+            .into_iter()
+            .map(|attrs| {
+                let t = full.project(&Clique::new(attrs));
+                let values = t
+                    .values
+                    .iter()
+                    .map(|v| v + sigma * standard_normal(&mut rng))
+                    .collect();
+                Measurement::new(t.clique, values, sigma)
+            })
+            .collect();
+        let (model, _) = estimate(&d, &ms, &EstimationOptions::default(), None).unwrap();
+        let mut cliques: Vec<Clique> = (1..=3)
+            .flat_map(|k| crate::marginal::all_k_way(3, k))
+            .collect();
+        cliques.sort();
+        (model, ms, cliques)
+    }
+
+    /// Blocks of simulated records cover the noisy total once and are drawn the same way
+    /// every time; counting the true marginals in many small passes or in one gives the
+    /// same errors; and many blocks estimate the same errors as one (32 replicates, fixed
+    /// seeds).
+    #[test]
+    fn bootstrap_in_blocks_matches_one_block() {
+        let (model, ms, cliques) = bootstrap_fixture();
+        let sd = uniform_cell_sd(&ms);
+        let map = Identity(model.domain());
+        let records = SimulatedRecords {
+            model: &model,
+            map: &map,
+            rows: model.total().round() as usize,
+            block_rows: 6_000,
+            sample_seed: 5,
+        };
+        let rng = ChaCha20Rng::seed_from_u64(1);
+        let drawn: usize = (0..records.blocks())
+            .map(|k| records.block(k, &mut rng.clone())[0].len())
+            .sum();
+        assert_eq!(drawn, records.rows);
+        assert!(records.blocks() >= 6);
+        assert_eq!(
+            records.block(3, &mut rng.clone()),
+            records.block(3, &mut rng.clone())
+        );
+
+        let opts = BootstrapOptions {
+            replicates: 32,
+            seed: 9,
+            estimation: EstimationOptions::default(),
+        };
+        let run = |rows: usize, truth_cells: usize| {
+            bootstrap_in_blocks(
+                &model,
+                &ms,
+                &sd,
+                &map,
+                &cliques,
+                &opts,
+                Blocks { rows, truth_cells },
+            )
+            .unwrap()
+            .into_iter()
+            .map(Option::unwrap)
+            .collect::<Vec<f64>>()
+        };
+        let blocked = run(6_000, usize::MAX);
+        assert_eq!(blocked, run(6_000, 1));
+        let whole = run(usize::MAX / 2, usize::MAX);
+        for ((c, a), b) in cliques.iter().zip(&blocked).zip(&whole) {
+            assert!(*a > 0.0 && *b > 0.0, "{c:?}");
+            assert!(
+                (a - b).abs() <= 0.3 * a.max(*b),
+                "{c:?}: blocks {a}, one block {b}"
+            );
+        }
+    }
 
     #[test]
     fn normal_quantiles_match_tables() {

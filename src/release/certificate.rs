@@ -16,10 +16,13 @@ use sha2::{Digest, Sha256};
 
 use crate::privacy::{LedgerEntry, NoiseKind, PrivacyUnit};
 
+use super::governance::{Deployment, Implementation, PriorRelease, ReleaseContext, Utility};
 use super::ReleaseError;
 
 pub const CERTIFICATE_FORMAT: &str = "dpsynth-certificate";
-/// Version 2 added `guarantee.privacy_unit` and `guarantee.lifetime`.
+/// Version 2 added `guarantee.privacy_unit` and `guarantee.lifetime`, then (issue #19) the
+/// optional blocks `release`, `deployment`, `implementation`, `utility` and
+/// `guarantee.lifetime.prior_releases`, which early version 2 certificates lack.
 pub const CERTIFICATE_VERSION: u32 = 2;
 /// Versions `dpsynth verify` reads. Version 1 (record-level releases only) has no
 /// `guarantee.privacy_unit`: absent, it means `"record"`; its canonical bytes omit it, so
@@ -38,6 +41,18 @@ pub struct Certificate {
     pub outputs: Vec<OutputFile>,
     pub noise: NoiseKind,
     pub sampling: Sampling,
+    /// Who released it, why, when it started, and its id (issue #19).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseContext>,
+    /// The deployment model, where counting ran, and what DP does not protect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
+    /// dpsynth and opendp versions, features, samplers and randomness.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<Implementation>,
+    /// Utility figures from DP outputs only (accuracy.json's summary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utility: Option<Utility>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
 }
@@ -98,6 +113,10 @@ pub struct Lifetime {
     pub cumulative_epsilon: f64,
     /// The ledger's delta.
     pub delta: f64,
+    /// Every earlier release charged to the ledger when this one reserved its budget
+    /// (absent in certificates written before issue #19).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_releases: Option<Vec<PriorRelease>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

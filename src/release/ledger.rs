@@ -206,6 +206,9 @@ pub struct Reservation {
     pub ledger_id: String,
     pub budget_rho: f64,
     pub delta: f64,
+    /// The releases charged before this one, as the ledger held them at reservation (for
+    /// the certificate: numbers, statuses, rho and certificate hashes; no paths).
+    pub prior: Vec<super::PriorRelease>,
 }
 
 /// A lifetime ledger on disk.
@@ -376,6 +379,21 @@ impl Ledger {
             });
         }
         let number = file.releases.last().map_or(1, |r| r.number + 1);
+        let prior = file
+            .releases
+            .iter()
+            .map(|r| super::PriorRelease {
+                number: r.number,
+                status: match r.status {
+                    Status::Reserved => "reserved",
+                    Status::Released => "released",
+                    Status::Failed => "failed",
+                }
+                .into(),
+                rho: r.rho,
+                output_sha256: r.output_sha256.clone(),
+            })
+            .collect();
         file.releases.push(Release {
             number,
             status: Status::Reserved,
@@ -396,6 +414,7 @@ impl Ledger {
             ledger_id: file.id.clone(),
             budget_rho: file.budget_rho,
             delta: file.delta,
+            prior,
         })
     }
 

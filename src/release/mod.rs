@@ -2,26 +2,38 @@
 //! and verification. Everything here is post-processing of DP outputs.
 
 mod atomic;
+pub mod attest;
 pub mod certificate;
+pub mod datacard;
+pub mod governance;
 pub mod ledger;
 pub mod pipeline;
 pub mod readme;
+pub mod registry;
 pub mod rules;
+pub mod run;
 pub mod sign;
 pub mod verify;
 
 use std::path::PathBuf;
 
 pub use atomic::{write_atomic, StagedDir};
+pub use attest::{check_attestation, Envelope, ENVELOPE_FILE, PREDICATE_TYPE};
 pub use certificate::{
     data_rows, describe_output, sha256_bytes, sha256_file, statement, Certificate, Guarantee,
     Lifetime, MechanismInfo, OutputFile, Sampling, SchemaInfo, Signature, Tool, CERTIFICATE_FORMAT,
     CERTIFICATE_VERSION,
 };
+pub use datacard::{datacard, DATACARD_FILE};
+pub use governance::{Counting, Deployment, Implementation, PriorRelease, ReleaseContext, Utility};
 pub use ledger::{Ledger, LedgerError, LedgerFile, LedgerUnit, Reservation};
 pub use pipeline::{
-    sample_to_csv, sample_to_file, write_release, ModelFile, OutputFormat, SampleSpec,
-    ACCURACY_FILE, CERTIFICATE_FILE, DATA_FILE, MODEL_FILE, PARQUET_DATA_FILE,
+    sample_codes, sample_to_csv, sample_to_file, write_release, ModelFile, OutputFormat,
+    SampleSpec, ACCURACY_FILE, CERTIFICATE_FILE, DATA_FILE, MODEL_FILE, PARQUET_DATA_FILE,
+};
+pub use run::{
+    fit_release, mechanism_spec, release_spec, repeated_ids_note, resolve_unit, spendable_note,
+    spent_context, FitFailure, MechanismChoice, RunError, ACCURACY_REPLICATES,
 };
 pub use sign::{check_signature, fingerprint, keygen, load_public_key, load_signing_key, sign};
 pub use verify::{check_privacy_unit, verify_release, Check, VerifyReport};
@@ -41,8 +53,17 @@ pub enum ReleaseError {
     Format(String),
 }
 
-/// Builds the certificate of a fitted run. `outputs` are the already-written files;
-/// `lifetime`, when the run was charged to a lifetime ledger, where it leaves that ledger.
+/// What a run states about its release besides the figures of the guarantee: the context
+/// the operator gave, where counting ran, and (with a lifetime ledger) where the release
+/// leaves that ledger. Nothing in it is computed from the private input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Governance {
+    pub context: ReleaseContext,
+    pub counting: Counting,
+    pub lifetime: Option<Lifetime>,
+}
+
+/// Builds the certificate of a fitted run. `outputs` are the already-written files.
 /// The privacy unit is the one the mechanism used (`fitted.unit`), never restated here.
 pub fn certificate_for(
     fitted: &Fitted,
@@ -50,7 +71,7 @@ pub fn certificate_for(
     schema_text: &str,
     outputs: Vec<OutputFile>,
     sampling: Sampling,
-    lifetime: Option<Lifetime>,
+    gov: &Governance,
 ) -> Result<Certificate, ReleaseError> {
     // The stated rho is the ledger's exact sum rounded up (proofs/accountant.md, step 3).
     let rho = RhoSum::of(fitted.ledger.iter().map(|e| e.rho))?.upper();
@@ -69,7 +90,7 @@ pub fn certificate_for(
             neighbouring: fitted.unit.neighbouring(),
             conversion: "rho-zCDP to (epsilon, delta)-DP by the tight bound of Canonne, Kamath and Steinke 2020 (opendp ZeroConcentratedDivergence profile)".into(),
             statement: statement(epsilon, delta, rho, &fitted.unit),
-            lifetime,
+            lifetime: gov.lifetime.clone(),
         },
         mechanism: MechanismInfo { name: fitted.mechanism.clone(), options },
         ledger: fitted.ledger.clone(),
@@ -77,6 +98,10 @@ pub fn certificate_for(
         outputs,
         noise: NoiseKind::current(),
         sampling,
+        release: Some(gov.context.clone()),
+        deployment: Some(Deployment::central(gov.counting, &fitted.unit, gov.lifetime.is_some())),
+        implementation: Some(Implementation::current(&fitted.unit)),
+        utility: fitted.accuracy.as_ref().map(Utility::of),
         signature: None,
     })
 }

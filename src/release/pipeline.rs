@@ -13,9 +13,12 @@ use crate::mechanism::{effective_schema, Fitted, MechanismError};
 use crate::model::SamplingMethod;
 use crate::schema::Schema;
 
+use super::attest::{attest, subject_of, ENVELOPE_FILE};
+use super::datacard::{datacard, DATACARD_FILE};
 use super::readme::{accuracy_text, accuracy_warnings_text, release_readme, RELEASE_README};
+use super::sign::fingerprint;
 use super::{
-    certificate_for, describe_output, sign, write_atomic, Certificate, Lifetime, OutputFile,
+    certificate_for, describe_output, sign, write_atomic, Certificate, Governance, OutputFile,
     ReleaseError, Sampling, StagedDir,
 };
 
@@ -175,10 +178,7 @@ fn sample_and_describe(
             Ok((rows, digest))
         }
         OutputFormat::Parquet => {
-            let (decoded, columns) = fitted
-                .synthesize_for(&schema, rows, spec.seed, spec.method)
-                .map_err(internal)?;
-            let decoder = Decoder::with_masses(&decoded, &masses).map_err(data)?;
+            let (decoder, columns) = sample_codes(model, spec)?;
             write_parquet_decoded(out, &decoder, &columns, spec.seed).map_err(data)?;
             Ok((rows, None))
         }
@@ -256,6 +256,27 @@ impl<W: std::io::Write> std::io::Write for Hashing<W> {
     }
 }
 
+/// The codes of a sample from a model file's model and the decoder that turns them into
+/// values: what [`sample_to_file`] writes and the Python package returns as an Arrow table
+/// (decoded with [`decode_rng`](crate::data::decode_rng)`(spec.seed)`, so all agree).
+pub fn sample_codes(
+    model: &ModelFile,
+    spec: &SampleSpec,
+) -> Result<(Decoder, Vec<Vec<u32>>), ReleaseError> {
+    let schema = model.schema()?;
+    let rows = spec.rows_for(&model.fitted);
+    // Codes in the schema as the model decodes it (automatic bins merged), each record in a
+    // cell the rules allow; then values from the model's within-bin densities, obeying the
+    // rules and checked record by record before anything is written.
+    let (decoded, columns) = model
+        .fitted
+        .synthesize_for(&schema, rows, spec.seed, spec.method)
+        .map_err(|e| ReleaseError::Format(format!("internal error while sampling: {e}")))?;
+    let decoder = Decoder::with_masses(&decoded, &model.fitted.decoded_masses())
+        .map_err(|e| ReleaseError::Format(e.to_string()))?;
+    Ok((decoder, columns))
+}
+
 /// Writes `synthetic.csv` (or `synthetic.parquet`), `model.json`, `certificate.json` and `README.txt` into `out`,
 /// staged in a hidden sibling and renamed into place only when all are complete.
 #[allow(clippy::too_many_arguments)]
@@ -267,7 +288,7 @@ pub fn write_release(
     options: serde_json::Value,
     spec: &SampleSpec,
     key: Option<&SigningKey>,
-    lifetime: Option<Lifetime>,
+    gov: &Governance,
 ) -> Result<(PathBuf, Certificate), ReleaseError> {
     let stage = StagedDir::new(out, force)?;
     let model = ModelFile::new(fitted.clone(), schema_text);
@@ -307,7 +328,21 @@ pub fn write_release(
         },
     };
     debug_assert_eq!(outputs[0].rows, Some(rows as u64));
-    let mut cert = certificate_for(fitted, options, schema_text, outputs, sampling, lifetime)?;
+    let mut cert = certificate_for(fitted, options, schema_text, outputs, sampling, gov)?;
+    // The data card, before the certificate is final, so that the certificate hashes it.
+    let fp = key.map(|k| fingerprint(&k.verifying_key()));
+    let card = datacard(
+        &cert,
+        &model.schema()?,
+        fitted.accuracy.as_ref(),
+        fp.as_deref(),
+    );
+    write_atomic(&stage.path(DATACARD_FILE), card.as_bytes())?;
+    cert.outputs.push(describe_output(
+        &stage.path(DATACARD_FILE),
+        DATACARD_FILE,
+        false,
+    )?);
     if let Some(k) = key {
         sign(&mut cert, k);
     }
@@ -322,10 +357,26 @@ pub fn write_release(
         None => release_readme(&cert),
     };
     write_atomic(&stage.path(RELEASE_README), readme.as_bytes())?;
+    let cert_text = cert.to_pretty_json();
+    // The attestation: every file of the release, the certificate as the predicate.
+    if let Some(k) = key {
+        let mut files: Vec<(String, String)> = cert
+            .outputs
+            .iter()
+            .map(|o| (o.file.clone(), o.sha256.clone()))
+            .collect();
+        files.push(subject_of(RELEASE_README, readme.as_bytes()));
+        files.push(subject_of(CERTIFICATE_FILE, cert_text.as_bytes()));
+        let envelope = attest(&cert, &files, k)?;
+        write_atomic(
+            &stage.path(ENVELOPE_FILE),
+            envelope.to_pretty_json().as_bytes(),
+        )?;
+    }
     // The certificate is staged under a pending name and becomes certificate.json only after
     // the directory is in place: no directory ever holds a complete release early.
     let pending = format!("{CERTIFICATE_FILE}.pending");
-    write_atomic(&stage.path(&pending), cert.to_pretty_json().as_bytes())?;
+    write_atomic(&stage.path(&pending), cert_text.as_bytes())?;
     let dir = stage.commit_with_last(&pending, CERTIFICATE_FILE)?;
     Ok((dir, cert))
 }

@@ -189,6 +189,9 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
     if cert.guarantee.lifetime.is_some() {
         push("lifetime ledger", check_lifetime(&cert));
     }
+    if cert.format_version >= 2 {
+        push("release context", check_governance(&cert, dir));
+    }
 
     let expected = super::statement(
         cert.guarantee.epsilon,
@@ -257,6 +260,10 @@ pub fn verify_release(dir: &Path, public_key: Option<&VerifyingKey>) -> VerifyRe
     );
 
     push("signature", check_signature(&cert, public_key));
+    push(
+        "attestation",
+        super::attest::check_attestation(dir, &cert, public_key),
+    );
 
     let ok = checks.iter().all(|c| c.ok);
     VerifyReport {
@@ -289,6 +296,15 @@ fn check_format_version(cert: &Certificate) -> Result<String, String> {
         if cert.guarantee.lifetime.is_some() {
             return Err(format!(
                 "a {CERTIFICATE_FORMAT} v1 cannot carry a lifetime ledger (added in v2)"
+            ));
+        }
+        if cert.release.is_some()
+            || cert.deployment.is_some()
+            || cert.implementation.is_some()
+            || cert.utility.is_some()
+        {
+            return Err(format!(
+                "a {CERTIFICATE_FORMAT} v1 cannot carry release, deployment, implementation or utility blocks (added in v2)"
             ));
         }
         return Ok(format!(
@@ -395,9 +411,120 @@ fn check_lifetime(cert: &Certificate) -> Result<String, String> {
             l.cumulative_rho, l.delta, l.cumulative_epsilon
         ));
     }
+    let mut prior_note = String::new();
+    if let Some(prior) = &l.prior_releases {
+        // The cumulative figure is this release's rho plus every earlier release's, exactly
+        // summed and rounded up (proofs/accountant.md, step 3).
+        let sum = RhoSum::of(prior.iter().map(|p| p.rho).chain([cert.guarantee.rho]))
+            .map_err(|e| format!("the prior releases' rho values do not add up: {e}"))?;
+        if !sum.within(l.cumulative_rho) || !close(sum.upper(), l.cumulative_rho) {
+            return Err(format!(
+                "the {} prior release(s) and this one sum to rho {:e}, but the certificate states a cumulative rho of {:e}",
+                prior.len(),
+                sum.upper(),
+                l.cumulative_rho
+            ));
+        }
+        let numbers_ok = prior
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.number < l.release && (i == 0 || prior[i - 1].number < p.number));
+        if !numbers_ok {
+            return Err(format!(
+                "the prior releases' numbers must increase and precede this release's ({})",
+                l.release
+            ));
+        }
+        prior_note = format!(
+            "; {} prior release(s) plus this one add up to it",
+            prior.len()
+        );
+    }
     Ok(format!(
-        "release {} of ledger {}: cumulative rho {:.6e} of {:.6e} (epsilon {:.4} at delta {:e})",
+        "release {} of ledger {}: cumulative rho {:.6e} of {:.6e} (epsilon {:.4} at delta {:e}){prior_note}",
         l.release, l.ledger_id, l.cumulative_rho, l.budget_rho, eps, l.delta
+    ))
+}
+
+/// The governance blocks of a version 2 certificate (issue #19): a well-formed release id,
+/// a dataset label that is not a digest, the deployment's unprotected quantities as this
+/// tool states them for the unit, and utility figures equal to the summary of the listed
+/// accuracy.json. Early version 2 certificates (before #19) lack the blocks and pass with
+/// a note.
+fn check_governance(cert: &Certificate, dir: &Path) -> Result<String, String> {
+    use super::governance::{unprotected, Utility};
+    let Some(r) = &cert.release else {
+        if cert.deployment.is_some() || cert.implementation.is_some() {
+            return Err("deployment or implementation blocks without a release block".into());
+        }
+        return Ok("none (a version 2 certificate from before release contexts)".into());
+    };
+    if r.id.len() != 32 || !r.id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "release id {:?} is not 32 hexadecimal digits",
+            r.id
+        ));
+    }
+    if let Some(l) = &r.dataset_label {
+        if super::governance::looks_like_digest(l) {
+            return Err(format!("the dataset label {l:?} looks like a hash"));
+        }
+    }
+    let d = cert
+        .deployment
+        .as_ref()
+        .ok_or("a release block without a deployment block")?;
+    if d.model != "central" {
+        return Err(format!("deployment model {:?} is not \"central\"", d.model));
+    }
+    let expected = unprotected(
+        &cert.guarantee.privacy_unit,
+        cert.guarantee.lifetime.is_some(),
+    );
+    if d.unprotected != expected {
+        return Err("the unprotected quantities are not the ones this release discloses".into());
+    }
+    if cert.implementation.is_none() {
+        return Err("a release block without an implementation block".into());
+    }
+    if !cert.outputs.iter().any(|o| o.file == super::DATACARD_FILE) {
+        return Err(format!(
+            "the certificate does not list {}",
+            super::DATACARD_FILE
+        ));
+    }
+    let acc_file = cert.outputs.iter().find(|o| o.file == super::ACCURACY_FILE);
+    match (&cert.utility, acc_file) {
+        (None, None) => {}
+        (Some(u), Some(f)) => {
+            let p = dir.join(&f.file);
+            let acc: crate::model::accuracy::AccuracyReport = std::fs::read_to_string(&p)
+                .map_err(|e| format!("{}: {e}", p.display()))
+                .and_then(|t| {
+                    serde_json::from_str(&t).map_err(|e| format!("{}: {e}", p.display()))
+                })?;
+            if &Utility::of(&acc) != u {
+                return Err(format!(
+                    "the utility figures differ from the summary of {}",
+                    f.file
+                ));
+            }
+        }
+        (Some(_), None) => {
+            return Err("utility figures without an accuracy.json to derive them from".into())
+        }
+        (None, Some(_)) => return Err("accuracy.json is listed but no utility figures".into()),
+    }
+    Ok(format!(
+        "release {} started {}{}; counting {:?}; {} unprotected quantities stated",
+        r.id,
+        r.started,
+        r.curator
+            .as_deref()
+            .map(|c| format!(" by {c}"))
+            .unwrap_or_default(),
+        d.counting,
+        d.unprotected.len()
     ))
 }
 

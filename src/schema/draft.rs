@@ -159,13 +159,23 @@ const MAX_DECIMALS: usize = 4;
 /// the data) and marked `draft = true`; show it only to the trusted operator.
 pub fn draft_from_csv(path: &Path) -> Result<String, DraftError> {
     let file = path.display().to_string();
+    let f = std::fs::File::open(path).map_err(|e| DraftError::Open {
+        file: file.clone(),
+        source: e,
+    })?;
+    draft_from_reader(std::io::BufReader::new(f), &file)
+}
+
+/// [`draft_from_csv`] from any reader of CSV text; `source_name` names it in messages and
+/// in the draft's first comment.
+pub fn draft_from_reader<R: std::io::Read>(
+    reader: R,
+    source_name: &str,
+) -> Result<String, DraftError> {
+    let file = source_name.to_string();
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
-        .from_path(path)
-        .map_err(|e| DraftError::Open {
-            file: file.clone(),
-            source: csv_io(e),
-        })?;
+        .from_reader(reader);
     let header: Vec<String> = match rdr.headers() {
         Ok(h) => h.iter().map(String::from).collect(),
         Err(e) => return Err(malformed(&file, e)),
@@ -249,13 +259,6 @@ pub fn draft_from_csv(path: &Path) -> Result<String, DraftError> {
         draft_column(&mut out, name, s);
     }
     Ok(out)
-}
-
-fn csv_io(e: csv::Error) -> std::io::Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => io,
-        other => std::io::Error::other(format!("{other:?}")),
-    }
 }
 
 fn malformed(file: &str, e: csv::Error) -> DraftError {

@@ -26,7 +26,7 @@ pub use column::{
     DateBins, DateTimeBins, DateUnit, Key, MissingPolicy, DEFAULT_AUTO_GRID, DEFAULT_AUTO_MAX_BINS,
     DEFAULT_DATETIME_FORMAT, DEFAULT_DATE_FORMAT, MAX_CODES,
 };
-pub use draft::{draft_from_csv, DraftError};
+pub use draft::{draft_from_csv, draft_from_reader, DraftError};
 pub use error::{SchemaError, SchemaProblem};
 
 /// What to do with CSV columns the schema does not name.

@@ -412,7 +412,7 @@ impl Compiled {
         hashed.push(d.to_text("dpsynth_dup"));
         format!(
             "SELECT {cols} FROM (SELECT {cols}, row_number() OVER (PARTITION BY u ORDER BY {h}) AS dpsynth_rank \
-             FROM (SELECT {cols}, u, row_number() OVER (PARTITION BY u, {cols}) AS dpsynth_dup FROM ({enc}) AS e) AS dup) AS ranked \
+             FROM (SELECT {cols}, u, row_number() OVER (PARTITION BY u, {cols} ORDER BY u) AS dpsynth_dup FROM ({enc}) AS e) AS dup) AS ranked \
              WHERE dpsynth_rank <= {k}",
             cols = cs.join(", "),
             h = d.hash(&d.concat(&hashed)),

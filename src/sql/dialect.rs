@@ -13,11 +13,12 @@
 //! | value list lookup | `array_position(ARRAY[..], e) - 1` | `CASE` chain | `CASE` chain |
 //! | bins | `width_bucket(e, ARRAY[..]) - 1` (binary search) | `CASE` chain | `CASE` chain |
 //! | row hash (truncation) | `md5(text)` | `md5(text)` | `md5(text)` |
-//! | text dates | `regexp_match`, `make_date` (formats of `%Y`, `%m`, `%d`) | not yet | not yet |
+//! | text dates | `regexp_match`, `make_date` (formats of `%Y`, `%m`, `%d`) | not yet | `regexp_extract`, `make_date` |
 //!
-//! Only PostgreSQL is executed by dpsynth today (and tested against a real server); the
-//! DuckDB and Spark dialects are compiled and their SQL pinned by unit tests, ready for a
-//! runner.
+//! PostgreSQL is executed by dpsynth itself (and tested against a real server); Spark SQL is
+//! executed by the Python package through the user's Spark session (python/tests/test_spark.py
+//! runs it in local mode); the DuckDB dialect is compiled and its SQL pinned by unit tests,
+//! ready for a runner.
 
 use chrono::{NaiveDate, NaiveDateTime};
 
@@ -213,7 +214,7 @@ impl Dialect for DuckDb {
     }
 }
 
-/// Spark SQL (compiled, not yet executed by dpsynth).
+/// Spark SQL (run by the Python package's `dpsynth.spark.SparkSource`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SparkSql;
 
@@ -236,6 +237,25 @@ impl Dialect for SparkSql {
 
     fn matches(&self, e: &str, pattern: &str) -> String {
         format!("({e} RLIKE {})", self.string(pattern))
+    }
+
+    fn text_date(&self, e: &str, format: &str) -> Option<(String, String)> {
+        let (pattern, order) = date_pattern(format)?;
+        let p = self.string(&pattern);
+        // regexp_extract gives '' without a match: NULL, not a cast error under ANSI mode.
+        let part = |k: char| {
+            let i = order.iter().position(|&c| c == k)? + 1;
+            Some(format!(
+                "CAST(NULLIF(regexp_extract({e}, {p}, {i}), '') AS INT)"
+            ))
+        };
+        let (y, mo, d) = (part('Y')?, part('m')?, part('d')?);
+        // make_date fails on an impossible date (ANSI mode), so validity is checked
+        // arithmetically first, and make_date is reached only for a valid year and month.
+        let valid = format!(
+            "({e} RLIKE {p} AND {y} BETWEEN 1 AND 9999 AND {mo} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND (CASE WHEN {mo} BETWEEN 1 AND 12 AND {y} BETWEEN 1 AND 9999 THEN day(last_day(make_date({y}, {mo}, 1))) ELSE 0 END))"
+        );
+        Some((valid, format!("make_date({y}, {mo}, {d})")))
     }
 }
 

@@ -10,7 +10,9 @@
 //! - [`postgres`]: the PostgreSQL connection (password from `PGPASSWORD` or `.pgpass` only),
 //!   one read-only repeatable-read transaction per run, so every count of a run comes from
 //!   one snapshot of the table.
-//! - [`oracle`]: [`SqlOracle`], the `MarginalOracle` over a connection: batched, zero-filled
+//! - [`runner`]: [`SqlRunner`], where compiled SQL runs (PostgreSQL here; Spark through the
+//!   Python package's session), and the validation of a source through it.
+//! - [`oracle`]: [`SqlOracle`], the `MarginalOracle` over a runner: batched, zero-filled
 //!   over the public domain, cached.
 //!
 //! Proof that this path releases nothing but what the in-memory path releases:
@@ -20,11 +22,13 @@ pub mod compile;
 pub mod dialect;
 pub mod oracle;
 pub mod postgres;
+pub mod runner;
 
 pub use compile::{compile, Compiled, Problem, Relation, SqlType};
 pub use dialect::{Dialect, DuckDb, Postgres, SparkSql};
 pub use oracle::SqlOracle;
 pub use postgres::{is_postgres_url, PgSource};
+pub use runner::{validate, SqlRunner, SqlValue};
 
 /// A problem with a SQL source. Messages name the server (never a password), the table or
 /// query, and what to do.

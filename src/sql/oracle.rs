@@ -9,20 +9,21 @@ use crate::marginal::{
 use crate::privacy::{secure_rng, PrivacyError, PrivacyUnit};
 
 use super::compile::Compiled;
-use super::dialect::Postgres;
+use super::dialect::{Dialect, Postgres};
 use super::postgres::PgSource;
+use super::runner::{SqlRunner, SqlValue};
 
 /// Grouping sets per query: one scan answers this many cliques.
 const SETS_PER_QUERY: usize = 128;
 /// Result cells per query (a bound on the rows a query can return).
 const CELLS_PER_QUERY: usize = 4_000_000;
 
-/// A `MarginalOracle` whose counting runs in PostgreSQL. Holds no row of the data: only the
-/// connection and the counts already fetched (exact, private, cached for the run: the
+/// A `MarginalOracle` whose counting runs in a SQL engine (PostgreSQL, Spark). Holds no row
+/// of the data: only the connection and the counts already fetched (exact, private, cached for the run: the
 /// snapshot does not change). Tables are filled with zeros over the public domain, so the
 /// answer never depends on which combinations occur.
 pub struct SqlOracle {
-    source: Mutex<PgSource>,
+    source: Mutex<Box<dyn SqlRunner>>,
     /// The encoded (and, with a unit, truncated) rows, as SQL.
     rows: String,
     domain: Domain,
@@ -41,12 +42,24 @@ impl SqlOracle {
         domain: Domain,
         unit: &PrivacyUnit,
     ) -> Result<SqlOracle, PrivacyError> {
+        Self::over(Box::new(source), &Postgres, compiled, domain, unit)
+    }
+
+    /// As [`SqlOracle::new`], over any engine: `compiled` must have been compiled with
+    /// `dialect`, the runner's.
+    pub fn over(
+        source: Box<dyn SqlRunner>,
+        dialect: &dyn Dialect,
+        compiled: &Compiled,
+        domain: Domain,
+        unit: &PrivacyUnit,
+    ) -> Result<SqlOracle, PrivacyError> {
         let rows = match unit {
-            PrivacyUnit::Record => compiled.encoded(&Postgres),
+            PrivacyUnit::Record => compiled.encoded(dialect),
             PrivacyUnit::Column { max_rows, .. } => {
                 let mut key = [0u8; 16];
                 rand::RngCore::fill_bytes(&mut secure_rng()?, &mut key);
-                compiled.truncated(&Postgres, *max_rows, &hex::encode(key))
+                compiled.truncated(dialect, *max_rows, &hex::encode(key))
             }
         };
         Ok(SqlOracle {
@@ -77,9 +90,8 @@ impl SqlOracle {
                 .source
                 .lock()
                 .map_err(|_| OracleError::Source("the connection was poisoned".into()))?;
-            src.client
-                .query(&sql, &[])
-                .map_err(|e| OracleError::Source(src.query_error(&e).to_string()))?
+            src.query(&sql)
+                .map_err(|e| OracleError::Source(e.to_string()))?
         };
         let mut tables: Vec<MarginalTable> = cliques
             .iter()
@@ -98,21 +110,30 @@ impl SqlOracle {
         };
         let mut present = Vec::with_capacity(attrs.len());
         let mut codes = Vec::with_capacity(attrs.len());
+        let unexpected = || {
+            OracleError::Source(
+                "internal error: a count query returned a value that is not a whole number".into(),
+            )
+        };
         for row in rows {
             present.clear();
             codes.clear();
+            if row.len() != attrs.len() + 1 {
+                return Err(unexpected());
+            }
             for (j, &a) in attrs.iter().enumerate() {
-                let v: Option<i32> = row
-                    .try_get(j)
-                    .map_err(|e| OracleError::Source(e.to_string()))?;
-                if let Some(v) = v {
-                    present.push(a);
-                    codes.push(v);
+                match &row[j] {
+                    SqlValue::Null => {}
+                    SqlValue::Int(v) => {
+                        present.push(a);
+                        codes.push(*v);
+                    }
+                    SqlValue::Text(_) => return Err(unexpected()),
                 }
             }
-            let count: i64 = row
-                .try_get(attrs.len())
-                .map_err(|e| OracleError::Source(e.to_string()))?;
+            let SqlValue::Int(count) = row[attrs.len()] else {
+                return Err(unexpected());
+            };
             let Some(&t) = index.get(present.as_slice()) else {
                 return Err(changed());
             };

@@ -15,11 +15,12 @@ use postgres::config::Host;
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
-use crate::data::{DataError, Location, ProblemReport};
+use crate::data::ProblemReport;
 use crate::schema::Schema;
 
-use super::compile::{compile, Compiled, Problem, Relation, SqlType};
+use super::compile::{compile, Compiled, Relation, SqlType};
 use super::dialect::{Dialect, Postgres};
+use super::runner::{SqlRunner, SqlValue};
 use super::SqlError;
 
 /// Connection timeout when the URL does not set `connect_timeout`.
@@ -145,84 +146,43 @@ impl PgSource {
         compiled: &Compiled,
         show_values: bool,
     ) -> Result<ProblemReport, SqlError> {
-        let sql = compiled.validation_query(show_values);
-        let rows = self
-            .client
-            .query(&sql, &[])
-            .map_err(|e| query_error(&self.describe(), &e))?;
-        let file = self.describe();
-        let mut problems: Vec<(usize, i64, i64, DataError)> = Vec::new();
-        for row in rows {
-            let n = compiled.checks.len();
-            let Some((i, tag)) =
-                (0..n).find_map(|i| row.get::<_, Option<String>>(2 * i).map(|t| (i, t)))
-            else {
-                continue;
-            };
-            let value: Option<String> = row.get(2 * i + 1);
-            let count: i64 = row.get(2 * n);
-            let distinct: i64 = row
-                .try_get::<_, Option<i64>>(2 * n + 1 + i)
-                .ok()
-                .flatten()
-                .unwrap_or(1);
-            let check = &compiled.checks[i];
-            let value = if show_values {
-                value.unwrap_or_else(|| "NULL".into())
-            } else {
-                String::new()
-            };
-            let (line, column) = (Location::Rows(count.max(0) as u64), check.column.clone());
-            let file = file.clone();
-            let e = match Problem::from_tag(&tag) {
-                Some(Problem::Missing) => DataError::MissingValue {
-                    file,
-                    line,
-                    column,
-                    value,
-                },
-                Some(Problem::NotInList) => DataError::UnknownValue {
-                    file,
-                    line,
-                    column,
-                    value,
-                },
-                Some(Problem::NotANumber) => DataError::NotANumber {
-                    file,
-                    line,
-                    column,
-                    value,
-                },
-                Some(Problem::NotAnInteger) => DataError::NotAnInteger {
-                    file,
-                    line,
-                    column,
-                    value,
-                },
-                Some(Problem::NotADate) => DataError::NotADate {
-                    file,
-                    line,
-                    column,
-                    value,
-                    format: check.format.clone().unwrap_or_default(),
-                },
-                Some(Problem::MissingUnit) => DataError::MissingUnit { file, line, column },
-                None => continue,
-            };
-            problems.push((i, count, distinct, e));
-        }
-        // Schema order, then the most frequent first.
-        problems.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        let mut report = ProblemReport::default();
-        for (_, _, distinct, e) in problems {
-            report.add_counted(e, distinct.max(1) as u64);
-        }
-        Ok(report)
+        super::runner::validate(self, compiled, show_values)
+    }
+}
+
+impl SqlRunner for PgSource {
+    fn describe(&self) -> String {
+        PgSource::describe(self)
     }
 
-    pub(crate) fn query_error(&self, e: &postgres::Error) -> SqlError {
-        query_error(&self.describe(), e)
+    fn query(&mut self, sql: &str) -> Result<Vec<Vec<SqlValue>>, SqlError> {
+        let rows = self
+            .client
+            .query(sql, &[])
+            .map_err(|e| query_error(&self.describe(), &e))?;
+        rows.iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|j| value(row, j))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| query_error(&self.describe(), &e))
+            })
+            .collect()
     }
+}
+
+/// One cell of a result row: integers as integers, anything else as text.
+fn value(row: &postgres::Row, j: usize) -> Result<SqlValue, postgres::Error> {
+    use postgres::types::Type;
+    let int = |v: Option<i64>| v.map_or(SqlValue::Null, SqlValue::Int);
+    Ok(match *row.columns()[j].type_() {
+        Type::INT2 => int(row.try_get::<_, Option<i16>>(j)?.map(i64::from)),
+        Type::INT4 => int(row.try_get::<_, Option<i32>>(j)?.map(i64::from)),
+        Type::INT8 => int(row.try_get::<_, Option<i64>>(j)?),
+        _ => row
+            .try_get::<_, Option<String>>(j)?
+            .map_or(SqlValue::Null, SqlValue::Text),
+    })
 }
 
 impl Drop for PgSource {
