@@ -114,7 +114,18 @@ pub fn read_csv_with(
         file: file.clone(),
         source: e,
     })?;
-    read_csv_from(std::io::BufReader::new(f), &file, schema, opts)
+    // A file can move to the parsing thread: the two-thread loop.
+    let mut errors = Vec::new();
+    let out = run(
+        std::io::BufReader::new(f),
+        &file,
+        schema,
+        opts,
+        Mode::Encode,
+        &mut errors,
+        None,
+    );
+    encoded(out, errors, &file)
 }
 
 /// Reads and encodes CSV from any reader; `source_name` names it in messages.
@@ -134,6 +145,15 @@ pub fn read_csv_from<R: Read>(
         &mut errors,
         None,
     );
+    encoded(out, errors, source_name)
+}
+
+/// The result of an encoding pass: its first error, else its table.
+fn encoded(
+    out: Option<(EncodedTable, EncodeReport)>,
+    errors: Vec<DataError>,
+    source_name: &str,
+) -> Result<(EncodedTable, EncodeReport), DataError> {
     match (out, errors.into_iter().next()) {
         (_, Some(e)) => Err(e),
         (Some(t), None) => Ok(t),
@@ -358,14 +378,7 @@ fn run<R: Read + Send>(
     let header: Vec<String> = match rdr.headers() {
         Ok(h) => h.iter().map(String::from).collect(),
         Err(e) => {
-            if let csv::ErrorKind::Io(io) = e.kind() {
-                errors.push(DataError::Open {
-                    file: file.to_string(),
-                    source: std::io::Error::new(io.kind(), io.to_string()),
-                });
-            } else {
-                errors.push(malformed(file, &e));
-            }
+            errors.push(header_error(file, &e));
             return None;
         }
     };
