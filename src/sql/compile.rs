@@ -335,24 +335,32 @@ fn column(d: &dyn Dialect, col: &Column, ty: SqlType) -> Result<(String, Check),
                 SqlType::Timestamp => r.clone(),
                 SqlType::Date => format!("CAST({r} AS TIMESTAMP)"),
                 _ => {
-                    return Err(SqlError::Unsupported(format!(
-                        "column {:?}: {} reads a datetime column from a TIMESTAMP or DATE column only; store it as a TIMESTAMP (or read the table from a CSV or Parquet file)",
-                        col.name(),
-                        d.name()
-                    )))
+                    let tt = d.trim(&t);
+                    let (valid, expr) = d.text_datetime(&tt, db.format()).ok_or_else(|| {
+                        SqlError::Unsupported(format!(
+                            "column {:?}: {} cannot read date-times in the format {:?} from text; store the column as a TIMESTAMP, or use ISO 8601 (no format) or a format made of %Y, %m, %d, %H, %M, %S and %.f",
+                            col.name(),
+                            d.name(),
+                            db.format().unwrap_or("")
+                        ))
+                    })?;
+                    format!("CASE WHEN {valid} THEN {expr} END")
                 }
             };
             let starts: Vec<String> = db.starts.iter().map(|&s| d.timestamp(s)).collect();
             let n = starts.len();
             let code = format!(
-                "CASE WHEN {miss} THEN {mcode} \
+                "CASE WHEN {miss} THEN {mcode} WHEN {stamp} IS NULL THEN NULL \
                  WHEN {stamp} < {} THEN 0 WHEN {stamp} > {} THEN {} ELSE {} END",
                 d.timestamp(db.min()),
                 d.timestamp(db.max()),
                 n - 1,
                 d.bucket(&stamp, &starts)
             );
-            let problem = format!("CASE WHEN {miss} THEN {missing_problem} END");
+            let problem = format!(
+                "CASE WHEN {miss} THEN {missing_problem} WHEN {stamp} IS NULL THEN {} END",
+                tag(Problem::NotADate)
+            );
             (code, problem)
         }
         ColumnKind::Id { .. } | ColumnKind::Skip => {

@@ -14,6 +14,7 @@
 //! | bins | `width_bucket(e, ARRAY[..]) - 1` (binary search) | `CASE` chain | `CASE` chain |
 //! | row hash (truncation) | `md5(text)` | `md5(text)` | `md5(text)` |
 //! | text dates | `regexp_match`, `make_date` (formats of `%Y`, `%m`, `%d`) | not yet | `regexp_extract`, `make_date` |
+//! | text date-times | `regexp_match`, `make_timestamp` (ISO 8601, or formats of `%Y %m %d %H %M %S %.f`) | not yet | `regexp_extract`, `make_timestamp` |
 //!
 //! PostgreSQL is executed by dpsynth itself (and tested against a real server); Spark SQL is
 //! executed by the Python package through the user's Spark session (python/tests/test_spark.py
@@ -117,12 +118,76 @@ pub trait Dialect: Sync {
         format!("concat({})", parts.join(", "))
     }
 
+    /// Capture group `i` (1-based) of `pattern` in text `e` as an integer, NULL when `e`
+    /// does not match or the group is empty. `None`: the dialect has no way to extract it
+    /// (then text dates are refused with a message rather than misread).
+    fn regex_int(&self, _e: &str, _pattern: &str, _i: usize) -> Option<String> {
+        None
+    }
+
+    /// The number of days in month `mo` of year `y` (both valid integer expressions).
+    fn days_in_month(&self, y: &str, mo: &str) -> String {
+        format!("day(last_day(make_date({y}, {mo}, 1)))")
+    }
+
+    /// The timestamp of a valid date and time to the minute.
+    fn make_timestamp(&self, y: &str, mo: &str, d: &str, h: &str, mi: &str) -> String {
+        format!("make_timestamp({y}, {mo}, {d}, {h}, {mi}, 0)")
+    }
+
     /// For a text column read as a date with the chrono `format`: an expression that is
     /// true when the text is a valid date in that format, and one giving the date (only
     /// evaluated when valid). `None` when this dialect cannot parse that format in SQL.
-    fn text_date(&self, _e: &str, _format: &str) -> Option<(String, String)> {
-        None
+    fn text_date(&self, e: &str, format: &str) -> Option<(String, String)> {
+        let p = stamp_pattern(Some(format), false)?;
+        text_stamp(self, e, &p)
     }
+
+    /// As [`Dialect::text_date`] for a date-time column: the chrono `format`, or without
+    /// one the ISO 8601 forms the CSV reader accepts (`T` or a space; seconds and fractions
+    /// optional). The value is truncated to the minute, which bins exactly: every bin of a
+    /// date-time column starts on a whole minute, and the bounds are whole minutes.
+    fn text_datetime(&self, e: &str, format: Option<&str>) -> Option<(String, String)> {
+        let p = stamp_pattern(format, true)?;
+        text_stamp(self, e, &p)
+    }
+}
+
+/// A date or date-time format as a regular expression with the fields its capture groups
+/// hold (`Y m d H M S`, one group each; other groups are non-capturing).
+struct StampPattern {
+    pattern: String,
+    fields: Vec<char>,
+}
+
+/// The validity test and value of text `e` read with `p`, following chrono's rules: a
+/// whole-string match, month 1..12, day 1..days in that month, hour 0..23, minute 0..59,
+/// second 0..60 (a leap second). The value is built only where the test holds, as
+/// `make_date` and `make_timestamp` fail on impossible fields.
+fn text_stamp<D: Dialect + ?Sized>(d: &D, e: &str, p: &StampPattern) -> Option<(String, String)> {
+    let field = |k: char| -> Option<String> {
+        let i = p.fields.iter().position(|&c| c == k)? + 1;
+        d.regex_int(e, &p.pattern, i)
+    };
+    let (y, mo, dd) = (field('Y')?, field('m')?, field('d')?);
+    let days = d.days_in_month(&y, &mo);
+    let mut valid = format!(
+        "({} AND {y} BETWEEN 1 AND 9999 AND {mo} BETWEEN 1 AND 12 AND {dd} BETWEEN 1 AND (CASE WHEN {mo} BETWEEN 1 AND 12 AND {y} BETWEEN 1 AND 9999 THEN {days} ELSE 0 END)",
+        d.matches(e, &p.pattern)
+    );
+    if !p.fields.contains(&'H') {
+        valid.push(')');
+        return Some((valid, format!("make_date({y}, {mo}, {dd})")));
+    }
+    let (h, mi) = (field('H')?, field('M')?);
+    valid.push_str(&format!(
+        " AND {h} BETWEEN 0 AND 23 AND {mi} BETWEEN 0 AND 59"
+    ));
+    if let Some(s) = field('S') {
+        valid.push_str(&format!(" AND ({s} IS NULL OR {s} BETWEEN 0 AND 60)"));
+    }
+    valid.push(')');
+    Some((valid, d.make_timestamp(&y, &mo, &dd, &h, &mi)))
 }
 
 /// PostgreSQL (10 or later).
@@ -180,23 +245,15 @@ impl Dialect for Postgres {
         )
     }
 
-    fn text_date(&self, e: &str, format: &str) -> Option<(String, String)> {
-        let (pattern, order) = date_pattern(format)?;
-        let m = format!("regexp_match({e}, {})", self.string(&pattern));
-        let part = |k: char| {
-            let i = order.iter().position(|&c| c == k).map(|i| i + 1);
-            i.map(|i| format!("CAST(({m})[{i}] AS INTEGER)"))
-        };
-        let (y, mo, d) = (part('Y')?, part('m')?, part('d')?);
-        // make_date errors on an impossible date, so validity is checked arithmetically
-        // first: month 1..12, day 1..days in that month.
-        let days_in_month = format!(
-            "CAST(EXTRACT(DAY FROM make_date({y}, {mo}, 1) + INTERVAL '1 month' - INTERVAL '1 day') AS INTEGER)"
-        );
-        let valid = format!(
-            "({m} IS NOT NULL AND {y} BETWEEN 1 AND 9999 AND {mo} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND (CASE WHEN {mo} BETWEEN 1 AND 12 AND {y} BETWEEN 1 AND 9999 THEN {days_in_month} ELSE 0 END))"
-        );
-        Some((valid, format!("make_date({y}, {mo}, {d})")))
+    fn regex_int(&self, e: &str, pattern: &str, i: usize) -> Option<String> {
+        Some(format!(
+            "CAST((regexp_match({e}, {}))[{i}] AS INTEGER)",
+            self.string(pattern)
+        ))
+    }
+
+    fn days_in_month(&self, y: &str, mo: &str) -> String {
+        format!("CAST(EXTRACT(DAY FROM make_date({y}, {mo}, 1) + INTERVAL '1 month' - INTERVAL '1 day') AS INTEGER)")
     }
 }
 
@@ -239,49 +296,54 @@ impl Dialect for SparkSql {
         format!("({e} RLIKE {})", self.string(pattern))
     }
 
-    fn text_date(&self, e: &str, format: &str) -> Option<(String, String)> {
-        let (pattern, order) = date_pattern(format)?;
-        let p = self.string(&pattern);
+    fn regex_int(&self, e: &str, pattern: &str, i: usize) -> Option<String> {
         // regexp_extract gives '' without a match: NULL, not a cast error under ANSI mode.
-        let part = |k: char| {
-            let i = order.iter().position(|&c| c == k)? + 1;
-            Some(format!(
-                "CAST(NULLIF(regexp_extract({e}, {p}, {i}), '') AS INT)"
-            ))
-        };
-        let (y, mo, d) = (part('Y')?, part('m')?, part('d')?);
-        // make_date fails on an impossible date (ANSI mode), so validity is checked
-        // arithmetically first, and make_date is reached only for a valid year and month.
-        let valid = format!(
-            "({e} RLIKE {p} AND {y} BETWEEN 1 AND 9999 AND {mo} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND (CASE WHEN {mo} BETWEEN 1 AND 12 AND {y} BETWEEN 1 AND 9999 THEN day(last_day(make_date({y}, {mo}, 1))) ELSE 0 END))"
-        );
-        Some((valid, format!("make_date({y}, {mo}, {d})")))
+        Some(format!(
+            "CAST(NULLIF(regexp_extract({e}, {}, {i}), '') AS INT)",
+            self.string(pattern)
+        ))
     }
 }
 
-/// A regular expression for a chrono date format built from `%Y`, `%m`, `%d` (and `%F`)
-/// and literal characters, with the order of its capture groups. Chrono reads `%m` and
-/// `%d` with one or two digits and `%Y` with four (here; chrono also takes signed and longer
-/// years, which a date column's bounds never need).
-fn date_pattern(format: &str) -> Option<(String, Vec<char>)> {
-    let format = format.replace("%F", "%Y-%m-%d");
+/// The ISO 8601 date-times the CSV reader accepts without a `format`: `T` or a space between
+/// date and time, seconds and fractions of a second optional.
+const ISO_DATETIME_RE: &str =
+    "^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})[T ]([0-9]{1,2}):([0-9]{1,2})(?::([0-9]{1,2})(?:[.][0-9]+)?)?$";
+
+/// A chrono date (or, `with_time`, date-time) format as a regular expression. Formats built
+/// from `%Y`, `%m`, `%d` (and `%F`), with a time `%H`, `%M`, optional `%S`, `%.f` (and `%T`,
+/// `%R`), and literal characters; `None` for anything else (the caller refuses it with a
+/// message). Chrono reads `%m`, `%d`, `%H`, `%M`, `%S` with one or two digits and `%Y` with
+/// four (here; chrono also takes signed and longer years, which a column's bounds never
+/// need). A date-time without a format reads as [`ISO_DATETIME_RE`].
+fn stamp_pattern(format: Option<&str>, with_time: bool) -> Option<StampPattern> {
+    let Some(format) = format else {
+        return with_time.then(|| StampPattern {
+            pattern: ISO_DATETIME_RE.to_string(),
+            fields: vec!['Y', 'm', 'd', 'H', 'M', 'S'],
+        });
+    };
+    let format = format
+        .replace("%F", "%Y-%m-%d")
+        .replace("%T", "%H:%M:%S")
+        .replace("%R", "%H:%M");
     let mut pattern = String::from("^");
-    let mut order = Vec::new();
-    let mut chars = format.chars();
+    let mut fields = Vec::new();
+    let mut chars = format.chars().peekable();
     while let Some(c) = chars.next() {
         if c == '%' {
             match chars.next()? {
                 'Y' => {
                     pattern.push_str("([0-9]{4})");
-                    order.push('Y');
+                    fields.push('Y');
                 }
-                'm' => {
+                k @ ('m' | 'd' | 'H' | 'M' | 'S') => {
                     pattern.push_str("([0-9]{1,2})");
-                    order.push('m');
+                    fields.push(k);
                 }
-                'd' => {
-                    pattern.push_str("([0-9]{1,2})");
-                    order.push('d');
+                '.' if chars.peek() == Some(&'f') => {
+                    chars.next();
+                    pattern.push_str("(?:[.][0-9]+)?");
                 }
                 '%' => pattern.push('%'),
                 _ => return None,
@@ -296,9 +358,14 @@ fn date_pattern(format: &str) -> Option<(String, Vec<char>)> {
         }
     }
     pattern.push('$');
-    let mut sorted = order.clone();
+    let mut sorted = fields.clone();
     sorted.sort_unstable();
-    (sorted == ['Y', 'd', 'm']).then_some((pattern, order))
+    let ok = if with_time {
+        sorted == ['H', 'M', 'Y', 'd', 'm'] || sorted == ['H', 'M', 'S', 'Y', 'd', 'm']
+    } else {
+        sorted == ['Y', 'd', 'm']
+    };
+    ok.then_some(StampPattern { pattern, fields })
 }
 
 #[cfg(test)]
@@ -338,15 +405,40 @@ mod tests {
 
     #[test]
     fn date_formats_compile_to_patterns() {
-        let (p, o) = date_pattern("%Y-%m-%d").unwrap();
-        assert_eq!(p, "^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$");
-        assert_eq!(o, vec!['Y', 'm', 'd']);
-        let (p, o) = date_pattern("%d.%m.%Y").unwrap();
-        assert_eq!(p, "^([0-9]{1,2})\\.([0-9]{1,2})\\.([0-9]{4})$");
-        assert_eq!(o, vec!['d', 'm', 'Y']);
-        assert!(date_pattern("%b %d %Y").is_none());
-        assert!(date_pattern("%Y-%m").is_none());
+        let p = stamp_pattern(Some("%Y-%m-%d"), false).unwrap();
+        assert_eq!(p.pattern, "^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$");
+        assert_eq!(p.fields, vec!['Y', 'm', 'd']);
+        let p = stamp_pattern(Some("%d.%m.%Y"), false).unwrap();
+        assert_eq!(p.pattern, "^([0-9]{1,2})\\.([0-9]{1,2})\\.([0-9]{4})$");
+        assert_eq!(p.fields, vec!['d', 'm', 'Y']);
+        assert!(stamp_pattern(Some("%b %d %Y"), false).is_none());
+        assert!(stamp_pattern(Some("%Y-%m"), false).is_none());
+        // A date column's format may not carry a time, nor a date-time's lack one.
+        assert!(stamp_pattern(Some("%Y-%m-%d %H:%M"), false).is_none());
+        assert!(stamp_pattern(Some("%Y-%m-%d"), true).is_none());
+        assert!(stamp_pattern(None, false).is_none());
         assert!(DuckDb.text_date("x", "%Y-%m-%d").is_none());
         assert!(Postgres.text_date("x", "%Y-%m-%d").is_some());
+    }
+
+    #[test]
+    fn datetime_formats_compile_to_patterns() {
+        let p = stamp_pattern(Some("%d/%m/%Y %H:%M"), true).unwrap();
+        assert_eq!(
+            p.pattern,
+            "^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}) ([0-9]{1,2})\\:([0-9]{1,2})$"
+        );
+        assert_eq!(p.fields, vec!['d', 'm', 'Y', 'H', 'M']);
+        let p = stamp_pattern(Some("%FT%T%.f"), true).unwrap();
+        assert_eq!(p.fields, vec!['Y', 'm', 'd', 'H', 'M', 'S']);
+        assert!(p.pattern.ends_with("(?:[.][0-9]+)?$"), "{}", p.pattern);
+        assert!(stamp_pattern(Some("%Y-%m-%d %I:%M %p"), true).is_none());
+        let iso = stamp_pattern(None, true).unwrap();
+        assert_eq!(iso.pattern, ISO_DATETIME_RE);
+        let (valid, value) = Postgres.text_datetime("x", None).unwrap();
+        assert!(valid.contains("BETWEEN 0 AND 23") && valid.contains("BETWEEN 0 AND 60"));
+        assert!(value.starts_with("make_timestamp("), "{value}");
+        assert!(SparkSql.text_datetime("x", Some("%Y%m%d%H%M")).is_some());
+        assert!(DuckDb.text_datetime("x", None).is_none());
     }
 }
