@@ -4,8 +4,10 @@
 #
 #   scripts/bench-peers.sh PYTHON PGM_DIR [EPSILON] [RUNS]
 #
-# PYTHON: a Python with mbi and what the mechanism scripts import
-#   (`python3 -m venv v && v/bin/pip install mbi networkx matplotlib`).
+# PYTHON: a Python with mbi and what the mechanism scripts import. The scripts follow the
+#   repository's mbi, not always PyPI's (mbi 2.0.0 on PyPI lacks the `Dataset.load` they
+#   call), so install mbi from the same checkout:
+#   `python3 -m venv v && v/bin/pip install PGM_DIR networkx matplotlib`.
 # PGM_DIR: a checkout of private-pgm (github.com/ryan112358/private-pgm): its
 #   mechanisms/mst.py and mechanisms/aim.py are the reference mechanisms (they are not part
 #   of the mbi package on PyPI). Override with MBI_MST=... / MBI_AIM=... (scripts taking
