@@ -5,6 +5,10 @@
 //! - `project_many/455_three_way`: model marginals of every three-way clique (AIM's
 //!   candidate scoring), half of them spanning several tree cliques.
 //!
+//! - `error_bars/adult_x200_mst`: the error bars' bootstrap (2 replicates, all 1- and 2-way
+//!   marginals) of that model with every measurement scaled to 200 copies of adult (9.77
+//!   million records, issue #16): drawn as count tables, so it costs what adult's does.
+//!
 //! Run: `cargo bench --bench model`. Skips (prints why) when ../shared/data is missing.
 
 use std::path::PathBuf;
@@ -153,5 +157,41 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(model_benches, benches);
+fn error_bars(c: &mut Criterion) {
+    use dpsynth::model::accuracy::{bootstrap_errors, uniform_cell_sd, BootstrapOptions, Identity};
+    let Some((table, domain)) = load_adult() else {
+        println!("skipped: ../shared/data/adult not found");
+        return;
+    };
+    let ms: Vec<Measurement> = mst_measurements(&table, &domain)
+        .into_iter()
+        .map(|m| {
+            Measurement::new(
+                m.clique,
+                m.values.iter().map(|v| v * 200.0).collect(),
+                m.sigma,
+            )
+        })
+        .collect();
+    let (model, _) = estimate(&domain, &ms, &EstimationOptions::default(), None).expect("fit");
+    let mut cliques = all_k_way(domain.len(), 1);
+    cliques.extend(all_k_way(domain.len(), 2));
+    let sd = uniform_cell_sd(&ms);
+    let opts = BootstrapOptions {
+        replicates: 2,
+        seed: 7,
+        estimation: dpsynth::mechanism::bootstrap_estimation(),
+    };
+    let mut g = c.benchmark_group("error_bars");
+    g.sample_size(10);
+    g.bench_function("adult_x200_mst", |b| {
+        b.iter(|| {
+            bootstrap_errors(&model, &ms, &sd, &Identity(&domain), &cliques, &opts)
+                .expect("bootstrap")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(model_benches, benches, error_bars);
 criterion_main!(model_benches);

@@ -4,6 +4,7 @@
 //!   cargo run --release --example compare -- adult 0.3,1,3 5
 //!   cargo run --release --example compare -- nist 1 5
 //!   cargo run --release --example compare -- adult@1000 1 10   (every k-th row, 1,000 rows)
+//!   cargo run --release --example compare -- table [0.3,1,3] [5]  (the README table, Markdown)
 //!
 //! Prints one line per (mechanism, epsilon): mean 3-way L1 (normalised marginals, all
 //! triples, synthetic rows = the model's noisy total, rounding sampler), its per-run values,
@@ -22,6 +23,9 @@ use dpsynth::schema::Schema;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("table") {
+        return readme_table(&args[2..]);
+    }
     let set = args.get(1).map(String::as_str).unwrap_or("adult");
     let epsilons: Vec<f64> = args
         .get(2)
@@ -35,6 +39,72 @@ fn main() -> anyhow::Result<()> {
         .get(4)
         .map(|s| s.split(',').map(String::from).collect())
         .unwrap_or_else(|| vec!["mst".into(), "aim".into()]);
+    for row in run_set(set, &epsilons, runs, &mechs)? {
+        let per: Vec<String> = row.errors.iter().map(|e| format!("{e:.4}")).collect();
+        println!(
+            "{:<5} {:>5} {:>10.4} {:>9.1}  {}",
+            row.mech,
+            row.eps,
+            row.mean(),
+            row.secs,
+            per.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// One (mechanism, epsilon) cell: per-run 3-way L1 and mean wall time per run.
+struct Cell {
+    mech: String,
+    eps: f64,
+    errors: Vec<f64>,
+    secs: f64,
+}
+
+impl Cell {
+    fn mean(&self) -> f64 {
+        self.errors.iter().sum::<f64>() / self.errors.len().max(1) as f64
+    }
+}
+
+/// `compare table [EPSILONS] [RUNS]`: the README's "Mean 3-way L1 by epsilon" table
+/// (adult and NIST, MST and AIM; default epsilons 0.3,1,3 and 5 runs), as Markdown.
+fn readme_table(args: &[String]) -> anyhow::Result<()> {
+    let epsilons: Vec<f64> = args
+        .first()
+        .map(String::as_str)
+        .unwrap_or("0.3,1,3")
+        .split(',')
+        .map(|s| s.parse())
+        .collect::<Result<_, _>>()?;
+    let runs: u64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(5);
+    let mechs = vec!["mst".to_string(), "aim".to_string()];
+    println!("| data | epsilon | MST | AIM | AIM time per run |");
+    println!("|---|---|---|---|---|");
+    for (set, label) in [("adult", "adult"), ("nist", "NIST")] {
+        let cells = run_set(set, &epsilons, runs, &mechs)?;
+        for &eps in &epsilons {
+            let get = |m: &str| cells.iter().find(|c| c.mech == m && c.eps == eps);
+            let (Some(mst), Some(aim)) = (get("mst"), get("aim")) else {
+                continue;
+            };
+            let (a, b) = (format!("{:.4}", mst.mean()), format!("{:.4}", aim.mean()));
+            let (a, b) = if aim.mean() < mst.mean() {
+                (a, format!("**{b}**"))
+            } else {
+                (format!("**{a}**"), b)
+            };
+            println!("| {label} | {eps} | {a} | {b} | {:.1} s |", aim.secs);
+        }
+    }
+    println!(
+        "\n(delta 1e-9, {runs} runs per cell; `cargo run --release --example compare -- table`)"
+    );
+    Ok(())
+}
+
+fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::Result<Vec<Cell>> {
+    let mut out = Vec::new();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     // `adult@1000`: every k-th row of adult, 1,000 rows in all (a public, deterministic rule).
     let (set, subsample) = match set.split_once('@') {
@@ -78,18 +148,18 @@ fn main() -> anyhow::Result<()> {
     }
     let domain = Domain::new(schema.modelled_names(), schema.modelled_cardinalities());
     let oracle = InMemoryOracle::new(&table);
-    println!(
+    eprintln!(
         "{set}: {} rows, {} columns, {runs} runs per cell",
         table.n_rows(),
         domain.len()
     );
-    println!(
+    eprintln!(
         "{:<5} {:>5} {:>10} {:>9}  per run",
         "mech", "eps", "3-way L1", "time s"
     );
-    for &eps in &epsilons {
+    for &eps in epsilons {
         let budget = Budget::from_epsilon_delta(Epsilon::new(eps)?, Delta::new(1e-9)?)?;
-        for mech in &mechs {
+        for mech in mechs {
             let spec = match mech.as_str() {
                 "mst" => MechanismSpec::Mst(MstOptions::default()),
                 _ => {
@@ -177,18 +247,14 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
             }
-            let mean = errs.iter().sum::<f64>() / errs.len() as f64;
             let t = secs.iter().sum::<f64>() / secs.len() as f64;
-            let per: Vec<String> = errs.iter().map(|e| format!("{e:.4}")).collect();
-            println!(
-                "{:<5} {:>5} {:>10.4} {:>9.1}  {}",
-                mech,
+            out.push(Cell {
+                mech: mech.clone(),
                 eps,
-                mean,
-                t,
-                per.join(" ")
-            );
+                errors: errs,
+                secs: t,
+            });
         }
     }
-    Ok(())
+    Ok(out)
 }

@@ -23,7 +23,10 @@
 //! - **Every clique, estimate** ([`bootstrap_errors`]): a parametric bootstrap of the whole
 //!   pipeline. Records are drawn from the fitted model (as many as its noisy total), the
 //!   same cliques are "measured" on them with the same noise scales, the model is refitted,
-//!   and the refit's answers are compared with the drawn records' true marginals. This is the
+//!   and the refit's answers are compared with the drawn records' true marginals. For large
+//!   tables the records' count tables are drawn directly from the junction tree, with the
+//!   same law and without records ([`super::counts`]; proofs/accuracy.md, "Bootstrap by
+//!   counts"), so the time does not grow with the rows. This is the
 //!   error the release would have if the data followed the model: noise, its propagation
 //!   through the model, and the sparsity of finite data. It does not see dependencies the
 //!   model lacks, so for unmeasured cliques it leans low (measured on adult: see the
@@ -288,6 +291,10 @@ pub trait DomainMap: Sync {
     /// Extra L1 (counts) the expansion can add to a clique's error, at level `alpha` (0 when
     /// nothing is merged).
     fn expansion_bound(&self, clique: &Clique, alpha: f64) -> f64;
+    /// Counts of records in model codes (a table over the model's domain) turned into the
+    /// counts of the same records after [`DomainMap::expand_codes`], with the law that
+    /// expanding the records themselves (all in one block) gives them.
+    fn expand_counts(&self, table: &MarginalTable, rng: &mut ChaCha20Rng) -> MarginalTable;
 }
 
 /// The identity map (no compression).
@@ -306,6 +313,9 @@ impl DomainMap for Identity<'_> {
     }
     fn expansion_bound(&self, _: &Clique, _: f64) -> f64 {
         0.0
+    }
+    fn expand_counts(&self, table: &MarginalTable, _: &mut ChaCha20Rng) -> MarginalTable {
+        table.clone()
     }
 }
 
@@ -374,6 +384,7 @@ pub fn bootstrap_errors(
     let blocks = Blocks {
         rows: BOOTSTRAP_BLOCK,
         truth_cells: TRUTH_CELLS_PER_PASS,
+        by_counts: None,
     };
     bootstrap_in_blocks(model, measurements, cell_sd, map, cliques, opts, blocks)
 }
@@ -384,6 +395,33 @@ pub fn bootstrap_errors(
 struct Blocks {
     rows: usize,
     truth_cells: usize,
+    /// Draw count tables instead of records ([`replicate_by_counts`]): `None` chooses the
+    /// cheaper of the two (both are exact), by [`prefer_counts`].
+    by_counts: Option<bool>,
+}
+
+/// Roughly how many counting updates one binomial or hypergeometric draw costs (measured
+/// on adult: see [`prefer_counts`]).
+const DRAW_COST: u128 = 24;
+
+/// Whether drawing count tables ([`replicate_by_counts`]) is cheaper than simulating
+/// `rows` records and counting them, and possible (every clique drawable from the tree).
+/// Records cost about `rows` times (two passes over the attributes plus one update per
+/// measured and reported clique); count tables cost [`DRAW_COST`] per cell they touch.
+fn prefer_counts(
+    model: &GraphicalModel,
+    measurements: &[Measurement],
+    cliques: &[Clique],
+    rows: usize,
+) -> bool {
+    let mut all: Vec<Clique> = measurements.iter().map(|m| m.clique.clone()).collect();
+    all.extend(cliques.iter().cloned());
+    let Some(cells) = super::counts::counts_cost(model, &all) else {
+        return false;
+    };
+
+    let per_record = 2 * model.domain().len() + measurements.len() + cliques.len();
+    cells.saturating_mul(DRAW_COST) < rows as u128 * per_record as u128
 }
 
 fn bootstrap_in_blocks(
@@ -483,12 +521,29 @@ fn replicate(
 ) -> Result<Vec<Option<f64>>, ModelError> {
     let mut rng = ChaCha20Rng::seed_from_u64(opts.seed);
     rng.set_stream(rep as u64);
+    let rows = model.total().round().max(1.0) as usize;
+    let sample_seed: u64 = rng.gen();
+    let by_counts = layout
+        .by_counts
+        .unwrap_or_else(|| prefer_counts(model, measurements, cliques, rows));
+    if by_counts {
+        return replicate_by_counts(
+            model,
+            measurements,
+            cell_sd,
+            map,
+            cliques,
+            opts,
+            (rows, sample_seed),
+            rng,
+        );
+    }
     let records = SimulatedRecords {
         model,
         map,
-        rows: model.total().round().max(1.0) as usize,
+        rows,
         block_rows: layout.rows.max(1),
-        sample_seed: rng.gen(),
+        sample_seed,
     };
     let blocks = records.blocks();
     // Block 0's generator as it was before block 0 used it, to draw it again.
@@ -508,21 +563,7 @@ fn replicate(
             held = Some(released);
         }
     }
-    let simulated: Vec<Measurement> = measurements
-        .iter()
-        .zip(exact)
-        .zip(cell_sd)
-        .map(|((m, exact), sd)| {
-            let values = exact
-                .values
-                .iter()
-                .zip(sd)
-                .map(|(v, s)| v + s * standard_normal(&mut rng))
-                .collect();
-            Measurement::new(m.clique.clone(), values, m.sigma)
-        })
-        .collect();
-    let (refit, _) = estimate(model.domain(), &simulated, &opts.estimation, Some(model))?;
+    let refit = noisy_refit(model, measurements, exact, cell_sd, opts, &mut rng)?;
     let error = |c: &Clique, truth: &MarginalTable| {
         let answer = refit.try_project(c).ok()?;
         Some(truth.l1_normalized(&map.expand_table(&answer)))
@@ -565,6 +606,75 @@ fn replicate(
         start = end;
     }
     Ok(out)
+}
+
+/// The measurements taken again on simulated records (their exact counts `exact`, with the
+/// same noise scales) and the model refitted to them, warm-started from `model`.
+fn noisy_refit(
+    model: &GraphicalModel,
+    measurements: &[Measurement],
+    exact: Vec<MarginalTable>,
+    cell_sd: &[Vec<f64>],
+    opts: &BootstrapOptions,
+    rng: &mut ChaCha20Rng,
+) -> Result<GraphicalModel, ModelError> {
+    let simulated: Vec<Measurement> = measurements
+        .iter()
+        .zip(exact)
+        .zip(cell_sd)
+        .map(|((m, exact), sd)| {
+            let values = exact
+                .values
+                .iter()
+                .zip(sd)
+                .map(|(v, s)| v + s * standard_normal(rng))
+                .collect();
+            Measurement::new(m.clique.clone(), values, m.sigma)
+        })
+        .collect();
+    Ok(estimate(model.domain(), &simulated, &opts.estimation, Some(model))?.0)
+}
+
+/// [`replicate`] without records: the simulated records' count tables are drawn from the
+/// junction tree directly ([`super::counts`]; proofs/accuracy.md, "Bootstrap by counts"),
+/// with the law the records' tables have, in O(cells) instead of O(rows). The tree tables
+/// come from `sample_seed`'s stream 0 and reported clique `i`'s table (and its expansion
+/// to the released domain) from stream `i + 1`, so the result depends only on the seed.
+#[allow(clippy::too_many_arguments)]
+fn replicate_by_counts(
+    model: &GraphicalModel,
+    measurements: &[Measurement],
+    cell_sd: &[Vec<f64>],
+    map: &dyn DomainMap,
+    cliques: &[Clique],
+    opts: &BootstrapOptions,
+    (rows, sample_seed): (usize, u64),
+    mut rng: ChaCha20Rng,
+) -> Result<Vec<Option<f64>>, ModelError> {
+    let d = model.domain();
+    let mut tree_rng = ChaCha20Rng::seed_from_u64(sample_seed);
+    let tree = super::counts::TreeCounts::draw(model, rows as u64, &mut tree_rng);
+    let mut exact = Vec::with_capacity(measurements.len());
+    for m in measurements {
+        let t = tree
+            .marginal(model, &m.clique, &mut tree_rng)
+            .ok_or_else(|| ModelError::NotInModel {
+                clique: m.clique.clone(),
+            })?;
+        exact.push(t.into_table(d));
+    }
+    let refit = noisy_refit(model, measurements, exact, cell_sd, opts, &mut rng)?;
+    Ok(cliques
+        .par_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut r = ChaCha20Rng::seed_from_u64(sample_seed);
+            r.set_stream(i as u64 + 1);
+            let truth = map.expand_counts(&tree.marginal(model, c, &mut r)?.into_table(d), &mut r);
+            let answer = refit.try_project(c).ok()?;
+            Some(truth.l1_normalized(&map.expand_table(&answer)))
+        })
+        .collect())
 }
 
 fn add_counts(into: &mut MarginalTable, counts: &MarginalTable) {
@@ -1128,7 +1238,11 @@ mod tests {
                 &map,
                 &cliques,
                 &opts,
-                Blocks { rows, truth_cells },
+                Blocks {
+                    rows,
+                    truth_cells,
+                    by_counts: Some(false),
+                },
             )
             .unwrap()
             .into_iter()
@@ -1143,6 +1257,54 @@ mod tests {
             assert!(
                 (a - b).abs() <= 0.3 * a.max(*b),
                 "{c:?}: blocks {a}, one block {b}"
+            );
+        }
+    }
+
+    /// Drawing count tables from the tree estimates the same errors as drawing records
+    /// (proofs/accuracy.md, "Bootstrap by counts"): 48 replicates each, every clique (the
+    /// pair {0, 2} and the triple span the tree's two cliques) within 10%. Both methods
+    /// draw the same measurement noise from the replicate's stream, so what differs is the
+    /// simulated records' sampling alone (measured: within 3%).
+    #[test]
+    fn bootstrap_by_counts_matches_records() {
+        let (model, ms, cliques) = bootstrap_fixture();
+        assert!(model
+            .junction_tree()
+            .containing(model.domain(), &Clique::new([0, 2]))
+            .is_none());
+        let sd = uniform_cell_sd(&ms);
+        let map = Identity(model.domain());
+        let opts = BootstrapOptions {
+            replicates: 48,
+            seed: 21,
+            estimation: EstimationOptions::default(),
+        };
+        let run = |by_counts: bool| {
+            bootstrap_in_blocks(
+                &model,
+                &ms,
+                &sd,
+                &map,
+                &cliques,
+                &opts,
+                Blocks {
+                    rows: usize::MAX / 2,
+                    truth_cells: usize::MAX,
+                    by_counts: Some(by_counts),
+                },
+            )
+            .unwrap()
+            .into_iter()
+            .map(Option::unwrap)
+            .collect::<Vec<f64>>()
+        };
+        let (counts, records) = (run(true), run(false));
+        assert_eq!(counts, run(true), "reproducible from the seed");
+        for ((c, a), b) in cliques.iter().zip(&counts).zip(&records) {
+            assert!(
+                (a - b).abs() <= 0.10 * a.max(*b),
+                "{c:?}: counts {a}, records {b}"
             );
         }
     }

@@ -834,6 +834,40 @@ fn spread_evenly(counts: &[usize], rng: &mut ChaCha20Rng, out: &mut Vec<usize>) 
     }
 }
 
+/// Sorts `(key, record)` pairs whose records are distinct and ascending: the same order as
+/// `sort_unstable` (key, then record), by a stable least-significant-digit radix sort on
+/// the key's bytes that vary (records stay ascending within a key). Linear time: a sort of
+/// a chunk's separator groups by stratum was a quarter of drawing records.
+fn sort_keyed(v: &mut Vec<(u64, usize)>, scratch: &mut Vec<(u64, usize)>) {
+    if v.len() < 128 {
+        v.sort_unstable();
+        return;
+    }
+    let first = v[0].0;
+    let varying = v.iter().fold(0u64, |acc, &(k, _)| acc | (k ^ first));
+    scratch.clear();
+    scratch.resize(v.len(), (0, 0));
+    for byte in 0..8 {
+        let shift = 8 * byte;
+        if (varying >> shift) & 0xff == 0 {
+            continue;
+        }
+        let mut count = [0usize; 257];
+        for &(k, _) in v.iter() {
+            count[((k >> shift) & 0xff) as usize + 1] += 1;
+        }
+        for i in 0..256 {
+            count[i + 1] += count[i];
+        }
+        for &e in v.iter() {
+            let d = ((e.0 >> shift) & 0xff) as usize;
+            scratch[count[d]] = e;
+            count[d] += 1;
+        }
+        std::mem::swap(v, scratch);
+    }
+}
+
 fn rounding(
     steps: &[Step],
     keys: &[Vec<(usize, u64)>],
@@ -849,6 +883,7 @@ fn rounding(
     let mut groups: Vec<(usize, usize)> = Vec::new();
     let mut dealt = Vec::new();
     let mut order: Vec<(u64, usize)> = Vec::new();
+    let mut scratch: Vec<(u64, usize)> = Vec::new();
     let mut members: Vec<usize> = Vec::with_capacity(rows);
     let mut starts: Vec<usize> = Vec::new();
     for (st, key) in steps.iter().zip(keys) {
@@ -896,7 +931,7 @@ fn rounding(
                         .iter()
                         .map(|&rec| (strata[rec] << 32 | rng.gen::<u32>() as u64, rec)),
                 );
-                order.sort_unstable();
+                sort_keyed(&mut order, &mut scratch);
                 for (g, &(_, rec)) in group.iter_mut().zip(&order) {
                     *g = rec;
                 }
@@ -923,6 +958,33 @@ fn rounding(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn radix_sort_orders_as_sort_unstable() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        for n in [0usize, 1, 127, 128, 5000] {
+            for bits in [1u32, 9, 40, 64] {
+                let v: Vec<(u64, usize)> = (0..n)
+                    .map(|r| {
+                        let k: u64 = rng.gen();
+                        (
+                            if bits == 64 {
+                                k
+                            } else {
+                                k & ((1u64 << bits) - 1)
+                            },
+                            r,
+                        )
+                    })
+                    .collect();
+                let mut expect = v.clone();
+                expect.sort_unstable();
+                let (mut got, mut scratch) = (v, Vec::new());
+                sort_keyed(&mut got, &mut scratch);
+                assert_eq!(got, expect, "{n} {bits}");
+            }
+        }
+    }
 
     #[test]
     fn edge_cases_do_not_panic() {
