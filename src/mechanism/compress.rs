@@ -33,12 +33,44 @@ impl Compression {
     /// Keeps each value whose noisy count is at least `threshold`; merges the rest of an
     /// attribute into one trailing code (if there are any).
     pub fn from_noisy_one_ways(noisy: &[Vec<f64>], threshold: f64) -> Self {
+        Self::from_noisy_one_ways_ordered(noisy, threshold, &[])
+    }
+
+    /// [`Compression::from_noisy_one_ways`] for columns whose first `ordered[a]` codes are
+    /// bins in increasing order (numbers, dates; public, from the schema): there, each
+    /// maximal run of adjacent rare bins shares one code of its own, so a merged code is
+    /// still an interval. (One code for every rare bin of a date column would stand for,
+    /// say, both the first and the last months of the extract; decoding then spreads it over
+    /// both ends independently of every other column, and a rule such as `discharge >=
+    /// admission` moves records between the ends, biasing the dates.) The remaining codes
+    /// (special values, missing, catch-all) merge as for a categorical column.
+    pub fn from_noisy_one_ways_ordered(
+        noisy: &[Vec<f64>],
+        threshold: f64,
+        ordered: &[usize],
+    ) -> Self {
         let groups: Vec<Vec<Vec<u32>>> = noisy
             .iter()
-            .map(|y| {
+            .enumerate()
+            .map(|(a, y)| {
+                let bins = ordered.get(a).copied().unwrap_or(0).min(y.len());
                 let mut kept: Vec<Vec<u32>> = Vec::new();
+                let mut run: Vec<u32> = Vec::new();
+                for (code, &v) in y[..bins].iter().enumerate() {
+                    if v >= threshold {
+                        if !run.is_empty() {
+                            kept.push(std::mem::take(&mut run));
+                        }
+                        kept.push(vec![code as u32]);
+                    } else {
+                        run.push(code as u32);
+                    }
+                }
+                if !run.is_empty() {
+                    kept.push(run);
+                }
                 let mut rest: Vec<u32> = Vec::new();
-                for (code, &v) in y.iter().enumerate() {
+                for (code, &v) in y.iter().enumerate().skip(bins) {
                     if v >= threshold {
                         kept.push(vec![code as u32]);
                     } else {
@@ -625,6 +657,28 @@ mod tests {
         assert_eq!(&cols[0][..2], &[0, 2]);
         // Merged code 2 stands for values 1 (noisy count 1) and 3 (clamped to 0): all four go to 1.
         assert!(cols[0][2..].iter().all(|&v| v == 1), "{:?}", cols[0]);
+    }
+
+    #[test]
+    fn ordered_bins_merge_in_runs_of_adjacent_rare_bins() {
+        // Six bins then a special value and a missing code, all by noisy count; threshold 3.
+        let y = vec![1.0, 2.0, 9.0, -1.0, 8.0, 0.5, 1.0, 2.0];
+        let c = Compression::from_noisy_one_ways_ordered(std::slice::from_ref(&y), 3.0, &[6]);
+        assert_eq!(
+            c.groups[0],
+            vec![vec![0, 1], vec![2], vec![3], vec![4], vec![5], vec![6, 7]]
+        );
+        // Unordered: every rare code in one trailing group, as before.
+        let u = Compression::from_noisy_one_ways_ordered(&[y], 3.0, &[0]);
+        assert_eq!(u.groups[0], vec![vec![2], vec![4], vec![0, 1, 3, 5, 6, 7]]);
+        // Each code appears once, and the weights follow the groups.
+        let flat: Vec<u32> = {
+            let mut f: Vec<u32> = c.groups[0].iter().flatten().copied().collect();
+            f.sort_unstable();
+            f
+        };
+        assert_eq!(flat, (0..8).collect::<Vec<u32>>());
+        assert_eq!(c.weights[0][0], vec![1.0, 2.0]);
     }
 
     #[test]

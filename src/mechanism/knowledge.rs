@@ -63,6 +63,15 @@ impl SchemaKnowledge {
             .collect()
     }
 
+    /// Per modelled column, how many of its first codes are bins in increasing order (0 for
+    /// a categorical column, and for every column of a bare domain). Public: the schema.
+    pub fn ordered_codes(&self) -> Vec<usize> {
+        self.schema
+            .as_ref()
+            .map(|s| s.modelled().iter().map(|c| c.n_bins()).collect())
+            .unwrap_or_default()
+    }
+
     /// Whether some column has automatic bins.
     pub fn has_auto_bins(&self) -> bool {
         !self.auto_columns().is_empty()

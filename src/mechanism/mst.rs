@@ -133,7 +133,11 @@ fn run_mst<O: MarginalOracle>(
     let sigma = one_ways[0].sigma;
     let noisy: Vec<Vec<f64>> = one_ways.iter().map(|m| m.values.clone()).collect();
     let compression = if opts.compress {
-        Compression::from_noisy_one_ways(&noisy, opts.compress_sigmas * sigma)
+        Compression::from_noisy_one_ways_ordered(
+            &noisy,
+            opts.compress_sigmas * sigma,
+            &opts.knowledge.ordered_codes(),
+        )
     } else {
         Compression::identity(&domain)
     };
