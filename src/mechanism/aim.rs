@@ -241,6 +241,8 @@ fn run_aim<O: MarginalOracle>(
     } else {
         Compression::identity(&domain)
     };
+    // Columns in a rule's structural zeros stay unmerged (knowledge.rs: merging blurs the mask).
+    let compression = opts.knowledge.keep_rule_columns(compression);
     // Automatic bins merge from the noisy one-ways too (post-processing); the rest of AIM
     // runs on the merged domain, with the rules' structural zeros (public).
     let compression =

@@ -141,6 +141,8 @@ fn run_mst<O: MarginalOracle>(
     } else {
         Compression::identity(&domain)
     };
+    // Columns in a rule's structural zeros stay unmerged (knowledge.rs: merging blurs the mask).
+    let compression = opts.knowledge.keep_rule_columns(compression);
     let compression = opts.knowledge.merge_auto_bins(&noisy, sigma, compression);
     // The rules' structural zeros over the compressed domain (public).
     let est = EstimationOptions {
