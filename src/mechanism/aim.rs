@@ -243,6 +243,10 @@ fn run_aim<O: MarginalOracle>(
     };
     // Columns in a rule's structural zeros stay unmerged (knowledge.rs: merging blurs the mask).
     let compression = opts.knowledge.keep_rule_columns(compression);
+    // A merged run of bins splits by the tapered within-bin density, not by noisy counts.
+    let compression = opts
+        .knowledge
+        .smooth_run_weights(&one_ways.combined, compression);
     // Automatic bins merge from the noisy one-ways too (post-processing); the rest of AIM
     // runs on the merged domain, with the rules' structural zeros (public).
     let compression =

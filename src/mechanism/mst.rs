@@ -143,6 +143,8 @@ fn run_mst<O: MarginalOracle>(
     };
     // Columns in a rule's structural zeros stay unmerged (knowledge.rs: merging blurs the mask).
     let compression = opts.knowledge.keep_rule_columns(compression);
+    // A merged run of bins splits by the tapered within-bin density, not by noisy counts.
+    let compression = opts.knowledge.smooth_run_weights(&noisy, compression);
     let compression = opts.knowledge.merge_auto_bins(&noisy, sigma, compression);
     // The rules' structural zeros over the compressed domain (public).
     let est = EstimationOptions {
