@@ -642,12 +642,23 @@ impl DomainMap for CompressionMap<'_> {
         self.compression.decompress(columns, rng);
     }
 
+    /// Released codes are the original codes, except for automatic-bin columns, whose
+    /// released codes are the merged bins themselves (the model's codes). Mapping those
+    /// through `forward` read merged bin k as fine cell k and put almost every simulated
+    /// record in the first bin, so every auto column's stated error was near 2 (issue #14).
     fn model_codes(&self, columns: &[Vec<u32>]) -> Vec<Vec<u32>> {
         let fwd = self.compression.forward();
+        let merged = self.compression.merged_bins();
         columns
             .iter()
             .enumerate()
-            .map(|(a, col)| col.iter().map(|&v| fwd[a][v as usize]).collect())
+            .map(|(a, col)| {
+                if merged[a] {
+                    col.clone()
+                } else {
+                    col.iter().map(|&v| fwd[a][v as usize]).collect()
+                }
+            })
             .collect()
     }
 
@@ -860,6 +871,22 @@ mod tests {
                 assert!((share - 0.25).abs() < 0.01, "attr {a} code {v}: {share}");
             }
         }
+    }
+
+    #[test]
+    fn released_codes_of_merged_bins_are_the_model_codes() {
+        // Attribute 0: a fine grid of 6 cells merged into bins {0,1,2}, {3,4,5} (automatic
+        // bins: released as the merged bins); attribute 1: rare values merged (released as
+        // the original codes).
+        let mut c = Compression::from_noisy_one_ways(&[vec![9.0; 6], vec![9.0, 1.0, 1.0]], 3.0);
+        c.groups[0] = vec![vec![0, 1, 2], vec![3, 4, 5]];
+        c.weights[0] = vec![vec![1.0; 3], vec![1.0; 3]];
+        c.set_merged_bins(0);
+        let d = c.domain(&Domain::from_sizes(vec![6, 3]));
+        let map = CompressionMap::new(&c, &d, &[None, None]);
+        assert_eq!(map.released().sizes(), &[2, 3]);
+        let coded = map.model_codes(&[vec![0, 1, 1], vec![0, 1, 2]]);
+        assert_eq!(coded, vec![vec![0, 1, 1], vec![0, 1, 1]]);
     }
 
     #[test]
