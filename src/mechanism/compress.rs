@@ -3,6 +3,8 @@
 //! The map is a function of noisy one-way marginals only, so building it and decoding
 //! through it are post-processing (proofs/mst.md, "Domain compression").
 
+use std::collections::BTreeMap;
+
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -33,12 +35,44 @@ impl Compression {
     /// Keeps each value whose noisy count is at least `threshold`; merges the rest of an
     /// attribute into one trailing code (if there are any).
     pub fn from_noisy_one_ways(noisy: &[Vec<f64>], threshold: f64) -> Self {
+        Self::from_noisy_one_ways_ordered(noisy, threshold, &[])
+    }
+
+    /// [`Compression::from_noisy_one_ways`] for columns whose first `ordered[a]` codes are
+    /// bins in increasing order (numbers, dates; public, from the schema): there, each
+    /// maximal run of adjacent rare bins shares one code of its own, so a merged code is
+    /// still an interval. (One code for every rare bin of a date column would stand for,
+    /// say, both the first and the last months of the extract; decoding then spreads it over
+    /// both ends independently of every other column, and a rule such as `discharge >=
+    /// admission` moves records between the ends, biasing the dates.) The remaining codes
+    /// (special values, missing, catch-all) merge as for a categorical column.
+    pub fn from_noisy_one_ways_ordered(
+        noisy: &[Vec<f64>],
+        threshold: f64,
+        ordered: &[usize],
+    ) -> Self {
         let groups: Vec<Vec<Vec<u32>>> = noisy
             .iter()
-            .map(|y| {
+            .enumerate()
+            .map(|(a, y)| {
+                let bins = ordered.get(a).copied().unwrap_or(0).min(y.len());
                 let mut kept: Vec<Vec<u32>> = Vec::new();
+                let mut run: Vec<u32> = Vec::new();
+                for (code, &v) in y[..bins].iter().enumerate() {
+                    if v >= threshold {
+                        if !run.is_empty() {
+                            kept.push(std::mem::take(&mut run));
+                        }
+                        kept.push(vec![code as u32]);
+                    } else {
+                        run.push(code as u32);
+                    }
+                }
+                if !run.is_empty() {
+                    kept.push(run);
+                }
                 let mut rest: Vec<u32> = Vec::new();
-                for (code, &v) in y.iter().enumerate() {
+                for (code, &v) in y.iter().enumerate().skip(bins) {
                     if v >= threshold {
                         kept.push(vec![code as u32]);
                     } else {
@@ -241,11 +275,18 @@ impl Compression {
         }
     }
 
-    /// [`Compression::decompress`], then every record whose decoded codes fall in a
-    /// structural zero of `zeros` (over the decoded domain, `decoded`) moves to an allowed
-    /// combination of the codes its compressed cell stands for, drawn in proportion to the
-    /// spread weights. The compressed cell is allowed (the model gives zeros no mass), so
-    /// such a combination exists; an error says a record had none (a bug, never written).
+    /// [`Compression::decompress`], then the values of every mask's attributes are redrawn
+    /// jointly wherever the record's compressed cell of the mask stands for several
+    /// combinations: the records of one such cell (over the decoded domain, `decoded`) share
+    /// out the allowed combinations by exact counts (largest remainder, random order) in
+    /// proportion to the distribution on the allowed combinations whose margins are the spread
+    /// weights (iterative proportional fitting). Drawing each value independently and moving
+    /// only the records that broke a rule would not keep the margins: inside one merged run of
+    /// months, `discharge >= admission` would push discharges late and admissions early. The
+    /// compressed cell is allowed (the model gives zeros no mass), so an allowed combination
+    /// exists; an error says a record had none (a bug, never written). Masks have disjoint
+    /// attributes (rules sharing a column form one mask), so one mask's draw never breaks
+    /// another's.
     pub fn decompress_within<R: Rng>(
         &self,
         columns: &mut [Vec<u32>],
@@ -261,21 +302,28 @@ impl Compression {
         let merged = self.merged_bins();
         let n = columns.first().map_or(0, Vec::len);
         let mut record = vec![0u32; columns.len()];
-        for r in 0..n {
-            for (a, c) in columns.iter().enumerate() {
-                record[a] = c[r];
-            }
-            for f in zeros.factors() {
-                if f.allowed[f.cell_of(decoded, &record)] {
-                    continue;
-                }
-                // The codes each attribute's compressed code stands for, with weights.
-                let choices: Vec<(Vec<u32>, Vec<f64>)> = f
-                    .clique
-                    .attrs()
+        for f in zeros.factors() {
+            let attrs = f.clique.attrs();
+            // The records of each compressed cell of the mask that stands for several
+            // combinations of decoded codes (ordered, so a seed reproduces a run).
+            let mut cells: BTreeMap<Vec<u32>, Vec<usize>> = BTreeMap::new();
+            let keys =
+                (0..n).map(|r| -> Vec<u32> { attrs.iter().map(|&a| compressed[a][r]).collect() });
+            for (r, key) in keys.enumerate() {
+                let several = attrs
                     .iter()
-                    .map(|&a| {
-                        let k = compressed[a][r];
+                    .zip(&key)
+                    .any(|(&a, &k)| !merged[a] && self.groups[a][k as usize].len() > 1);
+                if several {
+                    cells.entry(key).or_default().push(r);
+                }
+            }
+            for (key, mut rows) in cells {
+                // The codes each attribute's compressed code stands for, with weights.
+                let choices: Vec<(Vec<u32>, Vec<f64>)> = attrs
+                    .iter()
+                    .zip(&key)
+                    .map(|(&a, &k)| {
                         if merged[a] {
                             (vec![k], vec![1.0])
                         } else {
@@ -286,17 +334,43 @@ impl Compression {
                         }
                     })
                     .collect();
-                let pick =
-                    allowed_choice(f, decoded, &choices, &mut record, rng).ok_or_else(|| {
-                        format!(
-                            "record {} lies in a cell the rules forbid entirely (columns {:?})",
-                            r + 1,
-                            f.clique.attrs()
-                        )
-                    })?;
-                for (&a, v) in f.clique.attrs().iter().zip(pick) {
-                    record[a] = v;
-                    columns[a][r] = v;
+                let none_allowed = || {
+                    format!(
+                        "record {} lies in a cell the rules forbid entirely (columns {attrs:?})",
+                        rows[0] + 1
+                    )
+                };
+                if let Some(joint) = allowed_joint(f, decoded, &choices, &mut record) {
+                    if joint.is_empty() {
+                        return Err(none_allowed());
+                    }
+                    let p: Vec<f64> = joint.iter().map(|j| j.1).collect();
+                    let counts = largest_remainder(&p, rows.len());
+                    rows.shuffle(rng);
+                    let mut it = rows.iter();
+                    for ((combo, _), &c) in joint.iter().zip(&counts) {
+                        for &r in it.by_ref().take(c) {
+                            for (&a, &v) in attrs.iter().zip(combo) {
+                                columns[a][r] = v;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                // Too many combinations to list: move only the records that break a rule, to
+                // an allowed combination drawn by weight.
+                for &r in &rows {
+                    for (a, c) in columns.iter().enumerate() {
+                        record[a] = c[r];
+                    }
+                    if f.allowed[f.cell_of(decoded, &record)] {
+                        continue;
+                    }
+                    let pick = allowed_choice(f, decoded, &choices, &mut record, rng)
+                        .ok_or_else(none_allowed)?;
+                    for (&a, v) in attrs.iter().zip(pick) {
+                        columns[a][r] = v;
+                    }
                 }
             }
         }
@@ -325,6 +399,105 @@ impl Compression {
     }
 }
 
+/// Most combinations of decoded codes listed for one compressed cell of a mask.
+const ENUMERATE: usize = 200_000;
+
+/// Every combination of codes (one from each attribute's choices) the mask allows, with the
+/// probabilities of the distribution on them whose margins are the choices' normalised
+/// weights, as near as the allowed set permits (iterative proportional fitting from the
+/// product of the weights). None when there are more than [`ENUMERATE`] combinations.
+/// `record` is scratch (its mask attributes are overwritten).
+fn allowed_joint(
+    f: &ZeroFactor,
+    domain: &Domain,
+    choices: &[(Vec<u32>, Vec<f64>)],
+    record: &mut [u32],
+) -> Option<Vec<(Vec<u32>, f64)>> {
+    let attrs = f.clique.attrs();
+    let combos = choices
+        .iter()
+        .map(|c| c.0.len())
+        .try_fold(1usize, |a, b| a.checked_mul(b))?;
+    if combos > ENUMERATE {
+        return None;
+    }
+    // Allowed combinations, as indices into each attribute's choices.
+    let mut allowed: Vec<Vec<usize>> = Vec::new();
+    let mut idx = vec![0usize; choices.len()];
+    'all: loop {
+        for (k, &a) in attrs.iter().enumerate() {
+            record[a] = choices[k].0[idx[k]];
+        }
+        if f.allowed[f.cell_of(domain, record)] {
+            allowed.push(idx.clone());
+        }
+        for k in (0..idx.len()).rev() {
+            idx[k] += 1;
+            if idx[k] < choices[k].0.len() {
+                continue 'all;
+            }
+            idx[k] = 0;
+        }
+        break;
+    }
+    let targets: Vec<Vec<f64>> = choices
+        .iter()
+        .map(|(_, w)| {
+            let w: Vec<f64> = w.iter().map(|x| x.max(0.0)).collect();
+            let t: f64 = w.iter().sum();
+            if t > 0.0 {
+                w.iter().map(|x| x / t).collect()
+            } else {
+                vec![1.0 / w.len() as f64; w.len()]
+            }
+        })
+        .collect();
+    // Start from the product of the weights, then fit each margin in turn.
+    let mut p: Vec<f64> = allowed
+        .iter()
+        .map(|ix| ix.iter().zip(&targets).map(|(&i, t)| t[i]).product())
+        .collect();
+    for _ in 0..200 {
+        let mut worst = 0.0f64;
+        for (k, t) in targets.iter().enumerate() {
+            if t.len() == 1 {
+                continue;
+            }
+            let mut m = vec![0.0; t.len()];
+            for (ix, &q) in allowed.iter().zip(&p) {
+                m[ix[k]] += q;
+            }
+            let total: f64 = m.iter().sum();
+            if total <= 0.0 {
+                break;
+            }
+            for (&mi, &ti) in m.iter().zip(t) {
+                worst = worst.max((mi / total - ti).abs());
+            }
+            for (ix, q) in allowed.iter().zip(p.iter_mut()) {
+                let mi = m[ix[k]];
+                if mi > 0.0 {
+                    *q *= t[ix[k]] * total / mi;
+                }
+            }
+        }
+        if worst < 1e-9 {
+            break;
+        }
+    }
+    // All-zero weights (every allowed combination has a zero-weight code): uniform.
+    if !p.iter().any(|&q| q > 0.0) {
+        p.iter_mut().for_each(|q| *q = 1.0);
+    }
+    Some(
+        allowed
+            .into_iter()
+            .zip(p)
+            .map(|(ix, q)| (ix.iter().zip(choices).map(|(&i, c)| c.0[i]).collect(), q))
+            .collect(),
+    )
+}
+
 /// A combination of codes (one from each attribute's choices) the mask allows, drawn in
 /// proportion to the product of the choices' weights; `record` is scratch (its mask
 /// attributes are overwritten). None if no combination is allowed.
@@ -341,7 +514,6 @@ fn allowed_choice<R: Rng>(
         .map(|c| c.0.len())
         .try_fold(1usize, |a, b| a.checked_mul(b))
         .unwrap_or(usize::MAX);
-    const ENUMERATE: usize = 200_000;
     if combos > ENUMERATE {
         // Too many to list: draw combinations by weight until one is allowed.
         for _ in 0..20_000 {
@@ -470,12 +642,23 @@ impl DomainMap for CompressionMap<'_> {
         self.compression.decompress(columns, rng);
     }
 
+    /// Released codes are the original codes, except for automatic-bin columns, whose
+    /// released codes are the merged bins themselves (the model's codes). Mapping those
+    /// through `forward` read merged bin k as fine cell k and put almost every simulated
+    /// record in the first bin, so every auto column's stated error was near 2 (issue #14).
     fn model_codes(&self, columns: &[Vec<u32>]) -> Vec<Vec<u32>> {
         let fwd = self.compression.forward();
+        let merged = self.compression.merged_bins();
         columns
             .iter()
             .enumerate()
-            .map(|(a, col)| col.iter().map(|&v| fwd[a][v as usize]).collect())
+            .map(|(a, col)| {
+                if merged[a] {
+                    col.clone()
+                } else {
+                    col.iter().map(|&v| fwd[a][v as usize]).collect()
+                }
+            })
             .collect()
     }
 
@@ -732,6 +915,85 @@ mod tests {
         // Hypergeometric: 8 of 12 records, 5 of them with a1 = 0.
         assert!((m1 - 8.0 * 5.0 / 12.0).abs() <= 5.0 * se);
         assert!((v1 / v2 - 1.0).abs() < 0.15, "variances {v1} vs {v2}");
+    }
+
+    #[test]
+    fn ordered_bins_merge_in_runs_of_adjacent_rare_bins() {
+        // Six bins then a special value and a missing code, all by noisy count; threshold 3.
+        let y = vec![1.0, 2.0, 9.0, -1.0, 8.0, 0.5, 1.0, 2.0];
+        let c = Compression::from_noisy_one_ways_ordered(std::slice::from_ref(&y), 3.0, &[6]);
+        assert_eq!(
+            c.groups[0],
+            vec![vec![0, 1], vec![2], vec![3], vec![4], vec![5], vec![6, 7]]
+        );
+        // Unordered: every rare code in one trailing group, as before.
+        let u = Compression::from_noisy_one_ways_ordered(&[y], 3.0, &[0]);
+        assert_eq!(u.groups[0], vec![vec![2], vec![4], vec![0, 1, 3, 5, 6, 7]]);
+        // Each code appears once, and the weights follow the groups.
+        let flat: Vec<u32> = {
+            let mut f: Vec<u32> = c.groups[0].iter().flatten().copied().collect();
+            f.sort_unstable();
+            f
+        };
+        assert_eq!(flat, (0..8).collect::<Vec<u32>>());
+        assert_eq!(c.weights[0][0], vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn decoding_inside_a_merged_run_keeps_its_margins_under_a_rule() {
+        // Two attributes of 4 codes, both merged into one code; the rule forbids a > b
+        // (the lower triangle). Every record sits in the one compressed cell.
+        let d = Domain::from_sizes(vec![4, 4]);
+        let allowed: Vec<bool> = (0..16).map(|i| i / 4 <= i % 4).collect();
+        let zeros = StructuralZeros::new(
+            &d,
+            vec![ZeroFactor {
+                clique: Clique::new([0, 1]),
+                allowed,
+            }],
+        )
+        .unwrap();
+        let c = Compression::from_noisy_one_ways(&[vec![1.0; 4], vec![1.0; 4]], 3.0);
+        assert_eq!(c.groups[0], vec![vec![0, 1, 2, 3]]);
+        let n = 40_000;
+        let mut cols = vec![vec![0u32; n], vec![0u32; n]];
+        c.decompress_within(
+            &mut cols,
+            &zeros,
+            &d,
+            &mut rand_chacha::ChaCha20Rng::seed_from_u64(3),
+        )
+        .unwrap();
+        let mut m = [[0usize; 4]; 2];
+        for r in 0..n {
+            assert!(cols[0][r] <= cols[1][r], "row {r}");
+            m[0][cols[0][r] as usize] += 1;
+            m[1][cols[1][r] as usize] += 1;
+        }
+        // Both margins stay uniform (the weights): moving only the records that broke the
+        // rule gave the first attribute 0.4 at code 0 and the second 0.4 at code 3.
+        for (a, counts) in m.iter().enumerate() {
+            for (v, &c) in counts.iter().enumerate() {
+                let share = c as f64 / n as f64;
+                assert!((share - 0.25).abs() < 0.01, "attr {a} code {v}: {share}");
+            }
+        }
+    }
+
+    #[test]
+    fn released_codes_of_merged_bins_are_the_model_codes() {
+        // Attribute 0: a fine grid of 6 cells merged into bins {0,1,2}, {3,4,5} (automatic
+        // bins: released as the merged bins); attribute 1: rare values merged (released as
+        // the original codes).
+        let mut c = Compression::from_noisy_one_ways(&[vec![9.0; 6], vec![9.0, 1.0, 1.0]], 3.0);
+        c.groups[0] = vec![vec![0, 1, 2], vec![3, 4, 5]];
+        c.weights[0] = vec![vec![1.0; 3], vec![1.0; 3]];
+        c.set_merged_bins(0);
+        let d = c.domain(&Domain::from_sizes(vec![6, 3]));
+        let map = CompressionMap::new(&c, &d, &[None, None]);
+        assert_eq!(map.released().sizes(), &[2, 3]);
+        let coded = map.model_codes(&[vec![0, 1, 1], vec![0, 1, 2]]);
+        assert_eq!(coded, vec![vec![0, 1, 1], vec![0, 1, 1]]);
     }
 
     #[test]

@@ -133,10 +133,18 @@ fn run_mst<O: MarginalOracle>(
     let sigma = one_ways[0].sigma;
     let noisy: Vec<Vec<f64>> = one_ways.iter().map(|m| m.values.clone()).collect();
     let compression = if opts.compress {
-        Compression::from_noisy_one_ways(&noisy, opts.compress_sigmas * sigma)
+        Compression::from_noisy_one_ways_ordered(
+            &noisy,
+            opts.compress_sigmas * sigma,
+            &opts.knowledge.ordered_codes(),
+        )
     } else {
         Compression::identity(&domain)
     };
+    // Columns in a rule's structural zeros stay unmerged (knowledge.rs: merging blurs the mask).
+    let compression = opts.knowledge.keep_rule_columns(compression);
+    // A merged run of bins splits by the tapered within-bin density, not by noisy counts.
+    let compression = opts.knowledge.smooth_run_weights(&noisy, compression);
     let compression = opts.knowledge.merge_auto_bins(&noisy, sigma, compression);
     // The rules' structural zeros over the compressed domain (public).
     let est = EstimationOptions {
