@@ -25,6 +25,8 @@
 //! if it lowers the loss, and stop when the loss fell by at most
 //! `tol * (loss + measured cells)` over the last `window` accepted steps.
 
+use rayon::prelude::*;
+
 use super::inference::{Engine, Workspace};
 use super::layout::{kernels, SubsetLayout};
 use super::plan::ProjectionPlan;
@@ -132,7 +134,9 @@ pub(crate) struct Mapped<'a> {
 /// through the same plan.
 pub(crate) struct Objective<'a> {
     mapped: Vec<Mapped<'a>>,
-    plans: Vec<(usize, ProjectionPlan)>,
+    /// Per measured tree clique: the clique, its range in the per-measurement buffers
+    /// (the plan's target offsets are relative to its start) and the plan.
+    plans: Vec<(usize, std::ops::Range<usize>, ProjectionPlan)>,
     /// The oracle's clique-vector offsets.
     offsets: Vec<usize>,
     cells: usize,
@@ -163,32 +167,56 @@ impl<'a> Objective<'a> {
         measurements: &'a [Measurement],
     ) -> Self {
         let k = oracle.cliques().len();
-        let mut by_clique: Vec<Vec<(&Clique, usize)>> = vec![Vec::new(); k];
-        let mut mapped = Vec::with_capacity(measurements.len());
-        let mut offset = 0;
-        for m in measurements {
-            // Validated by the caller: every measured clique is inside some oracle clique.
-            let c = oracle
-                .containing(domain, &m.clique)
-                .unwrap_or_else(|| unreachable!("measured cliques are covered by the oracle"));
-            let tc = &oracle.cliques()[c];
-            let in_clique =
-                SubsetLayout::for_attrs(tc.attrs(), &tc.shape(domain), m.clique.attrs());
-            by_clique[c].push((&m.clique, offset));
-            mapped.push(Mapped {
-                clique: c,
-                in_clique,
-                weight: 1.0 / (m.sigma * m.sigma),
-                y: &m.values,
-                offset,
-            });
-            offset += m.values.len();
-        }
-        let plans = by_clique
+        // Validated by the caller: every measured clique is inside some oracle clique.
+        let homes: Vec<usize> = measurements
             .iter()
-            .enumerate()
-            .filter(|(_, t)| !t.is_empty())
-            .map(|(c, t)| (c, ProjectionPlan::new(domain, &oracle.cliques()[c], t)))
+            .map(|m| {
+                oracle
+                    .containing(domain, &m.clique)
+                    .unwrap_or_else(|| unreachable!("measured cliques are covered by the oracle"))
+            })
+            .collect();
+        // Measurement tables are laid out grouped by tree clique (in clique order), so each
+        // clique's plan owns one contiguous range of the per-measurement buffers.
+        let mut by_clique: Vec<Vec<usize>> = vec![Vec::new(); k];
+        for (i, &c) in homes.iter().enumerate() {
+            by_clique[c].push(i);
+        }
+        let mut offsets = vec![0usize; measurements.len()];
+        let mut plans = Vec::new();
+        let mut offset = 0;
+        for (c, idx) in by_clique.iter().enumerate() {
+            if idx.is_empty() {
+                continue;
+            }
+            let start = offset;
+            let mut targets = Vec::with_capacity(idx.len());
+            for &i in idx {
+                offsets[i] = offset;
+                targets.push((&measurements[i].clique, offset - start));
+                offset += measurements[i].values.len();
+            }
+            let plan = ProjectionPlan::new(domain, &oracle.cliques()[c], &targets);
+            plans.push((c, start..offset, plan));
+        }
+        let mapped = measurements
+            .iter()
+            .zip(&homes)
+            .zip(offsets)
+            .map(|((m, &c), offset)| {
+                let tc = &oracle.cliques()[c];
+                Mapped {
+                    clique: c,
+                    in_clique: SubsetLayout::for_attrs(
+                        tc.attrs(),
+                        &tc.shape(domain),
+                        m.clique.attrs(),
+                    ),
+                    weight: 1.0 / (m.sigma * m.sigma),
+                    y: &m.values,
+                    offset,
+                }
+            })
             .collect();
         Objective {
             mapped,
@@ -216,12 +244,31 @@ impl<'a> Objective<'a> {
         self.loss_of_projection(proj)
     }
 
-    /// Projects `mu` onto every measured clique.
+    /// Projects `mu` onto every measured clique. Large models project their tree cliques
+    /// in parallel (each writes its own range of `proj`; the same sums either way).
     fn project(&self, mu: &[f64], proj: &mut [f64]) {
-        let mut scratch = self.scratch.borrow_mut();
-        for (c, plan) in &self.plans {
-            plan.project(&mu[self.range(*c)], &mut scratch, proj);
+        if !self.parallel() {
+            let mut scratch = self.scratch.borrow_mut();
+            for (c, out, plan) in &self.plans {
+                plan.project(&mu[self.range(*c)], &mut scratch, &mut proj[out.clone()]);
+            }
+            return;
         }
+        let outs = split_ranges(proj, self.plans.iter().map(|(_, r, _)| r.clone()));
+        let offsets = &self.offsets;
+        self.plans
+            .par_iter()
+            .zip(outs)
+            .for_each_init(Vec::new, |scratch, ((c, _, plan), out)| {
+                plan.project(&mu[offsets[*c]..offsets[*c + 1]], scratch, out)
+            });
+    }
+
+    /// Whether the tree cliques are worth spreading over threads.
+    fn parallel(&self) -> bool {
+        self.plans.len() > 1
+            && self.offsets.last().copied().unwrap_or(0) >= PAR_CELLS
+            && rayon::current_num_threads() > 1
     }
 
     /// The loss from projections alone.
@@ -264,10 +311,20 @@ impl<'a> Objective<'a> {
     /// Adds per-measurement tables expanded onto their tree cliques into `dst` (a clique
     /// vector): the adjoint of the projection.
     fn add_expanded(&self, tables: &[f64], dst: &mut [f64]) {
-        let mut scratch = self.scratch.borrow_mut();
-        for (c, plan) in &self.plans {
-            plan.add_expanded(tables, &mut scratch, &mut dst[self.range(*c)]);
+        if !self.parallel() {
+            let mut scratch = self.scratch.borrow_mut();
+            for (c, out, plan) in &self.plans {
+                plan.add_expanded(&tables[out.clone()], &mut scratch, &mut dst[self.range(*c)]);
+            }
+            return;
         }
+        let dsts = split_ranges(dst, self.plans.iter().map(|(c, _, _)| self.range(*c)));
+        self.plans
+            .par_iter()
+            .zip(dsts)
+            .for_each_init(Vec::new, |scratch, ((_, out, plan), dst)| {
+                plan.add_expanded(&tables[out.clone()], scratch, dst)
+            });
     }
 
     /// The gradient of the loss with respect to `mu`, expanded onto the tree cliques
@@ -277,6 +334,27 @@ impl<'a> Objective<'a> {
         grad.fill(0.0);
         self.add_expanded(gm, grad);
     }
+}
+
+/// Model size (cells) from which an objective's tree cliques are projected in parallel.
+const PAR_CELLS: usize = 1 << 16;
+
+/// Disjoint mutable slices of `buf` for increasing, non-overlapping `ranges`.
+fn split_ranges(
+    buf: &mut [f64],
+    ranges: impl Iterator<Item = std::ops::Range<usize>>,
+) -> Vec<&mut [f64]> {
+    let mut out = Vec::new();
+    let mut rest = buf;
+    let mut at = 0;
+    for r in ranges {
+        let (_, tail) = rest.split_at_mut(r.start - at);
+        let (mine, tail) = tail.split_at_mut(r.len());
+        out.push(mine);
+        rest = tail;
+        at = r.end;
+    }
+    out
 }
 
 /// Runs mirror descent from `theta` (modified in place); returns the report and leaves the

@@ -33,6 +33,8 @@ pub(crate) struct Engine {
     down: Vec<Option<SubsetLayout>>,
     /// Offsets of the separators' messages in one flat buffer.
     sep_offsets: Vec<usize>,
+    /// Whether a clique has children: only those need a belief apart from their potential.
+    has_children: Vec<bool>,
 }
 
 /// Reusable buffers for [`Engine::calibrate`], so an estimation loop allocates nothing.
@@ -79,6 +81,12 @@ impl Engine {
             }
             sep_offsets.push(sacc);
         }
+        let mut has_children = vec![false; k];
+        for c in 0..k {
+            if let Some(p) = tree.parent(c) {
+                has_children[p] = true;
+            }
+        }
         Engine {
             tree,
             shapes,
@@ -86,6 +94,7 @@ impl Engine {
             up,
             down,
             sep_offsets,
+            has_children,
         }
     }
 
@@ -109,8 +118,15 @@ impl Engine {
         let n = self.total_cells();
         debug_assert_eq!(theta.len(), n);
         debug_assert_eq!(mu.len(), n);
-        ws.beliefs.clear();
-        ws.beliefs.extend_from_slice(theta);
+        // Beliefs of cliques with children (potential times the children's messages); a
+        // leaf's belief is its potential, read from `theta` without a copy.
+        ws.beliefs.resize(n, 0.0);
+        for c in 0..self.has_children.len() {
+            if self.has_children[c] {
+                let r = self.range(c);
+                ws.beliefs[r.clone()].copy_from_slice(&theta[r]);
+            }
+        }
         let seps = self.sep_offsets[self.sep_offsets.len() - 1];
         ws.up_msgs.resize(seps, 0.0);
         ws.scratch.resize(seps, 0.0);
@@ -126,8 +142,13 @@ impl Engine {
             };
             let sr = self.sep_offsets[c]..self.sep_offsets[c + 1];
             let cr = self.range(c);
+            let belief = if self.has_children[c] {
+                &ws.beliefs[cr.clone()]
+            } else {
+                &theta[cr.clone()]
+            };
             up.logsumexp_keep(
-                &ws.beliefs[cr.clone()],
+                belief,
                 &mut ws.up_msgs[sr.clone()],
                 &mut mu[cr],
                 &mut ws.scratch[sr.clone()],
@@ -138,9 +159,14 @@ impl Engine {
         // The root now holds the whole model's unnormalised log-probability.
         let root = self.tree.root();
         let rr = self.range(root);
-        let m = kernels::max(&ws.beliefs[rr.clone()]);
+        let belief = if self.has_children[root] {
+            &ws.beliefs[rr.clone()]
+        } else {
+            &theta[rr.clone()]
+        };
+        let m = kernels::max(belief);
         let shift = if m.is_finite() { m } else { 0.0 };
-        exp_scaled(&mut mu[rr.clone()], &ws.beliefs[rr.clone()], shift, 1.0);
+        exp_scaled(&mut mu[rr.clone()], belief, shift, 1.0);
         let z = kernels::sum(&mu[rr.clone()]);
         let log_z = shift + z.ln();
         let scale = if z > 0.0 { total / z } else { 0.0 };

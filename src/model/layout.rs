@@ -8,6 +8,8 @@
 //! copied element by element (kept) or reduced to one cell (summed out). Walking runs keeps
 //! the inner loops branch-free and vectorisable, with no per-cell index map in memory.
 
+use rayon::prelude::*;
+
 /// One merged block of axes outside the innermost run.
 #[derive(Clone, Copy, Debug)]
 struct Block {
@@ -25,6 +27,29 @@ pub(crate) struct SubsetLayout {
     inner_kept: bool,
     big_cells: usize,
     small_cells: usize,
+}
+
+/// Big tables at least this large are split across rayon's threads.
+const PAR_CELLS: usize = 1 << 16;
+
+/// A layout cut into chunks along its outermost block (see [`SubsetLayout::split`]).
+struct Split {
+    /// Big cells per chunk (the last chunk may be shorter).
+    big_len: usize,
+    /// Small cells per chunk when the outermost block is kept; 0 when it is summed out
+    /// (every chunk then maps onto the whole small table).
+    small_len: usize,
+    full: SubsetLayout,
+    rest: Option<SubsetLayout>,
+}
+
+impl Split {
+    fn layout_for(&self, big_len: usize) -> &SubsetLayout {
+        match &self.rest {
+            Some(r) if big_len != self.big_len => r,
+            _ => &self.full,
+        }
+    }
 }
 
 impl SubsetLayout {
@@ -142,12 +167,16 @@ impl SubsetLayout {
     /// `big[c] += small[s(c)]`: expansion of `small` to the big clique, added in (a product
     /// of factors in log space).
     pub(crate) fn add_expanded(&self, big: &mut [f64], small: &[f64]) {
-        self.combine_expanded(big, small, kernels::add_assign, kernels::add_scalar);
+        self.expand(big, small, |l, b, s| {
+            l.combine_expanded(b, s, kernels::add_assign, kernels::add_scalar)
+        });
     }
 
     /// `big[c] *= small[s(c)]`: a product of factors in probability space.
     pub(crate) fn mul_expanded(&self, big: &mut [f64], small: &[f64]) {
-        self.combine_expanded(big, small, kernels::mul_assign, kernels::mul_scalar);
+        self.expand(big, small, |l, b, s| {
+            l.combine_expanded(b, s, kernels::mul_assign, kernels::mul_scalar)
+        });
     }
 
     /// `big[c] = op(big[c], small[s(c)])` for every cell; `run` handles a kept run
@@ -175,6 +204,18 @@ impl SubsetLayout {
     /// `small[s] = sum of big[c] over cells c mapping to s` (marginalisation in probability
     /// space). Overwrites `small`.
     pub(crate) fn sum_into(&self, big: &[f64], small: &mut [f64]) {
+        match self.split() {
+            Some(split) if split.small_len > 0 => {
+                small
+                    .par_chunks_mut(split.small_len)
+                    .zip(big.par_chunks(split.big_len))
+                    .for_each(|(s, b)| split.layout_for(b.len()).sum_into_seq(b, s));
+            }
+            _ => self.sum_into_seq(big, small),
+        }
+    }
+
+    fn sum_into_seq(&self, big: &[f64], small: &mut [f64]) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
         if self.outer.is_empty() && self.inner_kept {
@@ -244,6 +285,28 @@ impl SubsetLayout {
         exps: &mut [f64],
         acc: &mut [f64],
     ) {
+        match self.split() {
+            Some(split) if split.small_len > 0 => {
+                small
+                    .par_chunks_mut(split.small_len)
+                    .zip(acc.par_chunks_mut(split.small_len))
+                    .zip(big.par_chunks(split.big_len))
+                    .zip(exps.par_chunks_mut(split.big_len))
+                    .for_each(|(((s, a), b), e)| {
+                        split.layout_for(b.len()).logsumexp_keep_seq(b, s, e, a)
+                    });
+            }
+            _ => self.logsumexp_keep_seq(big, small, exps, acc),
+        }
+    }
+
+    fn logsumexp_keep_seq(
+        &self,
+        big: &[f64],
+        small: &mut [f64],
+        exps: &mut [f64],
+        acc: &mut [f64],
+    ) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(exps.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
@@ -279,6 +342,70 @@ impl SubsetLayout {
                 *m += a.ln();
             }
         }
+    }
+
+    /// How a large table is cut for rayon: along its outermost block, in chunks of at least
+    /// `PAR_CELLS / 4` big cells. `None` for tables below `PAR_CELLS` cells or with no
+    /// outer block. Each chunk is the same layout with the outermost block shortened, so
+    /// every cell is computed exactly as by the sequential walk (results do not depend on
+    /// the number of threads).
+    fn split(&self) -> Option<Split> {
+        if self.big_cells < PAR_CELLS || rayon::current_num_threads() < 2 {
+            return None;
+        }
+        let last = *self.outer.last()?;
+        let per = (PAR_CELLS / 4).div_ceil(last.big_stride).max(1);
+        if per >= last.size {
+            return None;
+        }
+        let rest = last.size % per;
+        Some(Split {
+            big_len: per * last.big_stride,
+            small_len: per * last.small_stride,
+            full: self.shortened(per),
+            rest: (rest > 0).then(|| self.shortened(rest)),
+        })
+    }
+
+    /// This layout with its outermost block cut to `size` entries.
+    fn shortened(&self, size: usize) -> SubsetLayout {
+        let mut l = self.clone();
+        let last = l
+            .outer
+            .last_mut()
+            .unwrap_or_else(|| unreachable!("split checks"));
+        l.big_cells = l.big_cells / last.size * size;
+        if last.small_stride > 0 {
+            l.small_cells = l.small_cells / last.size * size;
+        }
+        last.size = size;
+        l
+    }
+
+    /// Runs the expansion `f(layout, big, small)` (`big` written cell by cell from
+    /// `small`) over the chunks of [`Self::split`] in parallel, or once over the whole tables.
+    fn expand(
+        &self,
+        big: &mut [f64],
+        small: &[f64],
+        f: impl Fn(&SubsetLayout, &mut [f64], &[f64]) + Sync,
+    ) {
+        debug_assert_eq!(big.len(), self.big_cells);
+        debug_assert_eq!(small.len(), self.small_cells);
+        let Some(split) = self.split() else {
+            return f(self, big, small);
+        };
+        big.par_chunks_mut(split.big_len)
+            .enumerate()
+            .for_each(|(i, b)| {
+                let l = split.layout_for(b.len());
+                let s = if split.small_len > 0 {
+                    &small[i * split.small_len..i * split.small_len + l.small_cells]
+                } else {
+                    small
+                };
+                f(l, b, s)
+            });
     }
 
     /// Visits every big cell with the offset of its small cell: `f(big_offset, small_offset)`.
@@ -565,6 +692,50 @@ pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Tables above `PAR_CELLS` are cut into chunks along the outermost block and run on
+    /// rayon's threads; every kept/summed pattern (including a ragged last chunk) gives
+    /// bit-for-bit the sequential walk's result.
+    #[test]
+    fn parallel_chunks_match_the_sequential_walk() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            for shape in [vec![7usize, 3, 50, 70], vec![131, 2, 300], vec![3, 40_000]] {
+                let n = shape.len();
+                for mask in 0..(1u32 << n) {
+                    let keep: Vec<bool> = (0..n).map(|i| mask & (1 << i) != 0).collect();
+                    let l = SubsetLayout::new(&shape, &keep);
+                    assert!(l.big_cells() >= PAR_CELLS);
+                    let big: Vec<f64> = (0..l.big_cells())
+                        .map(|i| ((i * 7919) % 1013) as f64 / 97.0 - 3.0)
+                        .collect();
+                    let small: Vec<f64> = (0..l.small_cells())
+                        .map(|i| ((i * 104_729) % 211) as f64 / 50.0 + 0.5)
+                        .collect();
+                    let mut a = vec![0.0; l.small_cells()];
+                    let mut b = a.clone();
+                    l.sum_into(&big, &mut a);
+                    l.sum_into_seq(&big, &mut b);
+                    assert_eq!(a, b, "sum {shape:?} {keep:?}");
+                    let (mut e1, mut e2) = (vec![0.0; l.big_cells()], vec![0.0; l.big_cells()]);
+                    let (mut c1, mut c2) = (vec![0.0; l.small_cells()], b.clone());
+                    l.logsumexp_keep(&big, &mut a, &mut e1, &mut c1);
+                    l.logsumexp_keep_seq(&big, &mut b, &mut e2, &mut c2);
+                    assert_eq!((a, e1, c1), (b, e2, c2), "lse {shape:?} {keep:?}");
+                    let (mut x, mut y) = (big.clone(), big.clone());
+                    l.add_expanded(&mut x, &small);
+                    l.combine_expanded(&mut y, &small, kernels::add_assign, kernels::add_scalar);
+                    assert_eq!(x, y, "add {shape:?} {keep:?}");
+                    l.mul_expanded(&mut x, &small);
+                    l.combine_expanded(&mut y, &small, kernels::mul_assign, kernels::mul_scalar);
+                    assert_eq!(x, y, "mul {shape:?} {keep:?}");
+                }
+            }
+        });
+    }
 
     /// Brute-force reference: the small offset of every big cell by decoding digits.
     fn reference_map(shape: &[usize], keep: &[bool]) -> Vec<usize> {

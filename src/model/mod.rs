@@ -494,6 +494,56 @@ mod tests {
         assert_eq!(model.total(), 321.0);
     }
 
+    /// Large models split their kernels and tree cliques across threads; the fit must not
+    /// depend on how many there are (releases are reproducible from their measurements).
+    #[test]
+    fn estimation_does_not_depend_on_the_thread_count() {
+        let d = Domain::new(
+            (0..6).map(|i| format!("a{i}")).collect(),
+            vec![40, 30, 60, 20, 50, 9],
+        );
+        let cliques = [
+            Clique::new([0, 1, 2]),
+            Clique::new([2, 3, 4]),
+            Clique::new([4, 5]),
+            Clique::new([1, 5]),
+        ];
+        let ms: Vec<Measurement> = cliques
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let values = (0..c.cells(&d))
+                    .map(|i| ((i * 7919 + k * 31) % 97) as f64 + 1.0)
+                    .collect();
+                Measurement::new(c.clone(), values, 3.0)
+            })
+            .collect();
+        let opts = EstimationOptions {
+            max_iters: 30,
+            ..EstimationOptions::default()
+        };
+        let fit = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let (m, r) = estimate(&d, &ms, &opts, None).unwrap();
+                (
+                    m.size_cells(),
+                    m.project(&Clique::new([0, 3])).values,
+                    r.losses,
+                )
+            })
+        };
+        let (cells, one, losses) = fit(1);
+        assert!(
+            cells > 1 << 17,
+            "{cells} cells: too small to run in parallel"
+        );
+        assert_eq!((cells, one, losses), fit(3));
+    }
+
     #[test]
     fn warm_start_by_moment_matching_keeps_the_old_marginals() {
         let d = Domain::from_sizes(vec![3, 2, 4]);
