@@ -9,7 +9,8 @@ use serde_json::json;
 
 use dpsynth::marginal::Domain;
 use dpsynth::mechanism::plan::{
-    plan, PlanRow, Reference, REFERENCE_LINK, REFERENCE_TRIPLE, REFERENCE_ZIPF,
+    plan, PlanRow, Reference, REFERENCE_CLASSES, REFERENCE_LATENT, REFERENCE_LINK,
+    REFERENCE_TRIPLE, REFERENCE_ZIPF,
 };
 use dpsynth::privacy::{Budget, Delta, Epsilon};
 use dpsynth::schema::Schema;
@@ -70,6 +71,14 @@ pub struct PlanCmd {
     /// (a three-way interaction) instead of the preceding column alone (0 to 1).
     #[arg(long, default_value_t = REFERENCE_TRIPLE)]
     pub reference_triple: f64,
+    /// Hidden classes of simulated records ("kinds of record", e.g. children, workers,
+    /// retirees) on which every column depends.
+    #[arg(long, default_value_t = REFERENCE_CLASSES)]
+    pub reference_classes: usize,
+    /// Share of each simulated column's values drawn from its hidden class's own law (0 to 1):
+    /// dependence between every pair of columns, which no tree of pairs holds.
+    #[arg(long, default_value_t = REFERENCE_LATENT)]
+    pub reference_latent: f64,
     /// Seed of the simulated data.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -117,13 +126,20 @@ pub fn run(cmd: PlanCmd) -> Result<()> {
     if !(cmd.reference_zipf.is_finite() && cmd.reference_zipf >= 0.0) {
         bail!("--reference-zipf must be a number >= 0");
     }
-    if !(0.0..=1.0).contains(&cmd.reference_link) || !(0.0..=1.0).contains(&cmd.reference_triple) {
-        bail!("--reference-link and --reference-triple must be between 0 and 1");
+    if !(0.0..=1.0).contains(&cmd.reference_link)
+        || !(0.0..=1.0).contains(&cmd.reference_triple)
+        || !(0.0..=1.0).contains(&cmd.reference_latent)
+    {
+        bail!(
+            "--reference-link, --reference-triple and --reference-latent must be between 0 and 1"
+        );
     }
     let reference = Reference {
         zipf_exponent: cmd.reference_zipf,
         link_probability: cmd.reference_link,
         triple_share: cmd.reference_triple,
+        classes: cmd.reference_classes,
+        latent_share: cmd.reference_latent,
     };
     let rows = cmd.rows as usize;
     let mut out: Vec<PlanRow> = Vec::new();
@@ -166,6 +182,8 @@ pub fn run(cmd: PlanCmd) -> Result<()> {
                     "zipf_exponent": reference.zipf_exponent,
                     "link_probability": reference.link_probability,
                     "triple_share": reference.triple_share,
+                    "classes": reference.classes,
+                    "latent_share": reference.latent_share,
                     "seed": cmd.seed,
                 },
                 "error_metric": "mean L1 distance between the release's and the data's k-way marginal shares (0 to 2)",
