@@ -535,9 +535,10 @@ bin_width = 10
     let (sql, mem) = oracles(&url, "visits_text", &csv, &schema);
     assert_same_counts(&sql, &mem, &up_to_3_way(d));
     let dmy_path = dir.path().join("visits_dmy.schema.toml");
-    let dmy_text = std::fs::read_to_string(&schema_path)
-        .unwrap()
-        .replace("unit = \"hour\"", "unit = \"hour\"\nformat = \"%d/%m/%Y %H:%M\"");
+    let dmy_text = std::fs::read_to_string(&schema_path).unwrap().replace(
+        "unit = \"hour\"",
+        "unit = \"hour\"\nformat = \"%d/%m/%Y %H:%M\"",
+    );
     std::fs::write(&dmy_path, dmy_text).unwrap();
     let dmy = Schema::from_path(&dmy_path).unwrap();
     let mut src = PgSource::connect(&url, Relation::Table("visits_dmy".into())).unwrap();
