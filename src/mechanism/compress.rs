@@ -413,7 +413,6 @@ fn allowed_joint(
     choices: &[(Vec<u32>, Vec<f64>)],
     record: &mut [u32],
 ) -> Option<Vec<(Vec<u32>, f64)>> {
-    let attrs = f.clique.attrs();
     let combos = choices
         .iter()
         .map(|c| c.0.len())
@@ -421,25 +420,7 @@ fn allowed_joint(
     if combos > ENUMERATE {
         return None;
     }
-    // Allowed combinations, as indices into each attribute's choices.
-    let mut allowed: Vec<Vec<usize>> = Vec::new();
-    let mut idx = vec![0usize; choices.len()];
-    'all: loop {
-        for (k, &a) in attrs.iter().enumerate() {
-            record[a] = choices[k].0[idx[k]];
-        }
-        if f.allowed[f.cell_of(domain, record)] {
-            allowed.push(idx.clone());
-        }
-        for k in (0..idx.len()).rev() {
-            idx[k] += 1;
-            if idx[k] < choices[k].0.len() {
-                continue 'all;
-            }
-            idx[k] = 0;
-        }
-        break;
-    }
+    let allowed = allowed_indices(f, domain, choices, record);
     let targets: Vec<Vec<f64>> = choices
         .iter()
         .map(|(_, w)| {
@@ -498,6 +479,37 @@ fn allowed_joint(
     )
 }
 
+/// Every combination of codes (one from each attribute's choices) the mask allows, as
+/// indices into the choices, in odometer order (last attribute fastest). `record` is
+/// scratch (its mask attributes are overwritten).
+fn allowed_indices(
+    f: &ZeroFactor,
+    domain: &Domain,
+    choices: &[(Vec<u32>, Vec<f64>)],
+    record: &mut [u32],
+) -> Vec<Vec<usize>> {
+    let attrs = f.clique.attrs();
+    let mut allowed = Vec::new();
+    let mut idx = vec![0usize; choices.len()];
+    'all: loop {
+        for (k, &a) in attrs.iter().enumerate() {
+            record[a] = choices[k].0[idx[k]];
+        }
+        if f.allowed[f.cell_of(domain, record)] {
+            allowed.push(idx.clone());
+        }
+        for k in (0..idx.len()).rev() {
+            idx[k] += 1;
+            if idx[k] < choices[k].0.len() {
+                continue 'all;
+            }
+            idx[k] = 0;
+        }
+        break;
+    }
+    allowed
+}
+
 /// A combination of codes (one from each attribute's choices) the mask allows, drawn in
 /// proportion to the product of the choices' weights; `record` is scratch (its mask
 /// attributes are overwritten). None if no combination is allowed.
@@ -529,29 +541,14 @@ fn allowed_choice<R: Rng>(
             }
         }
     }
-    let mut allowed: Vec<(Vec<u32>, f64)> = Vec::new();
-    let mut idx = vec![0usize; choices.len()];
-    'all: loop {
-        for (k, &a) in attrs.iter().enumerate() {
-            record[a] = choices[k].0[idx[k]];
-        }
-        if f.allowed[f.cell_of(domain, record)] {
-            let w: f64 = idx
-                .iter()
-                .enumerate()
-                .map(|(k, &i)| choices[k].1[i])
-                .product();
-            allowed.push((attrs.iter().map(|&a| record[a]).collect(), w.max(0.0)));
-        }
-        for k in (0..idx.len()).rev() {
-            idx[k] += 1;
-            if idx[k] < choices[k].0.len() {
-                continue 'all;
-            }
-            idx[k] = 0;
-        }
-        break;
-    }
+    let mut allowed: Vec<(Vec<u32>, f64)> = allowed_indices(f, domain, choices, record)
+        .into_iter()
+        .map(|idx| {
+            let codes = idx.iter().zip(choices).map(|(&i, c)| c.0[i]).collect();
+            let w: f64 = idx.iter().zip(choices).map(|(&i, c)| c.1[i]).product();
+            (codes, w.max(0.0))
+        })
+        .collect();
     if allowed.is_empty() {
         return None;
     }
