@@ -3,8 +3,12 @@
 The library compiles the public schema to Spark SQL (one code expression per column, the
 CSV reader's rules cell for cell, truncation to K rows per unit, ``GROUP BY GROUPING SETS``
 over many marginals per scan); :class:`SparkSource` runs that SQL through the DataFrame's
-own session. Only the results of aggregate queries come back to the driver: counts per cell
-of the requested marginals (zeros filled over the public domain in Rust), and, when the data
+own session. The source is checked with one plain aggregate (problems grouped only when
+there are some); then the encoded rows, aggregated by distinct row (the codes and how many
+rows hold them), are persisted in the executors (memory, spilling to disk) as a temporary
+view, so every batch of marginals scans that instead of re-reading and re-encoding the
+source. Only the results of aggregate queries come back to the driver: counts per cell of
+the requested marginals (zeros filled over the public domain in Rust), and, when the data
 break the schema, problems grouped by column with their row counts. No row of the DataFrame
 is collected. Works on any Spark session (local, standalone, Databricks).
 """
@@ -54,15 +58,34 @@ class SparkSource:
         df.createOrReplaceTempView(self.view)
         self.columns: List[Tuple[str, str]] = [(f.name, _sql_type(f.dataType)) for f in df.schema.fields]
         self.description = "Spark DataFrame"
-        #: Every statement run, in order (for inspection: they are aggregates only).
+        #: Every statement run or persisted, in order (for inspection: they are aggregates
+        #: only).
         self.statements: List[str] = []
+        self._kept: List[Tuple[str, Any]] = []
 
     def query(self, sql: str) -> List[Tuple[Any, ...]]:
         """Runs one compiled aggregate query; its result rows (counts, grouped problems)."""
         self.statements.append(sql)
         return [tuple(_cell(v) for v in row) for row in self.session.sql(sql).collect()]
 
+    def materialize(self, sql: str) -> str:
+        """Persists the aggregate relation ``sql`` (the encoded rows grouped by distinct row,
+        with their counts) in the executors, as a temporary view; returns its name. Lazy:
+        the first count query computes it. Nothing is collected."""
+        from pyspark import StorageLevel
+
+        self.statements.append(sql)
+        df = self.session.sql(sql).persist(StorageLevel.MEMORY_AND_DISK)
+        name = f"{self.view}_codes"
+        df.createOrReplaceTempView(name)
+        self._kept.append((name, df))
+        return name
+
     def close(self) -> None:
+        for name, df in self._kept:
+            self.session.catalog.dropTempView(name)
+            df.unpersist()
+        self._kept.clear()
         self.session.catalog.dropTempView(self.view)
 
     def __enter__(self) -> "SparkSource":

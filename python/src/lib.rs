@@ -265,6 +265,26 @@ impl SqlRunner for PySqlRunner {
             Ok(out)
         })
     }
+
+    /// `materialize(sql)` of the Python object, when it has one (Spark: a persisted view of
+    /// the aggregated codes); its name, or None.
+    fn materialize(&mut self, sql: &str) -> Result<Option<String>, SqlError> {
+        let failed = |e: PyErr| SqlError::Query {
+            target: self.name.clone(),
+            message: e.to_string(),
+        };
+        Python::attach(|py| {
+            let source = self.source.bind(py);
+            if !source.hasattr("materialize").map_err(failed)? {
+                return Ok(None);
+            }
+            let name = source.call_method1("materialize", (sql,)).map_err(failed)?;
+            if name.is_none() {
+                return Ok(None);
+            }
+            name.extract::<String>().map(Some).map_err(failed)
+        })
+    }
 }
 
 fn sql_type(name: &str) -> SqlType {

@@ -56,10 +56,24 @@ def test_spark_runs_only_aggregates(spark, demo_csv, demo_schema):
         assert src.statements, "no statement ran"
         for sql in src.statements:
             # The optimized plan's root is an aggregate: one result row per group, never a
-            # row of the DataFrame.
-            plan = spark.sql(sql)._jdf.queryExecution().optimizedPlan()
+            # row of the DataFrame. This covers the relation persisted in the executors
+            # (the codes grouped by distinct row) as well as every query run.
+            qe = spark.sql(sql)._jdf.queryExecution()
+            plan = qe.optimizedPlan()
+            if plan.nodeName() == "InMemoryRelation":
+                # The persisted relation itself, now served from the cache: what was
+                # persisted is its analyzed plan.
+                plan = qe.analyzed()
             assert plan.nodeName() == "Aggregate", plan.toString()
-            assert "GROUPING SETS" in sql
+        assert any("GROUPING SETS" in sql for sql in src.statements)
+        # The counts were read from the persisted aggregate, not by re-reading the source.
+        kept = [name for name, _ in src._kept]
+        assert len(kept) == 1, kept
+        counts = [sql for sql in src.statements if "GROUPING SETS" in sql]
+        assert counts and all(f"FROM {kept[0]}" in sql for sql in counts), counts
+        assert spark.catalog.isCached(kept[0])
+    # Closed: the persisted view is gone.
+    assert not [t for t in spark.catalog.listTables() if t.name.startswith("dpsynth_")]
 
 
 def test_spark_release_verifies_with_the_cli(spark, demo_csv, demo_schema, tmp_path, cli):

@@ -434,10 +434,44 @@ impl Compiled {
     /// does not group by it) and the count last. Codes are never NULL in validated data,
     /// so a row's non-NULL columns name its set; an unencodable cell would show as -1.
     pub fn count_query(rows: &str, attrs: &[usize], sets: &[Vec<usize>]) -> String {
-        let cols: Vec<String> = attrs
+        Self::count_query_with(rows, attrs, sets, false)
+    }
+
+    /// The encoded rows `rows` (from [`Compiled::encoded`] or [`Compiled::truncated`]) of
+    /// `n_codes` code columns, aggregated by distinct row: the codes and the number of rows
+    /// holding them (`dpsynth_n`). Counting over it ([`Compiled::count_query_with`],
+    /// weighted) gives the counts of counting over `rows`, from fewer (never more) rows; an
+    /// engine keeps it (cached) so that every batch of marginals scans it instead of
+    /// re-reading and re-encoding the source.
+    pub fn weighted(rows: &str, n_codes: usize) -> String {
+        let cs: Vec<String> = (0..n_codes).map(|i| format!("c{i}")).collect();
+        if cs.is_empty() {
+            return format!("SELECT count(*) AS dpsynth_n FROM ({rows}) AS r");
+        }
+        format!(
+            "SELECT {cols}, count(*) AS dpsynth_n FROM ({rows}) AS r GROUP BY {cols}",
+            cols = cs.join(", ")
+        )
+    }
+
+    /// [`Compiled::count_query`]; with `weighted`, over rows from [`Compiled::weighted`]
+    /// (each row counts `dpsynth_n` times).
+    pub fn count_query_with(
+        rows: &str,
+        attrs: &[usize],
+        sets: &[Vec<usize>],
+        weighted: bool,
+    ) -> String {
+        let mut cols: Vec<String> = attrs
             .iter()
             .map(|a| format!("COALESCE(c{a}, -1) AS g{a}"))
             .collect();
+        let count = if weighted {
+            cols.push("dpsynth_n".into());
+            "sum(dpsynth_n)"
+        } else {
+            "count(*)"
+        };
         let grouped: Vec<String> = attrs.iter().map(|a| format!("g{a}")).collect();
         let sets: Vec<String> = sets
             .iter()
@@ -452,9 +486,9 @@ impl Compiled {
             })
             .collect();
         let select = if grouped.is_empty() {
-            "count(*)".to_string()
+            count.to_string()
         } else {
-            format!("{}, count(*)", grouped.join(", "))
+            format!("{}, {count}", grouped.join(", "))
         };
         let inner = if cols.is_empty() {
             format!("SELECT 1 AS one FROM ({rows}) AS enc")
@@ -465,6 +499,31 @@ impl Compiled {
             "SELECT {select} FROM ({inner}) AS g GROUP BY GROUPING SETS ({})",
             sets.join(", ")
         )
+    }
+
+    /// How many rows have a problem in any checked column: one plain aggregate, a single
+    /// scan (no grouping sets, no distinct counts), so that a clean source is confirmed
+    /// cheaply before [`Compiled::validation_query`] groups its problems. `None` when no
+    /// column is checked.
+    pub fn problem_count_query(&self) -> Option<String> {
+        if self.checks.is_empty() {
+            return None;
+        }
+        let inner: Vec<String> = self
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} AS p{i}", c.problem))
+            .collect();
+        let any: Vec<String> = (0..self.checks.len())
+            .map(|i| format!("p{i} IS NOT NULL"))
+            .collect();
+        Some(format!(
+            "SELECT count(*) FROM (SELECT {} FROM ({}) AS src) AS chk WHERE {}",
+            inner.join(", "),
+            self.source,
+            any.join(" OR ")
+        ))
     }
 
     /// The validation query: per checked column, its problems grouped by kind (and by value

@@ -24,8 +24,9 @@ const CELLS_PER_QUERY: usize = 4_000_000;
 /// answer never depends on which combinations occur.
 pub struct SqlOracle {
     source: Mutex<Box<dyn SqlRunner>>,
-    /// The encoded (and, with a unit, truncated) rows, as SQL.
-    rows: String,
+    /// What the count queries read: the encoded (and, with a unit, truncated) rows as SQL,
+    /// until the engine keeps them aggregated by distinct row (see [`Rows`]).
+    rows: Mutex<Rows>,
     domain: Domain,
     cache: Mutex<HashMap<Clique, MarginalTable>>,
     sets_per_query: usize,
@@ -64,7 +65,12 @@ impl SqlOracle {
         };
         Ok(SqlOracle {
             source: Mutex::new(source),
-            rows,
+            rows: Mutex::new(Rows {
+                sql: rows,
+                n_codes: compiled.codes.len(),
+                weighted: false,
+                asked: false,
+            }),
             domain,
             cache: Mutex::new(HashMap::new()),
             sets_per_query: SETS_PER_QUERY,
@@ -84,12 +90,28 @@ impl SqlOracle {
         attrs.sort_unstable();
         attrs.dedup();
         let sets: Vec<Vec<usize>> = cliques.iter().map(|c| c.attrs().to_vec()).collect();
-        let sql = Compiled::count_query(&self.rows, &attrs, &sets);
         let rows = {
             let mut src = self
                 .source
                 .lock()
                 .map_err(|_| OracleError::Source("the connection was poisoned".into()))?;
+            let mut relation = self
+                .rows
+                .lock()
+                .map_err(|_| OracleError::Source("the oracle was poisoned".into()))?;
+            if !relation.asked {
+                // Once per run: offer the engine the rows aggregated by distinct row to keep.
+                relation.asked = true;
+                let weighted = Compiled::weighted(&relation.sql, relation.n_codes);
+                if let Some(name) = src
+                    .materialize(&weighted)
+                    .map_err(|e| OracleError::Source(e.to_string()))?
+                {
+                    relation.sql = format!("SELECT * FROM {name}");
+                    relation.weighted = true;
+                }
+            }
+            let sql = Compiled::count_query_with(&relation.sql, &attrs, &sets, relation.weighted);
             src.query(&sql)
                 .map_err(|e| OracleError::Source(e.to_string()))?
         };
@@ -210,6 +232,18 @@ impl MarginalOracle for SqlOracle {
         }
         Ok(())
     }
+}
+
+/// The relation the count queries read.
+struct Rows {
+    /// SQL of the encoded rows, or `SELECT * FROM name` of what the engine keeps.
+    sql: String,
+    /// Code columns `c0..` in it.
+    n_codes: usize,
+    /// Whether `sql` holds rows aggregated by distinct row ([`Compiled::weighted`]).
+    weighted: bool,
+    /// Whether the engine was offered to keep them.
+    asked: bool,
 }
 
 impl SqlOracle {

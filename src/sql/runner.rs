@@ -43,6 +43,14 @@ pub trait SqlRunner: Send {
     fn describe(&self) -> String;
     /// Runs `sql` and returns every row of its result.
     fn query(&mut self, sql: &str) -> Result<Vec<Vec<SqlValue>>, SqlError>;
+    /// Keeps the relation `sql` inside the engine (cached where the engine caches, e.g. a
+    /// persisted Spark view) and returns the name to read it by; `None` (the default): the
+    /// engine keeps nothing and `sql` is read as a subquery each time. Nothing but the name
+    /// comes back: the relation's rows stay in the engine.
+    fn materialize(&mut self, sql: &str) -> Result<Option<String>, SqlError> {
+        let _ = sql;
+        Ok(None)
+    }
 }
 
 /// Runs the validation query: every cell that would not encode, grouped by column, kind
@@ -55,6 +63,19 @@ pub fn validate(
     compiled: &Compiled,
     show_values: bool,
 ) -> Result<ProblemReport, SqlError> {
+    // A clean source (the usual case) is confirmed by one plain aggregate; only a source
+    // with problems pays for grouping them.
+    if let Some(q) = compiled.problem_count_query() {
+        let clean = runner
+            .query(&q)?
+            .first()
+            .and_then(|row| row.first())
+            .and_then(SqlValue::int)
+            == Some(0);
+        if clean {
+            return Ok(ProblemReport::default());
+        }
+    }
     let rows = runner.query(&compiled.validation_query(show_values))?;
     let file = runner.describe();
     let n = compiled.checks.len();
