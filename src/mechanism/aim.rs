@@ -317,7 +317,8 @@ fn run_aim<O: MarginalOracle>(
 
         // Candidates whose measurement keeps the model within the size limit, computed
         // exactly as the refit will compute it (proofs/aim.md).
-        let allowed = fitting_candidates(&domain, &measurements, &est, &cand_list, size_limit);
+        let measured = fit_cliques(measurements.iter().map(|m| m.clique.clone()), &est);
+        let allowed = fitting_candidates(&domain, &measured, &cand_list, size_limit);
         if allowed.is_empty() {
             return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
         }
@@ -545,39 +546,60 @@ struct Selected {
 /// Indices of the candidates whose measurement keeps the junction tree within `size_limit`
 /// cells. The size is the estimator's own (`model_size_cells` triangulates the interaction
 /// graph of `fit_cliques` plus the candidate, as `estimate` will), so a candidate
-/// allowed here never fails the refit. A candidate whose pairs are all edges of the graph
-/// already changes nothing: it gets the current size without a triangulation.
+/// allowed here never fails the refit. A candidate's graph is the current graph plus the
+/// pairs of the candidate that are not yet edges, so candidates that add the same pairs
+/// share one triangulation (a candidate that adds none keeps the current size); the
+/// sizes are exactly those of triangulating each candidate on its own.
 fn fitting_candidates(
     domain: &Domain,
-    measurements: &[Measurement],
-    est: &EstimationOptions,
+    measured: &[Clique],
     cand_list: &[Clique],
     size_limit: usize,
 ) -> Vec<usize> {
-    let measured = fit_cliques(measurements.iter().map(|m| m.clique.clone()), est);
-    let current = model_size_cells(domain, &measured);
-    let covered = |c: &Clique| {
-        c.attrs().iter().enumerate().all(|(i, &a)| {
-            c.attrs()[i + 1..].iter().all(|&b| {
-                measured
-                    .iter()
-                    .any(|m| m.attrs().contains(&a) && m.attrs().contains(&b))
-            })
-        })
+    let n = domain.len();
+    // The interaction graph `model_size_cells` triangulates (cliques inside the domain).
+    let mut edge = vec![false; n * n];
+    for m in measured.iter().filter(|m| m.attrs().iter().all(|&a| a < n)) {
+        for &a in m.attrs() {
+            for &b in m.attrs() {
+                edge[a * n + b] = true;
+            }
+        }
+    }
+    let missing = |c: &Clique| -> Vec<(usize, usize)> {
+        let at = c.attrs();
+        let mut out = Vec::new();
+        for (i, &a) in at.iter().enumerate() {
+            for &b in &at[i + 1..] {
+                if a >= n || b >= n || !edge[a * n + b] {
+                    out.push((a, b));
+                }
+            }
+        }
+        out
     };
-    (0..cand_list.len())
+    let keys: Vec<Vec<(usize, usize)>> = cand_list.iter().map(missing).collect();
+    // One representative candidate per distinct set of added pairs.
+    let mut distinct: BTreeMap<&[(usize, usize)], usize> = BTreeMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        distinct.entry(k.as_slice()).or_insert(i);
+    }
+    let reps: Vec<(&[(usize, usize)], usize)> = distinct.into_iter().collect();
+    let sizes: BTreeMap<&[(usize, usize)], usize> = reps
         .into_par_iter()
-        .filter(|&i| {
-            let c = &cand_list[i];
-            let size = if covered(c) {
-                current
+        .map(|(k, i)| {
+            let size = if k.is_empty() {
+                model_size_cells(domain, measured)
             } else {
-                let mut cl = measured.clone();
-                cl.push(c.clone());
+                let mut cl = measured.to_vec();
+                cl.push(cand_list[i].clone());
                 model_size_cells(domain, &cl)
             };
-            size <= size_limit
+            (k, size)
         })
+        .collect();
+    (0..cand_list.len())
+        .filter(|&i| sizes[keys[i].as_slice()] <= size_limit)
         .collect()
 }
 
@@ -752,6 +774,38 @@ mod tests {
         assert_eq!((second, summed), (3, 6));
         let (second, summed, groups) = passes(200_000);
         assert_eq!((second, summed, groups), (0, 3, 10));
+    }
+
+    /// Sharing one triangulation among candidates that add the same pairs allows exactly
+    /// the candidates that triangulating each one on its own allows.
+    #[test]
+    fn fitting_candidates_match_one_triangulation_per_candidate() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..20 {
+            let d = rng.gen_range(4..10);
+            let sizes: Vec<usize> = (0..d).map(|_| rng.gen_range(2..9)).collect();
+            let domain = Domain::from_sizes(sizes);
+            let cands: Vec<Clique> = Workload::all_k_way(d, 3).candidates().into_keys().collect();
+            let mut measured: Vec<Clique> = (0..d).map(|a| Clique::new([a])).collect();
+            for _ in 0..rng.gen_range(0..6) {
+                measured.push(cands[rng.gen_range(0..cands.len())].clone());
+            }
+            let naive: Vec<usize> = cands
+                .iter()
+                .map(|c| {
+                    let mut cl = measured.clone();
+                    cl.push(c.clone());
+                    model_size_cells(&domain, &cl)
+                })
+                .collect();
+            let mut limits: Vec<usize> = naive.clone();
+            limits.push(0);
+            for limit in limits {
+                let want: Vec<usize> = (0..cands.len()).filter(|&i| naive[i] <= limit).collect();
+                assert_eq!(fitting_candidates(&domain, &measured, &cands, limit), want);
+            }
+        }
     }
 
     #[test]
