@@ -127,6 +127,15 @@ pub struct AimOptions {
     /// 0.333 vs 0.372).
     pub one_way_target: f64,
     pub one_way_share: f64,
+    /// Model size cap in MB for a budget in the noise-free regime: when the initial
+    /// one-ways' expected relative L1 noise (as for `one_way_target`, from DP outputs) is
+    /// below `noise_free_relative`, the cap becomes `min(max_model_size_mb, this)`. There
+    /// every measurement is near exact, so annealing never slows the rounds, each round adds
+    /// a clique until the model fills the cap, and fits on near-exact data converge slowly:
+    /// adult at epsilon 1e5 took 28 min with 30 rounds at 80 MB (issue #13, item 9); with 4
+    /// MB it takes minutes with every default (proofs/aim.md, "Noise-free regime").
+    pub noise_free_max_model_size_mb: f64,
+    pub noise_free_relative: f64,
 }
 
 impl Default for AimOptions {
@@ -147,6 +156,8 @@ impl Default for AimOptions {
             compress_sigmas: 3.0,
             one_way_target: 0.1,
             one_way_share: 0.5,
+            noise_free_max_model_size_mb: 4.0,
+            noise_free_relative: 1e-3,
         }
     }
 }
@@ -206,13 +217,16 @@ fn run_aim<O: MarginalOracle>(
     // must fit under the first round's size limit (a fraction of the cap that only grows)
     // before anything is spent, so that no round can find every candidate too large. It is
     // checked on the uncompressed domain, which is never smaller than the compressed one.
-    let max_cells = mb_to_cells(opts.max_model_size_mb);
+    let mut max_cells = mb_to_cells(opts.max_model_size_mb);
+    let first_limit_for =
+        |cells: usize| cells as f64 * ((d + 1) as f64 * rho_measure + rho_select) / rho;
     {
         let mut est = opts.estimation.clone();
         est.max_cells = max_cells;
         let one_way_cliques = fit_cliques((0..d).map(|a| Clique::new([a])), &est);
-        let first_limit = max_cells as f64 * ((d + 1) as f64 * rho_measure + rho_select) / rho;
-        if model_size_cells(&domain, &one_way_cliques) as f64 > first_limit * (1.0 - 1e-9) {
+        if model_size_cells(&domain, &one_way_cliques) as f64
+            > first_limit_for(max_cells) * (1.0 - 1e-9)
+        {
             return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
         }
     }
@@ -226,6 +240,21 @@ fn run_aim<O: MarginalOracle>(
     let one_ways = OneWays::measure(oracle, acc, sigma, opts, progress)?;
     progress.finish();
     phases.push(("one-way marginals".to_string(), t.elapsed()));
+
+    // Noise-free regime (post-processing of the noisy one-ways): a smaller size cap, kept
+    // only if the one-way model still fits the first round's limit under it, so that the
+    // allowed set stays non-empty (the check above, for the smaller cap).
+    if one_ways.relative < opts.noise_free_relative {
+        let fast = max_cells.min(mb_to_cells(opts.noise_free_max_model_size_mb));
+        let mut est = opts.estimation.clone();
+        est.max_cells = fast;
+        let one_way_cliques = fit_cliques((0..d).map(|a| Clique::new([a])), &est);
+        if model_size_cells(&domain, &one_way_cliques) as f64
+            <= first_limit_for(fast) * (1.0 - 1e-9)
+        {
+            max_cells = fast;
+        }
+    }
 
     // Domain compression from the noisy one-ways, as in MST (post-processing): values whose
     // noisy count is below the threshold share one code for the rest of the run. Only when
@@ -434,6 +463,8 @@ struct OneWays {
     sigma: f64,
     /// Whether the one-ways were too noisy and measured again (a small table).
     second_pass: bool,
+    /// The first pass's expected relative L1 noise `mean_a sqrt(2/pi) sigma n_a / N_hat`.
+    relative: f64,
 }
 
 impl OneWays {
@@ -482,6 +513,7 @@ impl OneWays {
                 combined,
                 sigma,
                 second_pass: false,
+                relative,
             });
         }
         let k = unit.marginal_sensitivity() as f64;
@@ -518,6 +550,7 @@ impl OneWays {
             combined,
             sigma: 1.0 / (w1 + w2).sqrt(),
             second_pass: true,
+            relative,
         })
     }
 }
@@ -806,6 +839,48 @@ mod tests {
                 assert_eq!(fitting_candidates(&domain, &measured, &cands, limit), want);
             }
         }
+    }
+
+    /// A budget in the noise-free regime fits under the smaller cap; with the regime off, the
+    /// same budget grows the model past it.
+    #[test]
+    fn noise_free_budgets_use_the_smaller_model_cap() {
+        use crate::data::EncodedTable;
+        use crate::marginal::InMemoryOracle;
+        use crate::privacy::Delta;
+        // Six columns of 8 values, each pair dependent (one latent draw per row).
+        let rows: Vec<Vec<u32>> = (0..20_000u32)
+            .map(|i| {
+                let h = i.wrapping_mul(2_654_435_761);
+                (0..6u32)
+                    .map(|j| ((h >> (3 * j)) % 8 + (i % 5) * j) % 8)
+                    .collect()
+            })
+            .collect();
+        let names = (0..6).map(|j| format!("c{j}")).collect();
+        let t = EncodedTable::from_rows(names, vec![8; 6], &rows).unwrap();
+        let budget = Budget::from_rho(Rho::new(1e6).unwrap(), Delta::new(1e-9).unwrap());
+        let w = Workload::all_k_way(6, 3);
+        let cap_mb = 0.01; // 1,310 cells
+        let run = |relative: f64| {
+            let opts = AimOptions {
+                rounds: Some(12),
+                noise_free_max_model_size_mb: cap_mb,
+                noise_free_relative: relative,
+                ..AimOptions::default()
+            };
+            let f = aim(
+                &InMemoryOracle::new(&t),
+                budget,
+                &w,
+                &opts,
+                &super::super::NoProgress,
+            )
+            .unwrap();
+            f.model.size_cells()
+        };
+        assert!(run(1e-3) <= mb_to_cells(cap_mb));
+        assert!(run(0.0) > mb_to_cells(cap_mb));
     }
 
     #[test]
