@@ -81,8 +81,10 @@ impl MechanismError {
     }
 }
 
-/// The bootstrap's refit (`accuracy.json`): warm-started from the fitted model, at most 500
-/// iterations (as AIM's final fit).
+/// The bootstrap's refit (`accuracy.json`): afresh on the fitted model's tree
+/// (`model::refit`), at most 500 iterations. From there the refits of adult's AIM and MST
+/// models at epsilon 0.3 and 1 state errors within 0.5% of fully converged refits
+/// (`examples/bootstrap_cost.rs`).
 pub fn bootstrap_estimation() -> EstimationOptions {
     EstimationOptions {
         max_iters: 500,
