@@ -4,15 +4,15 @@
 //! `cargo run --release --example bootstrap_cost -- MODEL.json [SEED] [MAX_ITERS:TOL ...]`
 //! `cargo run --release --example bootstrap_cost -- MODEL.json SEED refits [MAX_ITERS]`
 //!
-//! The first form recomputes the error bars for each setting (default: today's `500:1e-6`,
-//! then `2000:1e-6`, `500:1e-5`, `500:1e-4`) with the same bootstrap seed and prints the
+//! The first form recomputes the error bars for each setting (default: today's `400:1e-6`,
+//! then `2000:1e-6`, `400:1e-5`, `5000:1e-9`) with the same bootstrap seed and prints the
 //! wall and CPU time and the mean estimated L1 error per clique size, so that a cheaper
 //! setting can be checked to state errors no smaller than the converged ones.
 //!
 //! The second compares the two ways to start one refit, on two replicates drawn as the
 //! bootstrap draws them: warm from the fitted model (`model::estimate` with a warm start,
 //! the bootstrap before session 6) and afresh on its tree (`model::refit`, the bootstrap
-//! now), each capped at MAX_ITERS (default 500): calibrations (belief propagations, the
+//! now), each capped at MAX_ITERS (default 400): calibrations (belief propagations, the
 //! load-independent unit of cost), whether the convergence test stopped it, CPU seconds, and
 //! its loss above a 5,000-iteration fit of the same measurements. It also reports whether the
 //! release's own fit is converged: the model's loss against a long fit of its measurements.
@@ -136,7 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seed: u64 = args.get(1).map_or(Ok(7), |s| s.parse())?;
     let file = ModelFile::load(&path)?;
     if args.get(2).map(String::as_str) == Some("refits") {
-        let iters = args.get(3).map_or(Ok(500), |s| s.parse())?;
+        let iters = args.get(3).map_or(Ok(400), |s| s.parse())?;
         return refits(&file.fitted, seed, iters);
     }
     let mut settings: Vec<(usize, f64)> = Vec::new();
@@ -145,7 +145,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         settings.push((i.parse()?, t.parse()?));
     }
     if settings.is_empty() {
-        settings = vec![(500, 1e-6), (2000, 1e-6), (500, 1e-5), (500, 1e-4)];
+        settings = vec![(400, 1e-6), (2000, 1e-6), (400, 1e-5), (5000, 1e-9)];
     }
     let base = bootstrap_estimation();
     for (iters, tol) in settings {
