@@ -310,6 +310,45 @@ impl CompiledRules {
     pub fn components(&self) -> &[Component] {
         &self.components
     }
+
+    /// For the first `n` codes of modelled column `col` (its bins, in order): the codes `i`
+    /// at which some rule's comparison of the column with a value is decided on bins `i - 1`
+    /// and `i` but differently, so that merging the two bins would leave it undecided inside
+    /// the merged bin. Merging automatic bins cuts there, so a rule decided on the fine grid
+    /// stays decided on the merged bins and keeps its own mask (see [`Component`]).
+    pub fn decided_cuts(&self, col: usize, n: usize) -> Vec<usize> {
+        let mut cuts = Vec::new();
+        for r in &self.rules {
+            for a in &r.atoms {
+                let Atom::Bound { col: c, set, .. } = a else {
+                    continue;
+                };
+                if *c != col {
+                    continue;
+                }
+                let truth: Vec<Option<bool>> = self.values[col]
+                    .iter()
+                    .take(n)
+                    .map(|v| match v {
+                        super::CodeValue::Values(v) if set.covers(v) => Some(true),
+                        super::CodeValue::Values(v) if set.intersect(v).is_empty() => Some(false),
+                        super::CodeValue::Values(_) => None,
+                        _ => Some(false),
+                    })
+                    .collect();
+                for i in 1..truth.len() {
+                    if let (Some(x), Some(y)) = (truth[i - 1], truth[i]) {
+                        if x != y {
+                            cuts.push(i);
+                        }
+                    }
+                }
+            }
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts
+    }
 }
 
 /// The columns rule `r` leaves undecided on some code: a number, date or date-time compared
