@@ -324,16 +324,13 @@ fn run_single<R: Read>(
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
-                enc.errors.push(malformed(file, &e));
-                if fatal || mode == Mode::Encode {
+                if !enc.parse_error(&e) {
                     return None;
                 }
                 continue;
             }
         }
-        let line = Location::Line(rec.position().map_or(0, |p| p.line()));
-        if !enc.row(line, |pos| Some(rec.get(pos).unwrap_or(""))) {
+        if !enc.record(&rec) {
             return None;
         }
     }
@@ -421,8 +418,7 @@ fn run<R: Read + Send>(
                 if enc.full() {
                     return true;
                 }
-                let line = Location::Line(rec.position().map_or(0, |p| p.line()));
-                if !enc.row(line, |pos| Some(rec.get(pos).unwrap_or(""))) {
+                if !enc.record(rec) {
                     return false;
                 }
             }
@@ -430,9 +426,7 @@ fn run<R: Read + Send>(
                 if enc.full() {
                     return true;
                 }
-                let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
-                enc.errors.push(malformed(file, &e));
-                if fatal || mode == Mode::Encode {
+                if !enc.parse_error(&e) {
                     return false;
                 }
             }
@@ -483,6 +477,21 @@ pub(super) struct Encoder<'a> {
 }
 
 impl<'a> Encoder<'a> {
+    /// Encodes one parsed CSV record (the CSV readers' per-row step); `false` when the
+    /// problems filled the limit and reading must stop without a table.
+    fn record(&mut self, rec: &csv::StringRecord) -> bool {
+        let line = Location::Line(rec.position().map_or(0, |p| p.line()));
+        self.row(line, |pos| Some(rec.get(pos).unwrap_or("")))
+    }
+
+    /// Records a CSV parse error in its place; `false` when reading must stop without a
+    /// table (an I/O error ends the file; in [`Mode::Encode`] the first problem is final).
+    fn parse_error(&mut self, e: &csv::Error) -> bool {
+        let fatal = matches!(e.kind(), csv::ErrorKind::Io(_));
+        self.errors.push(malformed(self.file, e));
+        !(fatal || self.mode == Mode::Encode)
+    }
+
     /// Checks the header (duplicates, schema columns missing, columns the schema does not
     /// know) and prepares encoding. `None` when the header's problems fill the limit.
     pub(super) fn new(
