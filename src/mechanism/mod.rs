@@ -192,8 +192,13 @@ impl Fitted {
         map: &'a CompressionMap<'a>,
         seed: u64,
         replicates: usize,
-        estimation: EstimationOptions,
+        mut estimation: EstimationOptions,
     ) -> ReportInputs<'a> {
+        // The bootstrap refits with the structural zeros the model holds (proofs/rules.md).
+        if estimation.zeros.is_none() {
+            let zeros = crate::model::StructuralZeros::from_model(&self.model);
+            estimation.zeros = (!zeros.is_empty()).then(|| std::sync::Arc::new(zeros));
+        }
         ReportInputs {
             measurements: &self.measurements,
             cell_sd,
