@@ -127,6 +127,15 @@ pub struct AimOptions {
     /// 0.333 vs 0.372).
     pub one_way_target: f64,
     pub one_way_share: f64,
+    /// Model size cap in MB for a budget in the noise-free regime: when the initial
+    /// one-ways' expected relative L1 noise (as for `one_way_target`, from DP outputs) is
+    /// below `noise_free_relative`, the cap becomes `min(max_model_size_mb, this)`. There
+    /// every measurement is near exact, so annealing never slows the rounds, each round adds
+    /// a clique until the model fills the cap, and fits on near-exact data converge slowly:
+    /// adult at epsilon 1e5 took 28 min with 30 rounds at 80 MB (issue #13, item 9); with 4
+    /// MB it takes minutes with every default (proofs/aim.md, "Noise-free regime").
+    pub noise_free_max_model_size_mb: f64,
+    pub noise_free_relative: f64,
 }
 
 impl Default for AimOptions {
@@ -147,6 +156,8 @@ impl Default for AimOptions {
             compress_sigmas: 3.0,
             one_way_target: 0.1,
             one_way_share: 0.5,
+            noise_free_max_model_size_mb: 4.0,
+            noise_free_relative: 1e-3,
         }
     }
 }
@@ -206,13 +217,16 @@ fn run_aim<O: MarginalOracle>(
     // must fit under the first round's size limit (a fraction of the cap that only grows)
     // before anything is spent, so that no round can find every candidate too large. It is
     // checked on the uncompressed domain, which is never smaller than the compressed one.
-    let max_cells = mb_to_cells(opts.max_model_size_mb);
+    let mut max_cells = mb_to_cells(opts.max_model_size_mb);
+    let first_limit_for =
+        |cells: usize| cells as f64 * ((d + 1) as f64 * rho_measure + rho_select) / rho;
     {
         let mut est = opts.estimation.clone();
         est.max_cells = max_cells;
         let one_way_cliques = fit_cliques((0..d).map(|a| Clique::new([a])), &est);
-        let first_limit = max_cells as f64 * ((d + 1) as f64 * rho_measure + rho_select) / rho;
-        if model_size_cells(&domain, &one_way_cliques) as f64 > first_limit * (1.0 - 1e-9) {
+        if model_size_cells(&domain, &one_way_cliques) as f64
+            > first_limit_for(max_cells) * (1.0 - 1e-9)
+        {
             return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
         }
     }
@@ -226,6 +240,21 @@ fn run_aim<O: MarginalOracle>(
     let one_ways = OneWays::measure(oracle, acc, sigma, opts, progress)?;
     progress.finish();
     phases.push(("one-way marginals".to_string(), t.elapsed()));
+
+    // Noise-free regime (post-processing of the noisy one-ways): a smaller size cap, kept
+    // only if the one-way model still fits the first round's limit under it, so that the
+    // allowed set stays non-empty (the check above, for the smaller cap).
+    if one_ways.relative < opts.noise_free_relative {
+        let fast = max_cells.min(mb_to_cells(opts.noise_free_max_model_size_mb));
+        let mut est = opts.estimation.clone();
+        est.max_cells = fast;
+        let one_way_cliques = fit_cliques((0..d).map(|a| Clique::new([a])), &est);
+        if model_size_cells(&domain, &one_way_cliques) as f64
+            <= first_limit_for(fast) * (1.0 - 1e-9)
+        {
+            max_cells = fast;
+        }
+    }
 
     // Domain compression from the noisy one-ways, as in MST (post-processing): values whose
     // noisy count is below the threshold share one code for the rest of the run. Only when
@@ -317,7 +346,8 @@ fn run_aim<O: MarginalOracle>(
 
         // Candidates whose measurement keeps the model within the size limit, computed
         // exactly as the refit will compute it (proofs/aim.md).
-        let allowed = fitting_candidates(&domain, &measurements, &est, &cand_list, size_limit);
+        let measured = fit_cliques(measurements.iter().map(|m| m.clique.clone()), &est);
+        let allowed = fitting_candidates(&domain, &measured, &cand_list, size_limit);
         if allowed.is_empty() {
             return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
         }
@@ -433,6 +463,8 @@ struct OneWays {
     sigma: f64,
     /// Whether the one-ways were too noisy and measured again (a small table).
     second_pass: bool,
+    /// The first pass's expected relative L1 noise `mean_a sqrt(2/pi) sigma n_a / N_hat`.
+    relative: f64,
 }
 
 impl OneWays {
@@ -481,6 +513,7 @@ impl OneWays {
                 combined,
                 sigma,
                 second_pass: false,
+                relative,
             });
         }
         let k = unit.marginal_sensitivity() as f64;
@@ -517,6 +550,7 @@ impl OneWays {
             combined,
             sigma: 1.0 / (w1 + w2).sqrt(),
             second_pass: true,
+            relative,
         })
     }
 }
@@ -545,39 +579,60 @@ struct Selected {
 /// Indices of the candidates whose measurement keeps the junction tree within `size_limit`
 /// cells. The size is the estimator's own (`model_size_cells` triangulates the interaction
 /// graph of `fit_cliques` plus the candidate, as `estimate` will), so a candidate
-/// allowed here never fails the refit. A candidate whose pairs are all edges of the graph
-/// already changes nothing: it gets the current size without a triangulation.
+/// allowed here never fails the refit. A candidate's graph is the current graph plus the
+/// pairs of the candidate that are not yet edges, so candidates that add the same pairs
+/// share one triangulation (a candidate that adds none keeps the current size); the
+/// sizes are exactly those of triangulating each candidate on its own.
 fn fitting_candidates(
     domain: &Domain,
-    measurements: &[Measurement],
-    est: &EstimationOptions,
+    measured: &[Clique],
     cand_list: &[Clique],
     size_limit: usize,
 ) -> Vec<usize> {
-    let measured = fit_cliques(measurements.iter().map(|m| m.clique.clone()), est);
-    let current = model_size_cells(domain, &measured);
-    let covered = |c: &Clique| {
-        c.attrs().iter().enumerate().all(|(i, &a)| {
-            c.attrs()[i + 1..].iter().all(|&b| {
-                measured
-                    .iter()
-                    .any(|m| m.attrs().contains(&a) && m.attrs().contains(&b))
-            })
-        })
+    let n = domain.len();
+    // The interaction graph `model_size_cells` triangulates (cliques inside the domain).
+    let mut edge = vec![false; n * n];
+    for m in measured.iter().filter(|m| m.attrs().iter().all(|&a| a < n)) {
+        for &a in m.attrs() {
+            for &b in m.attrs() {
+                edge[a * n + b] = true;
+            }
+        }
+    }
+    let missing = |c: &Clique| -> Vec<(usize, usize)> {
+        let at = c.attrs();
+        let mut out = Vec::new();
+        for (i, &a) in at.iter().enumerate() {
+            for &b in &at[i + 1..] {
+                if a >= n || b >= n || !edge[a * n + b] {
+                    out.push((a, b));
+                }
+            }
+        }
+        out
     };
-    (0..cand_list.len())
+    let keys: Vec<Vec<(usize, usize)>> = cand_list.iter().map(missing).collect();
+    // One representative candidate per distinct set of added pairs.
+    let mut distinct: BTreeMap<&[(usize, usize)], usize> = BTreeMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        distinct.entry(k.as_slice()).or_insert(i);
+    }
+    let reps: Vec<(&[(usize, usize)], usize)> = distinct.into_iter().collect();
+    let sizes: BTreeMap<&[(usize, usize)], usize> = reps
         .into_par_iter()
-        .filter(|&i| {
-            let c = &cand_list[i];
-            let size = if covered(c) {
-                current
+        .map(|(k, i)| {
+            let size = if k.is_empty() {
+                model_size_cells(domain, measured)
             } else {
-                let mut cl = measured.clone();
-                cl.push(c.clone());
+                let mut cl = measured.to_vec();
+                cl.push(cand_list[i].clone());
                 model_size_cells(domain, &cl)
             };
-            size <= size_limit
+            (k, size)
         })
+        .collect();
+    (0..cand_list.len())
+        .filter(|&i| sizes[keys[i].as_slice()] <= size_limit)
         .collect()
 }
 
@@ -752,6 +807,80 @@ mod tests {
         assert_eq!((second, summed), (3, 6));
         let (second, summed, groups) = passes(200_000);
         assert_eq!((second, summed, groups), (0, 3, 10));
+    }
+
+    /// Sharing one triangulation among candidates that add the same pairs allows exactly
+    /// the candidates that triangulating each one on its own allows.
+    #[test]
+    fn fitting_candidates_match_one_triangulation_per_candidate() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..20 {
+            let d = rng.gen_range(4..10);
+            let sizes: Vec<usize> = (0..d).map(|_| rng.gen_range(2..9)).collect();
+            let domain = Domain::from_sizes(sizes);
+            let cands: Vec<Clique> = Workload::all_k_way(d, 3).candidates().into_keys().collect();
+            let mut measured: Vec<Clique> = (0..d).map(|a| Clique::new([a])).collect();
+            for _ in 0..rng.gen_range(0..6) {
+                measured.push(cands[rng.gen_range(0..cands.len())].clone());
+            }
+            let naive: Vec<usize> = cands
+                .iter()
+                .map(|c| {
+                    let mut cl = measured.clone();
+                    cl.push(c.clone());
+                    model_size_cells(&domain, &cl)
+                })
+                .collect();
+            let mut limits: Vec<usize> = naive.clone();
+            limits.push(0);
+            for limit in limits {
+                let want: Vec<usize> = (0..cands.len()).filter(|&i| naive[i] <= limit).collect();
+                assert_eq!(fitting_candidates(&domain, &measured, &cands, limit), want);
+            }
+        }
+    }
+
+    /// A budget in the noise-free regime fits under the smaller cap; with the regime off, the
+    /// same budget grows the model past it.
+    #[test]
+    fn noise_free_budgets_use_the_smaller_model_cap() {
+        use crate::data::EncodedTable;
+        use crate::marginal::InMemoryOracle;
+        use crate::privacy::Delta;
+        // Six columns of 8 values, each pair dependent (one latent draw per row).
+        let rows: Vec<Vec<u32>> = (0..20_000u32)
+            .map(|i| {
+                let h = i.wrapping_mul(2_654_435_761);
+                (0..6u32)
+                    .map(|j| ((h >> (3 * j)) % 8 + (i % 5) * j) % 8)
+                    .collect()
+            })
+            .collect();
+        let names = (0..6).map(|j| format!("c{j}")).collect();
+        let t = EncodedTable::from_rows(names, vec![8; 6], &rows).unwrap();
+        let budget = Budget::from_rho(Rho::new(1e6).unwrap(), Delta::new(1e-9).unwrap());
+        let w = Workload::all_k_way(6, 3);
+        let cap_mb = 0.01; // 1,310 cells
+        let run = |relative: f64| {
+            let opts = AimOptions {
+                rounds: Some(12),
+                noise_free_max_model_size_mb: cap_mb,
+                noise_free_relative: relative,
+                ..AimOptions::default()
+            };
+            let f = aim(
+                &InMemoryOracle::new(&t),
+                budget,
+                &w,
+                &opts,
+                &super::super::NoProgress,
+            )
+            .unwrap();
+            f.model.size_cells()
+        };
+        assert!(run(1e-3) <= mb_to_cells(cap_mb));
+        assert!(run(0.0) > mb_to_cells(cap_mb));
     }
 
     #[test]

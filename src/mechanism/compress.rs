@@ -284,9 +284,10 @@ impl Compression {
     /// only the records that broke a rule would not keep the margins: inside one merged run of
     /// months, `discharge >= admission` would push discharges late and admissions early. The
     /// compressed cell is allowed (the model gives zeros no mass), so an allowed combination
-    /// exists; an error says a record had none (a bug, never written). Masks have disjoint
-    /// attributes (rules sharing a column form one mask), so one mask's draw never breaks
-    /// another's.
+    /// exists; an error says a record had none (a bug, never written). Masks that share an
+    /// attribute (a hub column, `schema::rules::Component`) are redrawn together, over the
+    /// union of their attributes, and a combination is allowed only when every one of them
+    /// allows it, so one mask's draw never breaks another's.
     pub fn decompress_within<R: Rng>(
         &self,
         columns: &mut [Vec<u32>],
@@ -302,8 +303,14 @@ impl Compression {
         let merged = self.merged_bins();
         let n = columns.first().map_or(0, Vec::len);
         let mut record = vec![0u32; columns.len()];
-        for f in zeros.factors() {
-            let attrs = f.clique.attrs();
+        for masks in linked_factors(zeros) {
+            let mut attrs: Vec<usize> = masks
+                .iter()
+                .flat_map(|f| f.clique.attrs().iter().copied())
+                .collect();
+            attrs.sort_unstable();
+            attrs.dedup();
+            let attrs = &attrs[..];
             // The records of each compressed cell of the mask that stands for several
             // combinations of decoded codes (ordered, so a seed reproduces a run).
             let mut cells: BTreeMap<Vec<u32>, Vec<usize>> = BTreeMap::new();
@@ -340,7 +347,7 @@ impl Compression {
                         rows[0] + 1
                     )
                 };
-                if let Some(joint) = allowed_joint(f, decoded, &choices, &mut record) {
+                if let Some(joint) = allowed_joint(&masks, attrs, decoded, &choices, &mut record) {
                     if joint.is_empty() {
                         return Err(none_allowed());
                     }
@@ -363,11 +370,17 @@ impl Compression {
                     for (a, c) in columns.iter().enumerate() {
                         record[a] = c[r];
                     }
-                    if f.allowed[f.cell_of(decoded, &record)] {
+                    if all_allow(&masks, decoded, &record) {
                         continue;
                     }
-                    let pick = allowed_choice(f, decoded, &choices, &mut record, rng)
-                        .ok_or_else(none_allowed)?;
+                    let pick = allowed_choice(&masks, attrs, decoded, &choices, &mut record, rng)
+                        .map_err(|e| match e {
+                        ChoiceError::NoneAllowed => none_allowed(),
+                        ChoiceError::NotFound { combinations } => format!(
+                            "record {}: no allowed combination of the columns {attrs:?} found in {DRAWS} weighted draws among {combinations} combinations (too many to list)",
+                            r + 1
+                        ),
+                    })?;
                     for (&a, v) in attrs.iter().zip(pick) {
                         columns[a][r] = v;
                     }
@@ -402,13 +415,63 @@ impl Compression {
 /// Most combinations of decoded codes listed for one compressed cell of a mask.
 const ENUMERATE: usize = 200_000;
 
+/// Weighted draws tried for a cell with more than [`ENUMERATE`] combinations.
+const DRAWS: usize = 20_000;
+
+/// Why no allowed combination was drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChoiceError {
+    /// The masks allow no combination of the choices.
+    NoneAllowed,
+    /// Too many combinations to list, and [`DRAWS`] weighted draws found none allowed.
+    NotFound { combinations: usize },
+}
+
+/// The masks in groups that share attributes (a group's masks are redrawn together), in
+/// the order of their first mask.
+fn linked_factors(zeros: &StructuralZeros) -> Vec<Vec<&ZeroFactor>> {
+    let fs = zeros.factors();
+    let mut group: Vec<usize> = (0..fs.len()).collect();
+    // Relabel until stable: a mask takes the smallest label of any mask it shares with.
+    loop {
+        let mut changed = false;
+        for i in 0..fs.len() {
+            for j in 0..fs.len() {
+                let share = fs[i]
+                    .clique
+                    .attrs()
+                    .iter()
+                    .any(|a| fs[j].clique.attrs().contains(a));
+                if share && group[j] < group[i] {
+                    group[i] = group[j];
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut out: BTreeMap<usize, Vec<&ZeroFactor>> = BTreeMap::new();
+    for (i, f) in fs.iter().enumerate() {
+        out.entry(group[i]).or_default().push(f);
+    }
+    out.into_values().collect()
+}
+
+/// Whether every mask allows the record.
+fn all_allow(masks: &[&ZeroFactor], domain: &Domain, record: &[u32]) -> bool {
+    masks.iter().all(|f| f.allowed[f.cell_of(domain, record)])
+}
+
 /// Every combination of codes (one from each attribute's choices) the mask allows, with the
 /// probabilities of the distribution on them whose margins are the choices' normalised
 /// weights, as near as the allowed set permits (iterative proportional fitting from the
 /// product of the weights). None when there are more than [`ENUMERATE`] combinations.
 /// `record` is scratch (its mask attributes are overwritten).
 fn allowed_joint(
-    f: &ZeroFactor,
+    masks: &[&ZeroFactor],
+    attrs: &[usize],
     domain: &Domain,
     choices: &[(Vec<u32>, Vec<f64>)],
     record: &mut [u32],
@@ -420,7 +483,7 @@ fn allowed_joint(
     if combos > ENUMERATE {
         return None;
     }
-    let allowed = allowed_indices(f, domain, choices, record);
+    let allowed = allowed_indices(masks, attrs, domain, choices, record);
     let targets: Vec<Vec<f64>> = choices
         .iter()
         .map(|(_, w)| {
@@ -479,23 +542,23 @@ fn allowed_joint(
     )
 }
 
-/// Every combination of codes (one from each attribute's choices) the mask allows, as
+/// Every combination of codes (one from each of `attrs`' choices) every mask allows, as
 /// indices into the choices, in odometer order (last attribute fastest). `record` is
-/// scratch (its mask attributes are overwritten).
+/// scratch (its `attrs` are overwritten).
 fn allowed_indices(
-    f: &ZeroFactor,
+    masks: &[&ZeroFactor],
+    attrs: &[usize],
     domain: &Domain,
     choices: &[(Vec<u32>, Vec<f64>)],
     record: &mut [u32],
 ) -> Vec<Vec<usize>> {
-    let attrs = f.clique.attrs();
     let mut allowed = Vec::new();
     let mut idx = vec![0usize; choices.len()];
     'all: loop {
         for (k, &a) in attrs.iter().enumerate() {
             record[a] = choices[k].0[idx[k]];
         }
-        if f.allowed[f.cell_of(domain, record)] {
+        if all_allow(masks, domain, record) {
             allowed.push(idx.clone());
         }
         for k in (0..idx.len()).rev() {
@@ -510,25 +573,25 @@ fn allowed_indices(
     allowed
 }
 
-/// A combination of codes (one from each attribute's choices) the mask allows, drawn in
-/// proportion to the product of the choices' weights; `record` is scratch (its mask
-/// attributes are overwritten). None if no combination is allowed.
+/// A combination of codes (one from each of `attrs`' choices) every mask allows, drawn in
+/// proportion to the product of the choices' weights; `record` is scratch (its `attrs` are
+/// overwritten). With more than [`ENUMERATE`] combinations only [`DRAWS`] weighted draws
+/// are tried (bounded time and memory), never a listing of them all.
 fn allowed_choice<R: Rng>(
-    f: &ZeroFactor,
+    masks: &[&ZeroFactor],
+    attrs: &[usize],
     domain: &Domain,
     choices: &[(Vec<u32>, Vec<f64>)],
     record: &mut [u32],
     rng: &mut R,
-) -> Option<Vec<u32>> {
-    let attrs = f.clique.attrs();
-    let combos: usize = choices
+) -> Result<Vec<u32>, ChoiceError> {
+    let combinations: usize = choices
         .iter()
         .map(|c| c.0.len())
         .try_fold(1usize, |a, b| a.checked_mul(b))
         .unwrap_or(usize::MAX);
-    if combos > ENUMERATE {
-        // Too many to list: draw combinations by weight until one is allowed.
-        for _ in 0..20_000 {
+    if combinations > ENUMERATE {
+        for _ in 0..DRAWS {
             let pick: Vec<u32> = choices
                 .iter()
                 .map(|(codes, w)| codes[weighted_index(w, rng)])
@@ -536,12 +599,13 @@ fn allowed_choice<R: Rng>(
             for (&a, &v) in attrs.iter().zip(&pick) {
                 record[a] = v;
             }
-            if f.allowed[f.cell_of(domain, record)] {
-                return Some(pick);
+            if all_allow(masks, domain, record) {
+                return Ok(pick);
             }
         }
+        return Err(ChoiceError::NotFound { combinations });
     }
-    let mut allowed: Vec<(Vec<u32>, f64)> = allowed_indices(f, domain, choices, record)
+    let mut allowed: Vec<(Vec<u32>, f64)> = allowed_indices(masks, attrs, domain, choices, record)
         .into_iter()
         .map(|idx| {
             let codes = idx.iter().zip(choices).map(|(&i, c)| c.0[i]).collect();
@@ -550,11 +614,11 @@ fn allowed_choice<R: Rng>(
         })
         .collect();
     if allowed.is_empty() {
-        return None;
+        return Err(ChoiceError::NoneAllowed);
     }
     let w: Vec<f64> = allowed.iter().map(|a| a.1).collect();
     let i = weighted_index(&w, rng);
-    Some(allowed.swap_remove(i).0)
+    Ok(allowed.swap_remove(i).0)
 }
 
 /// An index drawn in proportion to non-negative weights (uniformly if they sum to zero).
@@ -975,6 +1039,82 @@ mod tests {
                 assert!((share - 0.25).abs() < 0.01, "attr {a} code {v}: {share}");
             }
         }
+    }
+
+    #[test]
+    fn masks_sharing_a_column_are_redrawn_together() {
+        // Attribute 1 is a hub: mask A forbids a0 > a1, mask B forbids a2 > a1. All three
+        // attributes merged into one code each, so every record is redrawn; redrawing each
+        // mask on its own would let mask B's draw of a1 break mask A.
+        let d = Domain::from_sizes(vec![4, 4, 4]);
+        let le: Vec<bool> = (0..16).map(|i| i / 4 <= i % 4).collect();
+        let ge: Vec<bool> = (0..16).map(|i| i / 4 >= i % 4).collect();
+        let zeros = StructuralZeros::new(
+            &d,
+            vec![
+                ZeroFactor {
+                    clique: Clique::new([0, 1]),
+                    allowed: le,
+                },
+                ZeroFactor {
+                    clique: Clique::new([1, 2]),
+                    allowed: ge,
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(linked_factors(&zeros).len(), 1);
+        let c = Compression::from_noisy_one_ways(&[vec![1.0; 4], vec![1.0; 4], vec![1.0; 4]], 3.0);
+        let n = 5_000;
+        let mut cols = vec![vec![0u32; n]; 3];
+        c.decompress_within(
+            &mut cols,
+            &zeros,
+            &d,
+            &mut rand_chacha::ChaCha20Rng::seed_from_u64(5),
+        )
+        .unwrap();
+        for (r, ((&a, &b), &c)) in cols[0].iter().zip(&cols[1]).zip(&cols[2]).enumerate() {
+            assert!(zeros.allows(&d, &[a, b, c]), "row {r}: {:?}", [a, b, c]);
+        }
+        // Every value of the hub still occurs.
+        assert!((0..4).all(|v| cols[1].contains(&v)));
+    }
+
+    #[test]
+    fn too_many_combinations_give_a_typed_error_not_a_listing() {
+        // 3 attributes of 100 codes: 1,000,000 combinations, more than can be listed. The
+        // one allowed combination has weight zero, so weighted draws never find it: the
+        // draw gives up with `NotFound` after its bounded draws (before: it listed all
+        // million combinations).
+        let d = Domain::from_sizes(vec![100, 100, 100]);
+        let mut allowed = vec![false; 1_000_000];
+        allowed[0] = true;
+        let f = ZeroFactor {
+            clique: Clique::new([0, 1, 2]),
+            allowed,
+        };
+        let mut w = vec![1.0; 100];
+        w[0] = 0.0;
+        let choices: Vec<(Vec<u32>, Vec<f64>)> =
+            (0..3).map(|_| ((0..100).collect(), w.clone())).collect();
+        let mut record = vec![0u32; 3];
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let got = allowed_choice(&[&f], &[0, 1, 2], &d, &choices, &mut record, &mut rng);
+        assert_eq!(
+            got,
+            Err(ChoiceError::NotFound {
+                combinations: 1_000_000
+            })
+        );
+        // A listable cell with nothing allowed says so.
+        let small = ZeroFactor {
+            clique: Clique::new([0, 1, 2]),
+            allowed: vec![false; 1_000_000],
+        };
+        let few: Vec<(Vec<u32>, Vec<f64>)> = (0..3).map(|_| (vec![1, 2], vec![1.0, 1.0])).collect();
+        let got = allowed_choice(&[&small], &[0, 1, 2], &d, &few, &mut record, &mut rng);
+        assert_eq!(got, Err(ChoiceError::NoneAllowed));
     }
 
     #[test]

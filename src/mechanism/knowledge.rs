@@ -190,9 +190,18 @@ impl SchemaKnowledge {
         base: Compression,
     ) -> Compression {
         let mut c = base;
+        let rules = self
+            .schema
+            .as_ref()
+            .filter(|s| !s.rules().is_empty())
+            .and_then(|s| s.compiled_rules().ok());
         for a in self.auto_columns() {
             let y = &noisy[a.attr];
-            let runs = equal_mass_runs(&y[..a.cells], a.max_bins, sigma);
+            let mut runs = equal_mass_runs(&y[..a.cells], a.max_bins, sigma);
+            // Cut where a rule compares the column with a value on a grid edge (public).
+            if let Some(r) = &rules {
+                runs = cut_runs(runs, &r.decided_cuts(a.attr, a.cells));
+            }
             // The merged bins, then every other code (special values, missing) on its own.
             let mut groups: Vec<Vec<u32>> = runs;
             groups.extend((a.cells..y.len()).map(|k| vec![k as u32]));
@@ -247,6 +256,25 @@ pub fn effective_schema(
         })?;
     }
     Ok(out)
+}
+
+/// `runs` (contiguous runs of codes, in order) split further at each code in `cuts` (a run
+/// holding codes `i - 1` and `i` is cut between them).
+fn cut_runs(runs: Vec<Vec<u32>>, cuts: &[usize]) -> Vec<Vec<u32>> {
+    let mut out = Vec::with_capacity(runs.len() + cuts.len());
+    for run in runs {
+        let mut cur: Vec<u32> = Vec::new();
+        for k in run {
+            if !cur.is_empty() && cuts.contains(&(k as usize)) {
+                out.push(std::mem::take(&mut cur));
+            }
+            cur.push(k);
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+    }
+    out
 }
 
 /// Splits the fine cells with noisy counts `y` into contiguous runs of roughly equal mass:
@@ -376,6 +404,67 @@ check = "discharged >= admitted"
         let c2 = SchemaKnowledge::default()
             .keep_rule_columns(Compression::from_noisy_one_ways(&noisy, 3.0));
         assert_eq!(c2.groups[0].len(), 3);
+    }
+
+    #[test]
+    fn automatic_bins_cut_where_a_rule_compares_on_a_grid_edge() {
+        // Age on a grid of 20 cells of 5 years; the rules compare it with 15 (a grid edge)
+        // and 16 (inside a cell). Much noise: equal mass alone gives one bin, which would
+        // leave "age < 15" undecided inside it and join both rules over age.
+        let schema = Schema::from_toml_str(
+            r#"
+[[columns]]
+name = "age"
+kind = "integer"
+min = 0
+max = 100
+bins = "auto"
+grid = 20
+
+[[columns]]
+name = "income"
+kind = "categorical"
+values = ["low", "high"]
+missing = "category"
+
+[[columns]]
+name = "job"
+kind = "categorical"
+values = ["a", "b"]
+missing = "category"
+
+[[rules]]
+check = "income is missing iff age < 15"
+
+[[rules]]
+check = "age < 16 implies job is missing"
+"#,
+            "t.toml",
+        )
+        .unwrap();
+        let k = SchemaKnowledge::from_schema(&schema);
+        let cells = schema.modelled()[0].n_bins();
+        let noisy = vec![vec![10.0; cells], vec![10.0; 3], vec![10.0; 3]];
+        let c = Compression::from_noisy_one_ways(&noisy, 0.0);
+        let c = k.merge_auto_bins(&noisy, 1e6, c);
+        let runs = &c.groups[0];
+        let edge = (0..cells as u32)
+            .find(|&i| {
+                schema.modelled()[0].code_value(i).is_some_and(|v| match v {
+                    crate::schema::CodeValue::Values(s) => s.hull().is_some_and(|h| h.lo >= 15.0),
+                    _ => false,
+                })
+            })
+            .unwrap();
+        assert!(runs.iter().any(|r| r[0] == edge), "{runs:?}");
+        assert_eq!(runs.len(), 2, "{runs:?}");
+        // The merged schema keeps the two rules apart (one mask each).
+        let eff = effective_schema(&schema, &c).unwrap();
+        assert_eq!(eff.compiled_rules().unwrap().components().len(), 2);
+        assert_eq!(
+            cut_runs(vec![vec![0, 1, 2, 3]], &[2]),
+            vec![vec![0, 1], vec![2, 3]]
+        );
     }
 
     #[test]

@@ -42,7 +42,7 @@ use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{estimate, EstimationOptions, GraphicalModel, Measurement, ModelError};
+use super::{EstimationOptions, GraphicalModel, Measurement, ModelError};
 use crate::marginal::{Clique, Domain, MarginalTable};
 
 /// Format tag of `accuracy.json`.
@@ -355,7 +355,7 @@ pub struct BootstrapOptions {
     pub replicates: usize,
     /// Seed of the simulated records and noise (post-processing randomness).
     pub seed: u64,
-    /// The refit, warm-started from the fitted model.
+    /// The refit, from the uniform model on the fitted model's tree ([`super::refit`]).
     pub estimation: EstimationOptions,
 }
 
@@ -506,7 +506,7 @@ impl SimulatedRecords<'_> {
 }
 
 /// One bootstrap replicate: records drawn from `model`, the measurements taken on them with
-/// their noise, the model refitted (warm-started from `model`), and its answers compared with
+/// their noise, the model refitted afresh on its tree ([`super::refit`]), and its answers compared with
 /// the records' true marginals.
 #[allow(clippy::too_many_arguments)]
 fn replicate(
@@ -609,7 +609,8 @@ fn replicate(
 }
 
 /// The measurements taken again on simulated records (their exact counts `exact`, with the
-/// same noise scales) and the model refitted to them, warm-started from `model`.
+/// same noise scales) and the model refitted to them afresh on `model`'s tree
+/// ([`super::refit`]: a refit warm-started from `model` would start at the simulated truth).
 fn noisy_refit(
     model: &GraphicalModel,
     measurements: &[Measurement],
@@ -632,7 +633,7 @@ fn noisy_refit(
             Measurement::new(m.clique.clone(), values, m.sigma)
         })
         .collect();
-    Ok(estimate(model.domain(), &simulated, &opts.estimation, Some(model))?.0)
+    Ok(super::refit(model, &simulated, &opts.estimation)?.0)
 }
 
 /// [`replicate`] without records: the simulated records' count tables are drawn from the
@@ -1190,7 +1191,8 @@ mod tests {
                 Measurement::new(t.clique, values, sigma)
             })
             .collect();
-        let (model, _) = estimate(&d, &ms, &EstimationOptions::default(), None).unwrap();
+        let (model, _) =
+            super::super::estimate(&d, &ms, &EstimationOptions::default(), None).unwrap();
         let mut cliques: Vec<Clique> = (1..=3)
             .flat_map(|k| crate::marginal::all_k_way(3, k))
             .collect();

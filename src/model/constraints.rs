@@ -85,6 +85,26 @@ impl StructuralZeros {
         self.factors.is_empty()
     }
 
+    /// The structural zeros a fitted model holds: every cell of a model clique whose
+    /// log-potential is at [`LOG_ZERO`] (or below half of it) is forbidden. A refit of the
+    /// model's measurements (the error bars' bootstrap) must keep them: without them it
+    /// would start from potentials of `-1e30` that nothing holds in place, and the
+    /// accelerated fit's extrapolation can drive them to infinity and the answers to NaN.
+    /// Reads the model only (post-processing; proofs/rules.md).
+    pub fn from_model(model: &super::GraphicalModel) -> StructuralZeros {
+        let factors = model
+            .cliques()
+            .iter()
+            .zip(model.raw_potentials())
+            .filter(|(_, pot)| pot.iter().any(|&x| x <= LOG_ZERO / 2.0))
+            .map(|(c, pot)| ZeroFactor {
+                clique: c.clone(),
+                allowed: pot.iter().map(|&x| x > LOG_ZERO / 2.0).collect(),
+            })
+            .collect();
+        StructuralZeros { factors }
+    }
+
     pub fn factors(&self) -> &[ZeroFactor] {
         &self.factors
     }
@@ -272,5 +292,13 @@ mod tests {
         let back: crate::model::GraphicalModel =
             serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(back.project(&Clique::new([0, 1])).values[4], 0.0);
+        // ... and gives them back: exactly the forbidden cells, on the model's clique.
+        let held = StructuralZeros::from_model(&back);
+        assert_eq!(held.factors().len(), 1);
+        assert_eq!(held.factors()[0].allowed, zeros.factors()[0].allowed);
+        assert!(StructuralZeros::from_model(
+            &estimate(&d, &ms, &Default::default(), None).unwrap().0
+        )
+        .is_empty());
     }
 }

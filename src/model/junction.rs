@@ -91,10 +91,13 @@ fn elimination_cliques(domain: &Domain, cliques: &[Clique], heuristic: Heuristic
     let log_size: Vec<f64> = (0..n).map(|a| (domain.size(a) as f64).ln()).collect();
     let mut alive = vec![true; n];
     let mut out = Vec::with_capacity(n);
+    // One neighbour buffer for the whole elimination (this runs once per AIM candidate).
+    let mut nbrs: Vec<usize> = Vec::with_capacity(n);
     for _ in 0..n {
         let mut best: Option<(usize, (f64, f64))> = None;
         for v in (0..n).filter(|&v| alive[v]) {
-            let nbrs: Vec<usize> = adj[v].iter().collect();
+            nbrs.clear();
+            nbrs.extend(adj[v].iter());
             // Fill-in: pairs of neighbours that are not yet adjacent.
             let mut fill = 0u32;
             let mut weighted_fill = 0f64;
@@ -121,7 +124,8 @@ fn elimination_cliques(domain: &Domain, cliques: &[Clique], heuristic: Heuristic
             }
         }
         let Some((v, _)) = best else { break };
-        let nbrs: Vec<usize> = adj[v].iter().collect();
+        nbrs.clear();
+        nbrs.extend(adj[v].iter());
         out.push(Clique::new(nbrs.iter().copied().chain([v])));
         for &u in &nbrs {
             for &w in &nbrs {

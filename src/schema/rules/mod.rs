@@ -164,8 +164,17 @@ pub(crate) struct CompiledRule {
     pub columns: Vec<usize>,
 }
 
-/// Rules sharing columns, decided together: structural zeros live on the joint domain of a
-/// component's columns.
+/// Rules decided together: structural zeros live on the joint domain of a component's
+/// columns.
+///
+/// Two rules join one component only through a column *both* leave undecided on some code
+/// (a number compared with a value inside one of its bins, or with another column): there a
+/// value good for one rule may be bad for the other, so the cell must be decided jointly. A
+/// column every rule but one decides code by code (a category; a number whose comparisons
+/// all fall on bin edges) does not join them: each rule's truth there is fixed by the code,
+/// so a cell of the joint domain is possible exactly when each component's projection of it
+/// is (proofs/rules.md, "Factored masks"). Components may therefore share such columns
+/// (a hub column such as an age tied to many others by rules on its bin edges).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Component {
     /// Modelled column indices, sorted.
@@ -179,6 +188,9 @@ pub struct Component {
 pub struct CompiledRules {
     pub(crate) rules: Vec<CompiledRule>,
     pub(crate) components: Vec<Component>,
+    /// Components that share columns, as sets of indices into `components`: each set's
+    /// rules must be satisfiable together (validation only).
+    pub(crate) linked: Vec<Vec<usize>>,
     /// Per modelled column: what each code stands for.
     pub(crate) values: Vec<Vec<super::CodeValue>>,
     /// Per modelled column: its axis (numeric, date and date-time columns).
@@ -230,8 +242,7 @@ impl CompiledRules {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let components = components(modelled.len(), &rules);
-        let values = modelled
+        let values: Vec<Vec<super::CodeValue>> = modelled
             .iter()
             .map(|c| {
                 (0..c.cardinality() as u32)
@@ -239,9 +250,51 @@ impl CompiledRules {
                     .collect()
             })
             .collect();
+        // Per rule, the columns it leaves undecided on some code: rules join a component
+        // only through columns at least two of them leave undecided.
+        let undecided: Vec<Vec<usize>> = rules
+            .iter()
+            .map(|r| undecided_columns(r, &values))
+            .collect();
+        let mut joins: Vec<Vec<usize>> = Vec::new();
+        for c in 0..modelled.len() {
+            let by: Vec<usize> = (0..rules.len())
+                .filter(|&r| undecided[r].contains(&c))
+                .collect();
+            if by.len() > 1 {
+                joins.push(by);
+            }
+        }
+        let components: Vec<Component> = group(rules.len(), &joins)
+            .into_iter()
+            .filter_map(|rs| {
+                let mut columns: Vec<usize> = rs
+                    .iter()
+                    .flat_map(|&r| rules[r].columns.iter().copied())
+                    .collect();
+                columns.sort_unstable();
+                columns.dedup();
+                (!columns.is_empty()).then_some(Component { columns, rules: rs })
+            })
+            .collect();
+        // Components linked by a shared (decided) column.
+        let mut shares: Vec<Vec<usize>> = Vec::new();
+        for c in 0..modelled.len() {
+            let by: Vec<usize> = (0..components.len())
+                .filter(|&k| components[k].columns.contains(&c))
+                .collect();
+            if by.len() > 1 {
+                shares.push(by);
+            }
+        }
+        let linked = group(components.len(), &shares)
+            .into_iter()
+            .filter(|g| g.len() > 1)
+            .collect();
         Ok(CompiledRules {
             rules,
             components,
+            linked,
             values,
             axes: modelled.iter().map(|c| c.axis()).collect(),
             cards: modelled.iter().map(|c| c.cardinality()).collect(),
@@ -257,10 +310,76 @@ impl CompiledRules {
     pub fn components(&self) -> &[Component] {
         &self.components
     }
+
+    /// For the first `n` codes of modelled column `col` (its bins, in order): the codes `i`
+    /// at which some rule's comparison of the column with a value is decided on bins `i - 1`
+    /// and `i` but differently, so that merging the two bins would leave it undecided inside
+    /// the merged bin. Merging automatic bins cuts there, so a rule decided on the fine grid
+    /// stays decided on the merged bins and keeps its own mask (see [`Component`]).
+    pub fn decided_cuts(&self, col: usize, n: usize) -> Vec<usize> {
+        let mut cuts = Vec::new();
+        for r in &self.rules {
+            for a in &r.atoms {
+                let Atom::Bound { col: c, set, .. } = a else {
+                    continue;
+                };
+                if *c != col {
+                    continue;
+                }
+                let truth: Vec<Option<bool>> = self.values[col]
+                    .iter()
+                    .take(n)
+                    .map(|v| match v {
+                        super::CodeValue::Values(v) if set.covers(v) => Some(true),
+                        super::CodeValue::Values(v) if set.intersect(v).is_empty() => Some(false),
+                        super::CodeValue::Values(_) => None,
+                        _ => Some(false),
+                    })
+                    .collect();
+                for i in 1..truth.len() {
+                    if let (Some(x), Some(y)) = (truth[i - 1], truth[i]) {
+                        if x != y {
+                            cuts.push(i);
+                        }
+                    }
+                }
+            }
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts
+    }
 }
 
-/// Groups rules that share columns (union-find over columns).
-fn components(n: usize, rules: &[CompiledRule]) -> Vec<Component> {
+/// The columns rule `r` leaves undecided on some code: a number, date or date-time compared
+/// with a value that falls inside one of its bins (the comparison is true for some values of
+/// the bin and false for others), or compared with another column (always counted: such a
+/// comparison is rarely settled by the codes alone). Categorical tests never are.
+fn undecided_columns(r: &CompiledRule, values: &[Vec<super::CodeValue>]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for a in &r.atoms {
+        match a {
+            Atom::Code { .. } | Atom::Pair { .. } => {}
+            Atom::Bound { col, set, .. } => {
+                let split = values[*col].iter().any(|v| match v {
+                    super::CodeValue::Values(v) => !set.covers(v) && !set.intersect(v).is_empty(),
+                    _ => false,
+                });
+                if split {
+                    out.push(*col);
+                }
+            }
+            Atom::Diff { a, b, .. } => out.extend([*a, *b]),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Union-find over `n` items: the groups that `joins` (sets of items joined together)
+/// connect, each sorted, ordered by their smallest item.
+fn group(n: usize, joins: &[Vec<usize>]) -> Vec<Vec<usize>> {
     let mut parent: Vec<usize> = (0..n).collect();
     fn find(p: &mut [usize], mut x: usize) -> usize {
         while p[x] != x {
@@ -269,33 +388,19 @@ fn components(n: usize, rules: &[CompiledRule]) -> Vec<Component> {
         }
         x
     }
-    for r in rules {
-        for w in r.columns.windows(2) {
+    for j in joins {
+        for w in j.windows(2) {
             let (a, b) = (find(&mut parent, w[0]), find(&mut parent, w[1]));
             parent[a.max(b)] = a.min(b);
         }
     }
-    let mut by_root: std::collections::BTreeMap<usize, Component> = Default::default();
-    for (i, r) in rules.iter().enumerate() {
-        let Some(&first) = r.columns.first() else {
-            continue;
-        };
-        let root = find(&mut parent, first);
-        let c = by_root.entry(root).or_insert_with(|| Component {
-            columns: Vec::new(),
-            rules: Vec::new(),
-        });
-        c.rules.push(i);
-        c.columns.extend(&r.columns);
+    let mut by_root: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for i in 0..n {
+        let root = find(&mut parent, i);
+        by_root.entry(root).or_default().push(i);
     }
-    by_root
-        .into_values()
-        .map(|mut c| {
-            c.columns.sort_unstable();
-            c.columns.dedup();
-            c
-        })
-        .collect()
+    // Roots are each group's smallest item, so the map's order is by smallest item.
+    by_root.into_values().collect()
 }
 
 struct Compiler<'a> {

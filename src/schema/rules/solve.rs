@@ -508,7 +508,9 @@ impl CompiledRules {
                 });
             }
         }
-        for comp in &self.components {
+        // Components with a problem of their own (not checked again together).
+        let mut bad_components: Vec<usize> = Vec::new();
+        for (ci, comp) in self.components.iter().enumerate() {
             let labels: Vec<&str> = comp
                 .rules
                 .iter()
@@ -524,11 +526,12 @@ impl CompiledRules {
                 problems.push(SchemaProblem::BadRule {
                     rule: labels.join(", "),
                     message: format!(
-                        "together these rules connect the columns {} whose joint domain has {} cells, more than the {MAX_RULE_CELLS} dpsynth decides cell by cell; use fewer bins or values for these columns, or rules over fewer columns",
+                        "these rules must be decided together (each leaves a column they share undecided inside one of its bins, or compares it with another column) over the columns {} whose joint domain has {} cells, more than the {MAX_RULE_CELLS} dpsynth decides cell by cell; use fewer bins or values for these columns, bin edges at the values the rules compare with, or rules over fewer columns",
                         names.join(", "),
                         if cells == usize::MAX { "too many".to_string() } else { cells.to_string() }
                     ),
                 });
+                bad_components.push(ci);
                 continue;
             }
             let n = self.numeric_atoms(comp);
@@ -540,6 +543,7 @@ impl CompiledRules {
                         names.join(", ")
                     ),
                 });
+                bad_components.push(ci);
                 continue;
             }
             let mut alone_bad = false;
@@ -553,38 +557,162 @@ impl CompiledRules {
                     });
                 }
             }
-            if alone_bad || comp.rules.len() < 2 {
+            if alone_bad {
+                bad_components.push(ci);
+                continue;
+            }
+            if comp.rules.len() < 2 {
                 continue;
             }
             if !self.mask(&comp.columns, &comp.rules).iter().any(|&a| a) {
-                // Name the column the rules share most.
-                let shared = comp
-                    .columns
-                    .iter()
-                    .copied()
-                    .max_by_key(|&c| {
-                        (
-                            comp.rules
-                                .iter()
-                                .filter(|&&r| self.rules[r].columns.contains(&c))
-                                .count(),
-                            std::cmp::Reverse(c),
-                        )
-                    })
-                    .unwrap_or(0);
-                problems.push(SchemaProblem::BadRule {
-                    rule: labels.join(", "),
-                    message: format!(
-                        "together these rules leave column {:?} no possible value",
-                        self.columns[shared].name()
-                    ),
-                });
+                bad_components.push(ci);
+                problems.push(self.none_left(&comp.rules));
+            }
+        }
+        // Components sharing (decided) columns: satisfiable together?
+        for set in &self.linked {
+            if set.iter().any(|k| bad_components.contains(k)) {
+                continue;
+            }
+            let masks: Vec<ZeroMask> = set
+                .iter()
+                .map(|&k| {
+                    let c = &self.components[k];
+                    ZeroMask {
+                        columns: c.columns.clone(),
+                        allowed: self.mask(&c.columns, &c.rules),
+                    }
+                })
+                .collect();
+            let rules: Vec<usize> = set
+                .iter()
+                .flat_map(|&k| self.components[k].rules.iter().copied())
+                .collect();
+            match self.jointly_possible(&masks) {
+                Ok(true) => {}
+                Ok(false) => problems.push(self.none_left(&rules)),
+                Err(cells) => {
+                    let labels: Vec<&str> = rules
+                        .iter()
+                        .map(|&r| self.rules[r].label.as_str())
+                        .collect();
+                    problems.push(SchemaProblem::BadRule {
+                        rule: labels.join(", "),
+                        message: format!(
+                            "these rules share columns whose joint domain has {cells} cells, more than the {MAX_RULE_CELLS} dpsynth checks together; use fewer bins or values for the shared columns"
+                        ),
+                    });
+                }
             }
         }
         problems
     }
 
+    /// "Together these rules leave column X no possible value", naming the column the rules
+    /// share most.
+    fn none_left(&self, rules: &[usize]) -> SchemaProblem {
+        let labels: Vec<&str> = rules
+            .iter()
+            .map(|&r| self.rules[r].label.as_str())
+            .collect();
+        let mut columns: Vec<usize> = rules
+            .iter()
+            .flat_map(|&r| self.rules[r].columns.iter().copied())
+            .collect();
+        columns.sort_unstable();
+        columns.dedup();
+        let shared = columns
+            .iter()
+            .copied()
+            .max_by_key(|&c| {
+                (
+                    rules
+                        .iter()
+                        .filter(|&&r| self.rules[r].columns.contains(&c))
+                        .count(),
+                    std::cmp::Reverse(c),
+                )
+            })
+            .unwrap_or(0);
+        SchemaProblem::BadRule {
+            rule: labels.join(", "),
+            message: format!(
+                "together these rules leave column {:?} no possible value",
+                self.columns[shared].name()
+            ),
+        }
+    }
+
+    /// Whether some cell of the joint domain of masks that share columns is allowed by every
+    /// one of them. A column in one mask only is free, so it is enough to find codes of the
+    /// shared columns that every mask's projection allows. `Err(cells)` when the shared
+    /// columns' joint domain is larger than [`MAX_RULE_CELLS`].
+    fn jointly_possible(&self, masks: &[ZeroMask]) -> Result<bool, usize> {
+        let mut shared: Vec<usize> = Vec::new();
+        for m in masks {
+            for &c in &m.columns {
+                if !shared.contains(&c)
+                    && masks.iter().filter(|o| o.columns.contains(&c)).count() > 1
+                {
+                    shared.push(c);
+                }
+            }
+        }
+        shared.sort_unstable();
+        let cells = self.cells_of(&shared);
+        if cells > MAX_RULE_CELLS {
+            return Err(cells);
+        }
+        // Per mask: which codes of its shared columns some allowed cell has.
+        let projections: Vec<(Vec<usize>, Vec<bool>)> = masks
+            .iter()
+            .map(|m| {
+                let keep: Vec<usize> = (0..m.columns.len())
+                    .filter(|&i| shared.contains(&m.columns[i]))
+                    .collect();
+                let sub: Vec<usize> = keep.iter().map(|&i| m.columns[i]).collect();
+                let mut proj = vec![false; self.cells_of(&sub)];
+                let mut codes = vec![0usize; m.columns.len()];
+                for &ok in &m.allowed {
+                    if ok {
+                        let at = keep
+                            .iter()
+                            .fold(0, |acc, &i| acc * self.cards[m.columns[i]] + codes[i]);
+                        proj[at] = true;
+                    }
+                    for i in (0..codes.len()).rev() {
+                        codes[i] += 1;
+                        if codes[i] < self.cards[m.columns[i]] {
+                            break;
+                        }
+                        codes[i] = 0;
+                    }
+                }
+                (sub, proj)
+            })
+            .collect();
+        let mut codes = vec![0usize; self.cards.len()];
+        for _ in 0..cells {
+            let all = projections.iter().all(|(sub, proj)| {
+                proj[sub.iter().fold(0, |acc, &c| acc * self.cards[c] + codes[c])]
+            });
+            if all {
+                return Ok(true);
+            }
+            for &c in shared.iter().rev() {
+                codes[c] += 1;
+                if codes[c] < self.cards[c] {
+                    break;
+                }
+                codes[c] = 0;
+            }
+        }
+        Ok(false)
+    }
+
     /// The structural zeros of the rules: one mask per component that forbids some cell.
+    /// Masks may share columns (a hub column decided code by code, see [`Component`]); a
+    /// cell of the whole domain is possible exactly when every mask allows it.
     pub fn zero_masks(&self) -> Vec<ZeroMask> {
         self.components
             .iter()

@@ -331,3 +331,104 @@ fn the_final_check_reads_written_text() {
     rec[8] = "";
     assert!(r.check_written(&rec).is_ok());
 }
+
+/// Whether every mask allows the record `codes` (one code per modelled column).
+fn masks_allow(rules: &CompiledRules, masks: &[ZeroMask], codes: &[u32]) -> bool {
+    masks.iter().all(|m| {
+        let at: Vec<u32> = m.columns.iter().map(|&c| codes[c]).collect();
+        m.allowed[cell(rules, &m.columns, &at)]
+    })
+}
+
+#[test]
+fn rules_on_a_hub_column_factor_into_masks_that_decide_exactly() {
+    // Every rule ties one column to rtime (bins of 10). Those that compare rtime on a bin
+    // edge are decided code by code there and get one mask each; the two that both cut the
+    // bin 40-50 are decided together. Before factoring they formed one component of over
+    // 40 M cells (more than the 4 M limit): the schema was refused.
+    let s = schema(&[
+        "check = \"treat == 1 iff rtime >= 30\"",
+        "check = \"dtime >= 50 implies rtime >= 10\"",
+        "check = \"admitted >= '2020-07-01' implies rtime >= 30\"",
+        "check = \"creatinine is missing implies rtime < 90\"",
+        "check = \"arms == 2 implies rtime >= 20\"",
+        "check = \"`sample.yr` >= 2010 implies rtime >= 40\"",
+        "check = \"discharged < '2021-01-01' implies rtime < 90\"",
+        "name = \"maternity early\"\ncheck = \"ward == 'maternity' implies rtime < 45\"",
+        "name = \"death late\"\ncheck = \"death == 1 implies rtime >= 42\"",
+        "check = \"recur == 1 implies sex == 'F'\"",
+    ]);
+    let r = s.compiled_rules().unwrap();
+    let idx = |n: &str| s.modelled().iter().position(|c| c.name() == n).unwrap();
+    let sizes: Vec<usize> = r.components().iter().map(|c| c.rules.len()).collect();
+    assert_eq!(
+        sizes,
+        vec![1, 1, 1, 1, 1, 1, 1, 2, 1],
+        "{:?}",
+        r.components()
+    );
+    let joint = r.components().iter().find(|c| c.rules.len() == 2).unwrap();
+    assert_eq!(
+        joint.columns,
+        vec![idx("rtime"), idx("death"), idx("ward")]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    let masks = r.zero_masks();
+    assert_eq!(masks.len(), 9);
+    // The masks decide exactly: on random cells of the whole domain, every mask allows a
+    // cell exactly when some record in it obeys all the rules together.
+    let all: Vec<usize> = (0..r.rules.len()).collect();
+    let cards = s.modelled_cardinalities();
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let (mut yes, mut no) = (0, 0);
+    for _ in 0..3000 {
+        let codes: Vec<u32> = cards.iter().map(|&k| rng.gen_range(0..k as u32)).collect();
+        let exact = r.cell_allowed(&all, &codes);
+        assert_eq!(masks_allow(&r, &masks, &codes), exact, "{codes:?}");
+        if exact {
+            yes += 1;
+            // Decoding finds values for it that pass the final check.
+            let mut sol = r.solve_record(&codes).unwrap();
+            let drawn = sol.draw(|_, allowed: &IntervalSet| {
+                let p = allowed.parts[0];
+                if p.lo.is_finite() {
+                    p.lo.ceil()
+                } else {
+                    p.hi.floor()
+                }
+            });
+            let texts: Vec<String> = s
+                .modelled()
+                .iter()
+                .enumerate()
+                .map(|(j, col)| match drawn.iter().find(|(c, _)| *c == j) {
+                    Some((_, x)) => col.format_axis(*x),
+                    None => col.decode(codes[j], &mut rng).unwrap(),
+                })
+                .collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            r.check_written(&refs)
+                .unwrap_or_else(|e| panic!("{e}: {texts:?} from {codes:?}"));
+        } else {
+            no += 1;
+        }
+    }
+    assert!(yes > 100 && no > 100, "{yes} {no}");
+    // In the bin 40-50, maternity and death together need rtime in 42..44: possible; the
+    // same with a rule that also needs rtime >= 45 is not, and only a joint decision sees it.
+    let p = problems(&[
+        "name = \"maternity early\"\ncheck = \"ward == 'maternity' implies rtime < 45\"",
+        "name = \"death late\"\ncheck = \"death == 1 implies rtime >= 45\"",
+        "name = \"all\"\ncheck = \"ward == 'maternity' and death == 1\"",
+    ]);
+    assert!(
+        p.iter()
+            .any(|p| matches!(p, SchemaProblem::BadRule { rule, message }
+            if rule.contains("maternity early") && rule.contains("death late")
+                && message.contains("no possible value"))),
+        "{p:?}"
+    );
+}
