@@ -139,12 +139,6 @@ bin_width = 10
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN BUG (found by this test, also on main 9579f61): counting a text datetime column in "
-    "Spark local mode fails with java.lang.OutOfMemoryError (Java heap space) on 400 rows; the Spark "
-    "SQL for text date-times (src/sql/compile.rs) must be fixed. strict: remove this mark when it passes.",
-)
 def test_spark_counts_text_date_times_as_the_csv_reader(spark, tmp_path):
     # Date-times stored as text, parsed in Spark SQL as the CSV reader parses them: ISO 8601
     # (with or without seconds, clamped to the bounds) and a column `format` (with a leading
