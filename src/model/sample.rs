@@ -95,6 +95,9 @@ struct Step {
     cells: Vec<usize>,
     /// Probabilities `p(r | s)` at the same positions (rows sum to one).
     cond: Vec<f64>,
+    /// With one new attribute (every step of [`Step::for_clique`]): its code at each
+    /// position of `cells`, so a record is written without dividing the offset.
+    new_codes: Option<Vec<u32>>,
 }
 
 impl Step {
@@ -160,7 +163,7 @@ impl Step {
             .collect();
         let sep_st = strides(&sep_shape);
         let sep = sep_attrs.iter().copied().zip(sep_st).collect();
-        let new_attrs = attrs
+        let new_attrs: Vec<(usize, usize, usize)> = attrs
             .iter()
             .enumerate()
             .filter(|(_, a)| sep_attrs.binary_search(a).is_err())
@@ -182,12 +185,22 @@ impl Step {
                 row.iter_mut().for_each(|p| *p = 1.0 / k as f64);
             }
         }
+        let new_codes = match new_attrs[..] {
+            [(_, stride, size)] => Some(
+                cells
+                    .iter()
+                    .map(|&b| ((b / stride) % size) as u32)
+                    .collect(),
+            ),
+            _ => None,
+        };
         Step {
             sep,
             new_attrs,
             k,
             cells,
             cond,
+            new_codes,
         }
     }
 
@@ -198,6 +211,19 @@ impl Step {
     fn write(&self, cell: usize, row: &mut [u32]) {
         for &(a, stride, size) in &self.new_attrs {
             row[a] = ((cell / stride) % size) as u32;
+        }
+    }
+
+    /// Writes the new attributes of position `i` of `cells` (separator cell `i / k`, the
+    /// `i % k`-th cell of the new attributes) into record `rec` of column-major `cols`.
+    fn write_at(&self, i: usize, rec: usize, cols: &mut [Vec<u32>]) {
+        match (&self.new_codes, self.new_attrs.first()) {
+            (Some(codes), Some(&(a, _, _))) => cols[a][rec] = codes[i],
+            _ => {
+                for &(a, stride, size) in &self.new_attrs {
+                    cols[a][rec] = ((self.cells[i] / stride) % size) as u32;
+                }
+            }
         }
     }
 }
@@ -297,21 +323,23 @@ impl Sampler {
     pub fn chunk(&self, i: usize) -> Vec<Vec<u32>> {
         let start = self.chunk_start(i).min(self.rows);
         let len = (self.rows - start).min(SAMPLE_CHUNK);
-        let row_major = match self.method {
-            SamplingMethod::Forward => forward(
-                &self.steps,
-                self.n_attrs,
-                len,
-                self.seed,
-                (i * (SAMPLE_CHUNK / CHUNK)) as u64,
-            ),
+        match self.method {
+            SamplingMethod::Forward => {
+                let row_major = forward(
+                    &self.steps,
+                    self.n_attrs,
+                    len,
+                    self.seed,
+                    (i * (SAMPLE_CHUNK / CHUNK)) as u64,
+                );
+                to_columns(&row_major, self.n_attrs, len)
+            }
             SamplingMethod::Rounding => {
                 let mut rng = ChaCha20Rng::seed_from_u64(self.seed);
                 rng.set_stream(i as u64);
                 rounding(&self.steps, &self.keys, self.n_attrs, len, &mut rng)
             }
-        };
-        to_columns(&row_major, self.n_attrs, len)
+        }
     }
 }
 
@@ -805,15 +833,22 @@ fn stratification_keys(model: &GraphicalModel) -> Vec<Vec<(usize, u64)>> {
 /// proportion to its count, within two. Dealt to records sorted by other attributes, it
 /// keeps the new attributes' counts proportional within every stratum, not only overall.
 /// Linear time: copies are bucketed by position (a counting sort), not compared.
-fn spread_evenly(counts: &[usize], rng: &mut ChaCha20Rng, out: &mut Vec<usize>) {
+fn spread_evenly(
+    counts: &[usize],
+    rng: &mut ChaCha20Rng,
+    out: &mut Vec<usize>,
+    scratch: &mut SpreadScratch,
+) {
     let n: usize = counts.iter().sum();
     out.clear();
     out.resize(n, 0);
     if n == 0 {
         return;
     }
-    let mut bucket_of = Vec::with_capacity(n);
-    let mut starts = vec![0usize; n + 1];
+    let SpreadScratch { bucket_of, starts } = scratch;
+    bucket_of.clear();
+    starts.clear();
+    starts.resize(n + 1, 0);
     for (r, &c) in counts.iter().enumerate() {
         if c == 0 {
             continue;
@@ -821,93 +856,192 @@ fn spread_evenly(counts: &[usize], rng: &mut ChaCha20Rng, out: &mut Vec<usize>) 
         let u: f64 = rng.gen();
         for j in 0..c {
             let b = (((j as f64 + u) / c as f64 * n as f64) as usize).min(n - 1);
-            bucket_of.push((b, r));
+            bucket_of.push((b as u32, r as u32));
             starts[b + 1] += 1;
         }
     }
     for b in 0..n {
         starts[b + 1] += starts[b];
     }
-    for (b, r) in bucket_of {
-        out[starts[b]] = r;
+    for &(b, r) in bucket_of.iter() {
+        let b = b as usize;
+        out[starts[b]] = r as usize;
         starts[b] += 1;
     }
 }
 
-/// Sorts `(key, record)` pairs whose records are distinct and ascending: the same order as
-/// `sort_unstable` (key, then record), by a stable least-significant-digit radix sort on
-/// the key's bytes that vary (records stay ascending within a key). Linear time: a sort of
-/// a chunk's separator groups by stratum was a quarter of drawing records.
-fn sort_keyed(v: &mut Vec<(u64, usize)>, scratch: &mut Vec<(u64, usize)>) {
-    if v.len() < 128 {
+/// Buffers of [`spread_evenly`], reused across groups.
+#[derive(Default)]
+struct SpreadScratch {
+    bucket_of: Vec<(u32, u32)>,
+    starts: Vec<usize>,
+}
+
+/// Sorts `v` by the high 32 bits of its values, stably. For distinct values whose low
+/// halves ascend within each high half (e.g. `key << 32 | position`, built in position
+/// order) that is the order of `sort_unstable`. A least-significant-digit radix sort on
+/// the high bytes that vary: linear time, and no pass over the low halves, which are
+/// already in order.
+fn sort_by_high_half(v: &mut Vec<u64>, scratch: &mut Vec<u64>) {
+    let m = v.len();
+    if m < 64 {
         v.sort_unstable();
         return;
     }
-    let first = v[0].0;
-    let varying = v.iter().fold(0u64, |acc, &(k, _)| acc | (k ^ first));
-    scratch.clear();
-    scratch.resize(v.len(), (0, 0));
-    for byte in 0..8 {
-        let shift = 8 * byte;
-        if (varying >> shift) & 0xff == 0 {
-            continue;
+    let first = (v[0] >> 32) as u32;
+    let varying = v
+        .iter()
+        .fold(0u32, |acc, &k| acc | ((k >> 32) as u32 ^ first));
+    if varying == 0 {
+        return;
+    }
+    // Digits of up to 11 bits over the varying range (8 for small inputs, where clearing
+    // 2,048 counters would cost more than a pass).
+    let (low, high) = (varying.trailing_zeros(), 32 - varying.leading_zeros());
+    let max_digit = if m >= 2048 { 11 } else { 8 };
+    let passes = (high - low).div_ceil(max_digit);
+    let digit = (high - low).div_ceil(passes);
+    let mask = (1u64 << digit) - 1;
+    scratch.truncate(m);
+    scratch.resize(m, 0);
+    let mut count = vec![0usize; (1 << digit) + 1];
+    for pass in 0..passes {
+        let shift = 32 + low + pass * digit;
+        count.fill(0);
+        for &k in v.iter() {
+            count[((k >> shift) & mask) as usize + 1] += 1;
         }
-        let mut count = [0usize; 257];
-        for &(k, _) in v.iter() {
-            count[((k >> shift) & 0xff) as usize + 1] += 1;
-        }
-        for i in 0..256 {
+        for i in 0..(1 << digit) {
             count[i + 1] += count[i];
         }
-        for &e in v.iter() {
-            let d = ((e.0 >> shift) & 0xff) as usize;
-            scratch[count[d]] = e;
+        for &k in v.iter() {
+            let d = ((k >> shift) & mask) as usize;
+            scratch[count[d]] = k;
             count[d] += 1;
         }
         std::mem::swap(v, scratch);
     }
 }
 
+/// Buffers of [`order_by_strata`], reused across groups and steps.
+#[derive(Default)]
+struct StrataScratch {
+    draws: Vec<u32>,
+    keys: Vec<u64>,
+    run: Vec<u64>,
+    scratch: Vec<u64>,
+    members: Vec<usize>,
+}
+
+/// Orders a separator group's records (ascending on entry) by stratum, at random within a
+/// stratum: one `u = rng.gen::<u32>()` per record in entry order, then the order of
+/// sorting `(strata[rec], u, rec)`. Sorted by stratum first, then each stratum's records
+/// by their draws: strata are mostly small, so the draws' four bytes are sorted only
+/// where records share a stratum (the 16-byte keys sorted on every varying byte took a
+/// seventh of a large release's CPU).
+fn order_by_strata(
+    group: &mut [usize],
+    strata: &[u32],
+    rng: &mut ChaCha20Rng,
+    s: &mut StrataScratch,
+) {
+    let m = group.len();
+    s.draws.clear();
+    s.draws.extend((0..m).map(|_| rng.gen::<u32>()));
+    s.keys.clear();
+    s.keys.extend(
+        group
+            .iter()
+            .enumerate()
+            .map(|(p, &rec)| (strata[rec] as u64) << 32 | p as u64),
+    );
+    sort_by_high_half(&mut s.keys, &mut s.scratch);
+    s.members.clear();
+    s.members.extend_from_slice(group);
+    const LOW: u64 = 0xffff_ffff;
+    let mut out = 0;
+    let mut i = 0;
+    while i < m {
+        let stratum = s.keys[i] >> 32;
+        let mut j = i + 1;
+        while j < m && s.keys[j] >> 32 == stratum {
+            j += 1;
+        }
+        if j - i == 1 {
+            group[out] = s.members[(s.keys[i] & LOW) as usize];
+            out += 1;
+        } else {
+            let draws = &s.draws;
+            s.run.clear();
+            s.run.extend(s.keys[i..j].iter().map(|&k| {
+                let p = k & LOW;
+                (draws[p as usize] as u64) << 32 | p
+            }));
+            sort_by_high_half(&mut s.run, &mut s.scratch);
+            for &k in &s.run {
+                group[out] = s.members[(k & LOW) as usize];
+                out += 1;
+            }
+        }
+        i = j;
+    }
+}
+
+/// `rows` records by controlled rounding along the tree, column-major (one code vector per
+/// attribute): a step reads the separator and strata columns in order and writes one new
+/// column, each a few hundred kilobytes, where row-major records spread every write over
+/// the whole chunk.
 fn rounding(
     steps: &[Step],
     keys: &[Vec<(usize, u64)>],
     n_attrs: usize,
     rows: usize,
     rng: &mut ChaCha20Rng,
-) -> Vec<u32> {
-    let mut out = vec![0u32; rows * n_attrs];
+) -> Vec<Vec<u32>> {
+    let mut cols = vec![vec![0u32; rows]; n_attrs];
     if n_attrs == 0 || rows == 0 {
-        return out;
+        return cols;
     }
     let mut counts = Vec::new();
     let mut groups: Vec<(usize, usize)> = Vec::new();
     let mut dealt = Vec::new();
-    let mut order: Vec<(u64, usize)> = Vec::new();
-    let mut scratch: Vec<(u64, usize)> = Vec::new();
-    let mut members: Vec<usize> = Vec::with_capacity(rows);
+    let mut spread = SpreadScratch::default();
+    let mut sort = StrataScratch::default();
+    let mut members: Vec<usize> = vec![0; rows];
+    let mut sep_of: Vec<usize> = vec![0; rows];
+    // Strata are below KEY_SPACE = 2^32, and so is every partial key.
+    let mut strata: Vec<u32> = vec![0; rows];
     let mut starts: Vec<usize> = Vec::new();
+    let mut pos: Vec<usize> = Vec::new();
     for (st, key) in steps.iter().zip(keys) {
         let n_sep = st.cells.len() / st.k.max(1);
+        // Each record's separator cell and stratum, one attribute at a time.
+        sep_of.fill(0);
+        for &(a, stride) in &st.sep {
+            for (s, &c) in sep_of.iter_mut().zip(&cols[a]) {
+                *s += c as usize * stride;
+            }
+        }
+        if !key.is_empty() {
+            strata.fill(0);
+            for &(a, size) in key {
+                let size = size as u32;
+                for (k, &c) in strata.iter_mut().zip(&cols[a]) {
+                    *k = *k * size + c;
+                }
+            }
+        }
         // Group records by separator cell (counting sort keeps it linear).
         starts.clear();
         starts.resize(n_sep + 1, 0);
-        let sep_of: Vec<usize> = out.chunks(n_attrs).map(|row| st.sep_index(row)).collect();
-        let strata: Vec<u64> = out
-            .chunks(n_attrs)
-            .map(|row| {
-                key.iter()
-                    .fold(0u64, |k, &(a, size)| k * size + row[a] as u64)
-            })
-            .collect();
         for &s in &sep_of {
             starts[s + 1] += 1;
         }
         for s in 0..n_sep {
             starts[s + 1] += starts[s];
         }
-        members.clear();
-        members.resize(rows, 0);
-        let mut pos = starts.clone();
+        pos.clear();
+        pos.extend_from_slice(&starts);
         for (r, &s) in sep_of.iter().enumerate() {
             members[pos[s]] = r;
             pos[s] += 1;
@@ -921,38 +1055,25 @@ fn rounding(
         controlled_round(&st.cond, st.k, &groups, rng, &mut counts);
         for (i, &(s, _)) in groups.iter().enumerate() {
             let group = &mut members[starts[s]..starts[s + 1]];
-            if key.is_empty() {
-                group.shuffle(rng);
-            } else {
-                // Strata in key order, random order within each.
-                order.clear();
-                order.extend(
-                    group
-                        .iter()
-                        .map(|&rec| (strata[rec] << 32 | rng.gen::<u32>() as u64, rec)),
-                );
-                sort_keyed(&mut order, &mut scratch);
-                for (g, &(_, rec)) in group.iter_mut().zip(&order) {
-                    *g = rec;
-                }
-            }
             let group_counts = &counts[i * st.k..(i + 1) * st.k];
             if key.is_empty() {
+                group.shuffle(rng);
                 // No strata: consecutive blocks of the shuffled records.
                 dealt.clear();
                 for (r, &cnt) in group_counts.iter().enumerate() {
                     dealt.extend(std::iter::repeat_n(r, cnt));
                 }
             } else {
-                spread_evenly(group_counts, rng, &mut dealt);
+                // Strata in key order, random order within each.
+                order_by_strata(group, &strata, rng, &mut sort);
+                spread_evenly(group_counts, rng, &mut dealt, &mut spread);
             }
             for (&rec, &r) in group.iter().zip(&dealt) {
-                let cell = st.cells[s * st.k + r];
-                st.write(cell, &mut out[rec * n_attrs..(rec + 1) * n_attrs]);
+                st.write_at(s * st.k + r, rec, &mut cols);
             }
         }
     }
-    out
+    cols
 }
 
 #[cfg(test)]
@@ -962,26 +1083,47 @@ mod tests {
     #[test]
     fn radix_sort_orders_as_sort_unstable() {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
-        for n in [0usize, 1, 127, 128, 5000] {
-            for bits in [1u32, 9, 40, 64] {
-                let v: Vec<(u64, usize)> = (0..n)
-                    .map(|r| {
-                        let k: u64 = rng.gen();
-                        (
-                            if bits == 64 {
-                                k
-                            } else {
-                                k & ((1u64 << bits) - 1)
-                            },
-                            r,
-                        )
+        for n in [0usize, 1, 63, 64, 5000] {
+            for bits in [1u32, 9, 20, 32] {
+                let v: Vec<u64> = (0..n)
+                    .map(|p| {
+                        let k: u64 = rng.gen::<u32>() as u64 & ((1u64 << bits) - 1);
+                        k << 32 | p as u64
                     })
                     .collect();
                 let mut expect = v.clone();
                 expect.sort_unstable();
                 let (mut got, mut scratch) = (v, Vec::new());
-                sort_keyed(&mut got, &mut scratch);
+                sort_by_high_half(&mut got, &mut scratch);
                 assert_eq!(got, expect, "{n} {bits}");
+            }
+        }
+    }
+
+    /// The two-level order (strata, then draws within a stratum) is the order of sorting
+    /// `(strata << 32 | draw, rec)` whole, with the same draws.
+    #[test]
+    fn strata_order_is_the_order_of_the_whole_keys() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        for n in [0usize, 1, 2, 70, 3000] {
+            for n_strata in [1u64, 3, 50, 1 << 31] {
+                let strata: Vec<u32> = (0..2 * n)
+                    .map(|_| (rng.gen::<u64>() % n_strata) as u32)
+                    .collect();
+                // Every other record, ascending.
+                let group: Vec<usize> = (0..n).map(|i| 2 * i + 1).collect();
+                let mut a = ChaCha20Rng::seed_from_u64(n as u64);
+                let mut b = a.clone();
+                let mut expect: Vec<(u64, usize)> = group
+                    .iter()
+                    .map(|&rec| ((strata[rec] as u64) << 32 | a.gen::<u32>() as u64, rec))
+                    .collect();
+                expect.sort_unstable();
+                let mut got = group.clone();
+                order_by_strata(&mut got, &strata, &mut b, &mut StrataScratch::default());
+                let expect: Vec<usize> = expect.into_iter().map(|(_, r)| r).collect();
+                assert_eq!(got, expect, "{n} {n_strata}");
+                assert_eq!(a.gen::<u64>(), b.gen::<u64>(), "the same draws were used");
             }
         }
     }
