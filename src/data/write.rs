@@ -120,6 +120,9 @@ pub struct CsvChunkWriter<'a, W: Write> {
     /// Per modelled column and code, the CSV bytes of a fixed text (None: drawn); `None`
     /// when the schema has rules.
     plain: Option<Vec<Vec<PlainCode>>>,
+    /// When every written column is modelled and every code's CSV bytes are fixed and at
+    /// most 16 long: those bytes, zero-padded, and their length (copied as one 16-byte move).
+    short: Option<Vec<Vec<ShortField>>>,
     rng: rand_chacha::ChaCha20Rng,
     /// Records written so far.
     next: usize,
@@ -127,6 +130,9 @@ pub struct CsvChunkWriter<'a, W: Write> {
     codes: Vec<u32>,
     quoter: Quoter,
 }
+
+/// A field's CSV bytes, zero-padded to 16, and their length.
+type ShortField = ([u8; 16], u8);
 
 enum Slot<'a> {
     Id(Option<&'a str>),
@@ -180,6 +186,7 @@ impl<'a, W: Write> CsvChunkWriter<'a, W> {
                 })
                 .collect()
         });
+        let short = short_codes(&slots, plain.as_deref());
         let mut w = CsvChunkWriter {
             out: writer,
             sink_name: sink_name.to_string(),
@@ -187,6 +194,7 @@ impl<'a, W: Write> CsvChunkWriter<'a, W> {
             modelled,
             slots,
             plain,
+            short,
             rng: decode_rng(seed),
             next: 0,
             buf: Vec::with_capacity(WRITE_BUFFER + (1 << 16)),
@@ -227,6 +235,9 @@ impl<'a, W: Write> CsvChunkWriter<'a, W> {
             e => e,
         })?;
         let n = columns.first().map_or(0, Vec::len);
+        if self.short.is_some() {
+            return self.write_short(columns, n);
+        }
         self.codes.resize(columns.len(), 0);
         for r in 0..n {
             let row = self.next;
@@ -288,6 +299,50 @@ impl<'a, W: Write> CsvChunkWriter<'a, W> {
         Ok(())
     }
 
+    /// [`CsvChunkWriter::write_chunk`] when every field is a short fixed text: each field
+    /// is one 16-byte copy into the buffer (kept zero-filled past its end) and a delimiter.
+    fn write_short(&mut self, columns: &[Vec<u32>], n: usize) -> Result<(), DataError> {
+        let Some(short) = self.short.take() else {
+            return Ok(());
+        };
+        let width = self.slots.len();
+        let order: Vec<usize> = self
+            .slots
+            .iter()
+            .filter_map(|s| match s {
+                Slot::Modelled(j) => Some(*j),
+                Slot::Id(_) => None,
+            })
+            .collect();
+        // Room for one more record of at most 17 bytes per field past the flushing point.
+        let room = WRITE_BUFFER + 17 * width + 16;
+        let mut fill = self.buf.len();
+        self.buf.resize(room, 0);
+        let mut result = Ok(());
+        for r in 0..n {
+            for (i, &j) in order.iter().enumerate() {
+                let (bytes, len) = &short[j][columns[j][r] as usize];
+                self.buf[fill..fill + 16].copy_from_slice(bytes);
+                fill += *len as usize;
+                self.buf[fill] = if i + 1 == width { b'\n' } else { b',' };
+                fill += 1;
+            }
+            if fill >= WRITE_BUFFER {
+                self.buf.truncate(fill);
+                result = self.flush_buf();
+                if result.is_err() {
+                    break;
+                }
+                fill = 0;
+                self.buf.resize(room, 0);
+            }
+        }
+        self.buf.truncate(fill);
+        self.next += n;
+        self.short = Some(short);
+        result
+    }
+
     fn flush_buf(&mut self) -> Result<(), DataError> {
         self.out
             .write_all(&self.buf)
@@ -308,6 +363,33 @@ impl<'a, W: Write> CsvChunkWriter<'a, W> {
         })?;
         Ok(self.out)
     }
+}
+
+/// The short-field table of [`CsvChunkWriter`]: `None` unless every slot is modelled and
+/// every code of every column has fixed CSV bytes of at most 16.
+fn short_codes(
+    slots: &[Slot<'_>],
+    plain: Option<&[Vec<PlainCode>]>,
+) -> Option<Vec<Vec<ShortField>>> {
+    if slots.is_empty() || slots.iter().any(|s| matches!(s, Slot::Id(_))) {
+        return None;
+    }
+    plain?
+        .iter()
+        .map(|codes| {
+            codes
+                .iter()
+                .map(|c| match c {
+                    PlainCode::Fixed(b) if b.len() <= 16 => {
+                        let mut a = [0u8; 16];
+                        a[..b.len()].copy_from_slice(b);
+                        Some((a, b.len() as u8))
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Appends [`synthetic_id`] without building it as a string (a plain prefix).
