@@ -473,7 +473,52 @@ pub(super) struct Encoder<'a> {
     repeats: Vec<(&'a Column, usize, RepeatDetector)>,
     /// With [`ReadOptions::check_rules`]: the schema's rules, checked on every row.
     rules: Option<crate::schema::rules::CompiledRules>,
+    /// Per modelled column, the encodings of texts seen recently.
+    memo: Vec<Memo>,
     rows: u64,
+}
+
+/// Bits of a [`Memo`]'s slot index (512 slots, 16 KB per column).
+const MEMO_BITS: u32 = 9;
+
+/// A column's recent cell texts (up to 15 bytes) and their encodings, in a direct-mapped
+/// table: most columns repeat a few texts, whose encoding (trimming, missing tokens, a
+/// value lookup or a number parsed and binned) was the larger part of reading a file.
+/// [`Column::encode`] is a function of the text alone, so a hit returns what it would;
+/// problems are never kept (each is reported by encoding afresh).
+struct Memo {
+    /// The text's bytes, zero-padded, with its length in the last byte (`u128::MAX`: empty).
+    slots: Vec<(u128, Cell)>,
+}
+
+impl Memo {
+    fn new() -> Self {
+        Memo {
+            slots: vec![(u128::MAX, Cell::Value(0)); 1 << MEMO_BITS],
+        }
+    }
+
+    fn encode(&mut self, col: &Column, raw: &str) -> Result<Cell, CellError> {
+        let b = raw.as_bytes();
+        if b.len() > 15 {
+            return col.encode(raw);
+        }
+        let mut buf = [0u8; 16];
+        buf[..b.len()].copy_from_slice(b);
+        buf[15] = b.len() as u8;
+        let key = u128::from_le_bytes(buf);
+        let h = ((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            >> (64 - MEMO_BITS);
+        let slot = &mut self.slots[h as usize];
+        if slot.0 == key {
+            return Ok(slot.1);
+        }
+        let encoded = col.encode(raw);
+        if let Ok(cell) = encoded {
+            *slot = (key, cell);
+        }
+        encoded
+    }
 }
 
 impl<'a> Encoder<'a> {
@@ -628,6 +673,7 @@ impl<'a> Encoder<'a> {
             }
             (u, _) => u,
         };
+        let modelled_len = modelled.len();
         let repeats: Vec<(&Column, usize, RepeatDetector)> = schema
             .columns()
             .iter()
@@ -648,6 +694,7 @@ impl<'a> Encoder<'a> {
             unit,
             repeats,
             rules,
+            memo: (0..modelled_len).map(|_| Memo::new()).collect(),
             rows: 0,
         })
     }
@@ -747,7 +794,7 @@ impl<'a> Encoder<'a> {
             };
             let raw = cell(pos);
             let encoded = match raw {
-                Some(raw) => col.encode(raw),
+                Some(raw) => self.memo[j].encode(col, raw),
                 None => match col.missing_code() {
                     Some(c) => Ok(Cell::Missing(c)),
                     None => Err(CellError::MissingNotAllowed),
