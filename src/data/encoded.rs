@@ -31,6 +31,24 @@ impl Codes {
         }
     }
 
+    pub fn reserve(&mut self, additional: usize) {
+        match self {
+            Codes::U8(v) => v.reserve(additional),
+            Codes::U16(v) => v.reserve(additional),
+            Codes::U32(v) => v.reserve(additional),
+        }
+    }
+
+    /// Appends `other`'s codes (of the same width: both made for one column).
+    pub fn append(&mut self, other: &Codes) {
+        match (self, other) {
+            (Codes::U8(a), Codes::U8(b)) => a.extend_from_slice(b),
+            (Codes::U16(a), Codes::U16(b)) => a.extend_from_slice(b),
+            (Codes::U32(a), Codes::U32(b)) => a.extend_from_slice(b),
+            (a, b) => (0..b.len()).for_each(|i| a.push(b.get(i))),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Codes::U8(v) => v.len(),

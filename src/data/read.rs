@@ -355,6 +355,19 @@ const BATCH: usize = 4096;
 /// A batch of parsed records, ended early by a parse error when there is one.
 type Parsed = (Vec<csv::StringRecord>, Option<csv::Error>);
 
+/// Batches gathered before they are encoded in parallel ([`Encoder::encode_batches`]).
+const PARALLEL_BATCHES: usize = 8;
+
+/// One batch's cells encoded on a worker: its codes and report counts, and its first
+/// problem (line, modelled column, text, why), after which it stopped.
+struct BatchCodes {
+    codes: Vec<Codes>,
+    /// Per modelled column: clamped below, clamped above, mapped to the catch-all, missing.
+    counts: Vec<[u64; 4]>,
+    rows: u64,
+    problem: Option<(Location, usize, String, CellError)>,
+}
+
 /// Parses CSV on one thread and encodes on the calling one: the `csv` parser and the
 /// encoder each took about half the time of reading a large file. Records arrive in file
 /// order in batches (recycled, so records are not reallocated), with any parse error in
@@ -380,6 +393,7 @@ fn run<R: Read + Send>(
         }
     };
     let mut enc = Encoder::new(file, schema, opts, mode, &header, errors)?.grouping(groups);
+    let parallel = enc.parallel();
     let finished = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(4);
         let (back, recycled) = std::sync::mpsc::channel::<Vec<csv::StringRecord>>();
@@ -413,6 +427,29 @@ fn run<R: Read + Send>(
             }
         });
         // false: stop without a table (the original single pass returned early there).
+        if parallel {
+            let mut pending: Vec<Parsed> = Vec::with_capacity(PARALLEL_BATCHES);
+            let mut open = true;
+            while open {
+                match rx.recv() {
+                    Ok(p) => {
+                        let ends = p.1.is_some();
+                        pending.push(p);
+                        if pending.len() < PARALLEL_BATCHES && !ends {
+                            continue;
+                        }
+                    }
+                    Err(_) => open = false,
+                }
+                if !enc.encode_batches(&pending) {
+                    return false;
+                }
+                for (batch, _) in pending.drain(..) {
+                    let _ = back.send(batch);
+                }
+            }
+            return true;
+        }
         while let Ok((batch, error)) = rx.recv() {
             for rec in &batch {
                 if enc.full() {
@@ -478,14 +515,15 @@ pub(super) struct Encoder<'a> {
     rows: u64,
 }
 
-/// Bits of a [`Memo`]'s slot index (512 slots, 16 KB per column).
-const MEMO_BITS: u32 = 9;
+/// Bits of a [`Memo`]'s slot index (256 slots, 8 KB per column).
+const MEMO_BITS: u32 = 8;
 
 /// A column's recent cell texts (up to 15 bytes) and their encodings, in a direct-mapped
 /// table: most columns repeat a few texts, whose encoding (trimming, missing tokens, a
 /// value lookup or a number parsed and binned) was the larger part of reading a file.
 /// [`Column::encode`] is a function of the text alone, so a hit returns what it would;
 /// problems are never kept (each is reported by encoding afresh).
+#[derive(Clone)]
 struct Memo {
     /// The text's bytes, zero-padded, with its length in the last byte (`u128::MAX`: empty).
     slots: Vec<(u128, Cell)>,
@@ -503,10 +541,13 @@ impl Memo {
         if b.len() > 15 {
             return col.encode(raw);
         }
-        let mut buf = [0u8; 16];
-        buf[..b.len()].copy_from_slice(b);
-        buf[15] = b.len() as u8;
-        let key = u128::from_le_bytes(buf);
+        // Built in a register (bytes stored one by one and read back as a u128 stall).
+        let key = b
+            .iter()
+            .enumerate()
+            .fold((b.len() as u128) << 120, |k, (i, &c)| {
+                k | (c as u128) << (8 * i)
+            });
         let h = ((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
             >> (64 - MEMO_BITS);
         let slot = &mut self.slots[h as usize];
@@ -697,6 +738,99 @@ impl<'a> Encoder<'a> {
             memo: (0..modelled_len).map(|_| Memo::new()).collect(),
             rows: 0,
         })
+    }
+
+    /// Whether records may be encoded in parallel batches: a plain encoding pass, where
+    /// each cell's code depends on its text alone (no privacy unit, id repeats or rules
+    /// kept in record order) and the first problem ends it.
+    fn parallel(&self) -> bool {
+        self.mode == Mode::Encode
+            && self.unit.is_none()
+            && self.repeats.is_empty()
+            && self.rules.is_none()
+            && self.groups.is_none()
+            && rayon::current_num_threads() > 1
+    }
+
+    /// Encodes parsed batches in parallel (the CSV parser fills the next ones meanwhile)
+    /// and appends them in file order; the first problem in file order (a cell, or a
+    /// batch's parse error after its records) ends reading as the record-by-record loop
+    /// does. `false` when reading must stop without a table.
+    fn encode_batches(&mut self, batches: &[Parsed]) -> bool {
+        use rayon::prelude::*;
+        let (modelled, positions) = (&self.modelled, &self.positions);
+        let empty: Vec<Codes> = modelled
+            .iter()
+            .map(|c| Codes::with_cardinality(c.cardinality(), 0))
+            .collect();
+        let memo = &self.memo;
+        let done: Vec<BatchCodes> = batches
+            .par_iter()
+            .map_init(
+                || memo.clone(),
+                |memo, (batch, _)| {
+                    let mut out = BatchCodes {
+                        codes: empty.clone(),
+                        counts: vec![[0; 4]; modelled.len()],
+                        rows: 0,
+                        problem: None,
+                    };
+                    out.codes.iter_mut().for_each(|c| c.reserve(batch.len()));
+                    'records: for rec in batch {
+                        out.rows += 1;
+                        for (j, col) in modelled.iter().enumerate() {
+                            let Some(pos) = positions[j] else {
+                                continue;
+                            };
+                            let raw = rec.get(pos).unwrap_or("");
+                            match memo[j].encode(col, raw) {
+                                Ok(cell) => {
+                                    let c = &mut out.counts[j];
+                                    match cell {
+                                        Cell::Value(_) => {}
+                                        Cell::ClampedBelow(_) => c[0] += 1,
+                                        Cell::ClampedAbove(_) => c[1] += 1,
+                                        Cell::Other(_) => c[2] += 1,
+                                        Cell::Missing(_) => c[3] += 1,
+                                    }
+                                    out.codes[j].push(cell.code());
+                                }
+                                Err(e) => {
+                                    let line =
+                                        Location::Line(rec.position().map_or(0, |p| p.line()));
+                                    out.problem = Some((line, j, raw.to_string(), e));
+                                    break 'records;
+                                }
+                            }
+                        }
+                    }
+                    out
+                },
+            )
+            .collect();
+        for (out, (_, parse_error)) in done.into_iter().zip(batches) {
+            self.rows += out.rows;
+            if let Some((line, j, raw, e)) = out.problem {
+                let col = self.modelled[j];
+                self.errors.push(cell_error(self.file, line, col, &raw, e));
+                return false;
+            }
+            for (dst, src) in self.codes.iter_mut().zip(&out.codes) {
+                dst.append(src);
+            }
+            for (r, c) in self.report.columns.iter_mut().zip(&out.counts) {
+                r.clamped_below += c[0];
+                r.clamped_above += c[1];
+                r.mapped_to_other += c[2];
+                r.missing += c[3];
+            }
+            if let Some(e) = parse_error {
+                if !self.parse_error(e) {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Folds problems into `groups` as they come ([`Mode::Group`] reads the whole source).
