@@ -616,3 +616,87 @@ fn chunked_writer_with_rules_matches_record_by_record_decoding() {
         other => panic!("expected a rule violation at record 261, got {other:?}"),
     }
 }
+
+/// A schema without ids, units or rules: files are encoded in parallel batches.
+const PLAIN: &str = r#"
+[[columns]]
+name = "sex"
+kind = "categorical"
+values = ["F", "M"]
+
+[[columns]]
+name = "ward"
+kind = "categorical"
+values = ["A", "B"]
+other = "Other"
+missing = "category"
+
+[[columns]]
+name = "age"
+kind = "integer"
+min = 0
+max = 100
+bin_width = 10
+"#;
+
+/// Files of a plain schema are encoded in parallel batches, 8 x 4,096 records at a time
+/// (`read::Encoder::encode_batches`): the table, the report and the first problem must be
+/// those of the record-by-record loop (`read_csv_from`), far past the first batches.
+#[test]
+fn parallel_batches_read_as_the_record_by_record_loop() {
+    let schema = Schema::from_toml_str(PLAIN, "p.toml").unwrap_or_else(|e| panic!("{e}"));
+    let wards = ["A", "B", "Z", ""];
+    let lines: Vec<String> = (0..100_000)
+        .map(|i| {
+            let age = (i * 7) % 120;
+            let age = if i % 13 == 0 {
+                -(age as i64)
+            } else {
+                age as i64
+            };
+            format!("{},{},{age}", ["F", "M"][i % 2], wards[(i / 3) % 4])
+        })
+        .collect();
+    let text = |lines: &[String]| format!("sex,ward,age\n{}\n", lines.join("\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let both = |name: &str, t: &str| {
+            let p = write(dir.path(), name, t);
+            let parallel = read_csv(&p, &schema);
+            let single = read_csv_from(
+                t.as_bytes(),
+                &p.display().to_string(),
+                &schema,
+                &ReadOptions::default(),
+            );
+            (parallel, single)
+        };
+        let (a, b) = both("clean.csv", &text(&lines));
+        let ((ta, ra), (tb, rb)) = (a.unwrap(), b.unwrap());
+        assert_eq!(ta.n_rows(), 100_000);
+        for c in 0..3 {
+            assert_eq!(ta.column(c), tb.column(c), "column {c}");
+        }
+        assert_eq!(ra, rb);
+        assert!(ra.total_clamped() > 0 && ra.total_other() > 0);
+
+        // A bad cell on line 70,002 (record 70,001), a malformed row after it.
+        let mut bad = lines.clone();
+        bad[70_000] = "X,A,5".into();
+        bad[90_000] = "F,A".into();
+        let (a, b) = both("bad.csv", &text(&bad));
+        let (ea, eb) = (a.unwrap_err().to_string(), b.unwrap_err().to_string());
+        assert_eq!(ea, eb);
+        assert!(ea.contains("70002"), "{ea}");
+        // The malformed row first.
+        bad[50_000] = "F,A,3,4".into();
+        let (a, b) = both("bad2.csv", &text(&bad));
+        let (ea, eb) = (a.unwrap_err().to_string(), b.unwrap_err().to_string());
+        assert_eq!(ea, eb);
+        assert!(ea.contains("50002"), "{ea}");
+    });
+}
