@@ -1,8 +1,10 @@
-//! Counting all 105 two-way marginals of adult (issue #2 target: >= 100M row-clique updates/s).
+//! Counting all 105 two-way marginals of adult, one clique at a time (`count`) and all together
+//! (`count_many`, the in-memory oracle's prefetch). Issue #16 target: >= 500 M row-clique
+//! updates/s.
 //! Run: `cargo bench --bench counting`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dpsynth::marginal::{all_k_way, count};
+use dpsynth::marginal::{all_k_way, count, count_many};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -20,6 +22,16 @@ fn two_way_adult(c: &mut Criterion) {
             cliques
                 .iter()
                 .map(|cl| count(&table, &domain, cl).values[0])
+                .sum::<f64>()
+        })
+    });
+    // The same marginals asked together, as mechanisms do through the oracle's prefetch:
+    // on a table this small, one clique per thread.
+    g.bench_function("adult_all_2way_together", |b| {
+        b.iter(|| {
+            count_many(&table, &domain, &cliques)
+                .iter()
+                .map(|t| t.values[0])
                 .sum::<f64>()
         })
     });

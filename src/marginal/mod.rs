@@ -7,7 +7,7 @@ mod oracle;
 mod table;
 
 pub use clique::{all_k_way, Clique};
-pub use count::{count, MAX_COUNT_CELLS};
+pub use count::{count, count_many, MAX_COUNT_CELLS, PARALLEL_ROWS};
 pub use domain::Domain;
 pub use oracle::{InMemoryOracle, MarginalOracle, OracleError};
 pub use table::MarginalTable;

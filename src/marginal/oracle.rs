@@ -1,6 +1,9 @@
 //! The seam between private data and mechanisms.
 
-use super::{count, Clique, Domain, MarginalTable, MAX_COUNT_CELLS};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::{count, count_many, Clique, Domain, MarginalTable, MAX_COUNT_CELLS};
 use crate::data::EncodedTable;
 
 /// Answers exact marginal queries on private data. Mechanisms read data only through this
@@ -37,12 +40,18 @@ pub enum OracleError {
 pub struct InMemoryOracle<'a> {
     table: &'a EncodedTable,
     domain: Domain,
+    /// Tables counted by [`MarginalOracle::prefetch`], each handed out once.
+    prefetched: Mutex<HashMap<Clique, MarginalTable>>,
 }
 
 impl<'a> InMemoryOracle<'a> {
     pub fn new(table: &'a EncodedTable) -> Self {
         let domain = Domain::new(table.names().to_vec(), table.cardinalities().to_vec());
-        InMemoryOracle { table, domain }
+        InMemoryOracle {
+            table,
+            domain,
+            prefetched: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -56,7 +65,28 @@ impl MarginalOracle for InMemoryOracle<'_> {
         if cells > MAX_COUNT_CELLS {
             return Err(OracleError::TooLarge(clique.describe(&self.domain), cells));
         }
-        Ok(count(self.table, &self.domain, clique))
+        let cached = self
+            .prefetched
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(clique));
+        Ok(cached.unwrap_or_else(|| count(self.table, &self.domain, clique)))
+    }
+
+    /// Counts the cliques together ([`count_many`]: on a small table one clique per
+    /// thread), kept until each is asked for once. Cliques too large to count are left
+    /// for [`MarginalOracle::marginal`] to refuse.
+    fn prefetch(&self, cliques: &[Clique]) -> Result<(), OracleError> {
+        let todo: Vec<Clique> = cliques
+            .iter()
+            .filter(|c| c.cells(&self.domain) <= MAX_COUNT_CELLS)
+            .cloned()
+            .collect();
+        let tables = count_many(self.table, &self.domain, &todo);
+        if let Ok(mut m) = self.prefetched.lock() {
+            m.extend(todo.into_iter().zip(tables));
+        }
+        Ok(())
     }
 }
 
