@@ -300,9 +300,17 @@ pub fn equal_mass_runs(y: &[f64], max_bins: usize, sigma: f64) -> Vec<Vec<u32>> 
     let mut cuts: Vec<usize> = Vec::with_capacity(k);
     // Noisy mass of the closed runs and of the open one.
     let (mut done, mut run, mut open) = (0.0, 0.0, false);
+    // Never below the mass a bin should carry over its noise (the first rule's 10 sigma):
+    // once heavy cells have taken their runs, the light tail would otherwise be cut into
+    // bins whose counts are mostly noise.
+    let floor = if sigma.is_finite() {
+        MIN_SIGMAS_PER_BIN * sigma.max(0.0)
+    } else {
+        0.0
+    };
     let target = |done: f64, cuts: &[usize]| {
         let left = k - cuts.len();
-        (left > 1).then(|| (total - done) / left as f64)
+        (left > 1).then(|| ((total - done) / left as f64).max(floor))
     };
     for (i, &v) in y.iter().enumerate() {
         if let Some(t) = target(done, &cuts).filter(|&t| t > 0.0) {
@@ -501,6 +509,11 @@ check = "age < 16 implies job is missing"
         let r = equal_mass_runs(&spike, 4, 0.1);
         assert_eq!(r[0], vec![0, 1, 2], "{r:?}");
         assert_eq!(r[1], vec![3], "{r:?}");
+        // After a heavy head the light tail is not cut into bins below 10 sigma of mass.
+        let mut tail = vec![100.0];
+        tail.extend([1.0; 10]);
+        let t = equal_mass_runs(&tail, 8, 1.0);
+        assert_eq!(t, vec![vec![0], (1..11).collect::<Vec<u32>>()]);
         let even = equal_mass_runs(&[10.0; 8], 4, 0.1);
         assert_eq!(even.len(), 4);
         assert!(even.iter().all(|g| g.len() == 2));
