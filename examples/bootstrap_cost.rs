@@ -1,7 +1,7 @@
 //! The cost and the stated errors of the error bars' bootstrap (`accuracy.json`) under
 //! different refit settings, on a released model.
 //!
-//! `cargo run --release --example bootstrap_cost -- MODEL.json [SEED] [MAX_ITERS:TOL ...]`
+//! `cargo run --release --example bootstrap_cost -- MODEL.json [SEED] [MAX_ITERS:TOL[:IPF_SWEEPS] ...]`
 //! `cargo run --release --example bootstrap_cost -- MODEL.json SEED refits [MAX_ITERS]`
 //!
 //! The first form recomputes the error bars for each setting (default: today's `400:1e-6`,
@@ -139,20 +139,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let iters = args.get(3).map_or(Ok(400), |s| s.parse())?;
         return refits(&file.fitted, seed, iters);
     }
-    let mut settings: Vec<(usize, f64)> = Vec::new();
+    let base = bootstrap_estimation();
+    let mut settings: Vec<(usize, f64, usize)> = Vec::new();
     for a in args.iter().skip(2) {
-        let (i, t) = a.split_once(':').ok_or("a setting is MAX_ITERS:TOL")?;
-        settings.push((i.parse()?, t.parse()?));
+        let p: Vec<&str> = a.split(':').collect();
+        if !(2..=3).contains(&p.len()) {
+            return Err("a setting is MAX_ITERS:TOL[:IPF_SWEEPS]".into());
+        }
+        let sweeps = p.get(2).map_or(Ok(base.ipf_sweeps), |s| s.parse())?;
+        settings.push((p[0].parse()?, p[1].parse()?, sweeps));
     }
     if settings.is_empty() {
-        settings = vec![(400, 1e-6), (2000, 1e-6), (400, 1e-5), (5000, 1e-9)];
+        settings = vec![
+            (400, 1e-6, 3),
+            (2000, 1e-6, 3),
+            (400, 1e-5, 3),
+            (5000, 1e-9, 3),
+        ];
     }
-    let base = bootstrap_estimation();
-    for (iters, tol) in settings {
+    for (iters, tol, sweeps) in settings {
         let mut fitted = file.fitted.clone();
         let est = EstimationOptions {
             max_iters: iters,
             tol,
+            ipf_sweeps: sweeps,
             ..base.clone()
         };
         let (t, c) = (Instant::now(), cpu_seconds());
@@ -166,7 +176,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|s| format!("{}-way {:.4}", s.k, s.mean_estimate))
             .collect();
         println!(
-            "max_iters {iters} tol {tol:e}: {secs:.1} s wall, {cpu:.1} s CPU; mean estimate {}",
+            "max_iters {iters} tol {tol:e} ipf_sweeps {sweeps}: {secs:.1} s wall, {cpu:.1} s CPU; mean estimate {}",
             means.join(", ")
         );
     }

@@ -192,13 +192,10 @@ impl Fitted {
         map: &'a CompressionMap<'a>,
         seed: u64,
         replicates: usize,
-        mut estimation: EstimationOptions,
+        estimation: EstimationOptions,
     ) -> ReportInputs<'a> {
-        // The bootstrap refits with the structural zeros the model holds (proofs/rules.md).
-        if estimation.zeros.is_none() {
-            let zeros = crate::model::StructuralZeros::from_model(&self.model);
-            estimation.zeros = (!zeros.is_empty()).then(|| std::sync::Arc::new(zeros));
-        }
+        // The bootstrap's refits keep the structural zeros the model holds (`model::refit`;
+        // proofs/rules.md).
         ReportInputs {
             measurements: &self.measurements,
             cell_sd,

@@ -78,6 +78,14 @@ pub(crate) trait InferenceOracle {
     /// Factor applied to an IPF log-ratio on clique `c` so that, other messages held fixed,
     /// the clique's marginal moves onto its target in one step (1 for exact inference).
     fn ipf_scale(&self, c: usize) -> f64;
+
+    /// Whether a change of clique `c`'s potential moves its marginal by exactly that change
+    /// (renormalised) and leaves the messages into `c` as they were: true on a junction tree,
+    /// where the messages into a clique depend only on the other cliques' potentials. The IPF
+    /// warm-up then updates the clique's marginal in place instead of calibrating again.
+    fn local_updates_exact(&self) -> bool {
+        false
+    }
 }
 
 impl InferenceOracle for Engine {
@@ -114,6 +122,10 @@ impl InferenceOracle for Engine {
 
     fn ipf_scale(&self, _c: usize) -> f64 {
         1.0
+    }
+
+    fn local_updates_exact(&self) -> bool {
+        true
     }
 }
 
@@ -474,9 +486,9 @@ fn start<O: InferenceOracle>(
     let mut loss = objective.loss(mu, proj);
     if opts.ipf_sweeps > 0 && !objective.mapped.is_empty() {
         let before = theta.clone();
-        ipf_warmup(engine, objective, total, theta, mu, opts.ipf_sweeps, ws);
+        calibrations += ipf_warmup(engine, objective, total, theta, mu, opts.ipf_sweeps, ws);
         objective.enforce_zeros(theta);
-        calibrations += opts.ipf_sweeps * objective.mapped.len() + 1;
+        calibrations += 1;
         let lz = engine.marginals(theta, total, ws, mu);
         let warmed = objective.loss(mu, proj);
         if warmed.is_finite() && warmed <= loss {
@@ -500,6 +512,13 @@ fn start<O: InferenceOracle>(
 /// model in a perfect order); with noisy ones it lands near the optimum, and mirror
 /// descent, which minimises the actual loss, takes over from there. The caller keeps the
 /// result only if it lowers the loss.
+///
+/// On a junction tree ([`InferenceOracle::local_updates_exact`]) measurements of the same
+/// tree clique follow each other in the order and share one calibration: scaling a clique's
+/// potential scales its marginal by the same factor (renormalised), since the messages into
+/// it do not depend on it. A sweep then costs one calibration per measured tree clique, not
+/// one per measurement (on adult's AIM model at epsilon 3, 8 instead of 62). Returns the
+/// calibrations run.
 fn ipf_warmup<O: InferenceOracle>(
     engine: &O,
     objective: &Objective<'_>,
@@ -508,7 +527,7 @@ fn ipf_warmup<O: InferenceOracle>(
     mu: &mut [f64],
     sweeps: usize,
     ws: &mut O::Workspace,
-) {
+) -> usize {
     // The oracle's order (tree order, root first, for exact inference), larger
     // measurements before their sub-measurements.
     let pos: Vec<usize> = (0..engine.cliques().len())
@@ -522,22 +541,54 @@ fn ipf_warmup<O: InferenceOracle>(
             i,
         )
     });
+    let local = engine.local_updates_exact();
     let mut proj = Vec::new();
+    let mut delta = Vec::new();
+    let mut calibrations = 0;
+    // The clique whose marginal in `mu` is current after the last update, if any.
+    let mut current: Option<usize> = None;
     for _ in 0..sweeps {
         for &i in &order {
             let m = &objective.mapped[i];
-            engine.marginals(theta, total, ws, mu);
+            if current != Some(m.clique) {
+                engine.marginals(theta, total, ws, mu);
+                calibrations += 1;
+            }
+            let range = engine.range(m.clique);
             proj.resize(m.y.len(), 0.0);
-            m.in_clique.sum_into(&mu[engine.range(m.clique)], &mut proj);
+            m.in_clique.sum_into(&mu[range.clone()], &mut proj);
             let floor = 0.01 / m.weight.sqrt();
             let scale = engine.ipf_scale(m.clique);
             for (p, &y) in proj.iter_mut().zip(m.y) {
                 *p = scale * (y.max(floor).ln() - p.max(f64::MIN_POSITIVE).ln());
             }
-            m.in_clique
-                .add_expanded(&mut theta[engine.range(m.clique)], &proj);
+            m.in_clique.add_expanded(&mut theta[range.clone()], &proj);
+            if !local {
+                current = None;
+                continue;
+            }
+            // The clique's marginal moves by the same log-ratio, renormalised to `total`
+            // (computed in log space: a ratio may exceed f64 where the marginal is tiny).
+            delta.clear();
+            delta.resize(range.len(), 0.0);
+            m.in_clique.add_expanded(&mut delta, &proj);
+            let mc = &mut mu[range];
+            for (x, d) in mc.iter_mut().zip(&delta) {
+                if *x > 0.0 {
+                    *x = (x.ln() + d).exp();
+                }
+            }
+            let sum: f64 = mc.iter().sum();
+            if sum > 0.0 && sum.is_finite() {
+                let k = total / sum;
+                mc.iter_mut().for_each(|x| *x *= k);
+                current = Some(m.clique);
+            } else {
+                current = None;
+            }
         }
     }
+    calibrations
 }
 
 /// Accelerated entropic mirror descent: Nesterov's method in the "similar triangles" form
@@ -723,5 +774,95 @@ pub(crate) fn decomposable_potentials(engine: &Engine, x: &[f64], theta: &mut [f
             sep.iter_mut().for_each(|v| *v = -ln(*v));
             layout.add_expanded(&mut theta[r], &sep);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::junction::{self, JunctionTree};
+
+    /// The engine, calibrated before every IPF update (the warm-up without local updates).
+    struct Recalibrating<'a>(&'a Engine);
+
+    impl InferenceOracle for Recalibrating<'_> {
+        type Workspace = Workspace;
+        fn cliques(&self) -> &[Clique] {
+            self.0.cliques()
+        }
+        fn offsets(&self) -> &[usize] {
+            InferenceOracle::offsets(self.0)
+        }
+        fn containing(&self, domain: &Domain, clique: &Clique) -> Option<usize> {
+            InferenceOracle::containing(self.0, domain, clique)
+        }
+        fn marginals(&self, theta: &[f64], total: f64, ws: &mut Workspace, mu: &mut [f64]) -> f64 {
+            self.0.marginals(theta, total, ws, mu)
+        }
+        fn potentials_for(&self, x: &[f64], theta: &mut [f64]) {
+            self.0.potentials_for(x, theta)
+        }
+        fn ipf_rank(&self, c: usize) -> usize {
+            self.0.ipf_rank(c)
+        }
+        fn ipf_scale(&self, c: usize) -> f64 {
+            self.0.ipf_scale(c)
+        }
+    }
+
+    /// IPF's local updates (one calibration per measured tree clique and sweep) give the
+    /// potentials that calibrating before every measurement gives, for a fraction of the
+    /// calibrations.
+    #[test]
+    fn ipf_local_updates_match_calibrating_every_time() {
+        let d = Domain::from_sizes(vec![4, 3, 5, 2, 6]);
+        let cliques = [
+            vec![0, 1, 2],
+            vec![0, 1],
+            vec![1, 2],
+            vec![2],
+            vec![2, 3],
+            vec![3, 4],
+            vec![4],
+        ];
+        let ms: Vec<Measurement> = cliques
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let c = Clique::new(c.iter().copied());
+                let n = c.cells(&d);
+                // Noisy and inconsistent, with a few negative and zero counts.
+                let values = (0..n)
+                    .map(|i| ((i * 37 + k * 11) % 23) as f64 * 8.0 - 6.0)
+                    .collect();
+                Measurement::new(c, values, 2.0)
+            })
+            .collect();
+        let all: Vec<Clique> = ms.iter().map(|m| m.clique.clone()).collect();
+        let tree = JunctionTree::from_maximal_cliques(junction::triangulate(&d, &all));
+        let engine = Engine::new(&d, tree);
+        let objective = Objective::new(&engine, &d, &ms);
+        let run = |local: bool| {
+            let mut theta = vec![0.0; engine.total_cells()];
+            let mut mu = vec![0.0; engine.total_cells()];
+            let mut ws = Workspace::default();
+            let calibrations = if local {
+                ipf_warmup(&engine, &objective, 1000.0, &mut theta, &mut mu, 3, &mut ws)
+            } else {
+                let slow = Recalibrating(&engine);
+                ipf_warmup(&slow, &objective, 1000.0, &mut theta, &mut mu, 3, &mut ws)
+            };
+            (theta, calibrations)
+        };
+        let (fast, n_fast) = run(true);
+        let (slow, n_slow) = run(false);
+        assert_eq!(n_slow, 3 * ms.len());
+        assert!(n_fast < n_slow / 2, "{n_fast} vs {n_slow}");
+        let gap = fast
+            .iter()
+            .zip(&slow)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(gap < 1e-9, "{gap}");
     }
 }

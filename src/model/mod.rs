@@ -318,15 +318,11 @@ pub fn estimate(
     }
     let tree = JunctionTree::from_maximal_cliques(maxc);
     let engine = Engine::new(domain, tree);
-    let total = estimate_total(domain, measurements);
-    let mut theta = match warm_start {
+    let theta = match warm_start {
         Some(old) => warm_potentials(domain, &engine, old)?,
         None => vec![0.0; cells],
     };
     let zero_cells = zeros.map_or_else(Vec::new, |z| z.tree_zeros(domain, &engine));
-    let objective = estimate::Objective::new(&engine, domain, measurements).with_zeros(zero_cells);
-    objective.enforce_zeros(&mut theta);
-    let mut mu = vec![0.0; cells];
     // A warm start is already near the optimum: IPF sweeps (a calibration per measurement)
     // would mostly cost time there.
     let cold_opts;
@@ -339,6 +335,31 @@ pub fn estimate(
     } else {
         opts
     };
+    Ok(fit_on_tree(
+        domain,
+        engine,
+        measurements,
+        theta,
+        zero_cells,
+        opts,
+    ))
+}
+
+/// The tail [`estimate`] and [`refit`] share: the total from the measurements, the
+/// objective with its structural zeros (`zero_cells`, positions in the clique vector, held at
+/// `LOG_ZERO` from the start), the optimiser from `theta`, and the model of its answer.
+fn fit_on_tree(
+    domain: &Domain,
+    engine: Engine,
+    measurements: &[Measurement],
+    mut theta: Vec<f64>,
+    zero_cells: Vec<usize>,
+    opts: &EstimationOptions,
+) -> (GraphicalModel, EstimationReport) {
+    let total = estimate_total(domain, measurements);
+    let objective = estimate::Objective::new(&engine, domain, measurements).with_zeros(zero_cells);
+    objective.enforce_zeros(&mut theta);
+    let mut mu = vec![0.0; theta.len()];
     let report = optimise(&engine, &objective, total, &mut theta, &mut mu, opts);
     let probs: Vec<f64> = mu.iter().map(|v| v / total).collect();
     let model = GraphicalModel::from_parts(
@@ -349,7 +370,7 @@ pub fn estimate(
         measurements.to_vec(),
         Some(probs),
     );
-    Ok((model, report))
+    (model, report)
 }
 
 fn optimise(
@@ -383,6 +404,8 @@ fn optimise(
 /// iterations where the warm one is still about 110 above (`examples/bootstrap_cost.rs`).
 ///
 /// Every measured clique must lie inside a tree clique ([`ModelError::NotInModel`]).
+/// `opts.zeros` is not read: the structural zeros are the model's own (the ones its fit was
+/// given, held in its potentials), so a model file carries all a refit needs.
 pub fn refit(
     model: &GraphicalModel,
     measurements: &[Measurement],
@@ -399,30 +422,18 @@ pub fn refit(
             clique: m.clique.clone(),
         });
     }
-    let total = estimate_total(domain, measurements);
-    // The model's structural zeros (held at LOG_ZERO by its fit); every other cell uniform.
-    let mut theta: Vec<f64> = model.raw_potentials().concat();
-    let mut zero_cells = Vec::new();
-    for (i, t) in theta.iter_mut().enumerate() {
-        if *t <= 0.5 * constraints::LOG_ZERO {
-            zero_cells.push(i);
-        } else {
-            *t = 0.0;
-        }
-    }
-    let objective = estimate::Objective::new(&engine, domain, measurements).with_zeros(zero_cells);
-    let mut mu = vec![0.0; theta.len()];
-    let report = optimise(&engine, &objective, total, &mut theta, &mut mu, opts);
-    let probs: Vec<f64> = mu.iter().map(|v| v / total).collect();
-    let refitted = GraphicalModel::from_parts(
-        domain.clone(),
+    // The model's structural zeros (the cells its fit held at LOG_ZERO: the schema rules'
+    // zeros, `StructuralZeros::from_model`); every other cell uniform.
+    let zero_cells = StructuralZeros::from_model(model).tree_zeros(domain, &engine);
+    let theta = vec![0.0; engine.total_cells()];
+    Ok(fit_on_tree(
+        domain,
         engine,
-        &theta,
-        total,
-        measurements.to_vec(),
-        Some(probs),
-    );
-    Ok((refitted, report))
+        measurements,
+        theta,
+        zero_cells,
+        opts,
+    ))
 }
 
 /// Initial log-potentials on the new tree from a previous model.
@@ -706,5 +717,60 @@ mod tests {
             refit(&a, &outside, &short),
             Err(ModelError::NotInModel { .. })
         ));
+    }
+
+    /// One path for structural zeros: a refit reads them from the model
+    /// (`StructuralZeros::from_model`) and gives what a fresh fit with the schema's zeros
+    /// gives, bit for bit (same tree, same start, same held cells); options' zeros are not
+    /// read by a refit.
+    #[test]
+    fn refit_keeps_exactly_the_zeros_a_fit_with_the_rules_keeps() {
+        let d = Domain::from_sizes(vec![3, 4, 2, 5]);
+        let zeros = StructuralZeros::new(
+            &d,
+            vec![ZeroFactor {
+                clique: Clique::new([0, 2]),
+                allowed: vec![true, false, false, true, true, true],
+            }],
+        )
+        .unwrap();
+        let with_rules = EstimationOptions {
+            zeros: Some(std::sync::Arc::new(zeros)),
+            max_iters: 50,
+            ..Default::default()
+        };
+        let ms = vec![
+            m(&[0, 1], &d, 2.0, 3.0),
+            m(&[1, 3], &d, 1.0, 3.0),
+            m(&[2], &d, 7.0, 3.0),
+        ];
+        let (model, _) = estimate(&d, &ms, &with_rules, None).unwrap();
+        let new_ms: Vec<Measurement> = ms
+            .iter()
+            .map(|x| {
+                let mut x = x.clone();
+                x.values
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, v)| *v += (i % 3) as f64);
+                x
+            })
+            .collect();
+        let (fresh, fresh_rep) = estimate(&d, &new_ms, &with_rules, None).unwrap();
+        let plain = EstimationOptions {
+            zeros: None,
+            ..with_rules.clone()
+        };
+        let (re, re_rep) = refit(&model, &new_ms, &plain).unwrap();
+        let (re2, _) = refit(&model, &new_ms, &with_rules).unwrap();
+        assert_eq!(fresh.cliques(), re.cliques());
+        assert_eq!(fresh_rep.losses, re_rep.losses);
+        for c in fresh.cliques() {
+            assert_eq!(fresh.project(c).values, re.project(c).values, "{c:?}");
+            assert_eq!(re2.project(c).values, re.project(c).values, "{c:?}");
+        }
+        let pair = re.project(&Clique::new([0, 2]));
+        assert_eq!((pair.values[1], pair.values[2]), (0.0, 0.0));
+        assert!(pair.values[0] > 0.0);
     }
 }

@@ -1,0 +1,130 @@
+//! The cost and the accuracy of AIM's fits under different options, replayed on a release's
+//! own measurements: the one-way model, then one warm-started refit per later measurement in
+//! the order AIM took them (the rounds' refits), then the final fit. Selection is not
+//! replayed (the measurements are fixed), so options compare like for like, without noise.
+//!
+//! `cargo run --release --example refit_replay -- MODEL.json DATA.csv SCHEMA ROUND_ITERS:ROUND_TOL:FINAL_ITERS:FINAL_TOL ...`
+//!
+//! For each setting: calibrations (belief propagations, the load-independent unit of cost)
+//! and CPU seconds of the refits and of the final fit, the final loss, and the final model's
+//! mean L1 error over all 3-way marginals against the data (the model's own answers, no
+//! sampling; the data are read only to score, as `dpsynth evaluate` does). PRIVATE output:
+//! for the operator's measurements only.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use dpsynth::data::read_csv;
+use dpsynth::marginal::{Clique, InMemoryOracle, MarginalOracle};
+use dpsynth::model::{estimate, EstimationOptions, GraphicalModel, StructuralZeros};
+use dpsynth::release::pipeline::ModelFile;
+use dpsynth::schema::Schema;
+
+/// CPU seconds (user + system) of this process so far, all threads (Linux `/proc`).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 4 {
+        return Err("usage: refit_replay MODEL.json DATA.csv SCHEMA RI:RT:FI:FT ...".into());
+    }
+    let file = ModelFile::load(&PathBuf::from(&args[0]))?;
+    let schema = Schema::from_path(&PathBuf::from(&args[2])).map_err(|e| format!("{e}"))?;
+    let (table, _) = read_csv(&PathBuf::from(&args[1]), &schema)?;
+    let oracle = InMemoryOracle::new(&table);
+    let fitted = &file.fitted;
+    let domain = fitted.model.domain().clone();
+    if domain.sizes() != oracle.domain().sizes() {
+        return Err("the model's domain is not the data's (compressed release?)".into());
+    }
+    let d = domain.len();
+    let mut triples = Vec::new();
+    for a in 0..d {
+        for b in a + 1..d {
+            for c in b + 1..d {
+                triples.push(Clique::new([a, b, c]));
+            }
+        }
+    }
+    let truth: Vec<_> = triples
+        .iter()
+        .map(|c| oracle.marginal(c))
+        .collect::<Result<_, _>>()?;
+    let score = |m: &GraphicalModel| -> f64 {
+        let answers = m.project_many(&triples);
+        answers
+            .iter()
+            .zip(&truth)
+            .map(|(a, t)| a.l1_normalized(t))
+            .sum::<f64>()
+            / triples.len() as f64
+    };
+    let zeros = StructuralZeros::from_model(&fitted.model);
+    let base = EstimationOptions {
+        max_cells: usize::MAX,
+        zeros: (!zeros.is_empty()).then(|| std::sync::Arc::new(zeros)),
+        ..EstimationOptions::default()
+    };
+    let ms = &fitted.measurements;
+    let first = ms
+        .iter()
+        .position(|m| m.clique.len() > 1)
+        .unwrap_or(ms.len());
+    println!(
+        "{}: {} measurements ({first} one-way), model {} cells; release's own model: 3-way L1 {:.4}",
+        args[0],
+        ms.len(),
+        fitted.model.size_cells(),
+        score(&fitted.model)
+    );
+    for setting in &args[3..] {
+        let p: Vec<&str> = setting.split(':').collect();
+        if p.len() != 4 {
+            return Err("a setting is ROUND_ITERS:ROUND_TOL:FINAL_ITERS:FINAL_TOL".into());
+        }
+        let round = EstimationOptions {
+            max_iters: p[0].parse()?,
+            tol: p[1].parse()?,
+            ..base.clone()
+        };
+        let fin = EstimationOptions {
+            max_iters: p[2].parse()?,
+            tol: p[3].parse()?,
+            ..base.clone()
+        };
+        let (mut model, _) = estimate(&domain, &ms[..first], &fin, None)?;
+        let (t, c) = (Instant::now(), cpu_seconds());
+        let (mut cal, mut iters, mut conv) = (0, 0, 0);
+        for k in first..ms.len() {
+            let (m, r) = estimate(&domain, &ms[..=k], &round, Some(&model))?;
+            cal += r.calibrations;
+            iters += r.iterations;
+            conv += usize::from(r.converged);
+            model = m;
+        }
+        let (rw, rc) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+        let (t, c) = (Instant::now(), cpu_seconds());
+        let (model, r) = estimate(&domain, ms, &fin, Some(&model))?;
+        let (fw, fc) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+        println!(
+            "{setting}: refits {iters} iterations ({conv} of {} converged), {cal} calibrations, {rw:.1} s wall / {rc:.1} s CPU; final fit {} iterations (converged {}), {} calibrations, {fw:.1} s / {fc:.1} s CPU, loss {:.2}; 3-way L1 {:.4}",
+            ms.len() - first,
+            r.iterations,
+            r.converged,
+            r.calibrations,
+            r.final_loss,
+            score(&model)
+        );
+    }
+    Ok(())
+}
