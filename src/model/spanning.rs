@@ -21,7 +21,8 @@
 //! every number is a deterministic function of the model, independent of the thread count.
 //!
 //! [`super::graphical::GraphicalModel::project`] keeps the one-query variable elimination
-//! over the covering subtree; the tests check the two agree.
+//! over the covering subtree; the tests check the two agree. Everything here reads the
+//! fitted model only: post-processing (proofs/aim.md, the selection step).
 
 use std::collections::BTreeMap;
 
