@@ -9,8 +9,10 @@
 //! one-ways' mean normalised entropy, the mean pairwise mutual information, the share of the
 //! pairs' information a maximum spanning tree keeps, and the 3-way L1 of the best tree
 //! (MST at epsilon 1000: the model's bias floor).
-//! `plan`: predicted (the plan: the mechanism on reference tables, seeds 0..runs) against
-//! measured (the mechanism on the data, runs seeds) mean 3-way L1 over all triples.
+//! `plan`: simulated (the mechanism on reference tables, seeds 0..runs), predicted (the
+//! plan's figure: simulated times the mechanism's structure term) and measured (the
+//! mechanism on the data, runs seeds) mean 1-, 2- and 3-way L1 over all marginals, with
+//! the seconds per simulated and per measured run. `DPSYNTH_MEASURE=0` skips measuring.
 //! `errors`: which columns the measured 3-way error sits on.
 //! The reference's knobs come from `DPSYNTH_REF_ZIPF`, `_LINK`, `_TRIPLE`, `_CLASSES`,
 //! `_LATENT` (defaults: the plan's). The data are read here only to measure; the plan itself
@@ -182,7 +184,24 @@ fn run_once(
 }
 
 fn three_way(real: &EncodedTable, synth: &EncodedTable, d: &Domain) -> Vec<(Clique, f64)> {
-    all_k_way(d.len(), 3)
+    k_way_cliques(real, synth, d, 3)
+}
+
+/// Every k-way marginal's L1 between the real and the synthetic table.
+fn k_way(real: &EncodedTable, synth: &EncodedTable, d: &Domain, k: usize) -> Vec<f64> {
+    k_way_cliques(real, synth, d, k)
+        .into_iter()
+        .map(|x| x.1)
+        .collect()
+}
+
+fn k_way_cliques(
+    real: &EncodedTable,
+    synth: &EncodedTable,
+    d: &Domain,
+    k: usize,
+) -> Vec<(Clique, f64)> {
+    all_k_way(d.len(), k)
         .into_iter()
         .map(|c| {
             let e = count(real, d, &c).l1_normalized(&count(synth, d, &c));
@@ -263,13 +282,15 @@ fn main() -> anyhow::Result<()> {
                 .collect();
             let measure = std::env::var("DPSYNTH_MEASURE").map_or(true, |v| v != "0");
             println!(
-                "{:<8} {:<4} {:>5} {:>9} {:>9} {:>6}  measured per run",
-                "data", "mech", "eps", "predicted", "measured", "ratio"
+                "{:<8} {:<4} {:>5} {:>2} {:>9} {:>9} {:>9} {:>6} {:>6} {:>7} {:>7}  measured per run",
+                "data", "mech", "eps", "k", "simulated", "predicted", "measured", "sim/m", "pred/m",
+                "sim s", "meas s"
             );
             for set in &sets {
                 let (t, d) = load(set)?;
                 for &mech in &mechs {
                     for &e in &eps {
+                        let start = std::time::Instant::now();
                         let row = plan(
                             &d,
                             t.n_rows(),
@@ -279,30 +300,35 @@ fn main() -> anyhow::Result<()> {
                             runs as usize,
                             0,
                         )?;
-                        let pred = row
-                            .predicted_l1
-                            .iter()
-                            .find(|(k, _)| *k == 3)
-                            .map_or(f64::NAN, |x| x.1);
-                        let mut per = Vec::new();
+                        let sim_s = start.elapsed().as_secs_f64() / runs as f64;
+                        let ks: Vec<usize> = (1..=3).filter(|&k| k <= d.len()).collect();
+                        // per[k][run]
+                        let mut per: Vec<Vec<f64>> = vec![Vec::new(); ks.len()];
+                        let start = std::time::Instant::now();
                         if measure {
                             for s in 0..runs {
                                 let syn = run_once(&t, &d, e, mech, s)?;
-                                per.push(mean(
-                                    &three_way(&t, &syn, &d)
-                                        .iter()
-                                        .map(|x| x.1)
-                                        .collect::<Vec<_>>(),
-                                ));
+                                for (i, &k) in ks.iter().enumerate() {
+                                    per[i].push(mean(&k_way(&t, &syn, &d, k)));
+                                }
                             }
                         }
-                        let m = mean(&per);
-                        let p: Vec<String> = per.iter().map(|x| format!("{x:.4}")).collect();
-                        println!(
-                            "{set:<8} {mech:<4} {e:>5} {pred:>9.4} {m:>9.4} {:>6.2}  {}",
-                            pred / m,
-                            p.join(" ")
-                        );
+                        let meas_s = start.elapsed().as_secs_f64() / runs as f64;
+                        for (i, &k) in ks.iter().enumerate() {
+                            let get = |v: &[(usize, f64)]| {
+                                v.iter().find(|(kk, _)| *kk == k).map_or(f64::NAN, |x| x.1)
+                            };
+                            let sim = get(&row.simulated_l1);
+                            let pred = get(&row.predicted_l1);
+                            let m = mean(&per[i]);
+                            let p: Vec<String> = per[i].iter().map(|x| format!("{x:.4}")).collect();
+                            println!(
+                                "{set:<8} {mech:<4} {e:>5} {k:>2} {sim:>9.4} {pred:>9.4} {m:>9.4} {:>6.2} {:>6.2} {sim_s:>7.1} {meas_s:>7.1}  {}",
+                                sim / m,
+                                pred / m,
+                                p.join(" ")
+                            );
+                        }
                     }
                 }
             }

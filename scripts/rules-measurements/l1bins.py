@@ -25,9 +25,12 @@ print(len(pairs),'pairs involving', list(edges))
 for v in sys.argv[1:]:
     per=[]
     bycol={c:[] for c in edges}
+    one={c:[] for c in edges}
     for s in range(21,26):
         syn=load(f'bins-{v}-{s}/synthetic.csv')
         vals={p:l1(real,syn,p) for p in pairs}
         per.append(statistics.fmean(vals.values()))
+        for c in edges: one[c].append(l1(real, syn, (c,)))
         for c in edges: bycol[c].append(statistics.fmean(x for p,x in vals.items() if c in p))
     print(v, 'mean 2-way L1 over runs', ' '.join('%.4f'%x for x in per), 'mean %.4f'%statistics.fmean(per), ' by column:', ' '.join('%s %.4f'%(c,statistics.fmean(x)) for c,x in bycol.items()))
+    print(v, '1-way L1 at these bins:', ' '.join('%s %.4f'%(c,statistics.fmean(x)) for c,x in one.items()))

@@ -278,8 +278,13 @@ fn cut_runs(runs: Vec<Vec<u32>>, cuts: &[usize]) -> Vec<Vec<u32>> {
 }
 
 /// Splits the fine cells with noisy counts `y` into contiguous runs of roughly equal mass:
-/// `K = clamp(total / (10 sigma), 1, max_bins)` runs, cut where the running noisy total first
-/// reaches each `k / K` of the total (runs never empty).
+/// `K = clamp(total / (10 sigma), 1, max_bins)` runs. Each run's target is the mass not yet
+/// in a run divided by the runs still to make, so a heavy cell does not use up later runs'
+/// shares; a run closes after the cell that reaches its target, or before that cell when
+/// the run is nearer its target without it. A heavy cell (a point mass such as zero
+/// incomes) thus gets a run of its own instead of joining light cells whose range the
+/// within-bin density would spread its mass over. Runs are never empty. A function of the
+/// noisy counts and public inputs (proofs/mst.md, step 2).
 pub fn equal_mass_runs(y: &[f64], max_bins: usize, sigma: f64) -> Vec<Vec<u32>> {
     let n = y.len();
     if n == 0 {
@@ -293,16 +298,37 @@ pub fn equal_mass_runs(y: &[f64], max_bins: usize, sigma: f64) -> Vec<Vec<u32>> 
     };
     let k = by_noise.clamp(1, max_bins.max(1)).min(n);
     let mut cuts: Vec<usize> = Vec::with_capacity(k);
-    let mut acc = 0.0;
-    let mut next = 1;
+    // Noisy mass of the closed runs and of the open one.
+    let (mut done, mut run, mut open) = (0.0, 0.0, false);
+    // Never below the mass a bin should carry over its noise (the first rule's 10 sigma):
+    // once heavy cells have taken their runs, the light tail would otherwise be cut into
+    // bins whose counts are mostly noise.
+    let floor = if sigma.is_finite() {
+        MIN_SIGMAS_PER_BIN * sigma.max(0.0)
+    } else {
+        0.0
+    };
+    let target = |done: f64, cuts: &[usize]| {
+        let left = k - cuts.len();
+        (left > 1).then(|| ((total - done) / left as f64).max(floor))
+    };
     for (i, &v) in y.iter().enumerate() {
-        acc += v;
-        while next < k && acc >= total * next as f64 / k as f64 {
-            // A cut after cell i, unless one is already there.
-            if cuts.last() != Some(&(i + 1)) && i + 1 < n {
-                cuts.push(i + 1);
+        if let Some(t) = target(done, &cuts).filter(|&t| t > 0.0) {
+            if open && run + v >= t && t - run < run + v - t {
+                cuts.push(i);
+                done += run;
+                run = 0.0;
             }
-            next += 1;
+        }
+        run += v;
+        open = true;
+        if let Some(t) = target(done, &cuts).filter(|&t| t > 0.0) {
+            if run >= t && i + 1 < n {
+                cuts.push(i + 1);
+                done += run;
+                run = 0.0;
+                open = false;
+            }
         }
     }
     let mut runs = Vec::with_capacity(cuts.len() + 1);
@@ -472,9 +498,22 @@ check = "age < 16 implies job is missing"
         // 8 cells, mass concentrated at the start.
         let y = [40.0, 40.0, 10.0, 5.0, 3.0, 1.0, 0.5, 0.5];
         let r = equal_mass_runs(&y, 4, 0.1);
-        // Quarters of the mass end inside cells 0, 1, 1 and 7: the third cut falls where the
-        // second did, so three runs.
-        assert_eq!(r, vec![vec![0], vec![1], (2..8).collect::<Vec<u32>>()]);
+        // Targets 25, then the rest over the runs left: 60 / 3 = 20, 20 / 2 = 10.
+        assert_eq!(
+            r,
+            vec![vec![0], vec![1], vec![2], (3..8).collect::<Vec<u32>>()]
+        );
+        // A heavy cell after light ones starts its own run (closing the light run before
+        // it) instead of being merged with them.
+        let spike = [1.0, 1.0, 1.0, 60.0, 10.0, 10.0, 10.0, 7.0];
+        let r = equal_mass_runs(&spike, 4, 0.1);
+        assert_eq!(r[0], vec![0, 1, 2], "{r:?}");
+        assert_eq!(r[1], vec![3], "{r:?}");
+        // After a heavy head the light tail is not cut into bins below 10 sigma of mass.
+        let mut tail = vec![100.0];
+        tail.extend([1.0; 10]);
+        let t = equal_mass_runs(&tail, 8, 1.0);
+        assert_eq!(t, vec![vec![0], (1..11).collect::<Vec<u32>>()]);
         let even = equal_mass_runs(&[10.0; 8], 4, 0.1);
         assert_eq!(even.len(), 4);
         assert!(even.iter().all(|g| g.len() == 2));

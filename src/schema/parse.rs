@@ -1093,6 +1093,18 @@ fn parse_bins(cx: &mut Ctx, integer: bool) -> Option<Bins> {
                 k += 1.0;
             }
         }
+        Layout::Auto(a) if !(integer && hi - lo + 1.0 <= a.grid as f64) => {
+            if a.grid > MAX_CODES {
+                cx.push(SchemaProblem::TooManyCodes {
+                    column: col,
+                    codes: a.grid,
+                    limit: MAX_CODES,
+                });
+                return None;
+            }
+            auto = Some(*a);
+            starts = round_grid(lo, hi, a.grid, scale, integer, decimals);
+        }
         Layout::Count(n) | Layout::Auto(AutoBins { grid: n, .. }) => {
             let n = *n;
             if n > MAX_CODES {
@@ -1208,6 +1220,103 @@ fn parse_bins(cx: &mut Ctx, integer: bool) -> Option<Bins> {
         }
     }
     Some(bins)
+}
+
+/// The inner edges of an automatic grid (`bins = "auto"`) of about `n` cells between `lo`
+/// and `hi`, placed on round numbers. Linear scale: the cells are as wide as the smallest
+/// 1, 2, 2.5 or 5 times a power of ten that is at least `(hi - lo) / n` (a whole number
+/// for integers, at least `10^-decimals` with decimals), and the edges are its multiples,
+/// so 0 and round values are edges: an income grid from -9,000 to 1,341,000 in steps of
+/// 10,000 puts every zero income in [0, 10,000) instead of a cell from -9,000 to 1,546,
+/// whose within-bin density wrote most of them as negative incomes. Log scale: the same
+/// number of cells per decade, anchored on the powers of ten, edges rounded to three
+/// significant digits (and to whole numbers, or to `decimals`). Edges are a function of
+/// the schema alone (public; proofs/mst.md, step 2, "Automatic bins").
+fn round_grid(
+    lo: f64,
+    hi: f64,
+    n: usize,
+    scale: BinScale,
+    integer: bool,
+    decimals: Option<u32>,
+) -> Vec<f64> {
+    let n = n.max(1);
+    // The narrowest cell that can hold a written value.
+    let least = if integer {
+        1.0
+    } else {
+        decimals.map_or(0.0, |d| 10f64.powi(-(d as i32)))
+    };
+    let mut starts: Vec<f64> = Vec::new();
+    let mut push = |e: f64| {
+        let inside = e > lo && (e < hi || (integer && e <= hi));
+        let after = starts.last().map_or(e - lo, |&l| e - l);
+        if inside && after > 0.0 && after >= least * (1.0 - 1e-9) {
+            starts.push(e);
+        }
+    };
+    match scale {
+        BinScale::Linear => {
+            let raw = ((hi - lo) / n as f64).max(least);
+            if !(raw.is_finite() && raw > 0.0) {
+                return Vec::new();
+            }
+            let p = raw.log10().floor() as i32;
+            let unit = 10f64.powi(p);
+            let m = [1.0, 2.0, 2.5, 5.0, 10.0]
+                .into_iter()
+                .find(|&m| {
+                    let w = m * unit;
+                    w >= raw * (1.0 - 1e-12) && !(integer && w.fract() != 0.0)
+                })
+                .unwrap_or(10.0);
+            let step = m * unit;
+            let mut k = (lo / step).floor() + 1.0;
+            loop {
+                // Rounded to the step's decimals so that 0.3 prints as 0.3.
+                let e = round_to(k * step, 1 - p);
+                if e > hi {
+                    break;
+                }
+                push(e);
+                k += 1.0;
+            }
+        }
+        BinScale::Log => {
+            let decades = hi.log10() - lo.log10();
+            if !(decades.is_finite() && decades > 0.0) {
+                return Vec::new();
+            }
+            let per = (n as f64 / decades).ceil();
+            let mut j = (lo.log10() * per).floor() + 1.0;
+            loop {
+                let x = 10f64.powf(j / per);
+                if !x.is_finite() || x > hi {
+                    break;
+                }
+                let mut e = round_to(x, 2 - x.log10().floor() as i32);
+                if integer {
+                    e = e.round();
+                } else if let Some(d) = decimals {
+                    e = round_to(e, d as i32);
+                }
+                push(e);
+                j += 1.0;
+            }
+        }
+    }
+    starts
+}
+
+/// `x` rounded to `d` decimals (`d` may be negative: tens, hundreds, ...).
+fn round_to(x: f64, d: i32) -> f64 {
+    if d >= 0 {
+        let f = 10f64.powi(d);
+        (x * f).round() / f
+    } else {
+        let f = 10f64.powi(-d);
+        (x / f).round() * f
+    }
 }
 
 fn parse_iso_date(cx: &mut Ctx, field: &'static str) -> Option<NaiveDate> {

@@ -1053,3 +1053,52 @@ fn draft_of_awkward_numbers_parses_and_encodes() {
     assert_eq!(s.column("unnamed_2").unwrap().position(), Some(2), "{text}");
     crate::data::read_csv(&path, &s).unwrap_or_else(|e| panic!("{e}\n{text}"));
 }
+
+/// `bins = "auto"` lays its fine grid on round numbers: 0 and the multiples of a round width
+/// are edges (so a point mass at 0 never shares a cell with negative values), cells are
+/// whole numbers for integers and hold a written value with decimals, log grids are anchored
+/// on powers of ten, and the grid keeps about `grid` cells.
+#[test]
+fn automatic_grids_sit_on_round_numbers() {
+    let edges = |body: &str| -> Vec<f64> {
+        let text = format!("[[columns]]\nname = \"x\"\n{body}\nbins = \"auto\"\n");
+        let s = Schema::from_toml_str(&text, "t.toml").unwrap();
+        s.modelled()[0].bins().unwrap().edges().to_vec()
+    };
+    let income = edges("kind = \"integer\"\nmin = -9000\nmax = 1341000");
+    assert!(income.contains(&0.0), "{income:?}");
+    assert!(income.contains(&20000.0) && income.contains(&280000.0));
+    assert_eq!(income[1] - income[0], 9000.0);
+    assert!(income
+        .windows(2)
+        .skip(1)
+        .take(100)
+        .all(|w| w[1] - w[0] == 10000.0));
+    assert!(
+        (130..=260).contains(&(income.len() - 1)),
+        "{}",
+        income.len()
+    );
+    // 501 whole numbers on 256 cells: width 2, even edges.
+    let pov = edges("kind = \"integer\"\nmin = 0\nmax = 500");
+    assert!(
+        pov[1..pov.len() - 1].iter().all(|e| e % 2.0 == 0.0),
+        "{pov:?}"
+    );
+    // A float with one decimal and a log scale: decades are edges, every cell holds a
+    // value with one decimal (the schema would be refused otherwise).
+    let dens =
+        edges("kind = \"float\"\nmin = 16.3\nmax = 52864.7\ndecimals = 1\nbin_scale = \"log\"");
+    for d in [100.0, 1000.0, 10000.0] {
+        assert!(dens.contains(&d), "{d} {dens:?}");
+    }
+    assert!((200..=270).contains(&(dens.len() - 1)), "{}", dens.len());
+    let small = edges("kind = \"float\"\nmin = 0.5\nmax = 20\ndecimals = 1\nbin_scale = \"log\"");
+    assert!(
+        small.windows(2).all(|w| w[1] - w[0] >= 0.1 - 1e-9),
+        "{small:?}"
+    );
+    // Decimal widths print exactly.
+    let lab = edges("kind = \"float\"\nmin = 0\nmax = 2.56\ndecimals = 2");
+    assert!(lab.contains(&0.3), "{lab:?}");
+}
