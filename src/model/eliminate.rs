@@ -15,8 +15,27 @@ pub(crate) struct Table {
     pub(crate) values: Vec<f64>,
 }
 
+/// Cells of the inner block the kernel walks with precomputed offsets (the trailing
+/// attributes of the union, fused until the block holds at least this many cells).
+const BLOCK_CELLS: usize = 512;
+
+/// How an operand is read along the inner block.
+enum Access {
+    /// The operand has none of the block's attributes: one value per block.
+    Scalar,
+    /// The block's attributes are the operand's trailing ones: consecutive cells.
+    Contiguous,
+    /// Anything else: one precomputed offset per block cell.
+    Gather(Vec<usize>),
+}
+
 /// `sum over union \ out of prod_k factors_k`, as a table over `out` (a subset of the union
 /// of the factors' cliques).
+///
+/// The union's trailing attributes form an inner block of at least [`BLOCK_CELLS`] cells
+/// (or all of it) that every operand reads by offsets computed once; an odometer walks the
+/// other attributes. Long inner loops keep the walk's bookkeeping off the hot path even
+/// when every attribute has two or three values.
 pub(crate) fn sum_product(domain: &Domain, factors: &[&Table], out: &Clique) -> Table {
     let union = factors.iter().fold(out.clone(), |u, f| u.union(&f.clique));
     let attrs = union.attrs();
@@ -44,46 +63,76 @@ pub(crate) fn sum_product(domain: &Domain, factors: &[&Table], out: &Clique) -> 
         .map(|f| attrs.iter().map(|&a| stride_in(&f.clique, a)).collect())
         .collect();
     let ostr: Vec<usize> = attrs.iter().map(|&a| stride_in(out, a)).collect();
-    // Innermost axis: the largest, so the inner loop is long.
-    let inner = (0..n)
-        .max_by_key(|&j| (domain.size(attrs[j]), j))
-        .unwrap_or(0);
-    let len = domain.size(attrs[inner]);
-    let outer: Vec<usize> = (0..n).filter(|&j| j != inner).collect();
+    // The inner block: trailing union axes `first..n`.
+    let mut first = n;
+    let mut len = 1usize;
+    while first > 0 && len < BLOCK_CELLS {
+        first -= 1;
+        len *= domain.size(attrs[first]);
+    }
+    let access = |str: &[usize]| -> Access {
+        if str[first..].iter().all(|&s| s == 0) {
+            return Access::Scalar;
+        }
+        // Offsets of the block's cells (row-major over the block's axes).
+        let mut off = vec![0usize; len];
+        let mut cells = 1usize;
+        for j in (first..n).rev() {
+            let size = domain.size(attrs[j]);
+            for v in 1..size {
+                for i in 0..cells {
+                    off[v * cells + i] = off[i] + v * str[j];
+                }
+            }
+            cells *= size;
+        }
+        if off.iter().enumerate().all(|(i, &o)| o == i) {
+            Access::Contiguous
+        } else {
+            Access::Gather(off)
+        }
+    };
+    let faccess: Vec<Access> = fstr.iter().map(|s| access(s)).collect();
+    let oaccess = access(&ostr);
+    let outer: Vec<usize> = (0..first).collect();
     let mut idx = vec![0usize; outer.len()];
     let mut fbase = vec![0usize; factors.len()];
     let mut obase = 0usize;
-    let mut tmp = vec![0.0; len];
-    let os = ostr[inner];
+    let mut tmp = vec![1.0; len];
     loop {
-        // tmp = product of the factors along the inner axis.
+        // tmp = product of the factors over the block.
+        tmp.fill(1.0);
         for (k, f) in factors.iter().enumerate() {
-            let (b, s) = (fbase[k], fstr[k][inner]);
+            let b = fbase[k];
             let v = &f.values;
-            if k == 0 {
-                let mut i = 0;
-                while i < len {
-                    tmp[i] = v[b + i * s];
-                    i += 1;
+            match &faccess[k] {
+                Access::Scalar => {
+                    let x = v[b];
+                    tmp.iter_mut().for_each(|t| *t *= x);
                 }
-            } else {
-                let mut i = 0;
-                while i < len {
-                    tmp[i] *= v[b + i * s];
-                    i += 1;
+                Access::Contiguous => {
+                    for (t, &x) in tmp.iter_mut().zip(&v[b..b + len]) {
+                        *t *= x;
+                    }
+                }
+                Access::Gather(off) => {
+                    for (t, &o) in tmp.iter_mut().zip(off) {
+                        *t *= v[b + o];
+                    }
                 }
             }
         }
-        if factors.is_empty() {
-            tmp.fill(1.0);
-        }
-        if os == 0 {
-            values[obase] += tmp.iter().sum::<f64>();
-        } else {
-            let mut i = 0;
-            while i < len {
-                values[obase + i * os] += tmp[i];
-                i += 1;
+        match &oaccess {
+            Access::Scalar => values[obase] += tmp.iter().sum::<f64>(),
+            Access::Contiguous => {
+                for (o, &t) in values[obase..obase + len].iter_mut().zip(&tmp) {
+                    *o += t;
+                }
+            }
+            Access::Gather(off) => {
+                for (&o, &t) in off.iter().zip(&tmp) {
+                    values[obase + o] += t;
+                }
             }
         }
         // Advance the odometer over the outer axes (last one fastest).
@@ -115,45 +164,118 @@ pub(crate) fn sum_product(domain: &Domain, factors: &[&Table], out: &Clique) -> 
     }
 }
 
-/// Sums every attribute outside `keep` out of the product of `factors` (whose cliques
-/// together cover `keep`), eliminating greedily by min-weight.
-pub(crate) fn eliminate(domain: &Domain, mut factors: Vec<Table>, keep: &Clique) -> Table {
+/// Eliminations walking fewer cells than this keep the plain min-weight order.
+const LOOKAHEAD_CELLS: f64 = 65_536.0;
+
+/// Cells of the union of `cliques`, as a float (a cost, never an allocation).
+fn union_cells(domain: &Domain, cliques: &[&Clique]) -> f64 {
+    let u = cliques.iter().fold(Clique::empty(), |u, c| u.union(c));
+    u.attrs()
+        .iter()
+        .fold(1f64, |acc, &a| acc * domain.size(a) as f64)
+}
+
+/// One elimination step: the variable `v` goes, with every attribute only the factors
+/// holding `v` mention and `keep` does not need. Returns the step's output scope, the
+/// indices of the factors it consumes, and its cost (cells walked).
+fn step(domain: &Domain, scopes: &[Clique], keep: &Clique, v: usize) -> (Clique, Vec<usize>, f64) {
+    let with: Vec<usize> = (0..scopes.len())
+        .filter(|&i| scopes[i].contains(v))
+        .collect();
+    let union = with
+        .iter()
+        .fold(Clique::empty(), |u, &i| u.union(&scopes[i]));
+    let rest = (0..scopes.len())
+        .filter(|i| !with.contains(i))
+        .fold(keep.clone(), |u, i| u.union(&scopes[i]));
+    let cost = union_cells(domain, &[&union]);
+    (union.intersection(&rest), with, cost)
+}
+
+/// The min-weight choice: the variable whose factors' union has the fewest cells.
+fn min_weight(domain: &Domain, scopes: &[Clique], vars: &Clique) -> usize {
+    let weight = |v: usize| {
+        let with: Vec<&Clique> = scopes.iter().filter(|c| c.contains(v)).collect();
+        union_cells(domain, &with)
+    };
+    vars.attrs()
+        .iter()
+        .copied()
+        .min_by(|&a, &b| weight(a).total_cmp(&weight(b)).then(a.cmp(&b)))
+        .unwrap_or_else(|| unreachable!("vars is not empty"))
+}
+
+/// The variables to eliminate, step by step, and the cells walked in total: `first` (if
+/// any) first, then min-weight choices.
+fn simulate(
+    domain: &Domain,
+    mut scopes: Vec<Clique>,
+    keep: &Clique,
+    first: Option<usize>,
+) -> (Vec<usize>, f64) {
+    let mut order = Vec::new();
+    let mut cost = 0.0;
+    let mut first = first;
     loop {
-        let all = factors
-            .iter()
-            .fold(Clique::empty(), |u, f| u.union(&f.clique));
+        let all = scopes.iter().fold(Clique::empty(), |u, c| u.union(c));
         let vars = all.difference(keep);
         if vars.is_empty() {
-            let refs: Vec<&Table> = factors.iter().collect();
-            return sum_product(domain, &refs, keep);
+            let refs: Vec<&Clique> = scopes.iter().chain([keep]).collect();
+            return (order, cost + union_cells(domain, &refs));
         }
-        // The variable whose factors' union has the fewest cells.
-        let weight = |v: usize| {
-            factors
-                .iter()
-                .filter(|f| f.clique.contains(v))
-                .fold(Clique::empty(), |u, f| u.union(&f.clique))
-                .attrs()
-                .iter()
-                .fold(1f64, |acc, &a| acc * domain.size(a) as f64)
-        };
-        let v = vars
-            .attrs()
-            .iter()
-            .copied()
-            .min_by(|&a, &b| weight(a).total_cmp(&weight(b)).then(a.cmp(&b)))
-            .unwrap_or_else(|| unreachable!("vars is not empty"));
-        let (with, without): (Vec<Table>, Vec<Table>) =
-            factors.into_iter().partition(|f| f.clique.contains(v));
-        let union = with.iter().fold(Clique::empty(), |u, f| u.union(&f.clique));
-        // Everything only these factors mention and the query does not need goes too.
-        let rest = without.iter().fold(keep.clone(), |u, f| u.union(&f.clique));
-        let out = union.intersection(&rest);
-        let refs: Vec<&Table> = with.iter().collect();
+        let v = first
+            .take()
+            .unwrap_or_else(|| min_weight(domain, &scopes, &vars));
+        let (out, with, c) = step(domain, &scopes, keep, v);
+        cost += c;
+        order.push(v);
+        let mut next: Vec<Clique> = (0..scopes.len())
+            .filter(|i| !with.contains(i))
+            .map(|i| scopes[i].clone())
+            .collect();
+        next.push(out);
+        scopes = next;
+    }
+}
+
+/// Sums every attribute outside `keep` out of the product of `factors` (whose cliques
+/// together cover `keep`). The order is min-weight greedy after the first variable, and
+/// the first is the one whose greedy completion walks the fewest cells in total (a
+/// one-step look-ahead: plain min-weight can pick a cheap first step that makes every
+/// later one expensive). Planned on the scopes alone, then executed.
+pub(crate) fn eliminate(domain: &Domain, mut factors: Vec<Table>, keep: &Clique) -> Table {
+    let scopes: Vec<Clique> = factors.iter().map(|f| f.clique.clone()).collect();
+    let all = scopes.iter().fold(Clique::empty(), |u, c| u.union(c));
+    let vars = all.difference(keep);
+    let (mut order, mut best) = simulate(domain, scopes.clone(), keep, None);
+    // Small eliminations are not worth planning twice.
+    if vars.len() > 1 && best > LOOKAHEAD_CELLS {
+        for &v in vars.attrs() {
+            let (o, c) = simulate(domain, scopes.clone(), keep, Some(v));
+            if c < best {
+                (order, best) = (o, c);
+            }
+        }
+    }
+    for v in order {
+        let scopes: Vec<Clique> = factors.iter().map(|f| f.clique.clone()).collect();
+        let (out, with, _) = step(domain, &scopes, keep, v);
+        let mut taken = Vec::with_capacity(with.len());
+        let mut others = Vec::with_capacity(factors.len() - with.len());
+        for (i, f) in factors.into_iter().enumerate() {
+            if with.contains(&i) {
+                taken.push(f);
+            } else {
+                others.push(f);
+            }
+        }
+        let refs: Vec<&Table> = taken.iter().collect();
         let t = sum_product(domain, &refs, &out);
-        factors = without;
+        factors = others;
         factors.push(t);
     }
+    let refs: Vec<&Table> = factors.iter().collect();
+    sum_product(domain, &refs, keep)
 }
 
 #[cfg(test)]

@@ -214,8 +214,9 @@ impl GraphicalModel {
     /// round against one model). Order follows `cliques`.
     ///
     /// Queries inside the same tree clique share one projection plan (intermediate
-    /// marginals summed once); the others run variable elimination each. Tree cliques and
-    /// spanning queries are spread over rayon's threads.
+    /// marginals summed once); the others share messages and clique reductions
+    /// (model/spanning.rs), equal to [`Self::project`]'s answers up to rounding. Tree
+    /// cliques and messages are spread over rayon's threads.
     pub fn project_many(&self, cliques: &[Clique]) -> Vec<MarginalTable> {
         let cal = self.calibrated();
         let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
@@ -265,10 +266,37 @@ impl GraphicalModel {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let spanned: Vec<(usize, MarginalTable)> = spanning
-            .into_par_iter()
-            .map(|i| (i, self.project(&cliques[i])))
+        // Spanning queries with attributes in range share messages and reductions
+        // (model/spanning.rs); any other query takes `project`'s path (and its error).
+        let (shared, single): (Vec<usize>, Vec<usize>) = spanning.into_iter().partition(|&i| {
+            let q = cliques[i].attrs();
+            q.iter().all(|&a| a < self.domain.len())
+                && super::junction::saturating_cells(&self.domain, q) <= MAX_QUERY_CELLS
+        });
+        let queries: Vec<&Clique> = shared.iter().map(|&i| &cliques[i]).collect();
+        let probs = super::spanning::project_spanning(&self.domain, &self.tree, cal, &queries);
+        let mut spanned: Vec<(usize, MarginalTable)> = shared
+            .into_iter()
+            .zip(probs)
+            .map(|(i, p)| {
+                let q = &cliques[i];
+                let values = p.into_iter().map(|p| p * self.total).collect();
+                (
+                    i,
+                    MarginalTable {
+                        clique: q.clone(),
+                        shape: q.shape(&self.domain),
+                        values,
+                    },
+                )
+            })
             .collect();
+        spanned.extend(
+            single
+                .into_par_iter()
+                .map(|i| (i, self.project(&cliques[i])))
+                .collect::<Vec<_>>(),
+        );
         let mut out: Vec<Option<MarginalTable>> = vec![None; cliques.len()];
         for (i, t) in grouped.into_iter().chain(spanned) {
             out[i] = Some(t);

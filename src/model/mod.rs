@@ -70,6 +70,7 @@ mod junction;
 mod layout;
 mod plan;
 mod sample;
+mod spanning;
 
 use serde::{Deserialize, Serialize};
 

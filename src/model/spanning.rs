@@ -1,0 +1,417 @@
+//! Model marginals of many cliques that no tree clique contains, answered together.
+//!
+//! On a calibrated junction tree, pick a clique `M` (the query's *centre*). Every queried
+//! attribute outside `M` lies in one branch of the tree around `M`, behind the separator
+//! `S_B` of the edge that leads into that branch, and given `x_{S_B}` the attributes of a
+//! branch are independent of everything on `M`'s side. So for a query `Q`
+//!
+//! `P(x_Q) = sum_{M-cells not in Q} P(x_M) prod_B P(x_{Q_B} | x_{S_B})`,
+//!
+//! where `Q_B` are the queried attributes behind `S_B`. The *message* `P(x_{Q_B}, x_{S_B})`
+//! is the same formula one level down, on the clique across the edge, with the edge's
+//! separator kept. Each clique enters only reduced to the attributes that matter (its
+//! queried attributes and its separators), so every intermediate table is small.
+//!
+//! What makes a round of AIM's selection cheap is sharing: a three-way query whose
+//! attributes sit in three branches of its centre (the tree's median of the three) needs
+//! one-attribute messages `P(x_a, x_S)` per directed edge, which every other query routed
+//! through that edge reuses, and the reductions `(tree clique, attributes)` are computed
+//! once each, all targets of a clique in one projection plan. Work is planned symbolically
+//! first (which reductions and messages, in dependency order), then done in parallel;
+//! every number is a deterministic function of the model, independent of the thread count.
+//!
+//! [`super::graphical::GraphicalModel::project`] keeps the one-query variable elimination
+//! over the covering subtree; the tests check the two agree. Everything here reads the
+//! fitted model only: post-processing (proofs/aim.md, the selection step).
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+use super::eliminate::{eliminate, Table};
+use super::factor::Factor;
+use super::graphical::Calibrated;
+use super::junction::{saturating_cells, JunctionTree};
+use super::plan::ProjectionPlan;
+use crate::marginal::{Clique, Domain};
+
+/// For every tree clique and attribute, the neighbouring clique one step towards the
+/// cliques holding that attribute (`None` when the clique holds it itself).
+struct Routes {
+    attrs: usize,
+    next: Vec<Option<usize>>,
+}
+
+impl Routes {
+    fn new(tree: &JunctionTree, attrs: usize) -> Self {
+        let k = tree.cliques().len();
+        let mut adj: Vec<Vec<usize>> = vec![Vec::new(); k];
+        for c in 0..k {
+            if let Some(p) = tree.parent(c) {
+                adj[c].push(p);
+                adj[p].push(c);
+            }
+        }
+        for a in &mut adj {
+            a.sort_unstable();
+        }
+        let mut next = vec![None; k * attrs];
+        let mut seen = vec![false; k];
+        let mut queue = Vec::with_capacity(k);
+        for a in 0..attrs {
+            // Breadth-first from every clique holding `a` (a connected subtree), so each
+            // other clique records the neighbour it was reached from.
+            seen.fill(false);
+            queue.clear();
+            for (c, clique) in tree.cliques().iter().enumerate() {
+                if clique.contains(a) {
+                    seen[c] = true;
+                    queue.push(c);
+                }
+            }
+            let mut i = 0;
+            while i < queue.len() {
+                let c = queue[i];
+                i += 1;
+                for &n in &adj[c] {
+                    if !seen[n] {
+                        seen[n] = true;
+                        next[n * attrs + a] = Some(c);
+                        queue.push(n);
+                    }
+                }
+            }
+        }
+        Routes { attrs, next }
+    }
+
+    fn next(&self, clique: usize, attr: usize) -> Option<usize> {
+        self.next[clique * self.attrs + attr]
+    }
+}
+
+/// `P(x_attrs, x_{S})` computed at tree clique `at`, where `S` is its separator towards
+/// `toward` (none for a query's centre, whose output is the query itself).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    attrs: Clique,
+    at: usize,
+    toward: Option<usize>,
+}
+
+struct Node {
+    /// Reduction of tree clique `at` this node multiplies (index into `reductions`).
+    reduction: usize,
+    /// Messages from the branches, each with the separator it is conditioned on.
+    children: Vec<(usize, Clique)>,
+    out: Clique,
+    depth: usize,
+}
+
+/// Symbolic plan for a batch of spanning queries.
+struct Planner<'a> {
+    domain: &'a Domain,
+    tree: &'a JunctionTree,
+    routes: Routes,
+    keys: BTreeMap<Key, usize>,
+    nodes: Vec<Node>,
+    /// Distinct `(tree clique, attributes)` reductions.
+    reductions: BTreeMap<(usize, Clique), usize>,
+}
+
+impl<'a> Planner<'a> {
+    fn separator(&self, a: usize, b: usize) -> Clique {
+        self.tree.cliques()[a].intersection(&self.tree.cliques()[b])
+    }
+
+    /// The queried attributes of `attrs` that clique `at` holds, and the others grouped by
+    /// the neighbour they lie behind.
+    fn split(&self, attrs: &Clique, at: usize) -> (Clique, BTreeMap<usize, Vec<usize>>) {
+        let mut inside = Vec::new();
+        let mut branches: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for &a in attrs.attrs() {
+            match self.routes.next(at, a) {
+                None => inside.push(a),
+                Some(n) => branches.entry(n).or_default().push(a),
+            }
+        }
+        (Clique::new(inside), branches)
+    }
+
+    /// The centre for a query: the clique minimising, first, the queried attributes that
+    /// share a branch (their messages are not shared), then the cells of the final
+    /// elimination's union; lowest index on ties.
+    fn centre(&self, query: &Clique) -> usize {
+        let mut best: Option<((usize, usize), usize)> = None;
+        for m in 0..self.tree.cliques().len() {
+            let (inside, branches) = self.split(query, m);
+            let shared: usize = branches
+                .values()
+                .filter(|v| v.len() > 1)
+                .map(Vec::len)
+                .sum();
+            let mut union = inside.union(query);
+            for &n in branches.keys() {
+                union = union.union(&self.separator(m, n));
+            }
+            let cost = (shared, saturating_cells(self.domain, union.attrs()));
+            if best.is_none_or(|(b, _)| cost < b) {
+                best = Some((cost, m));
+            }
+        }
+        best.map_or(0, |(_, m)| m)
+    }
+
+    /// Plans `P(x_attrs, x_{S(at, toward)})` at `at`; returns its node.
+    fn node(&mut self, key: Key) -> usize {
+        if let Some(&i) = self.keys.get(&key) {
+            return i;
+        }
+        let (inside, branches) = self.split(&key.attrs, key.at);
+        let sep_out = key
+            .toward
+            .map_or_else(Clique::empty, |t| self.separator(key.at, t));
+        let mut needed = inside.union(&sep_out);
+        let mut children = Vec::with_capacity(branches.len());
+        let mut depth = 0;
+        for (n, attrs) in branches {
+            debug_assert_ne!(
+                Some(n),
+                key.toward,
+                "queried attributes lie away from the edge"
+            );
+            let sep = self.separator(key.at, n);
+            needed = needed.union(&sep);
+            let child = self.node(Key {
+                attrs: Clique::new(attrs),
+                at: n,
+                toward: Some(key.at),
+            });
+            depth = depth.max(self.nodes[child].depth + 1);
+            children.push((child, sep));
+        }
+        let next = self.reductions.len();
+        let reduction = *self.reductions.entry((key.at, needed)).or_insert(next);
+        let out = key.attrs.union(&sep_out);
+        let i = self.nodes.len();
+        self.nodes.push(Node {
+            reduction,
+            children,
+            out,
+            depth,
+        });
+        self.keys.insert(key, i);
+        i
+    }
+}
+
+/// Probabilities of every query (none contained in a tree clique; attributes in range), in
+/// the order given.
+pub(crate) fn project_spanning(
+    domain: &Domain,
+    tree: &JunctionTree,
+    cal: &Calibrated,
+    queries: &[&Clique],
+) -> Vec<Vec<f64>> {
+    let mut planner = Planner {
+        domain,
+        tree,
+        routes: Routes::new(tree, domain.len()),
+        keys: BTreeMap::new(),
+        nodes: Vec::new(),
+        reductions: BTreeMap::new(),
+    };
+    let roots: Vec<usize> = queries
+        .iter()
+        .map(|q| {
+            let at = planner.centre(q);
+            planner.node(Key {
+                attrs: (*q).clone(),
+                at,
+                toward: None,
+            })
+        })
+        .collect();
+    let Planner {
+        nodes, reductions, ..
+    } = planner;
+
+    // Reductions: one projection plan per tree clique for all its targets.
+    let mut by_clique: BTreeMap<usize, Vec<(Clique, usize)>> = BTreeMap::new();
+    for ((c, attrs), i) in reductions {
+        by_clique.entry(c).or_default().push((attrs, i));
+    }
+    let n_red = by_clique.values().map(Vec::len).sum();
+    let mut reduced: Vec<Option<Table>> = vec![None; n_red];
+    let done: Vec<Vec<(usize, Table)>> = by_clique
+        .into_par_iter()
+        .map(|(c, targets)| {
+            let mut offs = Vec::with_capacity(targets.len());
+            let mut len = 0;
+            for (t, _) in &targets {
+                offs.push(len);
+                len += t.cells(domain);
+            }
+            let pairs: Vec<(&Clique, usize)> = targets
+                .iter()
+                .map(|(t, _)| t)
+                .zip(offs.iter().copied())
+                .collect();
+            let plan = ProjectionPlan::new(domain, &tree.cliques()[c], &pairs);
+            let mut out = vec![0.0; len];
+            plan.project(cal.clique(c), &mut Vec::new(), &mut out);
+            targets
+                .into_iter()
+                .zip(offs)
+                .map(|((clique, i), o)| {
+                    let n = clique.cells(domain);
+                    (
+                        i,
+                        Table {
+                            clique,
+                            values: out[o..o + n].to_vec(),
+                        },
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    for (i, t) in done.into_iter().flatten() {
+        reduced[i] = Some(t);
+    }
+    let reduced: Vec<Table> = reduced
+        .into_iter()
+        .map(|t| t.unwrap_or_else(|| unreachable!("every reduction is planned")))
+        .collect();
+
+    // Messages, leaves first; a depth's nodes in parallel.
+    let max_depth = nodes.iter().map(|n| n.depth).max().unwrap_or(0);
+    let mut tables: Vec<Option<Table>> = vec![None; nodes.len()];
+    for depth in 0..=max_depth {
+        let level: Vec<usize> = (0..nodes.len())
+            .filter(|&i| nodes[i].depth == depth)
+            .collect();
+        let computed: Vec<(usize, Table)> = level
+            .into_par_iter()
+            .map(|i| {
+                let node = &nodes[i];
+                let mut factors = Vec::with_capacity(1 + node.children.len());
+                factors.push(reduced[node.reduction].clone());
+                for (child, sep) in &node.children {
+                    let t = tables[*child]
+                        .as_ref()
+                        .unwrap_or_else(|| unreachable!("children are shallower"));
+                    let mut f = Factor {
+                        clique: t.clique.clone(),
+                        shape: t.clique.shape(domain),
+                        values: t.values.clone(),
+                    };
+                    f.conditional_on(sep);
+                    factors.push(Table {
+                        clique: f.clique,
+                        values: f.values,
+                    });
+                }
+                (i, eliminate(domain, factors, &node.out))
+            })
+            .collect();
+        for (i, t) in computed {
+            tables[i] = Some(t);
+        }
+    }
+    roots
+        .into_iter()
+        .map(|r| {
+            tables[r]
+                .as_ref()
+                .map(|t| t.values.clone())
+                .unwrap_or_else(|| unreachable!("every node is computed"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use crate::marginal::all_k_way;
+    use crate::model::{estimate, EstimationOptions, Measurement, StructuralZeros, ZeroFactor};
+
+    use super::*;
+
+    /// `project_many`'s shared answers equal `project`'s one-query elimination (itself
+    /// checked against brute force in graphical.rs) on random models, with and without
+    /// structural-zero masks, for every 2-, 3- and 4-way query.
+    #[test]
+    fn shared_answers_equal_single_query_elimination_on_random_models() {
+        let mut spanning_seen = 0;
+        for seed in 0..16u64 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let d = rng.gen_range(6..10);
+            let domain =
+                Domain::from_sizes((0..d).map(|_| rng.gen_range(2..5)).collect::<Vec<_>>());
+            let mut cliques: Vec<Clique> = (0..d).map(|a| Clique::new([a])).collect();
+            for _ in 0..rng.gen_range(d - 1..d + 3) {
+                let k = rng.gen_range(2..=3);
+                let mut attrs = Vec::new();
+                while attrs.len() < k {
+                    let a = rng.gen_range(0..d);
+                    if !attrs.contains(&a) {
+                        attrs.push(a);
+                    }
+                }
+                cliques.push(Clique::new(attrs));
+            }
+            let ms: Vec<Measurement> = cliques
+                .iter()
+                .map(|c| {
+                    let values = (0..c.cells(&domain))
+                        .map(|_| rng.gen_range(1.0..50.0))
+                        .collect();
+                    Measurement::new(c.clone(), values, 1.0)
+                })
+                .collect();
+            let mut opts = EstimationOptions {
+                max_iters: 25,
+                ..Default::default()
+            };
+            if seed % 2 == 0 {
+                // A rule's mask: a random triple with about a quarter of its cells forbidden.
+                let mask = Clique::new([0, d / 2, d - 1]);
+                let allowed = (0..mask.cells(&domain))
+                    .map(|i| i == 0 || rng.gen_bool(0.75))
+                    .collect();
+                let zeros = StructuralZeros::new(
+                    &domain,
+                    vec![ZeroFactor {
+                        clique: mask,
+                        allowed,
+                    }],
+                )
+                .unwrap();
+                opts.zeros = Some(Arc::new(zeros));
+            }
+            let (model, _) = estimate(&domain, &ms, &opts, None).unwrap();
+            let mut queries: Vec<Clique> = (2..=4).flat_map(|k| all_k_way(d, k)).collect();
+            queries.push(queries[3].clone());
+            let many = model.project_many(&queries);
+            for (q, got) in queries.iter().zip(&many) {
+                if model.junction_tree().containing(&domain, q).is_none() {
+                    spanning_seen += 1;
+                }
+                assert_eq!(&got.clique, q);
+                let want = model.project(q);
+                for (a, b) in got.values.iter().zip(&want.values) {
+                    assert!(
+                        (a - b).abs() <= 1e-10 * model.total(),
+                        "seed {seed} {q:?}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+        assert!(spanning_seen > 500, "only {spanning_seen} spanning queries");
+    }
+}
