@@ -53,6 +53,27 @@ pub struct ColumnReport {
     pub missing: u64,
 }
 
+impl ColumnReport {
+    /// Counts what encoding did to one cell.
+    fn count(&mut self, cell: Cell) {
+        match cell {
+            Cell::Value(_) => {}
+            Cell::ClampedBelow(_) => self.clamped_below += 1,
+            Cell::ClampedAbove(_) => self.clamped_above += 1,
+            Cell::Other(_) => self.mapped_to_other += 1,
+            Cell::Missing(_) => self.missing += 1,
+        }
+    }
+
+    /// Adds another part's counts (a batch of the same column).
+    fn add(&mut self, other: &ColumnReport) {
+        self.clamped_below += other.clamped_below;
+        self.clamped_above += other.clamped_above;
+        self.mapped_to_other += other.mapped_to_other;
+        self.missing += other.missing;
+    }
+}
+
 /// Per-column counts of what encoding changed, for the modelled columns in schema order.
 ///
 /// PRIVATE: these are exact counts over the private data. Show them to the trusted operator
@@ -362,8 +383,8 @@ const PARALLEL_BATCHES: usize = 8;
 /// problem (line, modelled column, text, why), after which it stopped.
 struct BatchCodes {
     codes: Vec<Codes>,
-    /// Per modelled column: clamped below, clamped above, mapped to the catch-all, missing.
-    counts: Vec<[u64; 4]>,
+    /// Per modelled column, what encoding did to the batch's cells (names left empty).
+    counts: Vec<ColumnReport>,
     rows: u64,
     problem: Option<(Location, usize, String, CellError)>,
 }
@@ -771,7 +792,7 @@ impl<'a> Encoder<'a> {
                 |memo, (batch, _)| {
                     let mut out = BatchCodes {
                         codes: empty.clone(),
-                        counts: vec![[0; 4]; modelled.len()],
+                        counts: vec![ColumnReport::default(); modelled.len()],
                         rows: 0,
                         problem: None,
                     };
@@ -785,14 +806,7 @@ impl<'a> Encoder<'a> {
                             let raw = rec.get(pos).unwrap_or("");
                             match memo[j].encode(col, raw) {
                                 Ok(cell) => {
-                                    let c = &mut out.counts[j];
-                                    match cell {
-                                        Cell::Value(_) => {}
-                                        Cell::ClampedBelow(_) => c[0] += 1,
-                                        Cell::ClampedAbove(_) => c[1] += 1,
-                                        Cell::Other(_) => c[2] += 1,
-                                        Cell::Missing(_) => c[3] += 1,
-                                    }
+                                    out.counts[j].count(cell);
                                     out.codes[j].push(cell.code());
                                 }
                                 Err(e) => {
@@ -819,10 +833,7 @@ impl<'a> Encoder<'a> {
                 dst.append(src);
             }
             for (r, c) in self.report.columns.iter_mut().zip(&out.counts) {
-                r.clamped_below += c[0];
-                r.clamped_above += c[1];
-                r.mapped_to_other += c[2];
-                r.missing += c[3];
+                r.add(c);
             }
             if let Some(e) = parse_error {
                 if !self.parse_error(e) {
@@ -936,14 +947,7 @@ impl<'a> Encoder<'a> {
             };
             match encoded {
                 Ok(cell) => {
-                    let r = &mut self.report.columns[j];
-                    match cell {
-                        Cell::Value(_) => {}
-                        Cell::ClampedBelow(_) => r.clamped_below += 1,
-                        Cell::ClampedAbove(_) => r.clamped_above += 1,
-                        Cell::Other(_) => r.mapped_to_other += 1,
-                        Cell::Missing(_) => r.missing += 1,
-                    }
+                    self.report.columns[j].count(cell);
                     if self.mode == Mode::Encode {
                         self.codes[j].push(cell.code());
                     }
