@@ -28,19 +28,9 @@ use dpsynth::release::pipeline::ModelFile;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-/// CPU seconds (user + system) of this process so far, all threads (Linux `/proc`).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    ticks / 100.0
-}
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_seconds;
 
 fn count(cols: &[Vec<u32>], d: &Domain, c: &Clique) -> Vec<f64> {
     let shape = c.shape(d);
