@@ -163,7 +163,7 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
             let spec = match mech.as_str() {
                 "mst" => MechanismSpec::Mst(MstOptions::default()),
                 _ => {
-                    // Experiments: DPSYNTH_ROUND_TOL, DPSYNTH_FINAL_ITERS, DPSYNTH_ONE_WAY_SHARE, DPSYNTH_COMPRESS(_SIGMAS),
+                    // Experiments: DPSYNTH_ROUND_TOL, DPSYNTH_ROUND_ITERS, DPSYNTH_ROUND_IPF, DPSYNTH_MAX_MODEL_MB, DPSYNTH_FINAL_ITERS, DPSYNTH_ONE_WAY_SHARE, DPSYNTH_COMPRESS(_SIGMAS),
                     // DPSYNTH_ONE_WAY_TARGET, DPSYNTH_ROUNDS, DPSYNTH_SELECTION_SHARE override the defaults.
                     let mut o = AimOptions::default();
                     if let Some(t) = std::env::var("DPSYNTH_ROUND_TOL")
@@ -187,6 +187,15 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
                     }
                     if let Some(v) = env("DPSYNTH_ROUNDS") {
                         o.rounds = Some(v as usize);
+                    }
+                    if let Some(v) = env("DPSYNTH_ROUND_ITERS") {
+                        o.round_iters = v as usize;
+                    }
+                    if let Some(v) = env("DPSYNTH_ROUND_IPF") {
+                        o.round_ipf = v != 0.0;
+                    }
+                    if let Some(v) = env("DPSYNTH_MAX_MODEL_MB") {
+                        o.max_model_size_mb = v;
                     }
                     if let Some(v) = env("DPSYNTH_SELECTION_SHARE") {
                         o.selection_share = v;

@@ -3,7 +3,10 @@
 //! the order AIM took them (the rounds' refits), then the final fit. Selection is not
 //! replayed (the measurements are fixed), so options compare like for like, without noise.
 //!
-//! `cargo run --release --example refit_replay -- MODEL.json DATA.csv SCHEMA ROUND_ITERS:ROUND_TOL:FINAL_ITERS:FINAL_TOL ...`
+//! `cargo run --release --example refit_replay -- MODEL.json DATA.csv SCHEMA ROUND_ITERS:ROUND_TOL:FINAL_ITERS:FINAL_TOL[:ipf] ...`
+//!
+//! `:ipf` starts each refit with one IPF sweep over its new measurement
+//! (`AimOptions::round_ipf`).
 //!
 //! For each setting: calibrations (belief propagations, the load-independent unit of cost)
 //! and CPU seconds of the refits and of the final fit, the final loss, and the final model's
@@ -27,7 +30,7 @@ use cpu::cpu_seconds;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 4 {
-        return Err("usage: refit_replay MODEL.json DATA.csv SCHEMA RI:RT:FI:FT ...".into());
+        return Err("usage: refit_replay MODEL.json DATA.csv SCHEMA RI:RT:FI:FT[:ipf] ...".into());
     }
     let file = ModelFile::load(&PathBuf::from(&args[0]))?;
     let schema = Schema::from_path(&PathBuf::from(&args[2])).map_err(|e| format!("{e}"))?;
@@ -80,12 +83,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for setting in &args[3..] {
         let p: Vec<&str> = setting.split(':').collect();
-        if p.len() != 4 {
-            return Err("a setting is ROUND_ITERS:ROUND_TOL:FINAL_ITERS:FINAL_TOL".into());
+        if p.len() != 4 && !(p.len() == 5 && p[4] == "ipf") {
+            return Err("a setting is ROUND_ITERS:ROUND_TOL:FINAL_ITERS:FINAL_TOL[:ipf]".into());
         }
         let round = EstimationOptions {
             max_iters: p[0].parse()?,
             tol: p[1].parse()?,
+            warm_ipf: p.len() == 5,
             ..base.clone()
         };
         let fin = EstimationOptions {
@@ -96,11 +100,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (mut model, _) = estimate(&domain, &ms[..first], &fin, None)?;
         let (t, c) = (Instant::now(), cpu_seconds());
         let (mut cal, mut iters, mut conv) = (0, 0, 0);
+        let mut refit_loss = 0.0;
         for k in first..ms.len() {
             let (m, r) = estimate(&domain, &ms[..=k], &round, Some(&model))?;
             cal += r.calibrations;
             iters += r.iterations;
             conv += usize::from(r.converged);
+            refit_loss += r.final_loss;
             model = m;
         }
         let (rw, rc) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
@@ -108,7 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (model, r) = estimate(&domain, ms, &fin, Some(&model))?;
         let (fw, fc) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
         println!(
-            "{setting}: refits {iters} iterations ({conv} of {} converged), {cal} calibrations, {rw:.1} s wall / {rc:.1} s CPU; final fit {} iterations (converged {}), {} calibrations, {fw:.1} s / {fc:.1} s CPU, loss {:.2}; 3-way L1 {:.4}",
+            "{setting}: refits {iters} iterations ({conv} of {} converged), {cal} calibrations, {rw:.1} s wall / {rc:.1} s CPU, summed loss {refit_loss:.1}; final fit {} iterations (converged {}), {} calibrations, {fw:.1} s / {fc:.1} s CPU, loss {:.2}; 3-way L1 {:.4}",
             ms.len() - first,
             r.iterations,
             r.converged,

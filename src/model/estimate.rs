@@ -155,12 +155,21 @@ pub(crate) struct Objective<'a> {
     scratch: std::cell::RefCell<Vec<f64>>,
     /// Positions of structurally zero cells in the clique vector (see `constraints.rs`).
     zeros: Vec<usize>,
+    /// The measurements the IPF warm-up fits (indices; `None`: all of them).
+    ipf_subset: Option<Vec<usize>>,
 }
 
 impl<'a> Objective<'a> {
     /// Holds these clique-vector cells at probability zero (structural zeros).
     pub(crate) fn with_zeros(mut self, zeros: Vec<usize>) -> Self {
         self.zeros = zeros;
+        self
+    }
+
+    /// Restricts the IPF warm-up to these measurements (indices into the measurement list):
+    /// a warm start fits only the measurements its model has not seen yet.
+    pub(crate) fn with_ipf_subset(mut self, subset: Vec<usize>) -> Self {
+        self.ipf_subset = Some(subset);
         self
     }
 
@@ -237,6 +246,7 @@ impl<'a> Objective<'a> {
             cells: offset,
             scratch: std::cell::RefCell::new(Vec::new()),
             zeros: Vec::new(),
+            ipf_subset: None,
         }
     }
 
@@ -484,7 +494,10 @@ fn start<O: InferenceOracle>(
     objective.enforce_zeros(theta);
     let mut log_z = engine.marginals(theta, total, ws, mu);
     let mut loss = objective.loss(mu, proj);
-    if opts.ipf_sweeps > 0 && !objective.mapped.is_empty() {
+    if opts.ipf_sweeps > 0
+        && !objective.mapped.is_empty()
+        && objective.ipf_subset.as_ref().is_none_or(|s| !s.is_empty())
+    {
         let before = theta.clone();
         calibrations += ipf_warmup(engine, objective, total, theta, mu, opts.ipf_sweeps, ws);
         objective.enforce_zeros(theta);
@@ -533,7 +546,14 @@ fn ipf_warmup<O: InferenceOracle>(
     let pos: Vec<usize> = (0..engine.cliques().len())
         .map(|c| engine.ipf_rank(c))
         .collect();
-    let mut order: Vec<usize> = (0..objective.mapped.len()).collect();
+    let mut order: Vec<usize> = match &objective.ipf_subset {
+        Some(subset) => subset
+            .iter()
+            .copied()
+            .filter(|&i| i < objective.mapped.len())
+            .collect(),
+        None => (0..objective.mapped.len()).collect(),
+    };
     order.sort_by_key(|&i| {
         (
             pos[objective.mapped[i].clique],
