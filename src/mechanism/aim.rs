@@ -131,12 +131,7 @@ pub struct AimOptions {
     /// runs vs 0.0923 over 5 with the fit run to convergence at ~1,900 iterations; eps 1:
     /// 0.1260 vs 0.1274) and cuts the final fit at eps 3 from ~300 s to ~30 s.
     pub estimation: EstimationOptions,
-    /// Iterations for each warm-started refit inside rounds: 50 (was 100; private-pgm runs
-    /// 1,000). No refit converges by `round_tol` at high budgets, so this sets the refits'
-    /// cost. Measured 2026-12-01 (`examples/refit_replay.rs` on an adult epsilon 3 release:
-    /// refit CPU 110 -> 60 s, final model's 3-way L1 0.0819 -> 0.0818; `examples/compare`, adult,
-    /// 5 runs each, loaded machine: epsilon 3 0.0916 (README 0.0923), epsilon 1 0.1249 against
-    /// 0.1232 and 0.1251 in two 5-run arms at 100, 18% less CPU). NIST not yet measured.
+    /// Iterations for each warm-started refit inside rounds.
     pub round_iters: usize,
     /// Convergence tolerance of those refits (see `EstimationOptions::tol`). A round's model
     /// only has to rank the candidates, so it stops once progress is small against the
@@ -199,7 +194,7 @@ impl Default for AimOptions {
                 max_iters: 500,
                 ..EstimationOptions::default()
             },
-            round_iters: 50,
+            round_iters: 100,
             round_tol: 1e-6,
             round_ipf: false,
             unit: PrivacyUnit::Record,
