@@ -131,14 +131,21 @@ pub struct AimOptions {
     /// runs vs 0.0923 over 5 with the fit run to convergence at ~1,900 iterations; eps 1:
     /// 0.1260 vs 0.1274) and cuts the final fit at eps 3 from ~300 s to ~30 s.
     pub estimation: EstimationOptions,
-    /// Iterations for each warm-started refit inside rounds.
+    /// Iterations for each warm-started refit inside rounds (private-pgm runs 1,000). No
+    /// refit converges by `round_tol` at high budgets, so this sets the refits' cost. 50 was
+    /// tried (2026-12-01, loaded machine, `examples/compare` with `DPSYNTH_ROUND_ITERS=50`):
+    /// adult epsilon 3, 3-way L1 0.0916 over 5 runs against 0.0889 over 4 runs at 100 (31% less
+    /// CPU); epsilon 1 0.1249 against 0.1232 and 0.1251 (two 5-run arms). Not adopted: the
+    /// epsilon 3 gap is about two standard errors, although the replay
+    /// (`examples/refit_replay.rs`) fits the same final model (3-way 0.0818 vs 0.0819).
     pub round_iters: usize,
     /// Convergence tolerance of those refits (see `EstimationOptions::tol`). A round's model
     /// only has to rank the candidates, so it stops once progress is small against the
     /// noise; the final fit uses `estimation.tol`.
     pub round_tol: f64,
     /// Refits start with one IPF sweep over the round's new measurement
-    /// (`EstimationOptions::warm_ipf`). Off by default until measured end to end (5 runs).
+    /// (`EstimationOptions::warm_ipf`). Off: end to end it showed no gain (adult epsilon 1,
+    /// 50 iterations, 5 runs: 0.1252 with it, 0.1249 without).
     /// Replayed on an adult epsilon 3 release's 51 refits (`examples/refit_replay.rs`, 2026-12-01):
     /// summed refit loss at 100 / 50 iterations 145,738 / 157,184 without it and 144,231 /
     /// 150,685 with it (it halves what 50 iterations lose); the final model's 3-way L1 is
