@@ -90,8 +90,10 @@ impl Routes {
     }
 }
 
-/// `P(x_attrs, x_{S})` computed at tree clique `at`, where `S` is its separator towards
-/// `toward` (none for a query's centre, whose output is the query itself).
+/// A message `P(x_attrs, x_D)` computed at tree clique `at` towards `toward`, where `D` is
+/// the part of the separator `S(at, toward)` the branch's attributes depend on (all of `S`
+/// unless the clique is only passed through); a query's centre has `toward: None` and
+/// outputs the query itself.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     attrs: Clique,
@@ -102,7 +104,7 @@ struct Key {
 struct Node {
     /// Reduction of tree clique `at` this node multiplies (index into `reductions`).
     reduction: usize,
-    /// Messages from the branches, each with the separator it is conditioned on.
+    /// Messages from the branches, each with the separator attributes it is conditioned on.
     children: Vec<(usize, Clique)>,
     out: Clique,
     depth: usize,
@@ -117,6 +119,8 @@ struct Planner<'a> {
     nodes: Vec<Node>,
     /// Distinct `(tree clique, attributes)` reductions.
     reductions: BTreeMap<(usize, Clique), usize>,
+    /// The separator attributes each message depends on (see [`Planner::depends`]).
+    deps: BTreeMap<Key, Clique>,
 }
 
 impl<'a> Planner<'a> {
@@ -138,10 +142,42 @@ impl<'a> Planner<'a> {
         (Clique::new(inside), branches)
     }
 
+    /// The attributes of the separator `S = S(at, toward)` on which the distribution of
+    /// `attrs` (all behind `S`, seen from `toward`) depends: `D` with
+    /// `P(x_attrs | x_S) = P(x_attrs | x_D)`.
+    ///
+    /// At `at`, `P(x_attrs | x_S) = sum_{x_W} P(x_W | x_S) prod_B P(x_{A_B} | x_{D_B})` where
+    /// the branches' `D_B` lie in their separators (inside `at`) and `W` are the clique's
+    /// attributes outside `S` that the queried ones or some `D_B` need. When `W` is empty the
+    /// clique's conditional sums to one and drops out: the message depends on `S` only
+    /// through the union of the `D_B` (every one inside `S`), and a single branch's message
+    /// passes through unchanged. Otherwise it depends on all of `S` (nothing in the tree's
+    /// structure says less).
+    fn depends(&mut self, attrs: &Clique, at: usize, toward: usize) -> Clique {
+        let key = Key {
+            attrs: attrs.clone(),
+            at,
+            toward: Some(toward),
+        };
+        if let Some(d) = self.deps.get(&key) {
+            return d.clone();
+        }
+        let sep = self.separator(at, toward);
+        let (inside, branches) = self.split(attrs, at);
+        let mut need = inside;
+        for (n, a) in branches {
+            need = need.union(&self.depends(&Clique::new(a), n, at));
+        }
+        let d = if need.is_subset_of(&sep) { need } else { sep };
+        self.deps.insert(key, d.clone());
+        d
+    }
+
     /// The centre for a query: the clique minimising, first, the queried attributes that
     /// share a branch (their messages are not shared), then the cells of the final
-    /// elimination's union; lowest index on ties.
-    fn centre(&self, query: &Clique) -> usize {
+    /// elimination's union (the query and what the branches' messages depend on); lowest
+    /// index on ties.
+    fn centre(&mut self, query: &Clique) -> usize {
         let mut best: Option<((usize, usize), usize)> = None;
         for m in 0..self.tree.cliques().len() {
             let (inside, branches) = self.split(query, m);
@@ -151,8 +187,8 @@ impl<'a> Planner<'a> {
                 .map(Vec::len)
                 .sum();
             let mut union = inside.union(query);
-            for &n in branches.keys() {
-                union = union.union(&self.separator(m, n));
+            for (n, attrs) in branches {
+                union = union.union(&self.depends(&Clique::new(attrs), n, m));
             }
             let cost = (shared, saturating_cells(self.domain, union.attrs()));
             if best.is_none_or(|(b, _)| cost < b) {
@@ -162,16 +198,15 @@ impl<'a> Planner<'a> {
         best.map_or(0, |(_, m)| m)
     }
 
-    /// Plans `P(x_attrs, x_{S(at, toward)})` at `at`; returns its node.
+    /// Plans `P(x_attrs, x_D)` at `at` (`D` from [`Self::depends`]; the query itself at a
+    /// centre); returns its node. A clique passed through with a single branch is that
+    /// branch's node.
     fn node(&mut self, key: Key) -> usize {
         if let Some(&i) = self.keys.get(&key) {
             return i;
         }
         let (inside, branches) = self.split(&key.attrs, key.at);
-        let sep_out = key
-            .toward
-            .map_or_else(Clique::empty, |t| self.separator(key.at, t));
-        let mut needed = inside.union(&sep_out);
+        let mut deps = inside;
         let mut children = Vec::with_capacity(branches.len());
         let mut depth = 0;
         for (n, attrs) in branches {
@@ -180,19 +215,36 @@ impl<'a> Planner<'a> {
                 key.toward,
                 "queried attributes lie away from the edge"
             );
-            let sep = self.separator(key.at, n);
-            needed = needed.union(&sep);
+            let attrs = Clique::new(attrs);
+            let d = self.depends(&attrs, n, key.at);
             let child = self.node(Key {
-                attrs: Clique::new(attrs),
+                attrs,
                 at: n,
                 toward: Some(key.at),
             });
+            deps = deps.union(&d);
             depth = depth.max(self.nodes[child].depth + 1);
-            children.push((child, sep));
+            children.push((child, d));
         }
+        let (needed, out) = match key.toward {
+            None => (deps, key.attrs.clone()),
+            Some(t) => {
+                let sep = self.separator(key.at, t);
+                if deps.is_subset_of(&sep) {
+                    if children.len() == 1 {
+                        let i = children[0].0;
+                        self.keys.insert(key, i);
+                        return i;
+                    }
+                    let out = key.attrs.union(&deps);
+                    (deps, out)
+                } else {
+                    (deps.union(&sep), key.attrs.union(&sep))
+                }
+            }
+        };
         let next = self.reductions.len();
         let reduction = *self.reductions.entry((key.at, needed)).or_insert(next);
-        let out = key.attrs.union(&sep_out);
         let i = self.nodes.len();
         self.nodes.push(Node {
             reduction,
@@ -220,6 +272,7 @@ pub(crate) fn project_spanning(
         keys: BTreeMap::new(),
         nodes: Vec::new(),
         reductions: BTreeMap::new(),
+        deps: BTreeMap::new(),
     };
     let roots: Vec<usize> = queries
         .iter()
