@@ -24,7 +24,9 @@
 //! over the covering subtree; the tests check the two agree. Everything here reads the
 //! fitted model only: post-processing (proofs/aim.md, the selection step).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -101,12 +103,23 @@ struct Key {
     toward: Option<usize>,
 }
 
+/// One message (or a query at its centre). Its value is a list of factors whose product,
+/// summed over the attributes outside `out`, is `P(x_attrs | x_D)` (the query's joint at a
+/// centre): the clique's reduction, conditioned on the separator, and the branches' lists.
+/// A *materialised* node sums its list into one table over `out` (shared by every query
+/// routed through it); a lazy one hands its list on, so the consumer's elimination can
+/// interleave the branch's attributes with its own instead of building a table over the
+/// whole separator that is larger than the factors it came from.
 struct Node {
-    /// Reduction of tree clique `at` this node multiplies (index into `reductions`).
-    reduction: usize,
-    /// Messages from the branches, each with the separator attributes it is conditioned on.
-    children: Vec<(usize, Clique)>,
+    /// Reduction of tree clique `at` this node multiplies (index into `reductions`); `None`
+    /// for a clique passed through by several branches.
+    reduction: Option<usize>,
+    /// Messages from the branches.
+    children: Vec<usize>,
     out: Clique,
+    materialise: bool,
+    /// Cells of the factors the node hands on (its table, or its list).
+    cells: f64,
     depth: usize,
 }
 
@@ -117,8 +130,8 @@ struct Planner<'a> {
     routes: Routes,
     keys: BTreeMap<Key, usize>,
     nodes: Vec<Node>,
-    /// Distinct `(tree clique, attributes)` reductions.
-    reductions: BTreeMap<(usize, Clique), usize>,
+    /// Distinct `(tree clique, attributes, conditioned on)` reductions.
+    reductions: BTreeMap<(usize, Clique, Option<Clique>), usize>,
     /// The separator attributes each message depends on (see [`Planner::depends`]).
     deps: BTreeMap<Key, Clique>,
 }
@@ -209,6 +222,7 @@ impl<'a> Planner<'a> {
         let mut deps = inside;
         let mut children = Vec::with_capacity(branches.len());
         let mut depth = 0;
+        let mut cells = 0.0;
         for (n, attrs) in branches {
             debug_assert_ne!(
                 Some(n),
@@ -216,40 +230,53 @@ impl<'a> Planner<'a> {
                 "queried attributes lie away from the edge"
             );
             let attrs = Clique::new(attrs);
-            let d = self.depends(&attrs, n, key.at);
+            deps = deps.union(&self.depends(&attrs, n, key.at));
             let child = self.node(Key {
                 attrs,
                 at: n,
                 toward: Some(key.at),
             });
-            deps = deps.union(&d);
             depth = depth.max(self.nodes[child].depth + 1);
-            children.push((child, d));
+            cells += self.nodes[child].cells;
+            children.push(child);
         }
-        let (needed, out) = match key.toward {
-            None => (deps, key.attrs.clone()),
+        // The clique's reduction: the joint of what the branches and the query need at a
+        // centre; the conditional given the separator for a message; none when the clique
+        // is passed through (its conditional sums to one).
+        let (reduction, out) = match key.toward {
+            None => (Some((deps, None)), key.attrs.clone()),
             Some(t) => {
                 let sep = self.separator(key.at, t);
                 if deps.is_subset_of(&sep) {
                     if children.len() == 1 {
-                        let i = children[0].0;
+                        let i = children[0];
                         self.keys.insert(key, i);
                         return i;
                     }
-                    let out = key.attrs.union(&deps);
-                    (deps, out)
+                    (None, key.attrs.union(&deps))
                 } else {
-                    (deps.union(&sep), key.attrs.union(&sep))
+                    let out = key.attrs.union(&sep);
+                    (Some((deps.union(&sep), Some(sep))), out)
                 }
             }
         };
-        let next = self.reductions.len();
-        let reduction = *self.reductions.entry((key.at, needed)).or_insert(next);
+        let reduction = reduction.map(|(attrs, given)| {
+            cells += attrs.cells(self.domain) as f64;
+            let next = self.reductions.len();
+            *self
+                .reductions
+                .entry((key.at, attrs, given))
+                .or_insert(next)
+        });
+        let out_cells = saturating_cells(self.domain, out.attrs()) as f64;
+        let materialise = key.toward.is_none() || out_cells <= cells;
         let i = self.nodes.len();
         self.nodes.push(Node {
             reduction,
             children,
             out,
+            materialise,
+            cells: if materialise { out_cells } else { cells },
             depth,
         });
         self.keys.insert(key, i);
@@ -289,104 +316,112 @@ pub(crate) fn project_spanning(
         nodes, reductions, ..
     } = planner;
 
-    // Reductions: one projection plan per tree clique for all its targets.
-    let mut by_clique: BTreeMap<usize, Vec<(Clique, usize)>> = BTreeMap::new();
-    for ((c, attrs), i) in reductions {
-        by_clique.entry(c).or_default().push((attrs, i));
+    // Reductions: one projection plan per tree clique for all its distinct targets, then
+    // each message's conditional given its separator.
+    let mut by_clique: BTreeMap<usize, BTreeMap<Clique, Vec<(Option<Clique>, usize)>>> =
+        BTreeMap::new();
+    for ((c, attrs, given), i) in reductions {
+        by_clique
+            .entry(c)
+            .or_default()
+            .entry(attrs)
+            .or_default()
+            .push((given, i));
     }
-    let n_red = by_clique.values().map(Vec::len).sum();
-    let mut reduced: Vec<Option<Table>> = vec![None; n_red];
+    let n_red = by_clique
+        .values()
+        .flat_map(|t| t.values())
+        .map(Vec::len)
+        .sum();
     let done: Vec<Vec<(usize, Table)>> = by_clique
         .into_par_iter()
         .map(|(c, targets)| {
             let mut offs = Vec::with_capacity(targets.len());
             let mut len = 0;
-            for (t, _) in &targets {
+            for t in targets.keys() {
                 offs.push(len);
                 len += t.cells(domain);
             }
-            let pairs: Vec<(&Clique, usize)> = targets
-                .iter()
-                .map(|(t, _)| t)
-                .zip(offs.iter().copied())
-                .collect();
+            let pairs: Vec<(&Clique, usize)> = targets.keys().zip(offs.iter().copied()).collect();
             let plan = ProjectionPlan::new(domain, &tree.cliques()[c], &pairs);
             let mut out = vec![0.0; len];
             plan.project(cal.clique(c), &mut Vec::new(), &mut out);
-            targets
-                .into_iter()
-                .zip(offs)
-                .map(|((clique, i), o)| {
-                    let n = clique.cells(domain);
-                    (
+            let mut tables = Vec::new();
+            for ((clique, uses), o) in targets.into_iter().zip(offs) {
+                let values = &out[o..o + clique.cells(domain)];
+                for (given, i) in uses {
+                    let mut f = Factor {
+                        shape: clique.shape(domain),
+                        clique: clique.clone(),
+                        values: values.to_vec(),
+                    };
+                    if let Some(sep) = &given {
+                        f.conditional_on(sep);
+                    }
+                    tables.push((
                         i,
                         Table {
-                            clique,
-                            values: out[o..o + n].to_vec(),
+                            clique: f.clique,
+                            values: f.values,
                         },
-                    )
-                })
-                .collect()
+                    ));
+                }
+            }
+            tables
         })
         .collect();
+    let mut reduced: Vec<Option<Arc<Table>>> = vec![None; n_red];
     for (i, t) in done.into_iter().flatten() {
-        reduced[i] = Some(t);
+        reduced[i] = Some(Arc::new(t));
     }
-    let reduced: Vec<Table> = reduced
+    let reduced: Vec<Arc<Table>> = reduced
         .into_iter()
         .map(|t| t.unwrap_or_else(|| unreachable!("every reduction is planned")))
         .collect();
 
-    // Messages, leaves first; a depth's nodes in parallel.
+    // Messages, leaves first; a depth's nodes in parallel. A node's value is its list of
+    // factors (one table when materialised).
     let max_depth = nodes.iter().map(|n| n.depth).max().unwrap_or(0);
-    let mut tables: Vec<Option<Table>> = vec![None; nodes.len()];
+    let mut lists: Vec<Vec<Arc<Table>>> = vec![Vec::new(); nodes.len()];
     for depth in 0..=max_depth {
         let level: Vec<usize> = (0..nodes.len())
             .filter(|&i| nodes[i].depth == depth)
             .collect();
-        let computed: Vec<(usize, Table)> = level
+        let computed: Vec<(usize, Vec<Arc<Table>>)> = level
             .into_par_iter()
             .map(|i| {
                 let node = &nodes[i];
-                let mut factors = Vec::with_capacity(1 + node.children.len());
-                factors.push(reduced[node.reduction].clone());
-                for (child, sep) in &node.children {
-                    let t = tables[*child]
-                        .as_ref()
-                        .unwrap_or_else(|| unreachable!("children are shallower"));
-                    let mut f = Factor {
-                        clique: t.clique.clone(),
-                        shape: t.clique.shape(domain),
-                        values: t.values.clone(),
-                    };
-                    f.conditional_on(sep);
-                    factors.push(Table {
-                        clique: f.clique,
-                        values: f.values,
-                    });
+                let mut list: Vec<Arc<Table>> = node
+                    .reduction
+                    .map(|r| Arc::clone(&reduced[r]))
+                    .into_iter()
+                    .collect();
+                for &child in &node.children {
+                    debug_assert!(!lists[child].is_empty(), "children are shallower");
+                    list.extend(lists[child].iter().cloned());
                 }
-                (i, eliminate(domain, factors, &node.out))
+                if node.materialise {
+                    let factors = list.iter().map(|t| Cow::Borrowed(&**t)).collect();
+                    list = vec![Arc::new(eliminate(domain, factors, &node.out))];
+                }
+                (i, list)
             })
             .collect();
-        for (i, t) in computed {
-            tables[i] = Some(t);
+        for (i, l) in computed {
+            lists[i] = l;
         }
     }
     roots
         .into_iter()
-        .map(|r| {
-            tables[r]
-                .as_ref()
-                .map(|t| t.values.clone())
-                .unwrap_or_else(|| unreachable!("every node is computed"))
+        .map(|r| match lists[r].as_slice() {
+            [t] => t.values.clone(),
+            _ => unreachable!("a centre is one materialised table"),
         })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
