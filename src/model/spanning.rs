@@ -284,6 +284,9 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// One use of a clique reduction: conditioned on a separator (or not) and its index.
+type Use = (Option<Clique>, usize);
+
 /// Probabilities of every query (none contained in a tree clique; attributes in range), in
 /// the order given.
 pub(crate) fn project_spanning(
@@ -318,8 +321,7 @@ pub(crate) fn project_spanning(
 
     // Reductions: one projection plan per tree clique for all its distinct targets, then
     // each message's conditional given its separator.
-    let mut by_clique: BTreeMap<usize, BTreeMap<Clique, Vec<(Option<Clique>, usize)>>> =
-        BTreeMap::new();
+    let mut by_clique: BTreeMap<usize, BTreeMap<Clique, Vec<Use>>> = BTreeMap::new();
     for ((c, attrs, given), i) in reductions {
         by_clique
             .entry(c)
