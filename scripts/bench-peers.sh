@@ -7,7 +7,11 @@
 # PYTHON: a Python with mbi and what the mechanism scripts import. The scripts follow the
 #   repository's mbi, not always PyPI's (mbi 2.0.0 on PyPI lacks the `Dataset.load` they
 #   call), so install mbi from the same checkout:
-#   `python3 -m venv v && v/bin/pip install PGM_DIR networkx matplotlib`.
+#   `python3 -m venv v && v/bin/pip install PGM_DIR networkx matplotlib` and then, because
+#   private-pgm's current checkout (4d2b3c5) breaks with today's newest releases (jax 0.10:
+#   "DynamicJaxprTracer has no attribute domain"; pandas 3: KeyError in synthetic_data's
+#   groupby), `v/bin/pip install jax==0.4.38 jaxlib==0.4.38 "chex<0.1.90" "optax<0.2.5"
+#   "pandas<2.3" "numpy<2.3"` (the set measured on 2026-12-01).
 # PGM_DIR: a checkout of private-pgm (github.com/ryan112358/private-pgm): its
 #   mechanisms/mst.py and mechanisms/aim.py are the reference mechanisms (they are not part
 #   of the mbi package on PyPI). Override with MBI_MST=... / MBI_AIM=... (scripts taking

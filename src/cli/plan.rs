@@ -41,7 +41,7 @@ pub struct PlanCmd {
     pub delta: Delta,
     #[arg(long, value_enum, default_value_t = MechanismArg::Aim)]
     pub mechanism: MechanismArg,
-    /// AIM workload file (default: all 3-way marginals).
+    /// AIM workload file (default: all 3-way marginals; 2-way from 30 columns).
     #[arg(long)]
     pub workload: Option<PathBuf>,
     /// AIM: plan for a workload that emphasises this outcome column (repeatable; as synth).

@@ -86,7 +86,7 @@ pub struct FitArgs {
     /// Mechanism.
     #[arg(long, value_enum, default_value_t = MechanismArg::Aim)]
     pub mechanism: MechanismArg,
-    /// AIM workload file (TOML/JSON list of cliques with weights); default: all 3-way marginals.
+    /// AIM workload file (TOML/JSON list of cliques with weights); default: all 3-way marginals (2-way from 30 columns).
     #[arg(long)]
     pub workload: Option<PathBuf>,
     /// AIM: emphasise this outcome column (repeatable): the workload becomes every 3-way

@@ -2,6 +2,7 @@
 //! the noisy marginals to the model. They read data only through a `MarginalOracle`.
 
 pub mod aim;
+pub(crate) mod candidates;
 pub mod compress;
 pub mod evidence;
 pub mod knowledge;

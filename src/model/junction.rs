@@ -172,6 +172,19 @@ pub(crate) fn triangulate(domain: &Domain, cliques: &[Clique]) -> Vec<Clique> {
     best.map(|(_, c)| c).unwrap_or_default()
 }
 
+/// The number of greedy heuristics [`triangulate`] tries ([`heuristic_size`]'s `index` range).
+pub(crate) const HEURISTIC_COUNT: usize = HEURISTICS.len();
+
+/// Total cells of the triangulation the `index`-th heuristic builds for `cliques`.
+/// [`triangulate`] keeps the smallest of these, so its size is their minimum; AIM's size
+/// filter (mechanism/candidates.rs) reads them one at a time to stop early.
+pub(crate) fn heuristic_size(domain: &Domain, cliques: &[Clique], index: usize) -> usize {
+    total_cells(
+        domain,
+        &maximal(elimination_cliques(domain, cliques, HEURISTICS[index])),
+    )
+}
+
 /// Sum of the cells of `cliques`, saturating.
 pub(crate) fn total_cells(domain: &Domain, cliques: &[Clique]) -> usize {
     cliques.iter().fold(0usize, |acc, c| {

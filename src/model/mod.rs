@@ -81,6 +81,7 @@ pub use factor::Factor;
 pub use gibbs::GibbsOptions;
 pub use graphical::{GraphicalModel, MAX_QUERY_CELLS, MODEL_FORMAT};
 pub use junction::JunctionTree;
+pub(crate) use junction::{heuristic_size, HEURISTIC_COUNT};
 pub use sample::{sample, Sampler, SamplingMethod, SAMPLE_CHUNK};
 
 use crate::marginal::{Clique, Domain};

@@ -131,7 +131,7 @@ pub fn mechanism_spec(
             }
             let workload = match choice.workload {
                 Some((text, name)) => Workload::from_text(text, name, domain).map_err(RunError)?,
-                None => Workload::targeting(domain.len(), 3, &target_idx),
+                None => Workload::default_for(domain.len(), &target_idx),
             };
             let opts = AimOptions {
                 rounds: choice.rounds,
