@@ -73,8 +73,8 @@ impl MarginalOracle for InMemoryOracle<'_> {
         Ok(cached.unwrap_or_else(|| count(self.table, &self.domain, clique)))
     }
 
-    /// Counts the cliques together ([`count_many`]: on a small table one clique per
-    /// thread), kept until each is asked for once. Cliques too large to count are left
+    /// Counts the cliques together ([`count_many`]: small cliques gathered into joint
+    /// tables, each counted once), kept until each is asked for once. Cliques too large to count are left
     /// for [`MarginalOracle::marginal`] to refuse.
     fn prefetch(&self, cliques: &[Clique]) -> Result<(), OracleError> {
         let todo: Vec<Clique> = cliques

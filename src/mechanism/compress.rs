@@ -247,6 +247,13 @@ impl Compression {
                 continue;
             }
             let groups = &self.groups[a];
+            // Every code stands for one value: a lookup in place (no draws).
+            if groups.iter().all(|g| g.len() == 1) {
+                if groups.iter().enumerate().any(|(c, g)| g[0] as usize != c) {
+                    col.iter_mut().for_each(|c| *c = groups[*c as usize][0]);
+                }
+                continue;
+            }
             // Decode into a fresh vector: original and compressed codes share a range.
             let mut out = vec![0u32; col.len()];
             let mut rows_of: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
@@ -295,11 +302,12 @@ impl Compression {
         decoded: &Domain,
         rng: &mut R,
     ) -> Result<(), String> {
-        let compressed = columns.to_vec();
-        self.decompress(columns, rng);
         if zeros.is_empty() {
+            self.decompress(columns, rng);
             return Ok(());
         }
+        let compressed = columns.to_vec();
+        self.decompress(columns, rng);
         let merged = self.merged_bins();
         let n = columns.first().map_or(0, Vec::len);
         let mut record = vec![0u32; columns.len()];

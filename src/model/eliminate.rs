@@ -6,6 +6,8 @@
 //! subtree to the attributes that matter, then eliminate everything but the query
 //! greedily (min-weight: the variable whose factors span the fewest cells first).
 
+use std::borrow::Cow;
+
 use crate::marginal::{Clique, Domain};
 
 /// A table of non-negative numbers over a clique (row-major).
@@ -242,8 +244,9 @@ fn simulate(
 /// together cover `keep`). The order is min-weight greedy after the first variable, and
 /// the first is the one whose greedy completion walks the fewest cells in total (a
 /// one-step look-ahead: plain min-weight can pick a cheap first step that makes every
-/// later one expensive). Planned on the scopes alone, then executed.
-pub(crate) fn eliminate(domain: &Domain, mut factors: Vec<Table>, keep: &Clique) -> Table {
+/// later one expensive). Planned on the scopes alone, then executed. Factors may be
+/// borrowed (messages shared by many queries are never copied).
+pub(crate) fn eliminate(domain: &Domain, mut factors: Vec<Cow<'_, Table>>, keep: &Clique) -> Table {
     let scopes: Vec<Clique> = factors.iter().map(|f| f.clique.clone()).collect();
     let all = scopes.iter().fold(Clique::empty(), |u, c| u.union(c));
     let vars = all.difference(keep);
@@ -269,12 +272,12 @@ pub(crate) fn eliminate(domain: &Domain, mut factors: Vec<Table>, keep: &Clique)
                 others.push(f);
             }
         }
-        let refs: Vec<&Table> = taken.iter().collect();
+        let refs: Vec<&Table> = taken.iter().map(|t| &**t).collect();
         let t = sum_product(domain, &refs, &out);
         factors = others;
-        factors.push(t);
+        factors.push(Cow::Owned(t));
     }
-    let refs: Vec<&Table> = factors.iter().collect();
+    let refs: Vec<&Table> = factors.iter().map(|t| &**t).collect();
     sum_product(domain, &refs, keep)
 }
 
@@ -316,7 +319,7 @@ mod tests {
             for (g, w) in got.values.iter().zip(&want) {
                 assert!((g - w).abs() < 1e-9, "{out:?}");
             }
-            let e = eliminate(&d, vec![a.clone(), b.clone()], &out);
+            let e = eliminate(&d, vec![Cow::Borrowed(&a), Cow::Borrowed(&b)], &out);
             for (g, w) in e.values.iter().zip(&want) {
                 assert!((g - w).abs() < 1e-9, "eliminate {out:?}");
             }

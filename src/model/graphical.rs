@@ -407,10 +407,10 @@ impl GraphicalModel {
                 // A marginal of the clique's conditional is the conditional of its marginal.
                 f.conditional_on(&cl.intersection(&tree.cliques()[p]));
             }
-            factors.push(Table {
+            factors.push(std::borrow::Cow::Owned(Table {
                 clique: f.clique,
                 values: f.values,
-            });
+            }));
         }
         let t = eliminate(&self.domain, factors, query);
         Factor {

@@ -860,8 +860,11 @@ fn spread_evenly(
             starts[b + 1] += 1;
         }
     }
-    for b in 0..n {
-        starts[b + 1] += starts[b];
+    // The running sum in a register (through memory, each step waited on the last store).
+    let mut at = 0;
+    for x in starts.iter_mut() {
+        at += *x;
+        *x = at;
     }
     for &(b, r) in bucket_of.iter() {
         let b = b as usize;
@@ -884,7 +887,7 @@ struct SpreadScratch {
 /// already in order.
 fn sort_by_high_half(v: &mut Vec<u64>, scratch: &mut Vec<u64>) {
     let m = v.len();
-    if m < 64 {
+    if !(64..u32::MAX as usize).contains(&m) {
         v.sort_unstable();
         return;
     }
@@ -899,25 +902,38 @@ fn sort_by_high_half(v: &mut Vec<u64>, scratch: &mut Vec<u64>) {
     // 2,048 counters would cost more than a pass).
     let (low, high) = (varying.trailing_zeros(), 32 - varying.leading_zeros());
     let max_digit = if m >= 2048 { 11 } else { 8 };
-    let passes = (high - low).div_ceil(max_digit);
-    let digit = (high - low).div_ceil(passes);
+    let passes = (high - low).div_ceil(max_digit) as usize;
+    let digit = (high - low).div_ceil(passes as u32);
     let mask = (1u64 << digit) - 1;
+    let buckets = 1usize << digit;
+    // Every pass's digit counts in one read of the keys (`m` fits in u32: see above).
+    let mut count = vec![0u32; buckets * passes];
+    for &k in v.iter() {
+        let h = k >> (32 + low);
+        for (p, c) in count.chunks_exact_mut(buckets).enumerate() {
+            c[((h >> (p as u32 * digit)) & mask) as usize] += 1;
+        }
+    }
     scratch.truncate(m);
     scratch.resize(m, 0);
-    let mut count = vec![0usize; (1 << digit) + 1];
-    for pass in 0..passes {
-        let shift = 32 + low + pass * digit;
-        count.fill(0);
-        for &k in v.iter() {
-            count[((k >> shift) & mask) as usize + 1] += 1;
+    for (p, c) in count.chunks_exact_mut(buckets).enumerate() {
+        let shift = 32 + low + p as u32 * digit;
+        // A digit all keys share leaves their order as it is.
+        if c[((v[0] >> shift) & mask) as usize] as usize == m {
+            continue;
         }
-        for i in 0..(1 << digit) {
-            count[i + 1] += count[i];
+        // Where each digit's keys start (the running sum kept in a register: a sum
+        // through memory waited on the previous store at every counter).
+        let mut at = 0u32;
+        for x in c.iter_mut() {
+            let n = *x;
+            *x = at;
+            at += n;
         }
         for &k in v.iter() {
             let d = ((k >> shift) & mask) as usize;
-            scratch[count[d]] = k;
-            count[d] += 1;
+            scratch[c[d] as usize] = k;
+            c[d] += 1;
         }
         std::mem::swap(v, scratch);
     }
@@ -1068,8 +1084,19 @@ fn rounding(
                 order_by_strata(group, &strata, rng, &mut sort);
                 spread_evenly(group_counts, rng, &mut dealt, &mut spread);
             }
-            for (&rec, &r) in group.iter().zip(&dealt) {
-                st.write_at(s * st.k + r, rec, &mut cols);
+            match (&st.new_codes, &st.new_attrs[..]) {
+                // One new attribute: its codes for this separator cell, looked up once.
+                (Some(codes), &[(a, _, _)]) => {
+                    let (codes, col) = (&codes[s * st.k..(s + 1) * st.k], &mut cols[a]);
+                    for (&rec, &r) in group.iter().zip(&dealt) {
+                        col[rec] = codes[r];
+                    }
+                }
+                _ => {
+                    for (&rec, &r) in group.iter().zip(&dealt) {
+                        st.write_at(s * st.k + r, rec, &mut cols);
+                    }
+                }
             }
         }
     }
@@ -1097,6 +1124,19 @@ mod tests {
                 sort_by_high_half(&mut got, &mut scratch);
                 assert_eq!(got, expect, "{n} {bits}");
             }
+            // Constant high bits above the varying ones, and a digit in the middle that all
+            // keys share (its pass is skipped).
+            let v: Vec<u64> = (0..n)
+                .map(|p| {
+                    let r = rng.gen::<u32>() as u64;
+                    (0xA500_0000 | (r & 0xF) << 20 | r >> 30) << 32 | p as u64
+                })
+                .collect();
+            let mut expect = v.clone();
+            expect.sort_unstable();
+            let (mut got, mut scratch) = (v, vec![7; 3]);
+            sort_by_high_half(&mut got, &mut scratch);
+            assert_eq!(got, expect, "{n} gaps");
         }
     }
 
