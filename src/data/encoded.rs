@@ -84,6 +84,22 @@ impl Codes {
             Codes::U32(v) => go(&v[start..end], stride, acc),
         }
     }
+
+    /// Stores `code * stride` in `acc[i]` for each row `start + i`: [`Codes::accumulate`]
+    /// into zeros, without first clearing `acc`.
+    pub fn store(&self, start: usize, stride: u32, acc: &mut [u32]) {
+        fn go<T: Copy + Into<u32>>(src: &[T], stride: u32, acc: &mut [u32]) {
+            for (a, &c) in acc.iter_mut().zip(src) {
+                *a = c.into() * stride;
+            }
+        }
+        let end = start + acc.len();
+        match self {
+            Codes::U8(v) => go(&v[start..end], stride, acc),
+            Codes::U16(v) => go(&v[start..end], stride, acc),
+            Codes::U32(v) => go(&v[start..end], stride, acc),
+        }
+    }
 }
 
 /// An encoded table: the modelled columns of a data set, each a vector of codes.

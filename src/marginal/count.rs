@@ -127,9 +127,13 @@ fn count_with(
         let start = chunk * CHUNK;
         let len = CHUNK.min(n - start);
         let idx = &mut buf[..len];
-        idx.fill(0);
-        for (&attr, &stride) in clique.attrs().iter().zip(&strides) {
-            table.column(attr).accumulate(start, stride, idx);
+        // The first attribute's terms stored (the clique is not empty), the rest added.
+        for (j, (&attr, &stride)) in clique.attrs().iter().zip(&strides).enumerate() {
+            if j == 0 {
+                table.column(attr).store(start, stride, idx);
+            } else {
+                table.column(attr).accumulate(start, stride, idx);
+            }
         }
         if lanes == 4 {
             let mut quads = idx.chunks_exact(4);

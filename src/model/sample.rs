@@ -1014,7 +1014,8 @@ fn rounding(
     rows: usize,
     rng: &mut ChaCha20Rng,
 ) -> Vec<Vec<u32>> {
-    let mut cols = vec![vec![0u32; rows]; n_attrs];
+    // Each column allocated zeroed (`vec![col; n]` would copy the first into the rest).
+    let mut cols: Vec<Vec<u32>> = (0..n_attrs).map(|_| vec![0u32; rows]).collect();
     if n_attrs == 0 || rows == 0 {
         return cols;
     }
@@ -1031,16 +1032,24 @@ fn rounding(
     let mut pos: Vec<usize> = Vec::new();
     for (st, key) in steps.iter().zip(keys) {
         let n_sep = st.cells.len() / st.k.max(1);
-        // Each record's separator cell and stratum, one attribute at a time.
-        sep_of.fill(0);
-        for &(a, stride) in &st.sep {
-            for (s, &c) in sep_of.iter_mut().zip(&cols[a]) {
-                *s += c as usize * stride;
+        // Each record's separator cell and stratum, one attribute at a time (the first
+        // attribute's term stored, not added to zeros: no pass to clear the buffers).
+        match st.sep.split_first() {
+            None => sep_of.fill(0),
+            Some((&(a, stride), rest)) => {
+                for (s, &c) in sep_of.iter_mut().zip(&cols[a]) {
+                    *s = c as usize * stride;
+                }
+                for &(a, stride) in rest {
+                    for (s, &c) in sep_of.iter_mut().zip(&cols[a]) {
+                        *s += c as usize * stride;
+                    }
+                }
             }
         }
-        if !key.is_empty() {
-            strata.fill(0);
-            for &(a, size) in key {
+        if let Some((&(a, _), rest)) = key.split_first() {
+            strata.copy_from_slice(&cols[a]);
+            for &(a, size) in rest {
                 let size = size as u32;
                 for (k, &c) in strata.iter_mut().zip(&cols[a]) {
                     *k = *k * size + c;
