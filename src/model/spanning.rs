@@ -137,6 +137,19 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
+    /// An empty plan over `tree`.
+    fn new(domain: &'a Domain, tree: &'a JunctionTree) -> Self {
+        Planner {
+            domain,
+            tree,
+            routes: Routes::new(tree, domain.len()),
+            keys: BTreeMap::new(),
+            nodes: Vec::new(),
+            reductions: BTreeMap::new(),
+            deps: BTreeMap::new(),
+        }
+    }
+
     fn separator(&self, a: usize, b: usize) -> Clique {
         self.tree.cliques()[a].intersection(&self.tree.cliques()[b])
     }
@@ -295,15 +308,7 @@ pub(crate) fn project_spanning(
     cal: &Calibrated,
     queries: &[&Clique],
 ) -> Vec<Vec<f64>> {
-    let mut planner = Planner {
-        domain,
-        tree,
-        routes: Routes::new(tree, domain.len()),
-        keys: BTreeMap::new(),
-        nodes: Vec::new(),
-        reductions: BTreeMap::new(),
-        deps: BTreeMap::new(),
-    };
+    let mut planner = Planner::new(domain, tree);
     let roots: Vec<usize> = queries
         .iter()
         .map(|q| {
@@ -556,15 +561,7 @@ mod tests {
             .collect();
         assert!(queries.len() > 150, "{} spanning queries", queries.len());
 
-        let mut planner = Planner {
-            domain: &domain,
-            tree,
-            routes: Routes::new(tree, domain.len()),
-            keys: BTreeMap::new(),
-            nodes: Vec::new(),
-            reductions: BTreeMap::new(),
-            deps: BTreeMap::new(),
-        };
+        let mut planner = Planner::new(&domain, tree);
         for q in &queries {
             let at = planner.centre(q);
             planner.node(Key {
