@@ -14,7 +14,7 @@
 //! measured here: run the same `dpsynth synth` command under `/usr/bin/time -v`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
@@ -43,6 +43,7 @@ fn synth(data: &Path, schema: &Path, args: &[&str], out: &Path) {
         .args(args)
         .args(["--seed", "7", "-q", "--force", "--out"])
         .arg(out)
+        .stdout(Stdio::null())
         .status()
         .expect("dpsynth runs");
     assert!(status.success(), "dpsynth synth {args:?} failed");
