@@ -14,10 +14,11 @@
 //! measured here: run the same `dpsynth synth` command under `/usr/bin/time -v`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 
 fn shared(rel: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -42,6 +43,7 @@ fn synth(data: &Path, schema: &Path, args: &[&str], out: &Path) {
         .args(args)
         .args(["--seed", "7", "-q", "--force", "--out"])
         .arg(out)
+        .stdout(Stdio::null())
         .status()
         .expect("dpsynth runs");
     assert!(status.success(), "dpsynth synth {args:?} failed");
@@ -74,35 +76,23 @@ fn out_dir(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("dpsynth-figures-{name}"))
 }
 
+/// One figure: `dpsynth synth` with `args` on `data`/`schema`, timed by criterion.
+fn figure(g: &mut BenchmarkGroup<WallTime>, name: &str, data: &Path, schema: &Path, args: &[&str]) {
+    let out = out_dir(name);
+    g.bench_function(name, |b| b.iter(|| synth(data, schema, args, &out)));
+}
+
+const MST_EPS1: [&str; 4] = ["--mechanism", "mst", "--epsilon", "1"];
+
 fn mst_figures(c: &mut Criterion) {
     let mut g = c.benchmark_group("figures");
     g.sample_size(10);
     if let (Some(data), Some(schema)) = (repeated_adult(200), shared("adult/adult-domain.json")) {
-        let out = out_dir("mst-x200");
-        g.bench_function("mst_adult_x200", |b| {
-            b.iter(|| {
-                synth(
-                    &data,
-                    &schema,
-                    &["--mechanism", "mst", "--epsilon", "1"],
-                    &out,
-                )
-            })
-        });
+        figure(&mut g, "mst_adult_x200", &data, &schema, &MST_EPS1);
     }
     if let Some(dir) = std::env::var_os("FIGURES_WIDE").map(PathBuf::from) {
         let (data, schema) = wide_files(&dir);
-        let out = out_dir("mst-wide");
-        g.bench_function("mst_wide", |b| {
-            b.iter(|| {
-                synth(
-                    &data,
-                    &schema,
-                    &["--mechanism", "mst", "--epsilon", "1"],
-                    &out,
-                )
-            })
-        });
+        figure(&mut g, "mst_wide", &data, &schema, &MST_EPS1);
     }
     g.finish();
 }
@@ -153,20 +143,14 @@ fn aim_figures(c: &mut Criterion) {
             let (Some(data), Some(schema)) = (data, schema) else {
                 continue;
             };
-            let out = out_dir(&format!("aim-{name}-{eps}"));
             let args = ["--mechanism", "aim", "--epsilon", eps, "--delta", "1e-9"];
-            g.bench_function(format!("aim_{name}_eps{eps}"), |b| {
-                b.iter(|| synth(data, schema, &args, &out))
-            });
+            figure(&mut g, &format!("aim_{name}_eps{eps}"), data, schema, &args);
         }
     }
     if let Some(dir) = std::env::var_os("FIGURES_WIDE").map(PathBuf::from) {
         let (data, schema) = wide_files(&dir);
-        let out = out_dir("aim-wide");
         let args = ["--mechanism", "aim", "--epsilon", "1", "--delta", "1e-9"];
-        g.bench_function("aim_wide_eps1", |b| {
-            b.iter(|| synth(&data, &schema, &args, &out))
-        });
+        figure(&mut g, "aim_wide_eps1", &data, &schema, &args);
     }
     g.finish();
 }

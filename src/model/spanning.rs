@@ -137,6 +137,19 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
+    /// An empty plan over `tree`.
+    fn new(domain: &'a Domain, tree: &'a JunctionTree) -> Self {
+        Planner {
+            domain,
+            tree,
+            routes: Routes::new(tree, domain.len()),
+            keys: BTreeMap::new(),
+            nodes: Vec::new(),
+            reductions: BTreeMap::new(),
+            deps: BTreeMap::new(),
+        }
+    }
+
     fn separator(&self, a: usize, b: usize) -> Clique {
         self.tree.cliques()[a].intersection(&self.tree.cliques()[b])
     }
@@ -295,15 +308,7 @@ pub(crate) fn project_spanning(
     cal: &Calibrated,
     queries: &[&Clique],
 ) -> Vec<Vec<f64>> {
-    let mut planner = Planner {
-        domain,
-        tree,
-        routes: Routes::new(tree, domain.len()),
-        keys: BTreeMap::new(),
-        nodes: Vec::new(),
-        reductions: BTreeMap::new(),
-        deps: BTreeMap::new(),
-    };
+    let mut planner = Planner::new(domain, tree);
     let roots: Vec<usize> = queries
         .iter()
         .map(|q| {
@@ -435,6 +440,24 @@ mod tests {
     /// `project_many`'s shared answers equal `project`'s one-query elimination (itself
     /// checked against brute force in graphical.rs) on random models, with and without
     /// structural-zero masks, for every 2-, 3- and 4-way query.
+    /// Noisy-looking measurements of `cliques`: every cell uniform in [1, `hi`).
+    fn random_measurements(
+        cliques: &[Clique],
+        domain: &Domain,
+        rng: &mut ChaCha8Rng,
+        hi: f64,
+    ) -> Vec<Measurement> {
+        cliques
+            .iter()
+            .map(|c| {
+                let values = (0..c.cells(domain))
+                    .map(|_| rng.gen_range(1.0..hi))
+                    .collect();
+                Measurement::new(c.clone(), values, 1.0)
+            })
+            .collect()
+    }
+
     #[test]
     fn shared_answers_equal_single_query_elimination_on_random_models() {
         let mut spanning_seen = 0;
@@ -455,15 +478,7 @@ mod tests {
                 }
                 cliques.push(Clique::new(attrs));
             }
-            let ms: Vec<Measurement> = cliques
-                .iter()
-                .map(|c| {
-                    let values = (0..c.cells(&domain))
-                        .map(|_| rng.gen_range(1.0..50.0))
-                        .collect();
-                    Measurement::new(c.clone(), values, 1.0)
-                })
-                .collect();
+            let ms = random_measurements(&cliques, &domain, &mut rng, 50.0);
             let mut opts = EstimationOptions {
                 max_iters: 25,
                 ..Default::default()
@@ -533,15 +548,7 @@ mod tests {
         .into_iter()
         .map(Clique::new)
         .collect();
-        let ms: Vec<Measurement> = cliques
-            .iter()
-            .map(|c| {
-                let values = (0..c.cells(&domain))
-                    .map(|_| rng.gen_range(1.0..80.0))
-                    .collect();
-                Measurement::new(c.clone(), values, 1.0)
-            })
-            .collect();
+        let ms = random_measurements(&cliques, &domain, &mut rng, 80.0);
         let opts = EstimationOptions {
             max_iters: 40,
             ..Default::default()
@@ -554,15 +561,7 @@ mod tests {
             .collect();
         assert!(queries.len() > 150, "{} spanning queries", queries.len());
 
-        let mut planner = Planner {
-            domain: &domain,
-            tree,
-            routes: Routes::new(tree, domain.len()),
-            keys: BTreeMap::new(),
-            nodes: Vec::new(),
-            reductions: BTreeMap::new(),
-            deps: BTreeMap::new(),
-        };
+        let mut planner = Planner::new(&domain, tree);
         for q in &queries {
             let at = planner.centre(q);
             planner.node(Key {
