@@ -72,32 +72,28 @@ impl Codes {
     /// Adds `code * stride` to `acc[i]` for each row `start + i`: the inner loop of counting,
     /// kept monomorphic per width so it vectorises.
     pub fn accumulate(&self, start: usize, stride: u32, acc: &mut [u32]) {
-        fn go<T: Copy + Into<u32>>(src: &[T], stride: u32, acc: &mut [u32]) {
-            for (a, &c) in acc.iter_mut().zip(src) {
-                *a += c.into() * stride;
-            }
-        }
-        let end = start + acc.len();
-        match self {
-            Codes::U8(v) => go(&v[start..end], stride, acc),
-            Codes::U16(v) => go(&v[start..end], stride, acc),
-            Codes::U32(v) => go(&v[start..end], stride, acc),
-        }
+        self.scaled_into::<true>(start, stride, acc)
     }
 
     /// Stores `code * stride` in `acc[i]` for each row `start + i`: [`Codes::accumulate`]
     /// into zeros, without first clearing `acc`.
     pub fn store(&self, start: usize, stride: u32, acc: &mut [u32]) {
-        fn go<T: Copy + Into<u32>>(src: &[T], stride: u32, acc: &mut [u32]) {
+        self.scaled_into::<false>(start, stride, acc)
+    }
+
+    /// `acc[i] (+)= code * stride`, one loop per width and per `ADD`.
+    fn scaled_into<const ADD: bool>(&self, start: usize, stride: u32, acc: &mut [u32]) {
+        fn go<T: Copy + Into<u32>, const ADD: bool>(src: &[T], stride: u32, acc: &mut [u32]) {
             for (a, &c) in acc.iter_mut().zip(src) {
-                *a = c.into() * stride;
+                let term = c.into() * stride;
+                *a = if ADD { *a + term } else { term };
             }
         }
         let end = start + acc.len();
         match self {
-            Codes::U8(v) => go(&v[start..end], stride, acc),
-            Codes::U16(v) => go(&v[start..end], stride, acc),
-            Codes::U32(v) => go(&v[start..end], stride, acc),
+            Codes::U8(v) => go::<_, ADD>(&v[start..end], stride, acc),
+            Codes::U16(v) => go::<_, ADD>(&v[start..end], stride, acc),
+            Codes::U32(v) => go::<_, ADD>(&v[start..end], stride, acc),
         }
     }
 }
