@@ -339,16 +339,7 @@ fn plan(model: &GraphicalModel, q: &Clique) -> Option<Vec<Op>> {
     if tree.containing(model.domain(), q).is_some() {
         return None;
     }
-    let mut nbrs: Vec<Vec<usize>> = vec![Vec::new(); k];
-    for c in 0..k {
-        if let Some(p) = tree.parent(c) {
-            nbrs[c].push(p);
-            nbrs[p].push(c);
-        }
-    }
-    for n in &mut nbrs {
-        n.sort_unstable();
-    }
+    let nbrs = tree.neighbours();
     let mut alive = vec![true; k];
     // Prune leaves whose attributes of q are also held by another clique still alive
     // (an attribute's cliques are connected, so the rest stay connected).

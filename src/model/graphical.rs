@@ -345,13 +345,11 @@ impl GraphicalModel {
             }
         }
         // Steiner subtree: prune non-terminal leaves until none is left.
-        let mut adj: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); k];
-        for c in 0..k {
-            if let Some(p) = tree.parent(c) {
-                adj[c].insert(p);
-                adj[p].insert(c);
-            }
-        }
+        let mut adj: Vec<BTreeSet<usize>> = tree
+            .neighbours()
+            .into_iter()
+            .map(BTreeSet::from_iter)
+            .collect();
         let mut alive = vec![true; k];
         loop {
             let leaves: Vec<usize> = (0..k)

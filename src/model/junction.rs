@@ -336,6 +336,21 @@ impl JunctionTree {
         &self.parent
     }
 
+    /// Every clique's neighbours in the tree (its parent and children), ascending.
+    pub(crate) fn neighbours(&self) -> Vec<Vec<usize>> {
+        let mut adj: Vec<Vec<usize>> = vec![Vec::new(); self.cliques.len()];
+        for (c, p) in self.parent.iter().enumerate() {
+            if let Some(p) = *p {
+                adj[c].push(p);
+                adj[p].push(c);
+            }
+        }
+        for a in &mut adj {
+            a.sort_unstable();
+        }
+        adj
+    }
+
     /// Root first; every clique after its parent.
     pub fn order(&self) -> &[usize] {
         &self.order

@@ -47,16 +47,7 @@ struct Routes {
 impl Routes {
     fn new(tree: &JunctionTree, attrs: usize) -> Self {
         let k = tree.cliques().len();
-        let mut adj: Vec<Vec<usize>> = vec![Vec::new(); k];
-        for c in 0..k {
-            if let Some(p) = tree.parent(c) {
-                adj[c].push(p);
-                adj[p].push(c);
-            }
-        }
-        for a in &mut adj {
-            a.sort_unstable();
-        }
+        let adj = tree.neighbours();
         let mut next = vec![None; k * attrs];
         let mut seen = vec![false; k];
         let mut queue = Vec::with_capacity(k);
