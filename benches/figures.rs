@@ -20,17 +20,8 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 
-fn shared(rel: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not found", p.display());
-        None
-    }
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 /// One `dpsynth synth` run; panics (failing the bench) if the CLI fails.
 fn synth(data: &Path, schema: &Path, args: &[&str], out: &Path) {
@@ -51,7 +42,7 @@ fn synth(data: &Path, schema: &Path, args: &[&str], out: &Path) {
 
 /// adult.csv's header and its body repeated `times` times, written once.
 fn repeated_adult(times: usize) -> Option<PathBuf> {
-    let src = shared("adult/adult.csv")?;
+    let src = common::shared_data("adult/adult.csv")?;
     let dst = std::env::temp_dir().join(format!("dpsynth-figures-adult-x{times}.csv"));
     if !dst.exists() {
         let text = std::fs::read_to_string(&src).expect("adult.csv reads");
@@ -87,7 +78,10 @@ const MST_EPS1: [&str; 4] = ["--mechanism", "mst", "--epsilon", "1"];
 fn mst_figures(c: &mut Criterion) {
     let mut g = c.benchmark_group("figures");
     g.sample_size(10);
-    if let (Some(data), Some(schema)) = (repeated_adult(200), shared("adult/adult-domain.json")) {
+    if let (Some(data), Some(schema)) = (
+        repeated_adult(200),
+        common::shared_data("adult/adult-domain.json"),
+    ) {
         figure(&mut g, "mst_adult_x200", &data, &schema, &MST_EPS1);
     }
     if let Some(dir) = std::env::var_os("FIGURES_WIDE").map(PathBuf::from) {
@@ -126,12 +120,12 @@ fn aim_figures(c: &mut Criterion) {
     let sets = [
         (
             "adult",
-            shared("adult/adult.csv"),
-            shared("adult/adult-domain.json"),
+            common::shared_data("adult/adult.csv"),
+            common::shared_data("adult/adult-domain.json"),
         ),
         (
             "nist",
-            shared("nist_crc/national2019.csv"),
+            common::shared_data("nist_crc/national2019.csv"),
             Some(
                 PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                     .join("examples/nist/national2019.schema.toml"),
