@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use multiversion::multiversion;
+
 use crate::marginal::{Clique, Domain};
 
 /// A table of non-negative numbers over a clique (row-major).
@@ -38,6 +40,10 @@ enum Access {
 /// (or all of it) that every operand reads by offsets computed once; an odometer walks the
 /// other attributes. Long inner loops keep the walk's bookkeeping off the hot path even
 /// when every attribute has two or three values.
+///
+/// Compiled once per instruction set and dispatched at run time like the BP walks
+/// (`layout::dispatch`): the same operations in the same order, so the same results.
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
 pub(crate) fn sum_product(domain: &Domain, factors: &[&Table], out: &Clique) -> Table {
     let union = factors.iter().fold(out.clone(), |u, f| u.union(&f.clique));
     let attrs = union.attrs();

@@ -11,6 +11,7 @@
 //! the parent's separator marginal (a plain sum of probabilities) divided by the child's own
 //! upward message, which needs one exponential per cell in total.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::junction::JunctionTree;
@@ -164,15 +165,13 @@ impl Engine {
         } else {
             &theta[rr.clone()]
         };
-        let m = kernels::max(belief);
+        let m = max(belief);
         let shift = if m.is_finite() { m } else { 0.0 };
         exp_scaled(&mut mu[rr.clone()], belief, shift, 1.0);
-        let z = kernels::sum(&mu[rr.clone()]);
+        let z = sum(&mu[rr.clone()]);
         let log_z = shift + z.ln();
         let scale = if z > 0.0 { total / z } else { 0.0 };
-        for v in &mut mu[rr] {
-            *v *= scale;
-        }
+        mul_scalar(&mut mu[rr], scale);
         // Downward pass, root first: a child's marginal is its conditional given the
         // separator times the parent's (already calibrated) separator marginal.
         for &c in order.iter() {
@@ -200,6 +199,23 @@ pub(crate) fn logsumexp(xs: &[f64]) -> f64 {
         return m;
     }
     m + kernels::sum_exp(xs, m).ln()
+}
+
+/// [`kernels::max`], [`kernels::sum`] and [`kernels::mul_scalar`] over a whole root clique,
+/// dispatched to the widest vector unit like the walks (same operations, same results).
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+fn max(x: &[f64]) -> f64 {
+    kernels::max(x)
+}
+
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+fn sum(x: &[f64]) -> f64 {
+    kernels::sum(x)
+}
+
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+fn mul_scalar(x: &mut [f64], c: f64) {
+    kernels::mul_scalar(x, c)
 }
 
 /// `dst[i] = scale * exp(src[i] - shift)`, in parallel for large tables.

@@ -32,6 +32,98 @@ pub(crate) struct SubsetLayout {
 /// Big tables at least this large are split across rayon's threads.
 const PAR_CELLS: usize = 1 << 16;
 
+/// Kept runs at most this long are walked row by row with the width compiled in.
+const MAX_ROW_WIDTH: usize = 8;
+
+/// Evaluates `$body` with the const `$N` equal to the run width `$n` when it is one of
+/// 2..=[`MAX_ROW_WIDTH`], giving `true`; `false` (and nothing run) for other widths.
+macro_rules! with_width {
+    ($n:expr, $N:ident => $body:expr) => {
+        match $n {
+            2 => {
+                const $N: usize = 2;
+                $body;
+                true
+            }
+            3 => {
+                const $N: usize = 3;
+                $body;
+                true
+            }
+            4 => {
+                const $N: usize = 4;
+                $body;
+                true
+            }
+            5 => {
+                const $N: usize = 5;
+                $body;
+                true
+            }
+            6 => {
+                const $N: usize = 6;
+                $body;
+                true
+            }
+            7 => {
+                const $N: usize = 7;
+                $body;
+                true
+            }
+            8 => {
+                const $N: usize = 8;
+                $body;
+                true
+            }
+            _ => false,
+        }
+    };
+}
+
+/// Calls `f(big_offset, small_offset)` for every combination of the blocks' indices, the
+/// first block fastest: an odometer over the others around a tight loop over the first.
+#[inline(always)]
+fn walk(blocks: &[Block], mut f: impl FnMut(usize, usize)) {
+    let Some((first, rest)) = blocks.split_first() else {
+        f(0, 0);
+        return;
+    };
+    let mut idx = [0usize; 32];
+    let mut heap_idx;
+    let idx: &mut [usize] = if rest.len() <= 32 {
+        &mut idx[..rest.len()]
+    } else {
+        heap_idx = vec![0usize; rest.len()];
+        &mut heap_idx
+    };
+    let (mut b, mut s) = (0usize, 0usize);
+    loop {
+        let (mut bb, mut ss) = (b, s);
+        for _ in 0..first.size {
+            f(bb, ss);
+            bb += first.big_stride;
+            ss += first.small_stride;
+        }
+        let mut k = 0;
+        loop {
+            if k == rest.len() {
+                return;
+            }
+            let blk = rest[k];
+            idx[k] += 1;
+            b += blk.big_stride;
+            s += blk.small_stride;
+            if idx[k] < blk.size {
+                break;
+            }
+            b -= blk.size * blk.big_stride;
+            s -= blk.size * blk.small_stride;
+            idx[k] = 0;
+            k += 1;
+        }
+    }
+}
+
 /// A layout cut into chunks along its outermost block (see [`SubsetLayout::split`]).
 struct Split {
     /// Big cells per chunk (the last chunk may be shorter).
@@ -127,63 +219,48 @@ impl SubsetLayout {
     }
 
     /// Calls `f(big_offset, small_offset)` for every run, in increasing big offset.
-    #[inline]
-    pub(crate) fn for_each_run(&self, mut f: impl FnMut(usize, usize)) {
-        if self.outer.is_empty() {
-            f(0, 0);
-            return;
-        }
-        let mut idx = [0usize; 32];
-        let mut heap_idx;
-        let idx: &mut [usize] = if self.outer.len() <= 32 {
-            &mut idx[..self.outer.len()]
-        } else {
-            heap_idx = vec![0usize; self.outer.len()];
-            &mut heap_idx
-        };
-        let (mut b, mut s) = (0usize, 0usize);
-        loop {
-            f(b, s);
-            let mut k = 0;
-            loop {
-                if k == self.outer.len() {
-                    return;
-                }
-                let blk = self.outer[k];
-                idx[k] += 1;
-                b += blk.big_stride;
-                s += blk.small_stride;
-                if idx[k] < blk.size {
-                    break;
-                }
-                b -= blk.size * blk.big_stride;
-                s -= blk.size * blk.small_stride;
-                idx[k] = 0;
-                k += 1;
-            }
-        }
+    /// Always inlined, so each instruction-set clone of a walk ([`dispatch`]) gets its own.
+    #[inline(always)]
+    pub(crate) fn for_each_run(&self, f: impl FnMut(usize, usize)) {
+        walk(&self.outer, f)
+    }
+
+    /// Calls `f(big_offset, small_offset)` for every row (the innermost run with the
+    /// innermost outer block: [`Self::row_len`] consecutive big cells), in increasing big
+    /// offset. Only for layouts with an outer block.
+    #[inline(always)]
+    fn for_each_row(&self, f: impl FnMut(usize, usize)) {
+        walk(&self.outer[1..], f)
+    }
+
+    /// Big cells per row (see [`Self::for_each_row`]).
+    fn row_len(&self) -> usize {
+        self.inner_len * self.outer.first().map_or(1, |b| b.size)
+    }
+
+    /// Whether the walks go row by row with the run width `inner_len` compiled in: a short
+    /// kept run under a summed-out block. One call per run of two or four cells would cost
+    /// more than the cells (and keep the exponentials from filling vector lanes).
+    fn short_kept_rows(&self) -> bool {
+        self.inner_kept && self.inner_len <= MAX_ROW_WIDTH && !self.outer.is_empty()
     }
 
     /// `big[c] += small[s(c)]`: expansion of `small` to the big clique, added in (a product
     /// of factors in log space).
     pub(crate) fn add_expanded(&self, big: &mut [f64], small: &[f64]) {
-        self.expand(big, small, |l, b, s| {
-            l.combine_expanded(b, s, kernels::add_assign, kernels::add_scalar)
-        });
+        self.expand(big, small, dispatch::add_expanded);
     }
 
     /// `big[c] *= small[s(c)]`: a product of factors in probability space.
     pub(crate) fn mul_expanded(&self, big: &mut [f64], small: &[f64]) {
-        self.expand(big, small, |l, b, s| {
-            l.combine_expanded(b, s, kernels::mul_assign, kernels::mul_scalar)
-        });
+        self.expand(big, small, dispatch::mul_expanded);
     }
 
     /// `big[c] = op(big[c], small[s(c)])` for every cell; `run` handles a kept run
     /// (element-wise) and `scalar` a summed-out run (one value for the whole run). Both are
     /// plain functions of their slices, so the optimiser knows the slices do not alias and
     /// vectorises them (closure captures would hide that).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn combine_expanded(
         &self,
         big: &mut [f64],
@@ -195,10 +272,33 @@ impl SubsetLayout {
         debug_assert_eq!(small.len(), self.small_cells);
         let n = self.inner_len;
         if self.inner_kept {
-            self.for_each_run(|b, s| run(&mut big[b..b + n], &small[s..s + n]));
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| run(&mut big[b..b + n], &small[s..s + n]),
+            );
         } else {
-            self.for_each_run(|b, s| scalar(&mut big[b..b + n], small[s]));
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| scalar(&mut big[b..b + n], small[s]),
+            );
         }
+    }
+
+    /// [`Self::combine_expanded`] row by row for a short kept run of width `N`
+    /// ([`Self::short_kept_rows`]), with `op` on single cells: the same cells get the same
+    /// operands.
+    #[inline(always)]
+    fn expand_rows<const N: usize>(
+        &self,
+        big: &mut [f64],
+        small: &[f64],
+        op: impl Fn(f64, f64) -> f64 + Copy,
+    ) {
+        let len = self.row_len();
+        self.for_each_row(
+            #[inline(always)]
+            |b, s| kernels::periodic::<N>(&mut big[b..b + len], &small[s..s + N], op),
+        );
     }
 
     /// `small[s] = sum of big[c] over cells c mapping to s` (marginalisation in probability
@@ -216,6 +316,11 @@ impl SubsetLayout {
     }
 
     fn sum_into_seq(&self, big: &[f64], small: &mut [f64]) {
+        dispatch::sum_into(self, big, small)
+    }
+
+    #[inline(always)]
+    fn sum_into_body(&self, big: &[f64], small: &mut [f64]) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
         if self.outer.is_empty() && self.inner_kept {
@@ -224,12 +329,29 @@ impl SubsetLayout {
         }
         small.fill(0.0);
         let n = self.inner_len;
+        if self.short_kept_rows() {
+            let len = self.row_len();
+            // Each lane adds its cells in the order of the run-by-run walk.
+            let done = with_width!(n, N => self.for_each_row(
+                #[inline(always)]
+                |b, s| kernels::fold_rows::<N>(&mut small[s..s + N], &big[b..b + len], |a, v| a + v),
+            ));
+            if done {
+                return;
+            }
+        }
         if self.inner_kept {
-            self.for_each_run(|b, s| kernels::add_assign(&mut small[s..s + n], &big[b..b + n]));
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| kernels::add_assign(&mut small[s..s + n], &big[b..b + n]),
+            );
         } else {
-            self.for_each_run(|b, s| {
-                small[s] += kernels::sum(&big[b..b + n]);
-            });
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| {
+                    small[s] += kernels::sum(&big[b..b + n]);
+                },
+            );
         }
     }
 
@@ -237,36 +359,54 @@ impl SubsetLayout {
     /// each target cell so that no term overflows and the largest never underflows.
     /// `scratch` is resized to the small table. Overwrites `small`.
     pub(crate) fn logsumexp_into(&self, big: &[f64], small: &mut [f64], scratch: &mut Vec<f64>) {
+        scratch.clear();
+        scratch.resize(self.small_cells, 0.0);
+        dispatch::logsumexp_into(self, big, small, scratch)
+    }
+
+    /// [`Self::logsumexp_into`] with `scratch` already zeroed to the small table's size.
+    #[inline(always)]
+    fn logsumexp_into_body(&self, big: &[f64], small: &mut [f64], scratch: &mut [f64]) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
         let n = self.inner_len;
         // Pass 1: maximum per target cell (kept in `small`).
         small.fill(f64::NEG_INFINITY);
         if self.inner_kept {
-            self.for_each_run(|b, s| kernels::max_assign(&mut small[s..s + n], &big[b..b + n]));
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| kernels::max_assign(&mut small[s..s + n], &big[b..b + n]),
+            );
         } else {
-            self.for_each_run(|b, s| {
-                small[s] = small[s].max(kernels::max(&big[b..b + n]));
-            });
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| {
+                    small[s] = small[s].max(kernels::max(&big[b..b + n]));
+                },
+            );
         }
         // Pass 2: sum of shifted exponentials. A target whose cells are all -inf has
         // maximum -inf; shift by 0 there (every term is exp(-inf) = 0) to avoid NaN.
-        scratch.clear();
-        scratch.resize(self.small_cells, 0.0);
         let shift = |m: f64| if m.is_finite() { m } else { 0.0 };
         if self.inner_kept {
-            self.for_each_run(|b, s| {
-                kernels::exp_acc(
-                    None,
-                    &mut scratch[s..s + n],
-                    &big[b..b + n],
-                    &small[s..s + n],
-                )
-            });
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| {
+                    kernels::exp_acc(
+                        None,
+                        &mut scratch[s..s + n],
+                        &big[b..b + n],
+                        &small[s..s + n],
+                    )
+                },
+            );
         } else {
-            self.for_each_run(|b, s| {
-                scratch[s] += kernels::sum_exp(&big[b..b + n], shift(small[s]));
-            });
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| {
+                    scratch[s] += kernels::sum_exp(&big[b..b + n], shift(small[s]));
+                },
+            );
         }
         for (m, &acc) in small.iter_mut().zip(scratch.iter()) {
             if m.is_finite() {
@@ -307,35 +447,100 @@ impl SubsetLayout {
         exps: &mut [f64],
         acc: &mut [f64],
     ) {
+        dispatch::logsumexp_keep(self, big, small, exps, acc)
+    }
+
+    #[inline(always)]
+    fn logsumexp_keep_body(
+        &self,
+        big: &[f64],
+        small: &mut [f64],
+        exps: &mut [f64],
+        acc: &mut [f64],
+    ) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(exps.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
         debug_assert_eq!(acc.len(), self.small_cells);
         let n = self.inner_len;
+        if self.short_kept_rows() {
+            let len = self.row_len();
+            small.fill(f64::NEG_INFINITY);
+            acc.fill(0.0);
+            // The same two passes as below, row by row: maxima first, then exponentials.
+            let done = with_width!(n, N => {
+                self.for_each_row(
+                    #[inline(always)]
+                    |b, s| {
+                        kernels::fold_rows::<N>(&mut small[s..s + N], &big[b..b + len], |a, v| {
+                            if v > a {
+                                v
+                            } else {
+                                a
+                            }
+                        })
+                    },
+                );
+                self.for_each_row(
+                    #[inline(always)]
+                    |b, s| {
+                        kernels::exp_acc_rows::<N>(
+                            &mut exps[b..b + len],
+                            &mut acc[s..s + N],
+                            &big[b..b + len],
+                            &small[s..s + N],
+                        )
+                    },
+                );
+            });
+            if done {
+                for (m, &a) in small.iter_mut().zip(acc.iter()) {
+                    if m.is_finite() {
+                        *m += a.ln();
+                    }
+                }
+                return;
+            }
+        }
         small.fill(f64::NEG_INFINITY);
         if self.inner_kept {
-            self.for_each_run(|b, s| kernels::max_assign(&mut small[s..s + n], &big[b..b + n]));
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| kernels::max_assign(&mut small[s..s + n], &big[b..b + n]),
+            );
         } else {
-            self.for_each_run(|b, s| {
-                small[s] = small[s].max(kernels::max(&big[b..b + n]));
-            });
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| {
+                    small[s] = small[s].max(kernels::max(&big[b..b + n]));
+                },
+            );
         }
         acc.fill(0.0);
         let shift = |m: f64| if m.is_finite() { m } else { 0.0 };
         if self.inner_kept {
-            self.for_each_run(|b, s| {
-                kernels::exp_acc(
-                    Some(&mut exps[b..b + n]),
-                    &mut acc[s..s + n],
-                    &big[b..b + n],
-                    &small[s..s + n],
-                )
-            });
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| {
+                    kernels::exp_acc(
+                        Some(&mut exps[b..b + n]),
+                        &mut acc[s..s + n],
+                        &big[b..b + n],
+                        &small[s..s + n],
+                    )
+                },
+            );
         } else {
-            self.for_each_run(|b, s| {
-                acc[s] +=
-                    kernels::exp_shift_sum(&mut exps[b..b + n], &big[b..b + n], shift(small[s]));
-            });
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| {
+                    acc[s] += kernels::exp_shift_sum(
+                        &mut exps[b..b + n],
+                        &big[b..b + n],
+                        shift(small[s]),
+                    );
+                },
+            );
         }
         for (m, &a) in small.iter_mut().zip(acc.iter()) {
             if m.is_finite() {
@@ -428,10 +633,69 @@ impl SubsetLayout {
     }
 }
 
+/// The walks over big tables, compiled once per instruction set (AVX-512F, AVX2, and the
+/// baseline SSE2 of x86_64; one version elsewhere) and picked at run time on the first
+/// call. Every version performs the same IEEE operations on the same values in the same
+/// order (the kernels' accumulator structure is explicit, Rust never contracts `a * b + c`
+/// into an FMA and no kernel calls `mul_add`), so results are bit-identical on every
+/// machine: only the vector width changes. The dispatch sits at the walk, not the run, so
+/// short runs pay no indirect call and the kernels inline into each version.
+mod dispatch {
+    use super::{kernels, SubsetLayout};
+    use multiversion::multiversion;
+
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+    pub(super) fn add_expanded(l: &SubsetLayout, big: &mut [f64], small: &[f64]) {
+        let rows = l.short_kept_rows()
+            && with_width!(l.inner_len, N => l.expand_rows::<N>(big, small, |a, b| a + b));
+        if !rows {
+            l.combine_expanded(big, small, kernels::add_assign, kernels::add_scalar)
+        }
+    }
+
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+    pub(super) fn mul_expanded(l: &SubsetLayout, big: &mut [f64], small: &[f64]) {
+        let rows = l.short_kept_rows()
+            && with_width!(l.inner_len, N => l.expand_rows::<N>(big, small, |a, b| a * b));
+        if !rows {
+            l.combine_expanded(big, small, kernels::mul_assign, kernels::mul_scalar)
+        }
+    }
+
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+    pub(super) fn sum_into(l: &SubsetLayout, big: &[f64], small: &mut [f64]) {
+        l.sum_into_body(big, small)
+    }
+
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+    pub(super) fn logsumexp_into(
+        l: &SubsetLayout,
+        big: &[f64],
+        small: &mut [f64],
+        scratch: &mut [f64],
+    ) {
+        l.logsumexp_into_body(big, small, scratch)
+    }
+
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+    pub(super) fn logsumexp_keep(
+        l: &SubsetLayout,
+        big: &[f64],
+        small: &mut [f64],
+        exps: &mut [f64],
+        acc: &mut [f64],
+    ) {
+        l.logsumexp_keep_body(big, small, exps, acc)
+    }
+}
+
 /// Element-wise kernels written as index loops over exact-length slices: the optimiser
 /// drops the bounds checks and vectorises them, and unoptimised test builds avoid the
-/// per-element calls of iterator adapters.
+/// per-element calls of iterator adapters. The per-run kernels are always inlined (into
+/// each version of a [`dispatch`] walk); the whole-table ones dispatch on their own.
 pub(crate) mod kernels {
+    use multiversion::multiversion;
+
     /// `e^x` without a libm call: Cody-Waite reduction `x = k ln 2 + r`, `|r| <= ln 2 / 2`,
     /// a degree-13 Taylor polynomial for `e^r` (truncation below 1e-17 relative) and `2^k`
     /// built in the exponent bits. Branch-free, so loops over it vectorise. Within a few
@@ -494,11 +758,13 @@ pub(crate) mod kernels {
         s
     }
 
+    #[inline(always)]
     pub(crate) fn sum(x: &[f64]) -> f64 {
         sum4(x.len(), |i| x[i])
     }
 
     /// Largest element (-inf for none); inputs are NaN-free (potentials are validated).
+    #[inline(always)]
     pub(crate) fn max(x: &[f64]) -> f64 {
         let mut a = [f64::NEG_INFINITY; 4];
         let n = x.len();
@@ -519,11 +785,13 @@ pub(crate) mod kernels {
     }
 
     /// `sum exp(x - shift)`.
+    #[inline(always)]
     pub(crate) fn sum_exp(x: &[f64], shift: f64) -> f64 {
         sum4(x.len(), |i| exp(x[i] - shift))
     }
 
     /// `dst = exp(src - shift)`, returning the sum.
+    #[inline(always)]
     pub(crate) fn exp_shift_sum(dst: &mut [f64], src: &[f64], shift: f64) -> f64 {
         let n = dst.len();
         let src = &src[..n];
@@ -536,6 +804,7 @@ pub(crate) mod kernels {
     }
 
     /// `dst += src`.
+    #[inline(always)]
     pub(crate) fn add_assign(dst: &mut [f64], src: &[f64]) {
         let n = dst.len();
         let src = &src[..n];
@@ -547,6 +816,7 @@ pub(crate) mod kernels {
     }
 
     /// `dst *= src`.
+    #[inline(always)]
     pub(crate) fn mul_assign(dst: &mut [f64], src: &[f64]) {
         let n = dst.len();
         let src = &src[..n];
@@ -558,6 +828,7 @@ pub(crate) mod kernels {
     }
 
     /// `dst += c`.
+    #[inline(always)]
     pub(crate) fn add_scalar(dst: &mut [f64], c: f64) {
         let mut i = 0;
         while i < dst.len() {
@@ -567,6 +838,7 @@ pub(crate) mod kernels {
     }
 
     /// `dst *= c`.
+    #[inline(always)]
     pub(crate) fn mul_scalar(dst: &mut [f64], c: f64) {
         let mut i = 0;
         while i < dst.len() {
@@ -576,6 +848,7 @@ pub(crate) mod kernels {
     }
 
     /// `dst = max(dst, src)` element-wise.
+    #[inline(always)]
     pub(crate) fn max_assign(dst: &mut [f64], src: &[f64]) {
         let n = dst.len();
         let src = &src[..n];
@@ -588,6 +861,7 @@ pub(crate) mod kernels {
 
     /// `e = exp(x - m)` (with `m = -inf` treated as 0, all terms being 0 there) and
     /// `acc += e`, element-wise; `e` is optional.
+    #[inline(always)]
     pub(crate) fn exp_acc(e: Option<&mut [f64]>, acc: &mut [f64], x: &[f64], m: &[f64]) {
         let n = acc.len();
         let (x, m) = (&x[..n], &m[..n]);
@@ -612,7 +886,92 @@ pub(crate) mod kernels {
         }
     }
 
+    /// `dst[j N + i] = op(dst[j N + i], pat[i])` for rows of `N` cells (`dst.len()` a
+    /// multiple of `N`). Long tables go through a tile of the pattern repeated to a
+    /// multiple of the vector width, so the operation fills whole vector lanes.
+    #[inline(always)]
+    pub(crate) fn periodic<const N: usize>(
+        dst: &mut [f64],
+        pat: &[f64],
+        op: impl Fn(f64, f64) -> f64,
+    ) {
+        let p: [f64; N] = std::array::from_fn(|i| pat[i]);
+        let l = TILE / N * N;
+        let mut rows = if dst.len() >= 4 * l {
+            let tile: [f64; TILE] = std::array::from_fn(|k| p[k % N]);
+            let mut chunks = dst.chunks_exact_mut(l);
+            for c in &mut chunks {
+                for k in 0..l {
+                    c[k] = op(c[k], tile[k]);
+                }
+            }
+            chunks.into_remainder().chunks_exact_mut(N)
+        } else {
+            dst.chunks_exact_mut(N)
+        };
+        for row in &mut rows {
+            for i in 0..N {
+                row[i] = op(row[i], p[i]);
+            }
+        }
+    }
+
+    /// Cells per tile in [`periodic`] and [`exp_acc_rows`].
+    const TILE: usize = 64;
+
+    /// `acc[i] = op(acc[i], src[j N + i])` for `j = 0, 1, ...` in order (`N` lanes, each a
+    /// running fold in the order of the cells).
+    #[inline(always)]
+    pub(crate) fn fold_rows<const N: usize>(
+        acc: &mut [f64],
+        src: &[f64],
+        op: impl Fn(f64, f64) -> f64,
+    ) {
+        let mut a: [f64; N] = std::array::from_fn(|i| acc[i]);
+        for row in src.chunks_exact(N) {
+            for i in 0..N {
+                a[i] = op(a[i], row[i]);
+            }
+        }
+        acc[..N].copy_from_slice(&a);
+    }
+
+    /// [`exp_acc`] over rows of `N` cells sharing the `N` maxima `m`: `e = exp(x - m)`
+    /// (tiled like [`periodic`], so the exponentials fill vector lanes), then `acc += e`
+    /// row after row.
+    #[inline(always)]
+    pub(crate) fn exp_acc_rows<const N: usize>(
+        e: &mut [f64],
+        acc: &mut [f64],
+        x: &[f64],
+        m: &[f64],
+    ) {
+        let sh: [f64; N] =
+            std::array::from_fn(|i| if m[i] > f64::NEG_INFINITY { m[i] } else { 0.0 });
+        let l = TILE / N * N;
+        let tile: [f64; TILE] = std::array::from_fn(|k| sh[k % N]);
+        let x = &x[..e.len()];
+        let mut ec = e.chunks_exact_mut(l);
+        let mut xc = x.chunks_exact(l);
+        for (ec, xc) in (&mut ec).zip(&mut xc) {
+            for k in 0..l {
+                ec[k] = exp(xc[k] - tile[k]);
+            }
+        }
+        for (er, xr) in ec
+            .into_remainder()
+            .chunks_exact_mut(N)
+            .zip(xc.remainder().chunks_exact(N))
+        {
+            for i in 0..N {
+                er[i] = exp(xr[i] - sh[i]);
+            }
+        }
+        fold_rows::<N>(acc, e, |a, v| a + v);
+    }
+
     /// `dst = scale * exp(src - shift)`.
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
     pub(crate) fn exp_scaled(dst: &mut [f64], src: &[f64], shift: f64, scale: f64) {
         let n = dst.len();
         let src = &src[..n];
@@ -624,6 +983,7 @@ pub(crate) mod kernels {
     }
 
     /// `dst = a - alpha * b`.
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
     pub(crate) fn sub_scaled(dst: &mut [f64], a: &[f64], alpha: f64, b: &[f64]) {
         let n = dst.len();
         let (a, b) = (&a[..n], &b[..n]);
@@ -635,6 +995,7 @@ pub(crate) mod kernels {
     }
 
     /// `dst = (1 - t) * dst + t * x`.
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
     pub(crate) fn mix(dst: &mut [f64], t: f64, x: &[f64]) {
         let n = dst.len();
         let x = &x[..n];
@@ -646,6 +1007,7 @@ pub(crate) mod kernels {
     }
 
     /// `dst = (1 - t) * a + t * b`.
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
     pub(crate) fn mix_into(dst: &mut [f64], a: &[f64], t: f64, b: &[f64]) {
         let n = dst.len();
         let (a, b) = (&a[..n], &b[..n]);
@@ -657,18 +1019,21 @@ pub(crate) mod kernels {
     }
 
     /// `sum (a - b)^2`.
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
     pub(crate) fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
         let b = &b[..a.len()];
         sum4(a.len(), |i| (a[i] - b[i]) * (a[i] - b[i]))
     }
 
     /// `sum a * b`.
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
     pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
         let b = &b[..a.len()];
         sum4(a.len(), |i| a[i] * b[i])
     }
 
     /// `max |x|`.
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
     pub(crate) fn max_abs(x: &[f64]) -> f64 {
         let mut m = 0.0f64;
         let mut i = 0;
@@ -703,7 +1068,12 @@ mod tests {
             .build()
             .unwrap();
         pool.install(|| {
-            for shape in [vec![7usize, 3, 50, 70], vec![131, 2, 300], vec![3, 40_000]] {
+            for shape in [
+                vec![7usize, 3, 50, 70],
+                vec![131, 2, 300],
+                vec![3, 40_000],
+                vec![40, 300, 7],
+            ] {
                 let n = shape.len();
                 for mask in 0..(1u32 << n) {
                     let keep: Vec<bool> = (0..n).map(|i| mask & (1 << i) != 0).collect();
@@ -735,6 +1105,67 @@ mod tests {
                 }
             }
         });
+    }
+
+    /// Short kept runs under a summed-out block go row by row ([`SubsetLayout::short_kept_rows`]);
+    /// every cell is computed exactly as by the cell-by-cell walk in increasing big offset
+    /// (the order of the run-by-run walk), bit for bit.
+    #[test]
+    fn short_rows_match_the_cell_walk() {
+        let mut checked = 0;
+        for shape in [
+            vec![3usize, 5, 4, 2],
+            vec![6, 7, 3],
+            vec![2, 9, 8, 33, 5],
+            vec![4, 70, 6],
+            vec![3, 200, 2],
+        ] {
+            let n = shape.len();
+            for mask in 0..(1u32 << n) {
+                let keep: Vec<bool> = (0..n).map(|i| mask & (1 << i) != 0).collect();
+                let l = SubsetLayout::new(&shape, &keep);
+                if !l.short_kept_rows() {
+                    continue;
+                }
+                checked += 1;
+                let big: Vec<f64> = (0..l.big_cells())
+                    .map(|i| ((i * 7919) % 1013) as f64 / 37.0 - 9.0)
+                    .collect();
+                let small: Vec<f64> = (0..l.small_cells())
+                    .map(|i| ((i * 104_729) % 211) as f64 / 50.0 + 0.5)
+                    .collect();
+                let (mut sum, mut max) = (
+                    vec![0.0; l.small_cells()],
+                    vec![f64::NEG_INFINITY; l.small_cells()],
+                );
+                let (mut add, mut mul) = (big.clone(), big.clone());
+                l.for_each_cell(|c, s| {
+                    sum[s] += big[c];
+                    max[s] = if big[c] > max[s] { big[c] } else { max[s] };
+                    add[c] += small[s];
+                    mul[c] *= small[s];
+                });
+                let (mut exps, mut acc) = (vec![0.0; l.big_cells()], vec![0.0; l.small_cells()]);
+                l.for_each_cell(|c, s| {
+                    exps[c] = kernels::exp(big[c] - max[s]);
+                    acc[s] += exps[c];
+                });
+                let lse: Vec<f64> = max.iter().zip(&acc).map(|(m, a)| m + a.ln()).collect();
+                let mut got = vec![0.0; l.small_cells()];
+                l.sum_into(&big, &mut got);
+                assert_eq!(got, sum, "sum {shape:?} {keep:?}");
+                let (mut e, mut a) = (vec![0.0; l.big_cells()], vec![0.0; l.small_cells()]);
+                l.logsumexp_keep(&big, &mut got, &mut e, &mut a);
+                assert_eq!((got, e, a), (lse, exps, acc), "lse {shape:?} {keep:?}");
+                let mut x = big.clone();
+                l.add_expanded(&mut x, &small);
+                assert_eq!(x, add, "add {shape:?} {keep:?}");
+                let mut x = big.clone();
+                l.mul_expanded(&mut x, &small);
+                assert_eq!(x, mul, "mul {shape:?} {keep:?}");
+            }
+        }
+        assert!(checked >= 10, "{checked} layouts with short rows");
     }
 
     /// Brute-force reference: the small offset of every big cell by decoding digits.
