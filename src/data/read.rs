@@ -131,6 +131,11 @@ pub fn read_csv_with(
     opts: &ReadOptions,
 ) -> Result<(EncodedTable, EncodeReport), DataError> {
     let file = path.display().to_string();
+    // Parsed in parallel by blocks when the file allows it (no problem anywhere), else
+    // record by record below, which also finds and reports any problem.
+    if let Some(out) = read_blocks(path, &file, schema, opts) {
+        return Ok(out);
+    }
     let f = std::fs::File::open(path).map_err(|e| DataError::Open {
         file: file.clone(),
         source: e,
@@ -504,6 +509,127 @@ fn run<R: Read + Send>(
     enc.finish()
 }
 
+/// Bytes per block of [`read_blocks`] (each block ends at a record's end).
+const BLOCK: usize = 1 << 19;
+
+/// Blocks parsed and encoded at once, one task each.
+const BLOCKS_AT_ONCE: usize = 8;
+
+/// Reads a CSV file in blocks that end at a newline, each parsed and encoded on a worker
+/// (the `csv` parser on one thread bounded reading: it and the encoders now share every
+/// core; the UTF-8 check, a third pass over each record on that thread, moves with it).
+/// A block starts at a record's start when no quote precedes it (then every newline ends
+/// a record), so the path is taken only for files without a `"` after the header;
+/// records are parsed from there by the same `csv` parser and encoded by the same
+/// [`Memo`]s and [`Column::encode`] as in [`run`], and appended in file order: the same
+/// table and report. `None` gives way to [`run`] from the start, which finds and reports
+/// problems exactly as before: at anything this path does not handle (a quote, a
+/// record longer than a block, a record of another length than the header, invalid
+/// UTF-8, a cell that does not encode, an I/O error, no records, options that keep
+/// record order).
+pub(super) fn read_blocks(
+    path: &Path,
+    file: &str,
+    schema: &Schema,
+    opts: &ReadOptions,
+) -> Option<(EncodedTable, EncodeReport)> {
+    use std::io::{Seek, SeekFrom};
+    // The header, and the offset the csv crate's own reader goes on from.
+    let (header, start) = {
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(false)
+            .has_headers(true)
+            .from_path(path)
+            .ok()?;
+        let header: Vec<String> = rdr.headers().ok()?.iter().map(String::from).collect();
+        (header, rdr.position().byte())
+    };
+    let mut errors = Vec::new();
+    let mut enc = Encoder::new(file, schema, opts, Mode::Encode, &header, &mut errors)?;
+    if !enc.parallel() || !enc.errors.is_empty() {
+        return None;
+    }
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let width = header.len();
+    let finished = std::thread::scope(|scope| {
+        // `None`: give way to the record-by-record reader.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Option<Vec<u8>>>(BLOCKS_AT_ONCE / 2);
+        let (back, recycled) = std::sync::mpsc::channel::<Vec<u8>>();
+        scope.spawn(move || {
+            let mut carry: Vec<u8> = Vec::new();
+            loop {
+                let mut buf = recycled.try_recv().unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(&carry);
+                let had = buf.len();
+                buf.resize(had.max(BLOCK), 0);
+                let (mut filled, mut eof) = (had, false);
+                while filled < buf.len() {
+                    match f.read(&mut buf[filled..]) {
+                        Ok(0) => {
+                            eof = true;
+                            break;
+                        }
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => {
+                            let _ = tx.send(None);
+                            return;
+                        }
+                    }
+                }
+                buf.truncate(filled);
+                // The carried bytes were checked with the block before.
+                if memchr::memchr(b'"', &buf[had..]).is_some() {
+                    let _ = tx.send(None);
+                    return;
+                }
+                if !eof {
+                    let Some(end) = memchr::memrchr(b'\n', &buf) else {
+                        let _ = tx.send(None);
+                        return;
+                    };
+                    carry.clear();
+                    carry.extend_from_slice(&buf[end + 1..]);
+                    buf.truncate(end + 1);
+                }
+                if (!buf.is_empty() && tx.send(Some(buf)).is_err()) || eof {
+                    return;
+                }
+            }
+        });
+        let mut pending: Vec<Vec<u8>> = Vec::with_capacity(BLOCKS_AT_ONCE);
+        loop {
+            let open = match rx.recv() {
+                Ok(Some(b)) => {
+                    pending.push(b);
+                    if pending.len() < BLOCKS_AT_ONCE {
+                        continue;
+                    }
+                    true
+                }
+                Ok(None) => return false,
+                Err(_) => false,
+            };
+            if !enc.encode_blocks(&pending, width) {
+                return false;
+            }
+            for b in pending.drain(..) {
+                let _ = back.send(b);
+            }
+            if !open {
+                return true;
+            }
+        }
+    });
+    if !finished {
+        return None;
+    }
+    let out = enc.finish()?;
+    errors.is_empty().then_some(out)
+}
+
 /// The header checks of the file readers (duplicates, schema columns missing, columns the
 /// schema does not know) for a source whose column names are `header`, e.g. a database
 /// table: up to `opts.max_problems` problems, none if the header fits the schema.
@@ -602,14 +728,19 @@ impl Memo {
         }
     }
 
+    /// The slot of a [`memo_key`] (multiplicative hashing).
+    #[inline(always)]
+    fn slot_of(key: u128) -> usize {
+        (((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            >> (64 - MEMO_BITS)) as usize
+    }
+
     #[inline]
     fn encode(&mut self, col: &Column, raw: &str) -> Result<Cell, CellError> {
         let Some(key) = memo_key(raw.as_bytes()) else {
             return col.encode(raw);
         };
-        let h = ((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            >> (64 - MEMO_BITS);
-        let slot = &mut self.slots[h as usize];
+        let slot = &mut self.slots[Self::slot_of(key)];
         if slot.0 == key {
             return Ok(slot.1);
         }
@@ -618,6 +749,21 @@ impl Memo {
             *slot = (key, cell);
         }
         encoded
+    }
+
+    /// [`Memo::encode`] of a field's bytes, checked as UTF-8 only when they are encoded
+    /// (a hit's bytes are those of a text encoded before). Invalid UTF-8 is refused as a
+    /// text that is not in the list.
+    #[inline]
+    fn encode_bytes(&mut self, col: &Column, raw: &[u8]) -> Result<Cell, CellError> {
+        if let Some(key) = memo_key(raw) {
+            let slot = &self.slots[Self::slot_of(key)];
+            if slot.0 == key {
+                return Ok(slot.1);
+            }
+        }
+        let text = std::str::from_utf8(raw).map_err(|_| CellError::NotInList)?;
+        self.encode(col, text)
     }
 }
 
@@ -877,6 +1023,78 @@ impl<'a> Encoder<'a> {
                 if !self.parse_error(e) {
                     return false;
                 }
+            }
+        }
+        true
+    }
+
+    /// [`Encoder::encode_batches`] for [`read_blocks`]: each block (whole records of
+    /// `width` fields, starting at a record's start) parsed by the `csv` crate, checked as
+    /// UTF-8 as its `StringRecord` does, and encoded on a worker; appended in file order.
+    /// `false` at anything [`read_blocks`] gives way on (nothing is appended then).
+    fn encode_blocks(&mut self, blocks: &[Vec<u8>], width: usize) -> bool {
+        use rayon::prelude::*;
+        let (modelled, positions) = (&self.modelled, &self.positions);
+        let empty: Vec<Codes> = modelled
+            .iter()
+            .map(|c| Codes::with_cardinality(c.cardinality(), 0))
+            .collect();
+        let memo = &self.memo;
+        let done: Option<Vec<BatchCodes>> = blocks
+            .par_iter()
+            .map_init(
+                || memo.clone(),
+                |memo, block| {
+                    let mut out = BatchCodes {
+                        codes: empty.clone(),
+                        counts: vec![ColumnReport::default(); modelled.len()],
+                        rows: 0,
+                        problem: None,
+                    };
+                    // About 32 bytes a record reserved; codes grow if records are shorter.
+                    out.codes
+                        .iter_mut()
+                        .for_each(|c| c.reserve(block.len() / 32));
+                    let mut rdr = csv::ReaderBuilder::new()
+                        .has_headers(false)
+                        .flexible(true)
+                        .from_reader(&block[..]);
+                    let mut rec = csv::ByteRecord::new();
+                    loop {
+                        match rdr.read_byte_record(&mut rec) {
+                            Ok(true) => {}
+                            Ok(false) => break,
+                            Err(_) => return None,
+                        }
+                        let utf8 = rec.as_slice().is_ascii()
+                            || rec.iter().all(|f| std::str::from_utf8(f).is_ok());
+                        if rec.len() != width || !utf8 {
+                            return None;
+                        }
+                        out.rows += 1;
+                        for (j, col) in modelled.iter().enumerate() {
+                            let Some(pos) = positions[j] else {
+                                continue;
+                            };
+                            let cell = memo[j].encode_bytes(col, rec.get(pos)?).ok()?;
+                            out.counts[j].count(cell);
+                            out.codes[j].push(cell.code());
+                        }
+                    }
+                    Some(out)
+                },
+            )
+            .collect();
+        let Some(done) = done else {
+            return false;
+        };
+        for out in done {
+            self.rows += out.rows;
+            for (dst, src) in self.codes.iter_mut().zip(&out.codes) {
+                dst.append(src);
+            }
+            for (r, c) in self.report.columns.iter_mut().zip(&out.counts) {
+                r.add(c);
             }
         }
         true
