@@ -131,6 +131,11 @@ pub fn read_csv_with(
     opts: &ReadOptions,
 ) -> Result<(EncodedTable, EncodeReport), DataError> {
     let file = path.display().to_string();
+    // Parsed in parallel by blocks when the file allows it (no problem anywhere), else
+    // record by record below, which also finds and reports any problem.
+    if let Some(out) = read_blocks(path, &file, schema, opts) {
+        return Ok(out);
+    }
     let f = std::fs::File::open(path).map_err(|e| DataError::Open {
         file: file.clone(),
         source: e,
@@ -504,6 +509,127 @@ fn run<R: Read + Send>(
     enc.finish()
 }
 
+/// Bytes per block of [`read_blocks`] (each block ends at a record's end).
+const BLOCK: usize = 1 << 19;
+
+/// Blocks parsed and encoded at once, one task each.
+const BLOCKS_AT_ONCE: usize = 8;
+
+/// Reads a CSV file in blocks that end at a newline, each parsed and encoded on a worker
+/// (the `csv` parser on one thread bounded reading: it and the encoders now share every
+/// core; the UTF-8 check, a third pass over each record on that thread, moves with it).
+/// A block starts at a record's start when no quote precedes it (then every newline ends
+/// a record), so the path is taken only for files without a `"` after the header;
+/// records are parsed from there by the same `csv` parser and encoded by the same
+/// [`Memo`]s and [`Column::encode`] as in [`run`], and appended in file order: the same
+/// table and report. `None` gives way to [`run`] from the start, which finds and reports
+/// problems exactly as before: at anything this path does not handle (a quote, a
+/// record longer than a block, a record of another length than the header, invalid
+/// UTF-8, a cell that does not encode, an I/O error, no records, options that keep
+/// record order).
+pub(super) fn read_blocks(
+    path: &Path,
+    file: &str,
+    schema: &Schema,
+    opts: &ReadOptions,
+) -> Option<(EncodedTable, EncodeReport)> {
+    use std::io::{Seek, SeekFrom};
+    // The header, and the offset the csv crate's own reader goes on from.
+    let (header, start) = {
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(false)
+            .has_headers(true)
+            .from_path(path)
+            .ok()?;
+        let header: Vec<String> = rdr.headers().ok()?.iter().map(String::from).collect();
+        (header, rdr.position().byte())
+    };
+    let mut errors = Vec::new();
+    let mut enc = Encoder::new(file, schema, opts, Mode::Encode, &header, &mut errors)?;
+    if !enc.parallel() || !enc.errors.is_empty() {
+        return None;
+    }
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let width = header.len();
+    let finished = std::thread::scope(|scope| {
+        // `None`: give way to the record-by-record reader.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Option<Vec<u8>>>(BLOCKS_AT_ONCE / 2);
+        let (back, recycled) = std::sync::mpsc::channel::<Vec<u8>>();
+        scope.spawn(move || {
+            let mut carry: Vec<u8> = Vec::new();
+            loop {
+                let mut buf = recycled.try_recv().unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(&carry);
+                let had = buf.len();
+                buf.resize(had.max(BLOCK), 0);
+                let (mut filled, mut eof) = (had, false);
+                while filled < buf.len() {
+                    match f.read(&mut buf[filled..]) {
+                        Ok(0) => {
+                            eof = true;
+                            break;
+                        }
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => {
+                            let _ = tx.send(None);
+                            return;
+                        }
+                    }
+                }
+                buf.truncate(filled);
+                // The carried bytes were checked with the block before.
+                if memchr::memchr(b'"', &buf[had..]).is_some() {
+                    let _ = tx.send(None);
+                    return;
+                }
+                if !eof {
+                    let Some(end) = memchr::memrchr(b'\n', &buf) else {
+                        let _ = tx.send(None);
+                        return;
+                    };
+                    carry.clear();
+                    carry.extend_from_slice(&buf[end + 1..]);
+                    buf.truncate(end + 1);
+                }
+                if (!buf.is_empty() && tx.send(Some(buf)).is_err()) || eof {
+                    return;
+                }
+            }
+        });
+        let mut pending: Vec<Vec<u8>> = Vec::with_capacity(BLOCKS_AT_ONCE);
+        loop {
+            let open = match rx.recv() {
+                Ok(Some(b)) => {
+                    pending.push(b);
+                    if pending.len() < BLOCKS_AT_ONCE {
+                        continue;
+                    }
+                    true
+                }
+                Ok(None) => return false,
+                Err(_) => false,
+            };
+            if !enc.encode_blocks(&pending, width) {
+                return false;
+            }
+            for b in pending.drain(..) {
+                let _ = back.send(b);
+            }
+            if !open {
+                return true;
+            }
+        }
+    });
+    if !finished {
+        return None;
+    }
+    let out = enc.finish()?;
+    errors.is_empty().then_some(out)
+}
+
 /// The header checks of the file readers (duplicates, schema columns missing, columns the
 /// schema does not know) for a source whose column names are `header`, e.g. a database
 /// table: up to `opts.max_problems` problems, none if the header fits the schema.
@@ -552,8 +678,47 @@ const MEMO_BITS: u32 = 8;
 /// problems are never kept (each is reported by encoding afresh).
 #[derive(Clone)]
 struct Memo {
-    /// The text's bytes, zero-padded, with its length in the last byte (`u128::MAX`: empty).
+    /// Each slot's [`memo_key`] (`u128::MAX`: empty) and encoding.
     slots: Vec<(u128, Cell)>,
+}
+
+/// Reads 4 bytes of `b` from `at` (little-endian), in one load.
+#[inline(always)]
+fn load4(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w) as u64
+}
+
+/// Reads 8 bytes of `b` from `at` (little-endian), in one load.
+#[inline(always)]
+fn load8(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// A text of at most 15 bytes as one `u128`, a one-to-one map: the length in the top byte,
+/// the bytes in the rest, read with two overlapping loads whose overlap the length fixes
+/// (the usual short-string hashing trick). A few loads in place of a shift per byte: the
+/// byte loop, its length-dependent branches mispredicted on columns whose texts are one or
+/// two digits at random, was the larger part of encoding adult x 200. `None`: longer.
+#[inline(always)]
+fn memo_key(b: &[u8]) -> Option<u128> {
+    let n = b.len();
+    let (lo, hi) = match n {
+        0 => (0, 0),
+        // Bytes 0, n / 2 and n - 1: all of them for n <= 3.
+        1..=3 => (
+            b[0] as u64 | (b[n / 2] as u64) << 8 | (b[n - 1] as u64) << 16,
+            0,
+        ),
+        4..=7 => (load4(b, 0) | load4(b, n - 4) << 32, 0),
+        // Bytes 0..8, then n - 7..n (the byte at n - 8 is in the first load already).
+        8..=15 => (load8(b, 0), load8(b, n - 8) >> 8),
+        _ => return None,
+    };
+    Some(((hi | (n as u64) << 56) as u128) << 64 | lo as u128)
 }
 
 impl Memo {
@@ -563,21 +728,19 @@ impl Memo {
         }
     }
 
+    /// The slot of a [`memo_key`] (multiplicative hashing).
+    #[inline(always)]
+    fn slot_of(key: u128) -> usize {
+        (((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            >> (64 - MEMO_BITS)) as usize
+    }
+
+    #[inline]
     fn encode(&mut self, col: &Column, raw: &str) -> Result<Cell, CellError> {
-        let b = raw.as_bytes();
-        if b.len() > 15 {
+        let Some(key) = memo_key(raw.as_bytes()) else {
             return col.encode(raw);
-        }
-        // Built in a register (bytes stored one by one and read back as a u128 stall).
-        let key = b
-            .iter()
-            .enumerate()
-            .fold((b.len() as u128) << 120, |k, (i, &c)| {
-                k | (c as u128) << (8 * i)
-            });
-        let h = ((key as u64) ^ ((key >> 64) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            >> (64 - MEMO_BITS);
-        let slot = &mut self.slots[h as usize];
+        };
+        let slot = &mut self.slots[Self::slot_of(key)];
         if slot.0 == key {
             return Ok(slot.1);
         }
@@ -586,6 +749,21 @@ impl Memo {
             *slot = (key, cell);
         }
         encoded
+    }
+
+    /// [`Memo::encode`] of a field's bytes, checked as UTF-8 only when they are encoded
+    /// (a hit's bytes are those of a text encoded before). Invalid UTF-8 is refused as a
+    /// text that is not in the list.
+    #[inline]
+    fn encode_bytes(&mut self, col: &Column, raw: &[u8]) -> Result<Cell, CellError> {
+        if let Some(key) = memo_key(raw) {
+            let slot = &self.slots[Self::slot_of(key)];
+            if slot.0 == key {
+                return Ok(slot.1);
+            }
+        }
+        let text = std::str::from_utf8(raw).map_err(|_| CellError::NotInList)?;
+        self.encode(col, text)
     }
 }
 
@@ -850,6 +1028,78 @@ impl<'a> Encoder<'a> {
         true
     }
 
+    /// [`Encoder::encode_batches`] for [`read_blocks`]: each block (whole records of
+    /// `width` fields, starting at a record's start) parsed by the `csv` crate, checked as
+    /// UTF-8 as its `StringRecord` does, and encoded on a worker; appended in file order.
+    /// `false` at anything [`read_blocks`] gives way on (nothing is appended then).
+    fn encode_blocks(&mut self, blocks: &[Vec<u8>], width: usize) -> bool {
+        use rayon::prelude::*;
+        let (modelled, positions) = (&self.modelled, &self.positions);
+        let empty: Vec<Codes> = modelled
+            .iter()
+            .map(|c| Codes::with_cardinality(c.cardinality(), 0))
+            .collect();
+        let memo = &self.memo;
+        let done: Option<Vec<BatchCodes>> = blocks
+            .par_iter()
+            .map_init(
+                || memo.clone(),
+                |memo, block| {
+                    let mut out = BatchCodes {
+                        codes: empty.clone(),
+                        counts: vec![ColumnReport::default(); modelled.len()],
+                        rows: 0,
+                        problem: None,
+                    };
+                    // About 32 bytes a record reserved; codes grow if records are shorter.
+                    out.codes
+                        .iter_mut()
+                        .for_each(|c| c.reserve(block.len() / 32));
+                    let mut rdr = csv::ReaderBuilder::new()
+                        .has_headers(false)
+                        .flexible(true)
+                        .from_reader(&block[..]);
+                    let mut rec = csv::ByteRecord::new();
+                    loop {
+                        match rdr.read_byte_record(&mut rec) {
+                            Ok(true) => {}
+                            Ok(false) => break,
+                            Err(_) => return None,
+                        }
+                        let utf8 = rec.as_slice().is_ascii()
+                            || rec.iter().all(|f| std::str::from_utf8(f).is_ok());
+                        if rec.len() != width || !utf8 {
+                            return None;
+                        }
+                        out.rows += 1;
+                        for (j, col) in modelled.iter().enumerate() {
+                            let Some(pos) = positions[j] else {
+                                continue;
+                            };
+                            let cell = memo[j].encode_bytes(col, rec.get(pos)?).ok()?;
+                            out.counts[j].count(cell);
+                            out.codes[j].push(cell.code());
+                        }
+                    }
+                    Some(out)
+                },
+            )
+            .collect();
+        let Some(done) = done else {
+            return false;
+        };
+        for out in done {
+            self.rows += out.rows;
+            for (dst, src) in self.codes.iter_mut().zip(&out.codes) {
+                dst.append(src);
+            }
+            for (r, c) in self.report.columns.iter_mut().zip(&out.counts) {
+                r.add(c);
+            }
+        }
+        true
+    }
+
     /// Folds problems into `groups` as they come ([`Mode::Group`] reads the whole source).
     pub(super) fn grouping(mut self, groups: Option<&'a mut ProblemReport>) -> Self {
         self.groups = groups;
@@ -1012,3 +1262,45 @@ impl<'a> Encoder<'a> {
 
 /// How a null cell of a typed source (Parquet, SQL) is quoted in messages.
 pub(super) const NULL: &str = "NULL";
+
+#[cfg(test)]
+mod memo_tests {
+    use super::memo_key;
+    use std::collections::HashMap;
+
+    /// Different texts never share a key: every text of up to 15 bytes that differs from a
+    /// base text in one byte (each position, several values) or in length, and some random.
+    #[test]
+    fn memo_keys_are_one_to_one() {
+        let mut texts: Vec<Vec<u8>> = Vec::new();
+        for n in 0..=15usize {
+            let base: Vec<u8> = (0..n).map(|i| b'0' + i as u8).collect();
+            texts.push(base.clone());
+            for i in 0..n {
+                for v in [0u8, 1, b'0', b'9', 0x80, 0xff] {
+                    let mut t = base.clone();
+                    t[i] = v;
+                    texts.push(t);
+                }
+            }
+            texts.push(vec![0; n]);
+        }
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x % 16) as usize;
+            texts.push((0..n).map(|i| (x >> (i % 8 * 8)) as u8 % 4).collect());
+        }
+        let mut seen: HashMap<u128, Vec<u8>> = HashMap::new();
+        for t in texts {
+            let k = memo_key(&t).expect("at most 15 bytes");
+            assert_ne!(k, u128::MAX, "the empty slot's marker");
+            if let Some(other) = seen.insert(k, t.clone()) {
+                assert_eq!(other, t, "two texts share a key");
+            }
+        }
+        assert_eq!(memo_key(&[b'a'; 16]), None);
+    }
+}

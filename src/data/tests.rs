@@ -700,3 +700,116 @@ fn parallel_batches_read_as_the_record_by_record_loop() {
         assert!(ea.contains("50002"), "{ea}");
     });
 }
+
+/// Files without quotes are parsed in parallel blocks (`read::read_blocks`): the same
+/// table and report as the record-by-record loop, whatever the line endings, a byte-order
+/// mark, blank lines, a last line without a newline, multi-byte UTF-8 or texts longer
+/// than a memo key; anything else gives way to the record-by-record reader, whose result
+/// (table or first problem) is then exactly that loop's.
+#[test]
+fn block_reader_reads_as_the_record_by_record_loop() {
+    let schema = Schema::from_toml_str(PLAIN, "p.toml").unwrap_or_else(|e| panic!("{e}"));
+    let wards = ["A", "B", "Zé", "", "a-ward-longer-than-fifteen-bytes"];
+    // About 1.7 MB: several 512 KiB blocks.
+    let lines: Vec<String> = (0..200_000)
+        .map(|i| {
+            let age = (i * 7) % 120;
+            format!("{},{},{age}", ["F", "M"][i % 2], wards[(i / 3) % 5])
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let check = |name: &str, t: &[u8], blocks: bool| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, t).unwrap();
+            let via_blocks = read::read_blocks(&p, name, &schema, &ReadOptions::default());
+            assert_eq!(via_blocks.is_some(), blocks, "{name}: block path taken");
+            let a = read_csv(&p, &schema);
+            let b = read_csv_from(
+                t,
+                &p.display().to_string(),
+                &schema,
+                &ReadOptions::default(),
+            );
+            match (a, b) {
+                (Ok((ta, ra)), Ok((tb, rb))) => {
+                    assert_eq!(ta.n_rows(), tb.n_rows(), "{name}");
+                    for c in 0..3 {
+                        assert_eq!(ta.column(c), tb.column(c), "{name}: column {c}");
+                    }
+                    assert_eq!(ra, rb, "{name}");
+                    if let Some((tc, rc)) = via_blocks {
+                        assert_eq!(rc, ra, "{name}");
+                        for c in 0..3 {
+                            assert_eq!(tc.column(c), ta.column(c), "{name}: column {c}");
+                        }
+                    }
+                }
+                (Err(ea), Err(eb)) => assert_eq!(ea.to_string(), eb.to_string(), "{name}"),
+                (a, b) => panic!("{name}: {:?} vs {:?}", a.is_ok(), b.is_ok()),
+            }
+        };
+        let body = lines.join("\n");
+        check("lf.csv", format!("sex,ward,age\n{body}\n").as_bytes(), true);
+        check(
+            "crlf.csv",
+            format!("sex,ward,age\r\n{}\r\n", lines.join("\r\n")).as_bytes(),
+            true,
+        );
+        check(
+            "bom.csv",
+            format!("\u{feff}sex,ward,age\n{body}").as_bytes(),
+            true,
+        );
+        let blank = format!("sex,ward,age\n\n{}\n\n\n", lines.join("\n\n"));
+        check("blank.csv", blank.as_bytes(), true);
+        check(
+            "reordered.csv",
+            format!(
+                "age,sex,ward\n{}\n",
+                lines
+                    .iter()
+                    .map(|l| {
+                        let f: Vec<&str> = l.split(',').collect();
+                        format!("{},{},{}", f[2], f[0], f[1])
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+            .as_bytes(),
+            true,
+        );
+        // A quote late in the file: the record-by-record reader from the start.
+        let mut quoted = lines.clone();
+        quoted[150_000] = "F,\"B\",3".into();
+        check(
+            "quoted.csv",
+            format!("sex,ward,age\n{}\n", quoted.join("\n")).as_bytes(),
+            false,
+        );
+        // Problems late in the file: the record-by-record reader's first problem.
+        let mut bad = lines.clone();
+        bad[180_000] = "F,A,x".into();
+        check(
+            "bad-cell.csv",
+            format!("sex,ward,age\n{}\n", bad.join("\n")).as_bytes(),
+            false,
+        );
+        let mut short = lines.clone();
+        short[120_000] = "F,A".into();
+        check(
+            "short.csv",
+            format!("sex,ward,age\n{}\n", short.join("\n")).as_bytes(),
+            false,
+        );
+        let mut bytes = format!("sex,ward,age\n{body}\n").into_bytes();
+        let at = bytes.len() - 20;
+        bytes[at] = 0xff;
+        check("utf8.csv", &bytes, false);
+        check("header-only.csv", b"sex,ward,age\n", false);
+    });
+}

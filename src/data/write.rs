@@ -316,31 +316,48 @@ impl<'a, W: Write> CsvChunkWriter<'a, W> {
             .collect();
         // Room for one more record of at most 17 bytes per field past the flushing point.
         let room = WRITE_BUFFER + 17 * width + 16;
-        let mut fill = self.buf.len();
-        self.buf.resize(room, 0);
+        // Each written field's codes and texts, and the buffer, held in locals: read
+        // through `self` the loop reloaded them at every field (the buffer's stores might
+        // have changed them, as far as the compiler knew).
+        let fields: Vec<(&[u32], &[ShortField])> = order
+            .iter()
+            .map(|&j| (&columns[j][..n], &short[j][..]))
+            .collect();
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut fill = buf.len();
+        buf.resize(room, 0);
         let mut result = Ok(());
-        for r in 0..n {
-            for (i, &j) in order.iter().enumerate() {
-                let (bytes, len) = &short[j][columns[j][r] as usize];
-                self.buf[fill..fill + 16].copy_from_slice(bytes);
-                fill += *len as usize;
-                self.buf[fill] = if i + 1 == width { b'\n' } else { b',' };
-                fill += 1;
-            }
-            if fill >= WRITE_BUFFER {
-                self.buf.truncate(fill);
-                result = self.flush_buf();
-                if result.is_err() {
-                    break;
+        if let Some((&(last_codes, last_texts), rest)) = fields.split_last() {
+            for r in 0..n {
+                for &(codes, texts) in rest {
+                    let (bytes, len) = &texts[codes[r] as usize];
+                    buf[fill..fill + 16].copy_from_slice(bytes);
+                    fill += *len as usize;
+                    buf[fill] = b',';
+                    fill += 1;
                 }
-                fill = 0;
-                self.buf.resize(room, 0);
+                let (bytes, len) = &last_texts[last_codes[r] as usize];
+                buf[fill..fill + 16].copy_from_slice(bytes);
+                fill += *len as usize;
+                buf[fill] = b'\n';
+                fill += 1;
+                if fill >= WRITE_BUFFER {
+                    result = self.out.write_all(&buf[..fill]);
+                    if result.is_err() {
+                        break;
+                    }
+                    fill = 0;
+                }
             }
         }
-        self.buf.truncate(fill);
+        buf.truncate(fill);
+        self.buf = buf;
         self.next += n;
         self.short = Some(short);
-        result
+        result.map_err(|e| DataError::Write {
+            file: self.sink_name.clone(),
+            source: e,
+        })
     }
 
     fn flush_buf(&mut self) -> Result<(), DataError> {
