@@ -25,17 +25,20 @@ use dpsynth::schema::Schema;
 
 fn load(set: &str) -> anyhow::Result<(EncodedTable, Domain)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // `SHARED_DATA=DIR` for a checkout that is not beside the shared data (a worktree).
+    let data =
+        std::env::var_os("SHARED_DATA").map_or_else(|| root.join("../shared/data"), PathBuf::from);
     let (csv, schema) = match set {
         "adult" => (
-            root.join("../shared/data/adult/adult.csv"),
-            root.join("../shared/data/adult/adult-domain.json"),
+            data.join("adult/adult.csv"),
+            data.join("adult/adult-domain.json"),
         ),
         "titanic" => (
-            root.join("../shared/data/titanic/titanic.csv"),
-            root.join("../shared/data/titanic/titanic-domain.json"),
+            data.join("titanic/titanic.csv"),
+            data.join("titanic/titanic-domain.json"),
         ),
         "nist" => (
-            root.join("../shared/data/nist_crc/national2019.csv"),
+            data.join("nist_crc/national2019.csv"),
             root.join("examples/nist/national2019.schema.toml"),
         ),
         other => anyhow::bail!("unknown data set {other} (adult, titanic, nist)"),

@@ -1,21 +1,26 @@
 //! The cost and the stated errors of the error bars' bootstrap (`accuracy.json`) under
 //! different refit settings, on a released model.
 //!
-//! `cargo run --release --example bootstrap_cost -- MODEL.json [SEED] [MAX_ITERS:TOL[:IPF_SWEEPS] ...]`
+//! `cargo run --release --example bootstrap_cost -- MODEL.json [SEED[,SEED...]] [MAX_ITERS:TOL[:IPF_SWEEPS] ...]`
 //! `cargo run --release --example bootstrap_cost -- MODEL.json SEED refits [MAX_ITERS]`
+//! `cargo run --release --example bootstrap_cost -- MODEL.json SEED trace [MAX_ITERS]`
 //!
-//! The first form recomputes the error bars for each setting (default: today's `400:1e-6`,
-//! then `2000:1e-6`, `400:1e-5`, `5000:1e-9`) with the same bootstrap seed and prints the
+//! The first form recomputes the error bars for each setting (default: today's `150:1e-6`,
+//! then the former `400:1e-6`, `2000:1e-6`, `5000:1e-9`) with the same bootstrap seed and prints the
 //! wall and CPU time and the mean estimated L1 error per clique size, so that a cheaper
-//! setting can be checked to state errors no smaller than the converged ones.
+//! setting can be checked to state errors no smaller than the converged ones. With several
+//! seeds it also prints the mean and standard deviation across seeds of each size's mean
+//! estimate: the bootstrap's Monte-Carlo noise (`REPLICATES=N` in the environment sets the
+//! replicates per estimate; default 2, as releases; `DUMP=FILE` writes the first report).
 //!
 //! The second compares the two ways to start one refit, on two replicates drawn as the
 //! bootstrap draws them: warm from the fitted model (`model::estimate` with a warm start,
 //! the bootstrap before session 6) and afresh on its tree (`model::refit`, the bootstrap
-//! now), each capped at MAX_ITERS (default 400): calibrations (belief propagations, the
+//! now), each capped at MAX_ITERS (default 150): calibrations (belief propagations, the
 //! load-independent unit of cost), whether the convergence test stopped it, CPU seconds, and
 //! its loss above a 5,000-iteration fit of the same measurements. It also reports whether the
 //! release's own fit is converged: the model's loss against a long fit of its measurements.
+//! The third traces one refit's loss at doubling iteration counts (default 2,000).
 //! Reads only the model (DP output).
 
 use std::path::PathBuf;
@@ -76,25 +81,8 @@ fn refits(f: &Fitted, seed: u64, iters: usize) -> Result<(), Box<dyn std::error:
         best.final_loss,
         warm_best.final_loss
     );
-    let sd = f.cell_sd();
     for rep in 0..2u64 {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        rng.set_stream(rep);
-        let rows = model.total().round().max(1.0) as usize;
-        let cols = sample(model, rows, rng.gen(), SamplingMethod::Forward);
-        let sim: Vec<Measurement> = f
-            .measurements
-            .iter()
-            .zip(&sd)
-            .map(|(m, s)| {
-                let values = count(&cols, d, &m.clique)
-                    .into_iter()
-                    .zip(s)
-                    .map(|(v, s)| v + s * normal(&mut rng))
-                    .collect();
-                Measurement::new(m.clique.clone(), values, m.sigma)
-            })
-            .collect();
+        let sim = simulated(f, seed, rep);
         let (_, reference) = refit(model, &sim, &long)?;
         for (name, warm) in [("warm ", true), ("fresh", false)] {
             let (t, c) = (Instant::now(), cpu_seconds());
@@ -117,16 +105,87 @@ fn refits(f: &Fitted, seed: u64, iters: usize) -> Result<(), Box<dyn std::error:
     Ok(())
 }
 
+/// Replicate 0's measurements as [`refits`] draws them, refitted afresh for `iters`
+/// iterations with the convergence test off: the loss at doubling checkpoints, against the
+/// measured cells (the loss's scale under noise).
+fn trace(f: &Fitted, seed: u64, iters: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let sim = simulated(f, seed, 0);
+    let cells: usize = sim.iter().map(|m| m.values.len()).sum();
+    let opts = EstimationOptions {
+        max_iters: iters,
+        tol: 0.0,
+        ..bootstrap_estimation()
+    };
+    let (t, c) = (Instant::now(), cpu_seconds());
+    let (_, report) = refit(&f.model, &sim, &opts)?;
+    println!(
+        "{} model cells, {} measured cells; {} iterations, {} calibrations, {:.1} s wall / {:.1} s CPU",
+        f.model.size_cells(),
+        cells,
+        report.iterations,
+        report.calibrations,
+        t.elapsed().as_secs_f64(),
+        cpu_seconds() - c
+    );
+    let last = report.final_loss;
+    let mut k = 1;
+    while k < report.losses.len() {
+        println!(
+            "  iteration {k:>5}: loss {:.2}, {:.2} above the last",
+            report.losses[k],
+            report.losses[k] - last
+        );
+        k *= 2;
+    }
+    Ok(())
+}
+
+/// The measurements of replicate `rep`: records drawn from the model, counted, and noised
+/// with the release's per-cell scales (as the bootstrap by records draws them).
+fn simulated(f: &Fitted, seed: u64, rep: u64) -> Vec<Measurement> {
+    let model = &f.model;
+    let d = model.domain();
+    let sd = f.cell_sd();
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    rng.set_stream(rep);
+    let rows = model.total().round().max(1.0) as usize;
+    let cols = sample(model, rows, rng.gen(), SamplingMethod::Forward);
+    f.measurements
+        .iter()
+        .zip(&sd)
+        .map(|(m, s)| {
+            let values = count(&cols, d, &m.clique)
+                .into_iter()
+                .zip(s)
+                .map(|(v, s)| v + s * normal(&mut rng))
+                .collect();
+            Measurement::new(m.clique.clone(), values, m.sigma)
+        })
+        .collect()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = PathBuf::from(
         args.first()
             .ok_or("usage: bootstrap_cost MODEL.json [SEED] [ITERS:TOL ... | refits [ITERS]]")?,
     );
-    let seed: u64 = args.get(1).map_or(Ok(7), |s| s.parse())?;
+    // One seed, or several separated by commas (the spread of the estimates across seeds
+    // is the bootstrap's Monte-Carlo noise).
+    let seeds: Vec<u64> = args
+        .get(1)
+        .map_or("7", String::as_str)
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let seed = seeds[0];
     let file = ModelFile::load(&path)?;
+    if args.get(2).map(String::as_str) == Some("trace") {
+        let iters = args.get(3).map_or(Ok(2000), |s| s.parse())?;
+        return trace(&file.fitted, seed, iters);
+    }
     if args.get(2).map(String::as_str) == Some("refits") {
-        let iters = args.get(3).map_or(Ok(400), |s| s.parse())?;
+        let iters = args.get(3).map_or(Ok(150), |s| s.parse())?;
         return refits(&file.fitted, seed, iters);
     }
     let base = bootstrap_estimation();
@@ -141,34 +200,61 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if settings.is_empty() {
         settings = vec![
+            (150, 1e-6, 3),
             (400, 1e-6, 3),
             (2000, 1e-6, 3),
-            (400, 1e-5, 3),
             (5000, 1e-9, 3),
         ];
     }
+    let reps: usize = std::env::var("REPLICATES").map_or(Ok(2), |v| v.parse())?;
+    // `DUMP=FILE`: the first report computed, as accuracy.json (to compare two builds).
+    let mut dump = std::env::var("DUMP").ok();
     for (iters, tol, sweeps) in settings {
-        let mut fitted = file.fitted.clone();
         let est = EstimationOptions {
             max_iters: iters,
             tol,
             ipf_sweeps: sweeps,
             ..base.clone()
         };
-        let (t, c) = (Instant::now(), cpu_seconds());
-        fitted.assess_with(seed, 2, est)?;
-        let secs = t.elapsed().as_secs_f64();
-        let cpu = cpu_seconds() - c;
-        let report = fitted.accuracy.as_ref().ok_or("no report")?;
-        let means: Vec<String> = report
-            .summary
-            .iter()
-            .map(|s| format!("{}-way {:.4}", s.k, s.mean_estimate))
-            .collect();
-        println!(
-            "max_iters {iters} tol {tol:e} ipf_sweeps {sweeps}: {secs:.1} s wall, {cpu:.1} s CPU; mean estimate {}",
-            means.join(", ")
-        );
+        // Per seed, the mean estimate of each clique size (for the spread across seeds).
+        let mut by_seed: Vec<Vec<f64>> = Vec::new();
+        for &seed in &seeds {
+            let mut fitted = file.fitted.clone();
+            let (t, c) = (Instant::now(), cpu_seconds());
+            fitted.assess_with(seed, reps, est.clone())?;
+            let secs = t.elapsed().as_secs_f64();
+            let cpu = cpu_seconds() - c;
+            let report = fitted.accuracy.as_ref().ok_or("no report")?;
+            if let Some(path) = dump.take() {
+                std::fs::write(path, report.to_json())?;
+            }
+            let means: Vec<String> = report
+                .summary
+                .iter()
+                .map(|s| format!("{}-way {:.4}", s.k, s.mean_estimate))
+                .collect();
+            by_seed.push(report.summary.iter().map(|s| s.mean_estimate).collect());
+            println!(
+                "max_iters {iters} tol {tol:e} ipf_sweeps {sweeps} seed {seed} replicates {reps}: {secs:.1} s wall, {cpu:.1} s CPU; mean estimate {}",
+                means.join(", ")
+            );
+        }
+        if by_seed.len() > 1 {
+            let k = by_seed[0].len();
+            let n = by_seed.len() as f64;
+            let spread: Vec<String> = (0..k)
+                .map(|j| {
+                    let m = by_seed.iter().map(|v| v[j]).sum::<f64>() / n;
+                    let var = by_seed.iter().map(|v| (v[j] - m).powi(2)).sum::<f64>() / (n - 1.0);
+                    format!("{}-way {m:.4} sd {:.4}", j + 1, var.sqrt())
+                })
+                .collect();
+            println!(
+                "  over {} seeds: mean and sd across seeds of the mean estimate: {}",
+                by_seed.len(),
+                spread.join(", ")
+            );
+        }
     }
     Ok(())
 }

@@ -564,28 +564,28 @@ fn replicate(
         }
     }
     let refit = noisy_refit(model, measurements, exact, cell_sd, opts, &mut rng)?;
-    let error = |c: &Clique, truth: &MarginalTable| {
-        let answer = refit.try_project(c).ok()?;
-        Some(truth.l1_normalized(&map.expand_table(&answer)))
+    let error = |truth: &MarginalTable, answer: &Option<MarginalTable>| {
+        Some(truth.l1_normalized(&map.expand_table(answer.as_ref()?)))
     };
     if let Some(released) = held {
-        return Ok(cliques
-            .par_iter()
-            .map(|c| error(c, &count_columns(&released, map.released(), c)))
-            .collect());
+        let mut out = Vec::with_capacity(cliques.len());
+        for range in batches(cliques, map.released(), layout.truth_cells) {
+            let batch = &cliques[range];
+            let answers = answers(&refit, batch);
+            out.par_extend(
+                batch
+                    .par_iter()
+                    .zip(&answers)
+                    .map(|(c, a)| error(&count_columns(&released, map.released(), c), a)),
+            );
+        }
+        return Ok(out);
     }
     // More than one block: count the true marginals in batches of bounded size, drawing the
     // same blocks again for each batch.
     let mut out = Vec::with_capacity(cliques.len());
-    let mut start = 0;
-    while start < cliques.len() {
-        let mut end = start;
-        let mut cells = 0usize;
-        while end < cliques.len() && (end == start || cells < layout.truth_cells) {
-            cells += cliques[end].cells(map.released());
-            end += 1;
-        }
-        let batch = &cliques[start..end];
+    for range in batches(cliques, map.released(), layout.truth_cells) {
+        let batch = &cliques[range];
         let mut truth: Vec<MarginalTable> = batch
             .iter()
             .map(|c| MarginalTable::zeros(c.clone(), map.released()))
@@ -596,16 +596,34 @@ fn replicate(
                 add_counts(t, &count_columns(&released, map.released(), c));
             });
         }
+        let answers = answers(&refit, batch);
         out.extend(
-            batch
+            truth
                 .par_iter()
-                .zip(&truth)
-                .map(|(c, t)| error(c, t))
+                .zip(&answers)
+                .map(|(t, a)| error(t, a))
                 .collect::<Vec<_>>(),
         );
-        start = end;
     }
     Ok(out)
+}
+
+/// `cliques` cut into consecutive batches of at most `cells` cells (at least one clique
+/// each), so that the tables of one batch are held at once and not those of all.
+fn batches(cliques: &[Clique], domain: &Domain, cells: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < cliques.len() {
+        let mut end = start;
+        let mut held = 0usize;
+        while end < cliques.len() && (end == start || held < cells) {
+            held = held.saturating_add(cliques[end].cells(domain));
+            end += 1;
+        }
+        out.push(start..end);
+        start = end;
+    }
+    out
 }
 
 /// The measurements taken again on simulated records (their exact counts `exact`, with the
@@ -665,17 +683,52 @@ fn replicate_by_counts(
         exact.push(t.into_table(d));
     }
     let refit = noisy_refit(model, measurements, exact, cell_sd, opts, &mut rng)?;
-    Ok(cliques
-        .par_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let mut r = ChaCha20Rng::seed_from_u64(sample_seed);
-            r.set_stream(i as u64 + 1);
-            let truth = map.expand_counts(&tree.marginal(model, c, &mut r)?.into_table(d), &mut r);
-            let answer = refit.try_project(c).ok()?;
-            Some(truth.l1_normalized(&map.expand_table(&answer)))
+    let mut out = Vec::with_capacity(cliques.len());
+    for range in batches(cliques, map.released(), TRUTH_CELLS_PER_PASS) {
+        let first = range.start;
+        let batch = &cliques[range];
+        let answers = answers(&refit, batch);
+        out.par_extend(
+            batch
+                .par_iter()
+                .zip(&answers)
+                .enumerate()
+                .map(|(j, (c, answer))| {
+                    let answer = answer.as_ref()?;
+                    let mut r = ChaCha20Rng::seed_from_u64(sample_seed);
+                    r.set_stream((first + j) as u64 + 1);
+                    let truth =
+                        map.expand_counts(&tree.marginal(model, c, &mut r)?.into_table(d), &mut r);
+                    Some(truth.l1_normalized(&map.expand_table(answer)))
+                }),
+        );
+    }
+    Ok(out)
+}
+
+/// The refit's answers to `cliques`, computed together ([`GraphicalModel::project_many`]:
+/// cliques inside one tree clique share a projection plan, the others share messages)
+/// instead of one inference per clique; `None` for a clique [`GraphicalModel::try_project`]
+/// refuses (an attribute out of range or a table too large).
+fn answers(refit: &GraphicalModel, cliques: &[Clique]) -> Vec<Option<MarginalTable>> {
+    let d = refit.domain();
+    let ok: Vec<bool> = cliques
+        .iter()
+        .map(|c| {
+            c.attrs().iter().all(|&a| a < d.len())
+                && super::junction::saturating_cells(d, c.attrs()) <= super::MAX_QUERY_CELLS
         })
-        .collect())
+        .collect();
+    let asked: Vec<Clique> = cliques
+        .iter()
+        .zip(&ok)
+        .filter(|(_, ok)| **ok)
+        .map(|(c, _)| c.clone())
+        .collect();
+    let mut answered = refit.project_many(&asked).into_iter();
+    ok.into_iter()
+        .map(|ok| if ok { answered.next() } else { None })
+        .collect()
 }
 
 fn add_counts(into: &mut MarginalTable, counts: &MarginalTable) {
@@ -1309,6 +1362,30 @@ mod tests {
                 "{c:?}: counts {a}, records {b}"
             );
         }
+    }
+
+    /// The refit's answers computed together equal one inference per clique up to
+    /// rounding, for cliques inside a tree clique and spanning two ({0, 2}, the triple);
+    /// a clique with an attribute out of range is refused as `try_project` refuses it.
+    #[test]
+    fn answers_together_match_one_by_one() {
+        let (model, _, mut cliques) = bootstrap_fixture();
+        cliques.push(Clique::new([1, 7]));
+        let together = answers(&model, &cliques);
+        assert_eq!(together.len(), cliques.len());
+        for (c, a) in cliques.iter().zip(&together) {
+            match (model.try_project(c), a) {
+                (Ok(one), Some(a)) => {
+                    assert_eq!(one.values.len(), a.values.len());
+                    for (x, y) in one.values.iter().zip(&a.values) {
+                        assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{c:?}: {x} {y}");
+                    }
+                }
+                (Err(_), None) => {}
+                (one, a) => panic!("{c:?}: one by one {one:?}, together {a:?}"),
+            }
+        }
+        assert!(together.last().is_some_and(Option::is_none));
     }
 
     #[test]
