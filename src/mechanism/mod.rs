@@ -102,7 +102,10 @@ impl MechanismError {
 /// - adult AIM epsilon 3 (2.6 M cells; 2,000 iterations as the reference), seed 7: 0.0052 /
 ///   0.0236 / 0.0625; 0.0052 / 0.0234 / 0.0618; 0.0052 / 0.0237 / 0.0626; seed 8: 0.0054 /
 ///   0.0242 / 0.0631; 0.0054 / 0.0238 / 0.0621; 0.0054 / 0.0239 / 0.0625 (sd across seeds 7-9
-///   at 400: 0.0002 / 0.0003 / 0.0004); the error bars' CPU 23.5 s against 47.4 s.
+///   at 400: 0.0002 / 0.0003 / 0.0004); the error bars' CPU 23.5 s against 47.4 s;
+/// - NIST AIM epsilon 1, seeds 7-9: 0.0194 / 0.0625 / 0.1301; 0.0193 / 0.0627 / 0.1306;
+///   0.0193 / 0.0628 / 0.1311; sd 0.0011 / 0.0011 / 0.0012 (150 is 0.9 sd low in 3-way,
+///   400 0.4 sd).
 pub fn bootstrap_estimation() -> EstimationOptions {
     EstimationOptions {
         max_iters: 150,
