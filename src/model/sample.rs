@@ -962,8 +962,11 @@ fn order_by_strata(
     s: &mut StrataScratch,
 ) {
     let m = group.len();
+    // In one bulk read of the stream: the same words, in order, as `m` calls of
+    // `rng.gen::<u32>()` (whole 32-bit words, little-endian), without a call per record.
     s.draws.clear();
-    s.draws.extend((0..m).map(|_| rng.gen::<u32>()));
+    s.draws.resize(m, 0);
+    rng.fill(&mut s.draws[..]);
     s.keys.clear();
     s.keys.extend(
         group
@@ -1115,6 +1118,25 @@ fn rounding(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `order_by_strata` fills its draws in one `rng.fill`: the same values and the same
+    /// stream position after as one `rng.gen::<u32>()` per record (records depend on it).
+    #[test]
+    fn bulk_draws_are_the_per_record_draws() {
+        for (skip, m) in [(0usize, 1usize), (1, 63), (3, 64), (17, 1000), (64, 4097)] {
+            let mut a = ChaCha20Rng::seed_from_u64(9);
+            let mut b = ChaCha20Rng::seed_from_u64(9);
+            for _ in 0..skip {
+                a.gen::<u32>();
+                b.gen::<u32>();
+            }
+            let one_by_one: Vec<u32> = (0..m).map(|_| a.gen::<u32>()).collect();
+            let mut bulk = vec![0u32; m];
+            b.fill(&mut bulk[..]);
+            assert_eq!(one_by_one, bulk, "skip {skip}, m {m}");
+            assert_eq!(a.gen::<f64>(), b.gen::<f64>(), "stream position");
+        }
+    }
 
     #[test]
     fn radix_sort_orders_as_sort_unstable() {
