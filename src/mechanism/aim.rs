@@ -151,6 +151,10 @@ pub struct AimOptions {
     /// 150,685 with it (it halves what 50 iterations lose); the final model's 3-way L1 is
     /// 0.0818-0.0820 in all four, and 50 iterations take 45% less refit CPU (60 vs 110 s).
     pub round_ipf: bool,
+    /// The refits' noise-tied stop (`EstimationOptions::move_tol`): a refit ends once its
+    /// measured marginals moved by at most this fraction of their noise over the last
+    /// window of steps. `None`: off (every refit runs `round_iters`).
+    pub round_move_tol: Option<f64>,
     /// Whose privacy is protected: every sensitivity is read from it. The data behind the
     /// oracle must already be truncated to `unit.max_rows()` rows per unit
     /// (`data::truncate_units`; proofs/privacy-unit.md).
@@ -204,6 +208,7 @@ impl Default for AimOptions {
             round_iters: 100,
             round_tol: 1e-6,
             round_ipf: false,
+            round_move_tol: None,
             unit: PrivacyUnit::Record,
             knowledge: SchemaKnowledge::default(),
             compress: true,
@@ -389,6 +394,7 @@ fn run_aim<O: MarginalOracle>(
     est.max_iters = opts.round_iters;
     est.tol = opts.round_tol;
     est.warm_ipf = opts.round_ipf;
+    est.move_tol = opts.round_move_tol;
     while !last {
         round += 1;
         let remaining = acc.remaining();
@@ -457,7 +463,7 @@ fn run_aim<O: MarginalOracle>(
         tracker.round(&scored, selected.winner, selected.scale, &m.values, sigma);
         measurements.push(m);
         let tr = Instant::now();
-        let (refit, _) = estimate(&domain, &measurements, &est, Some(&model))?;
+        let (refit, fit_report) = estimate(&domain, &measurements, &est, Some(&model))?;
         t_refit += tr.elapsed().as_secs_f64();
         model = refit;
         let after = model.project(&clique);
@@ -474,10 +480,16 @@ fn run_aim<O: MarginalOracle>(
         }
         progress.inc();
         progress.message(&format!(
-            "round {round}: rho {:.4} of {:.4} spent, model {:.1} MB",
+            "round {round}: rho {:.4} of {:.4} spent, model {:.1} MB, refit {} iterations{}",
             acc.spent(),
             rho,
-            model.size_cells() as f64 * BYTES_PER_CELL / (1024.0 * 1024.0)
+            model.size_cells() as f64 * BYTES_PER_CELL / (1024.0 * 1024.0),
+            fit_report.iterations,
+            if fit_report.converged {
+                " (converged)"
+            } else {
+                ""
+            },
         ));
     }
     progress.finish();
