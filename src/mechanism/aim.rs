@@ -153,7 +153,13 @@ pub struct AimOptions {
     pub round_ipf: bool,
     /// The refits' noise-tied stop (`EstimationOptions::move_tol`): a refit ends once its
     /// measured marginals moved by at most this fraction of their noise over the last
-    /// window of steps. `None`: off (every refit runs `round_iters`).
+    /// window of steps. `None`: off (every refit runs `round_iters`). Not adopted (2026-12-01):
+    /// 0.1 with the final fit's `move_tol` 0.03, replayed on an adult epsilon 3 release's 46
+    /// refits (`examples/refit_replay.rs`, CPU), cut the refits from 71.0 to 12.9 s and the
+    /// final fit from 69.6 to 10.9 s (500 to 71 iterations; final model's 3-way L1 0.0844 to
+    /// 0.0794), but end to end the looser refits move the model less, annealing fires sooner
+    /// and NIST epsilon 3 ran 34-36 rounds (76 before): 55-120 s CPU, synthetic 3-way L1
+    /// 0.1375, 0.1460, 0.1433, 0.1424 (mean 0.1423, 4 runs) against the table's 0.1365.
     pub round_move_tol: Option<f64>,
     /// Whose privacy is protected: every sensitivity is read from it. The data behind the
     /// oracle must already be truncated to `unit.max_rows()` rows per unit
