@@ -5,6 +5,15 @@
 //!
 //! `cargo run --release --example refit_replay -- MODEL.json DATA.csv SCHEMA ROUND_ITERS:ROUND_TOL:FINAL_ITERS:FINAL_TOL[:ipf] ...`
 //!
+//! `cargo run --release --example refit_replay -- record OUT.json DATA.csv SCHEMA EPSILON [ROUND_TOL | mF] [fmF]`
+//! runs AIM (delta 1e-9, the all-3-way workload, defaults otherwise) and saves its model
+//! file without the final fit's iterations and without error bars (the replay refits both),
+//! printing the phase times: a release to replay at a fraction of a full run's cost. `mF`
+//! stops the rounds' refits by the noise-tied test, `fmF` runs the final fit stopped by it.
+//!
+//! `:mF` stops each refit by the noise-tied test at fraction F (`AimOptions::round_move_tol`),
+//! `:fmF` the final fit likewise (`EstimationOptions::move_tol`).
+//!
 //! `:ipf` starts each refit with one IPF sweep over its new measurement
 //! (`AimOptions::round_ipf`).
 //!
@@ -19,6 +28,7 @@ use std::time::Instant;
 
 use dpsynth::data::read_csv;
 use dpsynth::marginal::{Clique, InMemoryOracle, MarginalOracle};
+use dpsynth::mechanism::{fit, AimOptions, MechanismSpec, NoProgress, Workload};
 use dpsynth::model::{estimate, EstimationOptions, GraphicalModel, StructuralZeros};
 use dpsynth::release::pipeline::ModelFile;
 use dpsynth::schema::Schema;
@@ -29,8 +39,14 @@ use cpu::cpu_seconds;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("record") {
+        return record(&args[1..]);
+    }
     if args.len() < 4 {
-        return Err("usage: refit_replay MODEL.json DATA.csv SCHEMA RI:RT:FI:FT[:ipf] ...".into());
+        return Err(
+            "usage: refit_replay MODEL.json DATA.csv SCHEMA RI:RT:FI:FT[:ipf][:mF][:fmF] ..."
+                .into(),
+        );
     }
     let file = ModelFile::load(&PathBuf::from(&args[0]))?;
     let schema = Schema::from_path(&PathBuf::from(&args[2])).map_err(|e| format!("{e}"))?;
@@ -83,20 +99,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for setting in &args[3..] {
         let p: Vec<&str> = setting.split(':').collect();
-        if p.len() != 4 && !(p.len() == 5 && p[4] == "ipf") {
-            return Err("a setting is ROUND_ITERS:ROUND_TOL:FINAL_ITERS:FINAL_TOL[:ipf]".into());
+        if p.len() < 4 {
+            return Err(
+                "a setting is ROUND_ITERS:ROUND_TOL:FINAL_ITERS:FINAL_TOL[:ipf][:mF][:fmF]".into(),
+            );
         }
-        let round = EstimationOptions {
+        let mut round = EstimationOptions {
             max_iters: p[0].parse()?,
             tol: p[1].parse()?,
-            warm_ipf: p.len() == 5,
             ..base.clone()
         };
-        let fin = EstimationOptions {
+        let mut fin = EstimationOptions {
             max_iters: p[2].parse()?,
             tol: p[3].parse()?,
             ..base.clone()
         };
+        for extra in &p[4..] {
+            if *extra == "ipf" {
+                round.warm_ipf = true;
+            } else if let Some(f) = extra.strip_prefix("fm") {
+                fin.move_tol = Some(f.parse()?);
+            } else if let Some(f) = extra.strip_prefix('m') {
+                round.move_tol = Some(f.parse()?);
+            } else {
+                return Err(format!("unknown option {extra} in {setting}").into());
+            }
+        }
         let (mut model, _) = estimate(&domain, &ms[..first], &fin, None)?;
         let (t, c) = (Instant::now(), cpu_seconds());
         let (mut cal, mut iters, mut conv) = (0, 0, 0);
@@ -123,5 +151,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             score(&model)
         );
     }
+    Ok(())
+}
+
+/// `record OUT.json DATA.csv SCHEMA EPSILON [ROUND_TOL | mF] [fmF]`: an AIM release's model file for
+/// the replay, with the final fit skipped (`max_iters` 0) and no error bars.
+fn record(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    if args.len() < 4 {
+        return Err(
+            "usage: refit_replay record OUT.json DATA.csv SCHEMA EPSILON [ROUND_TOL | mF]".into(),
+        );
+    }
+    let schema_text = std::fs::read_to_string(&args[2])?;
+    let schema = Schema::from_path(&PathBuf::from(&args[2])).map_err(|e| format!("{e}"))?;
+    let (table, _) = read_csv(&PathBuf::from(&args[1]), &schema)?;
+    let oracle = InMemoryOracle::new(&table);
+    let budget = dpsynth::privacy::Budget::from_epsilon_delta(
+        dpsynth::privacy::Epsilon::new(args[3].parse()?)?,
+        dpsynth::privacy::Delta::new(1e-9)?,
+    )?;
+    let mut opts = AimOptions::default();
+    opts.estimation.max_iters = 0;
+    for t in &args[4..] {
+        if let Some(f) = t.strip_prefix("fm") {
+            // The final fit runs (default cap), stopped by the noise-tied test.
+            opts.estimation.max_iters = AimOptions::default().estimation.max_iters;
+            opts.estimation.move_tol = Some(f.parse()?);
+        } else if let Some(f) = t.strip_prefix('m') {
+            opts.round_move_tol = Some(f.parse()?);
+        } else {
+            opts.round_tol = t.parse()?;
+        }
+    }
+    let d = oracle.domain().len();
+    let spec = MechanismSpec::Aim(opts, Workload::all_k_way(d, 3));
+    let c = cpu_seconds();
+    let fitted = fit(&oracle, budget, &spec, &NoProgress)?;
+    println!("recorded: {:.1} s CPU", cpu_seconds() - c);
+    for (name, t) in &fitted.phases {
+        println!("  {name}: {:.1} s wall", t.as_secs_f64());
+    }
+    let file = ModelFile::new(fitted, &schema_text);
+    std::fs::write(&args[0], file.to_json()?)?;
     Ok(())
 }

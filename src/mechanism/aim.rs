@@ -151,6 +151,16 @@ pub struct AimOptions {
     /// 150,685 with it (it halves what 50 iterations lose); the final model's 3-way L1 is
     /// 0.0818-0.0820 in all four, and 50 iterations take 45% less refit CPU (60 vs 110 s).
     pub round_ipf: bool,
+    /// The refits' noise-tied stop (`EstimationOptions::move_tol`): a refit ends once its
+    /// measured marginals moved by at most this fraction of their noise over the last
+    /// window of steps. `None`: off (every refit runs `round_iters`). Not adopted (2026-12-01):
+    /// 0.1 with the final fit's `move_tol` 0.03, replayed on an adult epsilon 3 release's 46
+    /// refits (`examples/refit_replay.rs`, CPU), cut the refits from 71.0 to 12.9 s and the
+    /// final fit from 69.6 to 10.9 s (500 to 71 iterations; final model's 3-way L1 0.0844 to
+    /// 0.0794), but end to end the looser refits move the model less, annealing fires sooner
+    /// and NIST epsilon 3 ran 34-36 rounds (76 before): 55-120 s CPU, synthetic 3-way L1
+    /// 0.1375, 0.1460, 0.1433, 0.1424 (mean 0.1423, 4 runs) against the table's 0.1365.
+    pub round_move_tol: Option<f64>,
     /// Whose privacy is protected: every sensitivity is read from it. The data behind the
     /// oracle must already be truncated to `unit.max_rows()` rows per unit
     /// (`data::truncate_units`; proofs/privacy-unit.md).
@@ -204,6 +214,7 @@ impl Default for AimOptions {
             round_iters: 100,
             round_tol: 1e-6,
             round_ipf: false,
+            round_move_tol: None,
             unit: PrivacyUnit::Record,
             knowledge: SchemaKnowledge::default(),
             compress: true,
@@ -389,6 +400,7 @@ fn run_aim<O: MarginalOracle>(
     est.max_iters = opts.round_iters;
     est.tol = opts.round_tol;
     est.warm_ipf = opts.round_ipf;
+    est.move_tol = opts.round_move_tol;
     while !last {
         round += 1;
         let remaining = acc.remaining();
@@ -457,7 +469,7 @@ fn run_aim<O: MarginalOracle>(
         tracker.round(&scored, selected.winner, selected.scale, &m.values, sigma);
         measurements.push(m);
         let tr = Instant::now();
-        let (refit, _) = estimate(&domain, &measurements, &est, Some(&model))?;
+        let (refit, fit_report) = estimate(&domain, &measurements, &est, Some(&model))?;
         t_refit += tr.elapsed().as_secs_f64();
         model = refit;
         let after = model.project(&clique);
@@ -474,10 +486,16 @@ fn run_aim<O: MarginalOracle>(
         }
         progress.inc();
         progress.message(&format!(
-            "round {round}: rho {:.4} of {:.4} spent, model {:.1} MB",
+            "round {round}: rho {:.4} of {:.4} spent, model {:.1} MB, refit {} iterations{}",
             acc.spent(),
             rho,
-            model.size_cells() as f64 * BYTES_PER_CELL / (1024.0 * 1024.0)
+            model.size_cells() as f64 * BYTES_PER_CELL / (1024.0 * 1024.0),
+            fit_report.iterations,
+            if fit_report.converged {
+                " (converged)"
+            } else {
+                ""
+            },
         ));
     }
     progress.finish();

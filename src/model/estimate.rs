@@ -304,6 +304,23 @@ impl<'a> Objective<'a> {
             .sum()
     }
 
+    /// `sum_m ||a_m - b_m||_1 / sigma_m` over projections: a move in units of the noise
+    /// (`EstimationOptions::move_tol`).
+    fn noise_l1(&self, a: &[f64], b: &[f64]) -> f64 {
+        self.mapped
+            .iter()
+            .map(|m| {
+                let r = m.offset..m.offset + m.y.len();
+                let d: f64 = a[r.clone()]
+                    .iter()
+                    .zip(&b[r])
+                    .map(|(x, y)| (x - y).abs())
+                    .sum();
+                m.weight.sqrt() * d
+            })
+            .sum()
+    }
+
     /// `sum_m w_m ||a_m - b_m||^2` over projections.
     fn weighted_sq_dist(&self, a: &[f64], b: &[f64]) -> f64 {
         self.mapped
@@ -670,6 +687,12 @@ pub(crate) fn accelerated<O: InferenceOracle>(
     };
     let mut big_a = 0.0f64;
     let mut accepted = vec![fx];
+    // Per accepted step, how far the measured marginals moved (noise units; only with
+    // `move_tol`), and the bound it is held to: a fraction of the noise's expected L1 norm.
+    let mut moves: Vec<f64> = Vec::new();
+    let move_bound = opts
+        .move_tol
+        .map(|f| f * (2.0 / std::f64::consts::PI).sqrt() * m_cells as f64);
     let mut converged = false;
     let mut iterations = 0;
     let mut failures_in_row = 0;
@@ -714,6 +737,9 @@ pub(crate) fn accelerated<O: InferenceOracle>(
         kernels::mix_into(&mut px_new, &px, tau, &pz_new);
         let fx_new = objective.loss_of_projection(&px_new);
         if fx_new.is_finite() && fx_new <= fx {
+            if move_bound.is_some() {
+                moves.push(objective.noise_l1(&px_new, &px));
+            }
             kernels::mix(&mut x, tau, &mu_new);
             py = std::mem::replace(&mut px, px_new);
             std::mem::swap(theta, &mut th_new);
@@ -729,6 +755,11 @@ pub(crate) fn accelerated<O: InferenceOracle>(
             if accepted.len() > w {
                 let prev = accepted[accepted.len() - 1 - w];
                 if prev - fx <= opts.tol * (fx + m_cells as f64) {
+                    converged = true;
+                }
+            }
+            if let Some(bound) = move_bound {
+                if moves.len() >= w && moves[moves.len() - w..].iter().sum::<f64>() <= bound {
                     converged = true;
                 }
             }

@@ -132,6 +132,15 @@ pub struct EstimationOptions {
     pub tol: f64,
     /// Accepted steps compared by the convergence test.
     pub window: usize,
+    /// A second convergence test, tied to the noise (accelerated optimiser only; `None`
+    /// off): stop once the measured marginals moved, over the last `window` accepted steps,
+    /// by at most this fraction of their noise's expected L1 norm (the sum over
+    /// measurements of `||P_m x - P_m x'||_1 / sigma_m` against `sqrt(2/pi)` per measured
+    /// cell). If steps keep shrinking, running on to `max_iters` would move them by at most
+    /// `(max_iters - done) / window` times this fraction of the noise. For AIM's rounds,
+    /// whose models only rank candidates against penalties of that noise
+    /// (`AimOptions::round_move_tol`). Reads only the measurements: post-processing.
+    pub move_tol: Option<f64>,
     /// Largest model (sum of cells over maximal cliques) `estimate` will build.
     pub max_cells: usize,
     /// Fixed step size (e.g. 1/L); `None` uses the backtracking line search.
@@ -161,6 +170,7 @@ impl Default for EstimationOptions {
             max_iters: 2000,
             tol: 1e-6,
             window: 10,
+            move_tol: None,
             max_cells: DEFAULT_MAX_CELLS,
             stepsize: None,
             initial_step: None,
@@ -563,6 +573,44 @@ mod tests {
             estimate(&d, &[m(&[1, 2], &d, 1.0, 1.0)], &small, None),
             Err(ModelError::TooLarge { cells: 14, cap: 10 })
         ));
+    }
+
+    /// The noise-tied stop ends a fit once its marginals hardly move against the noise:
+    /// far sooner than the loss test at a large sigma, with a loss close to the full fit's.
+    #[test]
+    fn move_tol_stops_once_moves_are_small_against_the_noise() {
+        let d = Domain::from_sizes(vec![3, 4, 5]);
+        let ms = vec![
+            m(&[0, 1], &d, 50.0, 20.0),
+            m(&[1, 2], &d, 40.0, 20.0),
+            m(&[0, 2], &d, 30.0, 20.0),
+        ];
+        let opts = EstimationOptions {
+            ipf_sweeps: 0,
+            ..EstimationOptions::default()
+        };
+        let (_, full) = estimate(&d, &ms, &opts, None).unwrap();
+        let tied = EstimationOptions {
+            move_tol: Some(0.01),
+            ..opts.clone()
+        };
+        let (_, early) = estimate(&d, &ms, &tied, None).unwrap();
+        assert!(early.converged);
+        assert!(
+            early.iterations < full.iterations,
+            "{} vs {}",
+            early.iterations,
+            full.iterations
+        );
+        // Sigma 20: the loss is in units of sigma^2, a gap of 1 is a twentieth of the noise.
+        assert!(
+            early.final_loss - full.final_loss < 1.0,
+            "{} vs {}",
+            early.final_loss,
+            full.final_loss
+        );
+        let off = estimate(&d, &ms, &opts, None).unwrap().1;
+        assert_eq!(off.iterations, full.iterations);
     }
 
     #[test]
