@@ -1103,8 +1103,8 @@ pub(crate) mod kernels {
         op: impl Fn(f64, f64) -> f64,
     ) {
         for (row, &v) in dst.chunks_exact_mut(N).zip(vals) {
-            for i in 0..N {
-                row[i] = op(row[i], v);
+            for x in row.iter_mut() {
+                *x = op(*x, v);
             }
         }
     }
