@@ -36,6 +36,9 @@ pub(crate) struct Engine {
     sep_offsets: Vec<usize>,
     /// Whether a clique has children: only those need a belief apart from their potential.
     has_children: Vec<bool>,
+    /// Whether a clique is the first of its parent's children in the upward pass: its
+    /// message starts the parent's belief from the potential (no separate copy).
+    first_child: Vec<bool>,
 }
 
 /// Reusable buffers for [`Engine::calibrate`], so an estimation loop allocates nothing.
@@ -88,6 +91,14 @@ impl Engine {
                 has_children[p] = true;
             }
         }
+        let mut first_child = vec![false; k];
+        let mut started = vec![false; k];
+        for &c in tree.order().iter().rev() {
+            if let Some(p) = tree.parent(c) {
+                first_child[c] = !started[p];
+                started[p] = true;
+            }
+        }
         Engine {
             tree,
             shapes,
@@ -96,6 +107,7 @@ impl Engine {
             down,
             sep_offsets,
             has_children,
+            first_child,
         }
     }
 
@@ -119,15 +131,10 @@ impl Engine {
         let n = self.total_cells();
         debug_assert_eq!(theta.len(), n);
         debug_assert_eq!(mu.len(), n);
-        // Beliefs of cliques with children (potential times the children's messages); a
-        // leaf's belief is its potential, read from `theta` without a copy.
+        // Beliefs of cliques with children (potential times the children's messages, the
+        // first child's written over the potential); a leaf's belief is its potential, read
+        // from `theta` without a copy.
         ws.beliefs.resize(n, 0.0);
-        for c in 0..self.has_children.len() {
-            if self.has_children[c] {
-                let r = self.range(c);
-                ws.beliefs[r.clone()].copy_from_slice(&theta[r]);
-            }
-        }
         let seps = self.sep_offsets[self.sep_offsets.len() - 1];
         ws.up_msgs.resize(seps, 0.0);
         ws.scratch.resize(seps, 0.0);
@@ -155,7 +162,11 @@ impl Engine {
                 &mut ws.scratch[sr.clone()],
             );
             let pr = self.range(p);
-            down.add_expanded(&mut ws.beliefs[pr], &ws.up_msgs[sr]);
+            if self.first_child[c] {
+                down.add_expanded_from(&mut ws.beliefs[pr.clone()], &theta[pr], &ws.up_msgs[sr]);
+            } else {
+                down.add_expanded(&mut ws.beliefs[pr], &ws.up_msgs[sr]);
+            }
         }
         // The root now holds the whole model's unnormalised log-probability.
         let root = self.tree.root();

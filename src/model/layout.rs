@@ -245,10 +245,44 @@ impl SubsetLayout {
         self.inner_kept && self.inner_len <= MAX_ROW_WIDTH && !self.outer.is_empty()
     }
 
+    /// The same for a short summed-out run under a kept block: a row then maps onto
+    /// [`Self::row_small`] consecutive small cells, one per run.
+    fn short_summed_rows(&self) -> bool {
+        !self.inner_kept && self.inner_len <= MAX_ROW_WIDTH && !self.outer.is_empty()
+    }
+
+    /// Small cells per row when the innermost run is summed out.
+    fn row_small(&self) -> usize {
+        self.outer.first().map_or(1, |b| b.size)
+    }
+
     /// `big[c] += small[s(c)]`: expansion of `small` to the big clique, added in (a product
     /// of factors in log space).
     pub(crate) fn add_expanded(&self, big: &mut [f64], small: &[f64]) {
         self.expand(big, small, dispatch::add_expanded);
+    }
+
+    /// `out[c] = src[c] + small[s(c)]`: [`Self::add_expanded`] onto a copy of `src` (same
+    /// shape as `out`) in one pass instead of a copy and a pass (same values).
+    pub(crate) fn add_expanded_from(&self, out: &mut [f64], src: &[f64], small: &[f64]) {
+        debug_assert_eq!(out.len(), self.big_cells);
+        debug_assert_eq!(src.len(), self.big_cells);
+        debug_assert_eq!(small.len(), self.small_cells);
+        let Some(split) = self.split() else {
+            return dispatch::add_expanded_from(self, out, src, small);
+        };
+        out.par_chunks_mut(split.big_len)
+            .zip(src.par_chunks(split.big_len))
+            .enumerate()
+            .for_each(|(i, (o, b))| {
+                let l = split.layout_for(o.len());
+                let s = if split.small_len > 0 {
+                    &small[i * split.small_len..i * split.small_len + l.small_cells]
+                } else {
+                    small
+                };
+                dispatch::add_expanded_from(l, o, b, s)
+            });
     }
 
     /// `big[c] *= small[s(c)]`: a product of factors in probability space.
@@ -301,6 +335,69 @@ impl SubsetLayout {
         );
     }
 
+    /// [`Self::combine_expanded`] row by row for a short summed-out run of width `N`
+    /// ([`Self::short_summed_rows`]): each small cell over its `N` big cells.
+    #[inline(always)]
+    fn expand_summed_rows<const N: usize>(
+        &self,
+        big: &mut [f64],
+        small: &[f64],
+        op: impl Fn(f64, f64) -> f64 + Copy,
+    ) {
+        let (len, m) = (self.row_len(), self.row_small());
+        self.for_each_row(
+            #[inline(always)]
+            |b, s| kernels::repeat::<N>(&mut big[b..b + len], &small[s..s + m], op),
+        );
+    }
+
+    /// The body of [`Self::add_expanded_from`] on one chunk.
+    #[inline(always)]
+    fn add_expanded_from_body(&self, out: &mut [f64], src: &[f64], small: &[f64]) {
+        let n = self.inner_len;
+        if self.short_kept_rows() {
+            let len = self.row_len();
+            let done = with_width!(n, N => self.for_each_row(
+                #[inline(always)]
+                |b, s| kernels::periodic_from::<N>(
+                    &mut out[b..b + len],
+                    &src[b..b + len],
+                    &small[s..s + N],
+                    |a, v| a + v,
+                ),
+            ));
+            if done {
+                return;
+            }
+        }
+        if self.short_summed_rows() {
+            let (len, m) = (self.row_len(), self.row_small());
+            let done = with_width!(n, N => self.for_each_row(
+                #[inline(always)]
+                |b, s| kernels::repeat_from::<N>(
+                    &mut out[b..b + len],
+                    &src[b..b + len],
+                    &small[s..s + m],
+                    |a, v| a + v,
+                ),
+            ));
+            if done {
+                return;
+            }
+        }
+        if self.inner_kept {
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| kernels::add_into(&mut out[b..b + n], &src[b..b + n], &small[s..s + n]),
+            );
+        } else {
+            self.for_each_run(
+                #[inline(always)]
+                |b, s| kernels::add_scalar_into(&mut out[b..b + n], &src[b..b + n], small[s]),
+            );
+        }
+    }
+
     /// `small[s] = sum of big[c] over cells c mapping to s` (marginalisation in probability
     /// space). Overwrites `small`.
     pub(crate) fn sum_into(&self, big: &[f64], small: &mut [f64]) {
@@ -335,6 +432,21 @@ impl SubsetLayout {
             let done = with_width!(n, N => self.for_each_row(
                 #[inline(always)]
                 |b, s| kernels::fold_rows::<N>(&mut small[s..s + N], &big[b..b + len], |a, v| a + v),
+            ));
+            if done {
+                return;
+            }
+        }
+        if self.short_summed_rows() {
+            let (len, m) = (self.row_len(), self.row_small());
+            // The same `kernels::sum` of each run, with its width known.
+            let done = with_width!(n, N => self.for_each_row(
+                #[inline(always)]
+                |b, s| {
+                    for (o, r) in small[s..s + m].iter_mut().zip(big[b..b + len].chunks_exact(N)) {
+                        *o += kernels::sum(r);
+                    }
+                },
             ));
             if done {
                 return;
@@ -646,8 +758,10 @@ mod dispatch {
 
     #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
     pub(super) fn add_expanded(l: &SubsetLayout, big: &mut [f64], small: &[f64]) {
-        let rows = l.short_kept_rows()
-            && with_width!(l.inner_len, N => l.expand_rows::<N>(big, small, |a, b| a + b));
+        let rows = (l.short_kept_rows()
+            && with_width!(l.inner_len, N => l.expand_rows::<N>(big, small, |a, b| a + b)))
+            || (l.short_summed_rows()
+                && with_width!(l.inner_len, N => l.expand_summed_rows::<N>(big, small, |a, b| a + b)));
         if !rows {
             l.combine_expanded(big, small, kernels::add_assign, kernels::add_scalar)
         }
@@ -655,11 +769,18 @@ mod dispatch {
 
     #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
     pub(super) fn mul_expanded(l: &SubsetLayout, big: &mut [f64], small: &[f64]) {
-        let rows = l.short_kept_rows()
-            && with_width!(l.inner_len, N => l.expand_rows::<N>(big, small, |a, b| a * b));
+        let rows = (l.short_kept_rows()
+            && with_width!(l.inner_len, N => l.expand_rows::<N>(big, small, |a, b| a * b)))
+            || (l.short_summed_rows()
+                && with_width!(l.inner_len, N => l.expand_summed_rows::<N>(big, small, |a, b| a * b)));
         if !rows {
             l.combine_expanded(big, small, kernels::mul_assign, kernels::mul_scalar)
         }
+    }
+
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+    pub(super) fn add_expanded_from(l: &SubsetLayout, out: &mut [f64], src: &[f64], small: &[f64]) {
+        l.add_expanded_from_body(out, src, small)
     }
 
     #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
@@ -815,6 +936,30 @@ pub(crate) mod kernels {
         }
     }
 
+    /// `dst = a + b`.
+    #[inline(always)]
+    pub(crate) fn add_into(dst: &mut [f64], a: &[f64], b: &[f64]) {
+        let n = dst.len();
+        let (a, b) = (&a[..n], &b[..n]);
+        let mut i = 0;
+        while i < n {
+            dst[i] = a[i] + b[i];
+            i += 1;
+        }
+    }
+
+    /// `dst = a + c`.
+    #[inline(always)]
+    pub(crate) fn add_scalar_into(dst: &mut [f64], a: &[f64], c: f64) {
+        let n = dst.len();
+        let a = &a[..n];
+        let mut i = 0;
+        while i < n {
+            dst[i] = a[i] + c;
+            i += 1;
+        }
+    }
+
     /// `dst *= src`.
     #[inline(always)]
     pub(crate) fn mul_assign(dst: &mut [f64], src: &[f64]) {
@@ -912,6 +1057,69 @@ pub(crate) mod kernels {
         for row in &mut rows {
             for i in 0..N {
                 row[i] = op(row[i], p[i]);
+            }
+        }
+    }
+
+    /// `dst[j N + i] = op(src[j N + i], pat[i])`: [`periodic`] from another table.
+    #[inline(always)]
+    pub(crate) fn periodic_from<const N: usize>(
+        dst: &mut [f64],
+        src: &[f64],
+        pat: &[f64],
+        op: impl Fn(f64, f64) -> f64,
+    ) {
+        let p: [f64; N] = std::array::from_fn(|i| pat[i]);
+        let l = TILE / N * N;
+        let src = &src[..dst.len()];
+        let (mut rows, mut srows) = if dst.len() >= 4 * l {
+            let tile: [f64; TILE] = std::array::from_fn(|k| p[k % N]);
+            let mut chunks = dst.chunks_exact_mut(l);
+            let mut schunks = src.chunks_exact(l);
+            for (c, sc) in (&mut chunks).zip(&mut schunks) {
+                for k in 0..l {
+                    c[k] = op(sc[k], tile[k]);
+                }
+            }
+            (
+                chunks.into_remainder().chunks_exact_mut(N),
+                schunks.remainder().chunks_exact(N),
+            )
+        } else {
+            (dst.chunks_exact_mut(N), src.chunks_exact(N))
+        };
+        for (row, srow) in (&mut rows).zip(&mut srows) {
+            for i in 0..N {
+                row[i] = op(srow[i], p[i]);
+            }
+        }
+    }
+
+    /// `dst[j N + i] = op(dst[j N + i], vals[j])`: each value over its own `N` cells.
+    #[inline(always)]
+    pub(crate) fn repeat<const N: usize>(
+        dst: &mut [f64],
+        vals: &[f64],
+        op: impl Fn(f64, f64) -> f64,
+    ) {
+        for (row, &v) in dst.chunks_exact_mut(N).zip(vals) {
+            for x in row.iter_mut() {
+                *x = op(*x, v);
+            }
+        }
+    }
+
+    /// `dst[j N + i] = op(src[j N + i], vals[j])`: [`repeat`] from another table.
+    #[inline(always)]
+    pub(crate) fn repeat_from<const N: usize>(
+        dst: &mut [f64],
+        src: &[f64],
+        vals: &[f64],
+        op: impl Fn(f64, f64) -> f64,
+    ) {
+        for ((row, srow), &v) in dst.chunks_exact_mut(N).zip(src.chunks_exact(N)).zip(vals) {
+            for i in 0..N {
+                row[i] = op(srow[i], v);
             }
         }
     }
@@ -1102,6 +1310,11 @@ mod tests {
                     l.mul_expanded(&mut x, &small);
                     l.combine_expanded(&mut y, &small, kernels::mul_assign, kernels::mul_scalar);
                     assert_eq!(x, y, "mul {shape:?} {keep:?}");
+                    let mut z = vec![0.0; l.big_cells()];
+                    l.add_expanded_from(&mut z, &big, &small);
+                    let mut y = big.clone();
+                    l.combine_expanded(&mut y, &small, kernels::add_assign, kernels::add_scalar);
+                    assert_eq!(z, y, "add from {shape:?} {keep:?}");
                 }
             }
         });
@@ -1112,7 +1325,7 @@ mod tests {
     /// (the order of the run-by-run walk), bit for bit.
     #[test]
     fn short_rows_match_the_cell_walk() {
-        let mut checked = 0;
+        let (mut checked, mut summed) = (0, 0);
         for shape in [
             vec![3usize, 5, 4, 2],
             vec![6, 7, 3],
@@ -1125,6 +1338,9 @@ mod tests {
                 let keep: Vec<bool> = (0..n).map(|i| mask & (1 << i) != 0).collect();
                 let l = SubsetLayout::new(&shape, &keep);
                 if !l.short_kept_rows() {
+                    if l.short_summed_rows() {
+                        summed += check_summed_rows(&l);
+                    }
                     continue;
                 }
                 checked += 1;
@@ -1160,12 +1376,53 @@ mod tests {
                 let mut x = big.clone();
                 l.add_expanded(&mut x, &small);
                 assert_eq!(x, add, "add {shape:?} {keep:?}");
+                let mut x = vec![0.0; l.big_cells()];
+                l.add_expanded_from(&mut x, &big, &small);
+                assert_eq!(x, add, "add from {shape:?} {keep:?}");
                 let mut x = big.clone();
                 l.mul_expanded(&mut x, &small);
                 assert_eq!(x, mul, "mul {shape:?} {keep:?}");
             }
         }
-        assert!(checked >= 10, "{checked} layouts with short rows");
+        assert!(checked >= 10, "{checked} layouts with short kept rows");
+        assert!(summed >= 10, "{summed} layouts with short summed rows");
+    }
+
+    /// Short summed-out runs against the run walk's operations cell by cell: sums per run
+    /// with `kernels::sum` (its accumulator order), expansions cell by cell.
+    fn check_summed_rows(l: &SubsetLayout) -> usize {
+        let n = l.inner_len;
+        let big: Vec<f64> = (0..l.big_cells())
+            .map(|i| ((i * 7919) % 1013) as f64 / 37.0 - 9.0)
+            .collect();
+        let small: Vec<f64> = (0..l.small_cells())
+            .map(|i| ((i * 104_729) % 211) as f64 / 50.0 + 0.5)
+            .collect();
+        let mut sum = vec![0.0; l.small_cells()];
+        l.for_each_cell(|c, s| {
+            // Each run is `n` consecutive cells of one small cell; add its kernel sum once.
+            if c % n == 0 {
+                sum[s] += kernels::sum(&big[c..c + n]);
+            }
+        });
+        let (mut add, mut mul) = (big.clone(), big.clone());
+        l.for_each_cell(|c, s| {
+            add[c] += small[s];
+            mul[c] *= small[s];
+        });
+        let mut got = vec![0.0; l.small_cells()];
+        l.sum_into(&big, &mut got);
+        assert_eq!(got, sum, "sum {l:?}");
+        let mut x = big.clone();
+        l.add_expanded(&mut x, &small);
+        assert_eq!(x, add, "add {l:?}");
+        let mut x = vec![0.0; l.big_cells()];
+        l.add_expanded_from(&mut x, &big, &small);
+        assert_eq!(x, add, "add from {l:?}");
+        let mut x = big.clone();
+        l.mul_expanded(&mut x, &small);
+        assert_eq!(x, mul, "mul {l:?}");
+        1
     }
 
     /// Brute-force reference: the small offset of every big cell by decoding digits.
