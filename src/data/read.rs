@@ -399,6 +399,21 @@ struct BatchCodes {
     problem: Option<(Location, usize, String, CellError)>,
 }
 
+impl BatchCodes {
+    /// No rows yet: a copy of `empty` (one code column per modelled column) with room for
+    /// `rows` codes each, and a zeroed report per column.
+    fn with_room(empty: &[Codes], rows: usize) -> Self {
+        let mut codes = empty.to_vec();
+        codes.iter_mut().for_each(|c| c.reserve(rows));
+        BatchCodes {
+            codes,
+            counts: vec![ColumnReport::default(); empty.len()],
+            rows: 0,
+            problem: None,
+        }
+    }
+}
+
 /// Parses CSV on one thread and encodes on the calling one: the `csv` parser and the
 /// encoder each took about half the time of reading a large file. Records arrive in file
 /// order in batches (recycled, so records are not reallocated), with any parse error in
@@ -974,13 +989,7 @@ impl<'a> Encoder<'a> {
             .map_init(
                 || memo.clone(),
                 |memo, (batch, _)| {
-                    let mut out = BatchCodes {
-                        codes: empty.clone(),
-                        counts: vec![ColumnReport::default(); modelled.len()],
-                        rows: 0,
-                        problem: None,
-                    };
-                    out.codes.iter_mut().for_each(|c| c.reserve(batch.len()));
+                    let mut out = BatchCodes::with_room(&empty, batch.len());
                     'records: for rec in batch {
                         out.rows += 1;
                         for (j, col) in modelled.iter().enumerate() {
@@ -1045,16 +1054,8 @@ impl<'a> Encoder<'a> {
             .map_init(
                 || memo.clone(),
                 |memo, block| {
-                    let mut out = BatchCodes {
-                        codes: empty.clone(),
-                        counts: vec![ColumnReport::default(); modelled.len()],
-                        rows: 0,
-                        problem: None,
-                    };
                     // About 32 bytes a record reserved; codes grow if records are shorter.
-                    out.codes
-                        .iter_mut()
-                        .for_each(|c| c.reserve(block.len() / 32));
+                    let mut out = BatchCodes::with_room(&empty, block.len() / 32);
                     let mut rdr = csv::ReaderBuilder::new()
                         .has_headers(false)
                         .flexible(true)
