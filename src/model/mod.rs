@@ -401,7 +401,9 @@ fn fit_on_tree(
     objective.enforce_zeros(&mut theta);
     let mut mu = vec![0.0; theta.len()];
     let report = optimise(&engine, &objective, total, &mut theta, &mut mu, opts);
-    let probs: Vec<f64> = mu.iter().map(|v| v / total).collect();
+    // The marginals become the model's probabilities in place (no second clique vector).
+    let mut probs = mu;
+    probs.iter_mut().for_each(|v| *v /= total);
     let model = GraphicalModel::from_parts(
         domain.clone(),
         engine,
