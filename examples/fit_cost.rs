@@ -5,7 +5,8 @@
 //!
 //! `cargo run --release --example fit_cost -- MODEL.json [ITERS] [REPEATS] [OUT.json]`
 //!
-//! Prints the model size, the wall and CPU time per fit and per iteration, the final loss
+//! Prints the model size, the wall and CPU time and the minor page faults per fit, the time
+//! per iteration, the final loss
 //! and a checksum of the whole loss trace (FNV-1a over the losses' bits; both must not
 //! depend on the build or the thread count). With `OUT.json`, saves the last fit as a model
 //! file, so `dpsynth sample --model OUT.json --seed S` can check two builds' fits give the
@@ -20,6 +21,15 @@ use dpsynth::release::pipeline::ModelFile;
 #[path = "common/cpu.rs"]
 mod cpu;
 use cpu::cpu_seconds;
+
+/// Minor page faults of this process so far (Linux `/proc/self/stat`, field 10).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(7))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
 
 /// FNV-1a over the bits of a loss trace: equal traces, equal checksums.
 fn trace_checksum(losses: &[f64]) -> u64 {
@@ -58,12 +68,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut last = None;
     for _ in 0..repeats {
-        let (t, c) = (Instant::now(), cpu_seconds());
+        let (t, c, f) = (Instant::now(), cpu_seconds(), minor_faults());
         let (fit, report) = estimate(model.domain(), &fitted.measurements, &opts, Some(model))?;
         let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+        let faults = minor_faults() - f;
         let per = report.iterations.max(1) as f64;
         println!(
-            "{} iterations ({} calibrations) in {secs:.2} s wall / {cpu:.2} s CPU: {:.1} ms / {:.1} ms CPU per iteration; final loss {:.6} ({:e}), loss trace checksum {:016x}",
+            "{} iterations ({} calibrations) in {secs:.2} s wall / {cpu:.2} s CPU, {faults} page faults: {:.1} ms / {:.1} ms CPU per iteration; final loss {:.6} ({:e}), loss trace checksum {:016x}",
             report.iterations,
             report.calibrations,
             1e3 * secs / per,

@@ -28,7 +28,7 @@
 use rayon::prelude::*;
 
 use super::inference::{Engine, Workspace};
-use super::layout::{kernels, SubsetLayout};
+use super::layout::{self, kernels, SubsetLayout};
 use super::plan::ProjectionPlan;
 use super::{EstimationOptions, EstimationReport, Measurement};
 use crate::marginal::{Clique, Domain};
@@ -756,12 +756,12 @@ pub(crate) fn accelerated<O: InferenceOracle>(
         };
     }
     // z = x = the start; mu holds z's marginals, x its own clique vector.
-    let mut x = mu.clone();
+    let mut x = layout::huge_copy(mu);
     let mut px = pz.clone();
     let mut py = vec![0.0; m_cells];
     let mut gy = vec![0.0; m_cells];
-    let mut th_new = vec![0.0; n];
-    let mut mu_new = vec![0.0; n];
+    let mut th_new = layout::huge_zeroed(n);
+    let mut mu_new = layout::huge_zeroed(n);
     let mut pz_new = vec![0.0; m_cells];
     let mut gs: Vec<f64> = Vec::with_capacity(m_cells);
     // Initial L: the first step (a = 1/L) moves no log-potential by more than one unit.

@@ -399,7 +399,7 @@ fn fit_on_tree(
         objective = objective.with_ipf_subset(subset);
     }
     objective.enforce_zeros(&mut theta);
-    let mut mu = vec![0.0; theta.len()];
+    let mut mu = layout::huge_zeroed(theta.len());
     let report = optimise(&engine, &objective, total, &mut theta, &mut mu, opts);
     // The marginals become the model's probabilities in place (no second clique vector).
     let mut probs = mu;
@@ -489,7 +489,7 @@ fn warm_potentials(
         return Err(ModelError::WarmStartDomain);
     }
     let tree = &engine.tree;
-    let mut theta = vec![0.0; engine.total_cells()];
+    let mut theta = layout::huge_zeroed(engine.total_cells());
     let homes: Option<Vec<usize>> = old
         .cliques()
         .iter()
