@@ -3,11 +3,14 @@
 //! replicate, on a model of realistic size. Deterministic (no noise is drawn), so runs of
 //! two builds, or with `RAYON_NUM_THREADS=1` against the default, compare like for like.
 //!
-//! `cargo run --release --example fit_cost -- MODEL.json [ITERS] [REPEATS]`
+//! `cargo run --release --example fit_cost -- MODEL.json [ITERS] [REPEATS] [OUT.json]`
 //!
-//! Prints the model size, the wall time per fit and per iteration, and the final loss
-//! (which must not depend on the build or the thread count). Reads only the model (DP
-//! output).
+//! Prints the model size, the wall and CPU time and the minor page faults per fit, the time
+//! per iteration, the final loss
+//! and a checksum of the whole loss trace (FNV-1a over the losses' bits; both must not
+//! depend on the build or the thread count). With `OUT.json`, saves the last fit as a model
+//! file, so `dpsynth sample --model OUT.json --seed S` can check two builds' fits give the
+//! same records. Reads only the model (DP output).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,15 +18,40 @@ use std::time::Instant;
 use dpsynth::model::{estimate, EstimationOptions};
 use dpsynth::release::pipeline::ModelFile;
 
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_seconds;
+
+/// Minor page faults of this process so far (Linux `/proc/self/stat`, field 10).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(7))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// FNV-1a over the bits of a loss trace: equal traces, equal checksums.
+fn trace_checksum(losses: &[f64]) -> u64 {
+    losses.iter().fold(0xcbf2_9ce4_8422_2325, |h, l| {
+        l.to_bits()
+            .to_le_bytes()
+            .iter()
+            .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    })
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = PathBuf::from(
         args.first()
-            .ok_or("usage: fit_cost MODEL.json [ITERS] [REPEATS]")?,
+            .ok_or("usage: fit_cost MODEL.json [ITERS] [REPEATS] [OUT.json]")?,
     );
     let iters: usize = args.get(1).map_or(Ok(100), |s| s.parse())?;
     let repeats: usize = args.get(2).map_or(Ok(3), |s| s.parse())?;
-    let fitted = ModelFile::load(&path)?.fitted;
+    let out = args.get(3).map(PathBuf::from);
+    let mut file = ModelFile::load(&path)?;
+    let fitted = &file.fitted;
     let model = &fitted.model;
     let opts = EstimationOptions {
         max_iters: iters,
@@ -38,17 +66,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fitted.measurements.len(),
         rayon::current_num_threads()
     );
+    let mut last = None;
     for _ in 0..repeats {
-        let t = Instant::now();
-        let (_, report) = estimate(model.domain(), &fitted.measurements, &opts, Some(model))?;
-        let secs = t.elapsed().as_secs_f64();
+        let (t, c, f) = (Instant::now(), cpu_seconds(), minor_faults());
+        let (fit, report) = estimate(model.domain(), &fitted.measurements, &opts, Some(model))?;
+        let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+        let faults = minor_faults() - f;
+        let per = report.iterations.max(1) as f64;
         println!(
-            "{} iterations ({} calibrations) in {secs:.2} s: {:.1} ms per iteration; final loss {:.6}",
+            "{} iterations ({} calibrations) in {secs:.2} s wall / {cpu:.2} s CPU, {faults} page faults: {:.1} ms / {:.1} ms CPU per iteration; final loss {:.6} ({:e}), loss trace checksum {:016x}",
             report.iterations,
             report.calibrations,
-            1e3 * secs / report.iterations.max(1) as f64,
-            report.final_loss
+            1e3 * secs / per,
+            1e3 * cpu / per,
+            report.final_loss,
+            report.final_loss,
+            trace_checksum(&report.losses)
         );
+        last = Some(fit);
+    }
+    if let (Some(out), Some(fit)) = (out, last) {
+        file.fitted.model = fit;
+        std::fs::write(&out, file.to_json()?)?;
+        println!("saved {}", out.display());
     }
     Ok(())
 }

@@ -28,7 +28,7 @@
 use rayon::prelude::*;
 
 use super::inference::{Engine, Workspace};
-use super::layout::{kernels, SubsetLayout};
+use super::layout::{self, kernels, SubsetLayout};
 use super::plan::ProjectionPlan;
 use super::{EstimationOptions, EstimationReport, Measurement};
 use crate::marginal::{Clique, Domain};
@@ -153,6 +153,10 @@ pub(crate) struct Objective<'a> {
     offsets: Vec<usize>,
     cells: usize,
     scratch: std::cell::RefCell<Vec<f64>>,
+    /// Scratch buffers of the parallel passes, kept across calls: a large plan's
+    /// intermediate tables would otherwise be allocated (and page-faulted in) afresh by
+    /// every projection and expansion, twice per iteration.
+    pool: ScratchPool,
     /// Positions of structurally zero cells in the clique vector (see `constraints.rs`).
     zeros: Vec<usize>,
     /// The measurements the IPF warm-up fits (indices; `None`: all of them).
@@ -245,6 +249,7 @@ impl<'a> Objective<'a> {
             offsets: oracle.offsets().to_vec(),
             cells: offset,
             scratch: std::cell::RefCell::new(Vec::new()),
+            pool: ScratchPool::default(),
             zeros: Vec::new(),
             ipf_subset: None,
         }
@@ -278,12 +283,13 @@ impl<'a> Objective<'a> {
         }
         let outs = split_ranges(proj, self.plans.iter().map(|(_, r, _)| r.clone()));
         let offsets = &self.offsets;
-        self.plans
-            .par_iter()
-            .zip(outs)
-            .for_each_init(Vec::new, |scratch, ((c, _, plan), out)| {
+        let pool = &self.pool;
+        self.plans.par_iter().zip(outs).for_each_init(
+            || pool.take(),
+            |scratch, ((c, _, plan), out)| {
                 plan.project(&mu[offsets[*c]..offsets[*c + 1]], scratch, out)
-            });
+            },
+        );
     }
 
     /// Whether the tree cliques are worth spreading over threads.
@@ -358,12 +364,51 @@ impl<'a> Objective<'a> {
             return;
         }
         let dsts = split_ranges(dst, self.plans.iter().map(|(c, _, _)| self.range(*c)));
-        self.plans
-            .par_iter()
-            .zip(dsts)
-            .for_each_init(Vec::new, |scratch, ((_, out, plan), dst)| {
-                plan.add_expanded(&tables[out.clone()], scratch, dst)
-            });
+        let pool = &self.pool;
+        self.plans.par_iter().zip(dsts).for_each_init(
+            || pool.take(),
+            |scratch, ((_, out, plan), dst)| plan.add_expanded(&tables[out.clone()], scratch, dst),
+        );
+    }
+
+    /// `dst = src + ` the per-measurement tables expanded onto their tree cliques, in one
+    /// pass over `dst` (unmeasured tree cliques are copied): the same values as copying
+    /// `src` into `dst` and then [`Self::add_expanded`], without the separate copy.
+    fn add_expanded_from(&self, tables: &[f64], src: &[f64], dst: &mut [f64]) {
+        let cliques = self.offsets.len().saturating_sub(1);
+        // Tree cliques with no measurement: `dst` is `src` there.
+        let mut measured = self.plans.iter().map(|(c, _, _)| *c).peekable();
+        for c in 0..cliques {
+            if measured.peek() == Some(&c) {
+                measured.next();
+            } else {
+                let r = self.range(c);
+                dst[r.clone()].copy_from_slice(&src[r]);
+            }
+        }
+        if !self.parallel() {
+            let mut scratch = self.scratch.borrow_mut();
+            for (c, out, plan) in &self.plans {
+                let r = self.range(*c);
+                plan.add_expanded_from(
+                    &tables[out.clone()],
+                    &mut scratch,
+                    &src[r.clone()],
+                    &mut dst[r],
+                );
+            }
+            return;
+        }
+        let dsts = split_ranges(dst, self.plans.iter().map(|(c, _, _)| self.range(*c)));
+        let offsets = &self.offsets;
+        let pool = &self.pool;
+        self.plans.par_iter().zip(dsts).for_each_init(
+            || pool.take(),
+            |scratch, ((c, out, plan), dst)| {
+                let src = &src[offsets[*c]..offsets[*c + 1]];
+                plan.add_expanded_from(&tables[out.clone()], scratch, src, dst)
+            },
+        );
     }
 
     /// The gradient of the loss with respect to `mu`, expanded onto the tree cliques
@@ -372,6 +417,49 @@ impl<'a> Objective<'a> {
         self.measurement_gradient(proj, gm);
         grad.fill(0.0);
         self.add_expanded(gm, grad);
+    }
+}
+
+/// Scratch buffers lent to rayon's jobs and returned when a job's buffer is dropped, so
+/// repeated parallel passes reuse their memory (at most one buffer per concurrent job).
+#[derive(Default)]
+struct ScratchPool(std::sync::Mutex<Vec<Vec<f64>>>);
+
+impl ScratchPool {
+    fn take(&self) -> PooledScratch<'_> {
+        let buf = self
+            .0
+            .lock()
+            .map(|mut v| v.pop().unwrap_or_default())
+            .unwrap_or_default();
+        PooledScratch { pool: self, buf }
+    }
+}
+
+/// A buffer of a [`ScratchPool`], given back on drop.
+struct PooledScratch<'a> {
+    pool: &'a ScratchPool,
+    buf: Vec<f64>,
+}
+
+impl std::ops::Deref for PooledScratch<'_> {
+    type Target = Vec<f64>;
+    fn deref(&self) -> &Vec<f64> {
+        &self.buf
+    }
+}
+
+impl std::ops::DerefMut for PooledScratch<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<f64> {
+        &mut self.buf
+    }
+}
+
+impl Drop for PooledScratch<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut v) = self.pool.0.lock() {
+            v.push(std::mem::take(&mut self.buf));
+        }
     }
 }
 
@@ -668,18 +756,19 @@ pub(crate) fn accelerated<O: InferenceOracle>(
         };
     }
     // z = x = the start; mu holds z's marginals, x its own clique vector.
-    let mut x = mu.clone();
+    let mut x = layout::huge_copy(mu);
     let mut px = pz.clone();
     let mut py = vec![0.0; m_cells];
     let mut gy = vec![0.0; m_cells];
-    let mut grad = vec![0.0; n];
-    let mut th_new = vec![0.0; n];
-    let mut mu_new = vec![0.0; n];
+    let mut th_new = layout::huge_zeroed(n);
+    let mut mu_new = layout::huge_zeroed(n);
     let mut pz_new = vec![0.0; m_cells];
     let mut gs: Vec<f64> = Vec::with_capacity(m_cells);
     // Initial L: the first step (a = 1/L) moves no log-potential by more than one unit.
-    objective.gradient(&px, &mut gy, &mut grad);
-    let gmax = kernels::max_abs(&grad);
+    // The gradient is expanded into `th_new` (every step overwrites it whole): one clique
+    // vector fewer to allocate per fit.
+    objective.gradient(&px, &mut gy, &mut th_new);
+    let gmax = kernels::max_abs(&th_new);
     let mut lip = match opts.initial_step {
         Some(s) => 1.0 / s,
         None if gmax > 0.0 => gmax,
@@ -710,8 +799,7 @@ pub(crate) fn accelerated<O: InferenceOracle>(
             objective.measurement_gradient(&py, &mut gy);
             gs.clear();
             gs.extend(gy.iter().map(|g| -a * g));
-            th_new.copy_from_slice(theta);
-            objective.add_expanded(&gs, &mut th_new);
+            objective.add_expanded_from(&gs, theta, &mut th_new);
             let lz = engine.marginals(&th_new, total, &mut ws, &mut mu_new);
             objective.project(&mu_new, &mut pz_new);
             // N * KL(z' || z) = E_z'[theta' - theta] * N - N (log Z' - log Z).
@@ -858,6 +946,48 @@ mod tests {
         }
         fn ipf_scale(&self, c: usize) -> f64 {
             self.0.ipf_scale(c)
+        }
+    }
+
+    /// The fused mirror step (`dst = src + expansion`) is a copy followed by the expansion,
+    /// bit for bit, on small models (sequential) and large ones (tree cliques in parallel),
+    /// with a tree clique no measurement maps to.
+    #[test]
+    fn fused_expansion_matches_copy_then_add() {
+        for sizes in [vec![4, 3, 5, 2, 6], vec![64, 40, 33, 2, 6]] {
+            let d = Domain::from_sizes(sizes);
+            // {0,1,2} and {2,3} measured; {3,4} is a tree clique with no measurement.
+            let tree = JunctionTree::build(
+                &d,
+                &[
+                    Clique::new([0, 1, 2]),
+                    Clique::new([2, 3]),
+                    Clique::new([3, 4]),
+                ],
+            );
+            let engine = Engine::new(&d, tree);
+            let ms: Vec<Measurement> = [vec![0, 1, 2], vec![0, 1], vec![1], vec![2, 3], vec![]]
+                .into_iter()
+                .map(|c| {
+                    let c = Clique::new(c);
+                    let values = (0..c.cells(&d)).map(|i| (i % 7) as f64).collect();
+                    Measurement::new(c, values, 1.5)
+                })
+                .collect();
+            let objective = Objective::new(&engine, &d, &ms);
+            let n = engine.total_cells();
+            let src: Vec<f64> = (0..n).map(|i| ((i * 31) % 19) as f64 * 0.3 - 2.0).collect();
+            let tables: Vec<f64> = (0..objective.cells())
+                .map(|i| ((i * 17) % 13) as f64 * 0.7 - 4.0)
+                .collect();
+            let mut want = src.clone();
+            objective.add_expanded(&tables, &mut want);
+            let mut got = vec![f64::NAN; n];
+            objective.add_expanded_from(&tables, &src, &mut got);
+            assert!(got
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
         }
     }
 

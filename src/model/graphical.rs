@@ -79,7 +79,7 @@ impl GraphicalModel {
         probs: Option<Vec<f64>>,
     ) -> Self {
         let potentials = (0..engine.tree.cliques().len())
-            .map(|c| theta[engine.range(c)].to_vec())
+            .map(|c| super::layout::huge_copy(&theta[engine.range(c)]))
             .collect();
         let tree = engine.tree.clone();
         let calibrated = OnceLock::new();

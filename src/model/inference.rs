@@ -15,7 +15,7 @@ use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::junction::JunctionTree;
-use super::layout::{kernels, SubsetLayout};
+use super::layout::{self, kernels, SubsetLayout};
 use crate::marginal::Domain;
 
 /// Cells above which element-wise passes are split across rayon's threads.
@@ -134,7 +134,9 @@ impl Engine {
         // Beliefs of cliques with children (potential times the children's messages, the
         // first child's written over the potential); a leaf's belief is its potential, read
         // from `theta` without a copy.
-        ws.beliefs.resize(n, 0.0);
+        if ws.beliefs.len() != n {
+            ws.beliefs = layout::huge_zeroed(n);
+        }
         let seps = self.sep_offsets[self.sep_offsets.len() - 1];
         ws.up_msgs.resize(seps, 0.0);
         ws.scratch.resize(seps, 0.0);

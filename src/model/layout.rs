@@ -1253,6 +1253,56 @@ pub(crate) mod kernels {
     }
 }
 
+/// A zeroed clique vector of `n` cells, backed by transparent huge pages where the kernel
+/// offers them ([`advise_huge_pages`]): a fit allocates several clique vectors of tens of
+/// MB (potentials, trial potentials, marginals, the averaged marginals, beliefs), and with
+/// 4 kB pages each one costs tens of thousands of page faults to touch, every refit.
+pub(crate) fn huge_zeroed(n: usize) -> Vec<f64> {
+    let v = vec![0.0; n];
+    advise_huge_pages(&v);
+    v
+}
+
+/// A copy of `x` in a clique vector of [`huge_zeroed`].
+pub(crate) fn huge_copy(x: &[f64]) -> Vec<f64> {
+    let mut v = huge_zeroed(x.len());
+    v.copy_from_slice(x);
+    v
+}
+
+/// Bytes from which a table is advised to use huge pages (a few 2 MB pages at least).
+const HUGE_MIN_BYTES: usize = 8 << 20;
+
+/// Asks Linux to back the 2 MB-aligned part of `v` with transparent huge pages
+/// (`madvise(MADV_HUGEPAGE)`; THP is commonly in `madvise` mode, so nothing asks for them
+/// otherwise). Pages not yet touched then fault in 2 MB at a time. Only how the memory is
+/// mapped changes, never its contents, so results are the same; a refusal is harmless.
+/// On NIST's 10.1 M-cell AIM model at epsilon 3, a 100-iteration fit took 252 k page
+/// faults without it and 20 k with it (the same advice given through glibc's
+/// `glibc.malloc.hugetlb=1` tunable), and about 10% less CPU.
+pub(crate) fn advise_huge_pages(v: &[f64]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let bytes = std::mem::size_of_val(v);
+        if bytes < HUGE_MIN_BYTES {
+            return;
+        }
+        let start = v.as_ptr() as usize;
+        let (first, end) = (start.next_multiple_of(HUGE), (start + bytes) / HUGE * HUGE);
+        if end > first {
+            // SAFETY: `first..end` lies inside `v`'s allocation, which `v` keeps alive for the
+            // call; MADV_HUGEPAGE changes only how the kernel backs these pages (their
+            // contents and validity are unaffected), and its result is advisory.
+            unsafe {
+                libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = v;
+}
+
 /// Row-major strides of a shape (last axis fastest).
 pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
     let mut st = vec![1usize; shape.len()];
@@ -1491,6 +1541,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Huge-page advice changes nothing a caller can see: zeros, and exact copies.
+    #[test]
+    fn huge_page_vectors_hold_the_same_values() {
+        let n = 3 * (HUGE_MIN_BYTES / 8) + 5;
+        let z = huge_zeroed(n);
+        assert!(z.len() == n && z.iter().all(|&v| v.to_bits() == 0));
+        let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+        assert_eq!(huge_copy(&x), x);
+        assert!(huge_copy(&x[..7]) == x[..7]);
     }
 
     #[test]

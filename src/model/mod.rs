@@ -399,9 +399,11 @@ fn fit_on_tree(
         objective = objective.with_ipf_subset(subset);
     }
     objective.enforce_zeros(&mut theta);
-    let mut mu = vec![0.0; theta.len()];
+    let mut mu = layout::huge_zeroed(theta.len());
     let report = optimise(&engine, &objective, total, &mut theta, &mut mu, opts);
-    let probs: Vec<f64> = mu.iter().map(|v| v / total).collect();
+    // The marginals become the model's probabilities in place (no second clique vector).
+    let mut probs = mu;
+    probs.iter_mut().for_each(|v| *v /= total);
     let model = GraphicalModel::from_parts(
         domain.clone(),
         engine,
@@ -487,7 +489,7 @@ fn warm_potentials(
         return Err(ModelError::WarmStartDomain);
     }
     let tree = &engine.tree;
-    let mut theta = vec![0.0; engine.total_cells()];
+    let mut theta = layout::huge_zeroed(engine.total_cells());
     let homes: Option<Vec<usize>> = old
         .cliques()
         .iter()

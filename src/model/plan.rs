@@ -153,28 +153,66 @@ impl ProjectionPlan {
     /// Adds every target's table (from `tables[target.out..]`) expanded to the source into
     /// `dst`: the adjoint of [`Self::project`].
     pub(crate) fn add_expanded(&self, tables: &[f64], scratch: &mut Vec<f64>, dst: &mut [f64]) {
+        self.expand_into(tables, scratch, None, dst);
+    }
+
+    /// `dst = src + ` the expansion of [`Self::add_expanded`]: the first table added into
+    /// `dst` is added onto `src` in the same pass ([`SubsetLayout::add_expanded_from`]), so a
+    /// mirror step needs no copy of the potentials first. Each cell gets the same additions
+    /// in the same order as a copy followed by [`Self::add_expanded`] (the same values).
+    pub(crate) fn add_expanded_from(
+        &self,
+        tables: &[f64],
+        scratch: &mut Vec<f64>,
+        src: &[f64],
+        dst: &mut [f64],
+    ) {
+        self.expand_into(tables, scratch, Some(src), dst);
+    }
+
+    /// The walk of both expansions; `from` is consumed by the first write into `dst`.
+    fn expand_into(
+        &self,
+        tables: &[f64],
+        scratch: &mut Vec<f64>,
+        mut from: Option<&[f64]>,
+        dst: &mut [f64],
+    ) {
         scratch.clear();
         scratch.resize(self.scratch_len, 0.0);
+        let add = |layout: &SubsetLayout, from: &mut Option<&[f64]>, to: &mut [f64], s: &[f64]| {
+            match from.take() {
+                Some(src) => layout.add_expanded_from(to, src, s),
+                None => layout.add_expanded(to, s),
+            }
+        };
+        let mut none = None;
         for t in &self.targets {
-            let to: &mut [f64] = match t.node {
-                None => &mut *dst,
-                Some(n) => {
-                    &mut scratch[self.nodes[n].offset..self.nodes[n].offset + self.nodes[n].cells]
-                }
+            let (to, from): (&mut [f64], _) = match t.node {
+                None => (&mut *dst, &mut from),
+                Some(n) => (
+                    &mut scratch[self.nodes[n].offset..self.nodes[n].offset + self.nodes[n].cells],
+                    &mut none,
+                ),
             };
-            t.layout.add_expanded(to, &tables[t.out..t.out + t.len]);
+            add(&t.layout, from, to, &tables[t.out..t.out + t.len]);
         }
         // Children before parents.
         for node in self.nodes.iter().rev() {
             let (before, after) = scratch.split_at_mut(node.offset);
             let child = &after[..node.cells];
-            let to: &mut [f64] = match node.parent {
-                None => &mut *dst,
-                Some(p) => {
-                    &mut before[self.nodes[p].offset..self.nodes[p].offset + self.nodes[p].cells]
-                }
+            let (to, from): (&mut [f64], _) = match node.parent {
+                None => (&mut *dst, &mut from),
+                Some(p) => (
+                    &mut before[self.nodes[p].offset..self.nodes[p].offset + self.nodes[p].cells],
+                    &mut none,
+                ),
             };
-            node.layout.add_expanded(to, child);
+            add(&node.layout, from, to, child);
+        }
+        // A plan always writes into `dst` (it has targets); kept for an empty one.
+        if let Some(src) = from {
+            dst.copy_from_slice(src);
         }
     }
 }
@@ -224,5 +262,15 @@ mod tests {
         let lhs: f64 = out.iter().zip(&g).map(|(a, b)| a * b).sum();
         let rhs: f64 = src.iter().zip(&back).map(|(a, b)| a * b).sum();
         assert!((lhs - rhs).abs() < 1e-6 * lhs.abs().max(1.0));
+        // The fused form: a copy of `base` plus the expansion, bit for bit.
+        let base: Vec<f64> = (0..n).map(|i| ((i * 29) % 17) as f64 * 0.1 - 0.7).collect();
+        let mut want = base.clone();
+        plan.add_expanded(&g, &mut scratch, &mut want);
+        let mut got = vec![f64::NAN; n];
+        plan.add_expanded_from(&g, &mut scratch, &base, &mut got);
+        assert!(got
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 }
