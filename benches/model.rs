@@ -181,6 +181,7 @@ fn error_bars(c: &mut Criterion) {
         replicates: 2,
         seed: 7,
         estimation: dpsynth::mechanism::bootstrap_estimation(),
+        answer_sample: dpsynth::model::accuracy::ANSWER_SAMPLE_FACTOR,
     };
     let mut g = c.benchmark_group("error_bars");
     g.sample_size(10);

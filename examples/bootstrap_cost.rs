@@ -105,6 +105,45 @@ fn refits(f: &Fitted, seed: u64, iters: usize) -> Result<(), Box<dyn std::error:
     Ok(())
 }
 
+/// The model's answers to every clique the error bars report (all one- and two-way ones
+/// and the workload), computed together as each bootstrap replicate computes them on its
+/// refit (`GraphicalModel::project_many`): wall and CPU time, and a checksum of the answers
+/// (to compare two builds).
+fn answers(f: &Fitted) -> Result<(), Box<dyn std::error::Error>> {
+    let d = f.model.domain().len();
+    let mut cliques: Vec<Clique> = dpsynth::marginal::all_k_way(d, 1);
+    cliques.extend(dpsynth::marginal::all_k_way(d, 2));
+    cliques.extend(f.workload.iter().cloned());
+    cliques.sort_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));
+    cliques.dedup();
+    let (t, c) = (Instant::now(), cpu_seconds());
+    let answers = f.model.project_many(&cliques);
+    let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+    let sum: f64 = answers
+        .iter()
+        .flat_map(|a| {
+            a.values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v * (1.0 + (i % 7) as f64))
+        })
+        .sum();
+    let spanning = cliques
+        .iter()
+        .filter(|q| {
+            f.model
+                .junction_tree()
+                .containing(f.model.domain(), q)
+                .is_none()
+        })
+        .count();
+    println!(
+        "{} cliques ({spanning} spanning tree cliques): {secs:.2} s wall, {cpu:.2} s CPU; checksum {sum:.9e}",
+        cliques.len()
+    );
+    Ok(())
+}
+
 /// Replicate 0's measurements as [`refits`] draws them, refitted afresh for `iters`
 /// iterations with the convergence test off: the loss at doubling checkpoints, against the
 /// measured cells (the loss's scale under noise).
@@ -184,6 +223,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let iters = args.get(3).map_or(Ok(2000), |s| s.parse())?;
         return trace(&file.fitted, seed, iters);
     }
+    if args.get(2).map(String::as_str) == Some("answers") {
+        return answers(&file.fitted);
+    }
     if args.get(2).map(String::as_str) == Some("refits") {
         let iters = args.get(3).map_or(Ok(150), |s| s.parse())?;
         return refits(&file.fitted, seed, iters);
@@ -207,6 +249,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ];
     }
     let reps: usize = std::env::var("REPLICATES").map_or(Ok(2), |v| v.parse())?;
+    // `ANSWER_SAMPLE=K`: records drawn per simulated record for the costly answers (0: all
+    // exact; default as releases).
+    let answer_sample: usize = std::env::var("ANSWER_SAMPLE")
+        .map_or(Ok(dpsynth::model::accuracy::ANSWER_SAMPLE_FACTOR), |v| {
+            v.parse()
+        })?;
     // `DUMP=FILE`: the first report computed, as accuracy.json (to compare two builds).
     let mut dump = std::env::var("DUMP").ok();
     for (iters, tol, sweeps) in settings {
@@ -221,7 +269,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for &seed in &seeds {
             let mut fitted = file.fitted.clone();
             let (t, c) = (Instant::now(), cpu_seconds());
-            fitted.assess_with(seed, reps, est.clone())?;
+            fitted.assess_with(seed, reps, est.clone(), answer_sample)?;
             let secs = t.elapsed().as_secs_f64();
             let cpu = cpu_seconds() - c;
             let report = fitted.accuracy.as_ref().ok_or("no report")?;
@@ -235,7 +283,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect();
             by_seed.push(report.summary.iter().map(|s| s.mean_estimate).collect());
             println!(
-                "max_iters {iters} tol {tol:e} ipf_sweeps {sweeps} seed {seed} replicates {reps}: {secs:.1} s wall, {cpu:.1} s CPU; mean estimate {}",
+                "max_iters {iters} tol {tol:e} ipf_sweeps {sweeps} seed {seed} replicates {reps} answer_sample {answer_sample}: {secs:.1} s wall, {cpu:.1} s CPU; mean estimate {}",
                 means.join(", ")
             );
         }

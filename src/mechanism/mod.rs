@@ -224,6 +224,7 @@ impl Fitted {
                 replicates,
                 seed,
                 estimation,
+                answer_sample: crate::model::accuracy::ANSWER_SAMPLE_FACTOR,
             },
         }
     }
@@ -231,21 +232,30 @@ impl Fitted {
     /// Computes the error bars (`accuracy.json`) from the DP outputs in `self` only:
     /// post-processing (proofs/accuracy.md). `seed` drives the bootstrap's simulation.
     pub fn assess(&mut self, seed: u64, replicates: usize) -> Result<(), MechanismError> {
-        self.assess_with(seed, replicates, bootstrap_estimation())
+        self.assess_with(
+            seed,
+            replicates,
+            bootstrap_estimation(),
+            crate::model::accuracy::ANSWER_SAMPLE_FACTOR,
+        )
     }
 
-    /// As [`Fitted::assess`], with the bootstrap's refit options given (for measuring its
-    /// cost: `examples/bootstrap_cost.rs`). Releases use [`Fitted::assess`].
+    /// As [`Fitted::assess`], with the bootstrap's refit options and its records drawn per
+    /// simulated record for costly answers (`BootstrapOptions::answer_sample`; 0: all
+    /// exact) given, for measuring their cost and effect (`examples/bootstrap_cost.rs`).
+    /// Releases use [`Fitted::assess`].
     pub fn assess_with(
         &mut self,
         seed: u64,
         replicates: usize,
         estimation: EstimationOptions,
+        answer_sample: usize,
     ) -> Result<(), MechanismError> {
         let t = std::time::Instant::now();
         let cell_sd = self.cell_sd();
         let map = self.domain_map(&cell_sd);
-        let inputs = self.report_inputs_with(&cell_sd, &map, seed, replicates, estimation);
+        let mut inputs = self.report_inputs_with(&cell_sd, &map, seed, replicates, estimation);
+        inputs.bootstrap.answer_sample = answer_sample;
         let report = AccuracyReport::build(&self.model, &inputs)?;
         self.accuracy = Some(report);
         self.phases.push(("error bars".to_string(), t.elapsed()));
