@@ -171,6 +171,16 @@ pub struct AimOptions {
     /// and NIST epsilon 3 ran 34-36 rounds (76 before): 55-120 s CPU, synthetic 3-way L1
     /// 0.1375, 0.1460, 0.1433, 0.1424 (mean 0.1423, 4 runs) against the table's 0.1365.
     pub round_move_tol: Option<f64>,
+    /// Refits in two stages (`None`: off, every refit runs `round_iters`): a round's refit
+    /// first runs this many iterations, and goes on to `round_iters` in all only when the
+    /// annealing test would fire on that model (the new clique moved by at most its noise's
+    /// expected L1). A round whose measurement already moved the model by more than that keeps
+    /// the shorter refit: more iterations rarely undo such a move (they mostly move the
+    /// clique further towards its measurement), so the annealing decisions stay those of
+    /// `round_iters`-iteration refits, which cutting `round_iters` itself did not keep
+    /// (fewer iterations move the model less and anneal sooner; see `round_iters`). The test
+    /// reads only model marginals: post-processing (proofs/aim.md, "annealing").
+    pub round_iters_min: Option<usize>,
     /// Whose privacy is protected: every sensitivity is read from it. The data behind the
     /// oracle must already be truncated to `unit.max_rows()` rows per unit
     /// (`data::truncate_units`; proofs/privacy-unit.md).
@@ -226,6 +236,7 @@ impl Default for AimOptions {
             round_tol: 1e-6,
             round_ipf: false,
             round_move_tol: None,
+            round_iters_min: None,
             unit: PrivacyUnit::Record,
             knowledge: SchemaKnowledge::default(),
             compress: true,
@@ -408,7 +419,11 @@ fn run_aim<O: MarginalOracle>(
     let mut round = 0usize;
     let mut last = false;
     let (mut t_filter, mut t_select, mut t_measure, mut t_refit) = (0.0f64, 0.0, 0.0, 0.0);
-    est.max_iters = opts.round_iters;
+    // Two-stage refits (`round_iters_min`): the first stage's cap, then the rest.
+    let first_stage = opts
+        .round_iters_min
+        .map_or(opts.round_iters, |k| k.min(opts.round_iters));
+    est.max_iters = first_stage;
     est.tol = opts.round_tol;
     est.warm_ipf = opts.round_ipf;
     est.move_tol = opts.round_move_tol;
@@ -480,18 +495,35 @@ fn run_aim<O: MarginalOracle>(
         tracker.round(&scored, selected.winner, selected.scale, &m.values, sigma);
         measurements.push(m);
         let tr = Instant::now();
-        let (refit, fit_report) = estimate(&domain, &measurements, &est, Some(&model))?;
-        t_refit += tr.elapsed().as_secs_f64();
+        let (refit, mut fit_report) = estimate(&domain, &measurements, &est, Some(&model))?;
+        let noise = expected_noise_l1(sigma, clique.cells(&domain));
+        let moved_to = |m: &GraphicalModel| -> f64 {
+            let after = m.project(&clique);
+            before
+                .values
+                .iter()
+                .zip(&after.values)
+                .map(|(a, b)| (a - b).abs())
+                .sum()
+        };
+        let mut moved = moved_to(&refit);
         model = refit;
-        let after = model.project(&clique);
-        let moved: f64 = before
-            .values
-            .iter()
-            .zip(&after.values)
-            .map(|(a, b)| (a - b).abs())
-            .sum();
+        // Second stage: only when the annealing test would fire on the first stage's model
+        // and that refit ran out of iterations (`round_iters_min`).
+        if moved <= noise && first_stage < opts.round_iters && !fit_report.converged {
+            let more = EstimationOptions {
+                max_iters: opts.round_iters - first_stage,
+                ..est.clone()
+            };
+            let (refit, report) = estimate(&domain, &measurements, &more, Some(&model))?;
+            moved = moved_to(&refit);
+            model = refit;
+            fit_report.iterations += report.iterations;
+            fit_report.converged = report.converged;
+        }
+        t_refit += tr.elapsed().as_secs_f64();
         // Annealing: a measurement that hardly changed the model was too noisy to help.
-        if !last && moved <= expected_noise_l1(sigma, clique.cells(&domain)) {
+        if !last && moved <= noise {
             rho_measure *= 4.0;
             rho_select *= 4.0;
         }
