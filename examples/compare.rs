@@ -120,6 +120,9 @@ fn readme_table(args: &[String]) -> anyhow::Result<()> {
 fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::Result<Vec<Cell>> {
     let mut out = Vec::new();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // `SHARED_DATA=DIR` for a checkout that is not beside the shared data (a worktree).
+    let shared =
+        std::env::var_os("SHARED_DATA").map_or_else(|| root.join("../shared/data"), PathBuf::from);
     // `adult@1000`: every k-th row of adult, 1,000 rows in all (a public, deterministic rule).
     let (set, subsample) = match set.split_once('@') {
         Some((s, n)) => (s, Some(n.parse::<usize>()?)),
@@ -127,16 +130,16 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
     };
     let (csv, schema) = match set {
         "adult" => (
-            root.join("../shared/data/adult/adult.csv"),
-            root.join("../shared/data/adult/adult-domain.json"),
+            shared.join("adult/adult.csv"),
+            shared.join("adult/adult-domain.json"),
         ),
         "nist" => (
-            root.join("../shared/data/nist_crc/national2019.csv"),
+            shared.join("nist_crc/national2019.csv"),
             root.join("examples/nist/national2019.schema.toml"),
         ),
         "titanic" => (
-            root.join("../shared/data/titanic/titanic.csv"),
-            root.join("../shared/data/titanic/titanic-domain.json"),
+            shared.join("titanic/titanic.csv"),
+            shared.join("titanic/titanic-domain.json"),
         ),
         "demo" => (
             root.join("examples/data/admissions.csv"),
