@@ -10,7 +10,10 @@
 //! triples, synthetic rows = the model's noisy total, rounding sampler), its per-run values,
 //! and the mean and largest wall time per run. A run's time is what `dpsynth synth` spends
 //! on the same work: the fit, the error bars (`Fitted::assess` with the release's
-//! replicates) and sampling; not reading the CSV or writing files.
+//! replicates) and sampling; not reading the CSV or writing files. Each AIM run's line on
+//! stderr also names its rounds, annealings and CPU seconds (user + system: comparable on a
+//! loaded machine). `DPSYNTH_NO_BARS=1` skips the error bars (accuracy trials: they change
+//! neither the model nor the rows).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,6 +26,9 @@ use dpsynth::model::SamplingMethod;
 use dpsynth::privacy::{Budget, Delta, Epsilon};
 use dpsynth::release::ACCURACY_REPLICATES;
 use dpsynth::schema::Schema;
+
+#[path = "common/cpu.rs"]
+mod cpu;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -114,6 +120,9 @@ fn readme_table(args: &[String]) -> anyhow::Result<()> {
 fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::Result<Vec<Cell>> {
     let mut out = Vec::new();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // `SHARED_DATA=DIR` for a checkout that is not beside the shared data (a worktree).
+    let shared =
+        std::env::var_os("SHARED_DATA").map_or_else(|| root.join("../shared/data"), PathBuf::from);
     // `adult@1000`: every k-th row of adult, 1,000 rows in all (a public, deterministic rule).
     let (set, subsample) = match set.split_once('@') {
         Some((s, n)) => (s, Some(n.parse::<usize>()?)),
@@ -121,16 +130,16 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
     };
     let (csv, schema) = match set {
         "adult" => (
-            root.join("../shared/data/adult/adult.csv"),
-            root.join("../shared/data/adult/adult-domain.json"),
+            shared.join("adult/adult.csv"),
+            shared.join("adult/adult-domain.json"),
         ),
         "nist" => (
-            root.join("../shared/data/nist_crc/national2019.csv"),
+            shared.join("nist_crc/national2019.csv"),
             root.join("examples/nist/national2019.schema.toml"),
         ),
         "titanic" => (
-            root.join("../shared/data/titanic/titanic.csv"),
-            root.join("../shared/data/titanic/titanic-domain.json"),
+            shared.join("titanic/titanic.csv"),
+            shared.join("titanic/titanic-domain.json"),
         ),
         "demo" => (
             root.join("examples/data/admissions.csv"),
@@ -171,7 +180,7 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
             let spec = match mech.as_str() {
                 "mst" => MechanismSpec::Mst(MstOptions::default()),
                 _ => {
-                    // Experiments: DPSYNTH_ROUND_TOL, DPSYNTH_ROUND_ITERS, DPSYNTH_ROUND_IPF, DPSYNTH_MAX_MODEL_MB, DPSYNTH_FINAL_ITERS, DPSYNTH_FINAL_MOVE_TOL, DPSYNTH_ROUND_MOVE_TOL, DPSYNTH_ONE_WAY_SHARE, DPSYNTH_COMPRESS(_SIGMAS),
+                    // Experiments: DPSYNTH_ROUND_TOL, DPSYNTH_ROUND_ITERS, DPSYNTH_ROUND_ITERS_MIN, DPSYNTH_ROUND_IPF, DPSYNTH_MAX_MODEL_MB, DPSYNTH_FINAL_ITERS, DPSYNTH_FINAL_MOVE_TOL, DPSYNTH_ROUND_MOVE_TOL, DPSYNTH_ONE_WAY_SHARE, DPSYNTH_COMPRESS(_SIGMAS),
                     // DPSYNTH_ONE_WAY_TARGET, DPSYNTH_ROUNDS, DPSYNTH_SELECTION_SHARE override the defaults.
                     let mut o = AimOptions::default();
                     if let Some(t) = std::env::var("DPSYNTH_ROUND_TOL")
@@ -198,6 +207,9 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
                     }
                     if let Some(v) = env("DPSYNTH_ROUND_ITERS") {
                         o.round_iters = v as usize;
+                    }
+                    if let Some(v) = env("DPSYNTH_ROUND_ITERS_MIN") {
+                        o.round_iters_min = Some(v as usize);
                     }
                     if let Some(v) = env("DPSYNTH_ROUND_IPF") {
                         o.round_ipf = v != 0.0;
@@ -226,10 +238,16 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
             let (mut errs, mut secs) = (Vec::new(), Vec::new());
             for run in 0..runs {
                 let t = Instant::now();
+                let c = cpu::cpu_seconds();
                 let mut fitted = fit(&oracle, budget, &spec, &NoProgress)?;
-                fitted.assess(run, ACCURACY_REPLICATES)?;
+                // DPSYNTH_NO_BARS=1: accuracy trials without the error bars (they do not
+                // change the model or the synthetic rows, only the run's time).
+                if std::env::var("DPSYNTH_NO_BARS").map_or(true, |v| v == "0") {
+                    fitted.assess(run, ACCURACY_REPLICATES)?;
+                }
                 let cols = fitted.synthesize(fitted.default_rows(), run, SamplingMethod::Rounding);
                 secs.push(t.elapsed().as_secs_f64());
+                let cpu_s = cpu::cpu_seconds() - c;
                 let n = cols.first().map_or(0, |c| c.len());
                 let rows: Vec<Vec<u32>> = (0..n)
                     .map(|r| cols.iter().map(|c| c[r]).collect())
@@ -266,10 +284,25 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
                             .iter()
                             .find(|(n, _)| n == "error bars")
                             .map_or(0.0, |(_, d)| d.as_secs_f64());
+                        // Annealings: rounds whose next measurement took 4x the rho
+                        // (the last round's rho is the remainder, so it is not counted).
+                        let rhos: Vec<f64> = fitted
+                            .ledger
+                            .iter()
+                            .filter(|e| {
+                                e.purpose.starts_with("AIM round") && e.mechanism != "noisy_max"
+                            })
+                            .map(|e| e.rho)
+                            .collect();
+                        let anneals = rhos
+                            .windows(2)
+                            .take(rhos.len().saturating_sub(2))
+                            .filter(|w| w[1] > 2.0 * w[0])
+                            .count();
                         eprintln!(
-                            "  aim eps {eps} run {run}: {name} in {:.1} s; final fit {} iterations \
-                             (converged {}) in {fin:.1} s; error bars {bars:.1} s; total {:.1} s; \
-                             3-way L1 {three:.4}",
+                            "  aim eps {eps} run {run}: {name} ({anneals} annealings) in {:.1} s; \
+                             final fit {} iterations (converged {}) in {fin:.1} s; error bars \
+                             {bars:.1} s; total {:.1} s ({cpu_s:.1} s CPU); 3-way L1 {three:.4}",
                             d.as_secs_f64(),
                             fitted.estimation.iterations,
                             fitted.estimation.converged,
