@@ -28,6 +28,7 @@
 use std::path::PathBuf;
 
 use dpsynth::marginal::{Clique, InMemoryOracle, MarginalOracle};
+use dpsynth::mechanism::aim::{expected_noise_l1, moved_l1};
 use dpsynth::mechanism::score::{l1_distance, weighted_score};
 use dpsynth::mechanism::{AimOptions, Workload};
 use dpsynth::model::{
@@ -60,10 +61,6 @@ struct Chain {
     cpu: f64,
     calibrations: usize,
     iterations: usize,
-}
-
-fn noise_l1(sigma: f64, cells: usize) -> f64 {
-    (2.0 / std::f64::consts::PI).sqrt() * sigma * cells as f64
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -276,7 +273,7 @@ fn run_chain(
                 weighted_score(
                     weights[i],
                     l1_distance(&answers[i].values, &e.values),
-                    noise_l1(r.sigma, cand_list[i].cells(domain)),
+                    expected_noise_l1(r.sigma, cand_list[i].cells(domain)),
                 )
             })
             .collect();
@@ -293,17 +290,8 @@ fn run_chain(
         chain.calibrations += report.calibrations;
         chain.iterations += report.iterations;
         model = refit;
-        let moved_to = |m: &GraphicalModel| -> f64 {
-            let after = m.project(&r.clique);
-            before
-                .values
-                .iter()
-                .zip(&after.values)
-                .map(|(a, b)| (a - b).abs())
-                .sum()
-        };
-        let mut moved = moved_to(&model);
-        let noise = noise_l1(r.sigma, r.clique.cells(domain));
+        let mut moved = moved_l1(&model, &r.clique, &before);
+        let noise = expected_noise_l1(r.sigma, r.clique.cells(domain));
         // Two stages (`AimOptions::round_iters_min`): on to `iters` only when the annealing
         // test would fire on the first stage's model.
         if moved <= noise && round_est.max_iters < iters && !report.converged {
@@ -315,7 +303,7 @@ fn run_chain(
             chain.calibrations += report.calibrations;
             chain.iterations += report.iterations;
             model = refit;
-            moved = moved_to(&model);
+            moved = moved_l1(&model, &r.clique, &before);
         }
         chain.cpu += cpu_seconds() - c;
         chain.anneal.push(moved <= noise);

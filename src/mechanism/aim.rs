@@ -265,8 +265,21 @@ fn mb_to_cells(mb: f64) -> usize {
 }
 
 /// Expected L1 norm of Gaussian noise on `cells` cells: sqrt(2/pi) sigma per cell.
-fn expected_noise_l1(sigma: f64, cells: usize) -> f64 {
+pub fn expected_noise_l1(sigma: f64, cells: usize) -> f64 {
     (2.0 / std::f64::consts::PI).sqrt() * sigma * cells as f64
+}
+
+/// How far a refit moved the model's answer on `clique` (L1) from its answer `before` the
+/// round's measurement: the annealing test compares it with [`expected_noise_l1`] of that
+/// measurement (proofs/aim.md, "annealing"; model marginals only, post-processing).
+pub fn moved_l1(model: &GraphicalModel, clique: &Clique, before: &MarginalTable) -> f64 {
+    let after = model.project(clique);
+    before
+        .values
+        .iter()
+        .zip(&after.values)
+        .map(|(a, b)| (a - b).abs())
+        .sum()
 }
 
 /// Runs AIM for `workload` on the data behind `oracle`, spending the whole budget.
@@ -505,16 +518,7 @@ fn run_aim<O: MarginalOracle>(
         let tr = Instant::now();
         let (refit, mut fit_report) = estimate(&domain, &measurements, &est, Some(&model))?;
         let noise = expected_noise_l1(sigma, clique.cells(&domain));
-        let moved_to = |m: &GraphicalModel| -> f64 {
-            let after = m.project(&clique);
-            before
-                .values
-                .iter()
-                .zip(&after.values)
-                .map(|(a, b)| (a - b).abs())
-                .sum()
-        };
-        let mut moved = moved_to(&refit);
+        let mut moved = moved_l1(&refit, &clique, &before);
         model = refit;
         // Second stage: only when the annealing test would fire on the first stage's model
         // and that refit ran out of iterations (`round_iters_min`).
@@ -524,7 +528,7 @@ fn run_aim<O: MarginalOracle>(
                 ..est.clone()
             };
             let (refit, report) = estimate(&domain, &measurements, &more, Some(&model))?;
-            moved = moved_to(&refit);
+            moved = moved_l1(&refit, &clique, &before);
             model = refit;
             fit_report.iterations += report.iterations;
             fit_report.converged = report.converged;
