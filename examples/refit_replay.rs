@@ -35,6 +35,8 @@ use dpsynth::schema::Schema;
 
 #[path = "common/cpu.rs"]
 mod cpu;
+#[path = "common/replay.rs"]
+mod replay;
 use cpu::cpu_seconds;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,15 +50,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .into(),
         );
     }
-    let file = ModelFile::load(&PathBuf::from(&args[0]))?;
-    let schema = Schema::from_path(&PathBuf::from(&args[2])).map_err(|e| format!("{e}"))?;
-    let (table, _) = read_csv(&PathBuf::from(&args[1]), &schema)?;
+    let (file, table) = replay::load(&args[0], &args[1], &args[2])?;
     let oracle = InMemoryOracle::new(&table);
     let fitted = &file.fitted;
     let domain = fitted.model.domain().clone();
-    if domain.sizes() != oracle.domain().sizes() {
-        return Err("the model's domain is not the data's (compressed release?)".into());
-    }
     let d = domain.len();
     let mut triples = Vec::new();
     for a in 0..d {

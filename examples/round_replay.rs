@@ -25,8 +25,6 @@
 //! (`model_size_cells`), the verdict `candidates::fitting_candidates` gives. PRIVATE output
 //! (the data's exact marginals score the candidates): for the operator's measurements only.
 
-use std::path::PathBuf;
-
 use dpsynth::marginal::{Clique, InMemoryOracle, MarginalOracle};
 use dpsynth::mechanism::aim::{expected_noise_l1, moved_l1};
 use dpsynth::mechanism::score::{l1_distance, weighted_score};
@@ -34,11 +32,11 @@ use dpsynth::mechanism::{AimOptions, Workload};
 use dpsynth::model::{
     estimate, fit_cliques, model_size_cells, EstimationOptions, GraphicalModel, StructuralZeros,
 };
-use dpsynth::release::pipeline::ModelFile;
-use dpsynth::schema::Schema;
 
 #[path = "common/cpu.rs"]
 mod cpu;
+#[path = "common/replay.rs"]
+mod replay;
 use cpu::cpu_seconds;
 
 /// One round as the release took it (from its ledger and measurements).
@@ -68,15 +66,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.len() < 4 {
         return Err("usage: round_replay MODEL.json DATA.csv SCHEMA ITERS[:ipf] ...".into());
     }
-    let file = ModelFile::load(&PathBuf::from(&args[0]))?;
-    let schema = Schema::from_path(&PathBuf::from(&args[2])).map_err(|e| format!("{e}"))?;
-    let (table, _) = dpsynth::data::read_csv(&PathBuf::from(&args[1]), &schema)?;
+    let (file, table) = replay::load(&args[0], &args[1], &args[2])?;
     let oracle = InMemoryOracle::new(&table);
     let fitted = &file.fitted;
     let domain = fitted.model.domain().clone();
-    if domain.sizes() != oracle.domain().sizes() {
-        return Err("the model's domain is not the data's (compressed release?)".into());
-    }
     let d = domain.len();
     let ms = &fitted.measurements;
     let first = ms

@@ -972,6 +972,15 @@ impl<'a> Encoder<'a> {
             && rayon::current_num_threads() > 1
     }
 
+    /// One empty code column per modelled column: what a batch's codes start from
+    /// ([`BatchCodes::with_room`]).
+    fn empty_codes(&self) -> Vec<Codes> {
+        self.modelled
+            .iter()
+            .map(|c| Codes::with_cardinality(c.cardinality(), 0))
+            .collect()
+    }
+
     /// Encodes parsed batches in parallel (the CSV parser fills the next ones meanwhile)
     /// and appends them in file order; the first problem in file order (a cell, or a
     /// batch's parse error after its records) ends reading as the record-by-record loop
@@ -979,10 +988,7 @@ impl<'a> Encoder<'a> {
     fn encode_batches(&mut self, batches: &[Parsed]) -> bool {
         use rayon::prelude::*;
         let (modelled, positions) = (&self.modelled, &self.positions);
-        let empty: Vec<Codes> = modelled
-            .iter()
-            .map(|c| Codes::with_cardinality(c.cardinality(), 0))
-            .collect();
+        let empty = self.empty_codes();
         let memo = &self.memo;
         let done: Vec<BatchCodes> = batches
             .par_iter()
@@ -1044,10 +1050,7 @@ impl<'a> Encoder<'a> {
     fn encode_blocks(&mut self, blocks: &[Vec<u8>], width: usize) -> bool {
         use rayon::prelude::*;
         let (modelled, positions) = (&self.modelled, &self.positions);
-        let empty: Vec<Codes> = modelled
-            .iter()
-            .map(|c| Codes::with_cardinality(c.cardinality(), 0))
-            .collect();
+        let empty = self.empty_codes();
         let memo = &self.memo;
         let done: Option<Vec<BatchCodes>> = blocks
             .par_iter()

@@ -783,29 +783,21 @@ fn block_reader_reads_as_the_record_by_record_loop() {
             .as_bytes(),
             true,
         );
-        // A quote late in the file: the record-by-record reader from the start.
-        let mut quoted = lines.clone();
-        quoted[150_000] = "F,\"B\",3".into();
-        check(
-            "quoted.csv",
-            format!("sex,ward,age\n{}\n", quoted.join("\n")).as_bytes(),
-            false,
-        );
-        // Problems late in the file: the record-by-record reader's first problem.
-        let mut bad = lines.clone();
-        bad[180_000] = "F,A,x".into();
-        check(
-            "bad-cell.csv",
-            format!("sex,ward,age\n{}\n", bad.join("\n")).as_bytes(),
-            false,
-        );
-        let mut short = lines.clone();
-        short[120_000] = "F,A".into();
-        check(
-            "short.csv",
-            format!("sex,ward,age\n{}\n", short.join("\n")).as_bytes(),
-            false,
-        );
+        // A quote late in the file (the record-by-record reader from the start), and
+        // problems late in the file (the record-by-record reader's first problem).
+        for (name, at, line) in [
+            ("quoted.csv", 150_000, "F,\"B\",3"),
+            ("bad-cell.csv", 180_000, "F,A,x"),
+            ("short.csv", 120_000, "F,A"),
+        ] {
+            let mut changed = lines.clone();
+            changed[at] = line.into();
+            check(
+                name,
+                format!("sex,ward,age\n{}\n", changed.join("\n")).as_bytes(),
+                false,
+            );
+        }
         let mut bytes = format!("sex,ward,age\n{body}\n").into_bytes();
         let at = bytes.len() - 20;
         bytes[at] = 0xff;
