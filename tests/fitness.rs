@@ -85,6 +85,8 @@ fn target_shapes_the_workload_and_leads_the_verdict() {
             "mst",
             "--target",
             "died",
+            "--seed",
+            "42",
         ])
         .arg("--data")
         .arg(&csv)
@@ -100,6 +102,13 @@ fn target_shapes_the_workload_and_leads_the_verdict() {
     assert!(String::from_utf8(o)
         .unwrap()
         .contains("MST has no workload"));
+    // `fit --seed` seeds the error bars' simulation, recorded in the model's report.
+    let model: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("m.json")).unwrap()).unwrap();
+    assert_eq!(
+        find_key(&model, "bootstrap_seed").and_then(|v| v.as_u64()),
+        Some(42)
+    );
     // An unknown target is refused before any budget is spent.
     dpsynth()
         .args(["fit", "--epsilon", "1", "--target", "nope", "--data"])

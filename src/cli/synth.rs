@@ -197,6 +197,11 @@ pub struct FitCmd {
     /// Replace an existing model file.
     #[arg(long)]
     pub force: bool,
+    /// Seed of the error bars' simulation (post-processing only; the noise is never
+    /// seedable). The same seed with `synth --seed` gives the same error bars for the same
+    /// measurements.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// Draw records from a model file; needs no access to the private data.
@@ -216,7 +221,6 @@ pub struct SampleCmd {
     #[arg(long, value_enum, default_value_t = SamplingArg::Rounding)]
     pub sampling: SamplingArg,
     /// The file to write: CSV, or Parquet when its name ends in .parquet.
-    #[arg(long)]
     #[arg(long)]
     pub out: PathBuf,
     /// Replace an existing file.
@@ -750,7 +754,13 @@ pub fn run_fit_cmd(cmd: FitCmd) -> Result<()> {
     let (budget, charge) =
         Charge::reserve(&cmd.fit, &loaded.unit, budget, "fit", mech.name(), &cmd.out)?;
     let outcome = (|| -> Result<_> {
-        let (fitted, _options) = run_fit(&cmd.fit, &loaded, budget, &mech, rand::random())?;
+        let (fitted, _options) = run_fit(
+            &cmd.fit,
+            &loaded,
+            budget,
+            &mech,
+            cmd.seed.unwrap_or_else(rand::random),
+        )?;
         let context = spent_context(&fitted);
         let model = ModelFile::new(fitted, &loaded.schema_text);
         write_atomic(&cmd.out, &model.to_json()?).context(context)?;
