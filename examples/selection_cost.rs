@@ -91,13 +91,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cpu_seconds() - c
         );
     }
-    let flat: Vec<f64> = shared.iter().flat_map(|t| t.values.iter().copied()).collect();
+    let flat: Vec<f64> = shared
+        .iter()
+        .flat_map(|t| t.values.iter().copied())
+        .collect();
     if let Some(file) = save {
         let bytes: Vec<u8> = flat.iter().flat_map(|x| x.to_le_bytes()).collect();
         std::fs::write(&file, bytes)?;
     }
     if !shared_only {
-        let old: Vec<f64> = single.iter().flat_map(|t| t.values.iter().copied()).collect();
+        let old: Vec<f64> = single
+            .iter()
+            .flat_map(|t| t.values.iter().copied())
+            .collect();
         compare("per-query path", &flat, &old, model.total());
     }
     if let Some(file) = against {
