@@ -171,12 +171,12 @@ fn levels(domain: &Domain, factors: &[&Clique], out: &Clique, union: &Clique) ->
 /// `sum over union \ out of prod_k factors_k`, as a table over `out` (a subset of the union
 /// of the factors' cliques).
 ///
-/// Walks the union in the order [`levels`] picks: an odometer over the outer levels and one
-/// strided pass per operand along the innermost, where the factors that do not vary there
-/// are scalars (a leading run of them multiplied once per pass). The products multiply the
-/// factors in the order given and each output cell adds its terms in the order of the
-/// sorted union, as [`sum_product_blocked`] does (which remains for short runs); only a
-/// blocked walk whose output is constant over a block summed that block first.
+/// Walks the union in the order [`levels`] picks: an odometer over the outer levels and
+/// strided loops along the innermost, where the factors that do not vary there multiply
+/// once per pass. Each output cell adds its terms in the order of the sorted union, as
+/// [`sum_product_blocked`] does (which remains for short runs), but a product's factors
+/// associate differently (the constant ones first), and a blocked walk whose output is
+/// constant over a block summed that block first: equal up to rounding.
 pub(crate) fn sum_product(domain: &Domain, factors: &[&Table], out: &Clique) -> Table {
     let union = factors.iter().fold(out.clone(), |u, f| u.union(&f.clique));
     if union.is_empty() {
@@ -193,6 +193,31 @@ pub(crate) fn sum_product(domain: &Domain, factors: &[&Table], out: &Clique) -> 
     }
 }
 
+/// `values[obase + i * so] += term(i)` for `i < len`, in order (`so` 0: one cell).
+#[inline(always)]
+fn add_run(values: &mut [f64], obase: usize, so: usize, len: usize, term: impl Fn(usize) -> f64) {
+    match so {
+        0 => {
+            let mut acc = values[obase];
+            for i in 0..len {
+                acc += term(i);
+            }
+            values[obase] = acc;
+        }
+        1 => {
+            for (i, o) in values[obase..obase + len].iter_mut().enumerate() {
+                *o += term(i);
+            }
+        }
+        _ => {
+            let out = &mut values[obase..obase + (len - 1) * so + 1];
+            for i in 0..len {
+                out[i * so] += term(i);
+            }
+        }
+    }
+}
+
 /// The walk of [`sum_product`] over planned levels (at least one).
 #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
 fn run_kernel(factors: &[&Table], lv: &Levels, out_cells: usize) -> Vec<f64> {
@@ -203,67 +228,51 @@ fn run_kernel(factors: &[&Table], lv: &Levels, out_cells: usize) -> Vec<f64> {
     let nf = factors.len();
     let istr: Vec<usize> = lv.fstr.iter().map(|s| s[inner]).collect();
     let so = lv.ostr[inner];
-    // Factors constant along the run at the head of the list: one product per pass.
-    let lead = istr.iter().take_while(|&&s| s == 0).count();
+    // Factors constant along the run multiply once per pass (`q`); the others are read
+    // along it, fused into one loop with the output's update when there are one or two.
+    let (fixed, vary): (Vec<usize>, Vec<usize>) = (0..nf).partition(|&k| istr[k] == 0);
     let mut idx = vec![0usize; inner];
     let mut fbase = vec![0usize; nf];
     let mut obase = 0usize;
     let mut tmp = vec![0.0; len];
     loop {
         let mut q = 1.0;
-        for k in 0..lead {
+        for &k in &fixed {
             q *= factors[k].values[fbase[k]];
         }
-        if lead == nf {
-            tmp.fill(q);
-        } else {
-            let (v, b, s) = (&factors[lead].values, fbase[lead], istr[lead]);
-            if s == 1 {
-                for (t, &x) in tmp.iter_mut().zip(&v[b..b + len]) {
-                    *t = q * x;
-                }
-            } else {
-                for (i, t) in tmp.iter_mut().enumerate() {
-                    *t = q * v[b + i * s];
-                }
-            }
-            for k in lead + 1..nf {
-                let (v, b, s) = (&factors[k].values, fbase[k], istr[k]);
-                match s {
-                    0 => {
-                        let x = v[b];
-                        tmp.iter_mut().for_each(|t| *t *= x);
-                    }
-                    1 => {
-                        for (t, &x) in tmp.iter_mut().zip(&v[b..b + len]) {
-                            *t *= x;
-                        }
-                    }
-                    _ => {
-                        for (i, t) in tmp.iter_mut().enumerate() {
-                            *t *= v[b + i * s];
-                        }
-                    }
+        let read = |k: usize| -> (&[f64], usize) {
+            let (b, s) = (fbase[k], istr[k]);
+            (&factors[k].values[b..b + (len - 1) * s + 1], s)
+        };
+        match vary.as_slice() {
+            [] => add_run(&mut values, obase, so, len, |_| q),
+            &[k] => {
+                let (v, s) = read(k);
+                if s == 1 {
+                    add_run(&mut values, obase, so, len, |i| q * v[i]);
+                } else {
+                    add_run(&mut values, obase, so, len, |i| q * v[i * s]);
                 }
             }
-        }
-        match so {
-            0 => {
-                let mut acc = values[obase];
-                for &t in &tmp {
-                    acc += t;
-                }
-                values[obase] = acc;
-            }
-            1 => {
-                for (o, &t) in values[obase..obase + len].iter_mut().zip(&tmp) {
-                    *o += t;
-                }
+            &[k1, k2] => {
+                let ((v1, s1), (v2, s2)) = (read(k1), read(k2));
+                add_run(&mut values, obase, so, len, |i| q * v1[i * s1] * v2[i * s2]);
             }
             _ => {
-                for (i, &t) in tmp.iter().enumerate() {
-                    values[obase + i * so] += t;
+                tmp.fill(q);
+                for &k in &vary {
+                    let (v, s) = read(k);
+                    if s == 1 {
+                        for (t, &x) in tmp.iter_mut().zip(v) {
+                            *t *= x;
+                        }
+                    } else {
+                        for (i, t) in tmp.iter_mut().enumerate() {
+                            *t *= v[i * s];
+                        }
+                    }
                 }
+                add_run(&mut values, obase, so, len, |i| tmp[i]);
             }
         }
         // Advance the odometer over the outer levels (last one fastest).
