@@ -283,8 +283,8 @@ fn run_kernel(factors: &[&Table], lv: &Levels, out_cells: usize) -> Vec<f64> {
             }
             p -= 1;
             idx[p] += 1;
-            for k in 0..nf {
-                fbase[k] += lv.fstr[k][p];
+            for (b, s) in fbase.iter_mut().zip(&lv.fstr) {
+                *b += s[p];
             }
             obase += lv.ostr[p];
             if idx[p] < lv.sizes[p] {
@@ -292,8 +292,8 @@ fn run_kernel(factors: &[&Table], lv: &Levels, out_cells: usize) -> Vec<f64> {
             }
             let back = idx[p];
             idx[p] = 0;
-            for k in 0..nf {
-                fbase[k] -= back * lv.fstr[k][p];
+            for (b, s) in fbase.iter_mut().zip(&lv.fstr) {
+                *b -= back * s[p];
             }
             obase -= back * lv.ostr[p];
         }
