@@ -33,7 +33,7 @@ use std::time::Instant;
 use dpsynth::data::read_csv;
 use dpsynth::marginal::{Clique, InMemoryOracle, MarginalOracle};
 use dpsynth::mechanism::{fit, AimOptions, MechanismSpec, NoProgress, Workload};
-use dpsynth::model::{estimate, EstimationOptions, GraphicalModel, StructuralZeros};
+use dpsynth::model::{EstimationOptions, Estimator, GraphicalModel, StructuralZeros};
 use dpsynth::release::pipeline::ModelFile;
 use dpsynth::schema::Schema;
 
@@ -131,25 +131,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 return Err(format!("unknown option {extra} in {setting}").into());
             }
         }
-        let (mut model, _) = estimate(&domain, &ms[..first], &fin, None)?;
+        // One estimator for all fits, as AIM keeps (`REPLAY_FRESH=1`: a new one per fit, as
+        // `model::estimate` makes).
+        let fresh = std::env::var_os("REPLAY_FRESH").is_some();
+        let mut est = Estimator::new();
+        let (mut model, _) = est.estimate(&domain, &ms[..first], &fin, None)?;
         let (t, c, f) = (Instant::now(), cpu_seconds(), minor_faults());
         let (mut cal, mut iters, mut conv) = (0, 0, 0);
         let mut refit_loss = 0.0;
         let mut trace = FNV_START;
         for k in first..ms.len() {
-            let (m, r) = estimate(&domain, &ms[..=k], &round, Some(&model))?;
+            if fresh {
+                est = Estimator::new();
+            }
+            let (m, r) = est.estimate(&domain, &ms[..=k], &round, Some(&model))?;
             cal += r.calibrations;
             iters += r.iterations;
             conv += usize::from(r.converged);
             refit_loss += r.final_loss;
             trace = fnv_bits(trace, &r.losses);
             trace = fnv_bits(trace, &[r.final_loss]);
-            model = m;
+            est.recycle(std::mem::replace(&mut model, m));
         }
         let (rw, rc) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
         let faults = minor_faults() - f;
         let (t, c) = (Instant::now(), cpu_seconds());
-        let (model, r) = estimate(&domain, ms, &fin, Some(&model))?;
+        if fresh {
+            est = Estimator::new();
+        }
+        let (model, r) = est.estimate(&domain, ms, &fin, Some(&model))?;
         let (fw, fc) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
         trace = fnv_bits(trace, &r.losses);
         trace = fnv_bits(trace, &[r.final_loss]);

@@ -1263,13 +1263,6 @@ pub(crate) fn huge_zeroed(n: usize) -> Vec<f64> {
     v
 }
 
-/// A copy of `x` in a clique vector of [`huge_zeroed`].
-pub(crate) fn huge_copy(x: &[f64]) -> Vec<f64> {
-    let mut v = huge_zeroed(x.len());
-    v.copy_from_slice(x);
-    v
-}
-
 /// Bytes from which a table is advised to use huge pages (a few 2 MB pages at least).
 const HUGE_MIN_BYTES: usize = 8 << 20;
 
