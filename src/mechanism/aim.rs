@@ -532,7 +532,8 @@ fn run_aim<O: MarginalOracle>(
                 max_iters: opts.round_iters - first_stage,
                 ..est.clone()
             };
-            let (refit, report) = estimator.estimate(&domain, &measurements, &more, Some(&model))?;
+            let (refit, report) =
+                estimator.estimate(&domain, &measurements, &more, Some(&model))?;
             moved = moved_l1(&refit, &clique, &before);
             estimator.recycle(std::mem::replace(&mut model, refit));
             fit_report.iterations += report.iterations;

@@ -495,7 +495,11 @@ pub(crate) struct Scratch {
 /// only buffers that are written whole before being read are taken that way, so results do
 /// not depend on what a buffer held before.
 #[derive(Default)]
-pub(crate) struct Buffers(Vec<Vec<f64>>);
+pub(crate) struct Buffers {
+    /// Kept buffers, each with the fit ([`Buffers::next_fit`]) that gave it back.
+    kept: Vec<(Vec<f64>, u64)>,
+    fit: u64,
+}
 
 impl Buffers {
     /// Buffers below this many cells are not kept (small allocations are cheap).
@@ -504,33 +508,45 @@ impl Buffers {
     /// vectors and the large tree cliques' potentials.
     const MAX_KEPT: usize = 12;
 
+    /// Starts a new fit: buffers given back before the previous fit and not taken by it
+    /// are freed (the tree changed under them), so stale memory is held for one fit at most.
+    pub(crate) fn next_fit(&mut self) {
+        self.fit += 1;
+        let fit = self.fit;
+        self.kept.retain(|(_, f)| f + 1 >= fit);
+    }
+
+    /// Whether a kept buffer of `capacity` cells serves `n` without wasting more than half.
+    fn fits(capacity: usize, n: usize) -> bool {
+        capacity >= n && capacity / 2 <= n
+    }
+
     /// A buffer of `n` cells with unspecified contents: the smallest kept one holding `n`
     /// cells without wasting more than half of it, else a fresh one ([`Buffers::fresh`])
     /// (and the largest kept buffer smaller than `n` is freed: the model grew past it).
     /// Growing a kept buffer instead would copy its contents (`realloc`), for nothing.
     pub(crate) fn take(&mut self, n: usize) -> Vec<f64> {
-        let fits = |v: &Vec<f64>| v.capacity() >= n && v.capacity() / 2 <= n;
         let best = self
-            .0
+            .kept
             .iter()
             .enumerate()
-            .filter(|(_, v)| fits(v))
-            .min_by_key(|(_, v)| v.capacity())
+            .filter(|(_, (v, _))| Self::fits(v.capacity(), n))
+            .min_by_key(|(_, (v, _))| v.capacity())
             .map(|(i, _)| i);
         let Some(i) = best else {
             if let Some(i) = self
-                .0
+                .kept
                 .iter()
                 .enumerate()
-                .filter(|(_, v)| v.capacity() < n)
-                .max_by_key(|(_, v)| v.capacity())
+                .filter(|(_, (v, _))| v.capacity() < n)
+                .max_by_key(|(_, (v, _))| v.capacity())
                 .map(|(i, _)| i)
             {
-                drop(self.0.swap_remove(i));
+                drop(self.kept.swap_remove(i));
             }
             return Self::fresh(n);
         };
-        let mut v = self.0.swap_remove(i);
+        let (mut v, _) = self.kept.swap_remove(i);
         if v.len() >= n {
             v.truncate(n);
         } else {
@@ -554,10 +570,7 @@ impl Buffers {
 
     /// A buffer of `n` zeros.
     pub(crate) fn take_zeroed(&mut self, n: usize) -> Vec<f64> {
-        let kept = self
-            .0
-            .iter()
-            .any(|v| v.capacity() >= n && v.capacity() / 2 <= n);
+        let kept = self.kept.iter().any(|(v, _)| Self::fits(v.capacity(), n));
         let mut v = self.take(n);
         if kept {
             v.fill(0.0);
@@ -577,16 +590,16 @@ impl Buffers {
         if v.capacity() < Self::MIN_CELLS {
             return;
         }
-        self.0.push(v);
-        if self.0.len() > Self::MAX_KEPT {
+        self.kept.push((v, self.fit));
+        if self.kept.len() > Self::MAX_KEPT {
             if let Some(i) = self
-                .0
+                .kept
                 .iter()
                 .enumerate()
-                .min_by_key(|(_, v)| v.capacity())
+                .min_by_key(|(_, (v, _))| v.capacity())
                 .map(|(i, _)| i)
             {
-                self.0.swap_remove(i);
+                self.kept.swap_remove(i);
             }
         }
     }
@@ -870,7 +883,9 @@ pub(crate) fn accelerated<O: InferenceOracle>(
 ) -> EstimationReport {
     let mut ws = O::Workspace::default();
     let mut bufs = Buffers::default();
-    accelerated_with(engine, objective, total, theta, mu, opts, &mut ws, &mut bufs)
+    accelerated_with(
+        engine, objective, total, theta, mu, opts, &mut ws, &mut bufs,
+    )
 }
 
 /// [`accelerated`] with the calibration workspace and the clique-vector buffers of the
@@ -1100,6 +1115,36 @@ mod tests {
         fn ipf_scale(&self, c: usize) -> f64 {
             self.0.ipf_scale(c)
         }
+    }
+
+    /// Kept buffers are handed out again (resized, contents unspecified), `take_zeroed`
+    /// zeroes a reused one, and a buffer no fit took is freed after one more fit.
+    #[test]
+    fn buffers_are_reused_zeroed_on_request_and_freed_when_stale() {
+        let n = Buffers::MIN_CELLS;
+        let mut bufs = Buffers::default();
+        bufs.next_fit();
+        let mut a = bufs.take(n);
+        assert!(a.iter().all(|&v| v == 0.0) && a.capacity() >= 2 * n);
+        a.fill(7.0);
+        let ptr = a.as_ptr();
+        bufs.put(a);
+        // A slightly larger request reuses it (room for twice the first size).
+        let b = bufs.take(n + 10);
+        assert_eq!((b.as_ptr(), b.len()), (ptr, n + 10));
+        bufs.put(b);
+        let z = bufs.take_zeroed(n);
+        assert_eq!(z.as_ptr(), ptr);
+        assert!(z.iter().all(|&v| v == 0.0));
+        bufs.put(z);
+        // Too small a request does not take it; one fit later it is still kept, two later
+        // (not taken in between) it is gone.
+        let small = bufs.take(n / 4);
+        assert_ne!(small.as_ptr(), ptr);
+        bufs.next_fit();
+        assert_eq!(bufs.kept.len(), 1);
+        bufs.next_fit();
+        assert!(bufs.kept.is_empty());
     }
 
     /// The fused mirror step (`dst = src + expansion`) is a copy followed by the expansion,
