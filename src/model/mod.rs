@@ -333,8 +333,16 @@ pub fn estimate(
 /// reused table is written whole before it is read). Give back models that are no longer
 /// needed with [`Estimator::recycle`] so their tables are reused too.
 ///
-/// Measured on a NIST national2019 AIM release at epsilon 3 (58 refits of 50 iterations,
-/// `examples/refit_replay.rs`): see the commit introducing it and the README.
+/// What it saves is small, because little of a refit is fixed cost: replaying a NIST
+/// national2019 AIM release at epsilon 3 (58 refits of 50 iterations, 7.4 M cells at the
+/// end; `REPLAY_NO_SCORE=1 refit_replay MODEL DATA SCHEMA 50:1e-6:10:1e-6`, 2026-12-02,
+/// loaded machine), process CPU outside the iterations was 4.2 of 52.9 s: warm-start
+/// potentials 1.6 s, first calibration and allocations 1.1 s, final potentials and
+/// calibration 1.2 s, tree, layouts and plans 0.02 s. Kept buffers took the page faults per
+/// refit from about 2,000 to 1,300 (adult epsilon 10's 47 refits: 2,500 to 1,100) and the
+/// refits' CPU from 48.0-49.7 to 43.0 s (adult: 50.7 to 47.6 s; both within the load's
+/// noise), for a higher peak RSS (721 against about 600 MB; adult 868 against 662 MB): the
+/// buffers are held between fits, while AIM selects.
 #[derive(Default)]
 pub struct Estimator {
     ws: inference::Workspace,
