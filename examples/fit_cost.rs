@@ -20,25 +20,11 @@ use dpsynth::release::pipeline::ModelFile;
 
 #[path = "common/cpu.rs"]
 mod cpu;
-use cpu::cpu_seconds;
-
-/// Minor page faults of this process so far (Linux `/proc/self/stat`, field 10).
-fn minor_faults() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(7))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+use cpu::{cpu_seconds, fnv_bits, minor_faults, FNV_START};
 
 /// FNV-1a over the bits of a loss trace: equal traces, equal checksums.
 fn trace_checksum(losses: &[f64]) -> u64 {
-    losses.iter().fold(0xcbf2_9ce4_8422_2325, |h, l| {
-        l.to_bits()
-            .to_le_bytes()
-            .iter()
-            .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-    })
+    fnv_bits(FNV_START, losses)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -21,7 +21,11 @@
 //! and CPU seconds of the refits and of the final fit, the final loss, and the final model's
 //! mean L1 error over all 3-way marginals against the data (the model's own answers, no
 //! sampling; the data are read only to score, as `dpsynth evaluate` does). PRIVATE output:
-//! for the operator's measurements only.
+//! for the operator's measurements only. Also the refits' minor page faults, and two
+//! checksums (FNV-1a over bits) that must not change with a pure speed change: of every
+//! refit's and the final fit's loss traces, and of the final model's potentials.
+//! `REPLAY_NO_SCORE=1` skips the 3-way scoring (on NIST's models it costs more than the
+//! refits).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,7 +33,7 @@ use std::time::Instant;
 use dpsynth::data::read_csv;
 use dpsynth::marginal::{Clique, InMemoryOracle, MarginalOracle};
 use dpsynth::mechanism::{fit, AimOptions, MechanismSpec, NoProgress, Workload};
-use dpsynth::model::{estimate, EstimationOptions, GraphicalModel, StructuralZeros};
+use dpsynth::model::{EstimationOptions, Estimator, GraphicalModel, StructuralZeros};
 use dpsynth::release::pipeline::ModelFile;
 use dpsynth::schema::Schema;
 
@@ -37,7 +41,7 @@ use dpsynth::schema::Schema;
 mod cpu;
 #[path = "common/replay.rs"]
 mod replay;
-use cpu::cpu_seconds;
+use cpu::{cpu_seconds, fnv_bits, minor_faults, FNV_START};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -65,9 +69,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let truth: Vec<_> = triples
         .iter()
+        .filter(|_| std::env::var_os("REPLAY_NO_SCORE").is_none())
         .map(|c| oracle.marginal(c))
         .collect::<Result<_, _>>()?;
+    let scoring = std::env::var_os("REPLAY_NO_SCORE").is_none();
     let score = |m: &GraphicalModel| -> f64 {
+        if !scoring {
+            return f64::NAN;
+        }
         let answers = m.project_many(&triples);
         answers
             .iter()
@@ -122,25 +131,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 return Err(format!("unknown option {extra} in {setting}").into());
             }
         }
-        let (mut model, _) = estimate(&domain, &ms[..first], &fin, None)?;
-        let (t, c) = (Instant::now(), cpu_seconds());
+        // One estimator for all fits, as AIM keeps (`REPLAY_FRESH=1`: a new one per fit, as
+        // `model::estimate` makes).
+        let fresh = std::env::var_os("REPLAY_FRESH").is_some();
+        let mut est = Estimator::new();
+        let (mut model, _) = est.estimate(&domain, &ms[..first], &fin, None)?;
+        let (t, c, f) = (Instant::now(), cpu_seconds(), minor_faults());
         let (mut cal, mut iters, mut conv) = (0, 0, 0);
         let mut refit_loss = 0.0;
+        let mut trace = FNV_START;
         for k in first..ms.len() {
-            let (m, r) = estimate(&domain, &ms[..=k], &round, Some(&model))?;
+            if fresh {
+                est = Estimator::new();
+            }
+            let (m, r) = est.estimate(&domain, &ms[..=k], &round, Some(&model))?;
             cal += r.calibrations;
             iters += r.iterations;
             conv += usize::from(r.converged);
             refit_loss += r.final_loss;
-            model = m;
+            trace = fnv_bits(trace, &r.losses);
+            trace = fnv_bits(trace, &[r.final_loss]);
+            est.recycle(std::mem::replace(&mut model, m));
         }
         let (rw, rc) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+        let faults = minor_faults() - f;
         let (t, c) = (Instant::now(), cpu_seconds());
-        let (model, r) = estimate(&domain, ms, &fin, Some(&model))?;
+        if fresh {
+            est = Estimator::new();
+        }
+        let (model, r) = est.estimate(&domain, ms, &fin, Some(&model))?;
         let (fw, fc) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+        trace = fnv_bits(trace, &r.losses);
+        trace = fnv_bits(trace, &[r.final_loss]);
+        let potentials = model
+            .potentials()
+            .iter()
+            .fold(FNV_START, |h, p| fnv_bits(h, &p.values));
+        let refits = ms.len() - first;
         println!(
-            "{setting}: refits {iters} iterations ({conv} of {} converged), {cal} calibrations, {rw:.1} s wall / {rc:.1} s CPU, summed loss {refit_loss:.1}; final fit {} iterations (converged {}), {} calibrations, {fw:.1} s / {fc:.1} s CPU, loss {:.2}; 3-way L1 {:.4}",
-            ms.len() - first,
+            "{setting}: refits {iters} iterations ({conv} of {refits} converged), {cal} calibrations, {rw:.1} s wall / {rc:.1} s CPU ({:.3} s per refit), {faults} page faults ({} per refit), summed loss {refit_loss:.1}; final fit {} iterations (converged {}), {} calibrations, {fw:.1} s / {fc:.1} s CPU, loss {:.2}; 3-way L1 {:.4}; checksums: losses {trace:016x}, final potentials {potentials:016x}",
+            rc / refits.max(1) as f64,
+            faults / refits.max(1) as u64,
             r.iterations,
             r.converged,
             r.calibrations,

@@ -13,3 +13,29 @@ pub fn cpu_seconds() -> f64 {
         .sum();
     ticks / 100.0
 }
+
+/// Minor page faults of this process so far (Linux `/proc/self/stat`, field 10).
+#[allow(dead_code)]
+pub fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(7))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// FNV-1a over the bits of `values`, continuing from `h` (start with [`FNV_START`]): equal
+/// sequences, equal checksums.
+#[allow(dead_code)]
+pub fn fnv_bits(h: u64, values: &[f64]) -> u64 {
+    values.iter().fold(h, |h, l| {
+        l.to_bits()
+            .to_le_bytes()
+            .iter()
+            .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    })
+}
+
+/// FNV-1a's offset basis.
+#[allow(dead_code)]
+pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;

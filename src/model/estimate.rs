@@ -170,6 +170,22 @@ impl<'a> Objective<'a> {
         self
     }
 
+    /// Uses `scratch` (buffers kept from an earlier objective, [`Self::into_scratch`]) for
+    /// the projections' intermediate tables, so a refit does not allocate them afresh.
+    pub(crate) fn with_scratch(mut self, scratch: Scratch) -> Self {
+        self.scratch = std::cell::RefCell::new(scratch.seq);
+        self.pool = scratch.pool;
+        self
+    }
+
+    /// The projections' scratch buffers, for the next objective ([`Self::with_scratch`]).
+    pub(crate) fn into_scratch(self) -> Scratch {
+        Scratch {
+            seq: self.scratch.into_inner(),
+            pool: self.pool,
+        }
+    }
+
     /// Restricts the IPF warm-up to these measurements (indices into the measurement list):
     /// a warm start fits only the measurements its model has not seen yet.
     pub(crate) fn with_ipf_subset(mut self, subset: Vec<usize>) -> Self {
@@ -463,6 +479,132 @@ impl Drop for PooledScratch<'_> {
     }
 }
 
+/// An objective's scratch buffers, handed from one fit to the next by `super::Estimator`.
+/// Their contents never matter: every pass writes a buffer before reading it (as it
+/// already does when one objective reuses them across iterations).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    seq: Vec<f64>,
+    pool: ScratchPool,
+}
+
+/// Large `f64` buffers (clique vectors, large tree cliques' potentials) kept between fits by
+/// `super::Estimator`, so that a refit reuses the memory of the previous one instead of
+/// allocating, page-faulting (the kernel zeroes every new page) and freeing several tables
+/// of the model's size. A buffer handed out by [`Buffers::take`] has unspecified contents:
+/// only buffers that are written whole before being read are taken that way, so results do
+/// not depend on what a buffer held before.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    /// Kept buffers, each with the fit ([`Buffers::next_fit`]) that gave it back.
+    kept: Vec<(Vec<f64>, u64)>,
+    fit: u64,
+}
+
+impl Buffers {
+    /// Buffers below this many cells are not kept (small allocations are cheap).
+    const MIN_CELLS: usize = 1 << 15;
+    /// At most this many buffers are kept (the smallest go first): a refit takes six clique
+    /// vectors and the large tree cliques' potentials.
+    const MAX_KEPT: usize = 12;
+
+    /// Starts a new fit: buffers given back before the previous fit and not taken by it
+    /// are freed (the tree changed under them), so stale memory is held for one fit at most.
+    pub(crate) fn next_fit(&mut self) {
+        self.fit += 1;
+        let fit = self.fit;
+        self.kept.retain(|(_, f)| f + 1 >= fit);
+    }
+
+    /// Whether a kept buffer of `capacity` cells serves `n` without wasting more than half.
+    fn fits(capacity: usize, n: usize) -> bool {
+        capacity >= n && capacity / 2 <= n
+    }
+
+    /// A buffer of `n` cells with unspecified contents: the smallest kept one holding `n`
+    /// cells without wasting more than half of it, else a fresh one ([`Buffers::fresh`])
+    /// (and the largest kept buffer smaller than `n` is freed: the model grew past it).
+    /// Growing a kept buffer instead would copy its contents (`realloc`), for nothing.
+    pub(crate) fn take(&mut self, n: usize) -> Vec<f64> {
+        let best = self
+            .kept
+            .iter()
+            .enumerate()
+            .filter(|(_, (v, _))| Self::fits(v.capacity(), n))
+            .min_by_key(|(_, (v, _))| v.capacity())
+            .map(|(i, _)| i);
+        let Some(i) = best else {
+            if let Some(i) = self
+                .kept
+                .iter()
+                .enumerate()
+                .filter(|(_, (v, _))| v.capacity() < n)
+                .max_by_key(|(_, (v, _))| v.capacity())
+                .map(|(i, _)| i)
+            {
+                drop(self.kept.swap_remove(i));
+            }
+            return Self::fresh(n);
+        };
+        let (mut v, _) = self.kept.swap_remove(i);
+        if v.len() >= n {
+            v.truncate(n);
+        } else {
+            v.resize(n, 0.0);
+        }
+        v
+    }
+
+    /// A zeroed buffer of `n` cells with room for `2 n`: AIM's model grows by a few tree
+    /// cliques a round, and the spare room lets the next fits reuse the buffer. The room is
+    /// reserved address space only: the kernel maps (and zeroes) a page when it is first
+    /// written, so memory use is the cells written, as with an exact allocation.
+    fn fresh(n: usize) -> Vec<f64> {
+        if n < Self::MIN_CELLS {
+            return layout::huge_zeroed(n);
+        }
+        let mut v = layout::huge_zeroed(2 * n);
+        v.truncate(n);
+        v
+    }
+
+    /// A buffer of `n` zeros.
+    pub(crate) fn take_zeroed(&mut self, n: usize) -> Vec<f64> {
+        let kept = self.kept.iter().any(|(v, _)| Self::fits(v.capacity(), n));
+        let mut v = self.take(n);
+        if kept {
+            v.fill(0.0);
+        }
+        v
+    }
+
+    /// A buffer holding a copy of `x`.
+    pub(crate) fn take_copy(&mut self, x: &[f64]) -> Vec<f64> {
+        let mut v = self.take(x.len());
+        v.copy_from_slice(x);
+        v
+    }
+
+    /// Keeps `v` for a later [`Buffers::take`].
+    pub(crate) fn put(&mut self, v: Vec<f64>) {
+        if v.capacity() < Self::MIN_CELLS {
+            return;
+        }
+        self.kept.push((v, self.fit));
+        if self.kept.len() > Self::MAX_KEPT {
+            if let Some(i) = self
+                .kept
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (v, _))| v.capacity())
+                .map(|(i, _)| i)
+            {
+                self.kept.swap_remove(i);
+            }
+        }
+    }
+}
+
 /// Model size (cells) from which an objective's tree cliques are projected in parallel.
 const PAR_CELLS: usize = 1 << 16;
 
@@ -739,12 +881,33 @@ pub(crate) fn accelerated<O: InferenceOracle>(
     mu: &mut Vec<f64>,
     opts: &EstimationOptions,
 ) -> EstimationReport {
+    let mut ws = O::Workspace::default();
+    let mut bufs = Buffers::default();
+    accelerated_with(
+        engine, objective, total, theta, mu, opts, &mut ws, &mut bufs,
+    )
+}
+
+/// [`accelerated`] with the calibration workspace and the clique-vector buffers of the
+/// caller (`super::Estimator` keeps them from one refit to the next; the buffers it takes
+/// are given back at the end). The same operations on the same values: only where the
+/// memory comes from differs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn accelerated_with<O: InferenceOracle>(
+    engine: &O,
+    objective: &Objective<'_>,
+    total: f64,
+    theta: &mut Vec<f64>,
+    mu: &mut Vec<f64>,
+    opts: &EstimationOptions,
+    ws: &mut O::Workspace,
+    bufs: &mut Buffers,
+) -> EstimationReport {
     let n = engine.total_cells();
     let m_cells = objective.cells();
-    let mut ws = O::Workspace::default();
     let mut pz = vec![0.0; m_cells];
     let (mut fx, mut log_z, warm_calibrations) =
-        start(engine, objective, total, theta, mu, &mut pz, opts, &mut ws);
+        start(engine, objective, total, theta, mu, &mut pz, opts, ws);
     let mut losses = vec![fx];
     if objective.mapped.is_empty() || opts.max_iters == 0 {
         return EstimationReport {
@@ -755,13 +918,15 @@ pub(crate) fn accelerated<O: InferenceOracle>(
             calibrations: warm_calibrations,
         };
     }
-    // z = x = the start; mu holds z's marginals, x its own clique vector.
-    let mut x = layout::huge_copy(mu);
+    // z = x = the start; mu holds z's marginals, x its own clique vector. `th_new` is
+    // written whole by the gradient below and `mu_new` by every calibration before either
+    // is read, so they need no zeroing.
+    let mut x = bufs.take_copy(mu);
     let mut px = pz.clone();
     let mut py = vec![0.0; m_cells];
     let mut gy = vec![0.0; m_cells];
-    let mut th_new = layout::huge_zeroed(n);
-    let mut mu_new = layout::huge_zeroed(n);
+    let mut th_new = bufs.take(n);
+    let mut mu_new = bufs.take(n);
     let mut pz_new = vec![0.0; m_cells];
     let mut gs: Vec<f64> = Vec::with_capacity(m_cells);
     // Initial L: the first step (a = 1/L) moves no log-potential by more than one unit.
@@ -800,7 +965,7 @@ pub(crate) fn accelerated<O: InferenceOracle>(
             gs.clear();
             gs.extend(gy.iter().map(|g| -a * g));
             objective.add_expanded_from(&gs, theta, &mut th_new);
-            let lz = engine.marginals(&th_new, total, &mut ws, &mut mu_new);
+            let lz = engine.marginals(&th_new, total, ws, &mut mu_new);
             objective.project(&mu_new, &mut pz_new);
             // N * KL(z' || z) = E_z'[theta' - theta] * N - N (log Z' - log Z).
             let e_dtheta: f64 = -a * kernels::dot(&gy, &pz_new);
@@ -862,7 +1027,7 @@ pub(crate) fn accelerated<O: InferenceOracle>(
             }
             engine.potentials_for(&x, theta);
             objective.enforce_zeros(theta);
-            log_z = engine.marginals(theta, total, &mut ws, mu);
+            log_z = engine.marginals(theta, total, ws, mu);
             calibrations += 1;
             objective.project(mu, &mut pz);
             if failures_in_row >= 40 {
@@ -877,9 +1042,12 @@ pub(crate) fn accelerated<O: InferenceOracle>(
     // The answer is x; turn its marginals into junction-tree potentials.
     engine.potentials_for(&x, theta);
     objective.enforce_zeros(theta);
-    engine.marginals(theta, total, &mut ws, mu);
+    engine.marginals(theta, total, ws, mu);
     let mut proj = vec![0.0; m_cells];
     let final_loss = objective.loss(mu, &mut proj);
+    bufs.put(x);
+    bufs.put(th_new);
+    bufs.put(mu_new);
     EstimationReport {
         iterations,
         final_loss,
@@ -947,6 +1115,36 @@ mod tests {
         fn ipf_scale(&self, c: usize) -> f64 {
             self.0.ipf_scale(c)
         }
+    }
+
+    /// Kept buffers are handed out again (resized, contents unspecified), `take_zeroed`
+    /// zeroes a reused one, and a buffer no fit took is freed after one more fit.
+    #[test]
+    fn buffers_are_reused_zeroed_on_request_and_freed_when_stale() {
+        let n = Buffers::MIN_CELLS;
+        let mut bufs = Buffers::default();
+        bufs.next_fit();
+        let mut a = bufs.take(n);
+        assert!(a.iter().all(|&v| v == 0.0) && a.capacity() >= 2 * n);
+        a.fill(7.0);
+        let ptr = a.as_ptr();
+        bufs.put(a);
+        // A slightly larger request reuses it (room for twice the first size).
+        let b = bufs.take(n + 10);
+        assert_eq!((b.as_ptr(), b.len()), (ptr, n + 10));
+        bufs.put(b);
+        let z = bufs.take_zeroed(n);
+        assert_eq!(z.as_ptr(), ptr);
+        assert!(z.iter().all(|&v| v == 0.0));
+        bufs.put(z);
+        // Too small a request does not take it; one fit later it is still kept, two later
+        // (not taken in between) it is gone.
+        let small = bufs.take(n / 4);
+        assert_ne!(small.as_ptr(), ptr);
+        bufs.next_fit();
+        assert_eq!(bufs.kept.len(), 1);
+        bufs.next_fit();
+        assert!(bufs.kept.is_empty());
     }
 
     /// The fused mirror step (`dst = src + expansion`) is a copy followed by the expansion,

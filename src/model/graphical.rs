@@ -68,19 +68,18 @@ impl std::fmt::Debug for GraphicalModel {
 }
 
 impl GraphicalModel {
-    /// Assembles a model; `probs`, when given, are the calibrated marginals of `theta`
+    /// Assembles a model from its log-potentials, one table per tree clique (`potentials`,
+    /// in the engine's clique order); `probs`, when given, are their calibrated marginals
     /// (the estimator has them already, so queries need no new calibration).
     pub(crate) fn from_parts(
         domain: Domain,
         engine: Engine,
-        theta: &[f64],
+        potentials: Vec<Vec<f64>>,
         total: f64,
         measurements: Vec<Measurement>,
         probs: Option<Vec<f64>>,
     ) -> Self {
-        let potentials = (0..engine.tree.cliques().len())
-            .map(|c| super::layout::huge_copy(&theta[engine.range(c)]))
-            .collect();
+        debug_assert_eq!(potentials.len(), engine.tree.cliques().len());
         let tree = engine.tree.clone();
         let calibrated = OnceLock::new();
         if let Some(probs) = probs {
@@ -98,6 +97,18 @@ impl GraphicalModel {
 
     pub fn domain(&self) -> &Domain {
         &self.domain
+    }
+
+    /// The model's large tables, for a fit to reuse their memory (`super::Estimator::recycle`):
+    /// its potentials, and its calibrated marginals unless a clone of the model still shares
+    /// them.
+    pub(crate) fn into_tables(self) -> (Vec<Vec<f64>>, Option<Vec<f64>>) {
+        let probs = self
+            .calibrated
+            .into_inner()
+            .and_then(|c| Arc::try_unwrap(c).ok())
+            .map(|c| c.probs);
+        (self.potentials, probs)
     }
 
     /// Estimated number of records (inverse-variance weighted from the noisy measurements).

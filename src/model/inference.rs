@@ -50,6 +50,19 @@ pub(crate) struct Workspace {
     scratch: Vec<f64>,
 }
 
+impl Workspace {
+    /// Sizes the beliefs for clique vectors of `n` cells with memory from `bufs` (giving the
+    /// old beliefs back), for a workspace kept across fits (`super::Estimator`). Their
+    /// contents do not matter: [`Engine::calibrate`] writes a clique's belief (its first
+    /// child's message over its potential) before anything reads it.
+    pub(crate) fn size_beliefs(&mut self, n: usize, bufs: &mut super::estimate::Buffers) {
+        if self.beliefs.len() != n {
+            bufs.put(std::mem::take(&mut self.beliefs));
+            self.beliefs = bufs.take(n);
+        }
+    }
+}
+
 impl Engine {
     pub(crate) fn new(domain: &Domain, tree: JunctionTree) -> Self {
         let k = tree.cliques().len();
