@@ -138,7 +138,15 @@ pub fn run(cmd: QueryCmd) -> Result<()> {
                 .estimate
                 .map_or("not available".to_string(), |e| format!("{e:.4}"));
             let bound = match (a.bound, a.bound_method) {
-                (Some(b), Some(m)) => format!("{b:.4} ({m:?} bound)").to_lowercase(),
+                (Some(b), Some(m)) => format!(
+                    "{b:.4} ({m:?} bound{})",
+                    if a.bound_sampled {
+                        ", with a sampled answer of the final model"
+                    } else {
+                        ""
+                    }
+                )
+                .to_lowercase(),
                 _ => "none (no measurement or selection bounds this table)".to_string(),
             };
             outln!(

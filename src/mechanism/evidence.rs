@@ -7,16 +7,36 @@
 //! post-processing (proofs/accuracy.md, "Unmeasured marginals").
 
 use crate::marginal::{Clique, MarginalTable};
-use crate::model::accuracy::{noise_l1_quantile, selection_bound, SelectionBound, SelectionRound};
+use crate::model::accuracy::{
+    final_answers, noise_l1_quantile, sampling_slack, selection_bound, SelectionBound,
+    SelectionRound, SELECTION_SAMPLE_FACTOR,
+};
 use crate::model::GraphicalModel;
 
 /// Confidence of the bounds in `accuracy.json`.
 pub const CONFIDENCE: f64 = 0.95;
 
 /// Share of `1 - CONFIDENCE` a selection bound may use (the rest goes to the total's noise
-/// when the bound is turned into a share); split evenly between the Gumbel gap and the
-/// winner's measurement noise.
+/// when the bound is turned into a share): [`SAMPLE_ALPHA`] for the sampled final answers,
+/// the rest split evenly between the Gumbel gap and the winner's measurement noise
+/// ([`ROUND_ALPHA`] each; proofs/accuracy.md, "Sampled final answers").
 const SELECTION_ALPHA: f64 = 0.8 * (1.0 - CONFIDENCE);
+
+/// Failure probability of one sampled final answer's slack ([`sampling_slack`]): a tenth
+/// of [`SELECTION_ALPHA`], taken from every bound alike (whether a candidate is sampled
+/// depends on the final model, so its share cannot depend on that; moved every
+/// unsampled bound up by under 1%: README).
+const SAMPLE_ALPHA: f64 = 0.1 * SELECTION_ALPHA;
+
+/// Share of each round's two events (the Gumbel gap, the winner's noise), made
+/// simultaneous over the rounds by [`SelectionRound::rounds`].
+const ROUND_ALPHA: f64 = (SELECTION_ALPHA - SAMPLE_ALPHA) / 2.0;
+const _: () = assert!(SAMPLE_ALPHA > 0.0 && ROUND_ALPHA > 0.0);
+
+/// Seed of the records drawn from the final model for its costly answers: a public
+/// constant, fixed before any data is seen (simulation randomness, independent of the
+/// data and of the privacy noise, which comes from opendp's own generator).
+pub const SELECTION_SAMPLE_SEED: u64 = 0x5e1e_c710_b0b5_0001;
 
 /// One scored candidate: its clique, weight and noise penalty in the round's score.
 pub struct Scored<'a> {
@@ -56,7 +76,7 @@ impl SelectionTracker {
         winner_sigma: f64,
     ) {
         let w = &scored[winner];
-        let half = SELECTION_ALPHA / 2.0;
+        let half = ROUND_ALPHA;
         let fit: f64 = winner_noisy
             .iter()
             .zip(&w.estimate.values)
@@ -79,24 +99,55 @@ impl SelectionTracker {
     }
 
     /// The bounds against the final model: each round's bound plus how far the model's
-    /// answer moved since that round (triangle inequality).
+    /// answer moved since that round (triangle inequality). The costly candidates' final
+    /// answers are sampled ([`SelectionTracker::finish_with`] with
+    /// [`SELECTION_SAMPLE_FACTOR`] and [`SELECTION_SAMPLE_SEED`]).
     pub fn finish(self, model: &GraphicalModel) -> Vec<SelectionBound> {
+        self.finish_with(model, SELECTION_SAMPLE_FACTOR, SELECTION_SAMPLE_SEED)
+    }
+
+    /// [`SelectionTracker::finish`] with `factor` records per record of the model's total
+    /// drawn with `seed` for the costly candidates (`factor` 0: every answer exact). A
+    /// sampled answer's distance is an unbiased-or-larger estimate of the exact one, so
+    /// [`sampling_slack`] at [`SAMPLE_ALPHA`] makes it an upper bound (proofs/accuracy.md,
+    /// "Sampled final answers").
+    pub fn finish_with(
+        self,
+        model: &GraphicalModel,
+        factor: usize,
+        seed: u64,
+    ) -> Vec<SelectionBound> {
         let cliques: Vec<Clique> = self.latest.keys().cloned().collect();
-        let finals = model.project_many(&cliques);
+        let finals = final_answers(model, &cliques, factor, seed);
+        let slack = sampling_slack(model.total(), finals.records, SAMPLE_ALPHA);
         self.latest
             .into_iter()
-            .zip(finals)
-            .map(|((clique, (b, before)), after)| {
+            .zip(finals.answers)
+            .zip(finals.sampled)
+            .filter_map(|(((clique, (b, before)), after), sampled)| {
                 let moved: f64 = before
                     .iter()
-                    .zip(&after.values)
+                    .zip(&after?.values)
                     .map(|(x, y)| (x - y).abs())
                     .sum();
-                SelectionBound {
+                Some(SelectionBound {
                     clique,
-                    bound: b + moved,
-                }
+                    bound: b + moved + if sampled { slack } else { 0.0 },
+                    sampled,
+                })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The selection's failure probability is split, not added to: two round events and
+    /// the sampled answers use exactly `SELECTION_ALPHA` (proofs/accuracy.md).
+    #[test]
+    fn failure_probability_is_split_exactly() {
+        assert!((2.0 * ROUND_ALPHA + SAMPLE_ALPHA - SELECTION_ALPHA).abs() < 1e-15);
     }
 }
