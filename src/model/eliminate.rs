@@ -49,6 +49,17 @@ struct Levels {
     ostr: Vec<usize>,
 }
 
+/// Stride of attribute `a` in a row-major table over `c` (0 when `c` lacks it).
+fn stride(domain: &Domain, c: &Clique, a: usize) -> usize {
+    match c.axis_of(a) {
+        Some(ax) => c.attrs()[ax + 1..]
+            .iter()
+            .map(|&b| domain.size(b))
+            .product(),
+        None => 0,
+    }
+}
+
 /// The loop order for `out = sum prod factors`: the innermost level is the axis the fewest
 /// operands read, preferring unit strides (so the inner loop streams whole rows and the
 /// other factors stay scalars), widened by every axis that continues it linearly in all
@@ -58,15 +69,7 @@ struct Levels {
 /// kernel's order). Adjacent levels every operand reads linearly are fused.
 fn levels(domain: &Domain, factors: &[&Clique], out: &Clique, union: &Clique) -> Levels {
     let attrs = union.attrs();
-    let stride_in = |c: &Clique, a: usize| -> usize {
-        match c.axis_of(a) {
-            Some(ax) => c.attrs()[ax + 1..]
-                .iter()
-                .map(|&b| domain.size(b))
-                .product(),
-            None => 0,
-        }
-    };
+    let stride_in = |c: &Clique, a: usize| stride(domain, c, a);
     // Per axis of the union: every operand's stride (factors then the output).
     let ops: Vec<&Clique> = factors.iter().copied().chain([out]).collect();
     let str_of: Vec<Vec<usize>> = attrs
@@ -322,15 +325,7 @@ fn sum_product_blocked(domain: &Domain, factors: &[&Table], out: &Clique) -> Tab
         };
     }
     // Stride of every union axis in each operand (0 where the operand lacks it).
-    let stride_in = |c: &Clique, a: usize| -> usize {
-        match c.axis_of(a) {
-            Some(ax) => c.attrs()[ax + 1..]
-                .iter()
-                .map(|&b| domain.size(b))
-                .product(),
-            None => 0,
-        }
-    };
+    let stride_in = |c: &Clique, a: usize| stride(domain, c, a);
     let fstr: Vec<Vec<usize>> = factors
         .iter()
         .map(|f| attrs.iter().map(|&a| stride_in(&f.clique, a)).collect())
