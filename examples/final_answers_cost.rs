@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use dpsynth::marginal::Clique;
+use dpsynth::mechanism::evidence::SAMPLE_ALPHA;
 use dpsynth::mechanism::Workload;
 use dpsynth::model::accuracy::{final_answers, sampled_cliques, sampling_slack};
 use dpsynth::release::pipeline::ModelFile;
@@ -22,10 +23,6 @@ use dpsynth::release::pipeline::ModelFile;
 #[path = "common/cpu.rs"]
 mod cpu;
 use cpu::cpu_seconds;
-
-/// The share of the bounds' failure probability the sampled answers use (evidence.rs:
-/// a tenth of 0.8 (1 - 0.95)).
-const SAMPLE_ALPHA: f64 = 0.004;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -25,8 +25,8 @@ const SELECTION_ALPHA: f64 = 0.8 * (1.0 - CONFIDENCE);
 /// Failure probability of one sampled final answer's slack ([`sampling_slack`]): a tenth
 /// of [`SELECTION_ALPHA`], taken from every bound alike (whether a candidate is sampled
 /// depends on the final model, so its share cannot depend on that; moved every
-/// unsampled bound up by under 1%: README).
-const SAMPLE_ALPHA: f64 = 0.1 * SELECTION_ALPHA;
+/// unsampled bound up by under 1%: docs/performance.md).
+pub const SAMPLE_ALPHA: f64 = 0.1 * SELECTION_ALPHA;
 
 /// Share of each round's two events (the Gumbel gap, the winner's noise), made
 /// simultaneous over the rounds by [`SelectionRound::rounds`].

@@ -325,22 +325,16 @@ impl DomainMap for Identity<'_> {
 
 /// Counts of `clique` over simulated records (column-major codes).
 fn count_columns(columns: &[Vec<u32>], domain: &Domain, clique: &Clique) -> MarginalTable {
+    // Whole numbers below 2^32: callers pass at most a block of simulated records.
+    let mut counts = vec![0u32; clique.cells(domain)];
+    count_into(&mut counts, columns, domain, clique);
+    counts_table(clique, domain, counts)
+}
+
+/// The table of `clique` holding whole-number `counts` (its cells in row-major order).
+fn counts_table(clique: &Clique, domain: &Domain, counts: Vec<u32>) -> MarginalTable {
     let mut t = MarginalTable::zeros(clique.clone(), domain);
-    let n = columns.first().map_or(0, Vec::len);
-    if clique.is_empty() {
-        t.values[0] = n as f64;
-        return t;
-    }
-    let shape = clique.shape(domain);
-    let mut idx = vec![0usize; n];
-    for (&a, &s) in clique.attrs().iter().zip(&shape) {
-        for (i, &code) in idx.iter_mut().zip(&columns[a]) {
-            *i = *i * s + code as usize;
-        }
-    }
-    for i in idx {
-        t.values[i] += 1.0;
-    }
+    t.values = counts.into_iter().map(f64::from).collect();
     t
 }
 
@@ -796,11 +790,7 @@ fn sampled_counts(
     cliques
         .iter()
         .zip(counts)
-        .map(|(c, t)| {
-            let mut table = MarginalTable::zeros(c.clone(), d);
-            table.values = t.into_iter().map(f64::from).collect();
-            table
-        })
+        .map(|(c, t)| counts_table(c, d, t))
         .collect()
 }
 
@@ -962,10 +952,11 @@ fn sampling_pays(model: &GraphicalModel, records: usize) -> bool {
     widest >= MIN_SAMPLED_SEPARATOR
 }
 
-/// Records drawn from the final model, per record of its total, to answer the costly
+/// Records drawn from the final model, per record of its total, to answer the spanning
 /// candidates of the selection bounds ([`final_answers`]; proofs/accuracy.md, "Sampled
 /// final answers"). Each sampled bound pays `n sqrt(2 ln(1/a) / (K n))` counts plus the
-/// upward bias of the plug-in distance; measured in README (NIST AIM epsilon 3 and 10).
+/// upward bias of the plug-in distance; measured in docs/performance.md (NIST AIM epsilon
+/// 3 and 10).
 pub const SELECTION_SAMPLE_FACTOR: usize = 16;
 
 /// The final model's answers to the selection bounds' candidates ([`final_answers`]).
@@ -979,8 +970,8 @@ pub struct FinalAnswers {
     pub records: usize,
 }
 
-/// `model`'s answers to `cliques`: exact ([`GraphicalModel::project_many`]), except the
-/// costly ones ([`sampled_cliques`]), which are answered from `factor * n` records drawn
+/// `model`'s answers to `cliques`: exact ([`GraphicalModel::project_many`]), except those
+/// no tree clique holds ([`spanning_cliques`]), which are answered from `factor * n` records drawn
 /// from `model` with `seed` (`n` its total, rounded) when that pays ([`sampling_pays`]),
 /// scaled to the model's total: unbiased per cell (proofs/accuracy.md, "Sampled final
 /// answers", where the selection bounds account for the sampling).

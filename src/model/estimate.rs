@@ -526,6 +526,11 @@ impl Buffers {
     /// (and the largest kept buffer smaller than `n` is freed: the model grew past it).
     /// Growing a kept buffer instead would copy its contents (`realloc`), for nothing.
     pub(crate) fn take(&mut self, n: usize) -> Vec<f64> {
+        self.take_or_fresh(n).0
+    }
+
+    /// [`Buffers::take`], and whether the buffer is fresh (so already zeroed).
+    fn take_or_fresh(&mut self, n: usize) -> (Vec<f64>, bool) {
         let best = self
             .kept
             .iter()
@@ -544,7 +549,7 @@ impl Buffers {
             {
                 drop(self.kept.swap_remove(i));
             }
-            return Self::fresh(n);
+            return (Self::fresh(n), true);
         };
         let (mut v, _) = self.kept.swap_remove(i);
         if v.len() >= n {
@@ -552,7 +557,7 @@ impl Buffers {
         } else {
             v.resize(n, 0.0);
         }
-        v
+        (v, false)
     }
 
     /// A zeroed buffer of `n` cells with room for `2 n`: AIM's model grows by a few tree
@@ -570,9 +575,8 @@ impl Buffers {
 
     /// A buffer of `n` zeros.
     pub(crate) fn take_zeroed(&mut self, n: usize) -> Vec<f64> {
-        let kept = self.kept.iter().any(|(v, _)| Self::fits(v.capacity(), n));
-        let mut v = self.take(n);
-        if kept {
+        let (mut v, fresh) = self.take_or_fresh(n);
+        if !fresh {
             v.fill(0.0);
         }
         v
