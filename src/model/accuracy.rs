@@ -1228,6 +1228,9 @@ pub struct Methods {
     pub measured_bound: String,
     pub selection_bound: String,
     pub superset_bound: String,
+    /// How one bound's failure probability is shared (empty in files before format 2).
+    #[serde(default)]
+    pub levels: String,
 }
 
 impl Methods {
@@ -1237,7 +1240,8 @@ impl Methods {
             estimate: "parametric bootstrap: records drawn from the fitted model, the same marginals measured on them with the same noise, the model refitted, and its answers compared with the drawn records; the error the release would have if the data followed the model (it cannot see dependencies the model lacks, so unmeasured marginals may be worse). Rows with estimate_sampled: the refits' answers to that marginal were the counts of bootstrap_answer_sample records per simulated record drawn from each refit (exact inference is costly for it), which can only raise the estimate, by about 1/(2 bootstrap_answer_sample) of itself".into(),
             measured_bound: "McKenna et al. 2022 (AIM), supported marginals: distance of the model's answer to the inverse-variance combination of the noisy measurements containing the marginal, plus a Gaussian-concentration bound on that combination's noise".into(),
             selection_bound: "McKenna et al. 2022 (AIM), unsupported marginals: the exponential mechanism's selection bounds every candidate's error by the winner's, which its noisy measurement bounds; plus how far the model moved since. Rows with bound_sampled: the final model's answer in that distance was the counts of records drawn from it (exact inference is costly for marginals that span its tree), and the bound adds a McDiarmid term for that sampling at a tenth of the selection's failure probability, so it still holds at the stated confidence".into(),
-            superset_bound: "the bound of a larger marginal containing this one (summing cells never increases an L1 distance)".into(),
+            superset_bound: "the measured or selection bound of one larger reported marginal containing this one, the one with the fewest cells in the schema (summing cells never increases an L1 distance)".into(),
+            levels: "each stated bound holds at the file's confidence as a whole: of its failure probability 1 - confidence, 20% goes to the record count's interval, 8% is reserved for the merged rare values' term and the rest is split evenly over the bounds it is the smallest of (its own measured and selection bounds, and one larger marginal's two when the file reports one): a union bound over a number of bounds fixed by public structure".into(),
         }
     }
 }
