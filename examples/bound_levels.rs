@@ -4,13 +4,15 @@
 //!
 //! - `old`: before session 12, the smallest of the clique's own measured and selection
 //!   bounds and every reported superset's, each at the full level `alpha_m = 0.04`, plus the
-//!   expansion term at `alpha_m` (not proven at 95%);
+//!   former expansion term (each merged group's noisy count plus a normal quantile of its
+//!   noise, `alpha_m` split over the groups) (not proven at 95%);
 //! - `a`: the same minimum, each source at `0.036 / J(c)` with `J(c) = 2 (1 + supersets)`;
 //! - `b`: the release's rule (`accuracy::Levels`, `chosen_superset`): the clique's own two
 //!   and one public superset's two, each at `0.036 / 4` (`/ 2` without a superset);
 //! - `own`: the clique's own two only, at `0.036 / 2` (no inheritance).
 //!
-//! `a`, `b` and `own` add the expansion term at `0.004`; all use the total at `0.01`.
+//! `a`, `b` and `own` add the current expansion term at `0.004`; all use the total at
+//! `0.01`.
 //!
 //!   cargo run --release --example bound_levels -- adult 1 3 [aim|mst]
 //!
@@ -22,7 +24,10 @@ use std::path::PathBuf;
 use dpsynth::data::read_csv;
 use dpsynth::marginal::{all_k_way, Clique, Domain, InMemoryOracle, MarginalOracle};
 use dpsynth::mechanism::{fit, AimOptions, MechanismSpec, MstOptions, NoProgress, Workload};
-use dpsynth::model::accuracy::{chosen_superset, share_bound, total_estimate, Levels, Sources};
+use dpsynth::mechanism::Fitted;
+use dpsynth::model::accuracy::{
+    chosen_superset, normal_upper_quantile, share_bound, total_estimate, Levels, Sources,
+};
 use dpsynth::privacy::{Budget, Delta, Epsilon};
 use dpsynth::schema::Schema;
 
@@ -34,6 +39,34 @@ fn median(v: &mut [f64]) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// The expansion term before session 12: `2 sum_g max(0, y_g + z sd_g)` over the merged
+/// groups of the clique's attributes, `z` the normal quantile at `alpha / groups` (the
+/// model's own one-way of each attribute: its first one-way measurement).
+fn former_expansion(fitted: &Fitted, c: &Clique, alpha: f64) -> f64 {
+    let sd = fitted.cell_sd();
+    let decoded = fitted.compression.groups_after_decoding();
+    let mut groups = Vec::new();
+    for &a in c.attrs() {
+        let Some(i) = fitted
+            .measurements
+            .iter()
+            .position(|m| m.clique.attrs() == [a])
+        else {
+            continue;
+        };
+        for (k, g) in decoded[a].iter().enumerate() {
+            if g.len() > 1 {
+                groups.push((fitted.measurements[i].values[k], sd[i][k]));
+            }
+        }
+    }
+    if groups.is_empty() {
+        return 0.0;
+    }
+    let z = normal_upper_quantile(alpha / groups.len() as f64);
+    groups.iter().map(|(y, s)| 2.0 * (y + z * s).max(0.0)).sum()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -104,7 +137,7 @@ fn main() -> anyhow::Result<()> {
                             .flatten()
                             .reduce(f64::min)
                     };
-                    let x_old = inputs.map.expansion_bound(c, alpha_m);
+                    let x_old = former_expansion(&fitted, c, alpha_m);
                     let x_new = inputs.map.expansion_bound(c, levels.expansion);
                     let old = min_over(alpha_m, &sups).map(|b| b + x_old);
                     let j_a = 2 * (1 + sups.len());
