@@ -23,8 +23,8 @@ use std::path::PathBuf;
 
 use dpsynth::data::read_csv;
 use dpsynth::marginal::{all_k_way, Clique, Domain, InMemoryOracle, MarginalOracle};
-use dpsynth::mechanism::{fit, AimOptions, MechanismSpec, MstOptions, NoProgress, Workload};
 use dpsynth::mechanism::Fitted;
+use dpsynth::mechanism::{fit, AimOptions, MechanismSpec, MstOptions, NoProgress, Workload};
 use dpsynth::model::accuracy::{
     chosen_superset, normal_upper_quantile, share_bound, total_estimate, Levels, Sources,
 };

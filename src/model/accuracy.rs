@@ -249,10 +249,15 @@ impl SelectionEvidence<'_> {
     /// `clique` with failure probability `alpha`, and whether it was sampled: the round's two
     /// events at [`ROUND_SHARE`] of `alpha` each, the sampled answer's slack at
     /// [`SAMPLE_SHARE`] (proofs/accuracy.md). One source: the tracker keeps one entry per
-    /// clique (the latest round's), and only the first entry is read. `None` for a clique
-    /// no round scored and for entries of old model files (no round inputs).
+    /// clique (the latest round's), sorted by clique, and one entry is read (found by binary
+    /// search; an entry out of order is not found, which only leaves a source unused). `None`
+    /// for a clique no round scored and for entries of old model files (no round inputs).
     pub fn bound(&self, clique: &Clique, total: f64, alpha: f64) -> Option<(f64, bool)> {
-        let s = self.bounds.iter().find(|s| &s.clique == clique)?;
+        let i = self
+            .bounds
+            .binary_search_by(|s| s.clique.cmp(clique))
+            .ok()?;
+        let s = &self.bounds[i];
         let round = self.rounds.get(s.round?)?;
         let slack = if s.sampled {
             sampling_slack(total, self.records, SAMPLE_SHARE * alpha)
@@ -2097,9 +2102,10 @@ mod tests {
         assert!((b - expect).abs() < 1e-9);
     }
 
-    /// The fixture's model with a selection record: one round (5 candidates, 2 rounds
-    /// planned) scoring {0,2} (sampled, from 1,000 drawn records) and {0,1,2}, plus a legacy
-    /// entry for {0} (a finished bound without inputs, as old model files hold).
+    /// The fixture's model with a selection record (sorted by clique, as the tracker leaves
+    /// it): one round (5 candidates, 2 rounds planned) scoring {0,1,2} and {0,2} (sampled,
+    /// from 1,000 drawn records), plus a legacy entry for {0} (a finished bound without
+    /// inputs, as old model files hold).
     fn selection_fixture() -> (Vec<SelectionBound>, Vec<SelectionRound>) {
         let round = SelectionRound {
             scale: 3.0,
@@ -2126,8 +2132,8 @@ mod tests {
         (
             vec![
                 legacy,
-                entry(vec![0, 2], true, 2.0, 30.0),
                 entry(vec![0, 1, 2], false, 1.0, 10.0),
+                entry(vec![0, 2], true, 2.0, 30.0),
             ],
             vec![round],
         )
@@ -2187,13 +2193,13 @@ mod tests {
         // {0,1}: measured, one public superset ({0,1,2}, the only one): four sources.
         let c01 = Clique::new([0, 1]);
         let a4 = levels.per_source(4);
-        let expect = measured(&c01, a4).min(selection(2, a4));
+        let expect = measured(&c01, a4).min(selection(1, a4));
         let (supported, Some((b, _, _))) = *at(&c01) else {
             panic!("{{0,1}} has a bound")
         };
         assert!(supported);
         assert!((b - share_bound(expect, &total)).abs() < 1e-12, "{b}");
-        let full = measured(&c01, alpha_m).min(selection(2, alpha_m));
+        let full = measured(&c01, alpha_m).min(selection(1, alpha_m));
         assert!(
             b > share_bound(full, &total) + 1e-6,
             "not at the full level"
@@ -2201,7 +2207,7 @@ mod tests {
 
         // {0,2}: unmeasured, its own selection bound (sampled) against the superset's.
         let c02 = Clique::new([0, 2]);
-        let (own, sup) = (selection(1, a4), selection(2, a4));
+        let (own, sup) = (selection(2, a4), selection(1, a4));
         let (supported, Some((b, method, sampled))) = *at(&c02) else {
             panic!("{{0,2}} has a bound")
         };
@@ -2216,7 +2222,7 @@ mod tests {
             panic!("{{0,1,2}} has a bound")
         };
         assert_eq!(method, BoundMethod::Selection);
-        let expect = selection(2, levels.per_source(2));
+        let expect = selection(1, levels.per_source(2));
         assert!((b - share_bound(expect, &total)).abs() < 1e-12);
 
         // {0}: the legacy entry (no round inputs) is no source; its measured bound is.
