@@ -88,6 +88,8 @@ fn main() -> anyhow::Result<()> {
     );
     let (mut m_in, mut m_all, mut s_in) = (0usize, 0usize, 0usize);
     let (mut sel_in, mut sel_all) = (0usize, 0usize);
+    // Every row's stated bound, by clique size: (covered, rows, sum of bounds).
+    let mut rows_by_k: Vec<(usize, usize, f64)> = vec![(0, 0, 0.0); 8];
     let (mut u_est, mut u_true, mut u_logratio, mut u_within, mut u_n) = (0.0, 0.0, 0.0, 0, 0);
     let (mut me_est, mut me_true, mut me_n) = (0.0, 0.0, 0);
     let mut warned = 0;
@@ -132,6 +134,14 @@ fn main() -> anyhow::Result<()> {
             let truth = oracle.marginal(&c)?;
             let ans = fitted.answer(&c)?;
             let true_l1 = truth.l1_normalized(&ans);
+            if let Some(b) = row.bound {
+                let k = row.columns.len().min(rows_by_k.len() - 1);
+                rows_by_k[k].1 += 1;
+                rows_by_k[k].2 += b;
+                if true_l1 <= b {
+                    rows_by_k[k].0 += 1;
+                }
+            }
             if row.bound_method == Some(BoundMethod::Selection) && !row.measured {
                 sel_all += 1;
                 if true_l1 <= row.bound.unwrap_or(f64::INFINITY) {
@@ -213,6 +223,12 @@ fn main() -> anyhow::Result<()> {
     println!(
         "selection bounds (unmeasured cliques whose best bound is the selection's): cover {sel_in}/{sel_all}"
     );
+    for (k, (inn, all, sum)) in rows_by_k.iter().enumerate().filter(|(_, r)| r.1 > 0) {
+        println!(
+            "every {k}-way row with a bound: covers {inn}/{all}; mean stated bound {:.4}",
+            sum / *all as f64
+        );
+    }
     println!("runs with warnings: {warned}/{runs}");
     if ff_n > 0 {
         println!(

@@ -206,6 +206,49 @@ fn release_carries_accuracy_and_query_answers_from_the_model() {
         .map(|r| r["share"].as_f64().unwrap())
         .sum();
     assert!((shares - 1.0).abs() < 1e-9);
+    // A model file written before session 12 (accuracy.json format 1, selection bounds
+    // stored finished, without their inputs) still loads; its rows keep their estimates and
+    // get their bounds recomputed from the measurements, since a finished selection bound
+    // cannot be re-levelled: never below the current file's bound (fewer sources at the same
+    // levels), and never the stored number (0 here, which would make the bound tiny).
+    let mut old = read_json(&out.join("model.json"));
+    let fitted = old["fitted"].as_object_mut().unwrap();
+    fitted["accuracy"]["format_version"] = serde_json::json!(1);
+    for s in fitted["selection"].as_array_mut().unwrap() {
+        let s = s.as_object_mut().unwrap();
+        for k in ["round", "weight", "penalty", "moved"] {
+            s.remove(k);
+        }
+        s.insert("bound".into(), serde_json::json!(0.0));
+    }
+    fitted.remove("selection_rounds");
+    fitted.remove("selection_records");
+    let old_model = dir.path().join("old-model.json");
+    fs::write(&old_model, serde_json::to_vec(&old).unwrap()).unwrap();
+    let q_old = dpsynth()
+        .args([
+            "query",
+            "--json",
+            "--marginal",
+            "sex,admission_type",
+            "--model",
+        ])
+        .arg(&old_model)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let q_old: serde_json::Value = serde_json::from_slice(&q_old).unwrap();
+    assert_eq!(q_old["error"]["estimate"], row["estimate"]);
+    assert_ne!(q_old["error"]["bound_method"], "selection");
+    if let Some(b) = q_old["error"]["bound"].as_f64() {
+        assert!(
+            b >= row["bound"].as_f64().unwrap() - 1e-12,
+            "{b} {}",
+            row["bound"]
+        );
+    }
     // A clique outside the file (a 4-way one) is computed the same way on demand.
     dpsynth()
         .args([

@@ -153,6 +153,13 @@ pub fn run(cmd: QueryCmd) -> Result<()> {
                 "error (L1 distance between the real and the model's shares, 0 to 2): estimated {est}; 95% bound {bound}{}",
                 if a.measured { "; measured directly" } else { "; not measured: the model infers it" }
             )?;
+            if fitted
+                .accuracy
+                .as_ref()
+                .is_some_and(|r| r.format_version < 2)
+            {
+                outln!("note: this model file's error bars predate session 12's bounds; the bound is recomputed from its measurements alone (its selection bounds were stored without their inputs), so some unmeasured tables have none")?;
+            }
         }
         None => outln!("error bars: none (the model file predates accuracy.json)")?,
     }

@@ -596,7 +596,9 @@ fn run_aim<O: MarginalOracle>(
         estimation: report,
         phases,
         workload: workload.cliques.iter().map(|(c, _)| c.clone()).collect(),
-        selection,
+        selection: selection.bounds,
+        selection_rounds: selection.rounds,
+        selection_records: selection.records,
         summed,
         accuracy: None,
     })

@@ -8,30 +8,26 @@
 
 use crate::marginal::{Clique, MarginalTable};
 use crate::model::accuracy::{
-    final_answers, noise_l1_quantile, sampling_slack, selection_bound, SelectionBound,
-    SelectionRound, SELECTION_SAMPLE_FACTOR,
+    final_answers, SelectionBound, SelectionRound, ROUND_SHARE, SAMPLE_SHARE,
+    SELECTION_SAMPLE_FACTOR,
 };
 use crate::model::GraphicalModel;
 
 /// Confidence of the bounds in `accuracy.json`.
 pub const CONFIDENCE: f64 = 0.95;
 
-/// Share of `1 - CONFIDENCE` a selection bound may use (the rest goes to the total's noise
-/// when the bound is turned into a share): [`SAMPLE_ALPHA`] for the sampled final answers,
-/// the rest split evenly between the Gumbel gap and the winner's measurement noise
-/// ([`ROUND_ALPHA`] each; proofs/accuracy.md, "Sampled final answers").
+/// Failure probability of a selection bound that is a clique's only source, at the full
+/// clique level `0.8 (1 - CONFIDENCE)` (the rest goes to the total's noise). A stated bound
+/// that ranges over several sources gives each a fraction of it (`accuracy::Levels`;
+/// proofs/accuracy.md, "One level for several bounds").
 const SELECTION_ALPHA: f64 = 0.8 * (1.0 - CONFIDENCE);
 
-/// Failure probability of one sampled final answer's slack ([`sampling_slack`]): a tenth
-/// of [`SELECTION_ALPHA`], taken from every bound alike (whether a candidate is sampled
-/// depends on the final model, so its share cannot depend on that; moved every
-/// unsampled bound up by under 1%: docs/performance.md).
-pub const SAMPLE_ALPHA: f64 = 0.1 * SELECTION_ALPHA;
-
-/// Share of each round's two events (the Gumbel gap, the winner's noise), made
-/// simultaneous over the rounds by [`SelectionRound::rounds`].
-const ROUND_ALPHA: f64 = (SELECTION_ALPHA - SAMPLE_ALPHA) / 2.0;
-const _: () = assert!(SAMPLE_ALPHA > 0.0 && ROUND_ALPHA > 0.0);
+/// Failure probability of one sampled final answer's slack
+/// ([`crate::model::accuracy::sampling_slack`]) in a selection bound at [`SELECTION_ALPHA`]:
+/// [`SAMPLE_SHARE`] of it (for measuring the slack, `examples/final_answers_cost.rs`; the
+/// report scales it with the bound's level).
+pub const SAMPLE_ALPHA: f64 = SAMPLE_SHARE * SELECTION_ALPHA;
+const _: () = assert!(SAMPLE_ALPHA > 0.0 && ROUND_SHARE > 0.0);
 
 /// Seed of the records drawn from the final model for its costly answers: a public
 /// constant, fixed before any data is seen (simulation randomness, independent of the
@@ -47,19 +43,40 @@ pub struct Scored<'a> {
     pub estimate: &'a MarginalTable,
 }
 
-/// Per candidate, the bound from the latest round that scored it, and the model's answer in
-/// that round (to add how far the model moved afterwards).
+/// What the selection steps leave for the report: per candidate its inputs from the latest
+/// round that scored it, the rounds, and the records drawn from the final model. Bounds are
+/// computed from them at the level the report gives each
+/// ([`crate::model::accuracy::SelectionEvidence::bound`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SelectionRecord {
+    pub bounds: Vec<SelectionBound>,
+    pub rounds: Vec<SelectionRound>,
+    pub records: usize,
+}
+
+/// A candidate's latest round (index), weight, penalty and the model's answer then.
+struct Latest {
+    round: usize,
+    weight: f64,
+    penalty: f64,
+    before: Vec<f64>,
+}
+
+/// Per candidate, the inputs of its bound from the latest round that scored it, and the
+/// model's answer in that round (to add how far the model moved afterwards).
 #[derive(Default)]
 pub struct SelectionTracker {
     /// Rounds the bounds are made simultaneous over (at least the rounds that will run).
     rounds: usize,
-    latest: std::collections::BTreeMap<Clique, (f64, Vec<f64>)>,
+    played: Vec<SelectionRound>,
+    latest: std::collections::BTreeMap<Clique, Latest>,
 }
 
 impl SelectionTracker {
     pub fn new(rounds: usize) -> Self {
         SelectionTracker {
             rounds: rounds.max(1),
+            played: Vec::new(),
             latest: Default::default(),
         }
     }
@@ -76,67 +93,79 @@ impl SelectionTracker {
         winner_sigma: f64,
     ) {
         let w = &scored[winner];
-        let half = ROUND_ALPHA;
         let fit: f64 = winner_noisy
             .iter()
             .zip(&w.estimate.values)
             .map(|(y, p)| (y - p).abs())
             .sum();
-        let sd = vec![winner_sigma; winner_noisy.len()];
-        let round = SelectionRound {
+        let index = self.played.len();
+        self.played.push(SelectionRound {
             scale,
             candidates: scored.len(),
             rounds: self.rounds,
             winner_weight: w.weight,
             winner_penalty: w.penalty,
-            winner_error_bound: fit + noise_l1_quantile(&sd, half / self.rounds as f64),
-        };
+            winner_fit: fit,
+            winner_sigma,
+            winner_cells: winner_noisy.len(),
+        });
         for s in scored {
-            let b = selection_bound(&round, s.weight, s.penalty, half);
-            self.latest
-                .insert(s.clique.clone(), (b, s.estimate.values.clone()));
+            self.latest.insert(
+                s.clique.clone(),
+                Latest {
+                    round: index,
+                    weight: s.weight,
+                    penalty: s.penalty,
+                    before: s.estimate.values.clone(),
+                },
+            );
         }
     }
 
-    /// The bounds against the final model: each round's bound plus how far the model's
-    /// answer moved since that round (triangle inequality). The costly candidates' final
-    /// answers are sampled ([`SelectionTracker::finish_with`] with
+    /// The candidates' inputs against the final model: each round's plus how far the
+    /// model's answer moved since that round (triangle inequality). The costly candidates'
+    /// final answers are sampled ([`SelectionTracker::finish_with`] with
     /// [`SELECTION_SAMPLE_FACTOR`] and [`SELECTION_SAMPLE_SEED`]).
-    pub fn finish(self, model: &GraphicalModel) -> Vec<SelectionBound> {
+    pub fn finish(self, model: &GraphicalModel) -> SelectionRecord {
         self.finish_with(model, SELECTION_SAMPLE_FACTOR, SELECTION_SAMPLE_SEED)
     }
 
     /// [`SelectionTracker::finish`] with `factor` records per record of the model's total
     /// drawn with `seed` for the costly candidates (`factor` 0: every answer exact). A
-    /// sampled answer's distance is an unbiased-or-larger estimate of the exact one, so
-    /// [`sampling_slack`] at [`SAMPLE_ALPHA`] makes it an upper bound (proofs/accuracy.md,
+    /// sampled answer's distance is an unbiased-or-larger estimate of the exact one, so the
+    /// report adds [`crate::model::accuracy::sampling_slack`] for it (proofs/accuracy.md,
     /// "Sampled final answers").
-    pub fn finish_with(
-        self,
-        model: &GraphicalModel,
-        factor: usize,
-        seed: u64,
-    ) -> Vec<SelectionBound> {
+    pub fn finish_with(self, model: &GraphicalModel, factor: usize, seed: u64) -> SelectionRecord {
         let cliques: Vec<Clique> = self.latest.keys().cloned().collect();
         let finals = final_answers(model, &cliques, factor, seed);
-        let slack = sampling_slack(model.total(), finals.records, SAMPLE_ALPHA);
-        self.latest
+        let bounds = self
+            .latest
             .into_iter()
             .zip(finals.answers)
             .zip(finals.sampled)
-            .filter_map(|(((clique, (b, before)), after), sampled)| {
-                let moved: f64 = before
+            .filter_map(|(((clique, l), after), sampled)| {
+                let moved: f64 = l
+                    .before
                     .iter()
                     .zip(&after?.values)
                     .map(|(x, y)| (x - y).abs())
                     .sum();
                 Some(SelectionBound {
                     clique,
-                    bound: b + moved + if sampled { slack } else { 0.0 },
+                    bound: None,
                     sampled,
+                    round: Some(l.round),
+                    weight: l.weight,
+                    penalty: l.penalty,
+                    moved,
                 })
             })
-            .collect()
+            .collect();
+        SelectionRecord {
+            bounds,
+            rounds: self.played,
+            records: finals.records,
+        }
     }
 }
 
@@ -145,9 +174,10 @@ mod tests {
     use super::*;
 
     /// The selection's failure probability is split, not added to: two round events and
-    /// the sampled answers use exactly `SELECTION_ALPHA` (proofs/accuracy.md).
+    /// the sampled answers use exactly the bound's level (proofs/accuracy.md).
     #[test]
     fn failure_probability_is_split_exactly() {
-        assert!((2.0 * ROUND_ALPHA + SAMPLE_ALPHA - SELECTION_ALPHA).abs() < 1e-15);
+        assert!((2.0 * ROUND_SHARE + SAMPLE_SHARE - 1.0).abs() < 1e-15);
+        assert!((SAMPLE_ALPHA - 0.1 * SELECTION_ALPHA).abs() < 1e-15);
     }
 }

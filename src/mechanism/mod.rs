@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::marginal::{Clique, Domain, MarginalTable, OracleError};
 use crate::model::accuracy::{
     combine_supported, AccuracyReport, BootstrapOptions, CliqueAccuracy, DomainMap, ReportInputs,
-    SelectionBound, Supported,
+    SelectionBound, SelectionEvidence, SelectionRound, Supported,
 };
 use crate::model::{
     EstimationOptions, EstimationReport, GraphicalModel, Measurement, ModelError, Sampler,
@@ -138,9 +138,18 @@ pub struct Fitted {
     /// workload, MST's pairs (public).
     #[serde(default)]
     pub workload: Vec<Clique>,
-    /// Bounds from the selection steps (model domain, counts, against the final model).
+    /// The selection steps' record of every scored candidate (model domain, counts, against
+    /// the final model), from which the report computes its bounds at the levels it needs
+    /// (proofs/accuracy.md, "One level for several bounds"). Model files written before
+    /// session 12 hold finished bounds without their inputs: the report skips them.
     #[serde(default)]
     pub selection: Vec<SelectionBound>,
+    /// The rounds [`SelectionBound::round`] indexes (empty in older model files).
+    #[serde(default)]
+    pub selection_rounds: Vec<SelectionRound>,
+    /// Records drawn from the final model for the sampled selection answers (0: none).
+    #[serde(default)]
+    pub selection_records: usize,
     /// Indices of measurements taken over the original domain and summed over merged values
     /// (the one-ways before compression): a merged cell carries `k` cells' noise.
     #[serde(default)]
@@ -217,8 +226,19 @@ impl Fitted {
             measurements: &self.measurements,
             cell_sd,
             map,
-            selection: &self.selection,
+            selection: SelectionEvidence {
+                bounds: &self.selection,
+                rounds: &self.selection_rounds,
+                records: self.selection_records,
+            },
             cliques: &self.workload,
+            // The schema's sizes (public): the original codes the groups stand for.
+            public_sizes: self
+                .compression
+                .groups
+                .iter()
+                .map(|g| g.iter().map(Vec::len).sum())
+                .collect(),
             confidence: evidence::CONFIDENCE,
             bootstrap: BootstrapOptions {
                 replicates,
@@ -227,6 +247,14 @@ impl Fitted {
                 answer_sample: crate::model::accuracy::ANSWER_SAMPLE_FACTOR,
             },
         }
+    }
+
+    /// Runs `f` on the inputs [`Fitted::assess`] builds its report from (bootstrap seed 0,
+    /// one replicate): for measuring the bounds' rules (`examples/bound_levels.rs`).
+    pub fn with_report_inputs<R>(&self, f: impl FnOnce(&ReportInputs) -> R) -> R {
+        let cell_sd = self.cell_sd();
+        let map = self.domain_map(&cell_sd);
+        f(&self.report_inputs(&cell_sd, &map, 0, 1))
     }
 
     /// Computes the error bars (`accuracy.json`) from the DP outputs in `self` only:

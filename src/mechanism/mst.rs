@@ -222,7 +222,7 @@ fn run_mst<O: MarginalOracle>(
     let (model, report) = estimate(&cdomain, &measurements, &est, None)?;
     progress.finish();
     phases.push(("estimation".to_string(), t.elapsed()));
-    let selection = tracker.map_or_else(Vec::new, |t: SelectionTracker| t.finish(&model));
+    let selection = tracker.map_or_else(Default::default, |t: SelectionTracker| t.finish(&model));
 
     Ok(Fitted {
         mechanism: "mst".into(),
@@ -236,7 +236,9 @@ fn run_mst<O: MarginalOracle>(
         estimation: report,
         phases,
         workload: crate::marginal::all_k_way(d, 2),
-        selection,
+        selection: selection.bounds,
+        selection_rounds: selection.rounds,
+        selection_records: selection.records,
         summed: (0..d).collect(),
         accuracy: None,
     })

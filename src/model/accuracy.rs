@@ -47,7 +47,9 @@ use crate::marginal::{Clique, Domain, MarginalTable};
 
 /// Format tag of `accuracy.json`.
 pub const ACCURACY_FORMAT: &str = "dpsynth-accuracy";
-pub const ACCURACY_VERSION: u32 = 1;
+/// 2 (session 12): every stated bound is one union bound over sources fixed by public
+/// structure ([`Levels`]); version 1 stated the smallest of several full-level bounds.
+pub const ACCURACY_VERSION: u32 = 2;
 
 /// `sqrt(2 / pi)`: the mean absolute value of a standard normal.
 pub const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
@@ -59,6 +61,11 @@ pub const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 pub fn noise_l1_quantile(cell_sd: &[f64], alpha: f64) -> f64 {
     let sum: f64 = cell_sd.iter().sum();
     let sq: f64 = cell_sd.iter().map(|s| s * s).sum();
+    l1_quantile_from_sums(sum, sq, alpha)
+}
+
+/// [`noise_l1_quantile`] from `sum s_i` and `sum s_i^2`.
+fn l1_quantile_from_sums(sum: f64, sq: f64, alpha: f64) -> f64 {
     SQRT_2_OVER_PI * sum + (2.0 * (1.0 / alpha).ln() * sq).sqrt()
 }
 
@@ -141,8 +148,10 @@ pub fn measured_bound(model_answer: &[f64], supported: &Supported, alpha: f64) -
 
 /// What one exponential-mechanism round reveals about every candidate it scored, for
 /// quality scores `q_r = w_r (||M_r(D) - M_r(p)||_1 - penalty_r)` (AIM's; MST's is the
-/// case `w = 1`, `penalty = 0`).
-#[derive(Clone, Copy, Debug)]
+/// case `w = 1`, `penalty = 0`). Kept whole (not as a finished bound) so that a bound can
+/// be recomputed at whatever level the report gives it (proofs/accuracy.md, "One level for
+/// several bounds").
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SelectionRound {
     /// Gumbel scale of the noisy max, in score units.
     pub scale: f64,
@@ -154,33 +163,110 @@ pub struct SelectionRound {
     /// The winner's weight and penalty.
     pub winner_weight: f64,
     pub winner_penalty: f64,
-    /// Upper bound on `||M_w(D) - M_w(p)||_1` for the winner, from its noisy measurement:
-    /// `||y_w - M_w(p)||_1 + noise_l1_quantile(sd_w, alpha)`.
-    pub winner_error_bound: f64,
+    /// `||y_w - M_w(p)||_1`: the winner's noisy measurement against the round's model.
+    pub winner_fit: f64,
+    /// The winner's noise scale (every cell) and its number of cells.
+    pub winner_sigma: f64,
+    pub winner_cells: usize,
+}
+
+impl SelectionRound {
+    /// Upper bound on `||M_w(D) - M_w(p)||_1` for the winner except with probability
+    /// `alpha`: `||y_w - M_w(p)||_1 + noise_l1_quantile(sd_w, alpha)` with every cell's
+    /// standard deviation `winner_sigma` (the sums in closed form).
+    pub fn winner_error_bound(&self, alpha: f64) -> f64 {
+        let (s, n) = (self.winner_sigma, self.winner_cells as f64);
+        self.winner_fit + SQRT_2_OVER_PI * s * n + (2.0 * (1.0 / alpha).ln() * s * s * n).sqrt()
+    }
 }
 
 /// 95%-style bound on `||M_r(D) - M_r(p)||_1` for a candidate `r` of `round`, with `p` the
 /// model the round scored against: the exponential mechanism picks a candidate scoring below
 /// `q_r - b ln(m T / alpha)` with probability at most `alpha / T` (proofs/accuracy.md), so
-/// `w_r (E_r - pen_r) <= w_w (E_w - pen_w) + b ln(m T / alpha)`.
+/// `w_r (E_r - pen_r) <= w_w (E_w - pen_w) + b ln(m T / alpha)`, and `E_w` is bounded at
+/// `alpha / T` too: each of the two events holds in every round except with probability
+/// `alpha`.
 pub fn selection_bound(round: &SelectionRound, weight: f64, penalty: f64, alpha: f64) -> f64 {
-    let gap = round.scale
-        * ((round.candidates.max(1) as f64) * (round.rounds.max(1) as f64) / alpha).ln();
+    let t = round.rounds.max(1) as f64;
+    let gap = round.scale * ((round.candidates.max(1) as f64) * t / alpha).ln();
+    let winner = round.winner_error_bound(alpha / t);
     penalty
-        + (round.winner_weight * (round.winner_error_bound - round.winner_penalty) + gap)
+        + (round.winner_weight * (winner - round.winner_penalty) + gap)
             / weight.max(f64::MIN_POSITIVE)
 }
 
-/// An upper bound on a clique's L1 error (counts, against the final model) from a
-/// mechanism's selection steps.
+/// Share of a selection bound's failure probability for each of a round's two events (the
+/// Gumbel gap, the winner's noise), made simultaneous over the rounds
+/// ([`selection_bound`]); the rest, [`SAMPLE_SHARE`], is the sampled final answers'.
+pub const ROUND_SHARE: f64 = 0.45;
+/// Share of a selection bound's failure probability for its sampled final answer
+/// ([`sampling_slack`]), taken from every bound alike: whether a candidate is sampled
+/// depends on the final model (proofs/accuracy.md, "Sampled final answers").
+pub const SAMPLE_SHARE: f64 = 0.1;
+const _: () = assert!(2.0 * ROUND_SHARE + SAMPLE_SHARE <= 1.0);
+
+/// What the selection steps recorded about one candidate: the round that last scored it (an
+/// index into the run's [`SelectionRound`]s), its weight and penalty there, and how far the
+/// model's answer moved from that round's to the final model's. Enough to compute its bound
+/// at any level ([`SelectionEvidence::bound`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SelectionBound {
     pub clique: Clique,
-    pub bound: f64,
+    /// Model files written before session 12 stored the finished bound (counts, every event
+    /// at the full level) instead of its inputs; it cannot be recomputed at another level, so
+    /// the report ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<f64>,
     /// Whether the final model's answer in the bound was sampled (proofs/accuracy.md,
     /// "Sampled final answers"); false in model files written before it could be.
     #[serde(default)]
     pub sampled: bool,
+    /// Index of the round in [`SelectionEvidence::rounds`]; `None` in old model files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<usize>,
+    #[serde(default)]
+    pub weight: f64,
+    #[serde(default)]
+    pub penalty: f64,
+    /// `||M_r(p_t) - M_r(p)||_1`, the round's answer against the final model's (the drawn
+    /// records' scaled counts when `sampled`).
+    #[serde(default)]
+    pub moved: f64,
+}
+
+/// The selection steps' record as the report reads it: per candidate its inputs, the rounds
+/// they index, and the records drawn from the final model for the sampled answers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SelectionEvidence<'a> {
+    pub bounds: &'a [SelectionBound],
+    pub rounds: &'a [SelectionRound],
+    /// Records drawn from the final model (0: every final answer exact).
+    pub records: usize,
+}
+
+impl SelectionEvidence<'_> {
+    /// The bound (counts, model domain, against the final model of total `total`) of
+    /// `clique` with failure probability `alpha`, and whether it was sampled: the round's two
+    /// events at [`ROUND_SHARE`] of `alpha` each, the sampled answer's slack at
+    /// [`SAMPLE_SHARE`] (proofs/accuracy.md). One source: the tracker keeps one entry per
+    /// clique (the latest round's), sorted by clique, and one entry is read (found by binary
+    /// search; an entry out of order is not found, which only leaves a source unused). `None`
+    /// for a clique no round scored and for entries of old model files (no round inputs).
+    pub fn bound(&self, clique: &Clique, total: f64, alpha: f64) -> Option<(f64, bool)> {
+        let i = self
+            .bounds
+            .binary_search_by(|s| s.clique.cmp(clique))
+            .ok()?;
+        let s = &self.bounds[i];
+        let round = self.rounds.get(s.round?)?;
+        let slack = if s.sampled {
+            sampling_slack(total, self.records, SAMPLE_SHARE * alpha)
+        } else {
+            0.0
+        };
+        let b = selection_bound(round, s.weight, s.penalty, ROUND_SHARE * alpha);
+        Some((b + s.moved + slack, s.sampled))
+    }
 }
 
 /// The model's total and how far the true count may be from it.
@@ -1147,6 +1233,9 @@ pub struct Methods {
     pub measured_bound: String,
     pub selection_bound: String,
     pub superset_bound: String,
+    /// How one bound's failure probability is shared (empty in files before format 2).
+    #[serde(default)]
+    pub levels: String,
 }
 
 impl Methods {
@@ -1156,7 +1245,8 @@ impl Methods {
             estimate: "parametric bootstrap: records drawn from the fitted model, the same marginals measured on them with the same noise, the model refitted, and its answers compared with the drawn records; the error the release would have if the data followed the model (it cannot see dependencies the model lacks, so unmeasured marginals may be worse). Rows with estimate_sampled: the refits' answers to that marginal were the counts of bootstrap_answer_sample records per simulated record drawn from each refit (exact inference is costly for it), which can only raise the estimate, by about 1/(2 bootstrap_answer_sample) of itself".into(),
             measured_bound: "McKenna et al. 2022 (AIM), supported marginals: distance of the model's answer to the inverse-variance combination of the noisy measurements containing the marginal, plus a Gaussian-concentration bound on that combination's noise".into(),
             selection_bound: "McKenna et al. 2022 (AIM), unsupported marginals: the exponential mechanism's selection bounds every candidate's error by the winner's, which its noisy measurement bounds; plus how far the model moved since. Rows with bound_sampled: the final model's answer in that distance was the counts of records drawn from it (exact inference is costly for marginals that span its tree), and the bound adds a McDiarmid term for that sampling at a tenth of the selection's failure probability, so it still holds at the stated confidence".into(),
-            superset_bound: "the bound of a larger marginal containing this one (summing cells never increases an L1 distance)".into(),
+            superset_bound: "the measured or selection bound of one larger reported marginal containing this one, the one with the fewest cells in the schema (summing cells never increases an L1 distance)".into(),
+            levels: "each stated bound holds at the file's confidence as a whole: of its failure probability 1 - confidence, 20% goes to the record count's interval, 8% is reserved for the merged rare values' term and the rest is split evenly over the bounds it is the smallest of (its own measured and selection bounds, and one larger marginal's two when the file reports one): a union bound over a number of bounds fixed by public structure".into(),
         }
     }
 }
@@ -1166,8 +1256,11 @@ pub struct ReportInputs<'a> {
     pub measurements: &'a [Measurement],
     pub cell_sd: &'a [Vec<f64>],
     pub map: &'a dyn DomainMap,
-    /// Selection bounds (counts, model domain, against the final model).
-    pub selection: &'a [SelectionBound],
+    /// The selection steps' record (counts, model domain, against the final model).
+    pub selection: SelectionEvidence<'a>,
+    /// Per attribute, its number of values in the schema (public): the rule that picks the
+    /// superset a clique may inherit a bound from reads these, never a noisy output.
+    pub public_sizes: Vec<usize>,
     /// Cliques to report besides all one- and two-way ones (e.g. the workload).
     pub cliques: &'a [Clique],
     pub confidence: f64,
@@ -1187,13 +1280,11 @@ impl AccuracyReport {
     /// Computes the report: bounds for measured cliques, estimates (and bounds where
     /// available) for every one- and two-way clique and for `inputs.cliques`.
     pub fn build(model: &GraphicalModel, inputs: &ReportInputs) -> Result<Self, ModelError> {
-        let alpha = 1.0 - inputs.confidence;
+        let levels = Levels::new(inputs.confidence);
         let domain = model.domain();
         let released = inputs.map.released();
         let d = domain.len();
-        // Split alpha: most to the marginal's own noise, the rest to the total.
-        let (alpha_m, alpha_n) = (0.8 * alpha, 0.2 * alpha);
-        let total = total_estimate(model, inputs.cell_sd, alpha_n);
+        let total = total_estimate(model, inputs.cell_sd, levels.total);
         let names = |c: &Clique| -> Vec<String> {
             c.attrs()
                 .iter()
@@ -1216,8 +1307,9 @@ impl AccuracyReport {
             else {
                 continue;
             };
-            let b =
-                measured_bound(&ans.values, &sup, alpha_m) + inputs.map.expansion_bound(c, alpha_m);
+            // One source (this measured bound alone) and the expansion term.
+            let b = measured_bound(&ans.values, &sup, levels.per_source(1))
+                + inputs.map.expansion_bound(c, levels.expansion);
             let sigma = inputs
                 .measurements
                 .iter()
@@ -1254,7 +1346,7 @@ impl AccuracyReport {
             &cliques,
             &inputs.bootstrap,
         )?;
-        let bounds = clique_bounds(model, inputs, &cliques, &total, alpha_m);
+        let bounds = clique_bounds(model, inputs, &cliques, &total, &levels);
         let sampled = estimates_sampled(model, &cliques, &inputs.bootstrap);
         let rows: Vec<CliqueAccuracy> = cliques
             .iter()
@@ -1372,8 +1464,11 @@ impl AccuracyReport {
     }
 
     /// Error bars for any clique: the report's row if it has one, else computed the same
-    /// way (the bootstrap with the report's seed, so figures agree with the file), with a
-    /// superset bound from the report's rows when that is smaller.
+    /// way (the bootstrap with the report's seed, so figures agree with the file; the bound
+    /// by [`clique_bound`]'s rule, over the report's cliques). A report older than
+    /// [`ACCURACY_VERSION`] 2 stated the smallest of several bounds each at the full level,
+    /// which is not proven at its confidence (proofs/accuracy.md): its rows keep their
+    /// estimate and get their bound recomputed.
     pub fn for_clique(
         &self,
         model: &GraphicalModel,
@@ -1386,41 +1481,57 @@ impl AccuracyReport {
             .iter()
             .map(|&a| released.name(a).to_string())
             .collect();
-        if let Some(row) = self.clique(&columns) {
+        let row = self.clique(&columns);
+        if let (Some(row), true) = (row, self.format_version >= 2) {
             return Ok(row.clone());
         }
-        let alpha = 0.8 * (1.0 - self.confidence);
-        let (measured, mut best) = direct_bound(model, inputs, clique, &self.total, alpha);
-        for row in &self.cliques {
-            let inside = columns.iter().all(|c| row.columns.contains(c));
-            if let (true, Some(b)) = (inside, row.bound) {
-                if best.is_none_or(|(cur, _, _)| b < cur) {
-                    best = Some((b, BoundMethod::Superset, row.bound_sampled));
-                }
-            }
-        }
+        let levels = Levels::new(self.confidence);
+        let reported: Vec<Clique> = self
+            .cliques
+            .iter()
+            .filter_map(|r| {
+                let attrs: Option<Vec<usize>> =
+                    r.columns.iter().map(|c| released.index_of(c)).collect();
+                attrs.map(Clique::new)
+            })
+            .collect();
+        let superset = chosen_superset(clique, &reported, &inputs.public_sizes);
+        let (measured, best) = clique_bound(
+            model,
+            inputs,
+            &Sources::of(model, inputs, clique),
+            superset.map(|s| Sources::of(model, inputs, s)).as_ref(),
+            &self.total,
+            &levels,
+        );
         let opts = BootstrapOptions {
             replicates: self.bootstrap_replicates,
             seed: self.bootstrap_seed,
             answer_sample: self.bootstrap_answer_sample,
             ..inputs.bootstrap.clone()
         };
-        let estimate = bootstrap_errors(
-            model,
-            inputs.measurements,
-            inputs.cell_sd,
-            inputs.map,
-            std::slice::from_ref(clique),
-            &opts,
-        )?
-        .pop()
-        .flatten();
-        let sampled = estimates_sampled(model, std::slice::from_ref(clique), &opts)[0];
+        let (estimate, estimate_sampled) = match row {
+            Some(row) => (row.estimate, row.estimate_sampled),
+            None => {
+                let estimate = bootstrap_errors(
+                    model,
+                    inputs.measurements,
+                    inputs.cell_sd,
+                    inputs.map,
+                    std::slice::from_ref(clique),
+                    &opts,
+                )?
+                .pop()
+                .flatten();
+                let sampled = estimates_sampled(model, std::slice::from_ref(clique), &opts)[0];
+                (estimate, sampled && estimate.is_some())
+            }
+        };
         Ok(CliqueAccuracy {
             columns,
             cells: clique.cells(released),
             measured,
-            estimate_sampled: sampled && estimate.is_some(),
+            estimate_sampled,
             estimate,
             bound: best.map(|(b, _, _)| b),
             bound_method: best.map(|(_, m, _)| m),
@@ -1439,78 +1550,174 @@ impl AccuracyReport {
     }
 }
 
+/// Share of `1 - confidence` for the total's interval ([`total_estimate`]); the rest,
+/// `alpha_m`, is each clique's bound's.
+pub const TOTAL_SHARE: f64 = 0.2;
+/// Share of `alpha_m` for the merged values' expansion term
+/// ([`DomainMap::expansion_bound`]), reserved in every bound: whether any value is merged
+/// depends on noisy one-ways, so a share that depended on it would not be fixed in advance.
+pub const EXPANSION_SHARE: f64 = 0.1;
+
+/// How a stated bound's failure probability `1 - confidence` is spent (proofs/accuracy.md,
+/// "One level for several bounds"): the total's interval, the expansion term, and the rest
+/// split evenly over the bound's possible sources, a number fixed by public structure.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Levels {
+    pub total: f64,
+    pub expansion: f64,
+    /// Shared by the sources of one bound.
+    pub sources: f64,
+}
+
+impl Levels {
+    pub fn new(confidence: f64) -> Self {
+        let alpha = 1.0 - confidence;
+        let alpha_m = (1.0 - TOTAL_SHARE) * alpha;
+        Levels {
+            total: TOTAL_SHARE * alpha,
+            expansion: EXPANSION_SHARE * alpha_m,
+            sources: (1.0 - EXPANSION_SHARE) * alpha_m,
+        }
+    }
+
+    /// Each source's failure probability in a bound with `j` possible sources.
+    pub fn per_source(&self, j: usize) -> f64 {
+        self.sources / j.max(1) as f64
+    }
+}
+
 /// A bound (share), how it was obtained, and whether it rests on a sampled final answer
 /// (proofs/accuracy.md, "Sampled final answers").
 type Bound = (f64, BoundMethod, bool);
 
-/// A clique's own bound (share) and method, and whether a measurement supports it: the
-/// measured bound and the selection bound, whichever is smaller.
-fn direct_bound(
+/// What a clique's own two bounds are made of, so that they can be evaluated at any level:
+/// the measured bound's fit `||M_c(p) - y_bar||_1` with the sums of its noise's per-cell
+/// standard deviations and their squares, and the clique's selection record.
+pub struct Sources {
+    pub clique: Clique,
+    /// Whether a measurement contains the clique.
+    pub supported: bool,
+    /// `(fit, sum s_i, sum s_i^2)` when supported and answerable.
+    pub measured: Option<(f64, f64, f64)>,
+}
+
+impl Sources {
+    pub fn of(model: &GraphicalModel, inputs: &ReportInputs, c: &Clique) -> Self {
+        let supported = combine_supported(model.domain(), c, inputs.measurements, inputs.cell_sd);
+        let measured = supported.as_ref().and_then(|sup| {
+            let ans = model.try_project(c).ok()?;
+            let fit: f64 = ans
+                .values
+                .iter()
+                .zip(&sup.values)
+                .map(|(a, y)| (a - y).abs())
+                .sum();
+            let sum = sup.cell_sd.iter().sum();
+            let sq = sup.cell_sd.iter().map(|s| s * s).sum();
+            Some((fit, sum, sq))
+        });
+        Sources {
+            clique: c.clone(),
+            supported: supported.is_some(),
+            measured,
+        }
+    }
+
+    /// The measured and the selection bound (counts, model domain), each failing with
+    /// probability at most `alpha`.
+    pub fn at(
+        &self,
+        model: &GraphicalModel,
+        inputs: &ReportInputs,
+        alpha: f64,
+    ) -> (Option<f64>, Option<(f64, bool)>) {
+        let measured = self
+            .measured
+            .map(|(fit, sum, sq)| fit + l1_quantile_from_sums(sum, sq, alpha));
+        let selection = inputs.selection.bound(&self.clique, model.total(), alpha);
+        (measured, selection)
+    }
+}
+
+/// The reported clique a clique may inherit a bound from: among `reported` cliques that
+/// strictly contain it, the one with the fewest cells by the schema's sizes (`public_sizes`),
+/// ties by the cliques' order. A rule of public structure only, so the number of sources a
+/// bound ranges over is fixed before any noise is drawn (proofs/accuracy.md).
+pub fn chosen_superset<'a>(
+    c: &Clique,
+    reported: &'a [Clique],
+    public_sizes: &[usize],
+) -> Option<&'a Clique> {
+    let cells = |s: &Clique| -> f64 {
+        s.attrs()
+            .iter()
+            .map(|&a| public_sizes.get(a).copied().unwrap_or(1).max(1) as f64)
+            .product()
+    };
+    reported
+        .iter()
+        .filter(|s| s.len() > c.len() && c.is_subset_of(s))
+        .min_by(|a, b| cells(a).total_cmp(&cells(b)).then(a.cmp(b)))
+}
+
+/// A clique's stated bound (share) and method, and whether a measurement supports it: the
+/// smallest of its own measured and selection bounds and, when `superset` is given, of that
+/// clique's two (marginalising never increases an L1 distance), each source at
+/// `levels.per_source(J)` with `J` = 2 or 4 possible sources; plus the clique's expansion
+/// term at `levels.expansion`; as a share with the total at `levels.total`. By a union
+/// bound over those events the stated bound fails with probability at most
+/// `1 - confidence` (proofs/accuracy.md, "One level for several bounds").
+fn clique_bound(
     model: &GraphicalModel,
     inputs: &ReportInputs,
-    c: &Clique,
+    own: &Sources,
+    superset: Option<&Sources>,
     total: &TotalEstimate,
-    alpha: f64,
+    levels: &Levels,
 ) -> (bool, Option<Bound>) {
-    let expansion = inputs.map.expansion_bound(c, alpha);
-    let sel = selection_for(inputs.selection, c).map(|(s, sampled)| (s + expansion, sampled));
-    let supported = combine_supported(model.domain(), c, inputs.measurements, inputs.cell_sd);
-    let measured = supported.as_ref().and_then(|sup| {
-        let ans = model.try_project(c).ok()?;
-        Some(measured_bound(&ans.values, sup, alpha) + expansion)
-    });
-    let best = match (measured, sel) {
-        (Some(b), Some((s, sampled))) if s < b => Some((s, BoundMethod::Selection, sampled)),
-        (Some(b), _) => Some((b, BoundMethod::Measured, false)),
-        (None, Some((s, sampled))) => Some((s, BoundMethod::Selection, sampled)),
-        (None, None) => None,
-    };
+    let alpha = levels.per_source(if superset.is_some() { 4 } else { 2 });
+    let (m, s) = own.at(model, inputs, alpha);
+    let mut found: Vec<(f64, BoundMethod, bool)> = Vec::new();
+    found.extend(m.map(|b| (b, BoundMethod::Measured, false)));
+    found.extend(s.map(|(b, sampled)| (b, BoundMethod::Selection, sampled)));
+    if let Some(sup) = superset {
+        let (m, s) = sup.at(model, inputs, alpha);
+        found.extend(m.map(|b| (b, BoundMethod::Superset, false)));
+        found.extend(s.map(|(b, sampled)| (b, BoundMethod::Superset, sampled)));
+    }
+    let best = found
+        .into_iter()
+        .reduce(|a, b| if b.0 < a.0 { b } else { a });
+    let expansion = inputs.map.expansion_bound(&own.clique, levels.expansion);
     (
-        supported.is_some(),
-        best.map(|(b, m, sampled)| (share_bound(b, total), m, sampled)),
+        own.supported,
+        best.map(|(b, m, sampled)| (share_bound(b + expansion, total), m, sampled)),
     )
 }
 
-/// For each clique: whether it is measured, and its best bound (share) with the method.
+/// For each clique: whether it is measured, and its stated bound (share) with the method
+/// ([`clique_bound`], inheriting from [`chosen_superset`] among `cliques`).
 fn clique_bounds(
     model: &GraphicalModel,
     inputs: &ReportInputs,
     cliques: &[Clique],
     total: &TotalEstimate,
-    alpha: f64,
+    levels: &Levels,
 ) -> Vec<(bool, Option<Bound>)> {
-    // Direct bounds first.
-    let direct: Vec<(bool, Option<Bound>)> = cliques
+    let sources: Vec<Sources> = cliques
         .par_iter()
-        .map(|c| direct_bound(model, inputs, c, total, alpha))
+        .map(|c| Sources::of(model, inputs, c))
         .collect();
-    // Then superset bounds: a clique inherits the smallest bound of any reported superset.
+    let index: std::collections::HashMap<&Clique, usize> =
+        cliques.iter().enumerate().map(|(i, c)| (c, i)).collect();
     cliques
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let (measured, mut best) = direct[i];
-            for (j, s) in cliques.iter().enumerate() {
-                if j != i && c.is_subset_of(s) {
-                    if let Some((b, _, sampled)) = direct[j].1 {
-                        if best.is_none_or(|(cur, _, _)| b < cur) {
-                            best = Some((b, BoundMethod::Superset, sampled));
-                        }
-                    }
-                }
-            }
-            (measured, best)
+        .par_iter()
+        .zip(&sources)
+        .map(|(c, own)| {
+            let sup = chosen_superset(c, cliques, &inputs.public_sizes).map(|s| &sources[index[s]]);
+            clique_bound(model, inputs, own, sup, total, levels)
         })
         .collect()
-}
-
-/// The smallest selection bound recorded for `clique`, and whether it was sampled.
-fn selection_for(selection: &[SelectionBound], clique: &Clique) -> Option<(f64, bool)> {
-    selection
-        .iter()
-        .filter(|s| &s.clique == clique)
-        .map(|s| (s.bound, s.sampled))
-        .reduce(|a, b| if b.0 < a.0 { b } else { a })
 }
 
 fn summarise(rows: &[CliqueAccuracy]) -> Vec<SizeSummary> {
@@ -1879,17 +2086,201 @@ mod tests {
 
     #[test]
     fn selection_bound_is_the_papers_inequality() {
+        // No winner noise (sigma 0): its error bound is its fit, 100.
         let r = SelectionRound {
             scale: 2.0,
             candidates: 10,
             rounds: 5,
             winner_weight: 3.0,
             winner_penalty: 4.0,
-            winner_error_bound: 100.0,
+            winner_fit: 100.0,
+            winner_sigma: 0.0,
+            winner_cells: 12,
         };
         let b = selection_bound(&r, 1.5, 1.0, 0.05);
         let expect = 1.0 + (3.0 * 96.0 + 2.0 * (50.0f64 / 0.05).ln()) / 1.5;
         assert!((b - expect).abs() < 1e-9);
+    }
+
+    /// The fixture's model with a selection record (sorted by clique, as the tracker leaves
+    /// it): one round (5 candidates, 2 rounds planned) scoring {0,1,2} and {0,2} (sampled,
+    /// from 1,000 drawn records), plus a legacy entry for {0} (a finished bound without
+    /// inputs, as old model files hold).
+    fn selection_fixture() -> (Vec<SelectionBound>, Vec<SelectionRound>) {
+        let round = SelectionRound {
+            scale: 3.0,
+            candidates: 5,
+            rounds: 2,
+            winner_weight: 1.0,
+            winner_penalty: 50.0,
+            winner_fit: 400.0,
+            winner_sigma: 20.0,
+            winner_cells: 12,
+        };
+        let entry = |attrs: Vec<usize>, sampled: bool, weight: f64, moved: f64| SelectionBound {
+            clique: Clique::new(attrs),
+            bound: None,
+            sampled,
+            round: Some(0),
+            weight,
+            penalty: 60.0,
+            moved,
+        };
+        let mut legacy = entry(vec![0], false, 1.0, 0.0);
+        legacy.bound = Some(1.0);
+        legacy.round = None;
+        (
+            vec![
+                legacy,
+                entry(vec![0, 1, 2], false, 1.0, 10.0),
+                entry(vec![0, 2], true, 2.0, 30.0),
+            ],
+            vec![round],
+        )
+    }
+
+    /// A stated bound is the smallest of its possible sources each at the split level
+    /// `levels.per_source(J)` (J = 4 with a public superset, 2 without), never at the full
+    /// level: the minimum of several bounds each at `alpha_m` holds only at
+    /// `1 - J alpha_m - alpha_n` (proofs/accuracy.md, "One level for several bounds").
+    /// Before session 12 the report took the minimum at the full level, which this rejects.
+    #[test]
+    fn stated_bounds_split_the_level_over_their_sources() {
+        let (model, ms, cliques) = bootstrap_fixture();
+        let sd = uniform_cell_sd(&ms);
+        let domain = model.domain().clone();
+        let map = Identity(&domain);
+        let (bounds, rounds) = selection_fixture();
+        let inputs = ReportInputs {
+            measurements: &ms,
+            cell_sd: &sd,
+            map: &map,
+            selection: SelectionEvidence {
+                bounds: &bounds,
+                rounds: &rounds,
+                records: 1000,
+            },
+            public_sizes: vec![3, 4, 5],
+            cliques: &[],
+            confidence: 0.95,
+            bootstrap: BootstrapOptions {
+                replicates: 1,
+                seed: 1,
+                estimation: EstimationOptions::default(),
+                answer_sample: 0,
+            },
+        };
+        let levels = Levels::new(0.95);
+        let alpha_m = 0.8 * 0.05;
+        assert!((levels.total + levels.expansion + levels.sources - 0.05).abs() < 1e-15);
+        let total = total_estimate(&model, &sd, levels.total);
+        let stated = clique_bounds(&model, &inputs, &cliques, &total, &levels);
+        let at = |c: &Clique| &stated[cliques.iter().position(|x| x == c).unwrap()];
+        let measured = |c: &Clique, alpha: f64| {
+            let sup = combine_supported(&domain, c, &ms, &sd).unwrap();
+            measured_bound(&model.project(c).values, &sup, alpha)
+        };
+        let selection = |i: usize, alpha: f64| {
+            let b = &bounds[i];
+            let slack = if b.sampled {
+                sampling_slack(model.total(), 1000, 0.1 * alpha)
+            } else {
+                0.0
+            };
+            selection_bound(&rounds[0], b.weight, b.penalty, 0.45 * alpha) + b.moved + slack
+        };
+
+        // {0,1}: measured, one public superset ({0,1,2}, the only one): four sources.
+        let c01 = Clique::new([0, 1]);
+        let a4 = levels.per_source(4);
+        let expect = measured(&c01, a4).min(selection(1, a4));
+        let (supported, Some((b, _, _))) = *at(&c01) else {
+            panic!("{{0,1}} has a bound")
+        };
+        assert!(supported);
+        assert!((b - share_bound(expect, &total)).abs() < 1e-12, "{b}");
+        let full = measured(&c01, alpha_m).min(selection(1, alpha_m));
+        assert!(
+            b > share_bound(full, &total) + 1e-6,
+            "not at the full level"
+        );
+
+        // {0,2}: unmeasured, its own selection bound (sampled) against the superset's.
+        let c02 = Clique::new([0, 2]);
+        let (own, sup) = (selection(2, a4), selection(1, a4));
+        let (supported, Some((b, method, sampled))) = *at(&c02) else {
+            panic!("{{0,2}} has a bound")
+        };
+        assert!(!supported);
+        assert!((b - share_bound(own.min(sup), &total)).abs() < 1e-12);
+        assert_eq!(method == BoundMethod::Selection, own <= sup);
+        assert_eq!(sampled, own <= sup);
+
+        // {0,1,2}: no reported superset, so its two own sources at half the level each.
+        let c012 = Clique::new([0, 1, 2]);
+        let (_, Some((b, method, _))) = *at(&c012) else {
+            panic!("{{0,1,2}} has a bound")
+        };
+        assert_eq!(method, BoundMethod::Selection);
+        let expect = selection(1, levels.per_source(2));
+        assert!((b - share_bound(expect, &total)).abs() < 1e-12);
+
+        // {0}: the legacy entry (no round inputs) is no source; its measured bound is.
+        let c0 = Clique::new([0]);
+        assert_eq!(inputs.selection.bound(&c0, model.total(), a4), None);
+        let (_, Some((_, method, _))) = *at(&c0) else {
+            panic!("{{0}} has a bound")
+        };
+        assert_ne!(method, BoundMethod::Selection);
+    }
+
+    /// The superset a clique inherits from is fixed by public sizes and order alone: the
+    /// fewest cells, ties by the cliques' order; never the clique itself.
+    #[test]
+    fn the_inherited_superset_is_chosen_by_public_structure() {
+        let reported: Vec<Clique> = vec![
+            Clique::new([0]),
+            Clique::new([0, 1]),
+            Clique::new([0, 2]),
+            Clique::new([0, 1, 2]),
+        ];
+        let c = Clique::new([0]);
+        assert_eq!(
+            chosen_superset(&c, &reported, &[3, 4, 5]),
+            Some(&reported[1])
+        );
+        assert_eq!(
+            chosen_superset(&c, &reported, &[3, 5, 4]),
+            Some(&reported[2])
+        );
+        assert_eq!(
+            chosen_superset(&c, &reported, &[3, 4, 4]),
+            Some(&reported[1])
+        );
+        assert_eq!(chosen_superset(&reported[3], &reported, &[3, 4, 5]), None);
+    }
+
+    /// At a clique's full level (its only source), a selection bound is the one stated
+    /// before session 12: the round's two events at 0.45 of it and the sampled answer's
+    /// slack at 0.1.
+    #[test]
+    fn a_single_selection_source_keeps_its_split() {
+        let (bounds, rounds) = selection_fixture();
+        let ev = SelectionEvidence {
+            bounds: &bounds,
+            rounds: &rounds,
+            records: 1000,
+        };
+        let alpha = 0.04;
+        let (b, sampled) = ev.bound(&Clique::new([0, 2]), 5000.0, alpha).unwrap();
+        assert!(sampled);
+        let r = &rounds[0];
+        let winner = 400.0 + noise_l1_quantile(&[20.0; 12], 0.018 / 2.0);
+        let gap = 3.0 * (5.0 * 2.0 / 0.018f64).ln();
+        let expect =
+            60.0 + (winner - 50.0 + gap) / 2.0 + 30.0 + sampling_slack(5000.0, 1000, 0.004);
+        assert!((b - expect).abs() < 1e-9, "{b} {expect}");
+        assert!((r.winner_error_bound(0.009) - winner).abs() < 1e-9);
     }
 
     #[test]
