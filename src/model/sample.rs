@@ -210,7 +210,10 @@ impl Step {
         };
         let draws = match (&new_codes, new_attrs.first()) {
             (Some(codes), Some(&(a, _, _)))
-                if codes.iter().enumerate().all(|(i, &c)| c as usize == i % k.max(1)) =>
+                if codes
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &c)| c as usize == i % k.max(1)) =>
             {
                 Draws::Position(a)
             }
