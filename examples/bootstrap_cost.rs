@@ -1,12 +1,13 @@
 //! The cost and the stated errors of the error bars' bootstrap (`accuracy.json`) under
 //! different refit settings, on a released model.
 //!
-//! `cargo run --release --example bootstrap_cost -- MODEL.json [SEED[,SEED...]] [MAX_ITERS:TOL[:IPF_SWEEPS] ...]`
+//! `cargo run --release --example bootstrap_cost -- MODEL.json [SEED[,SEED...]] [MAX_ITERS:TOL[:IPF_SWEEPS[:MOVE_TOL]] ...]`
 //! `cargo run --release --example bootstrap_cost -- MODEL.json SEED refits [MAX_ITERS]`
 //! `cargo run --release --example bootstrap_cost -- MODEL.json SEED trace [MAX_ITERS]`
 //!
-//! The first form recomputes the error bars for each setting (default: today's `150:1e-6`,
-//! then the former `400:1e-6`, `2000:1e-6`, `5000:1e-9`) with the same bootstrap seed and prints the
+//! The first form recomputes the error bars for each setting (default: today's
+//! `mechanism::bootstrap_estimation`, then the former `400:1e-6`, `2000:1e-6`, `5000:1e-9`;
+//! `MOVE_TOL` sets `EstimationOptions::move_tol`, default today's, `off` none) with the same bootstrap seed and prints the
 //! wall and CPU time and the mean estimated L1 error per clique size, so that a cheaper
 //! setting can be checked to state errors no smaller than the converged ones. With several
 //! seeds it also prints the mean and standard deviation across seeds of each size's mean
@@ -231,21 +232,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return refits(&file.fitted, seed, iters);
     }
     let base = bootstrap_estimation();
-    let mut settings: Vec<(usize, f64, usize)> = Vec::new();
+    let mut settings: Vec<(usize, f64, usize, Option<f64>)> = Vec::new();
     for a in args.iter().skip(2) {
         let p: Vec<&str> = a.split(':').collect();
-        if !(2..=3).contains(&p.len()) {
-            return Err("a setting is MAX_ITERS:TOL[:IPF_SWEEPS]".into());
+        if !(2..=4).contains(&p.len()) {
+            return Err("a setting is MAX_ITERS:TOL[:IPF_SWEEPS[:MOVE_TOL]]".into());
         }
         let sweeps = p.get(2).map_or(Ok(base.ipf_sweeps), |s| s.parse())?;
-        settings.push((p[0].parse()?, p[1].parse()?, sweeps));
+        let move_tol = match p.get(3) {
+            Some(&"off") => None,
+            Some(s) => Some(s.parse()?),
+            None => base.move_tol,
+        };
+        settings.push((p[0].parse()?, p[1].parse()?, sweeps, move_tol));
     }
     if settings.is_empty() {
         settings = vec![
-            (150, 1e-6, 3),
-            (400, 1e-6, 3),
-            (2000, 1e-6, 3),
-            (5000, 1e-9, 3),
+            (base.max_iters, base.tol, base.ipf_sweeps, base.move_tol),
+            (400, 1e-6, 3, None),
+            (2000, 1e-6, 3, None),
+            (5000, 1e-9, 3, None),
         ];
     }
     let reps: usize = std::env::var("REPLICATES").map_or(Ok(2), |v| v.parse())?;
@@ -257,11 +263,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })?;
     // `DUMP=FILE`: the first report computed, as accuracy.json (to compare two builds).
     let mut dump = std::env::var("DUMP").ok();
-    for (iters, tol, sweeps) in settings {
+    for (iters, tol, sweeps, move_tol) in settings {
         let est = EstimationOptions {
             max_iters: iters,
             tol,
             ipf_sweeps: sweeps,
+            move_tol,
             ..base.clone()
         };
         // Per seed, the mean estimate of each clique size (for the spread across seeds).
@@ -283,7 +290,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect();
             by_seed.push(report.summary.iter().map(|s| s.mean_estimate).collect());
             println!(
-                "max_iters {iters} tol {tol:e} ipf_sweeps {sweeps} seed {seed} replicates {reps} answer_sample {answer_sample}: {secs:.1} s wall, {cpu:.1} s CPU; mean estimate {}",
+                "max_iters {iters} tol {tol:e} ipf_sweeps {sweeps} move_tol {move_tol:?} seed {seed} replicates {reps} answer_sample {answer_sample}: {secs:.1} s wall, {cpu:.1} s CPU; mean estimate {}",
                 means.join(", ")
             );
         }

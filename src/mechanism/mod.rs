@@ -106,6 +106,14 @@ impl MechanismError {
 /// - NIST AIM epsilon 1, seeds 7-9: 0.0194 / 0.0625 / 0.1301; 0.0193 / 0.0627 / 0.1306;
 ///   0.0193 / 0.0628 / 0.1311; sd 0.0011 / 0.0011 / 0.0012 (150 is 0.9 sd low in 3-way,
 ///   400 0.4 sd).
+///
+/// Not the noise-tied stop (session 12, `EstimationOptions::move_tol` 0.03 as AIM's final
+/// fit, `bootstrap_cost MODEL 7,8,9 150:1e-6:3:0.03`): it stopped the refits after 118-126
+/// iterations and cut the error bars' CPU by about a fifth, but the one-way estimates, which
+/// rise as the refit fits the noise, came out low: NIST epsilon 3 0.0091 against 0.0094 at
+/// 150 iterations (0.0088 / 0.0094 against 0.0093 / 0.0099 on seeds 8 and 9; sd 0.0004),
+/// while two- and three-way ones were 0.5-1.3% high; adult epsilon 10's one-way 0.0025-0.0026
+/// against 0.0027 after 600 iterations (seed 7).
 pub fn bootstrap_estimation() -> EstimationOptions {
     EstimationOptions {
         max_iters: 150,
