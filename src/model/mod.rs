@@ -72,7 +72,6 @@ mod plan;
 mod sample;
 mod spanning;
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use approx::{estimate_approximate, ApproxModel, ApproximateOptions};
@@ -584,25 +583,12 @@ fn warm_potentials(
         }
         return Ok(theta);
     }
-    // Moment matching: theta_C = log p_old(C) - log p_old(separator of C), the cliques
-    // side by side (each writes only its own range of `theta`; the same values).
+    // Moment matching: theta_C = log p_old(C) - log p_old(separator of C).
     let floor = f64::MIN_POSITIVE.ln();
     let log = |v: f64| if v > 0.0 { v.ln().max(floor) } else { floor };
-    let k = tree.cliques().len();
-    // Calibrate the old model here, not inside a parallel job: a rayon thread waiting in
-    // the calibration's own parallel loops could start another clique's job, which would
-    // then wait on the same `OnceLock` initialisation (a deadlock).
-    let _ = old.calibrated();
-    let mut parts = Vec::with_capacity(k);
-    let mut rest = theta.as_mut_slice();
-    for c in 0..k {
-        let (t, tail) = std::mem::take(&mut rest).split_at_mut(engine.range(c).len());
-        parts.push((c, t));
-        rest = tail;
-    }
-    parts.into_par_iter().for_each(|(c, t)| {
-        let clique = &tree.cliques()[c];
+    for (c, clique) in tree.cliques().iter().enumerate() {
         let m = old.project(clique);
+        let t = &mut theta[engine.range(c)];
         for (t, v) in t.iter_mut().zip(&m.values) {
             *t = log(*v);
         }
@@ -614,7 +600,7 @@ fn warm_potentials(
                 layout::SubsetLayout::for_attrs(clique.attrs(), &engine.shapes[c], sep.attrs());
             layout.add_expanded(t, &ls);
         }
-    });
+    }
     Ok(theta)
 }
 
