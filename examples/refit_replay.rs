@@ -23,7 +23,10 @@
 //! sampling; the data are read only to score, as `dpsynth evaluate` does). PRIVATE output:
 //! for the operator's measurements only. Also the refits' minor page faults, and two
 //! checksums (FNV-1a over bits) that must not change with a pure speed change: of every
-//! refit's and the final fit's loss traces, and of the final model's potentials.
+//! refit's and the final fit's loss traces, and of the final model's potentials. The
+//! refits' main-thread CPU is their sequential part (the main thread sleeps while rayon's
+//! threads work), so `main + (CPU - main) / threads` bounds their wall time on an idle
+//! machine from below whatever the load when measured.
 //! `REPLAY_NO_SCORE=1` skips the 3-way scoring (on NIST's models it costs more than the
 //! refits).
 
@@ -41,7 +44,7 @@ use dpsynth::schema::Schema;
 mod cpu;
 #[path = "common/replay.rs"]
 mod replay;
-use cpu::{cpu_seconds, fnv_bits, minor_faults, FNV_START};
+use cpu::{cpu_seconds, fnv_bits, minor_faults, thread_cpu_seconds, FNV_START};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -136,7 +139,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let fresh = std::env::var_os("REPLAY_FRESH").is_some();
         let mut est = Estimator::new();
         let (mut model, _) = est.estimate(&domain, &ms[..first], &fin, None)?;
-        let (t, c, f) = (Instant::now(), cpu_seconds(), minor_faults());
+        let (t, c, f, mc) = (
+            Instant::now(),
+            cpu_seconds(),
+            minor_faults(),
+            thread_cpu_seconds(),
+        );
         let (mut cal, mut iters, mut conv) = (0, 0, 0);
         let mut refit_loss = 0.0;
         let mut trace = FNV_START;
@@ -154,6 +162,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             est.recycle(std::mem::replace(&mut model, m));
         }
         let (rw, rc) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+        let main_cpu = thread_cpu_seconds() - mc;
         let faults = minor_faults() - f;
         let (t, c) = (Instant::now(), cpu_seconds());
         if fresh {
@@ -169,7 +178,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .fold(FNV_START, |h, p| fnv_bits(h, &p.values));
         let refits = ms.len() - first;
         println!(
-            "{setting}: refits {iters} iterations ({conv} of {refits} converged), {cal} calibrations, {rw:.1} s wall / {rc:.1} s CPU ({:.3} s per refit), {faults} page faults ({} per refit), summed loss {refit_loss:.1}; final fit {} iterations (converged {}), {} calibrations, {fw:.1} s / {fc:.1} s CPU, loss {:.2}; 3-way L1 {:.4}; checksums: losses {trace:016x}, final potentials {potentials:016x}",
+            "{setting}: refits {iters} iterations ({conv} of {refits} converged), {cal} calibrations, {rw:.1} s wall / {rc:.1} s CPU ({:.3} s per refit; main thread {main_cpu:.1} s CPU), {faults} page faults ({} per refit), summed loss {refit_loss:.1}; final fit {} iterations (converged {}), {} calibrations, {fw:.1} s / {fc:.1} s CPU, loss {:.2}; 3-way L1 {:.4}; checksums: losses {trace:016x}, final potentials {potentials:016x}",
             rc / refits.max(1) as f64,
             faults / refits.max(1) as u64,
             r.iterations,

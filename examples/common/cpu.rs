@@ -14,6 +14,22 @@ pub fn cpu_seconds() -> f64 {
     ticks / 100.0
 }
 
+/// CPU seconds (user + system) of the calling thread so far (Linux `/proc/thread-self`).
+/// Called on the main thread of a program that runs its parallel work on rayon's pool,
+/// this is its sequential part: the main thread sleeps while the pool's threads work.
+#[allow(dead_code)]
+pub fn thread_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0
+}
+
 /// Minor page faults of this process so far (Linux `/proc/self/stat`, field 10).
 #[allow(dead_code)]
 pub fn minor_faults() -> u64 {

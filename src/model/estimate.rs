@@ -585,7 +585,15 @@ impl Buffers {
     /// A buffer holding a copy of `x`.
     pub(crate) fn take_copy(&mut self, x: &[f64]) -> Vec<f64> {
         let mut v = self.take(x.len());
-        v.copy_from_slice(x);
+        // In chunks on rayon's threads for large vectors: a fresh buffer's pages are
+        // faulted in (and zeroed by the kernel) by whichever thread writes them first.
+        if x.len() >= PAR_CELLS && rayon::current_num_threads() > 1 {
+            v.par_chunks_mut(PAR_CELLS / 4)
+                .zip(x.par_chunks(PAR_CELLS / 4))
+                .for_each(|(d, s)| d.copy_from_slice(s));
+        } else {
+            v.copy_from_slice(x);
+        }
         v
     }
 
@@ -611,6 +619,19 @@ impl Buffers {
 
 /// Model size (cells) from which an objective's tree cliques are projected in parallel.
 const PAR_CELLS: usize = 1 << 16;
+
+/// [`kernels::mix`] in parallel chunks for large clique vectors (element-wise: the same
+/// values; the averaged marginals of a NIST model are a pass over millions of cells per
+/// step, which ran on one thread while the other waited).
+fn par_mix(dst: &mut [f64], t: f64, x: &[f64]) {
+    if dst.len() >= PAR_CELLS && rayon::current_num_threads() > 1 {
+        dst.par_chunks_mut(PAR_CELLS / 4)
+            .zip(x.par_chunks(PAR_CELLS / 4))
+            .for_each(|(d, x)| kernels::mix(d, t, x));
+    } else {
+        kernels::mix(dst, t, x);
+    }
+}
 
 /// Disjoint mutable slices of `buf` for increasing, non-overlapping `ranges`.
 fn split_ranges(
@@ -997,7 +1018,7 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
             if move_bound.is_some() {
                 moves.push(objective.noise_l1(&px_new, &px));
             }
-            kernels::mix(&mut x, tau, &mu_new);
+            par_mix(&mut x, tau, &mu_new);
             py = std::mem::replace(&mut px, px_new);
             std::mem::swap(theta, &mut th_new);
             std::mem::swap(mu, &mut mu_new);
@@ -1067,24 +1088,46 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
 pub(crate) fn decomposable_potentials(engine: &Engine, x: &[f64], theta: &mut [f64]) {
     let floor = f64::MIN_POSITIVE.ln();
     let ln = |v: f64| if v > 0.0 { v.ln().max(floor) } else { floor };
-    let mut sep = Vec::new();
-    for c in 0..engine.tree.cliques().len() {
-        let r = engine.range(c);
-        for (t, &v) in theta[r.clone()].iter_mut().zip(&x[r.clone()]) {
+    // `log x` everywhere, then each clique's separator term: the same operations per cell
+    // as clique by clique, with the logarithms in parallel chunks and the cliques side by
+    // side (each writes only its own range of `theta`).
+    let logs = |t: &mut [f64], x: &[f64]| {
+        for (t, &v) in t.iter_mut().zip(x) {
             *t = ln(v);
         }
-        if engine.tree.parent(c).is_some() {
-            let sep_clique = engine.tree.separator(c);
-            let layout = SubsetLayout::for_attrs(
-                engine.tree.cliques()[c].attrs(),
-                &engine.shapes[c],
-                sep_clique.attrs(),
-            );
-            sep.resize(layout.small_cells(), 0.0);
-            layout.sum_into(&x[r.clone()], &mut sep);
-            sep.iter_mut().for_each(|v| *v = -ln(*v));
-            layout.add_expanded(&mut theta[r], &sep);
+    };
+    let k = engine.tree.cliques().len();
+    if theta.len() < PAR_CELLS || rayon::current_num_threads() < 2 {
+        logs(theta, x);
+    } else {
+        theta
+            .par_chunks_mut(PAR_CELLS / 4)
+            .zip(x.par_chunks(PAR_CELLS / 4))
+            .for_each(|(t, x)| logs(t, x));
+    }
+    let separator_term = |c: usize, t: &mut [f64]| {
+        if engine.tree.parent(c).is_none() {
+            return;
         }
+        let layout = SubsetLayout::for_attrs(
+            engine.tree.cliques()[c].attrs(),
+            &engine.shapes[c],
+            engine.tree.separator(c).attrs(),
+        );
+        let mut sep = vec![0.0; layout.small_cells()];
+        layout.sum_into(&x[engine.range(c)], &mut sep);
+        sep.iter_mut().for_each(|v| *v = -ln(*v));
+        layout.add_expanded(t, &sep);
+    };
+    let ts = split_ranges(theta, (0..k).map(|c| engine.range(c)));
+    if x.len() < PAR_CELLS || rayon::current_num_threads() < 2 {
+        ts.into_iter()
+            .enumerate()
+            .for_each(|(c, t)| separator_term(c, t));
+    } else {
+        ts.into_par_iter()
+            .enumerate()
+            .for_each(|(c, t)| separator_term(c, t));
     }
 }
 

@@ -32,6 +32,9 @@ pub(crate) struct SubsetLayout {
 /// Big tables at least this large are split across rayon's threads.
 const PAR_CELLS: usize = 1 << 16;
 
+/// Big cells from which a chunk's piece of a [`KeptSplit`] is worth a walk of its own.
+const MIN_PIECE_CELLS: usize = 1 << 10;
+
 /// Kept runs at most this long are walked row by row with the width compiled in.
 const MAX_ROW_WIDTH: usize = 8;
 
@@ -141,6 +144,94 @@ impl Split {
             Some(r) if big_len != self.big_len => r,
             _ => &self.full,
         }
+    }
+}
+
+/// A layout whose outermost block is summed out, cut into chunks of small cells along its
+/// outermost kept block (see [`SubsetLayout::kept_split`]).
+struct KeptSplit {
+    /// Entries of the cut block per chunk (the last chunk may have fewer), of `size`.
+    per: usize,
+    size: usize,
+    /// Big and small cells per entry of the cut block.
+    big_stride: usize,
+    small_stride: usize,
+    /// Entries and big stride of the summed-out outermost block: a chunk's big cells are
+    /// one piece per entry, `piece_stride` apart.
+    pieces: usize,
+    piece_stride: usize,
+    /// The layout of one piece (the cut block shortened to `per`, no outermost block), and
+    /// of the last chunk's pieces when shorter.
+    full: SubsetLayout,
+    rest: Option<SubsetLayout>,
+}
+
+impl KeptSplit {
+    fn layout_for(&self, small_len: usize) -> &SubsetLayout {
+        match &self.rest {
+            Some(r) if small_len != self.per * self.small_stride => r,
+            _ => &self.full,
+        }
+    }
+
+    /// Where chunk `i`'s piece `t` starts in the big table.
+    fn piece_start(&self, i: usize, t: usize) -> usize {
+        t * self.piece_stride + i * self.per * self.big_stride
+    }
+
+    /// [`SubsetLayout::sum_into`], chunk by chunk in parallel.
+    fn sum_into(&self, big: &[f64], small: &mut [f64]) {
+        small
+            .par_chunks_mut(self.per * self.small_stride)
+            .enumerate()
+            .for_each(|(i, s)| {
+                let l = self.layout_for(s.len());
+                s.fill(0.0);
+                for t in 0..self.pieces {
+                    let b = self.piece_start(i, t);
+                    dispatch::sum_acc(l, &big[b..b + l.big_cells], s);
+                }
+            });
+    }
+
+    /// [`SubsetLayout::logsumexp_keep`], chunk by chunk in parallel: the maxima over all of
+    /// a chunk's pieces, then the exponentials, as the sequential walk's two passes. `exps`
+    /// is cut into the chunks' pieces (chunk after chunk within each entry of the outermost
+    /// block, since the cut block is the one just inside it).
+    fn logsumexp_keep(&self, big: &[f64], small: &mut [f64], exps: &mut [f64], acc: &mut [f64]) {
+        let chunks = self.size.div_ceil(self.per);
+        let mut own: Vec<Vec<&mut [f64]>> = (0..chunks)
+            .map(|_| Vec::with_capacity(self.pieces))
+            .collect();
+        let mut rest = exps;
+        for _ in 0..self.pieces {
+            for (i, pieces) in own.iter_mut().enumerate() {
+                let len = self.per.min(self.size - i * self.per) * self.big_stride;
+                let (piece, tail) = std::mem::take(&mut rest).split_at_mut(len);
+                pieces.push(piece);
+                rest = tail;
+            }
+        }
+        let cs = self.per * self.small_stride;
+        small
+            .par_chunks_mut(cs)
+            .zip(acc.par_chunks_mut(cs))
+            .zip(own)
+            .enumerate()
+            .for_each(|(i, ((s, a), mut pieces))| {
+                let l = self.layout_for(s.len());
+                s.fill(f64::NEG_INFINITY);
+                a.fill(0.0);
+                for t in 0..self.pieces {
+                    let b = self.piece_start(i, t);
+                    dispatch::lse_max_pass(l, &big[b..b + l.big_cells], s);
+                }
+                for (t, e) in pieces.iter_mut().enumerate() {
+                    let b = self.piece_start(i, t);
+                    dispatch::lse_exp_pass(l, &big[b..b + l.big_cells], s, e, a);
+                }
+                lse_finish(s, a);
+            });
     }
 }
 
@@ -408,7 +499,10 @@ impl SubsetLayout {
                     .zip(big.par_chunks(split.big_len))
                     .for_each(|(s, b)| split.layout_for(b.len()).sum_into_seq(b, s));
             }
-            _ => self.sum_into_seq(big, small),
+            _ => match self.kept_split() {
+                Some(ks) => ks.sum_into(big, small),
+                None => self.sum_into_seq(big, small),
+            },
         }
     }
 
@@ -425,6 +519,14 @@ impl SubsetLayout {
             return;
         }
         small.fill(0.0);
+        self.sum_acc_body(big, small);
+    }
+
+    /// The accumulation of [`Self::sum_into_body`] without the zeroing: adds `big`'s cells
+    /// into `small`, each small cell's terms in increasing big offset. Also run on the pieces
+    /// of a [`KeptSplit`] (`big` then longer than the layout's cells).
+    #[inline(always)]
+    fn sum_acc_body(&self, big: &[f64], small: &mut [f64]) {
         let n = self.inner_len;
         if self.short_kept_rows() {
             let len = self.row_len();
@@ -548,7 +650,10 @@ impl SubsetLayout {
                         split.layout_for(b.len()).logsumexp_keep_seq(b, s, e, a)
                     });
             }
-            _ => self.logsumexp_keep_seq(big, small, exps, acc),
+            _ => match self.kept_split() {
+                Some(ks) => ks.logsumexp_keep(big, small, exps, acc),
+                None => self.logsumexp_keep_seq(big, small, exps, acc),
+            },
         }
     }
 
@@ -574,47 +679,37 @@ impl SubsetLayout {
         debug_assert_eq!(exps.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
         debug_assert_eq!(acc.len(), self.small_cells);
+        small.fill(f64::NEG_INFINITY);
+        acc.fill(0.0);
+        self.lse_max_pass(big, small);
+        self.lse_exp_pass(big, small, exps, acc);
+        lse_finish(small, acc);
+    }
+
+    /// Pass 1 of [`Self::logsumexp_keep_body`]: the maximum of each small cell's big cells,
+    /// folded into `small` (no reset). Also run on the pieces of a [`KeptSplit`].
+    #[inline(always)]
+    fn lse_max_pass(&self, big: &[f64], small: &mut [f64]) {
         let n = self.inner_len;
         if self.short_kept_rows() {
             let len = self.row_len();
-            small.fill(f64::NEG_INFINITY);
-            acc.fill(0.0);
-            // The same two passes as below, row by row: maxima first, then exponentials.
-            let done = with_width!(n, N => {
-                self.for_each_row(
-                    #[inline(always)]
-                    |b, s| {
-                        kernels::fold_rows::<N>(&mut small[s..s + N], &big[b..b + len], |a, v| {
-                            if v > a {
-                                v
-                            } else {
-                                a
-                            }
-                        })
-                    },
-                );
-                self.for_each_row(
-                    #[inline(always)]
-                    |b, s| {
-                        kernels::exp_acc_rows::<N>(
-                            &mut exps[b..b + len],
-                            &mut acc[s..s + N],
-                            &big[b..b + len],
-                            &small[s..s + N],
-                        )
-                    },
-                );
-            });
+            // Row by row with the width compiled in (the same cells in the same order).
+            let done = with_width!(n, N => self.for_each_row(
+                #[inline(always)]
+                |b, s| {
+                    kernels::fold_rows::<N>(&mut small[s..s + N], &big[b..b + len], |a, v| {
+                        if v > a {
+                            v
+                        } else {
+                            a
+                        }
+                    })
+                },
+            ));
             if done {
-                for (m, &a) in small.iter_mut().zip(acc.iter()) {
-                    if m.is_finite() {
-                        *m += a.ln();
-                    }
-                }
                 return;
             }
         }
-        small.fill(f64::NEG_INFINITY);
         if self.inner_kept {
             self.for_each_run(
                 #[inline(always)]
@@ -628,7 +723,31 @@ impl SubsetLayout {
                 },
             );
         }
-        acc.fill(0.0);
+    }
+
+    /// Pass 2 of [`Self::logsumexp_keep_body`]: the shifted exponentials into `exps`, added
+    /// into `acc` (no reset), with the maxima of pass 1 in `small`. Takes the row-by-row
+    /// path exactly when [`Self::lse_max_pass`] does.
+    #[inline(always)]
+    fn lse_exp_pass(&self, big: &[f64], small: &[f64], exps: &mut [f64], acc: &mut [f64]) {
+        let n = self.inner_len;
+        if self.short_kept_rows() {
+            let len = self.row_len();
+            let done = with_width!(n, N => self.for_each_row(
+                #[inline(always)]
+                |b, s| {
+                    kernels::exp_acc_rows::<N>(
+                        &mut exps[b..b + len],
+                        &mut acc[s..s + N],
+                        &big[b..b + len],
+                        &small[s..s + N],
+                    )
+                },
+            ));
+            if done {
+                return;
+            }
+        }
         let shift = |m: f64| if m.is_finite() { m } else { 0.0 };
         if self.inner_kept {
             self.for_each_run(
@@ -654,23 +773,29 @@ impl SubsetLayout {
                 },
             );
         }
-        for (m, &a) in small.iter_mut().zip(acc.iter()) {
-            if m.is_finite() {
-                *m += a.ln();
-            }
-        }
     }
 
     /// How a large table is cut for rayon: along its outermost block, in chunks of at least
-    /// `PAR_CELLS / 4` big cells. `None` for tables below `PAR_CELLS` cells or with no
-    /// outer block. Each chunk is the same layout with the outermost block shortened, so
+    /// `PAR_CELLS / 4` big cells (a table with no outer block: along its one run). `None`
+    /// for tables below `PAR_CELLS` cells. Each chunk is the same layout with the outermost block shortened, so
     /// every cell is computed exactly as by the sequential walk (results do not depend on
     /// the number of threads).
     fn split(&self) -> Option<Split> {
         if self.big_cells < PAR_CELLS || rayon::current_num_threads() < 2 {
             return None;
         }
-        let last = *self.outer.last()?;
+        let Some(&last) = self.outer.last() else {
+            // One run (every axis kept, or every axis summed out, as onto an empty
+            // separator): cut the run itself, cell by cell the same operations.
+            let per = PAR_CELLS / 4;
+            let rest = self.inner_len % per;
+            return Some(Split {
+                big_len: per,
+                small_len: if self.inner_kept { per } else { 0 },
+                full: self.shortened(per),
+                rest: (rest > 0).then(|| self.shortened(rest)),
+            });
+        };
         let per = (PAR_CELLS / 4).div_ceil(last.big_stride).max(1);
         if per >= last.size {
             return None;
@@ -684,19 +809,84 @@ impl SubsetLayout {
         })
     }
 
-    /// This layout with its outermost block cut to `size` entries.
+    /// This layout with its outermost block (its run, if it has no block) cut to `size`
+    /// entries.
     fn shortened(&self, size: usize) -> SubsetLayout {
         let mut l = self.clone();
-        let last = l
-            .outer
-            .last_mut()
-            .unwrap_or_else(|| unreachable!("split checks"));
+        let Some(last) = l.outer.last_mut() else {
+            l.inner_len = size;
+            l.big_cells = size;
+            l.small_cells = if l.inner_kept { size } else { 1 };
+            return l;
+        };
         l.big_cells = l.big_cells / last.size * size;
         if last.small_stride > 0 {
             l.small_cells = l.small_cells / last.size * size;
         }
         last.size = size;
         l
+    }
+
+    /// How a large table whose outermost block is summed out is cut for rayon: along its
+    /// outermost kept block (the block just inside, since kept and summed-out blocks
+    /// alternate), or along its kept run when that is the only kept part (a clique onto a
+    /// separator that drops only its first attribute). Each chunk owns a range of small
+    /// cells and visits, for each entry of the summed-out outermost block in turn, one
+    /// contiguous piece of the big table; a small cell's terms thus come in increasing big
+    /// offset, exactly as in the sequential walk, and results do not depend on the number
+    /// of threads. `None` where [`Self::split`] cuts along a kept block already, for tables
+    /// below `PAR_CELLS` cells, and for those with no kept part to cut (all summed out).
+    fn kept_split(&self) -> Option<KeptSplit> {
+        if self.big_cells < PAR_CELLS || rayon::current_num_threads() < 2 {
+            return None;
+        }
+        let &outermost = self.outer.last()?;
+        if outermost.small_stride != 0 {
+            return None;
+        }
+        let inner = &self.outer[..self.outer.len() - 1];
+        let (size, big_stride, small_stride) = match inner.last() {
+            Some(b) => {
+                debug_assert!(b.small_stride > 0, "blocks alternate kept / summed out");
+                (b.size, b.big_stride, b.small_stride)
+            }
+            // Short runs go row by row with their outer block; cut only long ones.
+            None if self.inner_kept && self.inner_len > MAX_ROW_WIDTH => (self.inner_len, 1, 1),
+            None => return None,
+        };
+        // At least `PAR_CELLS / 4` big cells a chunk, in pieces of at least
+        // `MIN_PIECE_CELLS` (a piece is one walk: shorter ones cost more in setup than cells).
+        let per = (PAR_CELLS / 4)
+            .div_ceil(big_stride * outermost.size)
+            .max(MIN_PIECE_CELLS.div_ceil(big_stride));
+        if per >= size {
+            return None;
+        }
+        let cut = |len: usize| {
+            let mut l = SubsetLayout {
+                outer: inner.to_vec(),
+                inner_len: self.inner_len,
+                inner_kept: self.inner_kept,
+                big_cells: len * big_stride,
+                small_cells: len * small_stride,
+            };
+            match l.outer.last_mut() {
+                Some(b) => b.size = len,
+                None => l.inner_len = len,
+            }
+            l
+        };
+        let rest = size % per;
+        Some(KeptSplit {
+            per,
+            size,
+            big_stride,
+            small_stride,
+            pieces: outermost.size,
+            piece_stride: outermost.big_stride,
+            full: cut(per),
+            rest: (rest > 0).then(|| cut(rest)),
+        })
     }
 
     /// Runs the expansion `f(layout, big, small)` (`big` written cell by cell from
@@ -745,6 +935,17 @@ impl SubsetLayout {
     }
 }
 
+/// The last step of a log-sum-exp: `small = max + ln(sum of shifted exponentials)` where
+/// the maximum is finite (a small cell whose big cells are all -inf stays -inf).
+#[inline(always)]
+fn lse_finish(small: &mut [f64], acc: &[f64]) {
+    for (m, &a) in small.iter_mut().zip(acc.iter()) {
+        if m.is_finite() {
+            *m += a.ln();
+        }
+    }
+}
+
 /// The walks over big tables, compiled once per instruction set (AVX-512F, AVX2, and the
 /// baseline SSE2 of x86_64; one version elsewhere) and picked at run time on the first
 /// call. Every version performs the same IEEE operations on the same values in the same
@@ -786,6 +987,27 @@ mod dispatch {
     #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
     pub(super) fn sum_into(l: &SubsetLayout, big: &[f64], small: &mut [f64]) {
         l.sum_into_body(big, small)
+    }
+
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+    pub(super) fn sum_acc(l: &SubsetLayout, big: &[f64], small: &mut [f64]) {
+        l.sum_acc_body(big, small)
+    }
+
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+    pub(super) fn lse_max_pass(l: &SubsetLayout, big: &[f64], small: &mut [f64]) {
+        l.lse_max_pass(big, small)
+    }
+
+    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+    pub(super) fn lse_exp_pass(
+        l: &SubsetLayout,
+        big: &[f64],
+        small: &[f64],
+        exps: &mut [f64],
+        acc: &mut [f64],
+    ) {
+        l.lse_exp_pass(big, small, exps, acc)
     }
 
     #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
@@ -1318,18 +1540,23 @@ mod tests {
             .num_threads(3)
             .build()
             .unwrap();
+        let (mut kept_cuts, mut run_cuts) = (0, 0);
         pool.install(|| {
             for shape in [
                 vec![7usize, 3, 50, 70],
                 vec![131, 2, 300],
                 vec![3, 40_000],
                 vec![40, 300, 7],
+                vec![20, 2, 7, 3, 13, 11, 3, 2],
+                vec![5, 3, 9, 1000],
             ] {
                 let n = shape.len();
                 for mask in 0..(1u32 << n) {
                     let keep: Vec<bool> = (0..n).map(|i| mask & (1 << i) != 0).collect();
                     let l = SubsetLayout::new(&shape, &keep);
                     assert!(l.big_cells() >= PAR_CELLS);
+                    kept_cuts += usize::from(l.kept_split().is_some());
+                    run_cuts += usize::from(l.outer.is_empty() && l.split().is_some());
                     let big: Vec<f64> = (0..l.big_cells())
                         .map(|i| ((i * 7919) % 1013) as f64 / 97.0 - 3.0)
                         .collect();
@@ -1361,6 +1588,12 @@ mod tests {
                 }
             }
         });
+        // Summed-out outermost blocks (cut along a kept block or run) and single runs.
+        assert!(
+            kept_cuts >= 20,
+            "{kept_cuts} layouts cut along a kept block"
+        );
+        assert!(run_cuts >= 8, "{run_cuts} single runs cut");
     }
 
     /// Short kept runs under a summed-out block go row by row ([`SubsetLayout::short_kept_rows`]);
