@@ -19,17 +19,16 @@
 //! Prints per clique size the median and largest stated bound of each rule, the median
 //! ratio to `old`, and how many rows each covers (true L1 of the released model).
 
-use std::path::PathBuf;
-
-use dpsynth::data::read_csv;
-use dpsynth::marginal::{all_k_way, Clique, Domain, InMemoryOracle, MarginalOracle};
+use dpsynth::marginal::{all_k_way, Clique, InMemoryOracle, MarginalOracle};
 use dpsynth::mechanism::Fitted;
 use dpsynth::mechanism::{fit, AimOptions, MechanismSpec, MstOptions, NoProgress, Workload};
 use dpsynth::model::accuracy::{
     chosen_superset, normal_upper_quantile, share_bound, total_estimate, Levels, Sources,
 };
 use dpsynth::privacy::{Budget, Delta, Epsilon};
-use dpsynth::schema::Schema;
+#[path = "common/data.rs"]
+mod data;
+use data::load;
 
 const RULES: [&str; 4] = ["old", "a", "b", "own"];
 
@@ -75,23 +74,7 @@ fn main() -> anyhow::Result<()> {
     let eps: f64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(1.0);
     let runs: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(1);
     let mech = args.get(4).map(String::as_str).unwrap_or("aim");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let data =
-        std::env::var_os("SHARED_DATA").map_or_else(|| root.join("../shared/data"), PathBuf::from);
-    let (csv, schema) = match set {
-        "adult" => (
-            data.join("adult/adult.csv"),
-            data.join("adult/adult-domain.json"),
-        ),
-        "nist" => (
-            data.join("nist_crc/national2019.csv"),
-            root.join("examples/nist/national2019.schema.toml"),
-        ),
-        other => anyhow::bail!("unknown data set {other} (adult, nist)"),
-    };
-    let schema = Schema::from_path(&schema).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (table, _) = read_csv(&csv, &schema)?;
-    let domain = Domain::new(schema.modelled_names(), schema.modelled_cardinalities());
+    let (table, domain) = load(set)?;
     let d = domain.len();
     let oracle = InMemoryOracle::new(&table);
     let budget = Budget::from_epsilon_delta(Epsilon::new(eps)?, Delta::new(1e-9)?)?;

@@ -2,11 +2,16 @@
 
 /// CPU seconds (user + system) of this process so far, all threads (Linux `/proc`).
 pub fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat_cpu_seconds("/proc/self/stat")
+}
+
+/// User + system CPU seconds from a Linux `/proc/.../stat` file: fields 14 and 15 (utime,
+/// stime), the 12th and 13th after the command name; 0 if unreadable.
+fn stat_cpu_seconds(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
     let ticks: f64 = [11, 12]
         .iter()
         .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
@@ -19,15 +24,7 @@ pub fn cpu_seconds() -> f64 {
 /// this is its sequential part: the main thread sleeps while the pool's threads work.
 #[allow(dead_code)]
 pub fn thread_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    ticks / 100.0
+    stat_cpu_seconds("/proc/thread-self/stat")
 }
 
 /// Minor page faults of this process so far (Linux `/proc/self/stat`, field 10).
