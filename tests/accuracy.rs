@@ -28,6 +28,19 @@ fn dpsynth() -> Command {
 }
 
 /// A 4-column table with dependence: b copies a 80% of the time, c depends on b, d is noise.
+/// `dpsynth query --json --marginal MARGINAL --model MODEL`, parsed.
+fn query_json(model: &Path, marginal: &str) -> serde_json::Value {
+    let out = dpsynth()
+        .args(["query", "--json", "--marginal", marginal, "--model"])
+        .arg(model)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
 fn table(n: usize, seed: u64) -> EncodedTable {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
     let rows: Vec<Vec<u32>> = (0..n)
@@ -175,21 +188,7 @@ fn release_carries_accuracy_and_query_answers_from_the_model() {
     assert!(!readme.starts_with("!!!"), "{readme}");
 
     // The query answers sex x admission_type from the model only, with the file's figures.
-    let q = dpsynth()
-        .args([
-            "query",
-            "--json",
-            "--marginal",
-            "sex,admission_type",
-            "--model",
-        ])
-        .arg(out.join("model.json"))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let q: serde_json::Value = serde_json::from_slice(&q).unwrap();
+    let q = query_json(&out.join("model.json"), "sex,admission_type");
     assert_eq!(q["columns"], serde_json::json!(["sex", "admission_type"]));
     let row = acc["cliques"]
         .as_array()
@@ -225,21 +224,7 @@ fn release_carries_accuracy_and_query_answers_from_the_model() {
     fitted.remove("selection_records");
     let old_model = dir.path().join("old-model.json");
     fs::write(&old_model, serde_json::to_vec(&old).unwrap()).unwrap();
-    let q_old = dpsynth()
-        .args([
-            "query",
-            "--json",
-            "--marginal",
-            "sex,admission_type",
-            "--model",
-        ])
-        .arg(&old_model)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let q_old: serde_json::Value = serde_json::from_slice(&q_old).unwrap();
+    let q_old = query_json(&old_model, "sex,admission_type");
     assert_eq!(q_old["error"]["estimate"], row["estimate"]);
     assert_ne!(q_old["error"]["bound_method"], "selection");
     if let Some(b) = q_old["error"]["bound"].as_f64() {
