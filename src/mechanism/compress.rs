@@ -148,6 +148,15 @@ impl Compression {
             .collect()
     }
 
+    /// Sizes of the original (schema) domain: every group's codes. Public, fixed before any
+    /// noise (unlike [`Compression::decoded_sizes`], whose merged bins depend on it).
+    pub fn original_sizes(&self) -> Vec<usize> {
+        self.groups
+            .iter()
+            .map(|g| g.iter().map(Vec::len).sum())
+            .collect()
+    }
+
     /// No compression: every code stands for itself.
     pub fn identity(domain: &Domain) -> Self {
         let groups: Vec<Vec<Vec<u32>>> = domain

@@ -241,12 +241,7 @@ impl Fitted {
             },
             cliques: &self.workload,
             // The schema's sizes (public): the original codes the groups stand for.
-            public_sizes: self
-                .compression
-                .groups
-                .iter()
-                .map(|g| g.iter().map(Vec::len).sum())
-                .collect(),
+            public_sizes: self.compression.original_sizes(),
             confidence: evidence::CONFIDENCE,
             bootstrap: BootstrapOptions {
                 replicates,

@@ -176,7 +176,7 @@ impl SelectionRound {
     /// standard deviation `winner_sigma` (the sums in closed form).
     pub fn winner_error_bound(&self, alpha: f64) -> f64 {
         let (s, n) = (self.winner_sigma, self.winner_cells as f64);
-        self.winner_fit + SQRT_2_OVER_PI * s * n + (2.0 * (1.0 / alpha).ln() * s * s * n).sqrt()
+        self.winner_fit + l1_quantile_from_sums(s * n, s * s * n, alpha)
     }
 }
 

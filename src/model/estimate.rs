@@ -27,7 +27,7 @@
 
 use rayon::prelude::*;
 
-use super::inference::{Engine, Workspace};
+use super::inference::{par_zip, split_ranges, Engine, Workspace};
 use super::layout::{self, kernels, SubsetLayout};
 use super::plan::ProjectionPlan;
 use super::{EstimationOptions, EstimationReport, Measurement};
@@ -587,13 +587,7 @@ impl Buffers {
         let mut v = self.take(x.len());
         // In chunks on rayon's threads for large vectors: a fresh buffer's pages are
         // faulted in (and zeroed by the kernel) by whichever thread writes them first.
-        if x.len() >= PAR_CELLS && rayon::current_num_threads() > 1 {
-            v.par_chunks_mut(PAR_CELLS / 4)
-                .zip(x.par_chunks(PAR_CELLS / 4))
-                .for_each(|(d, s)| d.copy_from_slice(s));
-        } else {
-            v.copy_from_slice(x);
-        }
+        par_zip(&mut v, x, |d, s| d.copy_from_slice(s));
         v
     }
 
@@ -619,37 +613,6 @@ impl Buffers {
 
 /// Model size (cells) from which an objective's tree cliques are projected in parallel.
 const PAR_CELLS: usize = 1 << 16;
-
-/// [`kernels::mix`] in parallel chunks for large clique vectors (element-wise: the same
-/// values; the averaged marginals of a NIST model are a pass over millions of cells per
-/// step, which ran on one thread while the other waited).
-fn par_mix(dst: &mut [f64], t: f64, x: &[f64]) {
-    if dst.len() >= PAR_CELLS && rayon::current_num_threads() > 1 {
-        dst.par_chunks_mut(PAR_CELLS / 4)
-            .zip(x.par_chunks(PAR_CELLS / 4))
-            .for_each(|(d, x)| kernels::mix(d, t, x));
-    } else {
-        kernels::mix(dst, t, x);
-    }
-}
-
-/// Disjoint mutable slices of `buf` for increasing, non-overlapping `ranges`.
-fn split_ranges(
-    buf: &mut [f64],
-    ranges: impl Iterator<Item = std::ops::Range<usize>>,
-) -> Vec<&mut [f64]> {
-    let mut out = Vec::new();
-    let mut rest = buf;
-    let mut at = 0;
-    for r in ranges {
-        let (_, tail) = rest.split_at_mut(r.start - at);
-        let (mine, tail) = tail.split_at_mut(r.len());
-        out.push(mine);
-        rest = tail;
-        at = r.end;
-    }
-    out
-}
 
 /// Runs mirror descent from `theta` (modified in place); returns the report and leaves the
 /// final marginals (scaled to `total`) in `mu`.
@@ -1018,7 +981,9 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
             if move_bound.is_some() {
                 moves.push(objective.noise_l1(&px_new, &px));
             }
-            par_mix(&mut x, tau, &mu_new);
+            // In parallel chunks for large clique vectors (element-wise: the same values; on a
+            // NIST model a pass over millions of cells per step).
+            par_zip(&mut x, &mu_new, |d, m| kernels::mix(d, tau, m));
             py = std::mem::replace(&mut px, px_new);
             std::mem::swap(theta, &mut th_new);
             std::mem::swap(mu, &mut mu_new);
@@ -1097,14 +1062,7 @@ pub(crate) fn decomposable_potentials(engine: &Engine, x: &[f64], theta: &mut [f
         }
     };
     let k = engine.tree.cliques().len();
-    if theta.len() < PAR_CELLS || rayon::current_num_threads() < 2 {
-        logs(theta, x);
-    } else {
-        theta
-            .par_chunks_mut(PAR_CELLS / 4)
-            .zip(x.par_chunks(PAR_CELLS / 4))
-            .for_each(|(t, x)| logs(t, x));
-    }
+    par_zip(theta, x, logs);
     let separator_term = |c: usize, t: &mut [f64]| {
         if engine.tree.parent(c).is_none() {
             return;

@@ -187,13 +187,8 @@ impl Engine {
             };
             let sr = self.sep_offsets[c]..self.sep_offsets[c + 1];
             let cr = self.range(c);
-            let belief = if self.has_children[c] {
-                &ws.beliefs[cr.clone()]
-            } else {
-                &theta[cr.clone()]
-            };
             up.logsumexp_keep(
-                belief,
+                self.belief(c, &ws.beliefs, theta),
                 &mut ws.up_msgs[sr.clone()],
                 &mut mu[cr],
                 &mut ws.scratch[sr.clone()],
@@ -207,19 +202,11 @@ impl Engine {
         }
         // The root now holds the whole model's unnormalised log-probability.
         let root = self.tree.root();
-        let rr = self.range(root);
-        let belief = if self.has_children[root] {
-            &ws.beliefs[rr.clone()]
-        } else {
-            &theta[rr.clone()]
-        };
-        let m = max(belief);
-        let shift = if m.is_finite() { m } else { 0.0 };
-        exp_scaled(&mut mu[rr.clone()], belief, shift, 1.0);
-        let z = sum(&mu[rr.clone()]);
-        let log_z = shift + z.ln();
-        let scale = if z > 0.0 { total / z } else { 0.0 };
-        mul_scalar(&mut mu[rr], scale);
+        let log_z = self.calibrate_root(
+            self.belief(root, &ws.beliefs, theta),
+            &mut mu[self.range(root)],
+            total,
+        );
         // Downward pass, root first: a child's marginal is its conditional given the
         // separator times the parent's (already calibrated) separator marginal.
         for &c in order.iter() {
@@ -230,12 +217,34 @@ impl Engine {
             ws.sep.resize(down.small_cells(), 0.0);
             down.sum_into(&mu[self.range(p)], &mut ws.sep);
             let acc = &ws.scratch[self.sep_offsets[c]..self.sep_offsets[c + 1]];
-            for (s, &a) in ws.sep.iter_mut().zip(acc) {
-                *s = if a > 0.0 { *s / a } else { 0.0 };
-            }
-            up.mul_expanded(&mut mu[self.range(c)], &ws.sep);
+            child_marginal(up, acc, &mut ws.sep, &mut mu[self.range(c)]);
         }
         log_z
+    }
+
+    /// Clique `c`'s belief: its potential times its children's messages, kept in `beliefs`
+    /// for cliques with children; a leaf's is its potential, read from `theta`.
+    fn belief<'a>(&self, c: usize, beliefs: &'a [f64], theta: &'a [f64]) -> &'a [f64] {
+        let r = self.range(c);
+        if self.has_children[c] {
+            &beliefs[r]
+        } else {
+            &theta[r]
+        }
+    }
+
+    /// The root's marginal from its belief (the whole model's unnormalised log-probability),
+    /// scaled to sum to `total`; returns log Z. The maximum and the scaling are exact
+    /// element-wise operations, so splitting them across threads changes no bit; the sum
+    /// stays in one thread's order.
+    fn calibrate_root(&self, belief: &[f64], mu_root: &mut [f64], total: f64) -> f64 {
+        let m = par_max(belief);
+        let shift = if m.is_finite() { m } else { 0.0 };
+        exp_scaled(mu_root, belief, shift, 1.0);
+        let z = sum(mu_root);
+        let scale = if z > 0.0 { total / z } else { 0.0 };
+        par_mul_scalar(mu_root, scale);
+        shift + z.ln()
     }
 
     /// [`Self::calibrate`] with the cliques of one depth at a time in parallel: on the way
@@ -263,7 +272,6 @@ impl Engine {
         let mut mu_parts = parts(mu, &self.offsets);
         let mut msg_parts = parts(up_msgs, &self.sep_offsets);
         let mut acc_parts = parts(scratch, &self.sep_offsets);
-        let has_children = &self.has_children;
         for level in self.levels.iter().rev() {
             // Messages: each clique's belief onto its separator.
             let mut jobs: Vec<_> = level
@@ -280,14 +288,8 @@ impl Engine {
             {
                 let beliefs: &[f64] = beliefs;
                 jobs.par_iter_mut().for_each(|(c, mu_c, msg, acc)| {
-                    let r = self.range(*c);
-                    let belief = if has_children[*c] {
-                        &beliefs[r]
-                    } else {
-                        &theta[r]
-                    };
                     if let Some(up) = &self.up[*c] {
-                        up.logsumexp_keep(belief, msg, mu_c, acc);
+                        up.logsumexp_keep(self.belief(*c, beliefs, theta), msg, mu_c, acc);
                     }
                 });
             }
@@ -321,22 +323,10 @@ impl Engine {
             });
         }
         let root = self.tree.root();
-        let rr = self.range(root);
-        let belief = if self.has_children[root] {
-            &beliefs[rr.clone()]
-        } else {
-            &theta[rr.clone()]
-        };
         let mu_root = mu_parts[root]
             .as_deref_mut()
             .unwrap_or_else(|| unreachable!("every clique has a part"));
-        let m = par_max(belief);
-        let shift = if m.is_finite() { m } else { 0.0 };
-        exp_scaled(mu_root, belief, shift, 1.0);
-        let z = sum(mu_root);
-        let log_z = shift + z.ln();
-        let scale = if z > 0.0 { total / z } else { 0.0 };
-        par_mul_scalar(mu_root, scale);
+        let log_z = self.calibrate_root(self.belief(root, beliefs, theta), mu_root, total);
         for level in &self.levels {
             // Each clique's marginal from its parent's (the separator sums go into the
             // clique's message buffer, free after the upward pass).
@@ -362,10 +352,7 @@ impl Engine {
                     return;
                 };
                 down.sum_into(mu_p, sep);
-                for (s, &a) in sep.iter_mut().zip(acc) {
-                    *s = if a > 0.0 { *s / a } else { 0.0 };
-                }
-                up.mul_expanded(mu_c, sep);
+                child_marginal(up, acc, sep, mu_c);
             });
             for (c, _, mu_c, sep) in jobs {
                 mu_parts[c] = Some(mu_c);
@@ -376,14 +363,38 @@ impl Engine {
     }
 }
 
+/// A child's marginal in the downward pass: its conditional given the separator (in
+/// `mu_c`, with the separator sums `acc` from the upward pass) times its parent's separator
+/// marginal, which `sep` holds on entry (its parent's marginal summed onto it).
+fn child_marginal(up: &SubsetLayout, acc: &[f64], sep: &mut [f64], mu_c: &mut [f64]) {
+    for (s, &a) in sep.iter_mut().zip(acc) {
+        *s = if a > 0.0 { *s / a } else { 0.0 };
+    }
+    up.mul_expanded(mu_c, sep);
+}
+
 /// `buf` cut at `offsets` (increasing, from 0 to `buf.len()`): one part per clique.
 fn parts<'a>(buf: &'a mut [f64], offsets: &[usize]) -> Vec<Option<&'a mut [f64]>> {
-    let mut out = Vec::with_capacity(offsets.len().saturating_sub(1));
+    split_ranges(buf, offsets.windows(2).map(|w| w[0]..w[1]))
+        .into_iter()
+        .map(Some)
+        .collect()
+}
+
+/// Disjoint mutable slices of `buf` for increasing, non-overlapping `ranges`.
+pub(crate) fn split_ranges(
+    buf: &mut [f64],
+    ranges: impl Iterator<Item = std::ops::Range<usize>>,
+) -> Vec<&mut [f64]> {
+    let mut out = Vec::new();
     let mut rest = buf;
-    for w in offsets.windows(2) {
-        let (part, tail) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
-        out.push(Some(part));
+    let mut at = 0;
+    for r in ranges {
+        let (_, tail) = rest.split_at_mut(r.start - at);
+        let (mine, tail) = tail.split_at_mut(r.len());
+        out.push(mine);
         rest = tail;
+        at = r.end;
     }
     out
 }
@@ -448,12 +459,18 @@ fn par_mul_scalar(x: &mut [f64], c: f64) {
 
 /// `dst[i] = scale * exp(src[i] - shift)`, in parallel for large tables.
 pub(crate) fn exp_scaled(dst: &mut [f64], src: &[f64], shift: f64, scale: f64) {
-    if dst.len() >= PAR_CELLS {
+    par_zip(dst, src, |d, s| kernels::exp_scaled(d, s, shift, scale));
+}
+
+/// `f` over matching chunks of `dst` and `src` (equal lengths), on rayon's threads for
+/// large tables: for an element-wise `f` the values do not depend on the chunking.
+pub(crate) fn par_zip(dst: &mut [f64], src: &[f64], f: impl Fn(&mut [f64], &[f64]) + Sync) {
+    if dst.len() >= PAR_CELLS && rayon::current_num_threads() > 1 {
         dst.par_chunks_mut(PAR_CELLS / 4)
             .zip(src.par_chunks(PAR_CELLS / 4))
-            .for_each(|(d, s)| kernels::exp_scaled(d, s, shift, scale));
+            .for_each(|(d, s)| f(d, s));
     } else {
-        kernels::exp_scaled(dst, src, shift, scale);
+        f(dst, src);
     }
 }
 
