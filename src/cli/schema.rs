@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Subcommand;
 
-use dpsynth::data::{check_table_grouped, read_table_with, EncodeReport, ReadOptions, UnitProfile};
+use dpsynth::data::{
+    check_table_grouped, read_table_with, EncodeReport, EncodedTable, ReadOptions, UnitProfile,
+};
 use dpsynth::schema::{draft_from_csv, ColumnKind, Schema};
 use dpsynth::sql::is_postgres_url;
 
@@ -70,6 +72,8 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
             let (mut data_lines, mut data_problems) = (Vec::new(), 0);
             // How many rules every record was checked against (None: not checked).
             let mut rules_checked: Option<usize> = None;
+            // The table as read for the rule check (its units, when profiled, come with it).
+            let mut read = None;
             let url = data
                 .as_ref()
                 .and_then(|d| d.to_str())
@@ -84,16 +88,20 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
             } else if let (Some(s), Some(d)) = (&parsed, &data) {
                 let report = check_table_grouped(d, s, &ReadOptions::default());
                 if report.is_empty() {
+                    // One read checks the rules and, when the unit column is a valid `id`
+                    // column, collects the rows per unit for the profile below.
                     let opts = ReadOptions {
                         check_rules: true,
+                        unit_column: profiled_unit(s, privacy_unit.as_deref()).map(str::to_string),
                         ..ReadOptions::default()
                     };
                     match read_table_with(d, s, &opts) {
-                        Ok((_, report)) => {
+                        Ok((table, report)) => {
                             clamping_note(&report);
                             data_lines = rule_problems(d, &report);
                             data_problems = data_lines.len();
                             rules_checked = Some(report.rules.len());
+                            read = Some(table);
                         }
                         Err(e) => {
                             data_lines = vec![e.to_string()];
@@ -126,7 +134,7 @@ pub fn run(cmd: SchemaCmd) -> Result<()> {
                         Some(column) if url.is_some() => errln!(
                             "note: rows per {column} are profiled from files only; export the {column} column to profile it on a database source"
                         ),
-                        Some(column) => unit_profile(s, d, column)?,
+                        Some(column) => unit_profile(s, d, column, read.as_ref())?,
                         None => {}
                     }
                 }
@@ -219,9 +227,27 @@ fn rule_problems(file: &std::path::Path, report: &EncodeReport) -> Vec<String> {
         .collect()
 }
 
+/// The column whose rows per unit `schema check` profiles (`--privacy-unit`, else the
+/// schema's unit), when it is an `id` column; `unit_profile` reports any other choice.
+fn profiled_unit<'a>(schema: &'a Schema, flag: Option<&'a str>) -> Option<&'a str> {
+    let column = flag.or(schema.privacy_unit().map(|(c, _)| c))?;
+    matches!(
+        schema.column(column).map(|c| c.kind()),
+        Some(ColumnKind::Id { .. })
+    )
+    .then_some(column)
+}
+
 /// Rows per unit and what each bound K would drop: PRIVATE figures for the operator choosing
 /// `max_rows_per_unit`, never part of a release.
-fn unit_profile(schema: &Schema, data: &std::path::Path, column: &str) -> Result<()> {
+/// `table` is the data as already read with `column` as its unit column (the rule check's
+/// read); without it the file is read again.
+fn unit_profile(
+    schema: &Schema,
+    data: &std::path::Path,
+    column: &str,
+    table: Option<&EncodedTable>,
+) -> Result<()> {
     match schema.column(column).map(|c| c.kind()) {
         Some(ColumnKind::Id { .. }) => {}
         Some(k) => bail!(
@@ -230,11 +256,20 @@ fn unit_profile(schema: &Schema, data: &std::path::Path, column: &str) -> Result
         ),
         None => bail!("--privacy-unit {column}: not a column of the schema"),
     }
-    let opts = ReadOptions {
-        unit_column: Some(column.to_string()),
-        ..ReadOptions::default()
+    let owned;
+    let table = match table.filter(|t| t.units().is_some()) {
+        Some(t) => t,
+        None => {
+            let opts = ReadOptions {
+                unit_column: Some(column.to_string()),
+                ..ReadOptions::default()
+            };
+            owned = read_table_with(data, schema, &opts)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .0;
+            &owned
+        }
     };
-    let (table, _) = read_table_with(data, schema, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let Some(units) = table.units() else {
         bail!("internal error: {column} was not read");
     };
