@@ -1,36 +1,36 @@
-//! How tight and how well covered `accuracy.json`'s stated bounds are under the ways of
-//! spending one failure probability over several bounds (proofs/accuracy.md, "One level
-//! for several bounds"), on the same fitted models:
+//! How tight and how well covered `accuracy.json`'s stated bounds are, on the same fitted
+//! models, under:
 //!
-//! - `old`: before session 12, the smallest of the clique's own measured and selection
-//!   bounds and every reported superset's, each at the full level `alpha_m = 0.04`, plus the
-//!   former expansion term (each merged group's noisy count plus a normal quantile of its
-//!   noise, `alpha_m` split over the groups) (not proven at 95%);
-//! - `a`: the same minimum, each source at `0.036 / J(c)` with `J(c) = 2 (1 + supersets)`;
-//! - `b`: the release's rule (`accuracy::Levels`, `chosen_superset`): the clique's own two
-//!   and one public superset's two, each at `0.036 / 4` (`/ 2` without a superset);
-//! - `own`: the clique's own two only, at `0.036 / 2` (no inheritance).
+//! - `s12`: session 12's rule (accuracy.json version 2): the clique's own measured and
+//!   selection bounds and one public superset's (`chosen_superset`), each at
+//!   `0.036 / J` (`J` = 4, or 2 without a superset), the measured bound treating the
+//!   inverse-variance combination of the measurements containing the clique as a fixed
+//!   Gaussian (not proven: AIM and MST choose those measurements from earlier noise), and
+//!   the total's normal interval;
+//! - `b`: the release's rule (version 3): the same sources and levels, the measured bound
+//!   valid for adaptively chosen measurements (`accuracy::adaptive_l1_bound`,
+//!   `MeasuredSource`) and the total's interval likewise (proofs/accuracy.md);
+//! - `own`: `b` without the superset (the clique's own two at `0.036 / 2`).
 //!
-//! `a`, `b` and `own` add the current expansion term at `0.004`; all use the total at
-//! `0.01`.
+//! All add the expansion term at `0.004`; the total is at `0.01`.
 //!
 //!   cargo run --release --example bound_levels -- adult 1 3 [aim|mst]
 //!
 //! Prints per clique size the median and largest stated bound of each rule, the median
-//! ratio to `old`, and how many rows each covers (true L1 of the released model).
+//! ratio to `s12`, and how many rows each covers (true L1 of the released model).
 
 use dpsynth::marginal::{all_k_way, Clique, InMemoryOracle, MarginalOracle};
-use dpsynth::mechanism::Fitted;
 use dpsynth::mechanism::{fit, AimOptions, MechanismSpec, MstOptions, NoProgress, Workload};
 use dpsynth::model::accuracy::{
-    chosen_superset, normal_upper_quantile, share_bound, total_estimate, Levels, Sources,
+    chosen_superset, combine_supported, noise_l1_quantile, normal_upper_quantile, share_bound,
+    total_estimate, Levels, Sources, TotalEstimate,
 };
 use dpsynth::privacy::{Budget, Delta, Epsilon};
 #[path = "common/data.rs"]
 mod data;
 use data::load;
 
-const RULES: [&str; 4] = ["old", "a", "b", "own"];
+const RULES: [&str; 3] = ["s12", "b", "own"];
 
 fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
@@ -38,34 +38,6 @@ fn median(v: &mut [f64]) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// The expansion term before session 12: `2 sum_g max(0, y_g + z sd_g)` over the merged
-/// groups of the clique's attributes, `z` the normal quantile at `alpha / groups` (the
-/// model's own one-way of each attribute: its first one-way measurement).
-fn former_expansion(fitted: &Fitted, c: &Clique, alpha: f64) -> f64 {
-    let sd = fitted.cell_sd();
-    let decoded = fitted.compression.groups_after_decoding();
-    let mut groups = Vec::new();
-    for &a in c.attrs() {
-        let Some(i) = fitted
-            .measurements
-            .iter()
-            .position(|m| m.clique.attrs() == [a])
-        else {
-            continue;
-        };
-        for (k, g) in decoded[a].iter().enumerate() {
-            if g.len() > 1 {
-                groups.push((fitted.measurements[i].values[k], sd[i][k]));
-            }
-        }
-    }
-    if groups.is_empty() {
-        return 0.0;
-    }
-    let z = normal_upper_quantile(alpha / groups.len() as f64);
-    groups.iter().map(|(y, s)| 2.0 * (y + z * s).max(0.0)).sum()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -97,43 +69,61 @@ fn main() -> anyhow::Result<()> {
         let model = &fitted.model;
         let rows = fitted.with_report_inputs(|inputs| {
             let levels = Levels::new(inputs.confidence);
-            let alpha_m = levels.sources + levels.expansion;
             let total = total_estimate(model, inputs.cell_sd, levels.total);
+            let z = normal_upper_quantile(levels.total / 2.0);
+            let total_s12 = TotalEstimate {
+                interval: [
+                    (total.estimate - z * total.sd).max(0.0),
+                    total.estimate + z * total.sd,
+                ],
+                ..total.clone()
+            };
             let sources: Vec<Sources> = cliques
                 .iter()
                 .map(|c| Sources::of(model, inputs, c))
                 .collect();
-            let best = |s: &Sources, alpha: f64| -> Option<f64> {
-                let (m, sel) = s.at(model, inputs, alpha);
+            let best = |i: usize, alpha: f64| -> Option<f64> {
+                let (m, sel) = sources[i].at(model, inputs, alpha);
+                [m, sel.map(|x| x.0)].into_iter().flatten().reduce(f64::min)
+            };
+            // Session 12's measured bound: the combination as a fixed Gaussian.
+            let best_s12 = |i: usize, alpha: f64| -> Option<f64> {
+                let c = &cliques[i];
+                let m = combine_supported(model.domain(), c, inputs.measurements, inputs.cell_sd)
+                    .and_then(|sup| {
+                        let ans = model.try_project(c).ok()?;
+                        let fit: f64 = ans
+                            .values
+                            .iter()
+                            .zip(&sup.values)
+                            .map(|(a, y)| (a - y).abs())
+                            .sum();
+                        Some(fit + noise_l1_quantile(&sup.cell_sd, alpha))
+                    });
+                let sel = inputs.selection.bound(c, model.total(), alpha);
                 [m, sel.map(|x| x.0)].into_iter().flatten().reduce(f64::min)
             };
             cliques
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    let sups: Vec<usize> = (0..cliques.len())
-                        .filter(|&j| cliques[j].len() > c.len() && c.is_subset_of(&cliques[j]))
-                        .collect();
-                    let min_over = |alpha: f64, with: &[usize]| -> Option<f64> {
-                        std::iter::once(best(&sources[i], alpha))
-                            .chain(with.iter().map(|&j| best(&sources[j], alpha)))
-                            .flatten()
-                            .reduce(f64::min)
-                    };
-                    let x_old = former_expansion(&fitted, c, alpha_m);
-                    let x_new = inputs.map.expansion_bound(c, levels.expansion);
-                    let old = min_over(alpha_m, &sups).map(|b| b + x_old);
-                    let j_a = 2 * (1 + sups.len());
-                    let a = min_over(levels.per_source(j_a), &sups).map(|b| b + x_new);
-                    let chosen: Vec<usize> = chosen_superset(c, &cliques, &inputs.public_sizes)
-                        .map(|s| cliques.iter().position(|x| x == s).expect("reported"))
-                        .into_iter()
-                        .collect();
-                    let j_b = if chosen.is_empty() { 2 } else { 4 };
-                    let b = min_over(levels.per_source(j_b), &chosen).map(|b| b + x_new);
-                    let own = min_over(levels.per_source(2), &[]).map(|b| b + x_new);
-                    let share = |b: Option<f64>| b.map(|b| share_bound(b, &total));
-                    [share(old), share(a), share(b), share(own)]
+                    let chosen: Option<usize> = chosen_superset(c, &cliques, &inputs.public_sizes)
+                        .map(|s| cliques.iter().position(|x| x == s).expect("reported"));
+                    let alpha = levels.per_source(if chosen.is_some() { 4 } else { 2 });
+                    let min_over =
+                        |f: &dyn Fn(usize, f64) -> Option<f64>, alpha: f64, sup: Option<usize>| {
+                            std::iter::once(f(i, alpha))
+                                .chain(sup.map(|j| f(j, alpha)))
+                                .flatten()
+                                .reduce(f64::min)
+                        };
+                    let x = inputs.map.expansion_bound(c, levels.expansion);
+                    let s12 =
+                        min_over(&best_s12, alpha, chosen).map(|b| share_bound(b + x, &total_s12));
+                    let b = min_over(&best, alpha, chosen).map(|b| share_bound(b + x, &total));
+                    let own = min_over(&best, levels.per_source(2), None)
+                        .map(|b| share_bound(b + x, &total));
+                    [s12, b, own]
                 })
                 .collect::<Vec<_>>()
         });
@@ -164,7 +154,7 @@ fn main() -> anyhow::Result<()> {
             }
             let max = bounds[k][r].iter().copied().fold(0.0, f64::max);
             println!(
-                "{k}-way {name:>3}: {n} rows, median {:.4}, max {:.4}, median ratio to old {:.3}, covers {}/{n}",
+                "{k}-way {name:>3}: {n} rows, median {:.4}, max {:.4}, median ratio to s12 {:.3}, covers {}/{n}",
                 median(&mut bounds[k][r]),
                 max,
                 median(&mut ratios[k][r]),

@@ -234,6 +234,20 @@ fn release_carries_accuracy_and_query_answers_from_the_model() {
             row["bound"]
         );
     }
+    // A file written in session 12 (format 2: measured bounds that treated adaptively
+    // chosen measurements as fixed) keeps its estimates and gets its bounds recomputed by
+    // today's rule: the same figures this file states.
+    let mut v2 = read_json(&out.join("model.json"));
+    v2["fitted"]["accuracy"]["format_version"] = serde_json::json!(2);
+    let v2_model = dir.path().join("v2-model.json");
+    fs::write(&v2_model, serde_json::to_vec(&v2).unwrap()).unwrap();
+    let q_v2 = query_json(&v2_model, "sex,admission_type");
+    assert_eq!(q_v2["error"]["estimate"], row["estimate"]);
+    let (b2, b3) = (
+        q_v2["error"]["bound"].as_f64().unwrap(),
+        row["bound"].as_f64().unwrap(),
+    );
+    assert!((b2 - b3).abs() <= 1e-12 * b3.max(1.0), "{b2} {b3}");
     // A clique outside the file (a 4-way one) is computed the same way on demand.
     dpsynth()
         .args([

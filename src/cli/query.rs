@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::json;
 
 use dpsynth::marginal::Clique;
-use dpsynth::model::accuracy::normal_upper_quantile;
+use dpsynth::model::accuracy::ACCURACY_VERSION;
 use dpsynth::release::ModelFile;
 
 /// Answer a marginal (a table of counts over some columns) from a fitted model, with error
@@ -64,7 +64,9 @@ pub fn run(cmd: QueryCmd) -> Result<()> {
     let supported = fitted.supported(&clique);
     let labels: Vec<Vec<String>> = schema.modelled().iter().map(|c| c.code_labels()).collect();
     let total: f64 = table.values.iter().sum();
-    let z = acc.as_ref().map_or(1.96, |_| normal_upper_quantile(0.025));
+    // Each noisy cell's own 95% interval (valid although the measurements were chosen
+    // adaptively: `Supported::cell_interval`).
+    let cell_alpha = 0.05;
     // Cell labels in row-major order (the clique's attributes are sorted).
     let shape = &table.shape;
     let cell_labels = |mut i: usize| -> Vec<String> {
@@ -99,10 +101,7 @@ pub fn run(cmd: QueryCmd) -> Result<()> {
                 });
                 if let Some(s) = &supported {
                     r["noisy_count"] = json!(s.values[i]);
-                    r["noisy_interval"] = json!([
-                        s.values[i] - z * s.cell_sd[i],
-                        s.values[i] + z * s.cell_sd[i]
-                    ]);
+                    r["noisy_interval"] = json!(s.cell_interval(i, cell_alpha));
                 }
                 r
             })
@@ -153,12 +152,10 @@ pub fn run(cmd: QueryCmd) -> Result<()> {
                 "error (L1 distance between the real and the model's shares, 0 to 2): estimated {est}; 95% bound {bound}{}",
                 if a.measured { "; measured directly" } else { "; not measured: the model infers it" }
             )?;
-            if fitted
-                .accuracy
-                .as_ref()
-                .is_some_and(|r| r.format_version < 2)
-            {
-                outln!("note: this model file's error bars predate session 12's bounds; the bound is recomputed from its measurements alone (its selection bounds were stored without their inputs), so some unmeasured tables have none")?;
+            match fitted.accuracy.as_ref().map(|r| r.format_version) {
+                Some(v) if v < 2 => outln!("note: this model file's error bars predate session 12's bounds; the bound is recomputed from its measurements alone (its selection bounds were stored without their inputs), so some unmeasured tables have none")?,
+                Some(v) if v < ACCURACY_VERSION => outln!("note: this model file's error bars predate bounds valid for adaptively chosen measurements; the bound is recomputed")?,
+                _ => {}
             }
         }
         None => outln!("error bars: none (the model file predates accuracy.json)")?,
@@ -182,8 +179,8 @@ pub fn run(cmd: QueryCmd) -> Result<()> {
             if total > 0.0 { v / total } else { 0.0 }
         )?;
         if let Some(s) = &supported {
-            let (y, h) = (s.values[i], z * s.cell_sd[i]);
-            out!("  {:>9.0} ({:>7.0} to {:>7.0})", y, y - h, y + h)?;
+            let [lo, hi] = s.cell_interval(i, cell_alpha);
+            out!("  {:>9.0} ({:>7.0} to {:>7.0})", s.values[i], lo, hi)?;
         }
         outln!()?;
     }
