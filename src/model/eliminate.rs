@@ -185,6 +185,10 @@ pub(crate) fn sum_product(domain: &Domain, factors: &[&Table], out: &Clique) -> 
     if union.is_empty() {
         return sum_product_blocked(domain, factors, out);
     }
+    // Large steps as matrix products when that is cheaper (model/contract.rs).
+    if let Some(t) = super::contract::contract(domain, factors, out, &union) {
+        return t;
+    }
     let scopes: Vec<&Clique> = factors.iter().map(|f| &f.clique).collect();
     let lv = levels(domain, &scopes, out, &union);
     if lv.sizes.last().is_none_or(|&len| len < MIN_RUN) {

@@ -58,6 +58,7 @@
 pub mod accuracy;
 mod approx;
 pub mod constraints;
+mod contract;
 mod convex_bp;
 pub(crate) mod counts;
 mod eliminate;
