@@ -639,6 +639,7 @@ pub(crate) fn mirror_descent<O: InferenceOracle>(
             converged: objective.mapped.is_empty(),
             losses,
             calibrations: warm_calibrations,
+            step: None,
         };
     }
     let mut gm = vec![0.0; m_cells];
@@ -710,6 +711,7 @@ pub(crate) fn mirror_descent<O: InferenceOracle>(
         converged,
         losses,
         calibrations: warm_calibrations + iterations,
+        step: None,
     }
 }
 
@@ -904,6 +906,7 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
             converged: objective.mapped.is_empty(),
             losses,
             calibrations: warm_calibrations,
+            step: None,
         };
     }
     // z = x = the start; mu holds z's marginals, x its own clique vector. `th_new` is
@@ -1044,6 +1047,7 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
         converged,
         losses,
         calibrations: warm_calibrations + calibrations + 1,
+        step: (iterations > 0).then_some(1.0 / lip),
     }
 }
 

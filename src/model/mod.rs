@@ -198,6 +198,10 @@ pub struct EstimationReport {
     /// Belief propagations run in all (warm-up, line-search trials, restarts): the unit of
     /// cost.
     pub calibrations: usize,
+    /// The accelerated optimiser's last accepted step size `1 / L` (its smoothness
+    /// estimate), for the next warm-started fit's [`EstimationOptions::initial_step`];
+    /// `None` if it took no step (or for plain mirror descent).
+    pub step: Option<f64>,
 }
 
 #[derive(thiserror::Error, Debug)]
