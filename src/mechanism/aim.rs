@@ -203,8 +203,14 @@ pub struct AimOptions {
     /// (+0.6%), where cutting the default to 45 iterations saves as much (2,821) at
     /// 280,455 (+6.3%); factor 1: 2,772, 266,855; factor 16: 2,959, 264,289. NIST epsilon
     /// 3's 58 refits, factor 2: 3,478 vs 3,714 (-6.4%), loss 230,917 vs 230,747 (+0.07%);
-    /// factor 1: 3,420, 230,999. The step is a function of earlier fits to the noisy
-    /// measurements: post-processing.
+    /// factor 1: 3,420, 230,999. Same 45 annealing decisions as without it on adult
+    /// epsilon 10's rounds (`round_replay 50-100 50-100:c4`: 3,109 vs 3,376 calibrations,
+    /// selection distributions' TV mean 0.025, max 0.28). End to end (`DPSYNTH_NO_BARS=1
+    /// compare -- adult E 3 aim`, loaded machine, CPU per run): epsilon 10 3-way L1 0.0668
+    /// (0.0664 0.0660 0.0679; 49, 49, 45 rounds; 51.9-56.0 s) against 0.0663 with
+    /// `DPSYNTH_CARRY_STEP=0` (0.0663 0.0668 0.0658; 51, 53, 53 rounds; 63.6-71.2 s);
+    /// epsilon 3 0.0889 (0.0896 0.0872 0.0899; 22.7-33.0 s). The step is a function of
+    /// earlier fits to the noisy measurements: post-processing.
     pub round_carry_step: Option<f64>,
     /// Whose privacy is protected: every sensitivity is read from it. The data behind the
     /// oracle must already be truncated to `unit.max_rows()` rows per unit
