@@ -180,7 +180,7 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
             let spec = match mech.as_str() {
                 "mst" => MechanismSpec::Mst(MstOptions::default()),
                 _ => {
-                    // Experiments: DPSYNTH_ROUND_TOL, DPSYNTH_ROUND_ITERS, DPSYNTH_ROUND_ITERS_MIN, DPSYNTH_ROUND_IPF, DPSYNTH_MAX_MODEL_MB, DPSYNTH_FINAL_ITERS, DPSYNTH_FINAL_MOVE_TOL, DPSYNTH_ROUND_MOVE_TOL, DPSYNTH_ONE_WAY_SHARE, DPSYNTH_COMPRESS(_SIGMAS),
+                    // Experiments: DPSYNTH_ROUND_TOL, DPSYNTH_ROUND_ITERS, DPSYNTH_ROUND_ITERS_MIN, DPSYNTH_ROUND_IPF, DPSYNTH_MAX_MODEL_MB, DPSYNTH_FINAL_ITERS, DPSYNTH_FINAL_MOVE_TOL, DPSYNTH_ROUND_MOVE_TOL, DPSYNTH_CARRY_STEP, DPSYNTH_ONE_WAY_SHARE, DPSYNTH_COMPRESS(_SIGMAS),
                     // DPSYNTH_ONE_WAY_TARGET, DPSYNTH_ROUNDS, DPSYNTH_SELECTION_SHARE override the defaults.
                     let mut o = AimOptions::default();
                     if let Some(t) = std::env::var("DPSYNTH_ROUND_TOL")
@@ -231,6 +231,9 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
                     }
                     if let Some(v) = env("DPSYNTH_ROUND_MOVE_TOL") {
                         o.round_move_tol = Some(v);
+                    }
+                    if let Some(v) = env("DPSYNTH_CARRY_STEP") {
+                        o.round_carry_step = (v > 0.0).then_some(v);
                     }
                     MechanismSpec::Aim(o, Workload::all_k_way(domain.len(), 3))
                 }

@@ -123,8 +123,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tol: p[3].parse()?,
             ..base.clone()
         };
+        // `:cF`: each refit starts from the previous fit's last step times F.
+        let mut carry: Option<f64> = None;
         for extra in &p[4..] {
-            if *extra == "ipf" {
+            if let Some(f) = extra.strip_prefix('c') {
+                carry = Some(f.parse()?);
+            } else if let Some(f) = extra.strip_prefix('g') {
+                round.step_growth = f.parse()?;
+            } else if *extra == "ipf" {
                 round.warm_ipf = true;
             } else if let Some(f) = extra.strip_prefix("fm") {
                 fin.move_tol = Some(f.parse()?);
@@ -137,8 +143,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // One estimator for all fits, as AIM keeps (`REPLAY_FRESH=1`: a new one per fit, as
         // `model::estimate` makes).
         let fresh = std::env::var_os("REPLAY_FRESH").is_some();
+        // `REPLAY_PROBE=K[:ITERS]`: every K-th refit (and the last) is also run from the same
+        // warm start for ITERS iterations (default 2,000) to show its optimum, not chained.
+        let (probe_every, probe_iters) = match std::env::var("REPLAY_PROBE") {
+            Ok(v) => {
+                let mut it = v.split(':');
+                let every = it.next().unwrap_or("0").parse()?;
+                let iters = it.next().map_or(Ok(2000), str::parse)?;
+                (every, iters)
+            }
+            Err(_) => (0usize, 0usize),
+        };
         let mut est = Estimator::new();
-        let (mut model, _) = est.estimate(&domain, &ms[..first], &fin, None)?;
+        let (mut model, r0) = est.estimate(&domain, &ms[..first], &fin, None)?;
+        let mut last_step = r0.step;
         let (t, c, f, mc) = (
             Instant::now(),
             cpu_seconds(),
@@ -152,7 +170,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if fresh {
                 est = Estimator::new();
             }
-            let (m, r) = est.estimate(&domain, &ms[..=k], &round, Some(&model))?;
+            if probe_every > 0 && ((k - first) % probe_every == 0 || k + 1 == ms.len()) {
+                probe(&domain, &ms[..=k], &round, &model, probe_iters)?;
+            }
+            let opts_k = EstimationOptions {
+                initial_step: carry.and_then(|f| last_step.map(|s| s * f)),
+                ..round.clone()
+            };
+            let (m, r) = est.estimate(&domain, &ms[..=k], &opts_k, Some(&model))?;
+            last_step = r.step.or(last_step);
             cal += r.calibrations;
             iters += r.iterations;
             conv += usize::from(r.converged);
@@ -168,7 +194,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if fresh {
             est = Estimator::new();
         }
-        let (model, r) = est.estimate(&domain, ms, &fin, Some(&model))?;
+        let fin_k = EstimationOptions {
+            initial_step: carry.and_then(|f| last_step.map(|s| s * f)),
+            ..fin.clone()
+        };
+        let (model, r) = est.estimate(&domain, ms, &fin_k, Some(&model))?;
         let (fw, fc) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
         trace = fnv_bits(trace, &r.losses);
         trace = fnv_bits(trace, &[r.final_loss]);
@@ -230,5 +260,85 @@ fn record(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     }
     let file = ModelFile::new(fitted, &schema_text);
     std::fs::write(&args[0], file.to_json()?)?;
+    Ok(())
+}
+
+/// Per-measurement losses `||P_m p - y_m||^2 / sigma_m^2` of `model`.
+fn measurement_losses(model: &GraphicalModel, ms: &[dpsynth::model::Measurement]) -> Vec<f64> {
+    ms.iter()
+        .map(|m| {
+            let p = model.project(&m.clique);
+            p.values
+                .iter()
+                .zip(&m.values)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                / (m.sigma * m.sigma)
+        })
+        .collect()
+}
+
+/// `REPLAY_PROBE`: one refit run `opts.max_iters` and `iters` iterations from the same warm
+/// start; prints the loss reached at several iteration counts (and the calibrations they
+/// took), and the excess loss of the short refit over the long one by measurement, grouped
+/// by sigma (the annealing levels).
+fn probe(
+    domain: &dpsynth::marginal::Domain,
+    ms: &[dpsynth::model::Measurement],
+    opts: &EstimationOptions,
+    warm: &GraphicalModel,
+    iters: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (short, rs) = Estimator::new().estimate(domain, ms, opts, Some(warm))?;
+    let long_opts = EstimationOptions {
+        max_iters: iters,
+        tol: 0.0,
+        move_tol: None,
+        ..opts.clone()
+    };
+    let (long, rl) = Estimator::new().estimate(domain, ms, &long_opts, Some(warm))?;
+    let at = |n: usize| rl.losses.get(n).copied().unwrap_or(rl.final_loss);
+    println!(
+        "probe refit {} ({} cells new): start {:.1}; {} it {:.1} ({} cal); long: 50 {:.1} 100 {:.1} 200 {:.1} 500 {:.1} 1000 {:.1} {} it {:.1} ({} cal, converged {})",
+        ms.len(),
+        ms.last().map_or(0, |m| m.values.len()),
+        rs.losses[0],
+        rs.iterations,
+        rs.final_loss,
+        rs.calibrations,
+        at(50),
+        at(100),
+        at(200),
+        at(500),
+        at(1000),
+        rl.iterations,
+        rl.final_loss,
+        rl.calibrations,
+        rl.converged
+    );
+    let ls = measurement_losses(&short, ms);
+    let ll = measurement_losses(&long, ms);
+    // Group by sigma (rounded to 3 significant digits).
+    let mut groups: std::collections::BTreeMap<i64, (f64, usize, usize, f64, f64)> =
+        Default::default();
+    for (i, m) in ms.iter().enumerate() {
+        let key = (m.sigma.ln() * 100.0).round() as i64;
+        let g = groups.entry(key).or_insert((m.sigma, 0, 0, 0.0, 0.0));
+        g.1 += 1;
+        g.2 += m.values.len();
+        g.3 += ls[i];
+        g.4 += ll[i];
+    }
+    for (sigma, n, cells, a, b) in groups.values() {
+        println!(
+            "  sigma {sigma:9.2}: {n:3} measurements {cells:8} cells: loss short {a:10.1} long {b:10.1} excess {:9.1}",
+            a - b
+        );
+    }
+    let (i_new, m_new) = (ms.len() - 1, &ms[ms.len() - 1]);
+    println!(
+        "  newest (sigma {:.2}): short {:.1} long {:.1}",
+        m_new.sigma, ls[i_new], ll[i_new]
+    );
     Ok(())
 }

@@ -9,6 +9,8 @@
 //! (`AimOptions::round_ipf`); `MIN-ITERS[:ipf]` refits in two stages
 //! (`AimOptions::round_iters_min`: MIN iterations, then on to ITERS only when the annealing
 //! test would fire). The first setting is the reference (normally `100`, today's).
+//! `:cF` starts each refit's line search from the previous fit's last step times F
+//! (`AimOptions::round_carry_step`; without it, from the default first step).
 //! Each setting rebuilds the chain of models AIM would have had (one-way model, then one
 //! refit per later measurement in the order taken) and at every round computes what the
 //! round used: the exponential mechanism's selection distribution over the allowed
@@ -141,7 +143,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rounds.iter().filter(|r| r.annealed).count()
     );
 
-    let (one_way_model, _) = estimate(&domain, &ms[..first], &est, None)?;
+    let (one_way_model, one_way_report) = estimate(&domain, &ms[..first], &est, None)?;
     let mut reference: Option<Chain> = None;
     for setting in &args[3..] {
         let mut parts = setting.split(':');
@@ -156,7 +158,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 (n, n)
             }
         };
-        let ipf = parts.any(|p| p == "ipf");
+        let flags: Vec<&str> = parts.collect();
+        let ipf = flags.contains(&"ipf");
+        // `:cF`: the previous fit's last step times F.
+        let factor = flags
+            .iter()
+            .find_map(|f| f.strip_prefix('c').and_then(|v| v.parse::<f64>().ok()));
+        let carry = one_way_report.step.zip(factor).map(|(s, f)| s * f);
         let round_est = EstimationOptions {
             max_iters: first_stage.min(iters),
             tol: defaults.round_tol,
@@ -175,6 +183,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             one_way_model.clone(),
             &round_est,
             iters,
+            carry,
+            factor.unwrap_or(1.0),
         )?;
         let own = (0..decided)
             .filter(|&t| chain.anneal[t] != rounds[t].annealed)
@@ -246,6 +256,8 @@ fn run_chain(
     mut model: GraphicalModel,
     round_est: &EstimationOptions,
     iters: usize,
+    mut carry: Option<f64>,
+    factor: f64,
 ) -> Result<Chain, Box<dyn std::error::Error>> {
     let mut chain = Chain {
         probs: Vec::new(),
@@ -279,7 +291,12 @@ fn run_chain(
         chain.probs.push(w.iter().map(|x| x / z).collect());
         let before = model.project(&r.clique);
         let c = cpu_seconds();
-        let (refit, report) = estimate(domain, &ms[..first + t + 1], round_est, Some(&model))?;
+        let first_est = EstimationOptions {
+            initial_step: carry.or(round_est.initial_step),
+            ..round_est.clone()
+        };
+        let (refit, report) = estimate(domain, &ms[..first + t + 1], &first_est, Some(&model))?;
+        carry = carry.and(report.step.map(|s| s * factor).or(carry));
         chain.calibrations += report.calibrations;
         chain.iterations += report.iterations;
         model = refit;
@@ -290,9 +307,11 @@ fn run_chain(
         if moved <= noise && round_est.max_iters < iters && !report.converged {
             let more = EstimationOptions {
                 max_iters: iters - round_est.max_iters,
+                initial_step: carry.or(round_est.initial_step),
                 ..round_est.clone()
             };
             let (refit, report) = estimate(domain, &ms[..first + t + 1], &more, Some(&model))?;
+            carry = carry.and(report.step.map(|s| s * factor).or(carry));
             chain.calibrations += report.calibrations;
             chain.iterations += report.iterations;
             model = refit;

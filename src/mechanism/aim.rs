@@ -190,6 +190,28 @@ pub struct AimOptions {
     /// epsilon 10, 3 runs each, 0.0668 +- 0.0002 against 0.0676 +- 0.0007, 101.5 against
     /// 131.6 s CPU. NIST not measured (its epsilon 3 has the least room in the README table).
     pub round_iters_min: Option<usize>,
+    /// Each refit (and the final fit) starts its line search from the previous fit's last
+    /// step (`EstimationReport::step`) times this factor (`None`: from the default first
+    /// step, which moves no log-potential by more than one unit). That default was 50 to 400
+    /// times too long on NIST epsilon 3, so every refit first spent about 5 of its ~13
+    /// rejected trial steps (calibrations) shortening it; the previous refit's step is
+    /// within a small factor, and the factor 4 leaves room for a longer one (the line search
+    /// shortens a step in one calibration per halving, but lengthens it only by 1.1 per
+    /// accepted step). Replayed refits of 50 iterations (`examples/refit_replay.rs`, CPU,
+    /// 2026-12-02), calibrations and summed refit loss against the default start: adult
+    /// epsilon 10's 47 refits, factor 4: 2,865 vs 3,103 (-7.7%), loss 265,401 vs 263,823
+    /// (+0.6%), where cutting the default to 45 iterations saves as much (2,821) at
+    /// 280,455 (+6.3%); factor 1: 2,772, 266,855; factor 16: 2,959, 264,289. NIST epsilon
+    /// 3's 58 refits, factor 2: 3,478 vs 3,714 (-6.4%), loss 230,917 vs 230,747 (+0.07%);
+    /// factor 1: 3,420, 230,999. Same 45 annealing decisions as without it on adult
+    /// epsilon 10's rounds (`round_replay 50-100 50-100:c4`: 3,109 vs 3,376 calibrations,
+    /// selection distributions' TV mean 0.025, max 0.28). End to end (`DPSYNTH_NO_BARS=1
+    /// compare -- adult E 3 aim`, loaded machine, CPU per run): epsilon 10 3-way L1 0.0668
+    /// (0.0664 0.0660 0.0679; 49, 49, 45 rounds; 51.9-56.0 s) against 0.0663 with
+    /// `DPSYNTH_CARRY_STEP=0` (0.0663 0.0668 0.0658; 51, 53, 53 rounds; 63.6-71.2 s);
+    /// epsilon 3 0.0889 (0.0896 0.0872 0.0899; 22.7-33.0 s). The step is a function of
+    /// earlier fits to the noisy measurements: post-processing.
+    pub round_carry_step: Option<f64>,
     /// Whose privacy is protected: every sensitivity is read from it. The data behind the
     /// oracle must already be truncated to `unit.max_rows()` rows per unit
     /// (`data::truncate_units`; proofs/privacy-unit.md).
@@ -246,6 +268,7 @@ impl Default for AimOptions {
             round_ipf: false,
             round_move_tol: None,
             round_iters_min: Some(50),
+            round_carry_step: Some(4.0),
             unit: PrivacyUnit::Record,
             knowledge: SchemaKnowledge::default(),
             compress: true,
@@ -431,8 +454,15 @@ fn run_aim<O: MarginalOracle>(
     };
     est.max_cells = max_cells;
     let mut tracker = SelectionTracker::new(rounds);
-    let final_est = est.clone();
-    let (mut model, _) = estimate(&domain, &measurements, &est, None)?;
+    let mut final_est = est.clone();
+    let (mut model, one_way_report) = estimate(&domain, &measurements, &est, None)?;
+    // The line search's last step, for the next fit (`round_carry_step`).
+    let carry = |step: Option<f64>| {
+        step.zip(opts.round_carry_step)
+            .map(|(s, f)| s * f)
+            .filter(|s| s.is_finite() && *s > 0.0)
+    };
+    let mut last_step = one_way_report.step;
     phases.push(("one-way model".to_string(), t.elapsed()));
 
     // Rounds.
@@ -520,8 +550,10 @@ fn run_aim<O: MarginalOracle>(
         tracker.round(&scored, selected.winner, selected.scale, &m.values, sigma);
         measurements.push(m);
         let tr = Instant::now();
+        est.initial_step = carry(last_step).or(opts.estimation.initial_step);
         let (refit, mut fit_report) =
             estimator.estimate(&domain, &measurements, &est, Some(&model))?;
+        last_step = fit_report.step.or(last_step);
         let noise = expected_noise_l1(sigma, clique.cells(&domain));
         let mut moved = moved_l1(&refit, &clique, &before);
         estimator.recycle(std::mem::replace(&mut model, refit));
@@ -530,10 +562,12 @@ fn run_aim<O: MarginalOracle>(
         if moved <= noise && first_stage < opts.round_iters && !fit_report.converged {
             let more = EstimationOptions {
                 max_iters: opts.round_iters - first_stage,
+                initial_step: carry(last_step).or(opts.estimation.initial_step),
                 ..est.clone()
             };
             let (refit, report) =
                 estimator.estimate(&domain, &measurements, &more, Some(&model))?;
+            last_step = report.step.or(last_step);
             moved = moved_l1(&refit, &clique, &before);
             estimator.recycle(std::mem::replace(&mut model, refit));
             fit_report.iterations += report.iterations;
@@ -573,6 +607,7 @@ fn run_aim<O: MarginalOracle>(
     // Final fit with the full iteration budget.
     let t = Instant::now();
     progress.start("estimation", 1);
+    final_est.initial_step = carry(last_step).or(opts.estimation.initial_step);
     let (model, report) = estimator.estimate(&domain, &measurements, &final_est, Some(&model))?;
     // The kept buffers are not needed after the last fit.
     drop(estimator);

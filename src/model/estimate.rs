@@ -639,6 +639,7 @@ pub(crate) fn mirror_descent<O: InferenceOracle>(
             converged: objective.mapped.is_empty(),
             losses,
             calibrations: warm_calibrations,
+            step: None,
         };
     }
     let mut gm = vec![0.0; m_cells];
@@ -710,6 +711,7 @@ pub(crate) fn mirror_descent<O: InferenceOracle>(
         converged,
         losses,
         calibrations: warm_calibrations + iterations,
+        step: None,
     }
 }
 
@@ -904,6 +906,7 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
             converged: objective.mapped.is_empty(),
             losses,
             calibrations: warm_calibrations,
+            step: None,
         };
     }
     // z = x = the start; mu holds z's marginals, x its own clique vector. `th_new` is
@@ -922,12 +925,19 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
     // vector fewer to allocate per fit.
     objective.gradient(&px, &mut gy, &mut th_new);
     let gmax = kernels::max_abs(&th_new);
+    // A given first step (a previous fit's, `AimOptions::round_carry_step`) is shortened to
+    // that one: a fit that ended at a stationary point (the noise-free regime's one-way
+    // model) relaxed its estimate of L for every step and reports a step far too long.
     let mut lip = match opts.initial_step {
+        Some(s) if gmax > 0.0 => (1.0 / s).max(gmax),
         Some(s) => 1.0 / s,
         None if gmax > 0.0 => gmax,
         None => 1.0,
     };
     let mut big_a = 0.0f64;
+    // The step after the last accepted one, reported for the next fit (not the estimate a
+    // run of rejections left: at a stationary point that doubles L without bound).
+    let mut next_step: Option<f64> = None;
     let mut accepted = vec![fx];
     // Per accepted step, how far the measured marginals moved (noise units; only with
     // `move_tol`), and the bound it is held to: a fraction of the noise's expected L1 norm.
@@ -992,6 +1002,7 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
             big_a += a;
             fx = fx_new;
             lip /= opts.step_growth;
+            next_step = Some(1.0 / lip);
             failures_in_row = 0;
             accepted.push(fx);
             let w = opts.window;
@@ -1044,6 +1055,7 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
         converged,
         losses,
         calibrations: warm_calibrations + calibrations + 1,
+        step: next_step,
     }
 }
 
