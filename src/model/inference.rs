@@ -55,11 +55,21 @@ struct Slabs {
     per: usize,
     /// Big cells per entry of the first axis.
     entry_cells: usize,
-    /// The children in the upward pass's order (the first one's message is added onto
-    /// the potential, the others onto the belief): each one's layout of a full slab and of
-    /// the last, shorter one, and its separator's cells per entry of the first axis (0 when
-    /// the separator does not hold that axis: every slab then reads the whole message).
-    children: Vec<(usize, SubsetLayout, Option<SubsetLayout>, usize)>,
+    /// The children in the upward pass's order: the first one's message is added onto
+    /// the potential, the others' onto the belief.
+    children: Vec<SlabChild>,
+}
+
+/// One child's message as [`Slabs`] add it.
+#[derive(Clone, Debug)]
+struct SlabChild {
+    clique: usize,
+    /// The message's layout in a full slab, and in the last one when shorter.
+    full: SubsetLayout,
+    rest: Option<SubsetLayout>,
+    /// Separator cells per entry of the parent's first axis; 0 when the separator does not
+    /// hold that axis (every slab then reads the whole message).
+    small_entry: usize,
 }
 
 /// Reusable buffers for [`Engine::calibrate`], so an estimation loop allocates nothing.
@@ -173,7 +183,12 @@ impl Engine {
                     children: Vec::new(),
                 })
                 .children
-                .push((c, layout(per), (rest > 0).then(|| layout(rest)), small_entry));
+                .push(SlabChild {
+                    clique: c,
+                    full: layout(per),
+                    rest: (rest > 0).then(|| layout(rest)),
+                    small_entry,
+                });
         }
         Engine {
             tree,
@@ -294,12 +309,12 @@ impl Engine {
         let slab = |i: usize, b: &mut [f64]| {
             let at = i * sl.per;
             let t = &theta[at * sl.entry_cells..at * sl.entry_cells + b.len()];
-            for (k, (c, full, rest, small_entry)) in sl.children.iter().enumerate() {
-                let l = match rest {
+            for (k, ch) in sl.children.iter().enumerate() {
+                let l = match &ch.rest {
                     Some(r) if b.len() != len => r,
-                    _ => full,
+                    _ => &ch.full,
                 };
-                let s0 = self.sep_offsets[*c] + at * small_entry;
+                let s0 = self.sep_offsets[ch.clique] + at * ch.small_entry;
                 let m = &msgs[s0..s0 + l.small_cells()];
                 if k == 0 {
                     l.add_expanded_from_seq(b, t, m);
@@ -652,6 +667,62 @@ mod tests {
         };
         let (seq, par) = (run(1), run(3));
         assert!(seq == par, "log Z {:x} vs {:x}", seq.0, par.0);
+    }
+
+    /// Beliefs built slab by slab ([`Engine::products`]) are bit for bit those of one pass
+    /// per child over the whole clique: slabs with a ragged last one, separators with and
+    /// without the first axis, on one thread and several.
+    #[test]
+    fn slab_products_match_one_pass_per_child() {
+        let domain = Domain::from_sizes(vec![40, 9, 13, 31, 3, 5, 4, 6]);
+        let cliques = vec![
+            Clique::new([0, 1, 2, 3]),
+            Clique::new([0, 1, 4]),
+            Clique::new([2, 3, 5]),
+            Clique::new([1, 3, 6]),
+            Clique::new([0, 7]),
+        ];
+        let tree = JunctionTree::build(&domain, &cliques);
+        let engine = Engine::new(&domain, tree);
+        let n = engine.total_cells();
+        let seps = engine.sep_offsets[engine.sep_offsets.len() - 1];
+        let theta: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919) % 1009) as f64 / 97.0 - 5.0)
+            .collect();
+        let msgs: Vec<f64> = (0..seps)
+            .map(|i| ((i * 104_729) % 211) as f64 / 50.0 - 2.0)
+            .collect();
+        let (mut cut, mut first_axis_kept) = (0, 0);
+        for (p, sl) in engine.slabs.iter().enumerate() {
+            let Some(sl) = sl else { continue };
+            let r = engine.range(p);
+            cut += usize::from(sl.per * sl.entry_cells < r.len());
+            first_axis_kept += sl.children.iter().filter(|ch| ch.small_entry > 0).count();
+            let mut want = vec![0.0; r.len()];
+            for (k, c) in sl.children.iter().map(|ch| ch.clique).enumerate() {
+                let down = engine.down[c].as_ref().unwrap();
+                let m = &msgs[engine.sep_offsets[c]..engine.sep_offsets[c + 1]];
+                if k == 0 {
+                    down.add_expanded_from(&mut want, &theta[r.clone()], m);
+                } else {
+                    down.add_expanded(&mut want, m);
+                }
+            }
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let mut got = vec![0.0; r.len()];
+                pool.install(|| engine.products(p, &mut got, &theta[r.clone()], &msgs));
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert!(bits(&got) == bits(&want), "clique {p}, {threads} threads");
+            }
+        }
+        assert!(
+            cut >= 1 && first_axis_kept >= 1,
+            "{cut} cut, {first_axis_kept}"
+        );
     }
 
     #[test]
