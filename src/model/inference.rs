@@ -36,12 +36,40 @@ pub(crate) struct Engine {
     sep_offsets: Vec<usize>,
     /// Whether a clique has children: only those need a belief apart from their potential.
     has_children: Vec<bool>,
-    /// Whether a clique is the first of its parent's children in the upward pass: its
-    /// message starts the parent's belief from the potential (no separate copy).
-    first_child: Vec<bool>,
     /// The non-root cliques by depth, deepest last: `(clique, parent)` in the upward
     /// pass's order within each depth.
     levels: Vec<Vec<(usize, usize)>>,
+    /// For each clique with children: how its belief is built slab by slab ([`Slabs`]).
+    slabs: Vec<Option<Slabs>>,
+}
+
+/// Big cells per slab of a belief's products ([`Engine::products`]): two slabs (potential
+/// and belief) stay in a core's L2 while every child's message is added in.
+const SLAB_CELLS: usize = 1 << 15;
+
+/// A clique's belief (its potential plus its children's messages) cut along its first
+/// axis into slabs of `per` entries, each slab taking all the messages while in cache
+/// instead of one pass over the whole belief per child.
+#[derive(Clone, Debug)]
+struct Slabs {
+    per: usize,
+    /// Big cells per entry of the first axis.
+    entry_cells: usize,
+    /// The children in the upward pass's order: the first one's message is added onto
+    /// the potential, the others' onto the belief.
+    children: Vec<SlabChild>,
+}
+
+/// One child's message as [`Slabs`] add it.
+#[derive(Clone, Debug)]
+struct SlabChild {
+    clique: usize,
+    /// The message's layout in a full slab, and in the last one when shorter.
+    full: SubsetLayout,
+    rest: Option<SubsetLayout>,
+    /// Separator cells per entry of the parent's first axis; 0 when the separator does not
+    /// hold that axis (every slab then reads the whole message).
+    small_entry: usize,
 }
 
 /// Reusable buffers for [`Engine::calibrate`], so an estimation loop allocates nothing.
@@ -107,14 +135,6 @@ impl Engine {
                 has_children[p] = true;
             }
         }
-        let mut first_child = vec![false; k];
-        let mut started = vec![false; k];
-        for &c in tree.order().iter().rev() {
-            if let Some(p) = tree.parent(c) {
-                first_child[c] = !started[p];
-                started[p] = true;
-            }
-        }
         // `order` is breadth-first (root first), so each depth is one stretch of it.
         let mut depth = vec![0usize; k];
         let mut levels: Vec<Vec<(usize, usize)>> = Vec::new();
@@ -130,6 +150,46 @@ impl Engine {
         for level in &mut levels {
             level.reverse();
         }
+        let mut slabs: Vec<Option<Slabs>> = vec![None; k];
+        for &c in tree.order().iter().rev() {
+            let Some(p) = tree.parent(c) else { continue };
+            let shape = &shapes[p];
+            let first = shape.first().copied().unwrap_or(1).max(1);
+            let entry_cells = shape.iter().product::<usize>() / first;
+            let per = (SLAB_CELLS / entry_cells.max(1)).clamp(1, first);
+            let sep = tree.separator(c);
+            let keep: Vec<bool> = tree.cliques()[p]
+                .attrs()
+                .iter()
+                .map(|a| sep.attrs().binary_search(a).is_ok())
+                .collect();
+            let layout = |entries: usize| {
+                let mut sh = shape.clone();
+                if let Some(s0) = sh.first_mut() {
+                    *s0 = entries;
+                }
+                SubsetLayout::new(&sh, &keep)
+            };
+            let small_entry = if keep.first() == Some(&true) {
+                down[c].as_ref().map_or(0, |d| d.small_cells() / first)
+            } else {
+                0
+            };
+            let rest = first % per;
+            slabs[p]
+                .get_or_insert_with(|| Slabs {
+                    per,
+                    entry_cells,
+                    children: Vec::new(),
+                })
+                .children
+                .push(SlabChild {
+                    clique: c,
+                    full: layout(per),
+                    rest: (rest > 0).then(|| layout(rest)),
+                    small_entry,
+                });
+        }
         Engine {
             tree,
             shapes,
@@ -138,8 +198,8 @@ impl Engine {
             down,
             sep_offsets,
             has_children,
-            first_child,
             levels,
+            slabs,
         }
     }
 
@@ -163,9 +223,9 @@ impl Engine {
         let n = self.total_cells();
         debug_assert_eq!(theta.len(), n);
         debug_assert_eq!(mu.len(), n);
-        // Beliefs of cliques with children (potential times the children's messages, the
-        // first child's written over the potential); a leaf's belief is its potential, read
-        // from `theta` without a copy.
+        // Beliefs of cliques with children (potential times the children's messages, built
+        // by [`Self::products`]); a leaf's belief is its potential, read from `theta`
+        // without a copy.
         if ws.beliefs.len() != n {
             ws.beliefs = layout::huge_zeroed(n);
         }
@@ -175,35 +235,36 @@ impl Engine {
         if n >= PAR_CELLS && !self.levels.is_empty() && rayon::current_num_threads() > 1 {
             return self.calibrate_by_levels(theta, total, ws, mu);
         }
+        let Workspace {
+            beliefs,
+            up_msgs,
+            sep,
+            scratch,
+        } = ws;
         let order = self.tree.order();
         // Upward pass: leaves first, each clique's belief (potential times its children's
-        // messages) summed onto its separator in log space and multiplied into the parent.
-        // The shifted exponentials stay in `mu` with their sums per separator cell: they
-        // are the clique's conditional distribution given its separator.
+        // messages) summed onto its separator in log space. The shifted exponentials stay
+        // in `mu` with their sums per separator cell: they are the clique's conditional
+        // distribution given its separator.
         for &c in order.iter().rev() {
-            let (Some(up), Some(down), Some(p)) = (&self.up[c], &self.down[c], self.tree.parent(c))
-            else {
+            let Some(up) = &self.up[c] else {
                 continue;
             };
-            let sr = self.sep_offsets[c]..self.sep_offsets[c + 1];
-            let cr = self.range(c);
+            let (sr, cr) = (self.sep_offsets[c]..self.sep_offsets[c + 1], self.range(c));
+            self.products(c, &mut beliefs[cr.clone()], &theta[cr.clone()], up_msgs);
             up.logsumexp_keep(
-                self.belief(c, &ws.beliefs, theta),
-                &mut ws.up_msgs[sr.clone()],
+                self.belief(c, beliefs, theta),
+                &mut up_msgs[sr.clone()],
                 &mut mu[cr],
-                &mut ws.scratch[sr.clone()],
+                &mut scratch[sr],
             );
-            let pr = self.range(p);
-            if self.first_child[c] {
-                down.add_expanded_from(&mut ws.beliefs[pr.clone()], &theta[pr], &ws.up_msgs[sr]);
-            } else {
-                down.add_expanded(&mut ws.beliefs[pr], &ws.up_msgs[sr]);
-            }
         }
         // The root now holds the whole model's unnormalised log-probability.
         let root = self.tree.root();
+        let rr = self.range(root);
+        self.products(root, &mut beliefs[rr.clone()], &theta[rr], up_msgs);
         let log_z = self.calibrate_root(
-            self.belief(root, &ws.beliefs, theta),
+            self.belief(root, beliefs, theta),
             &mut mu[self.range(root)],
             total,
         );
@@ -214,10 +275,10 @@ impl Engine {
             else {
                 continue;
             };
-            ws.sep.resize(down.small_cells(), 0.0);
-            down.sum_into(&mu[self.range(p)], &mut ws.sep);
-            let acc = &ws.scratch[self.sep_offsets[c]..self.sep_offsets[c + 1]];
-            child_marginal(up, acc, &mut ws.sep, &mut mu[self.range(c)]);
+            sep.resize(down.small_cells(), 0.0);
+            down.sum_into(&mu[self.range(p)], sep);
+            let acc = &scratch[self.sep_offsets[c]..self.sep_offsets[c + 1]];
+            child_marginal(up, acc, sep, &mut mu[self.range(c)]);
         }
         log_z
     }
@@ -230,6 +291,46 @@ impl Engine {
             &beliefs[r]
         } else {
             &theta[r]
+        }
+    }
+
+    /// Writes clique `p`'s belief (if it has children) into `bel`: its potential (`theta`,
+    /// the clique's part of the potentials) plus its children's messages (in `msgs`, a flat separator buffer), slab by
+    /// slab ([`Slabs`]; the slabs in parallel for large cliques). Each cell gets the same
+    /// additions in the same order as in one pass per child over the whole clique (the
+    /// first child's message onto the potential, then the others' in the upward pass's
+    /// order), so the values are identical; only the potential and the belief are streamed
+    /// once instead of once per child.
+    fn products(&self, p: usize, bel: &mut [f64], theta: &[f64], msgs: &[f64]) {
+        let Some(sl) = &self.slabs[p] else {
+            return;
+        };
+        let len = sl.per * sl.entry_cells;
+        let slab = |i: usize, b: &mut [f64]| {
+            let at = i * sl.per;
+            let t = &theta[at * sl.entry_cells..at * sl.entry_cells + b.len()];
+            for (k, ch) in sl.children.iter().enumerate() {
+                let l = match &ch.rest {
+                    Some(r) if b.len() != len => r,
+                    _ => &ch.full,
+                };
+                let s0 = self.sep_offsets[ch.clique] + at * ch.small_entry;
+                let m = &msgs[s0..s0 + l.small_cells()];
+                if k == 0 {
+                    l.add_expanded_from_seq(b, t, m);
+                } else {
+                    l.add_expanded_seq(b, m);
+                }
+            }
+        };
+        if bel.len() >= PAR_CELLS && bel.len() > len && rayon::current_num_threads() > 1 {
+            bel.par_chunks_mut(len)
+                .enumerate()
+                .for_each(|(i, b)| slab(i, b));
+        } else {
+            for (i, b) in bel.chunks_mut(len).enumerate() {
+                slab(i, b);
+            }
         }
     }
 
@@ -248,13 +349,12 @@ impl Engine {
     }
 
     /// [`Self::calibrate`] with the cliques of one depth at a time in parallel: on the way
-    /// up, the messages of a depth's cliques (each from its own belief into its own
-    /// separator and conditional), then the products into their parents, each parent's
-    /// children in the sequential pass's order (so each belief gets the same sums in the
-    /// same order); on the way down, a depth's cliques from their parents' marginals. Every
-    /// clique's tables are computed by the same operations on the same values as in the
-    /// sequential pass, so the results are bit-identical; only which cliques run side by
-    /// side changes. Small cliques, and large ones whose kernels run sequentially (a
+    /// up, the beliefs of a depth's cliques with children (from the deeper depth's
+    /// messages), then their messages (each from its own belief into its own separator and
+    /// conditional); on the way down, a depth's cliques from their parents' marginals.
+    /// Every clique's tables are computed by the same operations on the same values as in
+    /// the sequential pass, so the results are bit-identical; only which cliques run side
+    /// by side changes. Small cliques, and large ones whose kernels run sequentially (a
     /// reduction onto an empty separator), then overlap with their siblings' work.
     fn calibrate_by_levels(
         &self,
@@ -269,11 +369,13 @@ impl Engine {
             scratch,
             ..
         } = ws;
-        let mut mu_parts = parts(mu, &self.offsets);
-        let mut msg_parts = parts(up_msgs, &self.sep_offsets);
-        let mut acc_parts = parts(scratch, &self.sep_offsets);
         for level in self.levels.iter().rev() {
+            // Beliefs: each clique with children from its children's messages.
+            self.level_products(level.iter().map(|&(c, _)| c), beliefs, theta, up_msgs);
             // Messages: each clique's belief onto its separator.
+            let mut mu_parts = parts(mu, &self.offsets);
+            let mut msg_parts = parts(up_msgs, &self.sep_offsets);
+            let mut acc_parts = parts(scratch, &self.sep_offsets);
             let mut jobs: Vec<_> = level
                 .iter()
                 .map(|&(c, _)| {
@@ -285,44 +387,18 @@ impl Engine {
                     )
                 })
                 .collect();
-            {
-                let beliefs: &[f64] = beliefs;
-                jobs.par_iter_mut().for_each(|(c, mu_c, msg, acc)| {
-                    if let Some(up) = &self.up[*c] {
-                        up.logsumexp_keep(self.belief(*c, beliefs, theta), msg, mu_c, acc);
-                    }
-                });
-            }
-            for (c, mu_c, msg, acc) in jobs {
-                mu_parts[c] = Some(mu_c);
-                msg_parts[c] = Some(msg);
-                acc_parts[c] = Some(acc);
-            }
-            // Products into the parents: parents in parallel, each one's children in order.
-            let mut parents: Vec<usize> = level.iter().map(|&(_, p)| p).collect();
-            parents.sort_unstable();
-            parents.dedup();
-            let mut bel_parts = parts(beliefs, &self.offsets);
-            let mut prods: Vec<_> = parents
-                .iter()
-                .map(|&p| (p, take_part(&mut bel_parts, p)))
-                .collect();
-            let msgs = &msg_parts;
-            prods.par_iter_mut().for_each(|(p, bel)| {
-                let pr = self.range(*p);
-                for &(c, _) in level.iter().filter(|&&(_, q)| q == *p) {
-                    let (Some(down), Some(msg)) = (&self.down[c], msgs[c].as_deref()) else {
-                        continue;
-                    };
-                    if self.first_child[c] {
-                        down.add_expanded_from(bel, &theta[pr.clone()], msg);
-                    } else {
-                        down.add_expanded(bel, msg);
-                    }
+            let beliefs: &[f64] = beliefs;
+            jobs.par_iter_mut().for_each(|(c, mu_c, msg, acc)| {
+                if let Some(up) = &self.up[*c] {
+                    up.logsumexp_keep(self.belief(*c, beliefs, theta), msg, mu_c, acc);
                 }
             });
         }
         let root = self.tree.root();
+        self.level_products(std::iter::once(root), beliefs, theta, up_msgs);
+        let mut mu_parts = parts(mu, &self.offsets);
+        let mut msg_parts = parts(up_msgs, &self.sep_offsets);
+        let acc_parts = parts(scratch, &self.sep_offsets);
         let mu_root = mu_parts[root]
             .as_deref_mut()
             .unwrap_or_else(|| unreachable!("every clique has a part"));
@@ -360,6 +436,32 @@ impl Engine {
             }
         }
         log_z
+    }
+
+    /// [`Self::products`] for several cliques side by side (each writes its own range of
+    /// `beliefs`; cliques without children are skipped).
+    fn level_products(
+        &self,
+        cliques: impl Iterator<Item = usize>,
+        beliefs: &mut [f64],
+        theta: &[f64],
+        msgs: &[f64],
+    ) {
+        let with_children: Vec<usize> = cliques.filter(|&c| self.has_children[c]).collect();
+        if with_children.len() < 2 {
+            for c in with_children {
+                let r = self.range(c);
+                self.products(c, &mut beliefs[r.clone()], &theta[r], msgs);
+            }
+            return;
+        }
+        let mut bel_parts = parts(beliefs, &self.offsets);
+        let mut jobs: Vec<_> = with_children
+            .iter()
+            .map(|&c| (c, take_part(&mut bel_parts, c)))
+            .collect();
+        jobs.par_iter_mut()
+            .for_each(|(c, bel)| self.products(*c, bel, &theta[self.range(*c)], msgs));
     }
 }
 
@@ -565,6 +667,62 @@ mod tests {
         };
         let (seq, par) = (run(1), run(3));
         assert!(seq == par, "log Z {:x} vs {:x}", seq.0, par.0);
+    }
+
+    /// Beliefs built slab by slab ([`Engine::products`]) are bit for bit those of one pass
+    /// per child over the whole clique: slabs with a ragged last one, separators with and
+    /// without the first axis, on one thread and several.
+    #[test]
+    fn slab_products_match_one_pass_per_child() {
+        let domain = Domain::from_sizes(vec![40, 9, 13, 31, 3, 5, 4, 6]);
+        let cliques = vec![
+            Clique::new([0, 1, 2, 3]),
+            Clique::new([0, 1, 4]),
+            Clique::new([2, 3, 5]),
+            Clique::new([1, 3, 6]),
+            Clique::new([0, 7]),
+        ];
+        let tree = JunctionTree::build(&domain, &cliques);
+        let engine = Engine::new(&domain, tree);
+        let n = engine.total_cells();
+        let seps = engine.sep_offsets[engine.sep_offsets.len() - 1];
+        let theta: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919) % 1009) as f64 / 97.0 - 5.0)
+            .collect();
+        let msgs: Vec<f64> = (0..seps)
+            .map(|i| ((i * 104_729) % 211) as f64 / 50.0 - 2.0)
+            .collect();
+        let (mut cut, mut first_axis_kept) = (0, 0);
+        for (p, sl) in engine.slabs.iter().enumerate() {
+            let Some(sl) = sl else { continue };
+            let r = engine.range(p);
+            cut += usize::from(sl.per * sl.entry_cells < r.len());
+            first_axis_kept += sl.children.iter().filter(|ch| ch.small_entry > 0).count();
+            let mut want = vec![0.0; r.len()];
+            for (k, c) in sl.children.iter().map(|ch| ch.clique).enumerate() {
+                let down = engine.down[c].as_ref().unwrap();
+                let m = &msgs[engine.sep_offsets[c]..engine.sep_offsets[c + 1]];
+                if k == 0 {
+                    down.add_expanded_from(&mut want, &theta[r.clone()], m);
+                } else {
+                    down.add_expanded(&mut want, m);
+                }
+            }
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let mut got = vec![0.0; r.len()];
+                pool.install(|| engine.products(p, &mut got, &theta[r.clone()], &msgs));
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert!(bits(&got) == bits(&want), "clique {p}, {threads} threads");
+            }
+        }
+        assert!(
+            cut >= 1 && first_axis_kept >= 1,
+            "{cut} cut, {first_axis_kept}"
+        );
     }
 
     #[test]
