@@ -387,7 +387,7 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
 
     /// Contractions agree with the run kernel (itself checked by brute force) on random
     /// factor sets large enough to take the matrix-product path.
@@ -396,26 +396,10 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let mut taken = 0;
         for _ in 0..200 {
-            let n = rng.gen_range(4..8);
             // Sizes 2..=5 over at most 7 attributes: unions stay below MIN_UNION_CELLS, so
             // `sum_product` answers with the run kernel.
-            let d = Domain::from_sizes((0..n).map(|_| rng.gen_range(2..6)).collect::<Vec<_>>());
-            let pick = |rng: &mut rand_chacha::ChaCha8Rng| {
-                Clique::new((0..n).filter(|_| rng.gen_bool(0.6)).collect::<Vec<_>>())
-            };
-            let tables: Vec<Table> = (0..rng.gen_range(2..5))
-                .map(|_| {
-                    let clique = pick(&mut rng);
-                    let values = (0..clique.cells(&d))
-                        .map(|_| rng.gen_range(0.0..1.0))
-                        .collect();
-                    Table { clique, values }
-                })
-                .collect();
-            let union = tables
-                .iter()
-                .fold(Clique::empty(), |u, t| u.union(&t.clique));
-            let out = union.intersection(&pick(&mut rng));
+            let (d, tables, out) =
+                super::super::eliminate::random_step(&mut rng, 4..8, 2..6, 0.6, 2..5);
             let refs: Vec<&Table> = tables.iter().collect();
             let Some(split) = plan(&d, &refs, &out) else {
                 continue;

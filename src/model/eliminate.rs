@@ -551,6 +551,39 @@ pub(crate) fn eliminate(domain: &Domain, mut factors: Vec<Cow<'_, Table>>, keep:
     sum_product(domain, &refs, keep)
 }
 
+/// A random sum-product step for tests: a domain of `attrs` attributes with sizes in
+/// `sizes`, tables (uniform values) over cliques of attributes each kept with probability
+/// `keep`, and an output clique inside their union.
+#[cfg(test)]
+pub(crate) fn random_step(
+    rng: &mut rand_chacha::ChaCha8Rng,
+    attrs: std::ops::Range<usize>,
+    sizes: std::ops::Range<usize>,
+    keep: f64,
+    tables: std::ops::Range<usize>,
+) -> (Domain, Vec<Table>, Clique) {
+    use rand::Rng;
+    let n = rng.gen_range(attrs);
+    let d = Domain::from_sizes((0..n).map(|_| rng.gen_range(sizes.clone())).collect());
+    let pick = |rng: &mut rand_chacha::ChaCha8Rng| {
+        Clique::new((0..n).filter(|_| rng.gen_bool(keep)).collect::<Vec<_>>())
+    };
+    let tables: Vec<Table> = (0..rng.gen_range(tables))
+        .map(|_| {
+            let clique = pick(rng);
+            let values = (0..clique.cells(&d))
+                .map(|_| rng.gen_range(0.0..1.0))
+                .collect();
+            Table { clique, values }
+        })
+        .collect();
+    let union = tables
+        .iter()
+        .fold(Clique::empty(), |u, t| u.union(&t.clique));
+    let out = union.intersection(&pick(rng));
+    (d, tables, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,29 +592,16 @@ mod tests {
     /// sets (sizes 2..=17, so runs are long, short, strided and fused).
     #[test]
     fn run_kernel_matches_brute_force_and_blocked_walk() {
-        use rand::{Rng, SeedableRng};
+        use rand::SeedableRng;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         let mut runs = 0;
         for _ in 0..300 {
-            let n = rng.gen_range(2..7);
-            let sizes: Vec<usize> = (0..n).map(|_| rng.gen_range(2..18)).collect();
-            let d = Domain::from_sizes(sizes.clone());
-            let pick = |rng: &mut rand_chacha::ChaCha8Rng| {
-                Clique::new((0..n).filter(|_| rng.gen_bool(0.5)).collect::<Vec<_>>())
-            };
-            let tables: Vec<Table> = (0..rng.gen_range(1..5))
-                .map(|_| {
-                    let clique = pick(&mut rng);
-                    let values = (0..clique.cells(&d))
-                        .map(|_| rng.gen_range(0.0..1.0))
-                        .collect();
-                    Table { clique, values }
-                })
-                .collect();
+            let (d, tables, out) = random_step(&mut rng, 2..7, 2..18, 0.5, 1..5);
+            let n = d.len();
+            let sizes: Vec<usize> = (0..n).map(|a| d.size(a)).collect();
             let union = tables
                 .iter()
                 .fold(Clique::empty(), |u, t| u.union(&t.clique));
-            let out = union.intersection(&pick(&mut rng));
             let refs: Vec<&Table> = tables.iter().collect();
             let got = sum_product(&d, &refs, &out);
             let blocked = sum_product_blocked(&d, &refs, &out);
