@@ -15,6 +15,8 @@ use dpsynth::privacy::{Budget, Delta, Rho};
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 
+use common::json_stdout;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -27,20 +29,16 @@ fn dpsynth() -> Command {
     Command::cargo_bin("dpsynth").unwrap()
 }
 
-/// A 4-column table with dependence: b copies a 80% of the time, c depends on b, d is noise.
 /// `dpsynth query --json --marginal MARGINAL --model MODEL`, parsed.
 fn query_json(model: &Path, marginal: &str) -> serde_json::Value {
-    let out = dpsynth()
-        .args(["query", "--json", "--marginal", marginal, "--model"])
-        .arg(model)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).unwrap()
+    json_stdout(
+        dpsynth()
+            .args(["query", "--json", "--marginal", marginal, "--model"])
+            .arg(model),
+    )
 }
 
+/// A 4-column table with dependence: b copies a 80% of the time, c depends on b, d is noise.
 fn table(n: usize, seed: u64) -> EncodedTable {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
     let rows: Vec<Vec<u32>> = (0..n)
@@ -142,28 +140,24 @@ fn release_carries_accuracy_and_query_answers_from_the_model() {
     let schema = root().join("examples/data/admissions.schema.toml");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rel");
-    let json = dpsynth()
-        .args([
-            "synth",
-            "-q",
-            "--mechanism",
-            "mst",
-            "--epsilon",
-            "1",
-            "--json",
-        ])
-        .arg("--data")
-        .arg(&data)
-        .arg("--schema")
-        .arg(&schema)
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let summary: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let summary = json_stdout(
+        dpsynth()
+            .args([
+                "synth",
+                "-q",
+                "--mechanism",
+                "mst",
+                "--epsilon",
+                "1",
+                "--json",
+            ])
+            .arg("--data")
+            .arg(&data)
+            .arg("--schema")
+            .arg(&schema)
+            .arg("--out")
+            .arg(&out),
+    );
     assert!(summary["warnings"].as_array().unwrap().is_empty());
     assert!(summary["accuracy"]["summary"].as_array().unwrap().len() >= 2);
 
@@ -350,27 +344,23 @@ fn small_adult_is_warned_about_and_full_adult_is_not() {
     // release's accuracy.json: the small release is red (its own warnings fail), full adult
     // is green (TSTR beats the majority class, error as stated, no bad marginal).
     let verdict = |real: &Path, out: &Path| {
-        let o = dpsynth()
-            .args([
-                "evaluate",
-                "--json",
-                "--dcr-sample",
-                "0",
-                "--target",
-                "income>50K",
-            ])
-            .arg("--real")
-            .arg(real)
-            .arg("--synthetic")
-            .arg(out.join("synthetic.csv"))
-            .arg("--schema")
-            .arg(&schema)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let v: serde_json::Value = serde_json::from_slice(&o).unwrap();
+        let v = json_stdout(
+            dpsynth()
+                .args([
+                    "evaluate",
+                    "--json",
+                    "--dcr-sample",
+                    "0",
+                    "--target",
+                    "income>50K",
+                ])
+                .arg("--real")
+                .arg(real)
+                .arg("--synthetic")
+                .arg(out.join("synthetic.csv"))
+                .arg("--schema")
+                .arg(&schema),
+        );
         v["fitness"].clone()
     };
     let f = verdict(&small, &out_small);

@@ -13,7 +13,7 @@ use assert_cmd::Command;
 use predicates::str::contains;
 use serde_json::Value;
 
-use common::lab_table;
+use common::{json_stdout, lab_table};
 
 fn dpsynth() -> Command {
     Command::cargo_bin("dpsynth").unwrap()
@@ -32,15 +32,7 @@ fn init(ledger: &Path, rho: &str, unit: Option<&str>) {
 }
 
 fn show(ledger: &Path) -> Value {
-    let out = dpsynth()
-        .args(["ledger", "show", "--json"])
-        .arg(ledger)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).unwrap()
+    json_stdout(dpsynth().args(["ledger", "show", "--json"]).arg(ledger))
 }
 
 /// `synth --ledger` arguments for one run into `out` (MST, unit subject_id, K = 2).

@@ -104,3 +104,10 @@ pub fn lab_table(dir: &Path) -> (PathBuf, PathBuf, usize) {
     std::fs::write(&schema, LAB_SCHEMA).unwrap();
     (csv, schema, rows)
 }
+
+/// Runs `cmd`, asserts that it succeeded and parses its standard output as JSON (the
+/// `--json` outputs of `synth`, `query`, `evaluate`, `ledger show`).
+pub fn json_stdout(cmd: &mut assert_cmd::Command) -> serde_json::Value {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    serde_json::from_slice(&out).expect("stdout is JSON")
+}
