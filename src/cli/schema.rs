@@ -240,8 +240,8 @@ fn profiled_unit<'a>(schema: &'a Schema, flag: Option<&'a str>) -> Option<&'a st
 
 /// Rows per unit and what each bound K would drop: PRIVATE figures for the operator choosing
 /// `max_rows_per_unit`, never part of a release.
-/// `table` is the data as already read with `column` as its unit column (the rule check's
-/// read); without it the file is read again.
+/// `table` is the data as read for the rule check, with `column` as its unit column (set
+/// by [`profiled_unit`] whenever `column` is an `id` column), so the file is not read again.
 fn unit_profile(
     schema: &Schema,
     data: &std::path::Path,
@@ -256,21 +256,7 @@ fn unit_profile(
         ),
         None => bail!("--privacy-unit {column}: not a column of the schema"),
     }
-    let owned;
-    let table = match table.filter(|t| t.units().is_some()) {
-        Some(t) => t,
-        None => {
-            let opts = ReadOptions {
-                unit_column: Some(column.to_string()),
-                ..ReadOptions::default()
-            };
-            owned = read_table_with(data, schema, &opts)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .0;
-            &owned
-        }
-    };
-    let Some(units) = table.units() else {
+    let Some(units) = table.and_then(EncodedTable::units) else {
         bail!("internal error: {column} was not read");
     };
     let p = UnitProfile::new(units);
