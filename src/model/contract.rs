@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use super::eliminate::{sum_product, Table};
+use super::eliminate::{float_cells, sum_product, Table};
 use crate::marginal::{Clique, Domain};
 
 /// Steps whose union has fewer cells than this stay on the run kernel (planning and
@@ -51,12 +51,6 @@ struct Split {
     cost: f64,
 }
 
-fn cells_f(domain: &Domain, c: &Clique) -> f64 {
-    c.attrs()
-        .iter()
-        .fold(1.0, |p, &a| p * domain.size(a) as f64)
-}
-
 /// The cheapest split of `factors` for `out` (none for fewer than two factors or more
 /// than twelve).
 fn plan(domain: &Domain, factors: &[&Table], out: &Clique) -> Option<Split> {
@@ -67,7 +61,7 @@ fn plan(domain: &Domain, factors: &[&Table], out: &Clique) -> Option<Split> {
     let cap = factors
         .iter()
         .map(|f| f.values.len() as f64)
-        .fold(cells_f(domain, out), f64::max);
+        .fold(float_cells(domain, out), f64::max);
     let mut best: Option<Split> = None;
     // Factor 0 stays on the left: each split is seen once.
     for mask in (1u32..(1 << n) - 1).filter(|m| m & 1 == 1) {
@@ -83,17 +77,17 @@ fn plan(domain: &Domain, factors: &[&Table], out: &Clique) -> Option<Split> {
         let rows = la.intersection(out).difference(&ra);
         let cols = ra.intersection(out).difference(&la);
         let (b, m, c, k) = (
-            cells_f(domain, &batch),
-            cells_f(domain, &rows),
-            cells_f(domain, &cols),
-            cells_f(domain, &inner),
+            float_cells(domain, &batch),
+            float_cells(domain, &rows),
+            float_cells(domain, &cols),
+            float_cells(domain, &inner),
         );
         // A side with its own summed attributes is reduced first (one walk of its union).
         let own = |a: &Clique, idx: &[usize]| {
             if a.difference(out).is_subset_of(&both) {
                 0.0
             } else {
-                cells_f(domain, a) * if idx.len() > 1 { RUN_CELL_COST } else { 1.0 }
+                float_cells(domain, a) * if idx.len() > 1 { RUN_CELL_COST } else { 1.0 }
             }
         };
         let mac = if m.min(c) < NARROW {
@@ -134,7 +128,7 @@ pub(crate) fn contract(
     out: &Clique,
     union: &Clique,
 ) -> Option<Table> {
-    let run = cells_f(domain, union);
+    let run = float_cells(domain, union);
     if run < MIN_UNION_CELLS {
         return None;
     }

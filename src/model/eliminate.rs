@@ -439,12 +439,19 @@ fn sum_product_blocked(domain: &Domain, factors: &[&Table], out: &Clique) -> Tab
 /// Eliminations walking fewer cells than this keep the plain min-weight order.
 const LOOKAHEAD_CELLS: f64 = 65_536.0;
 
-/// Cells of the union of `cliques`, as a float (a cost, never an allocation).
-fn union_cells(domain: &Domain, cliques: &[&Clique]) -> f64 {
-    let u = cliques.iter().fold(Clique::empty(), |u, c| u.union(c));
-    u.attrs()
+/// Cells of `c`, as a float (a cost, never an allocation: no overflow).
+pub(super) fn float_cells(domain: &Domain, c: &Clique) -> f64 {
+    c.attrs()
         .iter()
         .fold(1f64, |acc, &a| acc * domain.size(a) as f64)
+}
+
+/// Cells of the union of `cliques`, as a float (a cost, never an allocation).
+fn union_cells(domain: &Domain, cliques: &[&Clique]) -> f64 {
+    float_cells(
+        domain,
+        &cliques.iter().fold(Clique::empty(), |u, c| u.union(c)),
+    )
 }
 
 /// One elimination step: the variable `v` goes, with every attribute only the factors
