@@ -15,15 +15,16 @@
 //! scores; `ORACLE_DECODE=1` decodes merged codes by the true counts (an upper bound on
 //! what better decoding weights could gain).
 
-use std::path::PathBuf;
-
-use dpsynth::data::{read_csv, EncodedTable};
+use dpsynth::data::EncodedTable;
 use dpsynth::marginal::{all_k_way, count, Domain, InMemoryOracle, MarginalOracle, MarginalTable};
 use dpsynth::mechanism::compress::CompressedOracle;
 use dpsynth::mechanism::{mst, MstOptions, NoProgress};
 use dpsynth::model::{sample, SamplingMethod};
 use dpsynth::privacy::{Budget, Delta, Epsilon};
-use dpsynth::schema::Schema;
+
+#[path = "common/data.rs"]
+mod data;
+use data::load;
 
 fn encoded(domain: &Domain, cols: &[Vec<u32>]) -> EncodedTable {
     let n = cols.first().map_or(0, |c| c.len());
@@ -67,20 +68,7 @@ fn main() -> anyhow::Result<()> {
     let set = args.get(1).map(String::as_str).unwrap_or("adult");
     let eps: f64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(1.0);
     let runs: u64 = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(10);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let (csv, schema) = match set {
-        "adult" => (
-            root.join("../shared/data/adult/adult.csv"),
-            root.join("../shared/data/adult/adult-domain.json"),
-        ),
-        "nist" => (
-            root.join("../shared/data/nist_crc/national2019.csv"),
-            root.join("examples/nist/national2019.schema.toml"),
-        ),
-        other => anyhow::bail!("unknown data set {other} (adult, nist)"),
-    };
-    let schema = Schema::from_path(&schema).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (table, _) = read_csv(&csv, &schema)?;
+    let (table, _) = load(set)?;
     let oracle = InMemoryOracle::new(&table);
     let domain = oracle.domain_owned();
     let triples = all_k_way(domain.len(), 3);
