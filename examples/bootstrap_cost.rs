@@ -12,7 +12,8 @@
 //! setting can be checked to state errors no smaller than the converged ones. With several
 //! seeds it also prints the mean and standard deviation across seeds of each size's mean
 //! estimate: the bootstrap's Monte-Carlo noise (`REPLICATES=N` in the environment sets the
-//! replicates per estimate; default 2, as releases; `DUMP=FILE` writes the first report).
+//! replicates per estimate; default 2, as releases; `DUMP=FILE` writes the first report;
+//! `STEP_GROWTH=G` sets `EstimationOptions::step_growth`).
 //!
 //! The second compares the two ways to start one refit, on two replicates drawn as the
 //! bootstrap draws them: warm from the fitted model (`model::estimate` with a warm start,
@@ -154,7 +155,7 @@ fn trace(f: &Fitted, seed: u64, iters: usize) -> Result<(), Box<dyn std::error::
     let opts = EstimationOptions {
         max_iters: iters,
         tol: 0.0,
-        ..bootstrap_estimation()
+        ..base_estimation()?
     };
     let (t, c) = (Instant::now(), cpu_seconds());
     let (_, report) = refit(&f.model, &sim, &opts)?;
@@ -204,6 +205,16 @@ fn simulated(f: &Fitted, seed: u64, rep: u64) -> Vec<Measurement> {
         .collect()
 }
 
+/// `mechanism::bootstrap_estimation`, with `STEP_GROWTH=G` in the environment setting
+/// `EstimationOptions::step_growth`.
+fn base_estimation() -> Result<EstimationOptions, Box<dyn std::error::Error>> {
+    let mut base = bootstrap_estimation();
+    if let Ok(g) = std::env::var("STEP_GROWTH") {
+        base.step_growth = g.parse()?;
+    }
+    Ok(base)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = PathBuf::from(
@@ -231,7 +242,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let iters = args.get(3).map_or(Ok(150), |s| s.parse())?;
         return refits(&file.fitted, seed, iters);
     }
-    let base = bootstrap_estimation();
+    let base = base_estimation()?;
     let mut settings: Vec<(usize, f64, usize, Option<f64>)> = Vec::new();
     for a in args.iter().skip(2) {
         let p: Vec<&str> = a.split(':').collect();
