@@ -69,7 +69,9 @@ pub fn count_many(table: &EncodedTable, domain: &Domain, cliques: &[Clique]) -> 
 /// joins the first table that already contains it, else the table that grows least by
 /// taking it in while staying within [`COVER_CELLS`], else starts its own (a clique above
 /// the limit is always its own table).
-fn covers(domain: &Domain, cliques: &[Clique]) -> (Vec<Clique>, Vec<usize>) {
+/// Also the bootstrap's sampled answers (`model::accuracy`), whose tables are whole numbers
+/// too.
+pub(crate) fn covers(domain: &Domain, cliques: &[Clique]) -> (Vec<Clique>, Vec<usize>) {
     let mut joint: Vec<Clique> = Vec::new();
     let mut cover_of = Vec::with_capacity(cliques.len());
     for c in cliques {
@@ -97,6 +99,43 @@ fn covers(domain: &Domain, cliques: &[Clique]) -> (Vec<Clique>, Vec<usize>) {
     (joint, cover_of)
 }
 
+/// Histogram lanes of a table of `cells` cells: small tables are counted in four interleaved
+/// histograms (cell `i`, lane `l` at `4 i + l`), so that consecutive rows in the same cell
+/// (common: skewed columns) do not wait on each other's increment; the lanes share a cache
+/// line and are summed at the end.
+pub(crate) fn lanes(cells: usize) -> usize {
+    if cells <= LANED_CELLS {
+        4
+    } else {
+        1
+    }
+}
+
+/// Adds one to `hist` (laid out in `lanes` lanes, [`lanes`]) at each cell index of `idx`.
+pub(crate) fn increment<T: Copy + std::ops::AddAssign + From<u8>>(
+    hist: &mut [T],
+    idx: &[u32],
+    lanes: usize,
+) {
+    let one = T::from(1);
+    if lanes == 4 {
+        let mut quads = idx.chunks_exact(4);
+        for q in &mut quads {
+            hist[4 * q[0] as usize] += one;
+            hist[4 * q[1] as usize + 1] += one;
+            hist[4 * q[2] as usize + 2] += one;
+            hist[4 * q[3] as usize + 3] += one;
+        }
+        for &i in quads.remainder() {
+            hist[4 * i as usize] += one;
+        }
+    } else {
+        for &i in idx {
+            hist[i as usize] += one;
+        }
+    }
+}
+
 fn count_with(
     table: &EncodedTable,
     domain: &Domain,
@@ -119,10 +158,7 @@ fn count_with(
     for i in (0..shape.len().saturating_sub(1)).rev() {
         strides[i] = strides[i + 1] * shape[i + 1] as u32;
     }
-    // Small tables: four interleaved histograms (cell `i`, lane `l` at `4 i + l`), so that
-    // consecutive rows in the same cell (common: skewed columns) do not wait on each
-    // other's increment; the lanes share a cache line and are summed at the end.
-    let lanes = if cells <= LANED_CELLS { 4 } else { 1 };
+    let lanes = lanes(cells);
     let step = |(mut hist, mut buf): (Vec<u64>, Vec<u32>), chunk: usize| {
         let start = chunk * CHUNK;
         let len = CHUNK.min(n - start);
@@ -135,22 +171,7 @@ fn count_with(
                 table.column(attr).accumulate(start, stride, idx);
             }
         }
-        if lanes == 4 {
-            let mut quads = idx.chunks_exact(4);
-            for q in &mut quads {
-                hist[4 * q[0] as usize] += 1;
-                hist[4 * q[1] as usize + 1] += 1;
-                hist[4 * q[2] as usize + 2] += 1;
-                hist[4 * q[3] as usize + 3] += 1;
-            }
-            for &i in quads.remainder() {
-                hist[4 * i as usize] += 1;
-            }
-        } else {
-            for &i in idx.iter() {
-                hist[i as usize] += 1;
-            }
-        }
+        increment(&mut hist, idx, lanes);
         (hist, buf)
     };
     let counts: Vec<u64> = if parallel && n > CHUNK {

@@ -43,7 +43,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{EstimationOptions, GraphicalModel, Measurement, ModelError};
-use crate::marginal::{Clique, Domain, MarginalTable};
+use crate::marginal::{covers, increment, lanes, Clique, Domain, MarginalTable};
 
 /// Format tag of `accuracy.json`.
 pub const ACCURACY_FORMAT: &str = "dpsynth-accuracy";
@@ -1024,8 +1024,8 @@ pub fn spanning_cliques(model: &GraphicalModel, cliques: &[Clique]) -> Vec<bool>
 
 /// Counts of `cliques` over `rows` records drawn from `model` with `seed` (forward
 /// sampling, chunk by chunk in parallel). The records are drawn a block of chunks at a
-/// time. The cliques are first gathered into joint tables of at most [`JOINT_CELLS`] cells
-/// ([`joint_tables`]); each joint table counts a block on its own (in parallel over tables,
+/// time. The cliques are first gathered into joint tables of at most 4,096 cells
+/// (`marginal::covers`, as the data's marginals are counted); each joint table counts a block on its own (in parallel over tables,
 /// no per-chunk tables to add up) and is summed down to the cliques inside it at the end.
 /// Counts are whole numbers (below 2^53 as `f64`), so neither the order they are added in
 /// nor the joint tables change the result: the same tables as counting each clique alone.
@@ -1037,7 +1037,7 @@ fn sampled_counts(
 ) -> Vec<MarginalTable> {
     let d = model.domain();
     let sampler = super::Sampler::new(model, rows, seed, super::SamplingMethod::Forward);
-    let (joint, cover_of) = joint_tables(d, cliques);
+    let (joint, cover_of) = covers(d, cliques);
     // Whole numbers below 2^32: `rows` is at most `MAX_ANSWER_SAMPLE` for every caller.
     let mut counts: Vec<Vec<u32>> = joint
         .iter()
@@ -1082,59 +1082,8 @@ fn sampled_counts(
         .collect()
 }
 
-/// Joint tables up to this many cells count several of [`sampled_counts`]' cliques at once:
-/// a record costs one increment per joint table instead of one per clique. Four lanes of
-/// 4,096 `u32` cells (64 KB) stay in a core's L2 (the choice of `marginal::count_many`).
-const JOINT_CELLS: usize = 1 << 12;
-
-/// Tables of at most this many cells are counted in four interleaved lanes (cell `i`, lane
-/// `l` at `4 i + l`), so that consecutive records in the same cell do not wait on each
-/// other's increment (as `marginal::count_many` does for the data's marginals).
-const LANED_CELLS: usize = 1 << 14;
-
 /// Records whose cell indices [`count_laned`] computes at once (32 KB of `u32`, in L1/L2).
 const INDEX_SLICE: usize = 1 << 13;
-
-/// The lanes a table of `cells` cells is counted in ([`LANED_CELLS`]).
-fn lanes(cells: usize) -> usize {
-    if cells <= LANED_CELLS {
-        4
-    } else {
-        1
-    }
-}
-
-/// Joint tables covering `cliques` and, per clique, the table it lies in. Each clique
-/// joins the first table that already contains it, else the table that grows least by
-/// taking it in while staying within [`JOINT_CELLS`], else starts its own (a clique above
-/// the limit is always its own table). Public structure only (the cliques and the domain).
-fn joint_tables(domain: &Domain, cliques: &[Clique]) -> (Vec<Clique>, Vec<usize>) {
-    let mut joint: Vec<Clique> = Vec::new();
-    let mut cover_of = Vec::with_capacity(cliques.len());
-    for c in cliques {
-        if let Some(i) = joint.iter().position(|k| c.is_subset_of(k)) {
-            cover_of.push(i);
-            continue;
-        }
-        let best = joint
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.union(c).cells(domain), i))
-            .filter(|&(cells, _)| cells <= JOINT_CELLS)
-            .min();
-        match best {
-            Some((_, i)) => {
-                joint[i] = joint[i].union(c);
-                cover_of.push(i);
-            }
-            None => {
-                joint.push(c.clone());
-                cover_of.push(joint.len() - 1);
-            }
-        }
-    }
-    (joint, cover_of)
-}
 
 /// Adds the counts of `clique` over `columns` (column-major codes within `domain`) to
 /// `table`, laid out in [`lanes`] interleaved lanes: [`INDEX_SLICE`] records' cell indices
@@ -1166,20 +1115,7 @@ fn count_laned(
                 *i = *i * s + code;
             }
         }
-        if k == 4 {
-            let mut quads = idx.chunks_exact(4);
-            for q in &mut quads {
-                table[4 * q[0] as usize] += 1;
-                table[4 * q[1] as usize + 1] += 1;
-                table[4 * q[2] as usize + 2] += 1;
-                table[4 * q[3] as usize + 3] += 1;
-            }
-            for &i in quads.remainder() {
-                table[4 * i as usize] += 1;
-            }
-        } else {
-            idx.iter().for_each(|&i| table[i as usize] += 1);
-        }
+        increment(table, idx, k);
         start += len;
     }
 }
@@ -2305,7 +2241,7 @@ mod tests {
             Clique::new(Vec::<usize>::new()),
             Clique::new([0, 2, 3]),
         ];
-        let (joint, _) = joint_tables(d, &cliques);
+        let (joint, _) = covers(d, &cliques);
         assert!(
             joint.len() < cliques.len(),
             "some cliques share a joint table"
