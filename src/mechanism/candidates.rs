@@ -249,7 +249,9 @@ pub(crate) fn fitting_candidates(
         }
     }
     let reps: Vec<(&[(usize, usize)], usize)> = distinct.into_iter().collect();
-    let done: Vec<(&[(usize, usize)], bool, GraphKey, Sizes)> = reps
+    // Per distinct set of added pairs: the verdict, and the sizes of its subgraph.
+    type Done<'k> = (&'k [(usize, usize)], bool, GraphKey, Sizes);
+    let done: Vec<Done<'_>> = reps
         .into_par_iter()
         .map(|(k, i)| {
             let c = &cand_list[i];
@@ -277,13 +279,13 @@ pub(crate) fn fitting_candidates(
             // Kept sizes first (free), then the others in order until one fits: the
             // verdict is "some heuristic fits" either way.
             let mut ok = (0..HEURISTIC_COUNT).any(|h| sizes[h].is_some_and(|s| fits_h(h, s)));
-            for h in 0..HEURISTIC_COUNT {
+            for (h, size) in sizes.iter_mut().enumerate() {
                 if ok {
                     break;
                 }
-                if sizes[h].is_none() {
+                if size.is_none() {
                     let s = part_size(domain, &attrs, &cliques, h);
-                    sizes[h] = Some(s);
+                    *size = Some(s);
                     ok = fits_h(h, s);
                 }
             }
