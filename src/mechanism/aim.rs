@@ -18,7 +18,7 @@ use crate::privacy::{
     gaussian_scale_for, noisy_max_scale_for, select_noisy_max, Accountant, Budget, PrivacyUnit, Rho,
 };
 
-use super::candidates::{fitting_candidates, open_candidates};
+use super::candidates::{fitting_candidates, open_candidates, SizeMemo};
 use super::compress::{CompressedOracle, Compression};
 use super::evidence::{Scored, SelectionTracker};
 use super::knowledge::SchemaKnowledge;
@@ -490,6 +490,8 @@ fn run_aim<O: MarginalOracle>(
     // The refits reuse each other's memory (`Estimator`: same results, fewer page faults);
     // each round gives the replaced model back to it.
     let mut estimator = Estimator::new();
+    // The size filter's triangulation sizes, kept from one round to the next (same verdicts).
+    let mut size_memo = SizeMemo::default();
     while !last {
         round += 1;
         let remaining = acc.remaining();
@@ -511,7 +513,14 @@ fn run_aim<O: MarginalOracle>(
         let measured_now: Vec<Clique> = measurements.iter().map(|m| m.clique.clone()).collect();
         let open = open_candidates(&cand_list, &measured_now, grow);
         let measured = fit_cliques(measured_now, &est);
-        let allowed = fitting_candidates(&domain, &measured, &cand_list, &open, size_limit);
+        let allowed = fitting_candidates(
+            &domain,
+            &measured,
+            &cand_list,
+            &open,
+            size_limit,
+            &mut size_memo,
+        );
         t_filter += tf.elapsed().as_secs_f64();
         if allowed.is_empty() {
             return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
