@@ -453,6 +453,35 @@ mod tests {
         assert!(reused > 500, "only {reused} of {calls} calls reused sizes");
     }
 
+    /// The kept sizes are really read: with every kept size replaced by 0, a second call on
+    /// the same graph admits candidates a fresh filter rejects (their untouched components,
+    /// and the current graph for candidates that add no pair, now cost nothing), so the
+    /// reuse the other tests rely on is not vacuous.
+    #[test]
+    fn kept_sizes_are_read_on_the_next_call() {
+        let domain = Domain::from_sizes(vec![6; 8]);
+        let cands: Vec<Clique> = Workload::all_k_way(8, 3).candidates().into_keys().collect();
+        let mut measured: Vec<Clique> = (0..8).map(|a| Clique::new([a])).collect();
+        measured.extend([[0, 1, 2], [2, 3, 4], [5, 6, 7]].map(Clique::new));
+        let open: Vec<usize> = (0..cands.len()).collect();
+        let limit = model_size_cells(&domain, &measured);
+        let mut memo = SizeMemo::default();
+        let fresh = fitting_candidates(&domain, &measured, &cands, &open, limit, &mut memo);
+        assert!(fresh.len() < open.len(), "the limit rejects some candidate");
+        for sizes in memo.sizes.values_mut() {
+            for s in sizes.iter_mut().flatten() {
+                *s = 0;
+            }
+        }
+        let tampered = fitting_candidates(&domain, &measured, &cands, &open, limit, &mut memo);
+        assert!(
+            tampered.len() > fresh.len() && fresh.iter().all(|i| tampered.contains(i)),
+            "kept sizes were not read: {} fresh, {} with zeroed sizes",
+            fresh.len(),
+            tampered.len()
+        );
+    }
+
     /// The filter with sizes kept across rounds against a fresh one on every round of a
     /// saved AIM release (`FILTER_REPLAY_MODEL=model.json cargo test --release --lib
     /// kept_sizes_on_a_release -- --ignored --nocapture`): the same allowed candidates, and
