@@ -318,12 +318,35 @@ pub(crate) fn fitting_candidates(
         .collect()
 }
 
+/// The measuring examples' CPU clock (`/proc/self/stat`), for the ignored replay test.
+#[cfg(test)]
+#[path = "../../examples/common/cpu.rs"]
+mod cpu;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mechanism::aim::Workload;
     use crate::model::model_size_cells;
     use rand::{Rng, SeedableRng};
+
+    /// The filter with nothing kept from an earlier call.
+    fn fresh_filter(
+        domain: &Domain,
+        measured: &[Clique],
+        cands: &[Clique],
+        open: &[usize],
+        limit: usize,
+    ) -> Vec<usize> {
+        fitting_candidates(
+            domain,
+            measured,
+            cands,
+            open,
+            limit,
+            &mut SizeMemo::default(),
+        )
+    }
 
     /// The filter allows exactly the candidates that triangulating each one with the
     /// measured cliques (the refit's own size) allows, on graphs from empty to connected.
@@ -358,17 +381,7 @@ mod tests {
                         .copied()
                         .filter(|&i| naive[i] <= limit)
                         .collect();
-                    assert_eq!(
-                        fitting_candidates(
-                            &domain,
-                            &measured,
-                            &cands,
-                            open,
-                            limit,
-                            &mut SizeMemo::default()
-                        ),
-                        want
-                    );
+                    assert_eq!(fresh_filter(&domain, &measured, &cands, open, limit), want);
                 }
             }
         }
@@ -410,14 +423,7 @@ mod tests {
                     let kept = memo.sizes.len();
                     let got =
                         fitting_candidates(&domain, &measured, &cands, &open, limit, &mut memo);
-                    let fresh = fitting_candidates(
-                        &domain,
-                        &measured,
-                        &cands,
-                        &open,
-                        limit,
-                        &mut SizeMemo::default(),
-                    );
+                    let fresh = fresh_filter(&domain, &measured, &cands, &open, limit);
                     assert_eq!(got, fresh);
                     let want: Vec<usize> = open
                         .iter()
@@ -525,17 +531,7 @@ mod tests {
                 limits.push(((max_cells as f64 * spent / rho) as usize).min(max_cells));
             }
         }
-        // CPU seconds of this process so far (Linux /proc: utime + stime, in ticks of 10 ms).
-        let cpu = || -> f64 {
-            let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            [11, 12]
-                .iter()
-                .filter_map(|&i| f.get(i).and_then(|x| x.parse::<f64>().ok()))
-                .sum::<f64>()
-                / 100.0
-        };
+        let cpu = super::cpu::cpu_seconds;
         let mut memo = SizeMemo::default();
         let (mut t_memo, mut t_fresh, mut allowed) = (0.0, 0.0, 0usize);
         for (t, &limit) in limits.iter().enumerate() {
@@ -546,14 +542,7 @@ mod tests {
             let got = fitting_candidates(&domain, &measured, &cands, &open, limit, &mut memo);
             t_memo += cpu() - c;
             let c = cpu();
-            let fresh = fitting_candidates(
-                &domain,
-                &measured,
-                &cands,
-                &open,
-                limit,
-                &mut SizeMemo::default(),
-            );
+            let fresh = fresh_filter(&domain, &measured, &cands, &open, limit);
             t_fresh += cpu() - c;
             assert_eq!(got, fresh, "round {}", t + 1);
             allowed += got.len();
