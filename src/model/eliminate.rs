@@ -517,14 +517,17 @@ fn simulate(
     }
 }
 
-/// Sums every attribute outside `keep` out of the product of `factors` (whose cliques
-/// together cover `keep`). The order is min-weight greedy after the first variable, and
-/// the first is the one whose greedy completion walks the fewest cells in total (a
-/// one-step look-ahead: plain min-weight can pick a cheap first step that makes every
-/// later one expensive). Planned on the scopes alone, then executed. Factors may be
-/// borrowed (messages shared by many queries are never copied).
-pub(crate) fn eliminate(domain: &Domain, mut factors: Vec<Cow<'_, Table>>, keep: &Clique) -> Table {
-    let scopes: Vec<Clique> = factors.iter().map(|f| f.clique.clone()).collect();
+/// The steps of [`eliminate`] on factors with these scopes, in order: each step's inputs
+/// (indices into the factor list as it stands before the step, ascending; the step removes
+/// them and appends its output) and its output scope. The last step keeps `keep` and takes
+/// every factor left. Planned on the scopes alone, so callers that know which tables the
+/// scopes belong to can recognise a step another elimination already did
+/// (`model/spanning.rs`).
+pub(crate) fn elimination_steps(
+    domain: &Domain,
+    mut scopes: Vec<Clique>,
+    keep: &Clique,
+) -> Vec<(Vec<usize>, Clique)> {
     let all = scopes.iter().fold(Clique::empty(), |u, c| u.union(c));
     let vars = all.difference(keep);
     let (mut order, mut best) = simulate(domain, scopes.clone(), keep, None);
@@ -537,9 +540,29 @@ pub(crate) fn eliminate(domain: &Domain, mut factors: Vec<Cow<'_, Table>>, keep:
             }
         }
     }
+    let mut steps = Vec::with_capacity(order.len() + 1);
     for v in order {
-        let scopes: Vec<Clique> = factors.iter().map(|f| f.clique.clone()).collect();
         let (out, with, _) = step(domain, &scopes, keep, v);
+        scopes = (0..scopes.len())
+            .filter(|i| !with.contains(i))
+            .map(|i| scopes[i].clone())
+            .chain([out.clone()])
+            .collect();
+        steps.push((with, out));
+    }
+    steps.push(((0..scopes.len()).collect(), keep.clone()));
+    steps
+}
+
+/// Sums every attribute outside `keep` out of the product of `factors` (whose cliques
+/// together cover `keep`). The order is min-weight greedy after the first variable, and
+/// the first is the one whose greedy completion walks the fewest cells in total (a
+/// one-step look-ahead: plain min-weight can pick a cheap first step that makes every
+/// later one expensive). Planned on the scopes alone ([`elimination_steps`]), then
+/// executed. Factors may be borrowed (messages shared by many queries are never copied).
+pub(crate) fn eliminate(domain: &Domain, mut factors: Vec<Cow<'_, Table>>, keep: &Clique) -> Table {
+    let scopes: Vec<Clique> = factors.iter().map(|f| f.clique.clone()).collect();
+    for (with, out) in elimination_steps(domain, scopes, keep) {
         let mut taken = Vec::with_capacity(with.len());
         let mut others = Vec::with_capacity(factors.len() - with.len());
         for (i, f) in factors.into_iter().enumerate() {
@@ -554,8 +577,11 @@ pub(crate) fn eliminate(domain: &Domain, mut factors: Vec<Cow<'_, Table>>, keep:
         factors = others;
         factors.push(Cow::Owned(t));
     }
-    let refs: Vec<&Table> = factors.iter().map(|t| &**t).collect();
-    sum_product(domain, &refs, keep)
+    // The last step took every factor, so its output is all that is left.
+    match factors.pop() {
+        Some(t) => t.into_owned(),
+        None => unreachable!("the last step keeps `keep`"),
+    }
 }
 
 /// A random sum-product step for tests: a domain of `attrs` attributes with sizes in

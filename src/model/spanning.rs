@@ -17,20 +17,24 @@
 //! one-attribute messages `P(x_a, x_S)` per directed edge, which every other query routed
 //! through that edge reuses, and the reductions `(tree clique, attributes)` are computed
 //! once each, all targets of a clique in one projection plan. Work is planned symbolically
-//! first (which reductions and messages, in dependency order), then done in parallel;
-//! every number is a deterministic function of the model, independent of the thread count.
+//! first (which reductions and messages, in dependency order, and every elimination's
+//! steps), then done in parallel; every number is a deterministic function of the model,
+//! independent of the thread count. Queries with the same centre often start with the same
+//! step (the centre's reduction times one branch's message, the same attributes kept):
+//! such a step is planned once and its table shared (session 14's trace of the nist3
+//! release: a fifth of a pass's multiply-adds repeated another query's step; a pass now
+//! plans 3,982 distinct steps for 1,877 eliminations).
 //!
 //! [`super::graphical::GraphicalModel::project`] keeps the one-query variable elimination
 //! over the covering subtree; the tests check the two agree. Everything here reads the
 //! fitted model only: post-processing (proofs/aim.md, the selection step).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::prelude::*;
 
-use super::eliminate::{eliminate, Table};
+use super::eliminate::{elimination_steps, sum_product, Table};
 use super::factor::Factor;
 use super::graphical::Calibrated;
 use super::junction::{saturating_cells, JunctionTree};
@@ -377,45 +381,169 @@ pub(crate) fn project_spanning(
         .map(|t| t.unwrap_or_else(|| unreachable!("every reduction is planned")))
         .collect();
 
-    // Messages, leaves first; a depth's nodes in parallel. A node's value is its list of
-    // factors (one table when materialised).
-    let max_depth = nodes.iter().map(|n| n.depth).max().unwrap_or(0);
-    let mut lists: Vec<Vec<Arc<Table>>> = vec![Vec::new(); nodes.len()];
-    for depth in 0..=max_depth {
-        let level: Vec<usize> = (0..nodes.len())
-            .filter(|&i| nodes[i].depth == depth)
-            .collect();
-        let computed: Vec<(usize, Vec<Arc<Table>>)> = level
-            .into_par_iter()
-            .map(|i| {
-                let node = &nodes[i];
-                let mut list: Vec<Arc<Table>> = node
-                    .reduction
-                    .map(|r| Arc::clone(&reduced[r]))
-                    .into_iter()
-                    .collect();
-                for &child in &node.children {
-                    debug_assert!(!lists[child].is_empty(), "children are shallower");
-                    list.extend(lists[child].iter().cloned());
-                }
-                if node.materialise {
-                    let factors = list.iter().map(|t| Cow::Borrowed(&**t)).collect();
-                    list = vec![Arc::new(eliminate(domain, factors, &node.out))];
-                }
-                (i, list)
-            })
-            .collect();
-        for (i, l) in computed {
-            lists[i] = l;
+    // Every materialised node's elimination as steps over reductions and earlier steps'
+    // outputs; a step with the same inputs (in the same order) and output as one already
+    // planned is that step (three-branch centres often share their first steps).
+    let steps = plan_steps(domain, &nodes, &reduced);
+    let mut left = vec![0usize; steps.steps.len()];
+    for step in &steps.steps {
+        for input in &step.inputs {
+            if let Input::Step(t) = input {
+                left[*t] += 1;
+            }
         }
     }
-    roots
-        .into_iter()
-        .map(|r| match lists[r].as_slice() {
-            [t] => t.values.clone(),
+    let root_steps: Vec<usize> = roots
+        .iter()
+        .map(|&r| match steps.lists[r].as_slice() {
+            [Input::Step(s)] => *s,
             _ => unreachable!("a centre is one materialised table"),
         })
+        .collect();
+    for &s in &root_steps {
+        left[s] += 1;
+    }
+    let slots: Vec<Mutex<Slot>> = left
+        .into_iter()
+        .map(|left| Mutex::new(Slot { value: None, left }))
+        .collect();
+    let pass = Pass {
+        domain,
+        steps: &steps.steps,
+        reduced: &reduced,
+        slots: &slots,
+    };
+
+    // Messages, leaves first; a depth's nodes in parallel, each computing its elimination's
+    // steps (or finding them done by another node's).
+    let max_depth = nodes.iter().map(|n| n.depth).max().unwrap_or(0);
+    for depth in 0..=max_depth {
+        let level: Vec<usize> = (0..nodes.len())
+            .filter(|&i| nodes[i].depth == depth && nodes[i].materialise)
+            .filter_map(|i| match steps.lists[i].as_slice() {
+                [Input::Step(s)] => Some(*s),
+                _ => None,
+            })
+            .collect();
+        level.into_par_iter().for_each(|s| pass.ensure(s));
+    }
+    root_steps
+        .into_iter()
+        .map(|s| Arc::try_unwrap(pass.read(s)).map_or_else(|t| t.values.clone(), |t| t.values))
         .collect()
+}
+
+/// A table an elimination step reads: a clique's reduction or an earlier step's output.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Input {
+    Reduction(usize),
+    Step(usize),
+}
+
+/// One sum-product step of a materialised node's elimination ([`elimination_steps`]).
+struct Step {
+    inputs: Vec<Input>,
+    out: Clique,
+}
+
+/// The distinct steps of a batch, in dependency order (a step's inputs come before it),
+/// and every node's list of factors (one step's output when materialised).
+struct Steps {
+    steps: Vec<Step>,
+    lists: Vec<Vec<Input>>,
+}
+
+/// Plans the eliminations of `nodes` (children before parents), sharing identical steps.
+fn plan_steps(domain: &Domain, nodes: &[Node], reduced: &[Arc<Table>]) -> Steps {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut ids: BTreeMap<(Vec<Input>, Clique), usize> = BTreeMap::new();
+    let mut lists: Vec<Vec<Input>> = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let mut list: Vec<Input> = node.reduction.map(Input::Reduction).into_iter().collect();
+        for &child in &node.children {
+            debug_assert!(child < lists.len(), "children are planned first");
+            list.extend(lists[child].iter().copied());
+        }
+        if node.materialise {
+            let scope = |i: &Input| match *i {
+                Input::Reduction(r) => reduced[r].clique.clone(),
+                Input::Step(t) => steps[t].out.clone(),
+            };
+            let scopes = list.iter().map(scope).collect();
+            for (with, out) in elimination_steps(domain, scopes, &node.out) {
+                let inputs: Vec<Input> = with.iter().map(|&i| list[i]).collect();
+                list = (0..list.len())
+                    .filter(|i| !with.contains(i))
+                    .map(|i| list[i])
+                    .collect();
+                let next = steps.len();
+                let id = *ids.entry((inputs.clone(), out.clone())).or_insert(next);
+                if id == next {
+                    steps.push(Step { inputs, out });
+                }
+                list.push(Input::Step(id));
+            }
+        }
+        lists.push(list);
+    }
+    Steps { steps, lists }
+}
+
+/// A step's output while a batch runs: computed once, dropped after its last reader.
+struct Slot {
+    value: Option<Arc<Table>>,
+    /// Readers still to come (steps that take it, and queries it answers).
+    left: usize,
+}
+
+/// The state of one batch's step computations.
+struct Pass<'a> {
+    domain: &'a Domain,
+    steps: &'a [Step],
+    reduced: &'a [Arc<Table>],
+    slots: &'a [Mutex<Slot>],
+}
+
+impl Pass<'_> {
+    /// Computes step `s` (with the inputs it needs) unless it is done or has no reader
+    /// left. A step's lock is held while it is computed, so another thread needing it waits
+    /// instead of computing it again; locks are taken from later steps to earlier ones only,
+    /// and nothing inside runs on rayon, so no two threads wait on each other. Every table
+    /// is the same function of the model whichever thread computes it.
+    fn ensure(&self, s: usize) {
+        let mut slot = self.slots[s].lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.value.is_none() && slot.left > 0 {
+            slot.value = Some(self.compute(s));
+        }
+    }
+
+    /// Step `s`'s output for one reader (computed unless done); the table is dropped after
+    /// its last reader.
+    fn read(&self, s: usize) -> Arc<Table> {
+        let mut slot = self.slots[s].lock().unwrap_or_else(PoisonError::into_inner);
+        let value = match &slot.value {
+            Some(v) => Arc::clone(v),
+            None => self.compute(s),
+        };
+        slot.left = slot.left.saturating_sub(1);
+        slot.value = (slot.left > 0).then(|| Arc::clone(&value));
+        value
+    }
+
+    /// Step `s` from its inputs (each read once).
+    fn compute(&self, s: usize) -> Arc<Table> {
+        let step = &self.steps[s];
+        let inputs: Vec<Arc<Table>> = step
+            .inputs
+            .iter()
+            .map(|i| match *i {
+                Input::Reduction(r) => Arc::clone(&self.reduced[r]),
+                Input::Step(t) => self.read(t),
+            })
+            .collect();
+        let refs: Vec<&Table> = inputs.iter().map(|t| &**t).collect();
+        Arc::new(sum_product(self.domain, &refs, &step.out))
+    }
 }
 
 #[cfg(test)]
