@@ -28,7 +28,9 @@
 //! threads work), so `main + (CPU - main) / threads` bounds their wall time on an idle
 //! machine from below whatever the load when measured.
 //! `REPLAY_NO_SCORE=1` skips the 3-way scoring (on NIST's models it costs more than the
-//! refits).
+//! refits). `REPLAY_DUMP=FILE` writes the final potentials (little-endian f64, clique by
+//! clique) and `REPLAY_AGAINST=FILE` compares them with such a file (cells that differ, the
+//! largest relative difference): for a change that is not bit-identical.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -206,6 +208,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .potentials()
             .iter()
             .fold(FNV_START, |h, p| fnv_bits(h, &p.values));
+        if let Some(path) = std::env::var_os("REPLAY_DUMP") {
+            let bytes: Vec<u8> = model
+                .potentials()
+                .iter()
+                .flat_map(|p| p.values.iter().flat_map(|v| v.to_le_bytes()))
+                .collect();
+            std::fs::write(path, bytes)?;
+        }
+        if let Some(path) = std::env::var_os("REPLAY_AGAINST") {
+            compare_potentials(&model, &std::fs::read(path)?)?;
+        }
         let refits = ms.len() - first;
         println!(
             "{setting}: refits {iters} iterations ({conv} of {refits} converged), {cal} calibrations, {rw:.1} s wall / {rc:.1} s CPU ({:.3} s per refit; main thread {main_cpu:.1} s CPU), {faults} page faults ({} per refit), summed loss {refit_loss:.1}; final fit {} iterations (converged {}), {} calibrations, {fw:.1} s / {fc:.1} s CPU, loss {:.2}; 3-way L1 {:.4}; checksums: losses {trace:016x}, final potentials {potentials:016x}",
@@ -218,6 +231,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             score(&model)
         );
     }
+    Ok(())
+}
+
+/// `REPLAY_AGAINST`: the final potentials against another build's (`REPLAY_DUMP`: every
+/// clique's log-potentials in order, little-endian f64): cells that differ, and the largest
+/// difference relative to the larger magnitude, over cells finite in both.
+fn compare_potentials(
+    model: &GraphicalModel,
+    other: &[u8],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let ours: Vec<f64> = model
+        .potentials()
+        .iter()
+        .flat_map(|p| p.values.iter().copied())
+        .collect();
+    if other.len() != 8 * ours.len() {
+        return Err(format!(
+            "REPLAY_AGAINST: {} bytes for {} cells",
+            other.len(),
+            ours.len()
+        )
+        .into());
+    }
+    let (mut differ, mut worst, mut worst_abs) = (0usize, 0.0f64, 0.0f64);
+    for (a, chunk) in ours.iter().zip(other.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let b = f64::from_le_bytes(b);
+        if a.to_bits() == b.to_bits() {
+            continue;
+        }
+        differ += 1;
+        if a.is_finite() && b.is_finite() {
+            let d = (a - b).abs();
+            worst_abs = worst_abs.max(d);
+            worst = worst.max(d / a.abs().max(b.abs()));
+        } else {
+            worst = f64::INFINITY;
+        }
+    }
+    println!(
+        "final potentials against REPLAY_AGAINST: {differ} of {} cells differ; largest difference {worst:.3e} relative, {worst_abs:.3e} absolute",
+        ours.len()
+    );
     Ok(())
 }
 

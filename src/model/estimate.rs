@@ -27,7 +27,7 @@
 
 use rayon::prelude::*;
 
-use super::inference::{par_zip, split_ranges, Engine, Workspace};
+use super::inference::{par_zip, par_zip3, split_ranges, Engine, Workspace};
 use super::layout::{self, kernels, SubsetLayout};
 use super::plan::ProjectionPlan;
 use super::{EstimationOptions, EstimationReport, Measurement};
@@ -909,10 +909,14 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
             step: None,
         };
     }
-    // z = x = the start; mu holds z's marginals, x its own clique vector. `th_new` is
-    // written whole by the gradient below and `mu_new` by every calibration before either
-    // is read, so they need no zeroing.
-    let mut x = bufs.take_copy(mu);
+    // z = x = the start; mu holds z's marginals. `th_new` is written whole by the gradient
+    // below and `mu_new` by every calibration before either is read, so they need no
+    // zeroing. x is `mu` itself (`x_is_z`) until the first step with `tau < 1`: a step with
+    // `A = 0` (the first, and the first after each restart) has `tau = a / a = 1`, which
+    // makes x the new z exactly (`0 * x + 1 * mu = mu` for finite x), so neither the copy
+    // of the start nor that step's mix is needed. `x` is then taken on first use.
+    let mut x: Vec<f64> = Vec::new();
+    let mut x_is_z = true;
     let mut px = pz.clone();
     let mut py = vec![0.0; m_cells];
     let mut gy = vec![0.0; m_cells];
@@ -993,7 +997,21 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
             }
             // In parallel chunks for large clique vectors (element-wise: the same values; on a
             // NIST model a pass over millions of cells per step).
-            par_zip(&mut x, &mu_new, |d, m| kernels::mix(d, tau, m));
+            if tau == 1.0 {
+                x_is_z = true;
+            } else if x_is_z {
+                // x is z's marginals, still in `mu`: the same products and sum as the mix.
+                if x.len() != n {
+                    x = bufs.take(n);
+                }
+                let z: &[f64] = mu;
+                par_zip3(&mut x, z, &mu_new, |d, a, b| {
+                    kernels::mix_into(d, a, tau, b)
+                });
+                x_is_z = false;
+            } else {
+                par_zip(&mut x, &mu_new, |d, m| kernels::mix(d, tau, m));
+            }
             py = std::mem::replace(&mut px, px_new);
             std::mem::swap(theta, &mut th_new);
             std::mem::swap(mu, &mut mu_new);
@@ -1026,6 +1044,15 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
                 // The step from x itself did not help (rounding at the optimum): smaller steps.
                 lip *= 2.0;
             }
+            if x_is_z {
+                // x is `mu`, which the calibration below overwrites: x keeps that table
+                // (a buffer swap, no copy) and the calibration writes into x's.
+                if x.len() != n {
+                    x = bufs.take(n);
+                }
+                std::mem::swap(&mut x, mu);
+                x_is_z = false;
+            }
             engine.potentials_for(&x, theta);
             objective.enforce_zeros(theta);
             log_z = engine.marginals(theta, total, ws, mu);
@@ -1041,6 +1068,13 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
         }
     }
     // The answer is x; turn its marginals into junction-tree potentials.
+    if x_is_z {
+        // x is `mu`: it keeps that table and the last calibration writes into x's.
+        if x.len() != n {
+            x = bufs.take(n);
+        }
+        std::mem::swap(&mut x, mu);
+    }
     engine.potentials_for(&x, theta);
     objective.enforce_zeros(theta);
     engine.marginals(theta, total, ws, mu);
@@ -1203,6 +1237,57 @@ mod tests {
                 .iter()
                 .zip(&want)
                 .all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+
+    /// The answer `x` (a mix of the steps' marginals, held as `mu` itself until a step
+    /// mixes, see `accelerated_with`) is what the recorded losses describe: its potentials,
+    /// calibrated again, have the last recorded loss up to rounding, whether the run stops
+    /// after the first step (x never mixed), after a few, or after many.
+    #[test]
+    fn accelerated_answer_has_the_last_recorded_loss() {
+        let d = Domain::from_sizes(vec![4, 3, 5, 2, 6]);
+        let ms: Vec<Measurement> = [
+            vec![0, 1, 2],
+            vec![0, 1],
+            vec![1, 2],
+            vec![2, 3],
+            vec![3, 4],
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let c = Clique::new(c);
+            let values = (0..c.cells(&d))
+                .map(|i| ((i * 37 + k * 11) % 23) as f64 * 8.0 - 6.0)
+                .collect();
+            Measurement::new(c, values, 2.0)
+        })
+        .collect();
+        let all: Vec<Clique> = ms.iter().map(|m| m.clique.clone()).collect();
+        let tree = JunctionTree::from_maximal_cliques(junction::triangulate(&d, &all));
+        let engine = Engine::new(&d, tree);
+        let objective = Objective::new(&engine, &d, &ms);
+        let n = engine.total_cells();
+        for iters in [1, 2, 3, 5, 40] {
+            let opts = EstimationOptions {
+                max_iters: iters,
+                tol: 0.0,
+                ..EstimationOptions::default()
+            };
+            let mut theta = vec![0.0; n];
+            let mut mu = vec![0.0; n];
+            let r = accelerated(&engine, &objective, 1000.0, &mut theta, &mut mu, &opts);
+            assert_eq!(r.iterations, iters);
+            assert_eq!(mu.len(), n);
+            let last = r.losses.last().copied().unwrap_or(f64::NAN);
+            assert!(last < r.losses[0], "{iters}: {:?}", r.losses);
+            let gap = (r.final_loss - last).abs();
+            assert!(
+                gap <= 1e-9 * (1.0 + last),
+                "{iters}: {} vs {last}",
+                r.final_loss
+            );
         }
     }
 

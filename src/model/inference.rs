@@ -576,6 +576,23 @@ pub(crate) fn par_zip(dst: &mut [f64], src: &[f64], f: impl Fn(&mut [f64], &[f64
     }
 }
 
+/// [`par_zip`] with two sources: `f(dst, a, b)` on matching chunks.
+pub(crate) fn par_zip3(
+    dst: &mut [f64],
+    a: &[f64],
+    b: &[f64],
+    f: impl Fn(&mut [f64], &[f64], &[f64]) + Sync,
+) {
+    if dst.len() >= PAR_CELLS && rayon::current_num_threads() > 1 {
+        dst.par_chunks_mut(PAR_CELLS / 4)
+            .zip(a.par_chunks(PAR_CELLS / 4))
+            .zip(b.par_chunks(PAR_CELLS / 4))
+            .for_each(|((d, a), b)| f(d, a, b));
+    } else {
+        f(dst, a, b);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
