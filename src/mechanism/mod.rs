@@ -88,9 +88,10 @@ impl MechanismError {
 /// Why 150: from the uniform start the stated errors first fall (the refit has not yet
 /// learnt the measured dependencies: too much error), dip below the converged refit's
 /// (it has not yet fitted the noise: too little) and then rise to it. At 150 iterations
-/// they match converged refits within the bootstrap's own Monte-Carlo noise on every
-/// model measured, at about half the cost of the former 400 (which sat in the dip on the
-/// largest model). Mean 1/2/3-way estimate, 150 / 400 / converged (3,000 iterations, tol
+/// they matched converged refits within the bootstrap's own Monte-Carlo noise on every
+/// model measured up to session 14, at about half the cost of the former 400 (which sat in
+/// the dip on the largest model). Not on NIST epsilon 3 (session 15, below): there 150
+/// states 2- and 3-way errors 1-2% (2-3 Monte-Carlo sd) below the converged refits'. Mean 1/2/3-way estimate, 150 / 400 / converged (3,000 iterations, tol
 /// 1e-9), and the standard deviation across seeds of the 400's (the Monte-Carlo noise of a
 /// release's figure), seeds 7-12, `examples/bootstrap_cost.rs`:
 /// - adult AIM epsilon 0.3: 0.0320 / 0.0780 / 0.1422; 0.0321 / 0.0782 / 0.1425; 0.0321 /
@@ -103,6 +104,15 @@ impl MechanismError {
 ///   0.0236 / 0.0625; 0.0052 / 0.0234 / 0.0618; 0.0052 / 0.0237 / 0.0626; seed 8: 0.0054 /
 ///   0.0242 / 0.0631; 0.0054 / 0.0238 / 0.0621; 0.0054 / 0.0239 / 0.0625 (sd across seeds 7-9
 ///   at 400: 0.0002 / 0.0003 / 0.0004); the error bars' CPU 23.5 s against 47.4 s;
+/// - session 15, `bootstrap_cost MODEL 7,8,9 150:1e-6 3000:1e-9` on main's release files
+///   (converged on 2-3 seeds: a converged NIST replicate pair is ~600 s CPU): adult AIM
+///   epsilon 10, 150 / converged 0.0024 / 0.0155 / 0.0488; 0.0025 / 0.0154 / 0.0485 (sd
+///   across seeds 0.0002 / 0.0001 / 0.0001: 150 is 3 sd high in 3-way); NIST AIM epsilon 3,
+///   seed 7 0.0084 / 0.0390 / 0.0931; 0.0084 / 0.0395 / 0.0947, seed 8 0.0092 / 0.0396 /
+///   0.0940; 0.0091 / 0.0399 / 0.0953 (sd of 150 across seeds 7-9 0.0004 / 0.0003 / 0.0005:
+///   150 is low by 1.7% and 1.4% of the 3-way estimate). A start from the replicate's
+///   combined measurements (branch `bars3`, not merged) did not reach the converged figures
+///   in fewer iterations on the large models (docs/performance.md, session 15);
 /// - NIST AIM epsilon 1, seeds 7-9: 0.0194 / 0.0625 / 0.1301; 0.0193 / 0.0627 / 0.1306;
 ///   0.0193 / 0.0628 / 0.1311; sd 0.0011 / 0.0011 / 0.0012 (150 is 0.9 sd low in 3-way,
 ///   400 0.4 sd).
