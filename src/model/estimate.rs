@@ -1240,6 +1240,22 @@ mod tests {
         }
     }
 
+    /// Measurements of `cliques` with noisy, mutually inconsistent values, a few of them
+    /// negative or zero (sigma 2).
+    fn noisy_measurements(d: &Domain, cliques: &[Vec<usize>]) -> Vec<Measurement> {
+        cliques
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let c = Clique::new(c.iter().copied());
+                let values = (0..c.cells(d))
+                    .map(|i| ((i * 37 + k * 11) % 23) as f64 * 8.0 - 6.0)
+                    .collect();
+                Measurement::new(c, values, 2.0)
+            })
+            .collect()
+    }
+
     /// The answer `x` (a mix of the steps' marginals, held as `mu` itself until a step
     /// mixes, see `accelerated_with`) is what the recorded losses describe: its potentials,
     /// calibrated again, have the last recorded loss up to rounding, whether the run stops
@@ -1247,23 +1263,16 @@ mod tests {
     #[test]
     fn accelerated_answer_has_the_last_recorded_loss() {
         let d = Domain::from_sizes(vec![4, 3, 5, 2, 6]);
-        let ms: Vec<Measurement> = [
-            vec![0, 1, 2],
-            vec![0, 1],
-            vec![1, 2],
-            vec![2, 3],
-            vec![3, 4],
-        ]
-        .into_iter()
-        .enumerate()
-        .map(|(k, c)| {
-            let c = Clique::new(c);
-            let values = (0..c.cells(&d))
-                .map(|i| ((i * 37 + k * 11) % 23) as f64 * 8.0 - 6.0)
-                .collect();
-            Measurement::new(c, values, 2.0)
-        })
-        .collect();
+        let ms = noisy_measurements(
+            &d,
+            &[
+                vec![0, 1, 2],
+                vec![0, 1],
+                vec![1, 2],
+                vec![2, 3],
+                vec![3, 4],
+            ],
+        );
         let all: Vec<Clique> = ms.iter().map(|m| m.clique.clone()).collect();
         let tree = JunctionTree::from_maximal_cliques(junction::triangulate(&d, &all));
         let engine = Engine::new(&d, tree);
@@ -1306,19 +1315,7 @@ mod tests {
             vec![3, 4],
             vec![4],
         ];
-        let ms: Vec<Measurement> = cliques
-            .iter()
-            .enumerate()
-            .map(|(k, c)| {
-                let c = Clique::new(c.iter().copied());
-                let n = c.cells(&d);
-                // Noisy and inconsistent, with a few negative and zero counts.
-                let values = (0..n)
-                    .map(|i| ((i * 37 + k * 11) % 23) as f64 * 8.0 - 6.0)
-                    .collect();
-                Measurement::new(c, values, 2.0)
-            })
-            .collect();
+        let ms = noisy_measurements(&d, &cliques);
         let all: Vec<Clique> = ms.iter().map(|m| m.clique.clone()).collect();
         let tree = JunctionTree::from_maximal_cliques(junction::triangulate(&d, &all));
         let engine = Engine::new(&d, tree);
