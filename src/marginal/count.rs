@@ -51,11 +51,21 @@ pub fn count_many(table: &EncodedTable, domain: &Domain, cliques: &[Clique]) -> 
             .map(|c| count_with(table, domain, c, false))
             .collect()
     };
+    from_covers(cliques, &cover_of, &counted)
+}
+
+/// Each of `cliques` from the joint table [`covers`] put it in (`tables[cover_of[k]]`):
+/// the table itself when it is that clique, else its projection.
+pub(crate) fn from_covers(
+    cliques: &[Clique],
+    cover_of: &[usize],
+    tables: &[MarginalTable],
+) -> Vec<MarginalTable> {
     cliques
         .iter()
         .zip(cover_of)
-        .map(|(c, i)| {
-            let t = &counted[i];
+        .map(|(c, &i)| {
+            let t = &tables[i];
             if &t.clique == c {
                 t.clone()
             } else {

@@ -8,7 +8,7 @@ mod table;
 
 pub use clique::{all_k_way, Clique};
 pub use count::{count, count_many, MAX_COUNT_CELLS, PARALLEL_ROWS};
-pub(crate) use count::{covers, increment, lanes};
+pub(crate) use count::{covers, from_covers, increment, lanes};
 pub use domain::Domain;
 pub use oracle::{InMemoryOracle, MarginalOracle, OracleError};
 pub use table::MarginalTable;

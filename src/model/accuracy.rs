@@ -43,7 +43,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{EstimationOptions, GraphicalModel, Measurement, ModelError};
-use crate::marginal::{covers, increment, lanes, Clique, Domain, MarginalTable};
+use crate::marginal::{covers, from_covers, increment, lanes, Clique, Domain, MarginalTable};
 
 /// Format tag of `accuracy.json`.
 pub const ACCURACY_FORMAT: &str = "dpsynth-accuracy";
@@ -570,15 +570,23 @@ impl DomainMap for Identity<'_> {
 /// Counts of `clique` over simulated records (column-major codes).
 fn count_columns(columns: &[Vec<u32>], domain: &Domain, clique: &Clique) -> MarginalTable {
     // Whole numbers below 2^32: callers pass at most a block of simulated records.
-    let mut counts = vec![0u32; clique.cells(domain)];
-    count_into(&mut counts, columns, domain, clique);
-    counts_table(clique, domain, counts)
+    let cells = clique.cells(domain);
+    let mut laned = vec![0u32; cells * lanes(cells)];
+    let n = columns.first().map_or(0, Vec::len);
+    let mut idx = vec![0u32; INDEX_SLICE.min(n).max(1)];
+    count_laned(&mut laned, &mut idx, columns, domain, clique);
+    laned_table(clique, domain, laned)
 }
 
-/// The table of `clique` holding whole-number `counts` (its cells in row-major order).
-fn counts_table(clique: &Clique, domain: &Domain, counts: Vec<u32>) -> MarginalTable {
+/// The table of `clique` from whole-number counts laid out in [`lanes`] interleaved lanes
+/// (as [`count_laned`] leaves them), the lanes summed.
+fn laned_table(clique: &Clique, domain: &Domain, laned: Vec<u32>) -> MarginalTable {
+    let k = lanes(clique.cells(domain));
     let mut t = MarginalTable::zeros(clique.clone(), domain);
-    t.values = counts.into_iter().map(f64::from).collect();
+    t.values = laned
+        .chunks_exact(k)
+        .map(|l| f64::from(l.iter().sum::<u32>()))
+        .collect();
     t
 }
 
@@ -1025,8 +1033,9 @@ pub fn spanning_cliques(model: &GraphicalModel, cliques: &[Clique]) -> Vec<bool>
 /// Counts of `cliques` over `rows` records drawn from `model` with `seed` (forward
 /// sampling, chunk by chunk in parallel). The records are drawn a block of chunks at a
 /// time. The cliques are first gathered into joint tables of at most 4,096 cells
-/// (`marginal::covers`, as the data's marginals are counted); each joint table counts a block on its own (in parallel over tables,
-/// no per-chunk tables to add up) and is summed down to the cliques inside it at the end.
+/// (`marginal::covers`, as the data's marginals are counted); each joint table counts a
+/// block on its own (in parallel over tables, no per-chunk tables to add up) and is summed
+/// down to the cliques inside it at the end.
 /// Counts are whole numbers (below 2^53 as `f64`), so neither the order they are added in
 /// nor the joint tables change the result: the same tables as counting each clique alone.
 fn sampled_counts(
@@ -1062,24 +1071,9 @@ fn sampled_counts(
     let tables: Vec<MarginalTable> = joint
         .iter()
         .zip(counts)
-        .map(|(c, t)| {
-            let k = lanes(c.cells(d));
-            let summed = t.chunks_exact(k).map(|l| l.iter().sum()).collect();
-            counts_table(c, d, summed)
-        })
+        .map(|(c, t)| laned_table(c, d, t))
         .collect();
-    cliques
-        .iter()
-        .zip(cover_of)
-        .map(|(c, i)| {
-            let t = &tables[i];
-            if &t.clique == c {
-                t.clone()
-            } else {
-                t.project(c)
-            }
-        })
-        .collect()
+    from_covers(cliques, &cover_of, &tables)
 }
 
 /// Records whose cell indices [`count_laned`] computes at once (32 KB of `u32`, in L1/L2).
@@ -1122,41 +1116,6 @@ fn count_laned(
 
 /// Records drawn and held at once by [`sampled_counts`] (about 100 bytes each on NIST).
 const COUNT_BLOCK: usize = 1 << 18;
-
-/// Adds the counts of `clique` over `columns` (column-major codes within `domain`) to
-/// `table` (its cells in row-major order), in one pass per record for up to three
-/// attributes (the candidates' sizes).
-fn count_into(table: &mut [u32], columns: &[Vec<u32>], domain: &Domain, clique: &Clique) {
-    let n = columns.first().map_or(0, Vec::len);
-    let attrs = clique.attrs();
-    let shape = clique.shape(domain);
-    let col = |k: usize| &columns[attrs[k]][..n];
-    match attrs.len() {
-        0 => table[0] += n as u32,
-        1 => col(0).iter().for_each(|&a| table[a as usize] += 1),
-        2 => {
-            let s1 = shape[1];
-            for (&a, &b) in col(0).iter().zip(col(1)) {
-                table[a as usize * s1 + b as usize] += 1;
-            }
-        }
-        3 => {
-            let (s1, s2) = (shape[1], shape[2]);
-            for ((&a, &b), &c) in col(0).iter().zip(col(1)).zip(col(2)) {
-                table[(a as usize * s1 + b as usize) * s2 + c as usize] += 1;
-            }
-        }
-        _ => {
-            let mut idx = vec![0usize; n];
-            for (k, &s) in shape.iter().enumerate() {
-                for (i, &code) in idx.iter_mut().zip(col(k)) {
-                    *i = *i * s + code as usize;
-                }
-            }
-            idx.into_iter().for_each(|i| table[i] += 1);
-        }
-    }
-}
 
 /// The refit's answers to `cliques`, computed together ([`GraphicalModel::project_many`]:
 /// cliques inside one tree clique share a projection plan, the others share messages)
@@ -2224,8 +2183,51 @@ mod tests {
         assert!(pair.l1_normalized(&model.project(&cliques[0])) < 1e-9);
     }
 
+    /// Counts of `clique` over `columns`, record by record (the plain definition, for
+    /// checking the laned counts against).
+    fn count_records(columns: &[Vec<u32>], domain: &Domain, clique: &Clique) -> MarginalTable {
+        let mut t = MarginalTable::zeros(clique.clone(), domain);
+        let mut cells = vec![0usize; columns.first().map_or(0, Vec::len)];
+        for (&a, &s) in clique.attrs().iter().zip(&clique.shape(domain)) {
+            for (i, &code) in cells.iter_mut().zip(&columns[a]) {
+                *i = *i * s + code as usize;
+            }
+        }
+        for i in cells {
+            t.values[i] += 1.0;
+        }
+        t
+    }
+
+    /// A clique's counts over simulated records ([`count_columns`], laned, slice by slice)
+    /// are its record-by-record counts, for cliques of 0 to 4 attributes over more records
+    /// than one index slice.
+    #[test]
+    fn count_columns_matches_record_by_record_counts() {
+        let model = star_model();
+        let d = model.domain();
+        let rows = INDEX_SLICE + 777;
+        let sampler =
+            super::super::Sampler::new(&model, rows, 5, super::super::SamplingMethod::Forward);
+        let cols = sampler.chunk(0);
+        assert!(cols[0].len() > INDEX_SLICE, "more than one slice");
+        for c in [
+            Clique::new(Vec::<usize>::new()),
+            Clique::new([1]),
+            Clique::new([0, 3]),
+            Clique::new([0, 1, 2]),
+            Clique::new([0, 1, 2, 3]),
+        ] {
+            assert_eq!(
+                count_columns(&cols, d, &c).values,
+                count_records(&cols, d, &c).values,
+                "{c:?}"
+            );
+        }
+    }
+
     /// Counting sampled cliques through joint tables in lanes gives the same whole numbers
-    /// as counting each clique alone on the same drawn records ([`count_columns`]), for a mix
+    /// as counting each clique alone, record by record, on the same drawn records, for a mix
     /// of cliques that share joint tables (the star model's triples and pairs, one clique of
     /// each size including the empty one) over several chunks with a partial last one.
     #[test]
@@ -2257,7 +2259,7 @@ mod tests {
         for i in 0..sampler.n_chunks() {
             let cols = sampler.chunk(i);
             for (t, c) in want.iter_mut().zip(&cliques) {
-                add_counts(t, &count_columns(&cols, d, c));
+                add_counts(t, &count_records(&cols, d, c));
             }
         }
         for (g, w) in got.iter().zip(&want) {
