@@ -217,6 +217,9 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
                     if let Some(v) = env("DPSYNTH_MAX_MODEL_MB") {
                         o.max_model_size_mb = v;
                     }
+                    if let Some(v) = env("DPSYNTH_FIT_WORK") {
+                        o.fit_work = Some(v);
+                    }
                     if let Some(v) = env("DPSYNTH_SELECTION_SHARE") {
                         o.selection_share = v;
                     }
@@ -305,12 +308,17 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
                         eprintln!(
                             "  aim eps {eps} run {run}: {name} ({anneals} annealings) in {:.1} s; \
                              final fit {} iterations (converged {}) in {fin:.1} s; error bars \
-                             {bars:.1} s; total {:.1} s ({cpu_s:.1} s CPU); 3-way L1 {three:.4}",
+                             {bars:.1} s; total {:.1} s ({cpu_s:.1} s CPU); model {:.2} M cells; \
+                             3-way L1 {three:.4}",
                             d.as_secs_f64(),
                             fitted.estimation.iterations,
                             fitted.estimation.converged,
                             secs.last().copied().unwrap_or(0.0),
+                            fitted.model.size_cells() as f64 / 1e6,
                         );
+                        for (n, d) in fitted.phases.iter().filter(|(n, _)| n.starts_with("  of")) {
+                            eprintln!("    {}: {:.1} s", n.trim(), d.as_secs_f64());
+                        }
                     }
                 }
             }

@@ -224,8 +224,10 @@ class Synthesizer:
         using at most K records per unit chosen with a CSPRNG; default: the schema's unit, else
         one record. Error messages name these as ``--privacy-unit`` and
         ``--max-rows-per-unit``, as the command line does.
-    workload, max_model_size, rounds:
-        AIM only: a workload file, a cap on the model size in MB, a cap on the rounds.
+    workload, max_model_size, rounds, max_fit_work:
+        AIM only: a workload file, a cap on the model size in MB, a cap on the rounds, a
+        compute budget of the rounds' refits in billions of calibrated cells (None:
+        unbounded; bounds AIM's time at some cost in accuracy).
     target:
         Column(s) the synthetic data will be used to predict (``--target``): AIM's default
         workload emphasises the marginals that contain them (MST ignores it).
@@ -250,6 +252,7 @@ class Synthesizer:
         workload: Optional[PathLike] = None,
         max_model_size: float = 80.0,
         rounds: Optional[int] = None,
+        max_fit_work: Optional[float] = None,
         target: Union[str, Sequence[str], None] = None,
         progress: Union[bool, None, Callable[[str, str, int], None]] = None,
     ) -> None:
@@ -267,6 +270,7 @@ class Synthesizer:
         self.workload = None if workload is None else os.fspath(workload)
         self.max_model_size = max_model_size
         self.rounds = rounds
+        self.max_fit_work = max_fit_work
         self.target = [target] if isinstance(target, str) else (None if target is None else list(target))
         self.progress = progress
         self._model: Optional[Model] = None
@@ -316,6 +320,7 @@ class Synthesizer:
             workload=self.workload,
             max_model_size=self.max_model_size,
             rounds=self.rounds,
+            max_fit_work=self.max_fit_work,
             target=self.target,
             progress=_progress_callback(self.progress),
         )

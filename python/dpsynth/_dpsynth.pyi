@@ -70,6 +70,7 @@ def fit(
     workload: Optional[_Path] = None,
     max_model_size: float = 80.0,
     rounds: Optional[int] = None,
+    max_fit_work: Optional[float] = None,
     target: Optional[List[str]] = None,
     progress: Optional[_Progress] = None,
 ) -> Tuple[Model, List[str]]: ...

@@ -594,7 +594,8 @@ fn load_model(path: PathBuf) -> PyResult<Model> {
 #[pyfunction]
 #[pyo3(signature = (schema, data, source_name, *, epsilon=None, delta=1e-9, rho=None,
                     mechanism="aim", privacy_unit=None, max_rows_per_unit=None, workload=None,
-                    max_model_size=80.0, rounds=None, target=None, progress=None))]
+                    max_model_size=80.0, rounds=None, max_fit_work=None, target=None,
+                    progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit(
     py: Python<'_>,
@@ -610,6 +611,7 @@ fn fit(
     workload: Option<PathBuf>,
     max_model_size: f64,
     rounds: Option<usize>,
+    max_fit_work: Option<f64>,
     target: Option<Vec<String>>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(Model, Vec<String>)> {
@@ -638,6 +640,7 @@ fn fit(
             .map(|(t, n)| (t.as_str(), n.as_str())),
         max_model_size,
         rounds,
+        max_fit_work,
         targets: target.as_deref().unwrap_or(&[]),
     };
     let domain = Domain::new(parsed.modelled_names(), parsed.modelled_cardinalities());

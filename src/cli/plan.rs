@@ -51,6 +51,9 @@ pub struct PlanCmd {
     pub max_model_size: f64,
     #[arg(long)]
     pub rounds: Option<usize>,
+    /// AIM: the rounds' compute budget in billions of calibrated cells (as synth).
+    #[arg(long, value_name = "GCELLS")]
+    pub max_fit_work: Option<f64>,
     /// Plan for a privacy unit (an `id` column): noise grows with K.
     #[arg(long, value_name = "COLUMN")]
     pub privacy_unit: Option<String>,
@@ -121,6 +124,7 @@ pub fn run(cmd: PlanCmd) -> Result<()> {
         &cmd.targets,
         cmd.max_model_size,
         cmd.rounds,
+        cmd.max_fit_work,
     );
     let spec = mechanism_spec(&choice, &domain, &unit)?;
     if !(cmd.reference_zipf.is_finite() && cmd.reference_zipf >= 0.0) {

@@ -100,6 +100,11 @@ pub struct FitArgs {
     /// AIM: cap on the number of rounds (default 16 x number of columns).
     #[arg(long)]
     pub rounds: Option<usize>,
+    /// AIM: compute budget of the rounds' refits, in billions of calibrated cells (model
+    /// cells times belief propagations); the rounds spend the privacy budget faster when
+    /// it would run out. Bounds AIM's time at some cost in accuracy (README, "Speed").
+    #[arg(long, value_name = "GCELLS")]
+    pub max_fit_work: Option<f64>,
     /// Protect each value of this `id` column (a patient, say) with all of its records,
     /// instead of each record. Needs --max-rows-per-unit. Overrides the schema's
     /// `privacy_unit`.
@@ -428,6 +433,7 @@ fn spec(
         &args.targets,
         args.max_model_size,
         args.rounds,
+        args.max_fit_work,
     );
     // Automatic bins and rules: public knowledge from the schema.
     Ok(release_spec(&choice, schema, oracle_domain, unit)?)
@@ -450,6 +456,7 @@ pub(super) fn choice<'a>(
     targets: &'a [String],
     max_model_size: f64,
     rounds: Option<usize>,
+    max_fit_work: Option<f64>,
 ) -> MechanismChoice<'a> {
     let mechanism = match mechanism {
         MechanismArg::Mst => {
@@ -465,6 +472,7 @@ pub(super) fn choice<'a>(
         workload: workload.as_ref().map(|(t, n)| (t.as_str(), n.as_str())),
         max_model_size,
         rounds,
+        max_fit_work,
         targets,
     }
 }

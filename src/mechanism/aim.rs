@@ -258,6 +258,18 @@ pub struct AimOptions {
     /// national2019 (2,047) stay below the default and keep every candidate open. The
     /// selection's sensitivity is still that of the whole candidate set (proofs/aim.md).
     pub grow_above: usize,
+    /// Compute budget of the rounds' refits, in calibrated cells (the model's cells times
+    /// the belief propagations a refit runs, summed over rounds; `None`: unbounded). After
+    /// each round, the rounds still affordable (the budget left over the current model's
+    /// cells times the refits' mean calibrations so far) are compared with the rounds the
+    /// remaining privacy budget lasts at the current rate; when the latter is more than
+    /// twice the former, the round anneals (the next round's budget is four times this
+    /// one's: the rate moves to the nearest power of four), as when its measurement hardly
+    /// moved the model. So the rounds spend the privacy budget faster as
+    /// the compute budget runs out, and `verify`'s ledger rule (each round the previous
+    /// one's rho or four times it) is unchanged. Model sizes and calibration counts are
+    /// functions of earlier noisy measurements: post-processing (proofs/aim.md, step 3).
+    pub fit_work: Option<f64>,
 }
 
 impl Default for AimOptions {
@@ -286,6 +298,7 @@ impl Default for AimOptions {
             noise_free_max_model_size_mb: 4.0,
             noise_free_relative: 1e-3,
             grow_above: WIDE_CANDIDATES,
+            fit_work: Some(1.0),
         }
     }
 }
@@ -492,6 +505,8 @@ fn run_aim<O: MarginalOracle>(
     let mut estimator = Estimator::new();
     // The size filter's triangulation sizes, kept from one round to the next (same verdicts).
     let mut size_memo = SizeMemo::default();
+    // The rounds' refit work so far (calibrated cells) and its refits' calibrations.
+    let (mut work, mut refit_calibrations, mut refits) = (0.0f64, 0usize, 0usize);
     while !last {
         round += 1;
         let remaining = acc.remaining();
@@ -570,6 +585,9 @@ fn run_aim<O: MarginalOracle>(
         est.initial_step = carry(last_step).or(opts.estimation.initial_step);
         let (refit, mut fit_report) =
             estimator.estimate(&domain, &measurements, &est, Some(&model))?;
+        work += refit.size_cells() as f64 * fit_report.calibrations as f64;
+        refit_calibrations += fit_report.calibrations;
+        refits += 1;
         last_step = fit_report.step.or(last_step);
         let noise = expected_noise_l1(sigma, clique.cells(&domain));
         let mut moved = moved_l1(&refit, &clique, &before);
@@ -584,6 +602,8 @@ fn run_aim<O: MarginalOracle>(
             };
             let (refit, report) =
                 estimator.estimate(&domain, &measurements, &more, Some(&model))?;
+            work += refit.size_cells() as f64 * report.calibrations as f64;
+            refit_calibrations += report.calibrations;
             last_step = report.step.or(last_step);
             moved = moved_l1(&refit, &clique, &before);
             estimator.recycle(std::mem::replace(&mut model, refit));
@@ -591,8 +611,14 @@ fn run_aim<O: MarginalOracle>(
             fit_report.converged = report.converged;
         }
         t_refit += tr.elapsed().as_secs_f64();
-        // Annealing: a measurement that hardly changed the model was too noisy to help.
-        if !last && moved <= noise {
+        // Annealing: a measurement that hardly changed the model was too noisy to help; or
+        // the remaining budget would last more rounds than the compute budget affords.
+        let over_work = opts.fit_work.is_some_and(|budget| {
+            let per_round = model.size_cells() as f64 * refit_calibrations as f64 / refits as f64;
+            let affordable = ((budget - work) / per_round).floor().max(1.0);
+            acc.remaining() / (rho_measure + rho_select) > 2.0 * affordable
+        });
+        if !last && (moved <= noise || over_work) {
             rho_measure *= 4.0;
             rho_select *= 4.0;
         }
@@ -616,10 +642,13 @@ fn run_aim<O: MarginalOracle>(
         ("  of which candidate filter", t_filter),
         ("  of which selection", t_select),
         ("  of which measurement", t_measure),
-        ("  of which refits", t_refit),
     ] {
         phases.push((name.to_string(), std::time::Duration::from_secs_f64(secs)));
     }
+    phases.push((
+        format!("  of which refits ({work:.2e} calibrated cells)"),
+        std::time::Duration::from_secs_f64(t_refit),
+    ));
 
     // Final fit with the full iteration budget.
     let t = Instant::now();
@@ -990,6 +1019,49 @@ mod tests {
         for w in rhos[..rhos.len() - 1].windows(2) {
             let r = w[1] / w[0];
             assert!((r - 1.0).abs() < 1e-6 || (r - 4.0).abs() < 1e-6, "{r}");
+        }
+    }
+
+    /// A compute budget (`fit_work`) the first refit already exhausts anneals every round:
+    /// the 60 rounds the one-ways leave at the planned rate shrink by four each round, so
+    /// the budget is spent within a handful of rounds, every round's rho the previous one's
+    /// or four times it (`verify`'s rule), and the whole budget is still spent.
+    #[test]
+    fn compute_budget_anneals_every_round_once_exhausted() {
+        use crate::data::EncodedTable;
+        use crate::marginal::InMemoryOracle;
+        use crate::privacy::Delta;
+        let rows: Vec<Vec<u32>> = (0..5_000u32)
+            .map(|i| vec![i % 3, (i / 3) % 4, (i % 3 + i / 7) % 5, i % 2])
+            .collect();
+        let names = (0..4).map(|j| format!("c{j}")).collect();
+        let t = EncodedTable::from_rows(names, vec![3, 4, 5, 2], &rows).unwrap();
+        let budget = Budget::from_rho(Rho::new(0.5).unwrap(), Delta::new(1e-9).unwrap());
+        let opts = AimOptions {
+            round_iters: 20,
+            fit_work: Some(1.0),
+            ..AimOptions::default()
+        };
+        let f = aim(
+            &InMemoryOracle::new(&t),
+            budget,
+            &Workload::all_k_way(4, 3),
+            &opts,
+            &super::super::NoProgress,
+        )
+        .unwrap();
+        assert!((f.spent - 0.5).abs() < 1e-9, "{}", f.spent);
+        let rhos: Vec<f64> = f
+            .ledger
+            .iter()
+            .filter(|e| e.purpose.starts_with("AIM round") && e.mechanism != "noisy_max")
+            .map(|e| e.rho)
+            .collect();
+        // 60 rounds at the planned rate: after k rounds at most 60 / 4^k remain, and the
+        // final-round rule fires once fewer than two are left.
+        assert!((2..=5).contains(&rhos.len()), "{} rounds", rhos.len());
+        for w in rhos[..rhos.len() - 1].windows(2) {
+            assert!((w[1] / w[0] - 4.0).abs() < 1e-6, "{}", w[1] / w[0]);
         }
     }
 

@@ -589,6 +589,7 @@ impl MechanismSpec {
                 "one_way_relative_noise_target": o.one_way_target,
                 "one_way_share_when_above": o.one_way_share,
                 "max_model_size_mb": o.max_model_size_mb,
+                "max_fit_work_calibrated_cells": o.fit_work,
                 "noise_free_max_model_size_mb": o.noise_free_max_model_size_mb,
                 "noise_free_relative_noise": o.noise_free_relative,
                 "selection_share": o.selection_share,

@@ -84,6 +84,9 @@ pub struct MechanismChoice<'a> {
     pub max_model_size: f64,
     /// AIM: cap on the number of rounds.
     pub rounds: Option<usize>,
+    /// AIM: compute budget of the rounds' refits in billions of calibrated cells
+    /// (`AimOptions::fit_work`); `None`: unbounded.
+    pub max_fit_work: Option<f64>,
     /// Columns the synthetic data will be used to predict (`--target`): AIM's default
     /// workload weights the marginals that contain them.
     pub targets: &'a [String],
@@ -129,6 +132,14 @@ pub fn mechanism_spec(
                     "--max-model-size must be a positive number of MB".into(),
                 ));
             }
+            if let Some(w) = choice.max_fit_work {
+                if !(w > 0.0) {
+                    return Err(RunError(
+                        "--max-fit-work must be a positive number of billions of calibrated cells (or inf)"
+                            .into(),
+                    ));
+                }
+            }
             let workload = match choice.workload {
                 Some((text, name)) => Workload::from_text(text, name, domain).map_err(RunError)?,
                 None => Workload::default_for(domain.len(), &target_idx),
@@ -136,6 +147,10 @@ pub fn mechanism_spec(
             let opts = AimOptions {
                 rounds: choice.rounds,
                 max_model_size_mb: choice.max_model_size,
+                fit_work: choice
+                    .max_fit_work
+                    .filter(|w| w.is_finite())
+                    .map(|w| w * 1e9),
                 ..AimOptions::default()
             };
             MechanismSpec::Aim(opts, workload)
