@@ -269,6 +269,12 @@ pub struct AimOptions {
     /// the compute budget runs out, and `verify`'s ledger rule (each round the previous
     /// one's rho or four times it) is unchanged. Model sizes and calibration counts are
     /// functions of earlier noisy measurements: post-processing (proofs/aim.md, step 3).
+    /// Off by default: it trades accuracy for time. At 5e9 (`DPSYNTH_NO_BARS=1
+    /// DPSYNTH_FIT_WORK=5e9 compare -- SET E N aim`, 2026-12-03) mean 3-way L1 adult
+    /// epsilon 10 0.0674 (5 runs; README table 0.0667), NIST epsilon 3 0.1375 (5 runs;
+    /// 0.1365), NIST epsilon 10 0.1102 (3 runs; 0.1098), with the rounds at 42-68 s CPU
+    /// instead of 60-100; idle `synth` runs of NIST and adult at epsilon 10 then took 57
+    /// and 55 s (docs/performance.md, session 16).
     pub fit_work: Option<f64>,
 }
 
