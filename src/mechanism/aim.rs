@@ -304,7 +304,7 @@ impl Default for AimOptions {
             noise_free_max_model_size_mb: 4.0,
             noise_free_relative: 1e-3,
             grow_above: WIDE_CANDIDATES,
-            fit_work: Some(1.0),
+            fit_work: None,
         }
     }
 }
@@ -1043,6 +1043,8 @@ mod tests {
         let names = (0..4).map(|j| format!("c{j}")).collect();
         let t = EncodedTable::from_rows(names, vec![3, 4, 5, 2], &rows).unwrap();
         let budget = Budget::from_rho(Rho::new(0.5).unwrap(), Delta::new(1e-9).unwrap());
+        // Off unless asked for: the defaults keep the paper's schedule.
+        assert_eq!(AimOptions::default().fit_work, None);
         let opts = AimOptions {
             round_iters: 20,
             fit_work: Some(1.0),
