@@ -133,7 +133,7 @@ pub fn mechanism_spec(
                 ));
             }
             if let Some(w) = choice.max_fit_work {
-                if !(w > 0.0) {
+                if w.is_nan() || w <= 0.0 {
                     return Err(RunError(
                         "--max-fit-work must be a positive number of billions of calibrated cells (or inf)"
                             .into(),
