@@ -28,6 +28,16 @@ fn synth(data: &Path, schema: &Path, out: &Path, extra: &[&str]) -> assert_cmd::
         .assert()
 }
 
+/// `dpsynth verify DIR` succeeds.
+fn verify(dir: &Path) {
+    Command::cargo_bin("dpsynth")
+        .unwrap()
+        .arg("verify")
+        .arg(dir)
+        .assert()
+        .success();
+}
+
 fn read_json(p: &Path) -> serde_json::Value {
     serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap()
 }
@@ -48,12 +58,7 @@ fn demo_release_sample_and_certificate_content() {
     )
     .success()
     .stdout(predicate::str::contains("\"rows\""));
-    Command::cargo_bin("dpsynth")
-        .unwrap()
-        .arg("verify")
-        .arg(&out)
-        .assert()
-        .success();
+    verify(&out);
 
     // The synthetic CSV has the schema's columns in order, with fresh ids.
     let text = fs::read_to_string(out.join("synthetic.csv")).unwrap();
@@ -189,12 +194,7 @@ fn nist_national2019_release() {
         &["--mechanism", "mst", "--epsilon", "1"],
     )
     .success();
-    Command::cargo_bin("dpsynth")
-        .unwrap()
-        .arg("verify")
-        .arg(&out)
-        .assert()
-        .success();
+    verify(&out);
     let cert = read_json(&out.join("certificate.json"));
     assert_eq!(cert["mechanism"]["name"], "mst");
     // Missing values are written back as NIST's `N` token.
@@ -230,12 +230,7 @@ fn aim_compute_budget_flag_releases_and_verifies() {
             args.extend(["--max-fit-work", w]);
         }
         synth(&data, &schema, &out, &args).success();
-        Command::cargo_bin("dpsynth")
-            .unwrap()
-            .arg("verify")
-            .arg(&out)
-            .assert()
-            .success();
+        verify(&out);
         let cert = read_json(&out.join("certificate.json"));
         let listed = &cert["mechanism"]["options"]["max_fit_work_calibrated_cells"];
         match extra {

@@ -988,10 +988,9 @@ mod tests {
         assert_eq!((second, summed, groups), (0, 3, 10));
     }
 
-    /// Two-stage refits (`round_iters_min`) still spend the whole budget, and every
-    /// round's measurement takes the previous one's rho or four times it (`verify`'s rule).
-    #[test]
-    fn two_stage_refits_spend_the_budget_and_anneal_by_four() {
+    /// AIM at rho 0.5 on a seeded 4-column table of 5,000 rows with `opts`: asserts the
+    /// whole budget is spent and returns each round's measurement rho, in order.
+    fn round_rhos_at_rho_half(opts: &AimOptions) -> Vec<f64> {
         use crate::data::EncodedTable;
         use crate::marginal::InMemoryOracle;
         use crate::privacy::Delta;
@@ -1001,26 +1000,32 @@ mod tests {
         let names = (0..4).map(|j| format!("c{j}")).collect();
         let t = EncodedTable::from_rows(names, vec![3, 4, 5, 2], &rows).unwrap();
         let budget = Budget::from_rho(Rho::new(0.5).unwrap(), Delta::new(1e-9).unwrap());
+        let f = aim(
+            &InMemoryOracle::new(&t),
+            budget,
+            &Workload::all_k_way(4, 3),
+            opts,
+            &super::super::NoProgress,
+        )
+        .unwrap();
+        assert!((f.spent - 0.5).abs() < 1e-9, "{}", f.spent);
+        f.ledger
+            .iter()
+            .filter(|e| e.purpose.starts_with("AIM round") && e.mechanism != "noisy_max")
+            .map(|e| e.rho)
+            .collect()
+    }
+
+    /// Two-stage refits (`round_iters_min`) still spend the whole budget, and every
+    /// round's measurement takes the previous one's rho or four times it (`verify`'s rule).
+    #[test]
+    fn two_stage_refits_spend_the_budget_and_anneal_by_four() {
         let opts = AimOptions {
             round_iters: 20,
             round_iters_min: Some(5),
             ..AimOptions::default()
         };
-        let f = aim(
-            &InMemoryOracle::new(&t),
-            budget,
-            &Workload::all_k_way(4, 3),
-            &opts,
-            &super::super::NoProgress,
-        )
-        .unwrap();
-        assert!((f.spent - 0.5).abs() < 1e-9, "{}", f.spent);
-        let rhos: Vec<f64> = f
-            .ledger
-            .iter()
-            .filter(|e| e.purpose.starts_with("AIM round") && e.mechanism != "noisy_max")
-            .map(|e| e.rho)
-            .collect();
+        let rhos = round_rhos_at_rho_half(&opts);
         assert!(rhos.len() >= 2);
         for w in rhos[..rhos.len() - 1].windows(2) {
             let r = w[1] / w[0];
@@ -1034,15 +1039,6 @@ mod tests {
     /// or four times it (`verify`'s rule), and the whole budget is still spent.
     #[test]
     fn compute_budget_anneals_every_round_once_exhausted() {
-        use crate::data::EncodedTable;
-        use crate::marginal::InMemoryOracle;
-        use crate::privacy::Delta;
-        let rows: Vec<Vec<u32>> = (0..5_000u32)
-            .map(|i| vec![i % 3, (i / 3) % 4, (i % 3 + i / 7) % 5, i % 2])
-            .collect();
-        let names = (0..4).map(|j| format!("c{j}")).collect();
-        let t = EncodedTable::from_rows(names, vec![3, 4, 5, 2], &rows).unwrap();
-        let budget = Budget::from_rho(Rho::new(0.5).unwrap(), Delta::new(1e-9).unwrap());
         // Off unless asked for: the defaults keep the paper's schedule.
         assert_eq!(AimOptions::default().fit_work, None);
         let opts = AimOptions {
@@ -1050,21 +1046,7 @@ mod tests {
             fit_work: Some(1.0),
             ..AimOptions::default()
         };
-        let f = aim(
-            &InMemoryOracle::new(&t),
-            budget,
-            &Workload::all_k_way(4, 3),
-            &opts,
-            &super::super::NoProgress,
-        )
-        .unwrap();
-        assert!((f.spent - 0.5).abs() < 1e-9, "{}", f.spent);
-        let rhos: Vec<f64> = f
-            .ledger
-            .iter()
-            .filter(|e| e.purpose.starts_with("AIM round") && e.mechanism != "noisy_max")
-            .map(|e| e.rho)
-            .collect();
+        let rhos = round_rhos_at_rho_half(&opts);
         // 60 rounds at the planned rate: after k rounds at most 60 / 4^k remain, and the
         // final-round rule fires once fewer than two are left.
         assert!((2..=5).contains(&rhos.len()), "{} rounds", rhos.len());
