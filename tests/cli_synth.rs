@@ -255,9 +255,28 @@ fn aim_compute_budget_flag_releases_and_verifies() {
             "0",
         ],
     )
-    .failure()
+    .code(2)
     .stderr(predicate::str::contains(
         "--max-fit-work must be a positive",
+    ));
+    assert!(!bad.exists());
+    // Usage errors exit 2 (README), as clap's own do: checked before any file is read.
+    synth(
+        &data,
+        &schema,
+        &bad,
+        &[
+            "--mechanism",
+            "aim",
+            "--epsilon",
+            "1",
+            "--max-model-size",
+            "0",
+        ],
+    )
+    .code(2)
+    .stderr(predicate::str::contains(
+        "--max-model-size must be a positive",
     ));
     assert!(!bad.exists());
 }

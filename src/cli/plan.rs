@@ -47,12 +47,12 @@ pub struct PlanCmd {
     /// AIM: plan for a workload that emphasises this outcome column (repeatable; as synth).
     #[arg(long = "target", value_name = "COLUMN", conflicts_with = "workload")]
     pub targets: Vec<String>,
-    #[arg(long, default_value_t = 80.0)]
+    #[arg(long, default_value_t = 80.0, value_parser = super::synth::parse_model_mb)]
     pub max_model_size: f64,
     #[arg(long)]
     pub rounds: Option<usize>,
     /// AIM: the rounds' compute budget in billions of calibrated cells (as synth).
-    #[arg(long, value_name = "GCELLS")]
+    #[arg(long, value_name = "GCELLS", value_parser = super::synth::parse_fit_work)]
     pub max_fit_work: Option<f64>,
     /// Plan for a privacy unit (an `id` column): noise grows with K.
     #[arg(long, value_name = "COLUMN")]

@@ -95,7 +95,7 @@ pub struct FitArgs {
     #[arg(long = "target", value_name = "COLUMN", conflicts_with = "workload")]
     pub targets: Vec<String>,
     /// AIM: cap on the model size in MB; candidates that would exceed it are skipped.
-    #[arg(long, default_value_t = 80.0)]
+    #[arg(long, default_value_t = 80.0, value_parser = parse_model_mb)]
     pub max_model_size: f64,
     /// AIM: cap on the number of rounds (default 16 x number of columns).
     #[arg(long)]
@@ -103,7 +103,7 @@ pub struct FitArgs {
     /// AIM: compute budget of the rounds' refits, in billions of calibrated cells (model
     /// cells times belief propagations); the rounds spend the privacy budget faster when
     /// it would run out. Bounds AIM's time at some cost in accuracy (README, "Speed").
-    #[arg(long, value_name = "GCELLS")]
+    #[arg(long, value_name = "GCELLS", value_parser = parse_fit_work)]
     pub max_fit_work: Option<f64>,
     /// Protect each value of this `id` column (a patient, say) with all of its records,
     /// instead of each record. Needs --max-rows-per-unit. Overrides the schema's
@@ -231,6 +231,28 @@ pub struct SampleCmd {
     /// Replace an existing file.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `--max-model-size`: checked here so a bad value is a usage error (exit 2) before any
+/// file is read; the library checks it again for its other callers.
+pub(crate) fn parse_model_mb(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}`: --max-model-size must be a positive number of MB"
+        )),
+    }
+}
+
+/// `--max-fit-work`: a positive number of billions of calibrated cells, or `inf` (no
+/// bound); a usage error otherwise, as [`parse_model_mb`].
+pub(crate) fn parse_fit_work(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}`: --max-fit-work must be a positive number of billions of calibrated cells (or inf)"
+        )),
+    }
 }
 
 fn parse_rows(s: &str) -> Result<usize, String> {
