@@ -13,6 +13,7 @@
 //! seeds it also prints the mean and standard deviation across seeds of each size's mean
 //! estimate: the bootstrap's Monte-Carlo noise (`REPLICATES=N` in the environment sets the
 //! replicates per estimate; default 2, as releases; `DUMP=FILE` writes the first report;
+//! `DUMP_EACH=PREFIX` writes every report as `PREFIX.ITERS.SEED.json`;
 //! `STEP_GROWTH=G` sets `EstimationOptions::step_growth`).
 //!
 //! The second compares the two ways to start one refit, on two replicates drawn as the
@@ -293,6 +294,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let report = fitted.accuracy.as_ref().ok_or("no report")?;
             if let Some(path) = dump.take() {
                 std::fs::write(path, report.to_json())?;
+            }
+            if let Ok(prefix) = std::env::var("DUMP_EACH") {
+                std::fs::write(format!("{prefix}.{iters}.{seed}.json"), report.to_json())?;
             }
             let means: Vec<String> = report
                 .summary
