@@ -241,42 +241,20 @@ fn aim_compute_budget_flag_releases_and_verifies() {
     }
     assert!(rounds[1] < rounds[0] && rounds[1] <= 6, "{rounds:?}");
 
+    // Bad values are usage errors (exit 2, README), as clap's own are: checked before any
+    // file is read, so nothing is written.
     let bad = dir.path().join("bad");
-    synth(
-        &data,
-        &schema,
-        &bad,
-        &[
-            "--mechanism",
-            "aim",
-            "--epsilon",
-            "1",
-            "--max-fit-work",
-            "0",
-        ],
-    )
-    .code(2)
-    .stderr(predicate::str::contains(
-        "--max-fit-work must be a positive",
-    ));
-    assert!(!bad.exists());
-    // Usage errors exit 2 (README), as clap's own do: checked before any file is read.
-    synth(
-        &data,
-        &schema,
-        &bad,
-        &[
-            "--mechanism",
-            "aim",
-            "--epsilon",
-            "1",
-            "--max-model-size",
-            "0",
-        ],
-    )
-    .code(2)
-    .stderr(predicate::str::contains(
-        "--max-model-size must be a positive",
-    ));
-    assert!(!bad.exists());
+    for flag in ["--max-fit-work", "--max-model-size"] {
+        synth(
+            &data,
+            &schema,
+            &bad,
+            &["--mechanism", "aim", "--epsilon", "1", flag, "0"],
+        )
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "{flag} must be a positive"
+        )));
+        assert!(!bad.exists());
+    }
 }
