@@ -204,5 +204,8 @@ fn dictionary_rules_factor_over_age_and_releases_obey_them() {
     let a: serde_json::Value = serde_json::from_str(&accuracy).unwrap();
     for s in a["summary"].as_array().unwrap() {
         assert!(s["mean_estimate"].is_f64(), "{s}");
+        // Two replicates: each size states how far its estimates move with the seed.
+        let spread = s["estimate_mc_relative_sd"].as_f64().unwrap_or(-1.0);
+        assert!(spread > 0.0 && spread < 1.0, "{s}");
     }
 }

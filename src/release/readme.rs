@@ -174,6 +174,12 @@ pub fn accuracy_text(acc: &AccuracyReport) -> String {
             sum.max_estimate,
             sum.worst.join(" x ")
         );
+        if let Some(r) = sum.estimate_mc_relative_sd {
+            s += &format!(
+                "    (One table's estimate is itself uncertain by about {:.0}%: a simulation with\n    another seed would move it that much; the average is steadier.)\n",
+                100.0 * r
+            );
+        }
     }
     if !acc.measured.is_empty() {
         let mut b: Vec<f64> = acc.measured.iter().map(|m| m.share_bound).collect();
