@@ -14,7 +14,7 @@ from conftest import need, run_cli
 
 
 @pytest.fixture(scope="module")
-def spark():
+def spark(tmp_path_factory):
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -25,6 +25,8 @@ def spark():
         .appName("dpsynth-tests")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.ui.enabled", "false")
+        # Spark's default warehouse is ./spark-warehouse, left behind in the checkout.
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
         .getOrCreate()
     )
     yield session
