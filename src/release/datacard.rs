@@ -132,8 +132,18 @@ pub fn datacard(
                     .get(sz.k.saturating_sub(1))
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| format!("{}-column tables", sz.k));
+                // A single table's estimate is a simulation with Monte-Carlo noise of its own.
+                let spread = sz
+                    .estimate_mc_relative_sd
+                    .map(|r| {
+                        format!(
+                            "; one table's estimate is itself uncertain by about {:.0}%",
+                            100.0 * r
+                        )
+                    })
+                    .unwrap_or_default();
                 let line = format!(
-                    "Distributions of {what}: mean estimated error {:.3} over {} tables (worst {:.3}).",
+                    "Distributions of {what}: mean estimated error {:.3} over {} tables (worst {:.3}{spread}).",
                     sz.mean_estimate, sz.cliques, sz.max_estimate
                 );
                 if sz.mean_estimate <= FIT_MEAN {
