@@ -33,7 +33,7 @@ impl BudgetArgs {
     }
 }
 
-fn parse_f64(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_f64(s: &str) -> Result<f64, String> {
     s.trim()
         .parse::<f64>()
         .map_err(|_| format!("`{s}` is not a number"))

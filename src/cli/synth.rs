@@ -234,25 +234,16 @@ pub struct SampleCmd {
 }
 
 /// `--max-model-size`: checked here so a bad value is a usage error (exit 2) before any
-/// file is read; the library checks it again for its other callers.
+/// file is read, by the library's rule.
 pub(crate) fn parse_model_mb(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!(
-            "`{s}`: --max-model-size must be a positive number of MB"
-        )),
-    }
+    dpsynth::release::check_max_model_size(super::budget::parse_f64(s)?)
+        .map_err(|e| format!("`{s}`: {e}"))
 }
 
-/// `--max-fit-work`: a positive number of billions of calibrated cells, or `inf` (no
-/// bound); a usage error otherwise, as [`parse_model_mb`].
+/// `--max-fit-work`: as [`parse_model_mb`], by the library's rule.
 pub(crate) fn parse_fit_work(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 => Ok(v),
-        _ => Err(format!(
-            "`{s}`: --max-fit-work must be a positive number of billions of calibrated cells (or inf)"
-        )),
-    }
+    dpsynth::release::check_max_fit_work(super::budget::parse_f64(s)?)
+        .map_err(|e| format!("`{s}`: {e}"))
 }
 
 fn parse_rows(s: &str) -> Result<usize, String> {

@@ -724,29 +724,15 @@ fn bootstrap_in_blocks(
             )
         })
         .collect::<Result<_, _>>()?;
-    let mut sums = vec![0.0; cliques.len()];
-    let mut ok = vec![true; cliques.len()];
-    for errs in &per_rep {
-        for (i, e) in errs.iter().enumerate() {
-            match e {
-                Some(e) => sums[i] += e,
-                None => ok[i] = false,
-            }
-        }
-    }
-    Ok(sums
-        .into_iter()
-        .zip(ok)
-        .enumerate()
-        .map(|(i, (s, ok))| {
-            ok.then(|| {
-                let mean = s / reps as f64;
+    // Per clique, its replicates' errors in replicate order (none if any replicate could
+    // not answer it): their mean, and the mean's Monte-Carlo variance.
+    Ok((0..cliques.len())
+        .map(|i| {
+            let errs: Option<Vec<f64>> = per_rep.iter().map(|rep| rep[i]).collect();
+            errs.map(|errs| {
+                let mean = errs.iter().sum::<f64>() / reps as f64;
                 let mc_variance = (reps > 1).then(|| {
-                    let ss: f64 = per_rep
-                        .iter()
-                        .filter_map(|errs| errs[i])
-                        .map(|e| (e - mean).powi(2))
-                        .sum();
+                    let ss: f64 = errs.iter().map(|e| (e - mean).powi(2)).sum();
                     ss / (reps - 1) as f64 / reps as f64
                 });
                 BootstrapEstimate { mean, mc_variance }
@@ -1400,8 +1386,9 @@ pub struct SizeSummary {
     /// How far one table's estimate would move with another bootstrap seed: the root mean
     /// square, over this size's tables, of each estimate's Monte-Carlo sd relative to the
     /// estimate ([`BootstrapEstimate::mc_variance`]). `None` with a single replicate, and in
-    /// files written before session 17. (Measured on a NIST epsilon 3 release with two
-    /// replicates: about 0.19 for single columns, 0.09 for pairs, 0.05 for triples.)
+    /// files written before session 17. (A NIST epsilon 3 release with two replicates,
+    /// seed 7: 0.27 for single columns, 0.12 for pairs, 0.07 for triples; the same root mean
+    /// square taken across seeds 7-10: 0.24, 0.12, 0.06.)
     #[serde(default)]
     pub estimate_mc_relative_sd: Option<f64>,
 }

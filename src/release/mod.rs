@@ -32,8 +32,9 @@ pub use pipeline::{
     SampleSpec, ACCURACY_FILE, CERTIFICATE_FILE, DATA_FILE, MODEL_FILE, PARQUET_DATA_FILE,
 };
 pub use run::{
-    fit_release, mechanism_spec, release_spec, repeated_ids_note, resolve_unit, spendable_note,
-    spent_context, FitFailure, MechanismChoice, RunError, ACCURACY_REPLICATES,
+    check_max_fit_work, check_max_model_size, fit_release, mechanism_spec, release_spec,
+    repeated_ids_note, resolve_unit, spendable_note, spent_context, FitFailure, MechanismChoice,
+    RunError, ACCURACY_REPLICATES,
 };
 pub use sign::{check_signature, fingerprint, keygen, load_public_key, load_signing_key, sign};
 pub use verify::{check_privacy_unit, verify_release, Check, VerifyReport};

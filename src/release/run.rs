@@ -127,18 +127,9 @@ pub fn mechanism_spec(
     let mut spec = match choice.mechanism {
         "mst" => MechanismSpec::Mst(MstOptions::default()),
         "aim" => {
-            if !(choice.max_model_size.is_finite() && choice.max_model_size > 0.0) {
-                return Err(RunError(
-                    "--max-model-size must be a positive number of MB".into(),
-                ));
-            }
+            check_max_model_size(choice.max_model_size).map_err(RunError)?;
             if let Some(w) = choice.max_fit_work {
-                if w.is_nan() || w <= 0.0 {
-                    return Err(RunError(
-                        "--max-fit-work must be a positive number of billions of calibrated cells (or inf)"
-                            .into(),
-                    ));
-                }
+                check_max_fit_work(w).map_err(RunError)?;
             }
             let workload = match choice.workload {
                 Some((text, name)) => Workload::from_text(text, name, domain).map_err(RunError)?,
@@ -190,6 +181,29 @@ pub enum FitFailure {
         context: String,
         source: MechanismError,
     },
+}
+
+/// AIM's `--max-model-size` (MB): positive and finite. The one rule for the CLI's parser
+/// (a usage error before any file is read) and for the library's other callers.
+pub fn check_max_model_size(mb: f64) -> Result<f64, String> {
+    if mb.is_finite() && mb > 0.0 {
+        Ok(mb)
+    } else {
+        Err("--max-model-size must be a positive number of MB".into())
+    }
+}
+
+/// AIM's `--max-fit-work` (billions of calibrated cells): positive, `inf` for no bound. As
+/// [`check_max_model_size`].
+pub fn check_max_fit_work(gcells: f64) -> Result<f64, String> {
+    if gcells > 0.0 {
+        Ok(gcells)
+    } else {
+        Err(
+            "--max-fit-work must be a positive number of billions of calibrated cells (or inf)"
+                .into(),
+        )
+    }
 }
 
 /// Said of any failure after the model was fitted: its budget is spent.
