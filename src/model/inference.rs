@@ -41,6 +41,8 @@ pub(crate) struct Engine {
     levels: Vec<Vec<(usize, usize)>>,
     /// For each clique with children: how its belief is built slab by slab ([`Slabs`]).
     slabs: Vec<Option<Slabs>>,
+    /// Each clique's distance from the root (for [`Engine::pass_path`]'s meeting point).
+    depth: Vec<usize>,
 }
 
 /// Big cells per slab of a belief's products ([`Engine::products`]): two slabs (potential
@@ -200,6 +202,7 @@ impl Engine {
             has_children,
             levels,
             slabs,
+            depth,
         }
     }
 
@@ -281,6 +284,90 @@ impl Engine {
             child_marginal(up, acc, sep, &mut mu[self.range(c)]);
         }
         log_z
+    }
+
+    /// Hugin's separator tables of calibrated marginals `mu`: each non-root clique's
+    /// marginal summed onto its separator, at the clique's place in the separators' flat
+    /// buffer. The state [`Self::pass_path`] keeps up to date.
+    pub(crate) fn separator_tables(&self, mu: &[f64], seps: &mut Vec<f64>) {
+        seps.resize(self.sep_offsets[self.sep_offsets.len() - 1], 0.0);
+        for (c, up) in self.up.iter().enumerate() {
+            if let Some(up) = up {
+                let sr = self.sep_offsets[c]..self.sep_offsets[c + 1];
+                up.sum_into(&mu[self.range(c)], &mut seps[sr]);
+            }
+        }
+    }
+
+    /// Hugin propagation (Jensen, Lauritzen and Olesen 1990) along the tree path from clique
+    /// `from` to clique `to`: each step multiplies the receiving clique's table by the ratio
+    /// of the sender's separator marginal to the separator table last passed over that edge,
+    /// then stores the new one. The product of the clique tables over the separator tables
+    /// stays the model's joint distribution, so if `from` holds its exact marginal and every
+    /// earlier change reached `from` the same way, `to` holds its exact marginal afterwards
+    /// (as does every clique on the path). Costs a sum and a product over the path's
+    /// cliques, against a whole calibration (logarithms and exponentials over every clique)
+    /// to refresh one marginal: the IPF warm-up walks from measured clique to measured clique
+    /// this way ([`super::estimate`]'s `ipf_warmup`).
+    ///
+    /// A separator cell whose last table was 0 passes 0: its receiving cells are 0 already
+    /// (they summed to it), as are, up to underflow, the sender's.
+    pub(crate) fn pass_path(
+        &self,
+        from: usize,
+        to: usize,
+        mu: &mut [f64],
+        seps: &mut [f64],
+        ratio: &mut Vec<f64>,
+    ) {
+        let (mut a, mut b) = (from, to);
+        let mut down_steps = Vec::new();
+        while a != b {
+            if self.depth[a] >= self.depth[b] {
+                let Some(p) = self.tree.parent(a) else { break };
+                self.pass(a, p, true, mu, seps, ratio);
+                a = p;
+            } else {
+                let Some(p) = self.tree.parent(b) else { break };
+                down_steps.push(b);
+                b = p;
+            }
+        }
+        for &c in down_steps.iter().rev() {
+            if let Some(p) = self.tree.parent(c) {
+                self.pass(c, p, false, mu, seps, ratio);
+            }
+        }
+    }
+
+    /// One Hugin message over the edge between clique `c` and its parent `p`, upward (`c`
+    /// to `p`) or downward.
+    fn pass(
+        &self,
+        c: usize,
+        p: usize,
+        upward: bool,
+        mu: &mut [f64],
+        seps: &mut [f64],
+        ratio: &mut Vec<f64>,
+    ) {
+        let (Some(up), Some(down)) = (&self.up[c], &self.down[c]) else {
+            return;
+        };
+        let sep = &mut seps[self.sep_offsets[c]..self.sep_offsets[c + 1]];
+        ratio.resize(sep.len(), 0.0);
+        let (sender, receiver, into_sep, from_sep) = if upward {
+            (self.range(c), self.range(p), up, down)
+        } else {
+            (self.range(p), self.range(c), down, up)
+        };
+        into_sep.sum_into(&mu[sender], ratio);
+        for (r, old) in ratio.iter_mut().zip(sep.iter_mut()) {
+            let new = *r;
+            *r = if *old > 0.0 { new / *old } else { 0.0 };
+            *old = new;
+        }
+        from_sep.mul_expanded(&mut mu[receiver], ratio);
     }
 
     /// Clique `c`'s belief: its potential times its children's messages, kept in `beliefs`
@@ -766,6 +853,61 @@ mod tests {
         let want = brute(&domain, &tree, &theta, &engine.offsets);
         for (a, b) in mu.iter().zip(&want) {
             assert!((a - 10.0 * b).abs() < 1e-9, "{a} vs {}", 10.0 * b);
+        }
+    }
+
+    /// Hugin propagation keeps every visited clique's marginal exact: change one clique's
+    /// potential at a time (its marginal moved in place, as the IPF warm-up does), walk to
+    /// another clique anywhere in the tree (up, down, across siblings and between the two
+    /// components of an empty separator), and compare with a whole calibration.
+    #[test]
+    fn hugin_walk_matches_calibration() {
+        let domain = Domain::from_sizes(vec![4, 3, 5, 2, 6, 3, 2, 4]);
+        let cliques = vec![
+            Clique::new([0, 1, 2]),
+            Clique::new([1, 2, 3]),
+            Clique::new([0, 4]),
+            Clique::new([3, 5]),
+            Clique::new([2, 6]),
+            Clique::new([7]),
+        ];
+        let tree = JunctionTree::build(&domain, &cliques);
+        let engine = Engine::new(&domain, tree);
+        let k = engine.tree.cliques().len();
+        assert!(engine.levels.len() >= 2, "a tree with depth");
+        let n = engine.total_cells();
+        let total = 500.0;
+        let mut theta: Vec<f64> = (0..n)
+            .map(|i| 2.0 * ((i * 7919 % 1009) as f64 / 1009.0 - 0.5))
+            .collect();
+        let mut ws = Workspace::default();
+        let mut mu = vec![0.0; n];
+        engine.calibrate(&theta, total, &mut ws, &mut mu);
+        let (mut seps, mut ratio) = (Vec::new(), Vec::new());
+        engine.separator_tables(&mu, &mut seps);
+        let mut at = engine.tree.root();
+        let mut exact = vec![0.0; n];
+        for step in 0..3 * k {
+            // A change of `at`'s potential, and its marginal moved by it in place.
+            let r = engine.range(at);
+            let delta: Vec<f64> = (0..r.len())
+                .map(|i| ((i * 31 + step * 17) % 13) as f64 / 13.0 - 0.5)
+                .collect();
+            for (t, d) in theta[r.clone()].iter_mut().zip(&delta) {
+                *t += d;
+            }
+            let mc = &mut mu[r];
+            mc.iter_mut().zip(&delta).for_each(|(x, d)| *x *= d.exp());
+            let sum: f64 = mc.iter().sum();
+            mc.iter_mut().for_each(|x| *x *= total / sum);
+            let next = (at + 1 + step % (k - 1)) % k;
+            engine.pass_path(at, next, &mut mu, &mut seps, &mut ratio);
+            engine.calibrate(&theta, total, &mut ws, &mut exact);
+            let r = engine.range(next);
+            for (a, b) in mu[r.clone()].iter().zip(&exact[r]) {
+                assert!((a - b).abs() < 1e-9 * total, "step {step}: {a} vs {b}");
+            }
+            at = next;
         }
     }
 }
