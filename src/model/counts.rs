@@ -158,7 +158,11 @@ fn ln_factorial(k: u64) -> f64 {
 /// The number of marked items in a uniform sample of `sample` items, without replacement,
 /// from `good` marked and `bad` unmarked ones: the hypergeometric law. Small samples are
 /// drawn item by item; larger ones by Stadlober's ratio-of-uniforms method (HRUA, 1989;
-/// the algorithm numpy uses), exact up to floating point in `ln k!`.
+/// the algorithm numpy uses), exact up to floating point in `ln k!`. Written here because
+/// `rand_distr` 0.4's `Hypergeometric` draws from the wrong law (rust-random/rand#1508, e.g.
+/// `N = 100, K = 50, n = 49`: a chi-square p-value of 0 on a million draws); the fix is in
+/// `rand_distr` 0.5, which needs `rand` 0.9 (dpsynth is on 0.8). `hypergeometric_pmf_fits`
+/// tests that case.
 pub(crate) fn hypergeometric(good: u64, bad: u64, sample: u64, rng: &mut ChaCha20Rng) -> u64 {
     let total = good + bad;
     let sample = sample.min(total);
@@ -640,14 +644,24 @@ mod tests {
         }
     }
 
-    /// The pmf of a small case, exactly: 40,000 draws against the hypergeometric law by a
-    /// chi-square test at level 1e-4 (cells expecting under 20 draws pooled).
+    /// The pmf of small cases, exactly: 40,000 draws each against the hypergeometric law by
+    /// a chi-square test at level 1e-4 (cells expecting under 20 draws pooled). The second
+    /// is the case `rand_distr` 0.4 gets wrong (rust-random/rand#1508), and the third its
+    /// complement branch.
     #[test]
     fn hypergeometric_pmf_fits() {
-        let (g, b, s) = (30u64, 50u64, 25u64);
-        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        for (case, &(g, b, s)) in [(30u64, 50u64, 25u64), (50, 50, 49), (50, 50, 51)]
+            .iter()
+            .enumerate()
+        {
+            hypergeometric_pmf_fits_case(g, b, s, 2 + case as u64);
+        }
+    }
+
+    fn hypergeometric_pmf_fits_case(g: u64, b: u64, s: u64, seed: u64) {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let trials = 40_000;
-        let mut hist = vec![0f64; 26];
+        let mut hist = vec![0f64; s as usize + 1];
         for _ in 0..trials {
             hist[hypergeometric(g, b, s, &mut rng) as usize] += 1.0;
         }
@@ -655,7 +669,9 @@ mod tests {
         let mut chi2 = 0.0;
         let mut df = 0;
         let (mut obs_tail, mut exp_tail) = (0.0, 0.0);
-        for k in 0..=s {
+        let (lo, hi) = (s.saturating_sub(b) as usize, g.min(s) as usize);
+        assert!(hist[..lo].iter().chain(&hist[hi + 1..]).all(|&h| h == 0.0));
+        for k in s.saturating_sub(b)..=g.min(s) {
             let p = (lnc(g, k) + lnc(b, s - k) - lnc(g + b, s)).exp();
             let e = p * trials as f64;
             if e < 20.0 {
@@ -670,7 +686,10 @@ mod tests {
         // Upper 1e-4 quantile of chi-square with df degrees of freedom (Wilson-Hilferty).
         let k = df as f64;
         let limit = k * (1.0 - 2.0 / (9.0 * k) + 3.719 * (2.0 / (9.0 * k)).sqrt()).powi(3);
-        assert!(chi2 < limit, "chi2 {chi2} over {df} cells, limit {limit}");
+        assert!(
+            chi2 < limit,
+            "{g} {b} {s}: chi2 {chi2} over {df} cells, limit {limit}"
+        );
     }
 
     #[test]
