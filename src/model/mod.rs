@@ -398,10 +398,11 @@ impl Estimator {
         };
         let zero_cells = zeros.map_or_else(Vec::new, |z| z.tree_zeros(domain, &engine));
         // A warm start is already near the optimum for the measurements its model was fitted
-        // to: IPF sweeps over all of them (a calibration per tree clique) would mostly cost
-        // time. With `warm_ipf`, one sweep over the measurements it has not seen (AIM's new
-        // one, in a round) moves their marginals onto them at the cost of one calibration per
-        // tree clique they touch, kept only if it lowers the loss.
+        // to: IPF sweeps over all of them would redo that fit, matching each noisy
+        // measurement exactly instead of weighing overlapping ones. With `warm_ipf`, one sweep
+        // over the measurements it has not seen (AIM's new one, in a round) moves their
+        // marginals onto them at the cost of one calibration (then Hugin propagation between
+        // their tree cliques), kept only if it lowers the loss.
         let warm_opts;
         let (opts, ipf_subset) = match warm_start {
             Some(_) if opts.ipf_sweeps > 0 && !opts.warm_ipf => {
