@@ -228,6 +228,10 @@ pub enum ModelError {
     NotInModel { clique: Clique },
     #[error("invalid model: {0}")]
     InvalidModel(String),
+    /// A numerical failure of the fit, never a property of the data: the inputs were
+    /// checked finite ([`validate_measurements`]).
+    #[error("the model fit failed numerically: its loss or probabilities are not finite numbers")]
+    FitNotFinite,
 }
 
 /// Checks measurements against the domain: attributes in range, table shapes, sigmas, values.
@@ -427,7 +431,7 @@ impl Estimator {
             }
             _ => (opts, None),
         };
-        Ok(fit_on_tree(
+        fit_on_tree(
             domain,
             engine,
             measurements,
@@ -436,7 +440,7 @@ impl Estimator {
             ipf_subset,
             opts,
             self,
-        ))
+        )
     }
 
     /// Keeps `model`'s large tables (its potentials, and its marginals unless a clone still
@@ -464,7 +468,7 @@ fn fit_on_tree(
     ipf_subset: Option<Vec<usize>>,
     opts: &EstimationOptions,
     est: &mut Estimator,
-) -> (GraphicalModel, EstimationReport) {
+) -> Result<(GraphicalModel, EstimationReport), ModelError> {
     let total = estimate_total(domain, measurements);
     let mut objective = estimate::Objective::new(&engine, domain, measurements)
         .with_zeros(zero_cells)
@@ -498,6 +502,11 @@ fn fit_on_tree(
     // The marginals become the model's probabilities in place (no second clique vector).
     let mut probs = mu;
     probs.iter_mut().for_each(|v| *v /= total);
+    if let Err(e) = check_finite_fit(&report, &probs) {
+        est.bufs.put(probs);
+        est.bufs.put(theta);
+        return Err(e);
+    }
     let potentials = (0..engine.tree.cliques().len())
         .map(|c| est.bufs.take_copy(&theta[engine.range(c)]))
         .collect();
@@ -510,7 +519,20 @@ fn fit_on_tree(
         measurements.to_vec(),
         Some(probs),
     );
-    (model, report)
+    Ok((model, report))
+}
+
+/// A fit whose loss or probabilities are not finite numbers is a numerical failure, not a
+/// model: its error says so instead of the optimiser's stop ("stationary" after its line
+/// search's last doubling) passing NaN on to selection, sampling and the release. Never seen
+/// in double precision; seen when single precision was emulated (docs/performance.md,
+/// session 18). A NaN or infinity anywhere in `probs` makes their sum non-finite.
+fn check_finite_fit(report: &EstimationReport, probs: &[f64]) -> Result<(), ModelError> {
+    if report.final_loss.is_finite() && layout::kernels::sum(probs).is_finite() {
+        Ok(())
+    } else {
+        Err(ModelError::FitNotFinite)
+    }
 }
 
 /// Fits new measurements on `model`'s junction tree, starting afresh: from the uniform
@@ -550,7 +572,7 @@ pub fn refit(
     // zeros, `StructuralZeros::from_model`); every other cell uniform.
     let zero_cells = StructuralZeros::from_model(model).tree_zeros(domain, &engine);
     let theta = vec![0.0; engine.total_cells()];
-    Ok(fit_on_tree(
+    fit_on_tree(
         domain,
         engine,
         measurements,
@@ -559,7 +581,7 @@ pub fn refit(
         None,
         opts,
         &mut Estimator::new(),
-    ))
+    )
 }
 
 /// Initial log-potentials on the new tree from a previous model.
@@ -614,6 +636,33 @@ fn warm_potentials(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fit whose loss or any probability is NaN or infinite is an error, not a model.
+    #[test]
+    fn a_fit_that_is_not_finite_is_an_error() {
+        let report = |loss: f64| EstimationReport {
+            iterations: 1,
+            final_loss: loss,
+            converged: true,
+            losses: vec![loss],
+            calibrations: 1,
+            step: None,
+        };
+        let probs = vec![0.25; 4];
+        assert!(check_finite_fit(&report(3.0), &probs).is_ok());
+        assert!(matches!(
+            check_finite_fit(&report(f64::NAN), &probs),
+            Err(ModelError::FitNotFinite)
+        ));
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut p = probs.clone();
+            p[2] = bad;
+            assert!(matches!(
+                check_finite_fit(&report(3.0), &p),
+                Err(ModelError::FitNotFinite)
+            ));
+        }
+    }
 
     fn m(c: &[usize], domain: &Domain, v: f64, sigma: f64) -> Measurement {
         let c = Clique::new(c.iter().copied());
