@@ -849,6 +849,11 @@ fn ipf_warmup<O: InferenceOracle>(
     let mut current: Option<usize> = None;
     let (mut seps, mut ratio) = (Vec::new(), Vec::new());
     let mut walk = false;
+    // Separator tables only where the order moves between tree cliques (not for a round's
+    // one new measurement): they cost a pass over the model after each calibration.
+    let moves = order
+        .windows(2)
+        .any(|w| objective.mapped[w[0]].clique != objective.mapped[w[1]].clique);
     for _ in 0..sweeps {
         for &i in &order {
             let m = &objective.mapped[i];
@@ -858,7 +863,7 @@ fn ipf_warmup<O: InferenceOracle>(
                 _ => {
                     engine.marginals(theta, total, ws, mu);
                     calibrations += 1;
-                    walk = local && engine.separator_tables(mu, &mut seps);
+                    walk = local && moves && engine.separator_tables(mu, &mut seps);
                 }
             }
             let range = engine.range(m.clique);
