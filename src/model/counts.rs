@@ -671,7 +671,7 @@ mod tests {
         let (mut obs_tail, mut exp_tail) = (0.0, 0.0);
         let (lo, hi) = (s.saturating_sub(b) as usize, g.min(s) as usize);
         assert!(hist[..lo].iter().chain(&hist[hi + 1..]).all(|&h| h == 0.0));
-        for k in s.saturating_sub(b)..=g.min(s) {
+        for k in lo as u64..=hi as u64 {
             let p = (lnc(g, k) + lnc(b, s - k) - lnc(g + b, s)).exp();
             let e = p * trials as f64;
             if e < 20.0 {
