@@ -6,6 +6,7 @@
 //! barely moves the model the noise is halved (annealing); the last round spends exactly
 //! what is left. Privacy: proofs/aim.md covers `aim`, `select_worst` and `Workload`.
 
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -850,9 +851,11 @@ fn select_worst(
 ) -> Result<Selected, MechanismError> {
     let cliques: Vec<Clique> = allowed.iter().map(|&i| cand_list[i].clone()).collect();
     let estimates = model.project_many(&cliques);
+    // Candidate by candidate in parallel: each score is an exact function of its own
+    // tables, so the order of evaluation changes nothing.
     let scores: Vec<f64> = allowed
-        .iter()
-        .zip(&estimates)
+        .par_iter()
+        .zip(estimates.par_iter())
         .map(|(&i, est)| {
             let l1 = l1_distance(&answers[i].values, &est.values);
             weighted_score(
