@@ -335,43 +335,58 @@ pub(crate) fn project_spanning(
         .flat_map(|t| t.values())
         .map(Vec::len)
         .sum();
-    let done: Vec<Vec<(usize, Table)>> = by_clique
-        .into_par_iter()
-        .map(|(c, targets)| {
-            let mut offs = Vec::with_capacity(targets.len());
-            let mut len = 0;
-            for t in targets.keys() {
-                offs.push(len);
-                len += t.cells(domain);
-            }
-            let pairs: Vec<(&Clique, usize)> = targets.keys().zip(offs.iter().copied()).collect();
-            let plan = ProjectionPlan::new(domain, &tree.cliques()[c], &pairs);
-            let mut out = vec![0.0; len];
-            plan.project(cal.clique(c), &mut Vec::new(), &mut out);
-            let mut tables = Vec::new();
-            for ((clique, uses), o) in targets.into_iter().zip(offs) {
-                let values = &out[o..o + clique.cells(domain)];
-                for (given, i) in uses {
-                    let mut f = Factor {
-                        shape: clique.shape(domain),
-                        clique: clique.clone(),
-                        values: values.to_vec(),
-                    };
-                    if let Some(sep) = &given {
-                        f.conditional_on(sep);
-                    }
-                    tables.push((
-                        i,
-                        Table {
-                            clique: f.clique,
-                            values: f.values,
-                        },
-                    ));
+    // Each reduction's scope (its table's clique), which is all the step planning reads of
+    // it: the planning (sequential) runs beside the reductions' sums (parallel).
+    let mut scopes = vec![Clique::new([]); n_red];
+    for (attrs, uses) in by_clique.values().flat_map(|t| t.iter()) {
+        for (_, i) in uses {
+            scopes[*i] = attrs.clone();
+        }
+    }
+    let reduce = || -> Vec<Vec<(usize, Table)>> {
+        by_clique
+            .into_par_iter()
+            .map(|(c, targets)| {
+                let mut offs = Vec::with_capacity(targets.len());
+                let mut len = 0;
+                for t in targets.keys() {
+                    offs.push(len);
+                    len += t.cells(domain);
                 }
-            }
-            tables
-        })
-        .collect();
+                let pairs: Vec<(&Clique, usize)> =
+                    targets.keys().zip(offs.iter().copied()).collect();
+                let plan = ProjectionPlan::new(domain, &tree.cliques()[c], &pairs);
+                let mut out = vec![0.0; len];
+                plan.project(cal.clique(c), &mut Vec::new(), &mut out);
+                let mut tables = Vec::new();
+                for ((clique, uses), o) in targets.into_iter().zip(offs) {
+                    let values = &out[o..o + clique.cells(domain)];
+                    for (given, i) in uses {
+                        let mut f = Factor {
+                            shape: clique.shape(domain),
+                            clique: clique.clone(),
+                            values: values.to_vec(),
+                        };
+                        if let Some(sep) = &given {
+                            f.conditional_on(sep);
+                        }
+                        tables.push((
+                            i,
+                            Table {
+                                clique: f.clique,
+                                values: f.values,
+                            },
+                        ));
+                    }
+                }
+                tables
+            })
+            .collect()
+    };
+    // Every materialised node's elimination as steps over reductions and earlier steps'
+    // outputs; a step with the same inputs (in the same order) and output as one already
+    // planned is that step (three-branch centres often share their first steps).
+    let (done, steps) = rayon::join(reduce, || plan_steps(domain, &nodes, &scopes));
     let mut reduced: Vec<Option<Arc<Table>>> = vec![None; n_red];
     for (i, t) in done.into_iter().flatten() {
         reduced[i] = Some(Arc::new(t));
@@ -381,10 +396,6 @@ pub(crate) fn project_spanning(
         .map(|t| t.unwrap_or_else(|| unreachable!("every reduction is planned")))
         .collect();
 
-    // Every materialised node's elimination as steps over reductions and earlier steps'
-    // outputs; a step with the same inputs (in the same order) and output as one already
-    // planned is that step (three-branch centres often share their first steps).
-    let steps = plan_steps(domain, &nodes, &reduced);
     let mut left = vec![0usize; steps.steps.len()];
     for step in &steps.steps {
         for input in &step.inputs {
@@ -453,8 +464,9 @@ struct Steps {
     lists: Vec<Vec<Input>>,
 }
 
-/// Plans the eliminations of `nodes` (children before parents), sharing identical steps.
-fn plan_steps(domain: &Domain, nodes: &[Node], reduced: &[Arc<Table>]) -> Steps {
+/// Plans the eliminations of `nodes` (children before parents), sharing identical steps;
+/// `reduced` holds each reduction's scope (the planning needs no values).
+fn plan_steps(domain: &Domain, nodes: &[Node], reduced: &[Clique]) -> Steps {
     let mut steps: Vec<Step> = Vec::new();
     let mut ids: BTreeMap<(Vec<Input>, Clique), usize> = BTreeMap::new();
     let mut lists: Vec<Vec<Input>> = Vec::with_capacity(nodes.len());
@@ -466,7 +478,7 @@ fn plan_steps(domain: &Domain, nodes: &[Node], reduced: &[Arc<Table>]) -> Steps 
         }
         if node.materialise {
             let scope = |i: &Input| match *i {
-                Input::Reduction(r) => reduced[r].clique.clone(),
+                Input::Reduction(r) => reduced[r].clone(),
                 Input::Step(t) => steps[t].out.clone(),
             };
             let scopes = list.iter().map(scope).collect();
