@@ -1593,18 +1593,6 @@ pub(crate) mod kernels {
         fold_rows::<N>(acc, e, |a, v| a + v);
     }
 
-    /// `dst = scale * exp(src - shift)`.
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(crate) fn exp_scaled(dst: &mut [f64], src: &[f64], shift: f64, scale: f64) {
-        let n = dst.len();
-        let src = &src[..n];
-        let mut i = 0;
-        while i < n {
-            dst[i] = scale * exp(src[i] - shift);
-            i += 1;
-        }
-    }
-
     /// `dst = a - alpha * b`.
     #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
     pub(crate) fn sub_scaled(dst: &mut [f64], a: &[f64], alpha: f64, b: &[f64]) {

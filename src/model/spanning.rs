@@ -209,16 +209,7 @@ impl<'a> Planner<'a> {
     /// The centre for a query: the clique minimising, first, the queried attributes that
     /// share a branch (their messages are not shared), then the cells of the final
     /// elimination's union (the query and what the branches' messages depend on); lowest
-    /// index on ties.
-    #[cfg(test)]
-    fn centre(&mut self, query: &Clique) -> usize {
-        let mut deps = std::mem::take(&mut self.deps);
-        let m = self.centre_in(&mut deps, query);
-        self.deps = deps;
-        m
-    }
-
-    /// [`Self::centre`] with the memo `deps`.
+    /// index on ties. `deps` is a memo of [`Self::depends`].
     fn centre_in(&self, deps: &mut Deps, query: &Clique) -> usize {
         let mut best: Option<((usize, usize), usize)> = None;
         for m in 0..self.tree.cliques().len() {
@@ -240,7 +231,7 @@ impl<'a> Planner<'a> {
         best.map_or(0, |(_, m)| m)
     }
 
-    /// Every query's centre ([`Self::centre`]), the queries on rayon's threads with a memo
+    /// Every query's centre ([`Self::centre_in`]), the queries on rayon's threads with a memo
     /// each: a centre is a function of its query and the tree, so the result does not depend
     /// on how the queries are split. (One query after another, this was most of a selection
     /// round's sequential planning: about a second of a NIST epsilon 3 run.)
@@ -745,8 +736,8 @@ mod tests {
         assert!(queries.len() > 150, "{} spanning queries", queries.len());
 
         let mut planner = Planner::new(&domain, tree);
-        for q in &queries {
-            let at = planner.centre(q);
+        let refs: Vec<&Clique> = queries.iter().collect();
+        for (q, at) in queries.iter().zip(planner.centres(&refs)) {
             planner.node(Key {
                 attrs: q.clone(),
                 at,
