@@ -235,6 +235,9 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
                     if let Some(v) = env("DPSYNTH_ROUND_MOVE_TOL") {
                         o.round_move_tol = Some(v);
                     }
+                    if let Some(v) = env("DPSYNTH_ROUND_BATCH") {
+                        o.round_batch = v as usize;
+                    }
                     if let Some(v) = env("DPSYNTH_CARRY_STEP") {
                         o.round_carry_step = (v > 0.0).then_some(v);
                     }

@@ -7,7 +7,7 @@
 //! what is left. Privacy: proofs/aim.md covers `aim`, `select_worst` and `Workload`.
 
 use rayon::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use crate::marginal::{Clique, Domain, MarginalOracle, MarginalTable};
@@ -277,6 +277,25 @@ pub struct AimOptions {
     /// instead of 60-100; idle `synth` runs of NIST and adult at epsilon 10 then took 57
     /// and 55 s (docs/performance.md, session 16).
     pub fit_work: Option<f64>,
+    /// Selections per refit (1: the paper's AIM, one refit per round). A batch of `k` runs
+    /// up to `k` ordinary rounds (each its own selection and measurement at the same rho,
+    /// charged as before) on the model of the batch's start, every pick sharing no
+    /// attribute with the batch's earlier picks and all of them within the size limit
+    /// together; then one refit for the batch, and the annealing test on each pick (the
+    /// batch anneals if any pick moved the model by at most its noise). Picks that share no
+    /// attribute change each other's scores least, so a stale model ranks them nearly as
+    /// a refitted one would; without that rule two picks in a batch at NIST epsilon 10
+    /// gave 3-way L1 0.1127 (2 runs) against 0.1085 with it (3 runs). The model a
+    /// selection reads is a function of earlier outputs either way: post-processing
+    /// (proofs/aim.md, "Batches").
+    /// Default 3 (2026-12-03; `DPSYNTH_NO_BARS=1 DPSYNTH_ROUND_BATCH=K compare -- SET E N
+    /// aim`, idle, one run at a time): at NIST epsilon 10 `k` = 1 took 124 s with 3-way
+    /// L1 0.1056, `k` = 2 70-83 s (0.1096, 0.1080, 0.1078), `k` = 3 53 s (0.1076), `k` =
+    /// 4 31-36 s (0.1135, 0.1123; the README table's 0.1098), `k` = 6 28 s (0.1144); at
+    /// `k` = 3 adult epsilon 10 23-33 s (0.0674, 0.0659, 0.0663; table 0.0667) and NIST
+    /// epsilon 3 31-46 s (0.1277, 0.1339, 0.1346; table 0.1365). docs/performance.md,
+    /// session 20, has the 5-run figures of every cell.
+    pub round_batch: usize,
 }
 
 impl Default for AimOptions {
@@ -306,6 +325,7 @@ impl Default for AimOptions {
             noise_free_relative: 1e-3,
             grow_above: WIDE_CANDIDATES,
             fit_work: None,
+            round_batch: 3,
         }
     }
 }
@@ -515,79 +535,114 @@ fn run_aim<O: MarginalOracle>(
     // The rounds' refit work so far (calibrated cells) and its refits' calibrations.
     let (mut work, mut refit_calibrations, mut refits) = (0.0f64, 0usize, 0usize);
     while !last {
-        round += 1;
-        let remaining = acc.remaining();
-        // If fewer than two rounds of budget are left, spend all of it now.
-        if remaining < 2.0 * (rho_measure + rho_select) {
-            rho_measure = (1.0 - sel) * remaining * (1.0 - 1e-12);
-            rho_select = sel * remaining * (1.0 - 1e-12);
-            last = true;
-        }
-        let sigma = gaussian_scale_for(Rho::new(rho_measure)?, unit.marginal_sensitivity())?;
-        let spent_after = acc.spent() + rho_measure + rho_select;
-        let size_limit = ((max_cells as f64 * spent_after / rho) as usize).min(max_cells);
+        // One batch of rounds on the model of the batch's start (`round_batch`); each pick:
+        // the clique, the model's answer before it was measured, its noise's expected L1.
+        let mut batch: Vec<(Clique, MarginalTable, f64)> = Vec::new();
+        let mut model_answers: HashMap<usize, MarginalTable> = HashMap::new();
+        while batch.len() < opts.round_batch.max(1) {
+            let remaining = acc.remaining();
+            let (saved_measure, saved_select) = (rho_measure, rho_select);
+            // If fewer than two rounds of budget are left, spend all of it now.
+            if remaining < 2.0 * (rho_measure + rho_select) {
+                rho_measure = (1.0 - sel) * remaining * (1.0 - 1e-12);
+                rho_select = sel * remaining * (1.0 - 1e-12);
+                last = true;
+            }
+            let sigma = gaussian_scale_for(Rho::new(rho_measure)?, unit.marginal_sensitivity())?;
+            let spent_after = acc.spent() + rho_measure + rho_select;
+            let size_limit = ((max_cells as f64 * spent_after / rho) as usize).min(max_cells);
 
-        // Candidates whose measurement keeps the model within the size limit, computed
-        // exactly as the refit will compute it (proofs/aim.md).
-        // With a large workload, only candidates grown from measured cliques are open
-        // (candidates.rs; a function of earlier outputs, proofs/aim.md).
-        let tf = Instant::now();
-        let measured_now: Vec<Clique> = measurements.iter().map(|m| m.clique.clone()).collect();
-        let open = open_candidates(&cand_list, &measured_now, grow);
-        let measured = fit_cliques(measured_now, &est);
-        let allowed = fitting_candidates(
-            &domain,
-            &measured,
-            &cand_list,
-            &open,
-            size_limit,
-            &mut size_memo,
-        );
-        t_filter += tf.elapsed().as_secs_f64();
-        if allowed.is_empty() {
-            return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
+            // Candidates whose measurement keeps the model within the size limit, computed
+            // exactly as the refit will compute it (proofs/aim.md).
+            // With a large workload, only candidates grown from measured cliques are open
+            // (candidates.rs; a function of earlier outputs, proofs/aim.md).
+            let tf = Instant::now();
+            let measured_now: Vec<Clique> = measurements.iter().map(|m| m.clique.clone()).collect();
+            let open = open_candidates(&cand_list, &measured_now, grow);
+            let measured = fit_cliques(measured_now, &est);
+            let mut allowed = fitting_candidates(
+                &domain,
+                &measured,
+                &cand_list,
+                &open,
+                size_limit,
+                &mut size_memo,
+            );
+            // A batch's picks share no attribute (`round_batch`; public: the batch's own
+            // outputs).
+            allowed.retain(|&i| batch.iter().all(|(c, _, _)| disjoint(c, &cand_list[i])));
+            t_filter += tf.elapsed().as_secs_f64();
+            if allowed.is_empty() {
+                if batch.is_empty() {
+                    return Err(MechanismError::NoCandidate(opts.max_model_size_mb));
+                }
+                // Nothing more fits beside this batch's picks: refit, then go on.
+                rho_measure = saved_measure;
+                rho_select = saved_select;
+                last = false;
+                break;
+            }
+            round += 1;
+            let ts = Instant::now();
+            // The model's answers, once per batch for each candidate (the model does not
+            // change within a batch; a later pick's larger size limit may let new ones in).
+            let missing: Vec<usize> = allowed
+                .iter()
+                .copied()
+                .filter(|i| !model_answers.contains_key(i))
+                .collect();
+            if !missing.is_empty() {
+                let cliques: Vec<Clique> = missing.iter().map(|&i| cand_list[i].clone()).collect();
+                model_answers.extend(missing.into_iter().zip(model.project_many(&cliques)));
+            }
+            let estimates: Vec<&MarginalTable> =
+                allowed.iter().map(|i| &model_answers[i]).collect();
+            let selected = select_worst(
+                acc,
+                &domain,
+                &allowed,
+                &estimates,
+                &cand_list,
+                &cand_weights,
+                &answers,
+                sigma,
+                rho_select,
+                sensitivity,
+                round,
+            )?;
+            t_select += ts.elapsed().as_secs_f64();
+            let chosen = allowed[selected.winner];
+            let clique = cand_list[chosen].clone();
+            let before = model.project(&clique);
+            let tm = Instant::now();
+            let m = measure_marginal_with_sigma(
+                oracle,
+                acc,
+                &clique,
+                sigma,
+                unit,
+                &format!("AIM round {round} measurement"),
+            )?;
+            t_measure += tm.elapsed().as_secs_f64();
+            // Error bars for the candidates (post-processing; proofs/accuracy.md).
+            let scored: Vec<Scored> = allowed
+                .iter()
+                .zip(estimates)
+                .map(|(&i, est)| Scored {
+                    clique: &cand_list[i],
+                    weight: cand_weights[i],
+                    penalty: expected_noise_l1(sigma, cand_list[i].cells(&domain)),
+                    estimate: est,
+                })
+                .collect();
+            tracker.round(&scored, selected.winner, selected.scale, &m.values, sigma);
+            measurements.push(m);
+            let noise = expected_noise_l1(sigma, clique.cells(&domain));
+            batch.push((clique, before, noise));
+            if last {
+                break;
+            }
         }
-        let ts = Instant::now();
-        let selected = select_worst(
-            acc,
-            &model,
-            &domain,
-            &allowed,
-            &cand_list,
-            &cand_weights,
-            &answers,
-            sigma,
-            rho_select,
-            sensitivity,
-            round,
-        )?;
-        t_select += ts.elapsed().as_secs_f64();
-        let chosen = allowed[selected.winner];
-        let clique = cand_list[chosen].clone();
-        let before = model.project(&clique);
-        let tm = Instant::now();
-        let m = measure_marginal_with_sigma(
-            oracle,
-            acc,
-            &clique,
-            sigma,
-            unit,
-            &format!("AIM round {round} measurement"),
-        )?;
-        t_measure += tm.elapsed().as_secs_f64();
-        // Error bars for the candidates (post-processing; proofs/accuracy.md).
-        let scored: Vec<Scored> = allowed
-            .iter()
-            .zip(&selected.estimates)
-            .map(|(&i, est)| Scored {
-                clique: &cand_list[i],
-                weight: cand_weights[i],
-                penalty: expected_noise_l1(sigma, cand_list[i].cells(&domain)),
-                estimate: est,
-            })
-            .collect();
-        tracker.round(&scored, selected.winner, selected.scale, &m.values, sigma);
-        measurements.push(m);
         let tr = Instant::now();
         est.initial_step = carry(last_step).or(opts.estimation.initial_step);
         let (refit, mut fit_report) =
@@ -596,12 +651,16 @@ fn run_aim<O: MarginalOracle>(
         refit_calibrations += fit_report.calibrations;
         refits += 1;
         last_step = fit_report.step.or(last_step);
-        let noise = expected_noise_l1(sigma, clique.cells(&domain));
-        let mut moved = moved_l1(&refit, &clique, &before);
+        let hardly_moved = |model: &GraphicalModel| {
+            batch
+                .iter()
+                .any(|(clique, before, noise)| moved_l1(model, clique, before) <= *noise)
+        };
+        let mut small_move = hardly_moved(&refit);
         estimator.recycle(std::mem::replace(&mut model, refit));
         // Second stage: only when the annealing test would fire on the first stage's model
         // and that refit ran out of iterations (`round_iters_min`).
-        if moved <= noise && first_stage < opts.round_iters && !fit_report.converged {
+        if small_move && first_stage < opts.round_iters && !fit_report.converged {
             let more = EstimationOptions {
                 max_iters: opts.round_iters - first_stage,
                 initial_step: carry(last_step).or(opts.estimation.initial_step),
@@ -612,7 +671,7 @@ fn run_aim<O: MarginalOracle>(
             work += refit.size_cells() as f64 * report.calibrations as f64;
             refit_calibrations += report.calibrations;
             last_step = report.step.or(last_step);
-            moved = moved_l1(&refit, &clique, &before);
+            small_move = hardly_moved(&refit);
             estimator.recycle(std::mem::replace(&mut model, refit));
             fit_report.iterations += report.iterations;
             fit_report.converged = report.converged;
@@ -625,11 +684,13 @@ fn run_aim<O: MarginalOracle>(
             let affordable = ((budget - work) / per_round).floor().max(1.0);
             acc.remaining() / (rho_measure + rho_select) > 2.0 * affordable
         });
-        if !last && (moved <= noise || over_work) {
+        if !last && (small_move || over_work) {
             rho_measure *= 4.0;
             rho_select *= 4.0;
         }
-        progress.inc();
+        for _ in 0..batch.len() {
+            progress.inc();
+        }
         progress.message(&format!(
             "round {round}: rho {:.4} of {:.4} spent, model {:.1} MB, refit {} iterations{}",
             acc.spent(),
@@ -653,7 +714,7 @@ fn run_aim<O: MarginalOracle>(
         phases.push((name.to_string(), std::time::Duration::from_secs_f64(secs)));
     }
     phases.push((
-        format!("  of which refits ({work:.2e} calibrated cells)"),
+        format!("  of which refits ({refits} refits, {work:.2e} calibrated cells)"),
         std::time::Duration::from_secs_f64(t_refit),
     ));
 
@@ -812,8 +873,21 @@ fn noisy_total(one_ways: &[Measurement]) -> f64 {
 struct Selected {
     /// Index into `allowed`.
     winner: usize,
-    estimates: Vec<MarginalTable>,
     scale: f64,
+}
+
+/// Whether two cliques share no attribute (both sorted).
+fn disjoint(a: &Clique, b: &Clique) -> bool {
+    let (mut i, mut j) = (0, 0);
+    let (x, y) = (a.attrs(), b.attrs());
+    while i < x.len() && j < y.len() {
+        match x[i].cmp(&y[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return false,
+        }
+    }
+    true
 }
 
 /// L-infinity sensitivity of AIM's selection scores: one unit moves a candidate's exact L1
@@ -838,9 +912,9 @@ pub fn selection_sensitivity(weights: &[f64], unit: &PrivacyUnit) -> f64 {
 #[allow(clippy::too_many_arguments)]
 fn select_worst(
     acc: &mut Accountant,
-    model: &GraphicalModel,
     domain: &Domain,
     allowed: &[usize],
+    estimates: &[&MarginalTable],
     cand_list: &[Clique],
     cand_weights: &[f64],
     answers: &[MarginalTable],
@@ -849,8 +923,6 @@ fn select_worst(
     sensitivity: f64,
     round: usize,
 ) -> Result<Selected, MechanismError> {
-    let cliques: Vec<Clique> = allowed.iter().map(|&i| cand_list[i].clone()).collect();
-    let estimates = model.project_many(&cliques);
     // Candidate by candidate in parallel: each score is an exact function of its own
     // tables, so the order of evaluation changes nothing.
     let scores: Vec<f64> = allowed
@@ -871,11 +943,7 @@ fn select_worst(
         allowed.len()
     );
     let k = select_noisy_max(acc, &scores, sensitivity, false, scale, &purpose, vec![])?;
-    Ok(Selected {
-        winner: k,
-        estimates,
-        scale,
-    })
+    Ok(Selected { winner: k, scale })
 }
 
 #[derive(serde::Deserialize)]
@@ -1036,7 +1104,88 @@ mod tests {
         }
     }
 
-    /// A compute budget (`fit_work`) the first refit already exhausts anneals every round:
+    /// `disjoint` on sorted cliques: shared attributes anywhere in either list.
+    #[test]
+    fn disjoint_cliques_share_no_attribute() {
+        let c = |v: &[usize]| Clique::new(v.iter().copied());
+        assert!(disjoint(&c(&[0, 2, 4]), &c(&[1, 3, 5])));
+        assert!(disjoint(&c(&[0]), &c(&[1, 2])));
+        assert!(!disjoint(&c(&[0, 2, 4]), &c(&[4, 5])));
+        assert!(!disjoint(&c(&[1, 7]), &c(&[0, 1])));
+        assert!(!disjoint(&c(&[3]), &c(&[3])));
+    }
+
+    /// Batches (`round_batch`): the whole budget is spent, each round's measurement takes
+    /// the previous one's rho or four times it (`verify`'s rule), and there are fewer
+    /// refits than rounds but at least a third as many (a batch of three at most). One pick per refit (`round_batch` 1) refits every round.
+    #[test]
+    fn batches_share_no_attribute_and_spend_the_budget() {
+        use crate::data::EncodedTable;
+        use crate::marginal::InMemoryOracle;
+        use crate::privacy::Delta;
+        let d = 9;
+        let rows: Vec<Vec<u32>> = (0..4_000u32)
+            .map(|i| {
+                (0..d as u32)
+                    .map(|j| (i / (j + 1) + i % (j + 2)) % 3)
+                    .collect()
+            })
+            .collect();
+        let names = (0..d).map(|j| format!("c{j}")).collect();
+        let t = EncodedTable::from_rows(names, vec![3; d], &rows).unwrap();
+        let budget = Budget::from_rho(Rho::new(0.3).unwrap(), Delta::new(1e-9).unwrap());
+        let run = |k: usize| {
+            let opts = AimOptions {
+                round_iters: 10,
+                round_batch: k,
+                ..AimOptions::default()
+            };
+            aim(
+                &InMemoryOracle::new(&t),
+                budget,
+                &Workload::all_k_way(d, 2),
+                &opts,
+                &super::super::NoProgress,
+            )
+            .unwrap()
+        };
+        let count = |f: &Fitted, what: &str| {
+            let label = f
+                .phases
+                .iter()
+                .find(|(n, _)| n.contains(what))
+                .map(|(n, _)| n.clone())
+                .unwrap();
+            label
+                .split_whitespace()
+                .find_map(|w| w.trim_start_matches('(').parse::<usize>().ok())
+                .unwrap()
+        };
+        for k in [1, 3] {
+            let f = run(k);
+            assert!((f.spent - 0.3).abs() < 1e-9, "{}", f.spent);
+            let rounds = count(&f, " rounds");
+            let refits = count(&f, "of which refits");
+            let rhos: Vec<f64> = f
+                .ledger
+                .iter()
+                .filter(|e| e.purpose.starts_with("AIM round") && e.mechanism != "noisy_max")
+                .map(|e| e.rho)
+                .collect();
+            assert_eq!(rhos.len(), rounds);
+            for w in rhos[..rhos.len() - 1].windows(2) {
+                let r = w[1] / w[0];
+                assert!((r - 1.0).abs() < 1e-6 || (r - 4.0).abs() < 1e-6, "{r}");
+            }
+            if k == 1 {
+                assert_eq!(refits, rounds);
+            } else {
+                assert!(refits < rounds && 3 * refits >= rounds, "{refits} {rounds}");
+            }
+        }
+    }
+
+    /// A compute budget (`fit_work`) the first refit already exhausts anneals every refit:
     /// the 60 rounds the one-ways leave at the planned rate shrink by four each round, so
     /// the budget is spent within a handful of rounds, every round's rho the previous one's
     /// or four times it (`verify`'s rule), and the whole budget is still spent.
@@ -1044,9 +1193,11 @@ mod tests {
     fn compute_budget_anneals_every_round_once_exhausted() {
         // Off unless asked for: the defaults keep the paper's schedule.
         assert_eq!(AimOptions::default().fit_work, None);
+        // One pick per refit: with batches the rounds of a batch share its rho.
         let opts = AimOptions {
             round_iters: 20,
             fit_work: Some(1.0),
+            round_batch: 1,
             ..AimOptions::default()
         };
         let rhos = round_rhos_at_rho_half(&opts);

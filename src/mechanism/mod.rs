@@ -590,6 +590,7 @@ impl MechanismSpec {
                 "one_way_share_when_above": o.one_way_share,
                 "max_model_size_mb": o.max_model_size_mb,
                 "max_fit_work_calibrated_cells": o.fit_work,
+                "selections_per_refit": o.round_batch.max(1),
                 "noise_free_max_model_size_mb": o.noise_free_max_model_size_mb,
                 "noise_free_relative_noise": o.noise_free_relative,
                 "selection_share": o.selection_share,
