@@ -203,15 +203,16 @@ fn nist_national2019_release() {
 }
 
 /// `--max-fit-work` (AIM's compute budget, proofs/aim.md): a tiny budget still spends the
-/// whole privacy budget in fewer rounds, the certificate lists it and `verify` accepts the
-/// ledger (each round's rho the previous one's or four times it); a non-positive value is
-/// refused before anything is written.
+/// whole privacy budget in fewer rounds, annealing at every refit (so at most a handful of
+/// rho levels, each batch of up to three rounds at one level), the certificate lists it and
+/// `verify` accepts the ledger (each round's rho the previous one's or four times it); a
+/// non-positive value is refused before anything is written.
 #[test]
 fn aim_compute_budget_flag_releases_and_verifies() {
     let data = root().join("examples/data/admissions.csv");
     let schema = root().join("examples/data/admissions.schema.toml");
     let dir = tempfile::tempdir().unwrap();
-    let rounds_of = |cert: &serde_json::Value| {
+    let round_rhos = |cert: &serde_json::Value| -> Vec<f64> {
         cert["ledger"]
             .as_array()
             .unwrap()
@@ -220,9 +221,11 @@ fn aim_compute_budget_flag_releases_and_verifies() {
                 e["purpose"].as_str().unwrap().starts_with("AIM round")
                     && e["mechanism"] == "gaussian"
             })
-            .count()
+            .map(|e| e["rho"].as_f64().unwrap())
+            .collect()
     };
     let mut rounds = Vec::new();
+    let mut levels = Vec::new();
     for (name, extra) in [("free", None), ("tight", Some("0.000001"))] {
         let out = dir.path().join(name);
         let mut args = vec!["--mechanism", "aim", "--epsilon", "1", "--seed", "3"];
@@ -237,9 +240,16 @@ fn aim_compute_budget_flag_releases_and_verifies() {
             Some(_) => assert!((listed.as_f64().unwrap() - 1000.0).abs() < 1e-6, "{listed}"),
             None => assert!(listed.is_null(), "{listed}"),
         }
-        rounds.push(rounds_of(&cert));
+        let rhos = round_rhos(&cert);
+        rounds.push(rhos.len());
+        // Rho levels: a new one wherever a round's rho differs from its predecessor's.
+        levels.push(1 + rhos.windows(2).filter(|w| w[1] != w[0]).count());
     }
-    assert!(rounds[1] < rounds[0] && rounds[1] <= 6, "{rounds:?}");
+    assert!(rounds[1] < rounds[0], "{rounds:?}");
+    assert!(
+        levels[1] <= 6 && rounds[1] <= 3 * levels[1],
+        "{rounds:?} {levels:?}"
+    );
 
     // Bad values are usage errors (exit 2, README), as clap's own are: checked before any
     // file is read, so nothing is written.
@@ -257,4 +267,46 @@ fn aim_compute_budget_flag_releases_and_verifies() {
         )));
         assert!(!bad.exists());
     }
+}
+
+/// `--selections-per-refit` (AIM's batches, proofs/aim.md "Batches"): the certificate lists
+/// the value used (3 by default, 1 for the paper's one refit per round), `verify` accepts
+/// both ledgers and both spend the whole budget; 0 is a usage error before anything is
+/// written.
+#[test]
+fn aim_selections_per_refit_flag_is_certified_and_verifies() {
+    let data = root().join("examples/data/admissions.csv");
+    let schema = root().join("examples/data/admissions.schema.toml");
+    let dir = tempfile::tempdir().unwrap();
+    for (name, extra, listed) in [("default", None, 3), ("paper", Some("1"), 1)] {
+        let out = dir.path().join(name);
+        let mut args = vec!["--mechanism", "aim", "--epsilon", "1", "--seed", "3"];
+        if let Some(k) = extra {
+            args.extend(["--selections-per-refit", k]);
+        }
+        synth(&data, &schema, &out, &args).success();
+        verify(&out);
+        let cert = read_json(&out.join("certificate.json"));
+        assert_eq!(
+            cert["mechanism"]["options"]["selections_per_refit"], listed,
+            "{name}"
+        );
+    }
+    let bad = dir.path().join("bad");
+    synth(
+        &data,
+        &schema,
+        &bad,
+        &[
+            "--mechanism",
+            "aim",
+            "--epsilon",
+            "1",
+            "--selections-per-refit",
+            "0",
+        ],
+    )
+    .code(2)
+    .stderr(predicate::str::contains("--selections-per-refit"));
+    assert!(!bad.exists());
 }

@@ -224,10 +224,11 @@ class Synthesizer:
         using at most K records per unit chosen with a CSPRNG; default: the schema's unit, else
         one record. Error messages name these as ``--privacy-unit`` and
         ``--max-rows-per-unit``, as the command line does.
-    workload, max_model_size, rounds, max_fit_work:
+    workload, max_model_size, rounds, max_fit_work, selections_per_refit:
         AIM only: a workload file, a cap on the model size in MB, a cap on the rounds, a
         compute budget of the rounds' refits in billions of calibrated cells (None:
-        unbounded; bounds AIM's time at some cost in accuracy).
+        unbounded; bounds AIM's time at some cost in accuracy), the rounds run on one model
+        before it is refitted (None: 3; 1 is the paper's AIM).
     target:
         Column(s) the synthetic data will be used to predict (``--target``): AIM's default
         workload emphasises the marginals that contain them (MST ignores it).
@@ -253,6 +254,7 @@ class Synthesizer:
         max_model_size: float = 80.0,
         rounds: Optional[int] = None,
         max_fit_work: Optional[float] = None,
+        selections_per_refit: Optional[int] = None,
         target: Union[str, Sequence[str], None] = None,
         progress: Union[bool, None, Callable[[str, str, int], None]] = None,
     ) -> None:
@@ -271,6 +273,7 @@ class Synthesizer:
         self.max_model_size = max_model_size
         self.rounds = rounds
         self.max_fit_work = max_fit_work
+        self.selections_per_refit = selections_per_refit
         self.target = [target] if isinstance(target, str) else (None if target is None else list(target))
         self.progress = progress
         self._model: Optional[Model] = None
@@ -321,6 +324,7 @@ class Synthesizer:
             max_model_size=self.max_model_size,
             rounds=self.rounds,
             max_fit_work=self.max_fit_work,
+            selections_per_refit=self.selections_per_refit,
             target=self.target,
             progress=_progress_callback(self.progress),
         )

@@ -71,6 +71,7 @@ def fit(
     max_model_size: float = 80.0,
     rounds: Optional[int] = None,
     max_fit_work: Optional[float] = None,
+    selections_per_refit: Optional[int] = None,
     target: Optional[List[str]] = None,
     progress: Optional[_Progress] = None,
 ) -> Tuple[Model, List[str]]: ...

@@ -594,7 +594,8 @@ fn load_model(path: PathBuf) -> PyResult<Model> {
 #[pyfunction]
 #[pyo3(signature = (schema, data, source_name, *, epsilon=None, delta=1e-9, rho=None,
                     mechanism="aim", privacy_unit=None, max_rows_per_unit=None, workload=None,
-                    max_model_size=80.0, rounds=None, max_fit_work=None, target=None,
+                    max_model_size=80.0, rounds=None, max_fit_work=None,
+                    selections_per_refit=None, target=None,
                     progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit(
@@ -612,6 +613,7 @@ fn fit(
     max_model_size: f64,
     rounds: Option<usize>,
     max_fit_work: Option<f64>,
+    selections_per_refit: Option<usize>,
     target: Option<Vec<String>>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(Model, Vec<String>)> {
@@ -641,6 +643,7 @@ fn fit(
         max_model_size,
         rounds,
         max_fit_work,
+        selections_per_refit,
         targets: target.as_deref().unwrap_or(&[]),
     };
     let domain = Domain::new(parsed.modelled_names(), parsed.modelled_cardinalities());

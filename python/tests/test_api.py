@@ -210,17 +210,37 @@ def test_gil_is_released_while_fitting(adult):
 
 def test_aim_compute_budget_from_python(demo_csv, demo_schema, tmp_path):
     # A tiny compute budget for AIM's refits (billions of calibrated cells): the whole
-    # budget is still spent, in fewer rounds, and the release verifies.
-    rounds = []
+    # budget is still spent, in fewer rounds, annealing at every refit (a handful of rho
+    # levels, up to three rounds per refit), and the release verifies.
+    rounds, levels = [], []
     for work in (None, 1e-6):
         s = dpsynth.Synthesizer(schema=demo_schema, epsilon=1.0, mechanism="aim", max_fit_work=work, progress=False)
         m = s.fit(read_pandas(demo_csv)).model
         assert abs(m.rho - dpsynth.budget(epsilon=1.0)["rho"]) <= 1e-9 * m.rho
-        rounds.append(sum(1 for e in m.ledger if e["purpose"].startswith("AIM round") and e["mechanism"] == "gaussian"))
+        rhos = [e["rho"] for e in m.ledger if e["purpose"].startswith("AIM round") and e["mechanism"] == "gaussian"]
+        rounds.append(len(rhos))
+        levels.append(1 + sum(1 for a, b in zip(rhos, rhos[1:]) if a != b))
         rel = s.release(tmp_path / f"rel-{work}", seed=1, rows=100)
         assert dpsynth.verify(rel.directory)["ok"]
-    assert rounds[1] < rounds[0] and rounds[1] <= 6, rounds
+    assert rounds[1] < rounds[0], rounds
+    assert levels[1] <= 6 and rounds[1] <= 3 * levels[1], (rounds, levels)
     with pytest.raises(dpsynth.DpsynthError, match="max-fit-work"):
         dpsynth.Synthesizer(schema=demo_schema, epsilon=1.0, mechanism="aim", max_fit_work=0.0, progress=False).fit(
+            read_pandas(demo_csv)
+        )
+
+
+def test_aim_selections_per_refit_from_python(demo_csv, demo_schema, tmp_path):
+    # One refit per round (the paper's AIM) from Python: the certificate lists it and the
+    # release verifies; 0 is refused before any budget is spent.
+    s = dpsynth.Synthesizer(schema=demo_schema, epsilon=1.0, mechanism="aim", selections_per_refit=1, progress=False)
+    s.fit(read_pandas(demo_csv))
+    rel = s.release(tmp_path / "rel", seed=1, rows=100)
+    assert dpsynth.verify(rel.directory)["ok"]
+    with open(os.path.join(rel.directory, "certificate.json")) as f:
+        cert = json.load(f)
+    assert cert["mechanism"]["options"]["selections_per_refit"] == 1
+    with pytest.raises(dpsynth.DpsynthError, match="selections-per-refit"):
+        dpsynth.Synthesizer(schema=demo_schema, epsilon=1.0, mechanism="aim", selections_per_refit=0, progress=False).fit(
             read_pandas(demo_csv)
         )

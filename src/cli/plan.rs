@@ -54,6 +54,9 @@ pub struct PlanCmd {
     /// AIM: the rounds' compute budget in billions of calibrated cells (as synth).
     #[arg(long, value_name = "GCELLS", value_parser = super::synth::parse_fit_work)]
     pub max_fit_work: Option<f64>,
+    /// AIM: selections per refit (as synth).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub selections_per_refit: Option<u32>,
     /// Plan for a privacy unit (an `id` column): noise grows with K.
     #[arg(long, value_name = "COLUMN")]
     pub privacy_unit: Option<String>,
@@ -125,6 +128,7 @@ pub fn run(cmd: PlanCmd) -> Result<()> {
         cmd.max_model_size,
         cmd.rounds,
         cmd.max_fit_work,
+        cmd.selections_per_refit,
     );
     let spec = mechanism_spec(&choice, &domain, &unit)?;
     if !(cmd.reference_zipf.is_finite() && cmd.reference_zipf >= 0.0) {

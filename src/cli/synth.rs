@@ -105,6 +105,11 @@ pub struct FitArgs {
     /// it would run out. Bounds AIM's time at some cost in accuracy (README, "Speed").
     #[arg(long, value_name = "GCELLS", value_parser = parse_fit_work)]
     pub max_fit_work: Option<f64>,
+    /// AIM: selections per refit of the model (default 3): up to K rounds, whose picks
+    /// share no column, run on one model before it is refitted, each charged as before.
+    /// 1 is the paper's AIM (slower at high budgets; README, "Speed").
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub selections_per_refit: Option<u32>,
     /// Protect each value of this `id` column (a patient, say) with all of its records,
     /// instead of each record. Needs --max-rows-per-unit. Overrides the schema's
     /// `privacy_unit`.
@@ -447,6 +452,7 @@ fn spec(
         args.max_model_size,
         args.rounds,
         args.max_fit_work,
+        args.selections_per_refit,
     );
     // Automatic bins and rules: public knowledge from the schema.
     Ok(release_spec(&choice, schema, oracle_domain, unit)?)
@@ -470,6 +476,7 @@ pub(super) fn choice<'a>(
     max_model_size: f64,
     rounds: Option<usize>,
     max_fit_work: Option<f64>,
+    selections_per_refit: Option<u32>,
 ) -> MechanismChoice<'a> {
     let mechanism = match mechanism {
         MechanismArg::Mst => {
@@ -486,6 +493,7 @@ pub(super) fn choice<'a>(
         max_model_size,
         rounds,
         max_fit_work,
+        selections_per_refit: selections_per_refit.map(|k| k as usize),
         targets,
     }
 }

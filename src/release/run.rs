@@ -87,6 +87,9 @@ pub struct MechanismChoice<'a> {
     /// AIM: compute budget of the rounds' refits in billions of calibrated cells
     /// (`AimOptions::fit_work`); `None`: unbounded.
     pub max_fit_work: Option<f64>,
+    /// AIM: selections per refit (`AimOptions::round_batch`); `None`: the default (3).
+    /// 1 is the paper's AIM, one refit per round.
+    pub selections_per_refit: Option<usize>,
     /// Columns the synthetic data will be used to predict (`--target`): AIM's default
     /// workload weights the marginals that contain them.
     pub targets: &'a [String],
@@ -131,6 +134,11 @@ pub fn mechanism_spec(
             if let Some(w) = choice.max_fit_work {
                 check_max_fit_work(w).map_err(RunError)?;
             }
+            if choice.selections_per_refit == Some(0) {
+                return Err(RunError(
+                    "--selections-per-refit must be at least 1 (1: one refit per round)".into(),
+                ));
+            }
             let workload = match choice.workload {
                 Some((text, name)) => Workload::from_text(text, name, domain).map_err(RunError)?,
                 None => Workload::default_for(domain.len(), &target_idx),
@@ -142,6 +150,9 @@ pub fn mechanism_spec(
                     .max_fit_work
                     .filter(|w| w.is_finite())
                     .map(|w| w * 1e9),
+                round_batch: choice
+                    .selections_per_refit
+                    .unwrap_or(AimOptions::default().round_batch),
                 ..AimOptions::default()
             };
             MechanismSpec::Aim(opts, workload)
