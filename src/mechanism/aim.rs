@@ -1119,7 +1119,7 @@ mod tests {
     /// the previous one's rho or four times it (`verify`'s rule), and there are fewer
     /// refits than rounds but at least a third as many (a batch of three at most). One pick per refit (`round_batch` 1) refits every round.
     #[test]
-    fn batches_share_no_attribute_and_spend_the_budget() {
+    fn batches_spend_the_budget_in_fewer_refits() {
         use crate::data::EncodedTable;
         use crate::marginal::InMemoryOracle;
         use crate::privacy::Delta;
