@@ -1117,7 +1117,8 @@ mod tests {
 
     /// Batches (`round_batch`): the whole budget is spent, each round's measurement takes
     /// the previous one's rho or four times it (`verify`'s rule), and there are fewer
-    /// refits than rounds but at least a third as many (a batch of three at most). One pick per refit (`round_batch` 1) refits every round.
+    /// refits than rounds but at least a third as many (a batch of three at most). One pick
+    /// per refit (`round_batch` 1) refits every round.
     #[test]
     fn batches_spend_the_budget_in_fewer_refits() {
         use crate::data::EncodedTable;
