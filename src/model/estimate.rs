@@ -30,6 +30,7 @@ use rayon::prelude::*;
 use super::inference::{par_zip, par_zip3, split_ranges, take_part, Engine, Workspace};
 use super::layout::{self, kernels, SubsetLayout};
 use super::plan::ProjectionPlan;
+use super::real::Real;
 use super::{EstimationOptions, EstimationReport, Measurement};
 use crate::marginal::{Clique, Domain};
 
@@ -39,7 +40,7 @@ use crate::marginal::{Clique, Domain};
 /// marginals `mu`. Exact inference on a junction tree ([`Engine`]) and convex belief
 /// propagation on a factor graph (`convex_bp`, the relaxed-consistency oracle of McKenna et
 /// al. 2021) both fit, so one implementation of mirror descent serves both.
-pub(crate) trait InferenceOracle {
+pub(crate) trait InferenceOracle<T: Real = f64> {
     /// Buffers (and, for iterative oracles, warm-start messages) reused across calls.
     type Workspace: Default;
 
@@ -65,12 +66,11 @@ pub(crate) trait InferenceOracle {
     /// `total`, and returns the log-partition function (for an approximate oracle, the
     /// value of its variational problem), which the accelerated method's smoothness test
     /// needs.
-    fn marginals(&self, theta: &[f64], total: f64, ws: &mut Self::Workspace, mu: &mut [f64])
-        -> f64;
+    fn marginals(&self, theta: &[T], total: f64, ws: &mut Self::Workspace, mu: &mut [T]) -> f64;
 
     /// Potentials whose marginals are `x` (consistent, positive clique marginals): the
     /// inverse of [`InferenceOracle::marginals`] up to normalisation.
-    fn potentials_for(&self, x: &[f64], theta: &mut [f64]);
+    fn potentials_for(&self, x: &[T], theta: &mut [T]);
 
     /// Rank of clique `c` in the IPF warm-up's order (lower first).
     fn ipf_rank(&self, c: usize) -> usize;
@@ -90,7 +90,7 @@ pub(crate) trait InferenceOracle {
     /// Writes the separator tables of calibrated marginals `mu` into `seps` for
     /// [`InferenceOracle::propagate`]; false if the oracle cannot propagate (the IPF
     /// warm-up then calibrates again to refresh a marginal).
-    fn separator_tables(&self, _mu: &[f64], _seps: &mut Vec<f64>) -> bool {
+    fn separator_tables(&self, _mu: &[T], _seps: &mut Vec<T>) -> bool {
         false
     }
 
@@ -102,15 +102,15 @@ pub(crate) trait InferenceOracle {
         &self,
         _from: usize,
         _to: usize,
-        _mu: &mut [f64],
-        _seps: &mut [f64],
-        _ratio: &mut Vec<f64>,
+        _mu: &mut [T],
+        _seps: &mut [T],
+        _ratio: &mut Vec<T>,
     ) {
     }
 }
 
-impl InferenceOracle for Engine {
-    type Workspace = Workspace;
+impl<T: Real> InferenceOracle<T> for Engine {
+    type Workspace = Workspace<T>;
 
     fn cliques(&self) -> &[Clique] {
         self.tree.cliques()
@@ -124,11 +124,11 @@ impl InferenceOracle for Engine {
         self.tree.containing(domain, clique)
     }
 
-    fn marginals(&self, theta: &[f64], total: f64, ws: &mut Workspace, mu: &mut [f64]) -> f64 {
+    fn marginals(&self, theta: &[T], total: f64, ws: &mut Workspace<T>, mu: &mut [T]) -> f64 {
         self.calibrate(theta, total, ws, mu)
     }
 
-    fn potentials_for(&self, x: &[f64], theta: &mut [f64]) {
+    fn potentials_for(&self, x: &[T], theta: &mut [T]) {
         decomposable_potentials(self, x, theta)
     }
 
@@ -149,19 +149,12 @@ impl InferenceOracle for Engine {
         true
     }
 
-    fn separator_tables(&self, mu: &[f64], seps: &mut Vec<f64>) -> bool {
+    fn separator_tables(&self, mu: &[T], seps: &mut Vec<T>) -> bool {
         Engine::separator_tables(self, mu, seps);
         true
     }
 
-    fn propagate(
-        &self,
-        from: usize,
-        to: usize,
-        mu: &mut [f64],
-        seps: &mut [f64],
-        ratio: &mut Vec<f64>,
-    ) {
+    fn propagate(&self, from: usize, to: usize, mu: &mut [T], seps: &mut [T], ratio: &mut Vec<T>) {
         self.pass_path(from, to, mu, seps, ratio);
     }
 }
@@ -181,7 +174,7 @@ pub(crate) struct Mapped<'a> {
 /// containing tree clique. Each tree clique projects onto its measurements through a
 /// [`ProjectionPlan`] (shared intermediate marginals), and the gradient is expanded back
 /// through the same plan.
-pub(crate) struct Objective<'a> {
+pub(crate) struct Objective<'a, T: Real = f64> {
     mapped: Vec<Mapped<'a>>,
     /// Per measured tree clique: the clique, its range in the per-measurement buffers
     /// (the plan's target offsets are relative to its start) and the plan.
@@ -189,18 +182,18 @@ pub(crate) struct Objective<'a> {
     /// The oracle's clique-vector offsets.
     offsets: Vec<usize>,
     cells: usize,
-    scratch: std::cell::RefCell<Vec<f64>>,
+    scratch: std::cell::RefCell<Vec<T>>,
     /// Scratch buffers of the parallel passes, kept across calls: a large plan's
     /// intermediate tables would otherwise be allocated (and page-faulted in) afresh by
     /// every projection and expansion, twice per iteration.
-    pool: ScratchPool,
+    pool: ScratchPool<T>,
     /// Positions of structurally zero cells in the clique vector (see `constraints.rs`).
     zeros: Vec<usize>,
     /// The measurements the IPF warm-up fits (indices; `None`: all of them).
     ipf_subset: Option<Vec<usize>>,
 }
 
-impl<'a> Objective<'a> {
+impl<'a, T: Real> Objective<'a, T> {
     /// Holds these clique-vector cells at probability zero (structural zeros).
     pub(crate) fn with_zeros(mut self, zeros: Vec<usize>) -> Self {
         self.zeros = zeros;
@@ -209,14 +202,14 @@ impl<'a> Objective<'a> {
 
     /// Uses `scratch` (buffers kept from an earlier objective, [`Self::into_scratch`]) for
     /// the projections' intermediate tables, so a refit does not allocate them afresh.
-    pub(crate) fn with_scratch(mut self, scratch: Scratch) -> Self {
+    pub(crate) fn with_scratch(mut self, scratch: Scratch<T>) -> Self {
         self.scratch = std::cell::RefCell::new(scratch.seq);
         self.pool = scratch.pool;
         self
     }
 
     /// The projections' scratch buffers, for the next objective ([`Self::with_scratch`]).
-    pub(crate) fn into_scratch(self) -> Scratch {
+    pub(crate) fn into_scratch(self) -> Scratch<T> {
         Scratch {
             seq: self.scratch.into_inner(),
             pool: self.pool,
@@ -233,13 +226,13 @@ impl<'a> Objective<'a> {
     /// Sets the log-potential of every structural zero to `LOG_ZERO`. Mirror steps keep it
     /// there (a finite step does not move `-1e30`); potentials rebuilt from marginals need it
     /// set again.
-    pub(crate) fn enforce_zeros(&self, theta: &mut [f64]) {
+    pub(crate) fn enforce_zeros(&self, theta: &mut [T]) {
         for &i in &self.zeros {
-            theta[i] = super::constraints::LOG_ZERO;
+            theta[i] = T::of(super::constraints::LOG_ZERO);
         }
     }
 
-    pub(crate) fn new<O: InferenceOracle>(
+    pub(crate) fn new<O: InferenceOracle<T>>(
         oracle: &O,
         domain: &Domain,
         measurements: &'a [Measurement],
@@ -319,18 +312,18 @@ impl<'a> Objective<'a> {
     }
 
     /// Projects `mu` onto every measured clique (into `proj`) and returns the loss.
-    fn loss(&self, mu: &[f64], proj: &mut [f64]) -> f64 {
+    fn loss(&self, mu: &[T], proj: &mut [f64]) -> f64 {
         self.project(mu, proj);
         self.loss_of_projection(proj)
     }
 
     /// Projects `mu` onto every measured clique. Large models project their tree cliques
     /// in parallel (each writes its own range of `proj`; the same sums either way).
-    fn project(&self, mu: &[f64], proj: &mut [f64]) {
+    fn project(&self, mu: &[T], proj: &mut [f64]) {
         if !self.parallel() {
             let mut scratch = self.scratch.borrow_mut();
             for (c, out, plan) in &self.plans {
-                plan.project(&mu[self.range(*c)], &mut scratch, &mut proj[out.clone()]);
+                plan.project_wide(&mu[self.range(*c)], &mut scratch, &mut proj[out.clone()]);
             }
             return;
         }
@@ -340,7 +333,7 @@ impl<'a> Objective<'a> {
         self.plans.par_iter().zip(outs).for_each_init(
             || pool.take(),
             |scratch, ((c, _, plan), out)| {
-                plan.project(&mu[offsets[*c]..offsets[*c + 1]], scratch, out)
+                plan.project_wide(&mu[offsets[*c]..offsets[*c + 1]], scratch, out)
             },
         );
     }
@@ -358,7 +351,7 @@ impl<'a> Objective<'a> {
             .iter()
             .map(|m| {
                 let p = &proj[m.offset..m.offset + m.y.len()];
-                m.weight * kernels::sq_dist(p, m.y)
+                m.weight * f64::sq_dist(p, m.y)
             })
             .sum()
     }
@@ -386,7 +379,7 @@ impl<'a> Objective<'a> {
             .iter()
             .map(|m| {
                 let r = m.offset..m.offset + m.y.len();
-                m.weight * kernels::sq_dist(&a[r.clone()], &b[r])
+                m.weight * f64::sq_dist(&a[r.clone()], &b[r])
             })
             .sum()
     }
@@ -408,11 +401,15 @@ impl<'a> Objective<'a> {
 
     /// Adds per-measurement tables expanded onto their tree cliques into `dst` (a clique
     /// vector): the adjoint of the projection.
-    fn add_expanded(&self, tables: &[f64], dst: &mut [f64]) {
+    fn add_expanded(&self, tables: &[f64], dst: &mut [T]) {
         if !self.parallel() {
             let mut scratch = self.scratch.borrow_mut();
             for (c, out, plan) in &self.plans {
-                plan.add_expanded(&tables[out.clone()], &mut scratch, &mut dst[self.range(*c)]);
+                plan.add_expanded_wide(
+                    &tables[out.clone()],
+                    &mut scratch,
+                    &mut dst[self.range(*c)],
+                );
             }
             return;
         }
@@ -420,14 +417,16 @@ impl<'a> Objective<'a> {
         let pool = &self.pool;
         self.plans.par_iter().zip(dsts).for_each_init(
             || pool.take(),
-            |scratch, ((_, out, plan), dst)| plan.add_expanded(&tables[out.clone()], scratch, dst),
+            |scratch, ((_, out, plan), dst)| {
+                plan.add_expanded_wide(&tables[out.clone()], scratch, dst)
+            },
         );
     }
 
     /// `dst = src + ` the per-measurement tables expanded onto their tree cliques, in one
     /// pass over `dst` (unmeasured tree cliques are copied): the same values as copying
     /// `src` into `dst` and then [`Self::add_expanded`], without the separate copy.
-    fn add_expanded_from(&self, tables: &[f64], src: &[f64], dst: &mut [f64]) {
+    fn add_expanded_from(&self, tables: &[f64], src: &[T], dst: &mut [T]) {
         let cliques = self.offsets.len().saturating_sub(1);
         if !self.parallel() {
             // Tree cliques with no measurement: `dst` is `src` there.
@@ -443,7 +442,7 @@ impl<'a> Objective<'a> {
             let mut scratch = self.scratch.borrow_mut();
             for (c, out, plan) in &self.plans {
                 let r = self.range(*c);
-                plan.add_expanded_from(
+                plan.add_expanded_from_wide(
                     &tables[out.clone()],
                     &mut scratch,
                     &src[r.clone()],
@@ -456,17 +455,17 @@ impl<'a> Objective<'a> {
         // others copied from `src` in chunks, side by side. (The copies were a sequential
         // pass on the calling thread: about a second of a NIST epsilon 3 run, whose
         // triangulation leaves large unmeasured cliques.)
-        let mut parts: Vec<Option<&mut [f64]>> =
+        let mut parts: Vec<Option<&mut [T]>> =
             split_ranges(dst, (0..cliques).map(|c| self.range(c)))
                 .into_iter()
                 .map(Some)
                 .collect();
-        let measured: Vec<&mut [f64]> = self
+        let measured: Vec<&mut [T]> = self
             .plans
             .iter()
             .map(|(c, _, _)| take_part(&mut parts, *c))
             .collect();
-        let copies: Vec<(&mut [f64], &[f64])> = parts
+        let copies: Vec<(&mut [T], &[T])> = parts
             .into_iter()
             .enumerate()
             .filter_map(|(c, part)| part.map(|d| (d, &src[self.range(c)])))
@@ -484,7 +483,7 @@ impl<'a> Objective<'a> {
                     || pool.take(),
                     |scratch, ((c, out, plan), dst)| {
                         let src = &src[offsets[*c]..offsets[*c + 1]];
-                        plan.add_expanded_from(&tables[out.clone()], scratch, src, dst)
+                        plan.add_expanded_from_wide(&tables[out.clone()], scratch, src, dst)
                     },
                 )
             },
@@ -493,9 +492,9 @@ impl<'a> Objective<'a> {
 
     /// The gradient of the loss with respect to `mu`, expanded onto the tree cliques
     /// (`grad` is a clique vector); `gm` gets the per-measurement gradients.
-    fn gradient(&self, proj: &[f64], gm: &mut [f64], grad: &mut [f64]) {
+    fn gradient(&self, proj: &[f64], gm: &mut [f64], grad: &mut [T]) {
         self.measurement_gradient(proj, gm);
-        grad.fill(0.0);
+        grad.fill(T::ZERO);
         self.add_expanded(gm, grad);
     }
 }
@@ -503,10 +502,10 @@ impl<'a> Objective<'a> {
 /// Scratch buffers lent to rayon's jobs and returned when a job's buffer is dropped, so
 /// repeated parallel passes reuse their memory (at most one buffer per concurrent job).
 #[derive(Default)]
-struct ScratchPool(std::sync::Mutex<Vec<Vec<f64>>>);
+struct ScratchPool<T>(std::sync::Mutex<Vec<Vec<T>>>);
 
-impl ScratchPool {
-    fn take(&self) -> PooledScratch<'_> {
+impl<T> ScratchPool<T> {
+    fn take(&self) -> PooledScratch<'_, T> {
         let buf = self
             .0
             .lock()
@@ -517,25 +516,25 @@ impl ScratchPool {
 }
 
 /// A buffer of a [`ScratchPool`], given back on drop.
-struct PooledScratch<'a> {
-    pool: &'a ScratchPool,
-    buf: Vec<f64>,
+struct PooledScratch<'a, T> {
+    pool: &'a ScratchPool<T>,
+    buf: Vec<T>,
 }
 
-impl std::ops::Deref for PooledScratch<'_> {
-    type Target = Vec<f64>;
-    fn deref(&self) -> &Vec<f64> {
+impl<T> std::ops::Deref for PooledScratch<'_, T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
         &self.buf
     }
 }
 
-impl std::ops::DerefMut for PooledScratch<'_> {
-    fn deref_mut(&mut self) -> &mut Vec<f64> {
+impl<T> std::ops::DerefMut for PooledScratch<'_, T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
         &mut self.buf
     }
 }
 
-impl Drop for PooledScratch<'_> {
+impl<T> Drop for PooledScratch<'_, T> {
     fn drop(&mut self) {
         if let Ok(mut v) = self.pool.0.lock() {
             v.push(std::mem::take(&mut self.buf));
@@ -547,9 +546,9 @@ impl Drop for PooledScratch<'_> {
 /// Their contents never matter: every pass writes a buffer before reading it (as it
 /// already does when one objective reuses them across iterations).
 #[derive(Default)]
-pub(crate) struct Scratch {
-    seq: Vec<f64>,
-    pool: ScratchPool,
+pub(crate) struct Scratch<T = f64> {
+    seq: Vec<T>,
+    pool: ScratchPool<T>,
 }
 
 /// Large `f64` buffers (clique vectors, large tree cliques' potentials) kept between fits by
@@ -559,13 +558,13 @@ pub(crate) struct Scratch {
 /// only buffers that are written whole before being read are taken that way, so results do
 /// not depend on what a buffer held before.
 #[derive(Default)]
-pub(crate) struct Buffers {
+pub(crate) struct Buffers<T = f64> {
     /// Kept buffers, each with the fit ([`Buffers::next_fit`]) that gave it back.
-    kept: Vec<(Vec<f64>, u64)>,
+    kept: Vec<(Vec<T>, u64)>,
     fit: u64,
 }
 
-impl Buffers {
+impl<T: Real> Buffers<T> {
     /// Buffers below this many cells are not kept (small allocations are cheap).
     const MIN_CELLS: usize = 1 << 15;
     /// At most this many buffers are kept (the smallest go first): a refit takes six clique
@@ -589,12 +588,12 @@ impl Buffers {
     /// cells without wasting more than half of it, else a fresh one ([`Buffers::fresh`])
     /// (and the largest kept buffer smaller than `n` is freed: the model grew past it).
     /// Growing a kept buffer instead would copy its contents (`realloc`), for nothing.
-    pub(crate) fn take(&mut self, n: usize) -> Vec<f64> {
+    pub(crate) fn take(&mut self, n: usize) -> Vec<T> {
         self.take_or_fresh(n).0
     }
 
     /// [`Buffers::take`], and whether the buffer is fresh (so already zeroed).
-    fn take_or_fresh(&mut self, n: usize) -> (Vec<f64>, bool) {
+    fn take_or_fresh(&mut self, n: usize) -> (Vec<T>, bool) {
         let best = self
             .kept
             .iter()
@@ -619,7 +618,7 @@ impl Buffers {
         if v.len() >= n {
             v.truncate(n);
         } else {
-            v.resize(n, 0.0);
+            v.resize(n, T::ZERO);
         }
         (v, false)
     }
@@ -628,7 +627,7 @@ impl Buffers {
     /// cliques a round, and the spare room lets the next fits reuse the buffer. The room is
     /// reserved address space only: the kernel maps (and zeroes) a page when it is first
     /// written, so memory use is the cells written, as with an exact allocation.
-    fn fresh(n: usize) -> Vec<f64> {
+    fn fresh(n: usize) -> Vec<T> {
         if n < Self::MIN_CELLS {
             return layout::huge_zeroed(n);
         }
@@ -638,16 +637,16 @@ impl Buffers {
     }
 
     /// A buffer of `n` zeros.
-    pub(crate) fn take_zeroed(&mut self, n: usize) -> Vec<f64> {
+    pub(crate) fn take_zeroed(&mut self, n: usize) -> Vec<T> {
         let (mut v, fresh) = self.take_or_fresh(n);
         if !fresh {
-            v.fill(0.0);
+            v.fill(T::ZERO);
         }
         v
     }
 
     /// A buffer holding a copy of `x`.
-    pub(crate) fn take_copy(&mut self, x: &[f64]) -> Vec<f64> {
+    pub(crate) fn take_copy(&mut self, x: &[T]) -> Vec<T> {
         let mut v = self.take(x.len());
         // In chunks on rayon's threads for large vectors: a fresh buffer's pages are
         // faulted in (and zeroed by the kernel) by whichever thread writes them first.
@@ -656,7 +655,7 @@ impl Buffers {
     }
 
     /// Keeps `v` for a later [`Buffers::take`].
-    pub(crate) fn put(&mut self, v: Vec<f64>) {
+    pub(crate) fn put(&mut self, v: Vec<T>) {
         if v.capacity() < Self::MIN_CELLS {
             return;
         }
@@ -683,12 +682,12 @@ const COPY_CHUNK: usize = 1 << 15;
 
 /// Runs mirror descent from `theta` (modified in place); returns the report and leaves the
 /// final marginals (scaled to `total`) in `mu`.
-pub(crate) fn mirror_descent<O: InferenceOracle>(
+pub(crate) fn mirror_descent<T: Real, O: InferenceOracle<T>>(
     engine: &O,
-    objective: &Objective<'_>,
+    objective: &Objective<'_, T>,
     total: f64,
-    theta: &mut Vec<f64>,
-    mu: &mut Vec<f64>,
+    theta: &mut Vec<T>,
+    mu: &mut Vec<T>,
     opts: &EstimationOptions,
 ) -> EstimationReport {
     let n = engine.total_cells();
@@ -710,15 +709,15 @@ pub(crate) fn mirror_descent<O: InferenceOracle>(
         };
     }
     let mut gm = vec![0.0; m_cells];
-    let mut grad = vec![0.0; n];
+    let mut grad = vec![T::ZERO; n];
     objective.gradient(&proj, &mut gm, &mut grad);
 
-    let mut trial_theta = vec![0.0; n];
-    let mut trial_mu = vec![0.0; n];
+    let mut trial_theta = vec![T::ZERO; n];
+    let mut trial_mu = vec![T::ZERO; n];
     let mut trial_proj = vec![0.0; m_cells];
 
     // First step: move log-potentials by at most one unit, then let the line search adapt.
-    let gmax = kernels::max_abs(&grad);
+    let gmax = T::max_abs(&grad);
     let mut alpha = opts
         .initial_step
         .unwrap_or(if gmax > 0.0 { 1.0 / gmax } else { 1.0 });
@@ -728,7 +727,7 @@ pub(crate) fn mirror_descent<O: InferenceOracle>(
     let mut iterations = 0;
     while iterations < opts.max_iters {
         iterations += 1;
-        kernels::sub_scaled(&mut trial_theta, theta, alpha, &grad);
+        T::sub_scaled(&mut trial_theta, theta, alpha, &grad);
         engine.marginals(&trial_theta, total, &mut ws, &mut trial_mu);
         let trial_loss = objective.loss(&trial_mu, &mut trial_proj);
         // <grad, mu - mu_new> measured on the measurement tables (the gradient lives there).
@@ -784,12 +783,12 @@ pub(crate) fn mirror_descent<O: InferenceOracle>(
 
 /// Calibrates the starting point (optionally improved by IPF); returns its loss and log Z.
 #[allow(clippy::too_many_arguments)]
-fn start<O: InferenceOracle>(
+fn start<T: Real, O: InferenceOracle<T>>(
     engine: &O,
-    objective: &Objective<'_>,
+    objective: &Objective<'_, T>,
     total: f64,
-    theta: &mut Vec<f64>,
-    mu: &mut [f64],
+    theta: &mut Vec<T>,
+    mu: &mut [T],
     proj: &mut [f64],
     opts: &EstimationOptions,
     ws: &mut O::Workspace,
@@ -840,12 +839,12 @@ fn start<O: InferenceOracle>(
 /// cliques, exact on a junction tree): after the first calibration a run of sweeps costs
 /// sums and products over the cliques on the paths, not a calibration per measured tree
 /// clique. Returns the calibrations run.
-fn ipf_warmup<O: InferenceOracle>(
+fn ipf_warmup<T: Real, O: InferenceOracle<T>>(
     engine: &O,
-    objective: &Objective<'_>,
+    objective: &Objective<'_, T>,
     total: f64,
-    theta: &mut [f64],
-    mu: &mut [f64],
+    theta: &mut [T],
+    mu: &mut [T],
     sweeps: usize,
     ws: &mut O::Workspace,
 ) -> usize {
@@ -897,12 +896,12 @@ fn ipf_warmup<O: InferenceOracle>(
                 }
             }
             let range = engine.range(m.clique);
-            proj.resize(m.y.len(), 0.0);
+            proj.resize(m.y.len(), T::ZERO);
             m.in_clique.sum_into(&mu[range.clone()], &mut proj);
             let floor = 0.01 / m.weight.sqrt();
             let scale = engine.ipf_scale(m.clique);
             for (p, &y) in proj.iter_mut().zip(m.y) {
-                *p = scale * (y.max(floor).ln() - p.max(f64::MIN_POSITIVE).ln());
+                *p = T::of(scale * (y.max(floor).ln() - p.max(T::MIN_POSITIVE).wide().ln()));
             }
             m.in_clique.add_expanded(&mut theta[range.clone()], &proj);
             if !local {
@@ -915,22 +914,22 @@ fn ipf_warmup<O: InferenceOracle>(
             // measurement) the cells move by the log-ratio instead, in log space.
             let mc = &mut mu[range.clone()];
             factor.clear();
-            factor.extend(proj.iter().map(|d| d.exp()));
+            factor.extend(proj.iter().map(|d| T::of(d.wide().exp())));
             if factor.iter().all(|r| r.is_finite()) {
                 m.in_clique.mul_expanded(mc, &factor);
             } else {
                 delta.clear();
-                delta.resize(range.len(), 0.0);
+                delta.resize(range.len(), T::ZERO);
                 m.in_clique.add_expanded(&mut delta, &proj);
                 for (x, d) in mc.iter_mut().zip(&delta) {
-                    if *x > 0.0 {
-                        *x = (x.ln() + d).exp();
+                    if *x > T::ZERO {
+                        *x = T::of((x.wide().ln() + d.wide()).exp());
                     }
                 }
             }
             let sum = kernels::sum(mc);
             if sum > 0.0 && sum.is_finite() {
-                kernels::mul_scalar(mc, total / sum);
+                kernels::mul_scalar(mc, T::of(total / sum));
                 current = Some(m.clique);
             } else {
                 current = None;
@@ -955,12 +954,12 @@ fn ipf_warmup<O: InferenceOracle>(
 /// next step. A step that would raise `f(x)` is not taken; instead the momentum restarts from
 /// `x` (a mirror-descent step from there), so the recorded losses never increase. At the end
 /// `x` becomes potentials by the junction-tree factorisation `prod mu_C / prod mu_S`.
-pub(crate) fn accelerated<O: InferenceOracle>(
+pub(crate) fn accelerated<T: Real, O: InferenceOracle<T>>(
     engine: &O,
-    objective: &Objective<'_>,
+    objective: &Objective<'_, T>,
     total: f64,
-    theta: &mut Vec<f64>,
-    mu: &mut Vec<f64>,
+    theta: &mut Vec<T>,
+    mu: &mut Vec<T>,
     opts: &EstimationOptions,
 ) -> EstimationReport {
     let mut ws = O::Workspace::default();
@@ -975,15 +974,15 @@ pub(crate) fn accelerated<O: InferenceOracle>(
 /// are given back at the end). The same operations on the same values: only where the
 /// memory comes from differs.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn accelerated_with<O: InferenceOracle>(
+pub(crate) fn accelerated_with<T: Real, O: InferenceOracle<T>>(
     engine: &O,
-    objective: &Objective<'_>,
+    objective: &Objective<'_, T>,
     total: f64,
-    theta: &mut Vec<f64>,
-    mu: &mut Vec<f64>,
+    theta: &mut Vec<T>,
+    mu: &mut Vec<T>,
     opts: &EstimationOptions,
     ws: &mut O::Workspace,
-    bufs: &mut Buffers,
+    bufs: &mut Buffers<T>,
 ) -> EstimationReport {
     let n = engine.total_cells();
     let m_cells = objective.cells();
@@ -1007,7 +1006,7 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
     // `A = 0` (the first, and the first after each restart) has `tau = a / a = 1`, which
     // makes x the new z exactly (`0 * x + 1 * mu = mu` for finite x), so neither the copy
     // of the start nor that step's mix is needed. `x` is then taken on first use.
-    let mut x: Vec<f64> = Vec::new();
+    let mut x: Vec<T> = Vec::new();
     let mut x_is_z = true;
     let mut px = pz.clone();
     let mut py = vec![0.0; m_cells];
@@ -1020,7 +1019,7 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
     // The gradient is expanded into `th_new` (every step overwrites it whole): one clique
     // vector fewer to allocate per fit.
     objective.gradient(&px, &mut gy, &mut th_new);
-    let gmax = kernels::max_abs(&th_new);
+    let gmax = T::max_abs(&th_new);
     // A given first step (a previous fit's, `AimOptions::round_carry_step`) is shortened to
     // that one: a fit that ended at a stationary point (the noise-free regime's one-way
     // model) relaxed its estimate of L for every step and reports a step far too long.
@@ -1062,7 +1061,7 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
             let lz = engine.marginals(&th_new, total, ws, &mut mu_new);
             objective.project(&mu_new, &mut pz_new);
             // N * KL(z' || z) = E_z'[theta' - theta] * N - N (log Z' - log Z).
-            let e_dtheta: f64 = -a * kernels::dot(&gy, &pz_new);
+            let e_dtheta: f64 = -a * f64::dot(&gy, &pz_new);
             let kl = (e_dtheta - total * (lz - log_z)).max(0.0);
             let rem = objective.weighted_sq_dist(&pz_new, &pz);
             if rem.is_finite()
@@ -1096,13 +1095,11 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
                 if x.len() != n {
                     x = bufs.take(n);
                 }
-                let z: &[f64] = mu;
-                par_zip3(&mut x, z, &mu_new, |d, a, b| {
-                    kernels::mix_into(d, a, tau, b)
-                });
+                let z: &[T] = mu;
+                par_zip3(&mut x, z, &mu_new, |d, a, b| T::mix_into(d, a, tau, b));
                 x_is_z = false;
             } else {
-                par_zip(&mut x, &mu_new, |d, m| kernels::mix(d, tau, m));
+                par_zip(&mut x, &mu_new, |d, m| T::mix(d, tau, m));
             }
             py = std::mem::replace(&mut px, px_new);
             std::mem::swap(theta, &mut th_new);
@@ -1188,20 +1185,26 @@ pub(crate) fn accelerated_with<O: InferenceOracle>(
 /// Potentials whose model has exactly the (consistent, positive) clique marginals `x`:
 /// `theta_C = log x_C - log x_S` with `S` the separator to the parent (the junction-tree
 /// factorisation `p = prod mu_C / prod mu_S`).
-pub(crate) fn decomposable_potentials(engine: &Engine, x: &[f64], theta: &mut [f64]) {
-    let floor = f64::MIN_POSITIVE.ln();
-    let ln = |v: f64| if v > 0.0 { v.ln().max(floor) } else { floor };
+pub(crate) fn decomposable_potentials<T: Real>(engine: &Engine, x: &[T], theta: &mut [T]) {
+    let floor = T::of(T::MIN_POSITIVE.wide().ln());
+    let ln = |v: T| {
+        if v > T::ZERO {
+            v.ln().max(floor)
+        } else {
+            floor
+        }
+    };
     // `log x` everywhere, then each clique's separator term: the same operations per cell
     // as clique by clique, with the logarithms in parallel chunks and the cliques side by
     // side (each writes only its own range of `theta`).
-    let logs = |t: &mut [f64], x: &[f64]| {
+    let logs = |t: &mut [T], x: &[T]| {
         for (t, &v) in t.iter_mut().zip(x) {
             *t = ln(v);
         }
     };
     let k = engine.tree.cliques().len();
     par_zip(theta, x, logs);
-    let separator_term = |c: usize, t: &mut [f64]| {
+    let separator_term = |c: usize, t: &mut [T]| {
         if engine.tree.parent(c).is_none() {
             return;
         }
@@ -1210,7 +1213,7 @@ pub(crate) fn decomposable_potentials(engine: &Engine, x: &[f64], theta: &mut [f
             &engine.shapes[c],
             engine.tree.separator(c).attrs(),
         );
-        let mut sep = vec![0.0; layout.small_cells()];
+        let mut sep = vec![T::ZERO; layout.small_cells()];
         layout.sum_into(&x[engine.range(c)], &mut sep);
         sep.iter_mut().for_each(|v| *v = -ln(*v));
         layout.add_expanded(t, &sep);
@@ -1238,13 +1241,13 @@ mod tests {
     impl InferenceOracle for Recalibrating<'_> {
         type Workspace = Workspace;
         fn cliques(&self) -> &[Clique] {
-            self.0.cliques()
+            InferenceOracle::<f64>::cliques(self.0)
         }
         fn offsets(&self) -> &[usize] {
-            InferenceOracle::offsets(self.0)
+            InferenceOracle::<f64>::offsets(self.0)
         }
         fn containing(&self, domain: &Domain, clique: &Clique) -> Option<usize> {
-            InferenceOracle::containing(self.0, domain, clique)
+            InferenceOracle::<f64>::containing(self.0, domain, clique)
         }
         fn marginals(&self, theta: &[f64], total: f64, ws: &mut Workspace, mu: &mut [f64]) -> f64 {
             self.0.marginals(theta, total, ws, mu)
@@ -1253,10 +1256,10 @@ mod tests {
             self.0.potentials_for(x, theta)
         }
         fn ipf_rank(&self, c: usize) -> usize {
-            self.0.ipf_rank(c)
+            InferenceOracle::<f64>::ipf_rank(self.0, c)
         }
         fn ipf_scale(&self, c: usize) -> f64 {
-            self.0.ipf_scale(c)
+            InferenceOracle::<f64>::ipf_scale(self.0, c)
         }
     }
 
@@ -1264,8 +1267,8 @@ mod tests {
     /// zeroes a reused one, and a buffer no fit took is freed after one more fit.
     #[test]
     fn buffers_are_reused_zeroed_on_request_and_freed_when_stale() {
-        let n = Buffers::MIN_CELLS;
-        let mut bufs = Buffers::default();
+        let n = Buffers::<f64>::MIN_CELLS;
+        let mut bufs = Buffers::<f64>::default();
         bufs.next_fit();
         let mut a = bufs.take(n);
         assert!(a.iter().all(|&v| v == 0.0) && a.capacity() >= 2 * n);

@@ -1,7 +1,7 @@
 //! Belief propagation on a junction tree in log space: turns log-potentials `theta` into
 //! the calibrated marginals of every maximal clique.
 //!
-//! Potentials, beliefs and marginals of all cliques live in one flat `Vec<f64>` (a "clique
+//! Potentials, beliefs and marginals of all cliques live in one flat `Vec<T>` (a "clique
 //! vector") with per-clique offsets, so element-wise steps (the mirror-descent update, the
 //! exponentials) are single passes over contiguous memory.
 //!
@@ -11,11 +11,11 @@
 //! the parent's separator marginal (a plain sum of probabilities) divided by the child's own
 //! upward message, which needs one exponential per cell in total.
 
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::junction::JunctionTree;
-use super::layout::{self, kernels, SubsetLayout};
+use super::layout::{self, SubsetLayout};
+use super::real::Real;
 use crate::marginal::Domain;
 
 /// Cells above which element-wise passes are split across rayon's threads.
@@ -76,19 +76,19 @@ struct SlabChild {
 
 /// Reusable buffers for [`Engine::calibrate`], so an estimation loop allocates nothing.
 #[derive(Default, Clone, Debug)]
-pub(crate) struct Workspace {
-    beliefs: Vec<f64>,
-    up_msgs: Vec<f64>,
-    sep: Vec<f64>,
-    scratch: Vec<f64>,
+pub(crate) struct Workspace<T = f64> {
+    beliefs: Vec<T>,
+    up_msgs: Vec<T>,
+    sep: Vec<T>,
+    scratch: Vec<T>,
 }
 
-impl Workspace {
+impl<T: Real> Workspace<T> {
     /// Sizes the beliefs for clique vectors of `n` cells with memory from `bufs` (giving the
     /// old beliefs back), for a workspace kept across fits (`super::Estimator`). Their
     /// contents do not matter: [`Engine::calibrate`] writes a clique's belief (its first
     /// child's message over its potential) before anything reads it.
-    pub(crate) fn size_beliefs(&mut self, n: usize, bufs: &mut super::estimate::Buffers) {
+    pub(crate) fn size_beliefs(&mut self, n: usize, bufs: &mut super::estimate::Buffers<T>) {
         if self.beliefs.len() != n {
             bufs.put(std::mem::take(&mut self.beliefs));
             self.beliefs = bufs.take(n);
@@ -216,12 +216,12 @@ impl Engine {
 
     /// Calibrates the log-potentials `theta` (a clique vector): writes into `mu` every
     /// clique's marginal scaled to sum to `total`, and returns log Z.
-    pub(crate) fn calibrate(
+    pub(crate) fn calibrate<T: Real>(
         &self,
-        theta: &[f64],
+        theta: &[T],
         total: f64,
-        ws: &mut Workspace,
-        mu: &mut [f64],
+        ws: &mut Workspace<T>,
+        mu: &mut [T],
     ) -> f64 {
         let n = self.total_cells();
         debug_assert_eq!(theta.len(), n);
@@ -233,8 +233,8 @@ impl Engine {
             ws.beliefs = layout::huge_zeroed(n);
         }
         let seps = self.sep_offsets[self.sep_offsets.len() - 1];
-        ws.up_msgs.resize(seps, 0.0);
-        ws.scratch.resize(seps, 0.0);
+        ws.up_msgs.resize(seps, T::ZERO);
+        ws.scratch.resize(seps, T::ZERO);
         if n >= PAR_CELLS && !self.levels.is_empty() && rayon::current_num_threads() > 1 {
             return self.calibrate_by_levels(theta, total, ws, mu);
         }
@@ -278,7 +278,7 @@ impl Engine {
             else {
                 continue;
             };
-            sep.resize(down.small_cells(), 0.0);
+            sep.resize(down.small_cells(), T::ZERO);
             down.sum_into(&mu[self.range(p)], sep);
             let acc = &scratch[self.sep_offsets[c]..self.sep_offsets[c + 1]];
             child_marginal(up, acc, sep, &mut mu[self.range(c)]);
@@ -289,8 +289,8 @@ impl Engine {
     /// Hugin's separator tables of calibrated marginals `mu`: each non-root clique's
     /// marginal summed onto its separator, at the clique's place in the separators' flat
     /// buffer. The state [`Self::pass_path`] keeps up to date.
-    pub(crate) fn separator_tables(&self, mu: &[f64], seps: &mut Vec<f64>) {
-        seps.resize(self.sep_offsets[self.sep_offsets.len() - 1], 0.0);
+    pub(crate) fn separator_tables<T: Real>(&self, mu: &[T], seps: &mut Vec<T>) {
+        seps.resize(self.sep_offsets[self.sep_offsets.len() - 1], T::ZERO);
         for (c, up) in self.up.iter().enumerate() {
             if let Some(up) = up {
                 let sr = self.sep_offsets[c]..self.sep_offsets[c + 1];
@@ -312,13 +312,13 @@ impl Engine {
     ///
     /// A separator cell whose last table was 0 passes 0: its receiving cells are 0 already
     /// (they summed to it), as are, up to underflow, the sender's.
-    pub(crate) fn pass_path(
+    pub(crate) fn pass_path<T: Real>(
         &self,
         from: usize,
         to: usize,
-        mu: &mut [f64],
-        seps: &mut [f64],
-        ratio: &mut Vec<f64>,
+        mu: &mut [T],
+        seps: &mut [T],
+        ratio: &mut Vec<T>,
     ) {
         let (mut a, mut b) = (from, to);
         let mut down_steps = Vec::new();
@@ -342,20 +342,20 @@ impl Engine {
 
     /// One Hugin message over the edge between clique `c` and its parent `p`, upward (`c`
     /// to `p`) or downward.
-    fn pass(
+    fn pass<T: Real>(
         &self,
         c: usize,
         p: usize,
         upward: bool,
-        mu: &mut [f64],
-        seps: &mut [f64],
-        ratio: &mut Vec<f64>,
+        mu: &mut [T],
+        seps: &mut [T],
+        ratio: &mut Vec<T>,
     ) {
         let (Some(up), Some(down)) = (&self.up[c], &self.down[c]) else {
             return;
         };
         let sep = &mut seps[self.sep_offsets[c]..self.sep_offsets[c + 1]];
-        ratio.resize(sep.len(), 0.0);
+        ratio.resize(sep.len(), T::ZERO);
         let (sender, receiver, into_sep, from_sep) = if upward {
             (self.range(c), self.range(p), up, down)
         } else {
@@ -364,7 +364,7 @@ impl Engine {
         into_sep.sum_into(&mu[sender], ratio);
         for (r, old) in ratio.iter_mut().zip(sep.iter_mut()) {
             let new = *r;
-            *r = if *old > 0.0 { new / *old } else { 0.0 };
+            *r = if *old > T::ZERO { new / *old } else { T::ZERO };
             *old = new;
         }
         from_sep.mul_expanded(&mut mu[receiver], ratio);
@@ -372,7 +372,7 @@ impl Engine {
 
     /// Clique `c`'s belief: its potential times its children's messages, kept in `beliefs`
     /// for cliques with children; a leaf's is its potential, read from `theta`.
-    fn belief<'a>(&self, c: usize, beliefs: &'a [f64], theta: &'a [f64]) -> &'a [f64] {
+    fn belief<'a, T: Real>(&self, c: usize, beliefs: &'a [T], theta: &'a [T]) -> &'a [T] {
         let r = self.range(c);
         if self.has_children[c] {
             &beliefs[r]
@@ -388,12 +388,12 @@ impl Engine {
     /// first child's message onto the potential, then the others' in the upward pass's
     /// order), so the values are identical; only the potential and the belief are streamed
     /// once instead of once per child.
-    fn products(&self, p: usize, bel: &mut [f64], theta: &[f64], msgs: &[f64]) {
+    fn products<T: Real>(&self, p: usize, bel: &mut [T], theta: &[T], msgs: &[T]) {
         let Some(sl) = &self.slabs[p] else {
             return;
         };
         let len = sl.per * sl.entry_cells;
-        let slab = |i: usize, b: &mut [f64]| {
+        let slab = |i: usize, b: &mut [T]| {
             let at = i * sl.per;
             let t = &theta[at * sl.entry_cells..at * sl.entry_cells + b.len()];
             for (k, ch) in sl.children.iter().enumerate() {
@@ -426,13 +426,13 @@ impl Engine {
     /// element-wise operations, so splitting them across threads changes no bit; the sum
     /// is taken over fixed chunks added in order ([`par_exp_shift_sum`]), so it does not
     /// depend on the thread count either.
-    fn calibrate_root(&self, belief: &[f64], mu_root: &mut [f64], total: f64) -> f64 {
+    fn calibrate_root<T: Real>(&self, belief: &[T], mu_root: &mut [T], total: f64) -> f64 {
         let m = par_max(belief);
-        let shift = if m.is_finite() { m } else { 0.0 };
+        let shift = if m.is_finite() { m } else { T::ZERO };
         let z = par_exp_shift_sum(mu_root, belief, shift);
         let scale = if z > 0.0 { total / z } else { 0.0 };
-        par_mul_scalar(mu_root, scale);
-        shift + z.ln()
+        par_mul_scalar(mu_root, T::of(scale));
+        shift.wide() + z.ln()
     }
 
     /// [`Self::calibrate`] with the cliques of one depth at a time in parallel: on the way
@@ -443,12 +443,12 @@ impl Engine {
     /// the sequential pass, so the results are bit-identical; only which cliques run side
     /// by side changes. Small cliques, and large ones whose kernels run sequentially (a
     /// reduction onto an empty separator), then overlap with their siblings' work.
-    fn calibrate_by_levels(
+    fn calibrate_by_levels<T: Real>(
         &self,
-        theta: &[f64],
+        theta: &[T],
         total: f64,
-        ws: &mut Workspace,
-        mu: &mut [f64],
+        ws: &mut Workspace<T>,
+        mu: &mut [T],
     ) -> f64 {
         let Workspace {
             beliefs,
@@ -474,7 +474,7 @@ impl Engine {
                     )
                 })
                 .collect();
-            let beliefs: &[f64] = beliefs;
+            let beliefs: &[T] = beliefs;
             jobs.par_iter_mut().for_each(|(c, mu_c, msg, acc)| {
                 if let Some(up) = &self.up[*c] {
                     up.logsumexp_keep(self.belief(*c, beliefs, theta), msg, mu_c, acc);
@@ -527,12 +527,12 @@ impl Engine {
 
     /// [`Self::products`] for several cliques side by side (each writes its own range of
     /// `beliefs`; cliques without children are skipped).
-    fn level_products(
+    fn level_products<T: Real>(
         &self,
         cliques: impl Iterator<Item = usize>,
-        beliefs: &mut [f64],
-        theta: &[f64],
-        msgs: &[f64],
+        beliefs: &mut [T],
+        theta: &[T],
+        msgs: &[T],
     ) {
         let with_children: Vec<usize> = cliques.filter(|&c| self.has_children[c]).collect();
         if with_children.len() < 2 {
@@ -555,15 +555,15 @@ impl Engine {
 /// A child's marginal in the downward pass: its conditional given the separator (in
 /// `mu_c`, with the separator sums `acc` from the upward pass) times its parent's separator
 /// marginal, which `sep` holds on entry (its parent's marginal summed onto it).
-fn child_marginal(up: &SubsetLayout, acc: &[f64], sep: &mut [f64], mu_c: &mut [f64]) {
+fn child_marginal<T: Real>(up: &SubsetLayout, acc: &[T], sep: &mut [T], mu_c: &mut [T]) {
     for (s, &a) in sep.iter_mut().zip(acc) {
-        *s = if a > 0.0 { *s / a } else { 0.0 };
+        *s = if a > T::ZERO { *s / a } else { T::ZERO };
     }
     up.mul_expanded(mu_c, sep);
 }
 
 /// `buf` cut at `offsets` (increasing, from 0 to `buf.len()`): one part per clique.
-fn parts<'a>(buf: &'a mut [f64], offsets: &[usize]) -> Vec<Option<&'a mut [f64]>> {
+fn parts<'a, T: Real>(buf: &'a mut [T], offsets: &[usize]) -> Vec<Option<&'a mut [T]>> {
     split_ranges(buf, offsets.windows(2).map(|w| w[0]..w[1]))
         .into_iter()
         .map(Some)
@@ -571,10 +571,10 @@ fn parts<'a>(buf: &'a mut [f64], offsets: &[usize]) -> Vec<Option<&'a mut [f64]>
 }
 
 /// Disjoint mutable slices of `buf` for increasing, non-overlapping `ranges`.
-pub(crate) fn split_ranges(
-    buf: &mut [f64],
+pub(crate) fn split_ranges<T>(
+    buf: &mut [T],
     ranges: impl Iterator<Item = std::ops::Range<usize>>,
-) -> Vec<&mut [f64]> {
+) -> Vec<&mut [T]> {
     let mut out = Vec::new();
     let mut rest = buf;
     let mut at = 0;
@@ -589,7 +589,7 @@ pub(crate) fn split_ranges(
 }
 
 /// Part `c`, taken out of `parts` (every clique's part is there once).
-pub(crate) fn take_part<'a>(parts: &mut [Option<&'a mut [f64]>], c: usize) -> &'a mut [f64] {
+pub(crate) fn take_part<'a, T>(parts: &mut [Option<&'a mut [T]>], c: usize) -> &'a mut [T] {
     parts[c]
         .take()
         .unwrap_or_else(|| unreachable!("a clique's part is taken once"))
@@ -598,23 +598,12 @@ pub(crate) fn take_part<'a>(parts: &mut [Option<&'a mut [f64]>], c: usize) -> &'
 /// `log sum exp xs`, shifted by the maximum (reference for tests).
 #[cfg(test)]
 pub(crate) fn logsumexp(xs: &[f64]) -> f64 {
+    use super::layout::kernels;
     let m = kernels::max(xs);
     if !m.is_finite() {
         return m;
     }
     m + kernels::sum_exp(xs, m).ln()
-}
-
-/// [`kernels::max`], [`kernels::sum`] and [`kernels::mul_scalar`] over a whole root clique,
-/// dispatched to the widest vector unit like the walks (same operations, same results).
-#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-fn max(x: &[f64]) -> f64 {
-    kernels::max(x)
-}
-
-#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-fn exp_shift_sum(dst: &mut [f64], src: &[f64], shift: f64) -> f64 {
-    kernels::exp_shift_sum(dst, src, shift)
 }
 
 /// Cells per chunk of [`par_exp_shift_sum`]: fixed, so its result is one function of its
@@ -625,54 +614,49 @@ const ROOT_CHUNK: usize = PAR_CELLS / 4;
 /// added in chunk order, the chunks on rayon's threads for large tables. One pass instead of
 /// the exponentials and then a sum on one thread, which was the root clique's sequential
 /// part (about 0.7 s of a NIST epsilon 3 run's main thread).
-fn par_exp_shift_sum(dst: &mut [f64], src: &[f64], shift: f64) -> f64 {
+fn par_exp_shift_sum<T: Real>(dst: &mut [T], src: &[T], shift: T) -> f64 {
     let src = &src[..dst.len()];
     let sums: Vec<f64> = if dst.len() >= PAR_CELLS && rayon::current_num_threads() > 1 {
         dst.par_chunks_mut(ROOT_CHUNK)
             .zip(src.par_chunks(ROOT_CHUNK))
-            .map(|(d, s)| exp_shift_sum(d, s, shift))
+            .map(|(d, s)| T::exp_shift_sum(d, s, shift))
             .collect()
     } else {
         dst.chunks_mut(ROOT_CHUNK)
             .zip(src.chunks(ROOT_CHUNK))
-            .map(|(d, s)| exp_shift_sum(d, s, shift))
+            .map(|(d, s)| T::exp_shift_sum(d, s, shift))
             .collect()
     };
     sums.iter().sum()
-}
-
-#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-fn mul_scalar(x: &mut [f64], c: f64) {
-    kernels::mul_scalar(x, c)
 }
 
 /// [`max`] in parallel for large tables: the chunks' maxima combined by `f64::max`. The
 /// largest value is the same; only the sign of a zero maximum could differ, and the
 /// calibration's results do not depend on it (`x - 0.0` and `x - (-0.0)` are equal but for
 /// `x = -0.0`, whose exponentials are both 1, and a zero shift adds nothing to log Z).
-fn par_max(x: &[f64]) -> f64 {
+fn par_max<T: Real>(x: &[T]) -> T {
     if x.len() >= PAR_CELLS {
         x.par_chunks(PAR_CELLS / 4)
-            .map(max)
-            .reduce(|| f64::NEG_INFINITY, f64::max)
+            .map(T::max_of)
+            .reduce(|| T::NEG_INFINITY, T::max)
     } else {
-        max(x)
+        T::max_of(x)
     }
 }
 
 /// [`mul_scalar`] in parallel for large tables (element-wise: the same products).
-fn par_mul_scalar(x: &mut [f64], c: f64) {
+fn par_mul_scalar<T: Real>(x: &mut [T], c: T) {
     if x.len() >= PAR_CELLS {
         x.par_chunks_mut(PAR_CELLS / 4)
-            .for_each(|x| mul_scalar(x, c));
+            .for_each(|x| T::mul_scalar(x, c));
     } else {
-        mul_scalar(x, c);
+        T::mul_scalar(x, c);
     }
 }
 
 /// `f` over matching chunks of `dst` and `src` (equal lengths), on rayon's threads for
 /// large tables: for an element-wise `f` the values do not depend on the chunking.
-pub(crate) fn par_zip(dst: &mut [f64], src: &[f64], f: impl Fn(&mut [f64], &[f64]) + Sync) {
+pub(crate) fn par_zip<T: Real>(dst: &mut [T], src: &[T], f: impl Fn(&mut [T], &[T]) + Sync) {
     if dst.len() >= PAR_CELLS && rayon::current_num_threads() > 1 {
         dst.par_chunks_mut(PAR_CELLS / 4)
             .zip(src.par_chunks(PAR_CELLS / 4))
@@ -682,12 +666,33 @@ pub(crate) fn par_zip(dst: &mut [f64], src: &[f64], f: impl Fn(&mut [f64], &[f64
     }
 }
 
+/// `dst[i] = f(src[i])` (equal lengths), on rayon's threads for large tables: converts
+/// clique vectors between precisions.
+pub(crate) fn par_zip_map<A: Copy + Sync, B: Send>(
+    dst: &mut [B],
+    src: &[A],
+    f: impl Fn(A) -> B + Sync,
+) {
+    let conv = |d: &mut [B], s: &[A]| {
+        for (d, &s) in d.iter_mut().zip(s) {
+            *d = f(s);
+        }
+    };
+    if dst.len() >= PAR_CELLS && rayon::current_num_threads() > 1 {
+        dst.par_chunks_mut(PAR_CELLS / 4)
+            .zip(src.par_chunks(PAR_CELLS / 4))
+            .for_each(|(d, s)| conv(d, s));
+    } else {
+        conv(dst, src);
+    }
+}
+
 /// [`par_zip`] with two sources: `f(dst, a, b)` on matching chunks.
-pub(crate) fn par_zip3(
-    dst: &mut [f64],
-    a: &[f64],
-    b: &[f64],
-    f: impl Fn(&mut [f64], &[f64], &[f64]) + Sync,
+pub(crate) fn par_zip3<T: Real>(
+    dst: &mut [T],
+    a: &[T],
+    b: &[T],
+    f: impl Fn(&mut [T], &[T], &[T]) + Sync,
 ) {
     if dst.len() >= PAR_CELLS && rayon::current_num_threads() > 1 {
         dst.par_chunks_mut(PAR_CELLS / 4)

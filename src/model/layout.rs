@@ -10,6 +10,8 @@
 
 use rayon::prelude::*;
 
+pub(crate) use super::real::Real;
+
 /// One merged block of axes outside the innermost run.
 #[derive(Clone, Copy, Debug)]
 struct Block {
@@ -187,16 +189,16 @@ impl KeptSplit {
     }
 
     /// [`SubsetLayout::sum_into`], chunk by chunk in parallel.
-    fn sum_into(&self, big: &[f64], small: &mut [f64]) {
+    fn sum_into<T: Real>(&self, big: &[T], small: &mut [T]) {
         small
             .par_chunks_mut(self.per * self.small_stride)
             .enumerate()
             .for_each(|(i, s)| {
                 let l = self.layout_for(s.len());
-                s.fill(0.0);
+                s.fill(T::ZERO);
                 for t in 0..self.pieces {
                     let b = self.piece_start(i, t);
-                    dispatch::sum_acc(l, &big[b..b + l.big_cells], s);
+                    T::sum_acc(l, &big[b..b + l.big_cells], s);
                 }
             });
     }
@@ -205,9 +207,9 @@ impl KeptSplit {
     /// a chunk's pieces, then the exponentials, as the sequential walk's two passes. `exps`
     /// is cut into the chunks' pieces (chunk after chunk within each entry of the outermost
     /// block, since the cut block is the one just inside it).
-    fn logsumexp_keep(&self, big: &[f64], small: &mut [f64], exps: &mut [f64], acc: &mut [f64]) {
+    fn logsumexp_keep<T: Real>(&self, big: &[T], small: &mut [T], exps: &mut [T], acc: &mut [T]) {
         let chunks = self.size.div_ceil(self.per);
-        let mut own: Vec<Vec<&mut [f64]>> = (0..chunks)
+        let mut own: Vec<Vec<&mut [T]>> = (0..chunks)
             .map(|_| Vec::with_capacity(self.pieces))
             .collect();
         let mut rest = exps;
@@ -227,15 +229,15 @@ impl KeptSplit {
             .enumerate()
             .for_each(|(i, ((s, a), mut pieces))| {
                 let l = self.layout_for(s.len());
-                s.fill(f64::NEG_INFINITY);
-                a.fill(0.0);
+                s.fill(T::NEG_INFINITY);
+                a.fill(T::ZERO);
                 for t in 0..self.pieces {
                     let b = self.piece_start(i, t);
-                    dispatch::lse_max_pass(l, &big[b..b + l.big_cells], s);
+                    T::lse_max_pass(l, &big[b..b + l.big_cells], s);
                 }
                 for (t, e) in pieces.iter_mut().enumerate() {
                     let b = self.piece_start(i, t);
-                    dispatch::lse_exp_pass(l, &big[b..b + l.big_cells], s, e, a);
+                    T::lse_exp_pass(l, &big[b..b + l.big_cells], s, e, a);
                 }
                 lse_finish(s, a);
             });
@@ -356,18 +358,18 @@ impl SubsetLayout {
 
     /// `big[c] += small[s(c)]`: expansion of `small` to the big clique, added in (a product
     /// of factors in log space).
-    pub(crate) fn add_expanded(&self, big: &mut [f64], small: &[f64]) {
-        self.expand(big, small, dispatch::add_expanded);
+    pub(crate) fn add_expanded<T: Real>(&self, big: &mut [T], small: &[T]) {
+        self.expand(big, small, T::add_expanded);
     }
 
     /// `out[c] = src[c] + small[s(c)]`: [`Self::add_expanded`] onto a copy of `src` (same
     /// shape as `out`) in one pass instead of a copy and a pass (same values).
-    pub(crate) fn add_expanded_from(&self, out: &mut [f64], src: &[f64], small: &[f64]) {
+    pub(crate) fn add_expanded_from<T: Real>(&self, out: &mut [T], src: &[T], small: &[T]) {
         debug_assert_eq!(out.len(), self.big_cells);
         debug_assert_eq!(src.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
         let Some(split) = self.split() else {
-            return dispatch::add_expanded_from(self, out, src, small);
+            return T::add_expanded_from(self, out, src, small);
         };
         out.par_chunks_mut(split.big_len)
             .zip(src.par_chunks(split.big_len))
@@ -379,29 +381,29 @@ impl SubsetLayout {
                 } else {
                     small
                 };
-                dispatch::add_expanded_from(l, o, b, s)
+                T::add_expanded_from(l, o, b, s)
             });
     }
 
     /// [`Self::add_expanded`] in the calling thread (for callers that cut the tables
     /// themselves).
-    pub(crate) fn add_expanded_seq(&self, big: &mut [f64], small: &[f64]) {
+    pub(crate) fn add_expanded_seq<T: Real>(&self, big: &mut [T], small: &[T]) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
-        dispatch::add_expanded(self, big, small)
+        T::add_expanded(self, big, small)
     }
 
     /// [`Self::add_expanded_from`] in the calling thread.
-    pub(crate) fn add_expanded_from_seq(&self, out: &mut [f64], src: &[f64], small: &[f64]) {
+    pub(crate) fn add_expanded_from_seq<T: Real>(&self, out: &mut [T], src: &[T], small: &[T]) {
         debug_assert_eq!(out.len(), self.big_cells);
         debug_assert_eq!(src.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
-        dispatch::add_expanded_from(self, out, src, small)
+        T::add_expanded_from(self, out, src, small)
     }
 
     /// `big[c] *= small[s(c)]`: a product of factors in probability space.
-    pub(crate) fn mul_expanded(&self, big: &mut [f64], small: &[f64]) {
-        self.expand(big, small, dispatch::mul_expanded);
+    pub(crate) fn mul_expanded<T: Real>(&self, big: &mut [T], small: &[T]) {
+        self.expand(big, small, T::mul_expanded);
     }
 
     /// `big[c] = op(big[c], small[s(c)])` for every cell; `run` handles a kept run
@@ -409,12 +411,12 @@ impl SubsetLayout {
     /// plain functions of their slices, so the optimiser knows the slices do not alias and
     /// vectorises them (closure captures would hide that).
     #[inline(always)]
-    pub(crate) fn combine_expanded(
+    pub(crate) fn combine_expanded<T: Real>(
         &self,
-        big: &mut [f64],
-        small: &[f64],
-        run: impl Fn(&mut [f64], &[f64]),
-        scalar: impl Fn(&mut [f64], f64),
+        big: &mut [T],
+        small: &[T],
+        run: impl Fn(&mut [T], &[T]),
+        scalar: impl Fn(&mut [T], T),
     ) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
@@ -436,44 +438,44 @@ impl SubsetLayout {
     /// ([`Self::short_kept_rows`]), with `op` on single cells: the same cells get the same
     /// operands.
     #[inline(always)]
-    fn expand_rows<const N: usize>(
+    fn expand_rows<T: Real, const N: usize>(
         &self,
-        big: &mut [f64],
-        small: &[f64],
-        op: impl Fn(f64, f64) -> f64 + Copy,
+        big: &mut [T],
+        small: &[T],
+        op: impl Fn(T, T) -> T + Copy,
     ) {
         let len = self.row_len();
         self.for_each_row(
             #[inline(always)]
-            |b, s| kernels::periodic::<N>(&mut big[b..b + len], &small[s..s + N], op),
+            |b, s| kernels::periodic::<_, N>(&mut big[b..b + len], &small[s..s + N], op),
         );
     }
 
     /// [`Self::combine_expanded`] row by row for a short summed-out run of width `N`
     /// ([`Self::short_summed_rows`]): each small cell over its `N` big cells.
     #[inline(always)]
-    fn expand_summed_rows<const N: usize>(
+    fn expand_summed_rows<T: Real, const N: usize>(
         &self,
-        big: &mut [f64],
-        small: &[f64],
-        op: impl Fn(f64, f64) -> f64 + Copy,
+        big: &mut [T],
+        small: &[T],
+        op: impl Fn(T, T) -> T + Copy,
     ) {
         let (len, m) = (self.row_len(), self.row_small());
         self.for_each_row(
             #[inline(always)]
-            |b, s| kernels::repeat::<N>(&mut big[b..b + len], &small[s..s + m], op),
+            |b, s| kernels::repeat::<_, N>(&mut big[b..b + len], &small[s..s + m], op),
         );
     }
 
     /// The body of [`Self::add_expanded_from`] on one chunk.
     #[inline(always)]
-    fn add_expanded_from_body(&self, out: &mut [f64], src: &[f64], small: &[f64]) {
+    fn add_expanded_from_body<T: Real>(&self, out: &mut [T], src: &[T], small: &[T]) {
         let n = self.inner_len;
         if self.short_kept_rows() {
             let len = self.row_len();
             let done = with_width!(n, N => self.for_each_row(
                 #[inline(always)]
-                |b, s| kernels::periodic_from::<N>(
+                |b, s| kernels::periodic_from::<_, N>(
                     &mut out[b..b + len],
                     &src[b..b + len],
                     &small[s..s + N],
@@ -488,7 +490,7 @@ impl SubsetLayout {
             let (len, m) = (self.row_len(), self.row_small());
             let done = with_width!(n, N => self.for_each_row(
                 #[inline(always)]
-                |b, s| kernels::repeat_from::<N>(
+                |b, s| kernels::repeat_from::<_, N>(
                     &mut out[b..b + len],
                     &src[b..b + len],
                     &small[s..s + m],
@@ -514,7 +516,7 @@ impl SubsetLayout {
 
     /// `small[s] = sum of big[c] over cells c mapping to s` (marginalisation in probability
     /// space). Overwrites `small`.
-    pub(crate) fn sum_into(&self, big: &[f64], small: &mut [f64]) {
+    pub(crate) fn sum_into<T: Real>(&self, big: &[T], small: &mut [T]) {
         match self.split() {
             Some(split) if split.small_len > 0 => {
                 small
@@ -529,19 +531,19 @@ impl SubsetLayout {
         }
     }
 
-    fn sum_into_seq(&self, big: &[f64], small: &mut [f64]) {
-        dispatch::sum_into(self, big, small)
+    fn sum_into_seq<T: Real>(&self, big: &[T], small: &mut [T]) {
+        T::sum_into(self, big, small)
     }
 
     #[inline(always)]
-    fn sum_into_body(&self, big: &[f64], small: &mut [f64]) {
+    fn sum_into_body<T: Real>(&self, big: &[T], small: &mut [T]) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
         if self.outer.is_empty() && self.inner_kept {
             small.copy_from_slice(big);
             return;
         }
-        small.fill(0.0);
+        small.fill(T::ZERO);
         self.sum_acc_body(big, small);
     }
 
@@ -549,14 +551,14 @@ impl SubsetLayout {
     /// into `small`, each small cell's terms in increasing big offset. Also run on the pieces
     /// of a [`KeptSplit`] (`big` then longer than the layout's cells).
     #[inline(always)]
-    fn sum_acc_body(&self, big: &[f64], small: &mut [f64]) {
+    fn sum_acc_body<T: Real>(&self, big: &[T], small: &mut [T]) {
         let n = self.inner_len;
         if self.short_kept_rows() {
             let len = self.row_len();
             // Each lane adds its cells in the order of the run-by-run walk.
             let done = with_width!(n, N => self.for_each_row(
                 #[inline(always)]
-                |b, s| kernels::fold_rows::<N>(&mut small[s..s + N], &big[b..b + len], |a, v| a + v),
+                |b, s| kernels::fold_rows::<_, N>(&mut small[s..s + N], &big[b..b + len], |a, v| a + v),
             ));
             if done {
                 return;
@@ -569,7 +571,7 @@ impl SubsetLayout {
                 #[inline(always)]
                 |b, s| {
                     for (o, r) in small[s..s + m].iter_mut().zip(big[b..b + len].chunks_exact(N)) {
-                        *o += kernels::sum(r);
+                        *o += T::of(kernels::sum(r));
                     }
                 },
             ));
@@ -586,7 +588,7 @@ impl SubsetLayout {
             self.for_each_run(
                 #[inline(always)]
                 |b, s| {
-                    small[s] += kernels::sum(&big[b..b + n]);
+                    small[s] += T::of(kernels::sum(&big[b..b + n]));
                 },
             );
         }
@@ -595,20 +597,20 @@ impl SubsetLayout {
     /// `small[s] = log sum exp big[c]` over cells mapping to `s`, shifted by the maximum of
     /// each target cell so that no term overflows and the largest never underflows.
     /// `scratch` is resized to the small table. Overwrites `small`.
-    pub(crate) fn logsumexp_into(&self, big: &[f64], small: &mut [f64], scratch: &mut Vec<f64>) {
+    pub(crate) fn logsumexp_into<T: Real>(&self, big: &[T], small: &mut [T], scratch: &mut Vec<T>) {
         scratch.clear();
-        scratch.resize(self.small_cells, 0.0);
-        dispatch::logsumexp_into(self, big, small, scratch)
+        scratch.resize(self.small_cells, T::ZERO);
+        T::logsumexp_into(self, big, small, scratch)
     }
 
     /// [`Self::logsumexp_into`] with `scratch` already zeroed to the small table's size.
     #[inline(always)]
-    fn logsumexp_into_body(&self, big: &[f64], small: &mut [f64], scratch: &mut [f64]) {
+    fn logsumexp_into_body<T: Real>(&self, big: &[T], small: &mut [T], scratch: &mut [T]) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
         let n = self.inner_len;
         // Pass 1: maximum per target cell (kept in `small`).
-        small.fill(f64::NEG_INFINITY);
+        small.fill(T::NEG_INFINITY);
         if self.inner_kept {
             self.for_each_run(
                 #[inline(always)]
@@ -624,7 +626,7 @@ impl SubsetLayout {
         }
         // Pass 2: sum of shifted exponentials. A target whose cells are all -inf has
         // maximum -inf; shift by 0 there (every term is exp(-inf) = 0) to avoid NaN.
-        let shift = |m: f64| if m.is_finite() { m } else { 0.0 };
+        let shift = |m: T| if m.is_finite() { m } else { T::ZERO };
         if self.inner_kept {
             self.for_each_run(
                 #[inline(always)]
@@ -641,7 +643,7 @@ impl SubsetLayout {
             self.for_each_run(
                 #[inline(always)]
                 |b, s| {
-                    scratch[s] += kernels::sum_exp(&big[b..b + n], shift(small[s]));
+                    scratch[s] += T::of(kernels::sum_exp(&big[b..b + n], shift(small[s])));
                 },
             );
         }
@@ -655,12 +657,12 @@ impl SubsetLayout {
     /// Like [`Self::logsumexp_into`], and also keeps the shifted exponentials: `exps[c] =
     /// exp(big[c] - max_s)` and `acc[s] = sum of exps over s`, so `exps / acc` is the
     /// conditional distribution of the big table given each small cell.
-    pub(crate) fn logsumexp_keep(
+    pub(crate) fn logsumexp_keep<T: Real>(
         &self,
-        big: &[f64],
-        small: &mut [f64],
-        exps: &mut [f64],
-        acc: &mut [f64],
+        big: &[T],
+        small: &mut [T],
+        exps: &mut [T],
+        acc: &mut [T],
     ) {
         match self.split() {
             Some(split) if split.small_len > 0 => {
@@ -680,30 +682,30 @@ impl SubsetLayout {
         }
     }
 
-    fn logsumexp_keep_seq(
+    fn logsumexp_keep_seq<T: Real>(
         &self,
-        big: &[f64],
-        small: &mut [f64],
-        exps: &mut [f64],
-        acc: &mut [f64],
+        big: &[T],
+        small: &mut [T],
+        exps: &mut [T],
+        acc: &mut [T],
     ) {
-        dispatch::logsumexp_keep(self, big, small, exps, acc)
+        T::logsumexp_keep(self, big, small, exps, acc)
     }
 
     #[inline(always)]
-    fn logsumexp_keep_body(
+    fn logsumexp_keep_body<T: Real>(
         &self,
-        big: &[f64],
-        small: &mut [f64],
-        exps: &mut [f64],
-        acc: &mut [f64],
+        big: &[T],
+        small: &mut [T],
+        exps: &mut [T],
+        acc: &mut [T],
     ) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(exps.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
         debug_assert_eq!(acc.len(), self.small_cells);
-        small.fill(f64::NEG_INFINITY);
-        acc.fill(0.0);
+        small.fill(T::NEG_INFINITY);
+        acc.fill(T::ZERO);
         self.lse_max_pass(big, small);
         self.lse_exp_pass(big, small, exps, acc);
         lse_finish(small, acc);
@@ -712,7 +714,7 @@ impl SubsetLayout {
     /// Pass 1 of [`Self::logsumexp_keep_body`]: the maximum of each small cell's big cells,
     /// folded into `small` (no reset). Also run on the pieces of a [`KeptSplit`].
     #[inline(always)]
-    fn lse_max_pass(&self, big: &[f64], small: &mut [f64]) {
+    fn lse_max_pass<T: Real>(&self, big: &[T], small: &mut [T]) {
         let n = self.inner_len;
         if self.short_kept_rows() {
             let len = self.row_len();
@@ -720,7 +722,7 @@ impl SubsetLayout {
             let done = with_width!(n, N => self.for_each_row(
                 #[inline(always)]
                 |b, s| {
-                    kernels::fold_rows::<N>(&mut small[s..s + N], &big[b..b + len], |a, v| {
+                    kernels::fold_rows::<_, N>(&mut small[s..s + N], &big[b..b + len], |a, v| {
                         if v > a {
                             v
                         } else {
@@ -752,7 +754,7 @@ impl SubsetLayout {
     /// into `acc` (no reset), with the maxima of pass 1 in `small`. Takes the row-by-row
     /// path exactly when [`Self::lse_max_pass`] does.
     #[inline(always)]
-    fn lse_exp_pass(&self, big: &[f64], small: &[f64], exps: &mut [f64], acc: &mut [f64]) {
+    fn lse_exp_pass<T: Real>(&self, big: &[T], small: &[T], exps: &mut [T], acc: &mut [T]) {
         if self.windowed_exps() {
             self.lse_exp_windows(big, small, exps, acc);
         } else {
@@ -762,14 +764,14 @@ impl SubsetLayout {
 
     /// [`Self::lse_exp_pass`] run by run (row by row for short kept runs).
     #[inline(always)]
-    fn lse_exp_runs(&self, big: &[f64], small: &[f64], exps: &mut [f64], acc: &mut [f64]) {
+    fn lse_exp_runs<T: Real>(&self, big: &[T], small: &[T], exps: &mut [T], acc: &mut [T]) {
         let n = self.inner_len;
         if self.short_kept_rows() {
             let len = self.row_len();
             let done = with_width!(n, N => self.for_each_row(
                 #[inline(always)]
                 |b, s| {
-                    kernels::exp_acc_rows::<N>(
+                    kernels::exp_acc_rows::<_, N>(
                         &mut exps[b..b + len],
                         &mut acc[s..s + N],
                         &big[b..b + len],
@@ -781,7 +783,7 @@ impl SubsetLayout {
                 return;
             }
         }
-        let shift = |m: f64| if m.is_finite() { m } else { 0.0 };
+        let shift = |m: T| if m.is_finite() { m } else { T::ZERO };
         if self.inner_kept {
             self.for_each_run(
                 #[inline(always)]
@@ -798,11 +800,11 @@ impl SubsetLayout {
             self.for_each_run(
                 #[inline(always)]
                 |b, s| {
-                    acc[s] += kernels::exp_shift_sum(
+                    acc[s] += T::of(kernels::exp_shift_sum(
                         &mut exps[b..b + n],
                         &big[b..b + n],
                         shift(small[s]),
-                    );
+                    ));
                 },
             );
         }
@@ -831,7 +833,7 @@ impl SubsetLayout {
     /// only the exponentials fill the vector lanes. On NIST's epsilon-3 model this took a
     /// clique with summed-out runs of 15 cells from 6.3 to about 3 ns per cell.
     #[inline(always)]
-    fn lse_exp_windows(&self, big: &[f64], small: &[f64], exps: &mut [f64], acc: &mut [f64]) {
+    fn lse_exp_windows<T: Real>(&self, big: &[T], small: &[T], exps: &mut [T], acc: &mut [T]) {
         let n = self.inner_len;
         if self.short_kept_rows() {
             // Whole rows (each over the same `N` small cells) per window.
@@ -849,13 +851,13 @@ impl SubsetLayout {
                         rows[k] = s;
                         k += 1;
                         if k == per {
-                            lse_exp_window_rows::<N>(len, &rows[..k], &big[b0..], small, &mut exps[b0..], acc);
+                            lse_exp_window_rows::<_, N>(len, &rows[..k], &big[b0..], small, &mut exps[b0..], acc);
                             k = 0;
                         }
                     },
                 );
                 if k > 0 {
-                    lse_exp_window_rows::<N>(len, &rows[..k], &big[b0..], small, &mut exps[b0..], acc);
+                    lse_exp_window_rows::<_, N>(len, &rows[..k], &big[b0..], small, &mut exps[b0..], acc);
                 }
             });
             if done {
@@ -1001,11 +1003,11 @@ impl SubsetLayout {
 
     /// Runs the expansion `f(layout, big, small)` (`big` written cell by cell from
     /// `small`) over the chunks of [`Self::split`] in parallel, or once over the whole tables.
-    fn expand(
+    fn expand<T: Real>(
         &self,
-        big: &mut [f64],
-        small: &[f64],
-        f: impl Fn(&SubsetLayout, &mut [f64], &[f64]) + Sync,
+        big: &mut [T],
+        small: &[T],
+        f: impl Fn(&SubsetLayout, &mut [T], &[T]) + Sync,
     ) {
         debug_assert_eq!(big.len(), self.big_cells);
         debug_assert_eq!(small.len(), self.small_cells);
@@ -1049,23 +1051,23 @@ impl SubsetLayout {
 /// in `rows`: the shifts repeat the row's `N` maxima, the sums are [`kernels::fold_rows`]
 /// as in [`kernels::exp_acc_rows`].
 #[inline(always)]
-fn lse_exp_window_rows<const N: usize>(
+fn lse_exp_window_rows<T: Real, const N: usize>(
     len: usize,
     rows: &[usize],
-    big: &[f64],
-    small: &[f64],
-    exps: &mut [f64],
-    acc: &mut [f64],
+    big: &[T],
+    small: &[T],
+    exps: &mut [T],
+    acc: &mut [T],
 ) {
     let cells = rows.len() * len;
     let (e, x) = (&mut exps[..cells], &big[..cells]);
     for (e, &s) in e.chunks_exact_mut(len).zip(rows) {
-        let sh: [f64; N] = std::array::from_fn(|i| {
+        let sh: [T; N] = std::array::from_fn(|i| {
             let m = small[s + i];
-            if m > f64::NEG_INFINITY {
+            if m > T::NEG_INFINITY {
                 m
             } else {
-                0.0
+                T::ZERO
             }
         });
         for r in e.chunks_exact_mut(N) {
@@ -1074,21 +1076,21 @@ fn lse_exp_window_rows<const N: usize>(
     }
     kernels::exp_sub(e, x);
     for (e, &s) in e.chunks_exact(len).zip(rows) {
-        kernels::fold_rows::<N>(&mut acc[s..s + N], e, |a, v| a + v);
+        kernels::fold_rows::<_, N>(&mut acc[s..s + N], e, |a, v| a + v);
     }
 }
 
 /// One window of [`SubsetLayout::lse_exp_windows`]: `runs` holds the small offsets of its
 /// consecutive runs of `n` cells, which start at the beginning of `big` and `exps`.
 #[inline(always)]
-fn lse_exp_window(
+fn lse_exp_window<T: Real>(
     n: usize,
     kept: bool,
     runs: &[usize],
-    big: &[f64],
-    small: &[f64],
-    exps: &mut [f64],
-    acc: &mut [f64],
+    big: &[T],
+    small: &[T],
+    exps: &mut [T],
+    acc: &mut [T],
 ) {
     let len = runs.len() * n;
     let (e, x) = (&mut exps[..len], &big[..len]);
@@ -1096,7 +1098,7 @@ fn lse_exp_window(
         // The shift of `kernels::exp_acc` (and `exp_acc_rows`).
         for (e, &s) in e.chunks_exact_mut(n).zip(runs) {
             for (e, &m) in e.iter_mut().zip(&small[s..s + n]) {
-                *e = if m > f64::NEG_INFINITY { m } else { 0.0 };
+                *e = if m > T::NEG_INFINITY { m } else { T::ZERO };
             }
         }
         kernels::exp_sub(e, x);
@@ -1107,11 +1109,11 @@ fn lse_exp_window(
         // The shift of the run-by-run walk's summed-out branch.
         for (e, &s) in e.chunks_exact_mut(n).zip(runs) {
             let m = small[s];
-            e.fill(if m.is_finite() { m } else { 0.0 });
+            e.fill(if m.is_finite() { m } else { T::ZERO });
         }
         kernels::exp_sub(e, x);
         for (e, &s) in e.chunks_exact(n).zip(runs) {
-            acc[s] += kernels::sum(e);
+            acc[s] += T::of(kernels::sum(e));
         }
     }
 }
@@ -1119,7 +1121,7 @@ fn lse_exp_window(
 /// The last step of a log-sum-exp: `small = max + ln(sum of shifted exponentials)` where
 /// the maximum is finite (a small cell whose big cells are all -inf stays -inf).
 #[inline(always)]
-fn lse_finish(small: &mut [f64], acc: &[f64]) {
+fn lse_finish<T: Real>(small: &mut [T], acc: &[T]) {
     for (m, &a) in small.iter_mut().zip(acc.iter()) {
         if m.is_finite() {
             *m += a.ln();
@@ -1133,92 +1135,152 @@ fn lse_finish(small: &mut [f64], acc: &[f64]) {
 /// order (the kernels' accumulator structure is explicit, Rust never contracts `a * b + c`
 /// into an FMA and no kernel calls `mul_add`), so results are bit-identical on every
 /// machine: only the vector width changes. The dispatch sits at the walk, not the run, so
-/// short runs pay no indirect call and the kernels inline into each version.
-mod dispatch {
-    use super::{kernels, SubsetLayout};
-    use multiversion::multiversion;
+/// short runs pay no indirect call and the kernels inline into each version. One module
+/// per element type ([`Real`] routes to them): `multiversion` takes no type parameters.
+macro_rules! dispatch_for {
+    ($m:ident, $t:ty) => {
+        pub(crate) mod $m {
+            use super::{kernels, SubsetLayout};
+            use multiversion::multiversion;
 
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(super) fn add_expanded(l: &SubsetLayout, big: &mut [f64], small: &[f64]) {
-        let rows = (l.short_kept_rows()
-            && with_width!(l.inner_len, N => l.expand_rows::<N>(big, small, |a, b| a + b)))
-            || (l.short_summed_rows()
-                && with_width!(l.inner_len, N => l.expand_summed_rows::<N>(big, small, |a, b| a + b)));
-        if !rows {
-            l.combine_expanded(big, small, kernels::add_assign, kernels::add_scalar)
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn add_expanded(l: &SubsetLayout, big: &mut [$t], small: &[$t]) {
+                let rows = (l.short_kept_rows()
+                    && with_width!(l.inner_len, N => l.expand_rows::<$t, N>(big, small, |a, b| a + b)))
+                    || (l.short_summed_rows()
+                        && with_width!(l.inner_len, N => l.expand_summed_rows::<$t, N>(big, small, |a, b| a + b)));
+                if !rows {
+                    l.combine_expanded(big, small, kernels::add_assign, kernels::add_scalar)
+                }
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn mul_expanded(l: &SubsetLayout, big: &mut [$t], small: &[$t]) {
+                let rows = (l.short_kept_rows()
+                    && with_width!(l.inner_len, N => l.expand_rows::<$t, N>(big, small, |a, b| a * b)))
+                    || (l.short_summed_rows()
+                        && with_width!(l.inner_len, N => l.expand_summed_rows::<$t, N>(big, small, |a, b| a * b)));
+                if !rows {
+                    l.combine_expanded(big, small, kernels::mul_assign, kernels::mul_scalar)
+                }
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn add_expanded_from(
+                l: &SubsetLayout,
+                out: &mut [$t],
+                src: &[$t],
+                small: &[$t],
+            ) {
+                l.add_expanded_from_body(out, src, small)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn sum_into(l: &SubsetLayout, big: &[$t], small: &mut [$t]) {
+                l.sum_into_body(big, small)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn sum_acc(l: &SubsetLayout, big: &[$t], small: &mut [$t]) {
+                l.sum_acc_body(big, small)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn lse_max_pass(l: &SubsetLayout, big: &[$t], small: &mut [$t]) {
+                l.lse_max_pass(big, small)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn lse_exp_pass(
+                l: &SubsetLayout,
+                big: &[$t],
+                small: &[$t],
+                exps: &mut [$t],
+                acc: &mut [$t],
+            ) {
+                l.lse_exp_pass(big, small, exps, acc)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn logsumexp_into(
+                l: &SubsetLayout,
+                big: &[$t],
+                small: &mut [$t],
+                scratch: &mut [$t],
+            ) {
+                l.logsumexp_into_body(big, small, scratch)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn logsumexp_keep(
+                l: &SubsetLayout,
+                big: &[$t],
+                small: &mut [$t],
+                exps: &mut [$t],
+                acc: &mut [$t],
+            ) {
+                l.logsumexp_keep_body(big, small, exps, acc)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn sub_scaled(dst: &mut [$t], a: &[$t], alpha: $t, b: &[$t]) {
+                kernels::sub_scaled(dst, a, alpha, b)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn mix(dst: &mut [$t], t: $t, x: &[$t]) {
+                kernels::mix(dst, t, x)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn mix_into(dst: &mut [$t], a: &[$t], t: $t, b: &[$t]) {
+                kernels::mix_into(dst, a, t, b)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn sq_dist(a: &[$t], b: &[$t]) -> f64 {
+                kernels::sq_dist(a, b)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn dot(a: &[$t], b: &[$t]) -> f64 {
+                kernels::dot(a, b)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn max_abs(x: &[$t]) -> f64 {
+                kernels::max_abs(x)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn max(x: &[$t]) -> $t {
+                kernels::max(x)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn exp_shift_sum(dst: &mut [$t], src: &[$t], shift: $t) -> f64 {
+                kernels::exp_shift_sum(dst, src, shift)
+            }
+
+            #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+            pub(crate) fn mul_scalar(x: &mut [$t], c: $t) {
+                kernels::mul_scalar(x, c)
+            }
         }
-    }
-
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(super) fn mul_expanded(l: &SubsetLayout, big: &mut [f64], small: &[f64]) {
-        let rows = (l.short_kept_rows()
-            && with_width!(l.inner_len, N => l.expand_rows::<N>(big, small, |a, b| a * b)))
-            || (l.short_summed_rows()
-                && with_width!(l.inner_len, N => l.expand_summed_rows::<N>(big, small, |a, b| a * b)));
-        if !rows {
-            l.combine_expanded(big, small, kernels::mul_assign, kernels::mul_scalar)
-        }
-    }
-
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(super) fn add_expanded_from(l: &SubsetLayout, out: &mut [f64], src: &[f64], small: &[f64]) {
-        l.add_expanded_from_body(out, src, small)
-    }
-
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(super) fn sum_into(l: &SubsetLayout, big: &[f64], small: &mut [f64]) {
-        l.sum_into_body(big, small)
-    }
-
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(super) fn sum_acc(l: &SubsetLayout, big: &[f64], small: &mut [f64]) {
-        l.sum_acc_body(big, small)
-    }
-
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(super) fn lse_max_pass(l: &SubsetLayout, big: &[f64], small: &mut [f64]) {
-        l.lse_max_pass(big, small)
-    }
-
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(super) fn lse_exp_pass(
-        l: &SubsetLayout,
-        big: &[f64],
-        small: &[f64],
-        exps: &mut [f64],
-        acc: &mut [f64],
-    ) {
-        l.lse_exp_pass(big, small, exps, acc)
-    }
-
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(super) fn logsumexp_into(
-        l: &SubsetLayout,
-        big: &[f64],
-        small: &mut [f64],
-        scratch: &mut [f64],
-    ) {
-        l.logsumexp_into_body(big, small, scratch)
-    }
-
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(super) fn logsumexp_keep(
-        l: &SubsetLayout,
-        big: &[f64],
-        small: &mut [f64],
-        exps: &mut [f64],
-        acc: &mut [f64],
-    ) {
-        l.logsumexp_keep_body(big, small, exps, acc)
-    }
+    };
 }
+
+dispatch_for!(dispatch_f64, f64);
+dispatch_for!(dispatch_f32, f32);
 
 /// Element-wise kernels written as index loops over exact-length slices: the optimiser
 /// drops the bounds checks and vectorises them, and unoptimised test builds avoid the
-/// per-element calls of iterator adapters. The per-run kernels are always inlined (into
-/// each version of a [`dispatch`] walk); the whole-table ones dispatch on their own.
+/// per-element calls of iterator adapters. All are always inlined, into each version of a
+/// [`dispatch`] walk (or of a whole-table kernel there), and generic over the element type
+/// ([`Real`]); every sum over cells is accumulated in `f64` (for `f64` elements: exactly
+/// the operations of the `f64`-only code before single precision).
 pub(crate) mod kernels {
-    use multiversion::multiversion;
+    use super::Real;
 
     /// `e^x` without a libm call: Cody-Waite reduction `x = k ln 2 + r`, `|r| <= ln 2 / 2`,
     /// a degree-13 Taylor polynomial for `e^r` (truncation below 1e-17 relative) and `2^k`
@@ -1260,6 +1322,37 @@ pub(crate) mod kernels {
         }
     }
 
+    /// [`exp`] in single precision: the same reduction with Cephes' split of ln 2 and a
+    /// degree-7 Taylor polynomial (truncation below 1e-8 relative, under f32's unit
+    /// roundoff of 6e-8). 0 below -87 (under 2^-125 of the shift's maximum), +inf above 88.
+    #[inline(always)]
+    pub(crate) fn exp_f32(x: f32) -> f32 {
+        const LOG2E: f32 = std::f32::consts::LOG2_E;
+        const LN2_HI: f32 = 0.693_359_4; // 0x3f318000: k * LN2_HI exact for |k| < 2^9
+        const LN2_LO: f32 = -2.121_944_4e-4;
+        const SHIFT: f32 = 12_582_912.0; // 1.5 * 2^23: rounds to an integer
+        let xc = x.clamp(-87.0, 88.0);
+        let t = xc * LOG2E + SHIFT;
+        let k = t - SHIFT;
+        let ki = (t.to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32);
+        let r = (xc - k * LN2_HI) - k * LN2_LO;
+        let mut p = 1.0 / 5_040.0;
+        p = p * r + 1.0 / 720.0;
+        p = p * r + 1.0 / 120.0;
+        p = p * r + 1.0 / 24.0;
+        p = p * r + 1.0 / 6.0;
+        p = p * r + 0.5;
+        p = p * r + 1.0;
+        p = p * r + 1.0;
+        let y = p * f32::from_bits((ki.wrapping_add(127) as u32) << 23);
+        let y = if x < -87.0 { 0.0 } else { y };
+        if x > 88.0 {
+            f32::INFINITY
+        } else {
+            y
+        }
+    }
+
     /// `sum_i f(i)` for `i < n` with four independent accumulators, so the additions can
     /// be reordered into vector lanes (a single running sum is a dependency chain the
     /// optimiser may not reassociate).
@@ -1282,15 +1375,16 @@ pub(crate) mod kernels {
         s
     }
 
+    /// The sum of `x`, accumulated in `f64`.
     #[inline(always)]
-    pub(crate) fn sum(x: &[f64]) -> f64 {
-        sum4(x.len(), |i| x[i])
+    pub(crate) fn sum<T: Real>(x: &[T]) -> f64 {
+        sum4(x.len(), |i| x[i].wide())
     }
 
     /// Largest element (-inf for none); inputs are NaN-free (potentials are validated).
     #[inline(always)]
-    pub(crate) fn max(x: &[f64]) -> f64 {
-        let mut a = [f64::NEG_INFINITY; 4];
+    pub(crate) fn max<T: Real>(x: &[T]) -> T {
+        let mut a = [T::NEG_INFINITY; 4];
         let n = x.len();
         let mut i = 0;
         while i + 4 <= n {
@@ -1308,20 +1402,20 @@ pub(crate) mod kernels {
         m
     }
 
-    /// `sum exp(x - shift)`.
+    /// `sum exp(x - shift)`, accumulated in `f64`.
     #[inline(always)]
-    pub(crate) fn sum_exp(x: &[f64], shift: f64) -> f64 {
-        sum4(x.len(), |i| exp(x[i] - shift))
+    pub(crate) fn sum_exp<T: Real>(x: &[T], shift: T) -> f64 {
+        sum4(x.len(), |i| (x[i] - shift).fast_exp().wide())
     }
 
-    /// `dst = exp(src - shift)`, returning the sum.
+    /// `dst = exp(src - shift)`, returning the sum (in `f64`).
     #[inline(always)]
-    pub(crate) fn exp_shift_sum(dst: &mut [f64], src: &[f64], shift: f64) -> f64 {
+    pub(crate) fn exp_shift_sum<T: Real>(dst: &mut [T], src: &[T], shift: T) -> f64 {
         let n = dst.len();
         let src = &src[..n];
         let mut i = 0;
         while i < n {
-            dst[i] = exp(src[i] - shift);
+            dst[i] = (src[i] - shift).fast_exp();
             i += 1;
         }
         sum(dst)
@@ -1329,19 +1423,19 @@ pub(crate) mod kernels {
 
     /// `e = exp(x - e)`: the exponentials of `x` shifted by the values `e` holds.
     #[inline(always)]
-    pub(crate) fn exp_sub(e: &mut [f64], x: &[f64]) {
+    pub(crate) fn exp_sub<T: Real>(e: &mut [T], x: &[T]) {
         let n = e.len();
         let x = &x[..n];
         let mut i = 0;
         while i < n {
-            e[i] = exp(x[i] - e[i]);
+            e[i] = (x[i] - e[i]).fast_exp();
             i += 1;
         }
     }
 
     /// `dst += src`.
     #[inline(always)]
-    pub(crate) fn add_assign(dst: &mut [f64], src: &[f64]) {
+    pub(crate) fn add_assign<T: Real>(dst: &mut [T], src: &[T]) {
         let n = dst.len();
         let src = &src[..n];
         let mut i = 0;
@@ -1353,7 +1447,7 @@ pub(crate) mod kernels {
 
     /// `dst = a + b`.
     #[inline(always)]
-    pub(crate) fn add_into(dst: &mut [f64], a: &[f64], b: &[f64]) {
+    pub(crate) fn add_into<T: Real>(dst: &mut [T], a: &[T], b: &[T]) {
         let n = dst.len();
         let (a, b) = (&a[..n], &b[..n]);
         let mut i = 0;
@@ -1365,7 +1459,7 @@ pub(crate) mod kernels {
 
     /// `dst = a + c`.
     #[inline(always)]
-    pub(crate) fn add_scalar_into(dst: &mut [f64], a: &[f64], c: f64) {
+    pub(crate) fn add_scalar_into<T: Real>(dst: &mut [T], a: &[T], c: T) {
         let n = dst.len();
         let a = &a[..n];
         let mut i = 0;
@@ -1377,7 +1471,7 @@ pub(crate) mod kernels {
 
     /// `dst *= src`.
     #[inline(always)]
-    pub(crate) fn mul_assign(dst: &mut [f64], src: &[f64]) {
+    pub(crate) fn mul_assign<T: Real>(dst: &mut [T], src: &[T]) {
         let n = dst.len();
         let src = &src[..n];
         let mut i = 0;
@@ -1389,7 +1483,7 @@ pub(crate) mod kernels {
 
     /// `dst += c`.
     #[inline(always)]
-    pub(crate) fn add_scalar(dst: &mut [f64], c: f64) {
+    pub(crate) fn add_scalar<T: Real>(dst: &mut [T], c: T) {
         let mut i = 0;
         while i < dst.len() {
             dst[i] += c;
@@ -1399,7 +1493,7 @@ pub(crate) mod kernels {
 
     /// `dst *= c`.
     #[inline(always)]
-    pub(crate) fn mul_scalar(dst: &mut [f64], c: f64) {
+    pub(crate) fn mul_scalar<T: Real>(dst: &mut [T], c: T) {
         let mut i = 0;
         while i < dst.len() {
             dst[i] *= c;
@@ -1409,7 +1503,7 @@ pub(crate) mod kernels {
 
     /// `dst = max(dst, src)` element-wise.
     #[inline(always)]
-    pub(crate) fn max_assign(dst: &mut [f64], src: &[f64]) {
+    pub(crate) fn max_assign<T: Real>(dst: &mut [T], src: &[T]) {
         let n = dst.len();
         let src = &src[..n];
         let mut i = 0;
@@ -1422,16 +1516,16 @@ pub(crate) mod kernels {
     /// `e = exp(x - m)` (with `m = -inf` treated as 0, all terms being 0 there) and
     /// `acc += e`, element-wise; `e` is optional.
     #[inline(always)]
-    pub(crate) fn exp_acc(e: Option<&mut [f64]>, acc: &mut [f64], x: &[f64], m: &[f64]) {
+    pub(crate) fn exp_acc<T: Real>(e: Option<&mut [T]>, acc: &mut [T], x: &[T], m: &[T]) {
         let n = acc.len();
         let (x, m) = (&x[..n], &m[..n]);
-        let shift = |v: f64| if v > f64::NEG_INFINITY { v } else { 0.0 };
+        let shift = |v: T| if v > T::NEG_INFINITY { v } else { T::ZERO };
         match e {
             Some(e) => {
                 let e = &mut e[..n];
                 let mut i = 0;
                 while i < n {
-                    e[i] = exp(x[i] - shift(m[i]));
+                    e[i] = (x[i] - shift(m[i])).fast_exp();
                     acc[i] += e[i];
                     i += 1;
                 }
@@ -1439,7 +1533,7 @@ pub(crate) mod kernels {
             None => {
                 let mut i = 0;
                 while i < n {
-                    acc[i] += exp(x[i] - shift(m[i]));
+                    acc[i] += (x[i] - shift(m[i])).fast_exp();
                     i += 1;
                 }
             }
@@ -1450,15 +1544,15 @@ pub(crate) mod kernels {
     /// multiple of `N`). Long tables go through a tile of the pattern repeated to a
     /// multiple of the vector width, so the operation fills whole vector lanes.
     #[inline(always)]
-    pub(crate) fn periodic<const N: usize>(
-        dst: &mut [f64],
-        pat: &[f64],
-        op: impl Fn(f64, f64) -> f64,
+    pub(crate) fn periodic<T: Real, const N: usize>(
+        dst: &mut [T],
+        pat: &[T],
+        op: impl Fn(T, T) -> T,
     ) {
-        let p: [f64; N] = std::array::from_fn(|i| pat[i]);
+        let p: [T; N] = std::array::from_fn(|i| pat[i]);
         let l = TILE / N * N;
         let mut rows = if dst.len() >= 4 * l {
-            let tile: [f64; TILE] = std::array::from_fn(|k| p[k % N]);
+            let tile: [T; TILE] = std::array::from_fn(|k| p[k % N]);
             let mut chunks = dst.chunks_exact_mut(l);
             for c in &mut chunks {
                 for k in 0..l {
@@ -1478,17 +1572,17 @@ pub(crate) mod kernels {
 
     /// `dst[j N + i] = op(src[j N + i], pat[i])`: [`periodic`] from another table.
     #[inline(always)]
-    pub(crate) fn periodic_from<const N: usize>(
-        dst: &mut [f64],
-        src: &[f64],
-        pat: &[f64],
-        op: impl Fn(f64, f64) -> f64,
+    pub(crate) fn periodic_from<T: Real, const N: usize>(
+        dst: &mut [T],
+        src: &[T],
+        pat: &[T],
+        op: impl Fn(T, T) -> T,
     ) {
-        let p: [f64; N] = std::array::from_fn(|i| pat[i]);
+        let p: [T; N] = std::array::from_fn(|i| pat[i]);
         let l = TILE / N * N;
         let src = &src[..dst.len()];
         let (mut rows, mut srows) = if dst.len() >= 4 * l {
-            let tile: [f64; TILE] = std::array::from_fn(|k| p[k % N]);
+            let tile: [T; TILE] = std::array::from_fn(|k| p[k % N]);
             let mut chunks = dst.chunks_exact_mut(l);
             let mut schunks = src.chunks_exact(l);
             for (c, sc) in (&mut chunks).zip(&mut schunks) {
@@ -1512,10 +1606,10 @@ pub(crate) mod kernels {
 
     /// `dst[j N + i] = op(dst[j N + i], vals[j])`: each value over its own `N` cells.
     #[inline(always)]
-    pub(crate) fn repeat<const N: usize>(
-        dst: &mut [f64],
-        vals: &[f64],
-        op: impl Fn(f64, f64) -> f64,
+    pub(crate) fn repeat<T: Real, const N: usize>(
+        dst: &mut [T],
+        vals: &[T],
+        op: impl Fn(T, T) -> T,
     ) {
         for (row, &v) in dst.chunks_exact_mut(N).zip(vals) {
             for x in row.iter_mut() {
@@ -1526,11 +1620,11 @@ pub(crate) mod kernels {
 
     /// `dst[j N + i] = op(src[j N + i], vals[j])`: [`repeat`] from another table.
     #[inline(always)]
-    pub(crate) fn repeat_from<const N: usize>(
-        dst: &mut [f64],
-        src: &[f64],
-        vals: &[f64],
-        op: impl Fn(f64, f64) -> f64,
+    pub(crate) fn repeat_from<T: Real, const N: usize>(
+        dst: &mut [T],
+        src: &[T],
+        vals: &[T],
+        op: impl Fn(T, T) -> T,
     ) {
         for ((row, srow), &v) in dst.chunks_exact_mut(N).zip(src.chunks_exact(N)).zip(vals) {
             for i in 0..N {
@@ -1545,12 +1639,12 @@ pub(crate) mod kernels {
     /// `acc[i] = op(acc[i], src[j N + i])` for `j = 0, 1, ...` in order (`N` lanes, each a
     /// running fold in the order of the cells).
     #[inline(always)]
-    pub(crate) fn fold_rows<const N: usize>(
-        acc: &mut [f64],
-        src: &[f64],
-        op: impl Fn(f64, f64) -> f64,
+    pub(crate) fn fold_rows<T: Real, const N: usize>(
+        acc: &mut [T],
+        src: &[T],
+        op: impl Fn(T, T) -> T,
     ) {
-        let mut a: [f64; N] = std::array::from_fn(|i| acc[i]);
+        let mut a: [T; N] = std::array::from_fn(|i| acc[i]);
         for row in src.chunks_exact(N) {
             for i in 0..N {
                 a[i] = op(a[i], row[i]);
@@ -1563,22 +1657,27 @@ pub(crate) mod kernels {
     /// (tiled like [`periodic`], so the exponentials fill vector lanes), then `acc += e`
     /// row after row.
     #[inline(always)]
-    pub(crate) fn exp_acc_rows<const N: usize>(
-        e: &mut [f64],
-        acc: &mut [f64],
-        x: &[f64],
-        m: &[f64],
+    pub(crate) fn exp_acc_rows<T: Real, const N: usize>(
+        e: &mut [T],
+        acc: &mut [T],
+        x: &[T],
+        m: &[T],
     ) {
-        let sh: [f64; N] =
-            std::array::from_fn(|i| if m[i] > f64::NEG_INFINITY { m[i] } else { 0.0 });
+        let sh: [T; N] = std::array::from_fn(|i| {
+            if m[i] > T::NEG_INFINITY {
+                m[i]
+            } else {
+                T::ZERO
+            }
+        });
         let l = TILE / N * N;
-        let tile: [f64; TILE] = std::array::from_fn(|k| sh[k % N]);
+        let tile: [T; TILE] = std::array::from_fn(|k| sh[k % N]);
         let x = &x[..e.len()];
         let mut ec = e.chunks_exact_mut(l);
         let mut xc = x.chunks_exact(l);
         for (ec, xc) in (&mut ec).zip(&mut xc) {
             for k in 0..l {
-                ec[k] = exp(xc[k] - tile[k]);
+                ec[k] = (xc[k] - tile[k]).fast_exp();
             }
         }
         for (er, xr) in ec
@@ -1587,15 +1686,15 @@ pub(crate) mod kernels {
             .zip(xc.remainder().chunks_exact(N))
         {
             for i in 0..N {
-                er[i] = exp(xr[i] - sh[i]);
+                er[i] = (xr[i] - sh[i]).fast_exp();
             }
         }
-        fold_rows::<N>(acc, e, |a, v| a + v);
+        fold_rows::<T, N>(acc, e, |a, v| a + v);
     }
 
     /// `dst = a - alpha * b`.
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(crate) fn sub_scaled(dst: &mut [f64], a: &[f64], alpha: f64, b: &[f64]) {
+    #[inline(always)]
+    pub(crate) fn sub_scaled<T: Real>(dst: &mut [T], a: &[T], alpha: T, b: &[T]) {
         let n = dst.len();
         let (a, b) = (&a[..n], &b[..n]);
         let mut i = 0;
@@ -1606,53 +1705,56 @@ pub(crate) mod kernels {
     }
 
     /// `dst = (1 - t) * dst + t * x`.
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(crate) fn mix(dst: &mut [f64], t: f64, x: &[f64]) {
+    #[inline(always)]
+    pub(crate) fn mix<T: Real>(dst: &mut [T], t: T, x: &[T]) {
         let n = dst.len();
         let x = &x[..n];
         let mut i = 0;
         while i < n {
-            dst[i] = (1.0 - t) * dst[i] + t * x[i];
+            dst[i] = (T::ONE - t) * dst[i] + t * x[i];
             i += 1;
         }
     }
 
     /// `dst = (1 - t) * a + t * b`.
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(crate) fn mix_into(dst: &mut [f64], a: &[f64], t: f64, b: &[f64]) {
+    #[inline(always)]
+    pub(crate) fn mix_into<T: Real>(dst: &mut [T], a: &[T], t: T, b: &[T]) {
         let n = dst.len();
         let (a, b) = (&a[..n], &b[..n]);
         let mut i = 0;
         while i < n {
-            dst[i] = (1.0 - t) * a[i] + t * b[i];
+            dst[i] = (T::ONE - t) * a[i] + t * b[i];
             i += 1;
         }
     }
 
-    /// `sum (a - b)^2`.
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(crate) fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+    /// `sum (a - b)^2`, accumulated in `f64`.
+    #[inline(always)]
+    pub(crate) fn sq_dist<T: Real>(a: &[T], b: &[T]) -> f64 {
         let b = &b[..a.len()];
-        sum4(a.len(), |i| (a[i] - b[i]) * (a[i] - b[i]))
+        sum4(a.len(), |i| {
+            let d = a[i].wide() - b[i].wide();
+            d * d
+        })
     }
 
-    /// `sum a * b`.
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    /// `sum a * b`, accumulated in `f64`.
+    #[inline(always)]
+    pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> f64 {
         let b = &b[..a.len()];
-        sum4(a.len(), |i| a[i] * b[i])
+        sum4(a.len(), |i| a[i].wide() * b[i].wide())
     }
 
     /// `max |x|`.
-    #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
-    pub(crate) fn max_abs(x: &[f64]) -> f64 {
-        let mut m = 0.0f64;
+    #[inline(always)]
+    pub(crate) fn max_abs<T: Real>(x: &[T]) -> f64 {
+        let mut m = T::ZERO;
         let mut i = 0;
         while i < x.len() {
             m = m.max(x[i].abs());
             i += 1;
         }
-        m
+        m.wide()
     }
 }
 
@@ -1660,8 +1762,8 @@ pub(crate) mod kernels {
 /// offers them ([`advise_huge_pages`]): a fit allocates several clique vectors of tens of
 /// MB (potentials, trial potentials, marginals, the averaged marginals, beliefs), and with
 /// 4 kB pages each one costs tens of thousands of page faults to touch, every refit.
-pub(crate) fn huge_zeroed(n: usize) -> Vec<f64> {
-    let v = vec![0.0; n];
+pub(crate) fn huge_zeroed<T: Real>(n: usize) -> Vec<T> {
+    let v = vec![T::ZERO; n];
     advise_huge_pages(&v);
     v
 }
@@ -1676,7 +1778,7 @@ const HUGE_MIN_BYTES: usize = 8 << 20;
 /// On NIST's 10.1 M-cell AIM model at epsilon 3, a 100-iteration fit took 252 k page
 /// faults without it and 20 k with it (the same advice given through glibc's
 /// `glibc.malloc.hugetlb=1` tunable), and about 10% less CPU.
-pub(crate) fn advise_huge_pages(v: &[f64]) {
+pub(crate) fn advise_huge_pages<T>(v: &[T]) {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
@@ -2004,7 +2106,7 @@ mod tests {
     #[test]
     fn huge_page_vectors_hold_the_same_values() {
         for n in [7, 3 * (HUGE_MIN_BYTES / 8) + 5] {
-            let z = huge_zeroed(n);
+            let z = huge_zeroed::<f64>(n);
             assert!(z.len() == n && z.iter().all(|&v| v.to_bits() == 0));
         }
     }

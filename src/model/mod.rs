@@ -70,6 +70,9 @@ mod inference;
 mod junction;
 mod layout;
 mod plan;
+mod real;
+
+use real::Real;
 mod sample;
 mod spanning;
 
@@ -164,6 +167,11 @@ pub struct EstimationOptions {
     /// Structural zeros over the domain being fitted (public, from the schema's rules): the
     /// fitted model gives every forbidden cell probability zero (`constraints.rs`).
     pub zeros: Option<std::sync::Arc<StructuralZeros>>,
+    /// Exact inference only: the optimiser's clique vectors (potentials, marginals and the
+    /// calibration's tables) in `f32`, with every sum over them, the loss, the measurements
+    /// and the model's own tables in `f64` (`real.rs`). The calibrations move half the bytes
+    /// and fill twice the vector lanes (docs/performance.md, session 21).
+    pub single_precision: bool,
 }
 
 impl Default for EstimationOptions {
@@ -181,6 +189,7 @@ impl Default for EstimationOptions {
             optimizer: Optimizer::default(),
             warm_ipf: false,
             zeros: None,
+            single_precision: true,
         }
     }
 }
@@ -356,9 +365,17 @@ pub fn estimate(
 /// buffers are held between fits, while AIM selects.
 #[derive(Default)]
 pub struct Estimator {
-    ws: inference::Workspace,
-    scratch: estimate::Scratch,
-    bufs: estimate::Buffers,
+    /// Double precision's memory, which also holds the fitted models' tables.
+    double: FitMemory<f64>,
+    single: FitMemory<f32>,
+}
+
+/// The memory of fits in one precision ([`EstimationOptions::single_precision`]).
+#[derive(Default)]
+struct FitMemory<T: Real> {
+    ws: inference::Workspace<T>,
+    scratch: estimate::Scratch<T>,
+    bufs: estimate::Buffers<T>,
 }
 
 impl std::fmt::Debug for Estimator {
@@ -396,10 +413,11 @@ impl Estimator {
         }
         let tree = JunctionTree::from_maximal_cliques(maxc);
         let engine = Engine::new(domain, tree);
-        self.bufs.next_fit();
+        self.double.bufs.next_fit();
+        self.single.bufs.next_fit();
         let theta = match warm_start {
-            Some(old) => warm_potentials(domain, &engine, old, &mut self.bufs)?,
-            None => self.bufs.take_zeroed(cells),
+            Some(old) => warm_potentials(domain, &engine, old, &mut self.double.bufs)?,
+            None => self.double.bufs.take_zeroed(cells),
         };
         let zero_cells = zeros.map_or_else(Vec::new, |z| z.tree_zeros(domain, &engine));
         // A warm start is already near the optimum for the measurements its model was fitted
@@ -450,7 +468,7 @@ impl Estimator {
     pub fn recycle(&mut self, model: GraphicalModel) {
         let (potentials, probs) = model.into_tables();
         for p in potentials.into_iter().chain(probs) {
-            self.bufs.put(p);
+            self.double.bufs.put(p);
         }
     }
 }
@@ -459,68 +477,138 @@ impl Estimator {
 /// objective with its structural zeros (`zero_cells`, positions in the clique vector, held at
 /// `LOG_ZERO` from the start), the optimiser from `theta`, and the model of its answer.
 /// Large tables come from `est` and go back to it.
+///
+/// In single precision ([`EstimationOptions::single_precision`]) the potentials are rounded
+/// to `f32` for the optimiser and widened back for the model, whose probabilities are then
+/// calibrated from those potentials on first use, in double precision: a model's
+/// probabilities are always its potentials', so a model file read back samples the same
+/// records as the model that wrote it.
 #[allow(clippy::too_many_arguments)]
 fn fit_on_tree(
     domain: &Domain,
     engine: Engine,
     measurements: &[Measurement],
-    mut theta: Vec<f64>,
+    theta: Vec<f64>,
     zero_cells: Vec<usize>,
     ipf_subset: Option<Vec<usize>>,
     opts: &EstimationOptions,
     est: &mut Estimator,
 ) -> Result<(GraphicalModel, EstimationReport), ModelError> {
     let total = estimate_total(domain, measurements);
-    let mut objective = estimate::Objective::new(&engine, domain, measurements)
-        .with_zeros(zero_cells)
-        .with_scratch(std::mem::take(&mut est.scratch));
-    if let Some(subset) = ipf_subset {
-        objective = objective.with_ipf_subset(subset);
-    }
-    objective.enforce_zeros(&mut theta);
-    // Both optimisers calibrate `mu` whole before reading it.
-    let n = theta.len();
-    let mut mu = est.bufs.take(n);
-    let report = match opts.optimizer {
-        Optimizer::MirrorDescent => {
-            estimate::mirror_descent(&engine, &objective, total, &mut theta, &mut mu, opts)
+    let cliques = engine.tree.cliques().len();
+    let Estimator { double, single } = est;
+    let (report, potentials, probs) = if opts.single_precision {
+        let mut narrow = single.bufs.take(theta.len());
+        inference::par_zip_map(&mut narrow, &theta, f32::of);
+        double.bufs.put(theta);
+        let (report, theta, mu) = fit_vectors(
+            &engine,
+            domain,
+            measurements,
+            total,
+            narrow,
+            zero_cells,
+            ipf_subset,
+            opts,
+            single,
+        );
+        let finite = check_finite_fit(&report, &mu);
+        let potentials: Vec<Vec<f64>> = (0..cliques)
+            .map(|c| {
+                let r = engine.range(c);
+                let mut p = double.bufs.take(r.len());
+                inference::par_zip_map(&mut p, &theta[r], f32::wide);
+                p
+            })
+            .collect();
+        single.bufs.put(theta);
+        single.bufs.put(mu);
+        if let Err(e) = finite {
+            potentials.into_iter().for_each(|p| double.bufs.put(p));
+            return Err(e);
         }
-        Optimizer::Accelerated => {
-            est.ws.size_beliefs(n, &mut est.bufs);
-            estimate::accelerated_with(
-                &engine,
-                &objective,
-                total,
-                &mut theta,
-                &mut mu,
-                opts,
-                &mut est.ws,
-                &mut est.bufs,
-            )
+        (report, potentials, None)
+    } else {
+        let (report, theta, mu) = fit_vectors(
+            &engine,
+            domain,
+            measurements,
+            total,
+            theta,
+            zero_cells,
+            ipf_subset,
+            opts,
+            double,
+        );
+        // The marginals become the model's probabilities in place (no second clique vector).
+        let mut probs = mu;
+        probs.iter_mut().for_each(|v| *v /= total);
+        if let Err(e) = check_finite_fit(&report, &probs) {
+            double.bufs.put(probs);
+            double.bufs.put(theta);
+            return Err(e);
         }
+        let potentials = (0..cliques)
+            .map(|c| double.bufs.take_copy(&theta[engine.range(c)]))
+            .collect();
+        double.bufs.put(theta);
+        (report, potentials, Some(probs))
     };
-    est.scratch = objective.into_scratch();
-    // The marginals become the model's probabilities in place (no second clique vector).
-    let mut probs = mu;
-    probs.iter_mut().for_each(|v| *v /= total);
-    if let Err(e) = check_finite_fit(&report, &probs) {
-        est.bufs.put(probs);
-        est.bufs.put(theta);
-        return Err(e);
-    }
-    let potentials = (0..engine.tree.cliques().len())
-        .map(|c| est.bufs.take_copy(&theta[engine.range(c)]))
-        .collect();
-    est.bufs.put(theta);
     let model = GraphicalModel::from_parts(
         domain.clone(),
         engine,
         potentials,
         total,
         measurements.to_vec(),
-        Some(probs),
+        probs,
     );
     Ok((model, report))
+}
+
+/// The optimiser's part of [`fit_on_tree`] in precision `T`: returns its report, the final
+/// potentials and the final marginals (scaled to `total`).
+#[allow(clippy::too_many_arguments)]
+fn fit_vectors<T: Real>(
+    engine: &Engine,
+    domain: &Domain,
+    measurements: &[Measurement],
+    total: f64,
+    mut theta: Vec<T>,
+    zero_cells: Vec<usize>,
+    ipf_subset: Option<Vec<usize>>,
+    opts: &EstimationOptions,
+    mem: &mut FitMemory<T>,
+) -> (EstimationReport, Vec<T>, Vec<T>) {
+    let mut objective = estimate::Objective::new(engine, domain, measurements)
+        .with_zeros(zero_cells)
+        .with_scratch(std::mem::take(&mut mem.scratch));
+    if let Some(subset) = ipf_subset {
+        objective = objective.with_ipf_subset(subset);
+    }
+    objective.enforce_zeros(&mut theta);
+    // Both optimisers calibrate `mu` whole before reading it.
+    let n = theta.len();
+    let mut mu = mem.bufs.take(n);
+    let report = match opts.optimizer {
+        Optimizer::MirrorDescent => {
+            estimate::mirror_descent(engine, &objective, total, &mut theta, &mut mu, opts)
+        }
+        Optimizer::Accelerated => {
+            mem.ws.size_beliefs(n, &mut mem.bufs);
+            estimate::accelerated_with(
+                engine,
+                &objective,
+                total,
+                &mut theta,
+                &mut mu,
+                opts,
+                &mut mem.ws,
+                &mut mem.bufs,
+            )
+        }
+    };
+    mem.scratch = objective.into_scratch();
+    (report, theta, mu)
 }
 
 /// A fit whose loss or probabilities are not finite numbers is a numerical failure, not a
@@ -528,7 +616,7 @@ fn fit_on_tree(
 /// search's last doubling) passing NaN on to selection, sampling and the release. Never seen
 /// in double precision; seen when single precision was emulated (docs/performance.md,
 /// session 18). A NaN or infinity anywhere in `probs` makes their sum non-finite.
-fn check_finite_fit(report: &EstimationReport, probs: &[f64]) -> Result<(), ModelError> {
+fn check_finite_fit<T: Real>(report: &EstimationReport, probs: &[T]) -> Result<(), ModelError> {
     if report.final_loss.is_finite() && layout::kernels::sum(probs).is_finite() {
         Ok(())
     } else {

@@ -9,6 +9,7 @@
 //! for the candidate cliques it contains (AIM scores hundreds per round).
 
 use super::layout::SubsetLayout;
+use super::real::Real;
 use crate::marginal::{Clique, Domain};
 
 struct Node {
@@ -126,12 +127,28 @@ impl ProjectionPlan {
     }
 
     /// Sums `src` onto every target, writing each into `out[target.out..]`.
-    pub(crate) fn project(&self, src: &[f64], scratch: &mut Vec<f64>, out: &mut [f64]) {
-        scratch.resize(self.scratch_len, 0.0);
+    pub(crate) fn project<T: Real>(&self, src: &[T], scratch: &mut Vec<T>, out: &mut [T]) {
+        scratch.resize(self.scratch_len, T::ZERO);
+        self.project_in(src, scratch, out);
+    }
+
+    /// [`Self::project`] into `f64` tables (the estimator's per-measurement buffers) from a
+    /// clique vector of any element type: the targets are summed in `T` as there, then
+    /// widened.
+    pub(crate) fn project_wide<T: Real>(&self, src: &[T], scratch: &mut Vec<T>, out: &mut [f64]) {
+        scratch.resize(self.scratch_len + out.len(), T::ZERO);
+        let (nodes, targets) = scratch.split_at_mut(self.scratch_len);
+        self.project_in(src, nodes, targets);
+        for (o, &t) in out.iter_mut().zip(targets.iter()) {
+            *o = t.wide();
+        }
+    }
+
+    fn project_in<T: Real>(&self, src: &[T], scratch: &mut [T], out: &mut [T]) {
         // Nodes are stored parents first.
         for node in &self.nodes {
             let (before, after) = scratch.split_at_mut(node.offset);
-            let from: &[f64] = match node.parent {
+            let from: &[T] = match node.parent {
                 None => src,
                 Some(p) => {
                     &before[self.nodes[p].offset..self.nodes[p].offset + self.nodes[p].cells]
@@ -140,7 +157,7 @@ impl ProjectionPlan {
             node.layout.sum_into(from, &mut after[..node.cells]);
         }
         for t in &self.targets {
-            let from: &[f64] = match t.node {
+            let from: &[T] = match t.node {
                 None => src,
                 Some(n) => {
                     &scratch[self.nodes[n].offset..self.nodes[n].offset + self.nodes[n].cells]
@@ -150,45 +167,68 @@ impl ProjectionPlan {
         }
     }
 
-    /// Adds every target's table (from `tables[target.out..]`) expanded to the source into
-    /// `dst`: the adjoint of [`Self::project`].
-    pub(crate) fn add_expanded(&self, tables: &[f64], scratch: &mut Vec<f64>, dst: &mut [f64]) {
-        self.expand_into(tables, scratch, None, dst);
-    }
-
-    /// `dst = src + ` the expansion of [`Self::add_expanded`]: the first table added into
-    /// `dst` is added onto `src` in the same pass ([`SubsetLayout::add_expanded_from`]), so a
-    /// mirror step needs no copy of the potentials first. Each cell gets the same additions
-    /// in the same order as a copy followed by [`Self::add_expanded`] (the same values).
-    pub(crate) fn add_expanded_from(
+    /// Adds every target's table (from `tables[target.out..]`, in `f64`: the estimator's
+    /// gradients) expanded to the source into `dst`, a clique vector of any element type
+    /// (the tables rounded to it first): the adjoint of [`Self::project`].
+    pub(crate) fn add_expanded_wide<T: Real>(
         &self,
         tables: &[f64],
-        scratch: &mut Vec<f64>,
-        src: &[f64],
-        dst: &mut [f64],
+        scratch: &mut Vec<T>,
+        dst: &mut [T],
     ) {
-        self.expand_into(tables, scratch, Some(src), dst);
+        let (nodes, narrow) = self.narrowed(tables, scratch);
+        self.expand_into(narrow, nodes, None, dst);
+    }
+
+    /// `dst = src + ` the expansion of [`Self::add_expanded_wide`]: the first table added
+    /// into `dst` is added onto `src` in the same pass ([`SubsetLayout::add_expanded_from`]),
+    /// so a mirror step needs no copy of the potentials first. Each cell gets the same
+    /// additions in the same order as a copy followed by [`Self::add_expanded_wide`] (the
+    /// same values).
+    pub(crate) fn add_expanded_from_wide<T: Real>(
+        &self,
+        tables: &[f64],
+        scratch: &mut Vec<T>,
+        src: &[T],
+        dst: &mut [T],
+    ) {
+        let (nodes, narrow) = self.narrowed(tables, scratch);
+        self.expand_into(narrow, nodes, Some(src), dst);
+    }
+
+    /// `scratch` cut into the nodes' tables and a copy of `tables` rounded to `T`.
+    fn narrowed<'s, T: Real>(
+        &self,
+        tables: &[f64],
+        scratch: &'s mut Vec<T>,
+    ) -> (&'s mut [T], &'s [T]) {
+        scratch.resize(self.scratch_len + tables.len(), T::ZERO);
+        let (nodes, narrow) = scratch.split_at_mut(self.scratch_len);
+        for (n, &t) in narrow.iter_mut().zip(tables) {
+            *n = T::of(t);
+        }
+        (nodes, narrow)
     }
 
     /// The walk of both expansions; `from` is consumed by the first write into `dst`.
-    fn expand_into(
+    /// `scratch` holds at least the nodes' tables (its contents are overwritten).
+    fn expand_into<T: Real>(
         &self,
-        tables: &[f64],
-        scratch: &mut Vec<f64>,
-        mut from: Option<&[f64]>,
-        dst: &mut [f64],
+        tables: &[T],
+        scratch: &mut [T],
+        mut from: Option<&[T]>,
+        dst: &mut [T],
     ) {
-        scratch.clear();
-        scratch.resize(self.scratch_len, 0.0);
-        let add = |layout: &SubsetLayout, from: &mut Option<&[f64]>, to: &mut [f64], s: &[f64]| {
-            match from.take() {
-                Some(src) => layout.add_expanded_from(to, src, s),
-                None => layout.add_expanded(to, s),
-            }
+        scratch[..self.scratch_len].fill(T::ZERO);
+        let add = |layout: &SubsetLayout, from: &mut Option<&[T]>, to: &mut [T], s: &[T]| match from
+            .take()
+        {
+            Some(src) => layout.add_expanded_from(to, src, s),
+            None => layout.add_expanded(to, s),
         };
         let mut none = None;
         for t in &self.targets {
-            let (to, from): (&mut [f64], _) = match t.node {
+            let (to, from): (&mut [T], _) = match t.node {
                 None => (&mut *dst, &mut from),
                 Some(n) => (
                     &mut scratch[self.nodes[n].offset..self.nodes[n].offset + self.nodes[n].cells],
@@ -201,7 +241,7 @@ impl ProjectionPlan {
         for node in self.nodes.iter().rev() {
             let (before, after) = scratch.split_at_mut(node.offset);
             let child = &after[..node.cells];
-            let (to, from): (&mut [f64], _) = match node.parent {
+            let (to, from): (&mut [T], _) = match node.parent {
                 None => (&mut *dst, &mut from),
                 Some(p) => (
                     &mut before[self.nodes[p].offset..self.nodes[p].offset + self.nodes[p].cells],
@@ -258,16 +298,16 @@ mod tests {
         // Adjoint: <P x, g> == <x, P^T g>.
         let g: Vec<f64> = (0..acc).map(|i| ((i * 13) % 7) as f64 - 3.0).collect();
         let mut back = vec![0.0; n];
-        plan.add_expanded(&g, &mut scratch, &mut back);
+        plan.add_expanded_wide(&g, &mut scratch, &mut back);
         let lhs: f64 = out.iter().zip(&g).map(|(a, b)| a * b).sum();
         let rhs: f64 = src.iter().zip(&back).map(|(a, b)| a * b).sum();
         assert!((lhs - rhs).abs() < 1e-6 * lhs.abs().max(1.0));
         // The fused form: a copy of `base` plus the expansion, bit for bit.
         let base: Vec<f64> = (0..n).map(|i| ((i * 29) % 17) as f64 * 0.1 - 0.7).collect();
         let mut want = base.clone();
-        plan.add_expanded(&g, &mut scratch, &mut want);
+        plan.add_expanded_wide(&g, &mut scratch, &mut want);
         let mut got = vec![f64::NAN; n];
-        plan.add_expanded_from(&g, &mut scratch, &base, &mut got);
+        plan.add_expanded_from_wide(&g, &mut scratch, &base, &mut got);
         assert!(got
             .iter()
             .zip(&want)
