@@ -880,6 +880,45 @@ mod tests {
         }
     }
 
+    /// The same calibration in single precision (`real.rs`): every marginal within f32's
+    /// rounding of the exact one for the potentials it was given, log-potentials of up to
+    /// 150 in magnitude included (their rounding alone moves a probability by about 1e-5
+    /// of itself), and log Z within a few units of f32's roundoff of its magnitude.
+    #[test]
+    fn single_precision_calibration_matches_brute_force() {
+        let domain = Domain::from_sizes(vec![2, 3, 2, 4, 3, 2]);
+        let cliques = vec![
+            Clique::new([0, 1]),
+            Clique::new([1, 2]),
+            Clique::new([2, 3]),
+            Clique::new([3, 0]),
+            Clique::new([1, 4]),
+            Clique::new([5]),
+        ];
+        let tree = JunctionTree::build(&domain, &cliques);
+        let engine = Engine::new(&domain, tree.clone());
+        let n = engine.total_cells();
+        let theta: Vec<f32> = (0..n)
+            .map(|i| 300.0 * ((i * 7919 % 101) as f32 / 101.0 - 0.5))
+            .collect();
+        let wide: Vec<f64> = theta.iter().map(|&t| t as f64).collect();
+        let mut mu = vec![0.0f32; n];
+        let log_z = engine.calibrate(&theta, 10.0, &mut Workspace::default(), &mut mu);
+        let mut mu64 = vec![0.0; n];
+        let log_z64 = engine.calibrate(&wide, 10.0, &mut Workspace::default(), &mut mu64);
+        let want = brute(&domain, &tree, &wide, &engine.offsets);
+        let worst = mu
+            .iter()
+            .zip(&want)
+            .map(|(&a, b)| (a as f64 - 10.0 * b).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-3, "worst cell off by {worst} of a total of 10");
+        assert!(
+            (log_z - log_z64).abs() < 1e-5 * log_z64.abs().max(1.0),
+            "{log_z} vs {log_z64}"
+        );
+    }
+
     /// Hugin propagation keeps every visited clique's marginal exact: change one clique's
     /// potential at a time (its marginal moved in place, as the IPF warm-up does), walk to
     /// another clique anywhere in the tree (up, down, across siblings and between the two
