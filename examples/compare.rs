@@ -13,8 +13,8 @@
 //! replicates) and sampling; not reading the CSV or writing files. Each AIM run's line on
 //! stderr also names its rounds, annealings and CPU seconds (user + system: comparable on a
 //! loaded machine). `DPSYNTH_NO_BARS=1` skips the error bars (accuracy trials: they change
-//! neither the model nor the rows); `DPSYNTH_ROUND_BATCH=K` and `DPSYNTH_ROUND_SINGLE=0|1`
-//! set AIM's `round_batch` and `round_single_precision` (A/B trials).
+//! neither the model nor the rows); `DPSYNTH_ROUND_BATCH=K` and `DPSYNTH_SINGLE=0|1`
+//! set AIM's `round_batch` and `estimation.single_precision` (A/B trials).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -239,8 +239,8 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
                     if let Some(v) = env("DPSYNTH_ROUND_BATCH") {
                         o.round_batch = v as usize;
                     }
-                    if let Some(v) = env("DPSYNTH_ROUND_SINGLE") {
-                        o.round_single_precision = v != 0.0;
+                    if let Some(v) = env("DPSYNTH_SINGLE") {
+                        o.estimation.single_precision = v != 0.0;
                     }
                     if let Some(v) = env("DPSYNTH_CARRY_STEP") {
                         o.round_carry_step = (v > 0.0).then_some(v);

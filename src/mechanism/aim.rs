@@ -296,11 +296,6 @@ pub struct AimOptions {
     /// epsilon 3 31-46 s (0.1277, 0.1339, 0.1346; table 0.1365). docs/performance.md,
     /// session 20, has the 5-run figures of every cell.
     pub round_batch: usize,
-    /// The round refits in single precision (`EstimationOptions::single_precision`): their
-    /// models only rank candidates and test for annealing, and their calibrations, most of
-    /// a high-budget run, take about half the time. The final fit, whose model is released,
-    /// keeps `estimation`'s precision (double by default). docs/performance.md, session 21.
-    pub round_single_precision: bool,
 }
 
 impl Default for AimOptions {
@@ -309,9 +304,12 @@ impl Default for AimOptions {
             rounds: None,
             max_model_size_mb: 80.0,
             selection_share: 0.1,
+            // Single precision: the refits' calibrations, most of a high-budget run, take
+            // about half the time, with the same accuracy (docs/performance.md, session 21).
             estimation: EstimationOptions {
                 max_iters: 500,
                 move_tol: Some(0.03),
+                single_precision: true,
                 ..EstimationOptions::default()
             },
             round_iters: 100,
@@ -331,7 +329,6 @@ impl Default for AimOptions {
             grow_above: WIDE_CANDIDATES,
             fit_work: None,
             round_batch: 3,
-            round_single_precision: true,
         }
     }
 }
@@ -533,7 +530,6 @@ fn run_aim<O: MarginalOracle>(
     est.tol = opts.round_tol;
     est.warm_ipf = opts.round_ipf;
     est.move_tol = opts.round_move_tol;
-    est.single_precision = opts.round_single_precision;
     // The refits reuse each other's memory (`Estimator`: same results, fewer page faults);
     // each round gives the replaced model back to it.
     let mut estimator = Estimator::new();

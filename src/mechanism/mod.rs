@@ -127,8 +127,8 @@ impl MechanismError {
 pub fn bootstrap_estimation() -> EstimationOptions {
     EstimationOptions {
         max_iters: 150,
-        // Its refits' models are only queried (docs/performance.md, session 21: the same
-        // estimates to four digits on NIST epsilon 10's model, 1.8x faster).
+        // docs/performance.md, session 21: the same estimates to four digits on NIST
+        // epsilon 10's model, 1.8x faster.
         single_precision: true,
         ..EstimationOptions::default()
     }
@@ -594,7 +594,7 @@ impl MechanismSpec {
                 "max_model_size_mb": o.max_model_size_mb,
                 "max_fit_work_calibrated_cells": o.fit_work,
                 "selections_per_refit": o.round_batch.max(1),
-                "round_refit_precision": if o.round_single_precision { "single" } else { "double" },
+                "estimation_precision": if o.estimation.single_precision { "single" } else { "double" },
                 "noise_free_max_model_size_mb": o.noise_free_max_model_size_mb,
                 "noise_free_relative_noise": o.noise_free_relative,
                 "selection_share": o.selection_share,

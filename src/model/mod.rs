@@ -51,12 +51,11 @@
 //!   `real.rs`): the optimiser's clique vectors (potentials, marginals, the calibration's
 //!   beliefs) are then `f32`, so its passes, which are bound by memory traffic, move half
 //!   the bytes and fill twice the vector lanes; every sum over a clique vector, log Z, the
-//!   loss, the measurements and the fitted model's own tables stay `f64`. AIM's round
-//!   refits and the error bars' bootstrap refits use it (their models are only queried);
-//!   released models are fitted in double precision, so a model file read back has the
-//!   probabilities, and samples the records, of the model that wrote it. About 2x faster
-//!   per calibration on NIST-sized models, with the same accuracy (docs/performance.md,
-//!   session 21).
+//!   loss, the measurements and the fitted model's own tables stay `f64`, and the model's
+//!   probabilities are its widened potentials calibrated once in double precision (so a
+//!   model file read back samples the same records). AIM and the error bars' bootstrap
+//!   use it. About 2x faster per calibration on NIST-sized models, with the same accuracy
+//!   (docs/performance.md, session 21).
 //! - The total is fixed before optimising (inverse-variance weighted noisy sums, floored
 //!   at 1), so the loss compares counts with counts; measurements of the empty clique
 //!   count towards it.
@@ -181,10 +180,9 @@ pub struct EstimationOptions {
     /// calibration's tables) in `f32`, with every sum over them, the loss, the measurements
     /// and the model's own tables in `f64` (`real.rs`). The calibrations move half the bytes
     /// and fill twice the vector lanes (docs/performance.md, session 21). The model's
-    /// probabilities are then its fit's `f32` marginals widened, which differ in their last
-    /// digits from those a double-precision calibration of its potentials gives (what a
-    /// model read from a file has): for models that are only queried (AIM's round refits,
-    /// the error bars' bootstrap), not for models that are released. Off by default.
+    /// potentials are the fit's widened, and its probabilities are calibrated from them once
+    /// in double precision, as for a model read from a file. Off by default; AIM and the
+    /// error bars' bootstrap turn it on.
     pub single_precision: bool,
 }
 
@@ -493,8 +491,10 @@ impl Estimator {
 /// Large tables come from `est` and go back to it.
 ///
 /// In single precision ([`EstimationOptions::single_precision`]) the potentials are rounded
-/// to `f32` for the optimiser and widened back for the model, and its probabilities are the
-/// fit's final marginals widened.
+/// to `f32` for the optimiser and widened back for the model, whose probabilities are those
+/// potentials calibrated once in double precision: a model's probabilities are always its
+/// potentials' (bit for bit what [`GraphicalModel`] computes for a model read from a file),
+/// so a model file read back samples the records of the model that wrote it.
 #[allow(clippy::too_many_arguments)]
 fn fit_on_tree(
     domain: &Domain,
@@ -524,23 +524,25 @@ fn fit_on_tree(
             opts,
             single,
         );
-        let potentials: Vec<Vec<f64>> = (0..cliques)
-            .map(|c| {
-                let r = engine.range(c);
-                let mut p = double.bufs.take(r.len());
-                inference::par_zip_map(&mut p, &theta[r], f32::wide);
-                p
-            })
-            .collect();
-        let mut probs = double.bufs.take(mu.len());
-        inference::par_zip_map(&mut probs, &mu, |v| v.wide() / total);
-        single.bufs.put(theta);
         single.bufs.put(mu);
+        // The model's probabilities: its widened potentials calibrated in double precision,
+        // as `GraphicalModel::calibrated` would (the same operations on the same values), with
+        // the estimator's memory.
+        let mut wide = double.bufs.take(theta.len());
+        inference::par_zip_map(&mut wide, &theta, f32::wide);
+        single.bufs.put(theta);
+        let mut probs = double.bufs.take(wide.len());
+        double.ws.size_beliefs(wide.len(), &mut double.bufs);
+        engine.calibrate(&wide, 1.0, &mut double.ws, &mut probs);
         if let Err(e) = check_finite_fit(&report, &probs) {
-            potentials.into_iter().for_each(|p| double.bufs.put(p));
+            double.bufs.put(wide);
             double.bufs.put(probs);
             return Err(e);
         }
+        let potentials = (0..cliques)
+            .map(|c| double.bufs.take_copy(&wide[engine.range(c)]))
+            .collect();
+        double.bufs.put(wide);
         (report, potentials, Some(probs))
     } else {
         let (report, theta, mu) = fit_vectors(
@@ -1125,8 +1127,8 @@ mod tests {
                 assert!(dist < 1e-3, "{c:?}: L1 {dist} between the precisions");
             }
         }
-        // The single-precision model's probabilities are its fit's marginals, within f32's
-        // rounding of those its potentials give in double precision.
+        // The single-precision model's probabilities are its potentials' in double
+        // precision, bit for bit what a model read from a file computes.
         let again = GraphicalModel::from_parts(
             d.clone(),
             Engine::new(&d, s5.junction_tree().clone()),
@@ -1136,13 +1138,7 @@ mod tests {
             None,
         );
         let c = Clique::new([0, 1, 2]);
-        let (a, b) = (s5.project(&c).values, again.project(&c).values);
-        assert_ne!(a, b, "double precision recalibrated: nothing to compare");
-        let dist: f64 = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum();
-        assert!(
-            dist < 1e-5,
-            "L1 {dist} between the fit's and the potentials' marginals"
-        );
+        assert_eq!(s5.project(&c).values, again.project(&c).values);
     }
 
     /// With `warm_ipf`, a warm start sweeps IPF over the measurements its model has not seen
