@@ -1059,9 +1059,11 @@ mod tests {
         assert_eq!((cells, one, losses), fit(3));
     }
 
-    /// A fit in single precision lands where the same fit in double precision does: the same loss to within a small fraction of the measured cells (the loss's
-    /// scale under noise), and marginals within a small L1 distance, on a model large
-    /// enough for the parallel walks, from a cold start and from a warm one.
+    /// A fit in single precision lands where the same fit in double precision does: the same
+    /// loss to within 1e-4 of the measured cells (the loss's scale under noise; measured: 1.0
+    /// and 0.08 apart on a loss of 404,000 over 133,000 cells), and marginals within an L1
+    /// distance of 1e-3 (measured: at most 3.8e-4), on a model large enough for the parallel
+    /// walks, from a cold start and from a warm one.
     #[test]
     fn single_precision_fits_land_where_double_precision_fits_do() {
         let d = Domain::new(
@@ -1113,7 +1115,7 @@ mod tests {
         {
             let cells = ms.iter().map(|m| m.values.len()).sum::<usize>() as f64;
             assert!(
-                (rd.final_loss - rs.final_loss).abs() < 1e-3 * cells,
+                (rd.final_loss - rs.final_loss).abs() < 1e-4 * cells,
                 "loss {} (double) against {} (single)",
                 rd.final_loss,
                 rs.final_loss
