@@ -726,6 +726,8 @@ fn run_aim<O: MarginalOracle>(
     progress.start("estimation", 1);
     final_est.initial_step = carry(last_step).or(opts.estimation.initial_step);
     let (model, report) = estimator.estimate(&domain, &measurements, &final_est, Some(&model))?;
+    // Released: its probabilities as its file will have them (`GraphicalModel::recalibrated`).
+    let model = model.recalibrated();
     // The kept buffers are not needed after the last fit.
     drop(estimator);
     progress.finish();

@@ -220,6 +220,8 @@ fn run_mst<O: MarginalOracle>(
     let t = Instant::now();
     progress.start("estimation", 1);
     let (model, report) = estimate(&cdomain, &measurements, &est, None)?;
+    // Released: its probabilities as its file will have them (`GraphicalModel::recalibrated`).
+    let model = model.recalibrated();
     progress.finish();
     phases.push(("estimation".to_string(), t.elapsed()));
     let selection = tracker.map_or_else(Default::default, |t: SelectionTracker| t.finish(&model));

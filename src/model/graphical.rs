@@ -95,6 +95,18 @@ impl GraphicalModel {
         }
     }
 
+    /// The same model with its probabilities calibrated afresh from its potentials, in
+    /// double precision, on first use: bit for bit what a model read from a file computes,
+    /// so a released model samples the records its file samples. A fit hands its model the
+    /// marginals of its last calibration, which differ from these in the last digits (in
+    /// single precision, `EstimationOptions::single_precision`, in about the seventh).
+    pub fn recalibrated(self) -> Self {
+        GraphicalModel {
+            calibrated: OnceLock::new(),
+            ..self
+        }
+    }
+
     pub fn domain(&self) -> &Domain {
         &self.domain
     }

@@ -51,11 +51,12 @@
 //!   `real.rs`): the optimiser's clique vectors (potentials, marginals, the calibration's
 //!   beliefs) are then `f32`, so its passes, which are bound by memory traffic, move half
 //!   the bytes and fill twice the vector lanes; every sum over a clique vector, log Z, the
-//!   loss, the measurements and the fitted model's own tables stay `f64`, and the model's
-//!   probabilities are its widened potentials calibrated once in double precision (so a
-//!   model file read back samples the same records). AIM and the error bars' bootstrap
-//!   use it. About 2x faster per calibration on NIST-sized models, with the same accuracy
-//!   (docs/performance.md, session 21).
+//!   loss, the measurements and the fitted model's own tables stay `f64`. AIM and the error
+//!   bars' bootstrap use it. About 2x faster per calibration on NIST-sized models, with the
+//!   same accuracy (docs/performance.md, session 21). Released models are
+//!   [`GraphicalModel::recalibrated`]: their probabilities are calibrated afresh from their
+//!   potentials in double precision, as for a model read from its file, so the file
+//!   samples the same records.
 //! - The total is fixed before optimising (inverse-variance weighted noisy sums, floored
 //!   at 1), so the loss compares counts with counts; measurements of the empty clique
 //!   count towards it.
@@ -180,9 +181,9 @@ pub struct EstimationOptions {
     /// calibration's tables) in `f32`, with every sum over them, the loss, the measurements
     /// and the model's own tables in `f64` (`real.rs`). The calibrations move half the bytes
     /// and fill twice the vector lanes (docs/performance.md, session 21). The model's
-    /// potentials are the fit's widened, and its probabilities are calibrated from them once
-    /// in double precision, as for a model read from a file. Off by default; AIM and the
-    /// error bars' bootstrap turn it on.
+    /// potentials and probabilities are the fit's widened: a model to release should be
+    /// [`GraphicalModel::recalibrated`] (AIM's is). Off by default; AIM and the error bars'
+    /// bootstrap turn it on.
     pub single_precision: bool,
 }
 
@@ -491,10 +492,9 @@ impl Estimator {
 /// Large tables come from `est` and go back to it.
 ///
 /// In single precision ([`EstimationOptions::single_precision`]) the potentials are rounded
-/// to `f32` for the optimiser and widened back for the model, whose probabilities are those
-/// potentials calibrated once in double precision: a model's probabilities are always its
-/// potentials' (bit for bit what [`GraphicalModel`] computes for a model read from a file),
-/// so a model file read back samples the records of the model that wrote it.
+/// to `f32` for the optimiser and widened back for the model, and its probabilities are the
+/// fit's last marginals widened (see [`GraphicalModel::recalibrated`] for a model to
+/// release).
 #[allow(clippy::too_many_arguments)]
 fn fit_on_tree(
     domain: &Domain,
@@ -524,25 +524,23 @@ fn fit_on_tree(
             opts,
             single,
         );
-        single.bufs.put(mu);
-        // The model's probabilities: its widened potentials calibrated in double precision,
-        // as `GraphicalModel::calibrated` would (the same operations on the same values), with
-        // the estimator's memory.
-        let mut wide = double.bufs.take(theta.len());
-        inference::par_zip_map(&mut wide, &theta, f32::wide);
+        let potentials: Vec<Vec<f64>> = (0..cliques)
+            .map(|c| {
+                let r = engine.range(c);
+                let mut p = double.bufs.take(r.len());
+                inference::par_zip_map(&mut p, &theta[r], f32::wide);
+                p
+            })
+            .collect();
+        let mut probs = double.bufs.take(mu.len());
+        inference::par_zip_map(&mut probs, &mu, |v| v.wide() / total);
         single.bufs.put(theta);
-        let mut probs = double.bufs.take(wide.len());
-        double.ws.size_beliefs(wide.len(), &mut double.bufs);
-        engine.calibrate(&wide, 1.0, &mut double.ws, &mut probs);
+        single.bufs.put(mu);
         if let Err(e) = check_finite_fit(&report, &probs) {
-            double.bufs.put(wide);
+            potentials.into_iter().for_each(|p| double.bufs.put(p));
             double.bufs.put(probs);
             return Err(e);
         }
-        let potentials = (0..cliques)
-            .map(|c| double.bufs.take_copy(&wide[engine.range(c)]))
-            .collect();
-        double.bufs.put(wide);
         (report, potentials, Some(probs))
     } else {
         let (report, theta, mu) = fit_vectors(
@@ -1129,8 +1127,9 @@ mod tests {
                 assert!(dist < 1e-3, "{c:?}: L1 {dist} between the precisions");
             }
         }
-        // The single-precision model's probabilities are its potentials' in double
-        // precision, bit for bit what a model read from a file computes.
+        // Its probabilities are its fit's marginals, within f32's rounding of those its
+        // potentials give in double precision; recalibrated, bit for bit those (what a
+        // model read from a file computes).
         let again = GraphicalModel::from_parts(
             d.clone(),
             Engine::new(&d, s5.junction_tree().clone()),
@@ -1140,7 +1139,14 @@ mod tests {
             None,
         );
         let c = Clique::new([0, 1, 2]);
-        assert_eq!(s5.project(&c).values, again.project(&c).values);
+        let (a, b) = (s5.project(&c).values, again.project(&c).values);
+        assert_ne!(a, b, "nothing to compare");
+        let dist: f64 = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f64>() / s5.total();
+        assert!(
+            dist < 1e-5,
+            "L1 {dist} between the fit's and the potentials' marginals"
+        );
+        assert_eq!(s5.recalibrated().project(&c).values, b);
     }
 
     /// With `warm_ipf`, a warm start sweeps IPF over the measurements its model has not seen
