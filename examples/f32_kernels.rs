@@ -1,5 +1,7 @@
 //! What single precision would buy the calibration kernels: a measurement for the next
-//! performance lead of issue #16, not product code.
+//! performance lead of issue #16, not product code. (Session 21 made it product code:
+//! `model/real.rs`, `EstimationOptions::single_precision`; this program stays as the
+//! kernels' upper bound.)
 //!
 //! `cargo run --release --example f32_kernels [CELLS] [REPS]`
 //!
