@@ -304,8 +304,8 @@ impl Default for AimOptions {
             rounds: None,
             max_model_size_mb: 80.0,
             selection_share: 0.1,
-            // Single precision: the refits' calibrations, most of a high-budget run, take
-            // about half the time, with the same accuracy (docs/performance.md, session 21).
+            // Single precision: the refits, most of a high-budget run, take 1.5-1.7x less
+            // time per calibrated cell, with the same accuracy (docs/performance.md, session 21).
             estimation: EstimationOptions {
                 max_iters: 500,
                 move_tol: Some(0.03),

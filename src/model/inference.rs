@@ -656,7 +656,11 @@ fn par_mul_scalar<T: Real>(x: &mut [T], c: T) {
 
 /// `f` over matching chunks of `dst` and `src` (equal lengths), on rayon's threads for
 /// large tables: for an element-wise `f` the values do not depend on the chunking.
-pub(crate) fn par_zip<T: Real>(dst: &mut [T], src: &[T], f: impl Fn(&mut [T], &[T]) + Sync) {
+pub(crate) fn par_zip<A: Sync, B: Send>(
+    dst: &mut [B],
+    src: &[A],
+    f: impl Fn(&mut [B], &[A]) + Sync,
+) {
     if dst.len() >= PAR_CELLS && rayon::current_num_threads() > 1 {
         dst.par_chunks_mut(PAR_CELLS / 4)
             .zip(src.par_chunks(PAR_CELLS / 4))
@@ -666,25 +670,18 @@ pub(crate) fn par_zip<T: Real>(dst: &mut [T], src: &[T], f: impl Fn(&mut [T], &[
     }
 }
 
-/// `dst[i] = f(src[i])` (equal lengths), on rayon's threads for large tables: converts
-/// clique vectors between precisions.
+/// `dst[i] = f(src[i])` (equal lengths) through [`par_zip`]: converts clique vectors
+/// between precisions.
 pub(crate) fn par_zip_map<A: Copy + Sync, B: Send>(
     dst: &mut [B],
     src: &[A],
     f: impl Fn(A) -> B + Sync,
 ) {
-    let conv = |d: &mut [B], s: &[A]| {
+    par_zip(dst, src, |d, s| {
         for (d, &s) in d.iter_mut().zip(s) {
             *d = f(s);
         }
-    };
-    if dst.len() >= PAR_CELLS && rayon::current_num_threads() > 1 {
-        dst.par_chunks_mut(PAR_CELLS / 4)
-            .zip(src.par_chunks(PAR_CELLS / 4))
-            .for_each(|(d, s)| conv(d, s));
-    } else {
-        conv(dst, src);
-    }
+    });
 }
 
 /// [`par_zip`] with two sources: `f(dst, a, b)` on matching chunks.
@@ -853,8 +850,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn calibration_matches_brute_force() {
+    /// A small model with a cycle (0-1-2-3-0) triangulated, a branch and a lone attribute:
+    /// the brute-force comparisons' tree.
+    fn cyclic_tree() -> (Domain, JunctionTree, Engine) {
         let domain = Domain::from_sizes(vec![2, 3, 2, 4, 3, 2]);
         let cliques = vec![
             Clique::new([0, 1]),
@@ -866,6 +864,12 @@ mod tests {
         ];
         let tree = JunctionTree::build(&domain, &cliques);
         let engine = Engine::new(&domain, tree.clone());
+        (domain, tree, engine)
+    }
+
+    #[test]
+    fn calibration_matches_brute_force() {
+        let (domain, tree, engine) = cyclic_tree();
         let n = engine.total_cells();
         // Large magnitudes on purpose: log-space must keep them finite.
         let theta: Vec<f64> = (0..n)
@@ -886,17 +890,7 @@ mod tests {
     /// (2e-8 measured): its sums are in `f64`.
     #[test]
     fn single_precision_calibration_matches_brute_force() {
-        let domain = Domain::from_sizes(vec![2, 3, 2, 4, 3, 2]);
-        let cliques = vec![
-            Clique::new([0, 1]),
-            Clique::new([1, 2]),
-            Clique::new([2, 3]),
-            Clique::new([3, 0]),
-            Clique::new([1, 4]),
-            Clique::new([5]),
-        ];
-        let tree = JunctionTree::build(&domain, &cliques);
-        let engine = Engine::new(&domain, tree.clone());
+        let (domain, tree, engine) = cyclic_tree();
         let n = engine.total_cells();
         let theta: Vec<f32> = (0..n)
             .map(|i| 300.0 * ((i * 7919 % 101) as f32 / 101.0 - 0.5))

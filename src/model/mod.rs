@@ -52,8 +52,8 @@
 //!   beliefs) are then `f32`, so its passes, which are bound by memory traffic, move half
 //!   the bytes and fill twice the vector lanes; every sum over a clique vector, log Z, the
 //!   loss, the measurements and the fitted model's own tables stay `f64`. AIM and the error
-//!   bars' bootstrap use it. About 2x faster per calibration on NIST-sized models, with the
-//!   same accuracy (docs/performance.md, session 21). Released models are
+//!   bars' bootstrap use it. On NIST-sized models the refits take 1.5-1.7x less time per
+//!   calibrated cell, with the same accuracy (docs/performance.md, session 21). Released models are
 //!   [`GraphicalModel::recalibrated`]: their probabilities are calibrated afresh from their
 //!   potentials in double precision, as for a model read from its file, so the file
 //!   samples the same records.
@@ -81,8 +81,6 @@ mod junction;
 mod layout;
 mod plan;
 mod real;
-
-use real::Real;
 mod sample;
 mod spanning;
 
@@ -101,6 +99,7 @@ pub use sample::{sample, Sampler, SamplingMethod, SAMPLE_CHUNK};
 use crate::marginal::{Clique, Domain};
 use inference::Engine;
 use rayon::prelude::*;
+use real::Real;
 
 /// A noisy marginal: counts over `clique` (row-major like `MarginalTable`) with Gaussian
 /// noise of standard deviation `sigma` added to every cell.
@@ -1007,30 +1006,39 @@ mod tests {
         assert_eq!(model.total(), 321.0);
     }
 
-    /// Large models split their kernels and tree cliques across threads; the fit must not
-    /// depend on how many there are (releases are reproducible from their measurements).
-    #[test]
-    fn estimation_does_not_depend_on_the_thread_count() {
+    /// A model of over 2^17 cells (large enough for the parallel walks): four overlapping
+    /// cliques plus `extra`, each cell measured as `value` of a pseudo-random residue in
+    /// 0..97, with sigma 3.
+    fn large_fixture(extra: &[Clique], value: impl Fn(f64) -> f64) -> (Domain, Vec<Measurement>) {
         let d = Domain::new(
             (0..6).map(|i| format!("a{i}")).collect(),
             vec![40, 30, 60, 20, 50, 9],
         );
-        let cliques = [
+        let mut cliques = vec![
             Clique::new([0, 1, 2]),
             Clique::new([2, 3, 4]),
             Clique::new([4, 5]),
             Clique::new([1, 5]),
         ];
-        let ms: Vec<Measurement> = cliques
+        cliques.extend_from_slice(extra);
+        let ms = cliques
             .iter()
             .enumerate()
             .map(|(k, c)| {
                 let values = (0..c.cells(&d))
-                    .map(|i| ((i * 7919 + k * 31) % 97) as f64 + 1.0)
+                    .map(|i| value(((i * 7919 + k * 31) % 97) as f64))
                     .collect();
                 Measurement::new(c.clone(), values, 3.0)
             })
             .collect();
+        (d, ms)
+    }
+
+    /// Large models split their kernels and tree cliques across threads; the fit must not
+    /// depend on how many there are (releases are reproducible from their measurements).
+    #[test]
+    fn estimation_does_not_depend_on_the_thread_count() {
+        let (d, ms) = large_fixture(&[], |v| v + 1.0);
         let opts = EstimationOptions {
             max_iters: 30,
             ..EstimationOptions::default()
@@ -1064,27 +1072,7 @@ mod tests {
     /// walks, from a cold start and from a warm one.
     #[test]
     fn single_precision_fits_land_where_double_precision_fits_do() {
-        let d = Domain::new(
-            (0..6).map(|i| format!("a{i}")).collect(),
-            vec![40, 30, 60, 20, 50, 9],
-        );
-        let cliques = [
-            Clique::new([0, 1, 2]),
-            Clique::new([2, 3, 4]),
-            Clique::new([4, 5]),
-            Clique::new([1, 5]),
-            Clique::new([0, 3]),
-        ];
-        let ms: Vec<Measurement> = cliques
-            .iter()
-            .enumerate()
-            .map(|(k, c)| {
-                let values = (0..c.cells(&d))
-                    .map(|i| ((i * 7919 + k * 31) % 97) as f64 / 8.0 - 2.0)
-                    .collect();
-                Measurement::new(c.clone(), values, 3.0)
-            })
-            .collect();
+        let (d, ms) = large_fixture(&[Clique::new([0, 3])], |v| v / 8.0 - 2.0);
         let fit = |single: bool, k: usize, warm: Option<&GraphicalModel>| {
             let opts = EstimationOptions {
                 max_iters: 300,
