@@ -134,16 +134,8 @@ fn elimination_cliques_word(
                     }
                 }
             }
-            let fill = f64::from(fill / 2);
             let weight = log_size[v] + ones(nv).map(|u| log_size[u]).sum::<f64>();
-            let score = match heuristic {
-                Heuristic::MinFill => (fill, weight),
-                Heuristic::MinWeight => (weight, fill),
-                Heuristic::WeightedMinFill => (weighted_fill, weight),
-            };
-            if best.is_none_or(|(_, b)| score < b) {
-                best = Some((v, score));
-            }
+            keep_best(&mut best, v, heuristic, fill, weighted_fill, weight);
         }
         let Some((v, _)) = best else { break };
         let nv = adj[v];
@@ -197,16 +189,8 @@ fn elimination_cliques_bits(
                     }
                 }
             }
-            let fill = f64::from(fill / 2);
             let weight = log_size[v] + nbrs.iter().map(|&u| log_size[u]).sum::<f64>();
-            let score = match heuristic {
-                Heuristic::MinFill => (fill, weight),
-                Heuristic::MinWeight => (weight, fill),
-                Heuristic::WeightedMinFill => (weighted_fill, weight),
-            };
-            if best.is_none_or(|(_, b)| score < b) {
-                best = Some((v, score));
-            }
+            keep_best(&mut best, v, heuristic, fill, weighted_fill, weight);
         }
         let Some((v, _)) = best else { break };
         nbrs.clear();
@@ -223,6 +207,28 @@ fn elimination_cliques_bits(
         alive[v] = false;
     }
     out
+}
+
+/// The greedy step both elimination paths share: `v`'s score under `heuristic` from its
+/// fill-in (`missing`, each pair counted from both ends), weighted fill-in and log clique
+/// cells, kept in `best` when strictly lower (so ties go to the lower attribute).
+fn keep_best(
+    best: &mut Option<(usize, (f64, f64))>,
+    v: usize,
+    heuristic: Heuristic,
+    missing: u32,
+    weighted_fill: f64,
+    weight: f64,
+) {
+    let fill = f64::from(missing / 2);
+    let score = match heuristic {
+        Heuristic::MinFill => (fill, weight),
+        Heuristic::MinWeight => (weight, fill),
+        Heuristic::WeightedMinFill => (weighted_fill, weight),
+    };
+    if best.is_none_or(|(_, b)| score < b) {
+        *best = Some((v, score));
+    }
 }
 
 /// Keeps only cliques not contained in another (the first copy of duplicates).
