@@ -245,10 +245,12 @@ impl Step {
         self
     }
 
+    #[cfg(test)]
     fn sep_index(&self, row: &[u32]) -> usize {
         self.sep.iter().map(|&(a, s)| row[a] as usize * s).sum()
     }
 
+    #[cfg(test)]
     fn write(&self, cell: usize, row: &mut [u32]) {
         for &(a, stride, size) in &self.new_attrs {
             row[a] = ((cell / stride) % size) as u32;
@@ -368,16 +370,13 @@ impl Sampler {
         let start = self.chunk_start(i).min(self.rows);
         let len = (self.rows - start).min(SAMPLE_CHUNK);
         match self.method {
-            SamplingMethod::Forward => {
-                let row_major = forward(
-                    &self.steps,
-                    self.n_attrs,
-                    len,
-                    self.seed,
-                    (i * (SAMPLE_CHUNK / CHUNK)) as u64,
-                );
-                to_columns(&row_major, self.n_attrs, len)
-            }
+            SamplingMethod::Forward => forward(
+                &self.steps,
+                self.n_attrs,
+                len,
+                self.seed,
+                (i * (SAMPLE_CHUNK / CHUNK)) as u64,
+            ),
             SamplingMethod::Rounding => {
                 let mut rng = ChaCha20Rng::seed_from_u64(self.seed);
                 rng.set_stream(i as u64);
@@ -399,31 +398,82 @@ pub(crate) fn to_columns(row_major: &[u32], n_attrs: usize, rows: usize) -> Vec<
     cols
 }
 
-/// `rows` independent records from `steps` in their [`Step::cumulative`] form; the `j`-th
-/// run of [`CHUNK`] records draws from ChaCha stream `first_stream + j`.
-fn forward(steps: &[Step], n_attrs: usize, rows: usize, seed: u64, first_stream: u64) -> Vec<u32> {
-    let mut out = vec![0u32; rows * n_attrs];
+/// `rows` independent records from `steps` in their [`Step::cumulative`] form, column-major;
+/// the `j`-th run of [`CHUNK`] records draws from ChaCha stream `first_stream + j`, one
+/// uniform per record and step, record by record (record 0's steps, then record 1's, ...).
+///
+/// A run's uniforms are drawn first, in that order, and the run is then walked step by step
+/// over all its records: the same records as drawing record by record, but a step's lookups of different records do not wait on
+/// each other, so their cache misses in the model's tables overlap (record by record, each
+/// step's table row depends on the previous step's draw). A unit test checks the records
+/// against record-by-record drawing.
+fn forward(
+    steps: &[Step],
+    n_attrs: usize,
+    rows: usize,
+    seed: u64,
+    first_stream: u64,
+) -> Vec<Vec<u32>> {
     if n_attrs == 0 {
-        return out;
+        return vec![Vec::new(); n_attrs];
     }
-    out.par_chunks_mut(CHUNK * n_attrs)
-        .enumerate()
-        .for_each(|(chunk, buf)| {
+    let runs: Vec<Vec<u32>> = (0..rows.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|run| {
+            let len = CHUNK.min(rows - run * CHUNK);
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
-            rng.set_stream(first_stream + chunk as u64);
-            for row in buf.chunks_mut(n_attrs) {
-                for st in steps {
-                    let s = st.sep_index(row);
-                    let block = &st.cond[s * st.k..(s + 1) * st.k];
-                    let u: f64 = rng.gen::<f64>() * block[st.k - 1];
-                    let r = block.partition_point(|&c| c <= u).min(st.k - 1);
-                    match st.draws {
-                        Draws::Position(a) => row[a] = r as u32,
-                        Draws::Cells => st.write(st.cells[s * st.k + r], row),
+            rng.set_stream(first_stream + run as u64);
+            // Uniforms by step: `u[t * len + j]` is record `j`'s draw for step `t`.
+            let n_steps = steps.len();
+            let mut u = vec![0.0f64; n_steps * len];
+            for j in 0..len {
+                for t in 0..n_steps {
+                    u[t * len + j] = rng.gen::<f64>();
+                }
+            }
+            // The run's records attribute by attribute: `cols[a * len + j]`.
+            let mut cols = vec![0u32; n_attrs * len];
+            let mut sep = vec![0usize; len];
+            for (st, u) in steps.iter().zip(u.chunks_exact(len)) {
+                sep.fill(0);
+                for &(a, stride) in &st.sep {
+                    for (s, &c) in sep.iter_mut().zip(&cols[a * len..(a + 1) * len]) {
+                        *s += c as usize * stride;
+                    }
+                }
+                let k = st.k;
+                let pick = |s: usize, u: f64| -> usize {
+                    let block = &st.cond[s * k..(s + 1) * k];
+                    let u = u * block[k - 1];
+                    block.partition_point(|&c| c <= u).min(k - 1)
+                };
+                match st.draws {
+                    Draws::Position(a) => {
+                        let out = &mut cols[a * len..(a + 1) * len];
+                        for ((o, &s), &u) in out.iter_mut().zip(&sep).zip(u) {
+                            *o = pick(s, u) as u32;
+                        }
+                    }
+                    Draws::Cells => {
+                        for (j, (&s, &u)) in sep.iter().zip(u).enumerate() {
+                            let cell = st.cells[s * k + pick(s, u)];
+                            for &(a, stride, size) in &st.new_attrs {
+                                cols[a * len + j] = ((cell / stride) % size) as u32;
+                            }
+                        }
                     }
                 }
             }
-        });
+            cols
+        })
+        .collect();
+    let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(rows); n_attrs];
+    for (run, cols) in runs.iter().enumerate() {
+        let len = CHUNK.min(rows - run * CHUNK);
+        for (a, col) in out.iter_mut().enumerate() {
+            col.extend_from_slice(&cols[a * len..(a + 1) * len]);
+        }
+    }
     out
 }
 
@@ -1424,8 +1474,70 @@ mod tests {
         let sampler = Sampler::new(&model, rows, 11, SamplingMethod::Forward);
         assert_eq!(sampler.n_chunks(), 3);
         let whole = forward(&sampler.steps, sampler.n_attrs, rows, 11, 0);
-        let whole = to_columns(&whole, sampler.n_attrs, rows);
         assert_eq!(sample(&model, rows, 11, SamplingMethod::Forward), whole);
+    }
+
+    /// Forward sampling as it was before session 23: record by record, each record's steps
+    /// in order, one uniform per step from the run's stream.
+    pub(super) fn forward_by_record(
+        steps: &[Step],
+        n_attrs: usize,
+        rows: usize,
+        seed: u64,
+        first_stream: u64,
+    ) -> Vec<Vec<u32>> {
+        let mut out = vec![0u32; rows * n_attrs];
+        if n_attrs == 0 {
+            return vec![Vec::new(); n_attrs];
+        }
+        for (run, buf) in out.chunks_mut(CHUNK * n_attrs).enumerate() {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            rng.set_stream(first_stream + run as u64);
+            for row in buf.chunks_mut(n_attrs) {
+                for st in steps {
+                    let s = st.sep_index(row);
+                    let block = &st.cond[s * st.k..(s + 1) * st.k];
+                    let u: f64 = rng.gen::<f64>() * block[st.k - 1];
+                    let r = block.partition_point(|&c| c <= u).min(st.k - 1);
+                    match st.draws {
+                        Draws::Position(a) => row[a] = r as u32,
+                        Draws::Cells => st.write(st.cells[s * st.k + r], row),
+                    }
+                }
+            }
+        }
+        to_columns(&out, n_attrs, rows)
+    }
+
+    #[test]
+    fn step_by_step_forward_sampling_draws_the_records_of_record_by_record_sampling() {
+        use crate::marginal::{Clique, Domain};
+        use crate::model::{estimate, EstimationOptions, Measurement};
+        // A tree with a three-attribute root and separators of one and two attributes.
+        let domain = Domain::from_sizes(vec![3, 4, 2, 5, 3, 2]);
+        let ms: Vec<Measurement> = [vec![0, 1, 2], vec![1, 2, 3], vec![3, 4], vec![0, 5]]
+            .iter()
+            .map(|c| {
+                let cells: usize = c.iter().map(|&a| domain.size(a)).product();
+                let values = (0..cells).map(|i| 1.0 + (i * 13 % 17) as f64).collect();
+                Measurement::new(Clique::new(c.iter().copied()), values, 1.0)
+            })
+            .collect();
+        let wide = estimate(&domain, &ms, &EstimationOptions::default(), None)
+            .unwrap()
+            .0;
+        for model in [chain_model(), wide] {
+            for (rows, seed, first) in [(1, 3, 0), (CHUNK - 1, 5, 2), (3 * CHUNK + 17, 7, 9)] {
+                let sampler = Sampler::new(&model, rows, seed, SamplingMethod::Forward);
+                let drawn = forward(&sampler.steps, sampler.n_attrs, rows, seed, first);
+                assert_eq!(drawn.len(), model.domain().len());
+                assert!(drawn.iter().all(|c| c.len() == rows));
+                assert_eq!(
+                    drawn,
+                    forward_by_record(&sampler.steps, sampler.n_attrs, rows, seed, first),
+                );
+            }
+        }
     }
 
     #[test]
