@@ -1449,22 +1449,34 @@ mod tests {
         }
     }
 
-    /// A small fitted model over four attributes (a chain 0-1-2-3).
-    fn chain_model() -> GraphicalModel {
+    /// A model fitted to made-up measurements of `cliques` over attributes of `sizes`
+    /// (cell `i` of each clique measured as `value(i)`).
+    fn fitted_model(
+        sizes: Vec<usize>,
+        cliques: &[&[usize]],
+        value: fn(usize) -> f64,
+    ) -> GraphicalModel {
         use crate::marginal::{Clique, Domain};
         use crate::model::{estimate, EstimationOptions, Measurement};
-        let domain = Domain::from_sizes(vec![3, 4, 2, 5]);
-        let ms: Vec<Measurement> = [vec![0, 1], vec![1, 2], vec![2, 3]]
+        let domain = Domain::from_sizes(sizes);
+        let ms: Vec<Measurement> = cliques
             .iter()
             .map(|c| {
                 let cells: usize = c.iter().map(|&a| domain.size(a)).product();
-                let values = (0..cells).map(|i| 10.0 + (i * 7 % 11) as f64).collect();
+                let values = (0..cells).map(value).collect();
                 Measurement::new(Clique::new(c.iter().copied()), values, 1.0)
             })
             .collect();
         estimate(&domain, &ms, &EstimationOptions::default(), None)
             .unwrap()
             .0
+    }
+
+    /// A small fitted model over four attributes (a chain 0-1-2-3).
+    fn chain_model() -> GraphicalModel {
+        fitted_model(vec![3, 4, 2, 5], &[&[0, 1], &[1, 2], &[2, 3]], |i| {
+            10.0 + (i * 7 % 11) as f64
+        })
     }
 
     #[test]
@@ -1511,21 +1523,12 @@ mod tests {
 
     #[test]
     fn step_by_step_forward_sampling_draws_the_records_of_record_by_record_sampling() {
-        use crate::marginal::{Clique, Domain};
-        use crate::model::{estimate, EstimationOptions, Measurement};
         // A tree with a three-attribute root and separators of one and two attributes.
-        let domain = Domain::from_sizes(vec![3, 4, 2, 5, 3, 2]);
-        let ms: Vec<Measurement> = [vec![0, 1, 2], vec![1, 2, 3], vec![3, 4], vec![0, 5]]
-            .iter()
-            .map(|c| {
-                let cells: usize = c.iter().map(|&a| domain.size(a)).product();
-                let values = (0..cells).map(|i| 1.0 + (i * 13 % 17) as f64).collect();
-                Measurement::new(Clique::new(c.iter().copied()), values, 1.0)
-            })
-            .collect();
-        let wide = estimate(&domain, &ms, &EstimationOptions::default(), None)
-            .unwrap()
-            .0;
+        let wide = fitted_model(
+            vec![3, 4, 2, 5, 3, 2],
+            &[&[0, 1, 2], &[1, 2, 3], &[3, 4], &[0, 5]],
+            |i| 1.0 + (i * 13 % 17) as f64,
+        );
         for model in [chain_model(), wide] {
             for (rows, seed, first) in [(1, 3, 0), (CHUNK - 1, 5, 2), (3 * CHUNK + 17, 7, 9)] {
                 let sampler = Sampler::new(&model, rows, seed, SamplingMethod::Forward);
