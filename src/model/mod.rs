@@ -714,33 +714,18 @@ fn warm_potentials(
         }
         return Ok(theta);
     }
-    // Moment matching: theta_C = log p_old(C) - log p_old(separator of C), the tree cliques
-    // side by side (each writes its own range; one after another this was up to 0.7 s of a
-    // NIST epsilon 3 run on the calling thread, when the tree changed shape).
-    let floor = f64::MIN_POSITIVE.ln();
-    let log = |v: f64| if v > 0.0 { v.ln().max(floor) } else { floor };
-    let parts = inference::split_ranges(
-        &mut theta,
-        (0..tree.cliques().len()).map(|c| engine.range(c)),
-    );
+    // Moment matching: the old model's marginals on the new tree's cliques (side by side:
+    // each writes its own range; one after another this was up to 0.7 s of a NIST epsilon
+    // 3 run on the calling thread, when the tree changed shape), then the potentials
+    // `log p_old(C) - log p_old(separator of C)` of that junction tree.
+    let mut x = bufs.take(engine.total_cells());
+    let parts = inference::split_ranges(&mut x, (0..tree.cliques().len()).map(|c| engine.range(c)));
     tree.cliques()
         .par_iter()
-        .enumerate()
         .zip(parts)
-        .for_each(|((c, clique), t)| {
-            let m = old.project(clique);
-            for (t, v) in t.iter_mut().zip(&m.values) {
-                *t = log(*v);
-            }
-            let sep = tree.separator(c);
-            if tree.parent(c).is_some() {
-                let s = old.project(sep);
-                let ls: Vec<f64> = s.values.iter().map(|&v| -log(v)).collect();
-                let layout =
-                    layout::SubsetLayout::for_attrs(clique.attrs(), &engine.shapes[c], sep.attrs());
-                layout.add_expanded(t, &ls);
-            }
-        });
+        .for_each(|(clique, part)| part.copy_from_slice(&old.project(clique).values));
+    estimate::decomposable_potentials(engine, &x, &mut theta);
+    bufs.put(x);
     Ok(theta)
 }
 
