@@ -697,13 +697,13 @@ fn warm_potentials(
         return Err(ModelError::WarmStartDomain);
     }
     let tree = &engine.tree;
-    let mut theta = bufs.take_zeroed(engine.total_cells());
     let homes: Option<Vec<usize>> = old
         .cliques()
         .iter()
         .map(|c| tree.containing(domain, c))
         .collect();
     if let Some(homes) = homes {
+        let mut theta = bufs.take_zeroed(engine.total_cells());
         for ((c, pot), home) in old.cliques().iter().zip(old.raw_potentials()).zip(homes) {
             let layout = layout::SubsetLayout::for_attrs(
                 tree.cliques()[home].attrs(),
@@ -724,6 +724,8 @@ fn warm_potentials(
         .par_iter()
         .zip(parts)
         .for_each(|(clique, part)| part.copy_from_slice(&old.project(clique).values));
+    // Every cell of `theta` is written: no zeroing.
+    let mut theta = bufs.take(engine.total_cells());
     estimate::decomposable_potentials(engine, &x, &mut theta);
     bufs.put(x);
     Ok(theta)
