@@ -535,13 +535,13 @@ const BLOCKS_AT_ONCE: usize = 8;
 /// core; the UTF-8 check, a third pass over each record on that thread, moves with it).
 /// A block starts at a record's start when no quote precedes it (then every newline ends
 /// a record), so the path is taken only for files without a `"` after the header;
-/// records are parsed from there by the same `csv` parser and encoded by the same
-/// [`Memo`]s and [`Column::encode`] as in [`run`], and appended in file order: the same
-/// table and report. `None` gives way to [`run`] from the start, which finds and reports
-/// problems exactly as before: at anything this path does not handle (a quote, a
-/// record longer than a block, a record of another length than the header, invalid
-/// UTF-8, a cell that does not encode, an I/O error, no records, options that keep
-/// record order).
+/// records are parsed from there by the same `csv` parser (or split to the same fields,
+/// [`split_block`]) and encoded by the same [`Memo`]s and [`Column::encode`] as in
+/// [`run`], and appended in file order: the same table and report. `None` gives way to
+/// [`run`] from the start, which finds and reports problems exactly as before: at
+/// anything this path does not handle (a quote, a record longer than a block, a record of
+/// another length than the header, invalid UTF-8, a cell that does not encode, an I/O
+/// error, no records, options that keep record order).
 pub(super) fn read_blocks(
     path: &Path,
     file: &str,
@@ -1044,49 +1044,24 @@ impl<'a> Encoder<'a> {
     }
 
     /// [`Encoder::encode_batches`] for [`read_blocks`]: each block (whole records of
-    /// `width` fields, starting at a record's start) parsed by the `csv` crate, checked as
-    /// UTF-8 as its `StringRecord` does, and encoded on a worker; appended in file order.
-    /// `false` at anything [`read_blocks`] gives way on (nothing is appended then).
+    /// `width` fields, starting at a record's start) parsed ([`encode_block`]) and encoded
+    /// on a worker; appended in file order. `false` at anything [`read_blocks`] gives way
+    /// on (nothing is appended then).
     fn encode_blocks(&mut self, blocks: &[Vec<u8>], width: usize) -> bool {
         use rayon::prelude::*;
-        let (modelled, positions) = (&self.modelled, &self.positions);
         let empty = self.empty_codes();
+        let layout = BlockLayout {
+            modelled: &self.modelled,
+            positions: &self.positions,
+            empty: &empty,
+            width,
+        };
         let memo = &self.memo;
         let done: Option<Vec<BatchCodes>> = blocks
             .par_iter()
             .map_init(
-                || memo.clone(),
-                |memo, block| {
-                    // About 32 bytes a record reserved; codes grow if records are shorter.
-                    let mut out = BatchCodes::with_room(&empty, block.len() / 32);
-                    let mut rdr = csv::ReaderBuilder::new()
-                        .has_headers(false)
-                        .flexible(true)
-                        .from_reader(&block[..]);
-                    let mut rec = csv::ByteRecord::new();
-                    loop {
-                        match rdr.read_byte_record(&mut rec) {
-                            Ok(true) => {}
-                            Ok(false) => break,
-                            Err(_) => return None,
-                        }
-                        let utf8 = rec.as_slice().is_ascii()
-                            || rec.iter().all(|f| std::str::from_utf8(f).is_ok());
-                        if rec.len() != width || !utf8 {
-                            return None;
-                        }
-                        out.rows += 1;
-                        for (j, col) in modelled.iter().enumerate() {
-                            let Some(pos) = positions[j] else {
-                                continue;
-                            };
-                            let cell = memo[j].encode_bytes(col, rec.get(pos)?).ok()?;
-                            out.counts[j].count(cell);
-                            out.codes[j].push(cell.code());
-                        }
-                    }
-                    Some(out)
-                },
+                || (memo.clone(), Vec::new()),
+                |(memo, starts), block| encode_block(block, &layout, memo, starts),
             )
             .collect();
         let Some(done) = done else {
@@ -1264,6 +1239,192 @@ impl<'a> Encoder<'a> {
     }
 }
 
+/// What encoding a block of [`read_blocks`] needs besides its bytes and the [`Memo`]s.
+struct BlockLayout<'l, 'a> {
+    modelled: &'l [&'a Column],
+    /// Source position of each modelled column.
+    positions: &'l [Option<usize>],
+    /// One empty code column per modelled column ([`BatchCodes::with_room`]).
+    empty: &'l [Codes],
+    /// Fields in every record (the header's).
+    width: usize,
+}
+
+/// Bytes of a segment of [`split_block`]: its field starts ([`u32`] each, up to one per
+/// byte) stay in the core's cache between being written and read.
+const SEGMENT: usize = 32 << 10;
+
+/// Parses and encodes one block of [`read_blocks`]: by [`split_block`] when it is ASCII
+/// and has no `\r` or `"` (then its records are lines of `,`-separated fields), else, or
+/// at a blank line, by [`parse_block`]; the same codes, counts and `None`s either way.
+fn encode_block(
+    block: &[u8],
+    layout: &BlockLayout,
+    memo: &mut [Memo],
+    starts: &mut Vec<u32>,
+) -> Option<BatchCodes> {
+    // Field starts are u32 (blocks are about BLOCK bytes). A `"` never comes here
+    // (read_blocks gives way at one), but is checked with `\r` at no cost: quoted fields
+    // would split differently.
+    let plain = layout.width > 0
+        && block.len() < u32::MAX as usize / 2
+        && block.is_ascii()
+        && memchr::memchr2(b'\r', b'"', block).is_none();
+    if plain {
+        if let Ok(out) = split_block(block, layout, SEGMENT, memo, starts) {
+            return out;
+        }
+    }
+    parse_block(block, layout, memo)
+}
+
+/// A block parsed by the `csv` crate (as configured here: `,`, any of `\r`, `\n`, `\r\n`
+/// ending a record, blank lines skipped, a UTF-8 byte-order mark at the start dropped),
+/// checked as UTF-8 as its `StringRecord` does, and encoded. `None` at a record of another
+/// length than `width`, invalid UTF-8 or a cell that does not encode.
+fn parse_block(block: &[u8], layout: &BlockLayout, memo: &mut [Memo]) -> Option<BatchCodes> {
+    let (modelled, positions) = (layout.modelled, layout.positions);
+    // About 32 bytes a record reserved; codes grow if records are shorter.
+    let mut out = BatchCodes::with_room(layout.empty, block.len() / 32);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(block);
+    let mut rec = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(_) => return None,
+        }
+        let utf8 = rec.as_slice().is_ascii() || rec.iter().all(|f| std::str::from_utf8(f).is_ok());
+        if rec.len() != layout.width || !utf8 {
+            return None;
+        }
+        out.rows += 1;
+        for (j, col) in modelled.iter().enumerate() {
+            let Some(pos) = positions[j] else {
+                continue;
+            };
+            let cell = memo[j].encode_bytes(col, rec.get(pos)?).ok()?;
+            out.counts[j].count(cell);
+            out.codes[j].push(cell.code());
+        }
+    }
+    Some(out)
+}
+
+/// A blank line in a block for [`split_block`]: the `csv` crate skips it, the splitter
+/// gives the block to [`parse_block`] (blank lines are rare; skipping them here would cost
+/// a check per record).
+#[derive(Debug)]
+struct BlankLine;
+
+/// High bit of each byte of `w` that equals `c`, exactly: no byte's sum carries into the
+/// next (at most 0x7f + 0x7f), unlike the usual zero-byte test, whose borrows flag bytes
+/// above a match (every set bit is taken as a separator here).
+#[inline(always)]
+fn bytes_equal(w: u64, c: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = w ^ (c as u64).wrapping_mul(0x0101_0101_0101_0101);
+    !(((x & LOW7) + LOW7) | x) & !LOW7
+}
+
+/// [`parse_block`] for a block that is ASCII, has no `\r` and (as every block of
+/// [`read_blocks`]) no `"`: there the `csv` crate's records are the lines (the last may
+/// lack its `\n`) and their fields are split at each `,`, so this gives the same records,
+/// codes, counts and `None`s. The `csv` crate's byte-at-a-time state machine was about 9%
+/// of `synth` on adult x 200, whose fields are two bytes on average, so a branch per field
+/// mispredicts: here the separators (`,` and `\n`) of a segment of whole lines are found 8
+/// bytes at a time and the start of the field after each written out without a branch per
+/// field; a record is then `width` separators, the last a `\n` (checked, with the count of
+/// `\n`s, so that no line has another number of fields). `segment`: bytes split at once
+/// (see [`SEGMENT`]); `starts`: a buffer kept between blocks.
+fn split_block(
+    block: &[u8],
+    layout: &BlockLayout,
+    segment: usize,
+    memo: &mut [Memo],
+    starts: &mut Vec<u32>,
+) -> Result<Option<BatchCodes>, BlankLine> {
+    let (modelled, positions, width) = (layout.modelled, layout.positions, layout.width);
+    let mut out = BatchCodes::with_room(layout.empty, block.len() / 32);
+    let mut from = 0;
+    while from < block.len() {
+        // Segments end after a `\n` (or at the block's end).
+        let cut = (from + segment.max(1)).min(block.len());
+        let to = match memchr::memrchr(b'\n', &block[from..cut]) {
+            Some(k) => from + k + 1,
+            None => memchr::memchr(b'\n', &block[cut..]).map_or(block.len(), |k| cut + k + 1),
+        };
+        let seg = &block[from..to];
+        from = to;
+        // Every byte may be a separator, and each word writes 8 starts.
+        if starts.len() < seg.len() + 18 {
+            starts.resize(seg.len() + 18, 0);
+        }
+        starts[0] = 0;
+        let mut n = 1;
+        let (mut newlines, mut blank, mut prev) = (0, 0, 1u64 << 63);
+        for at in (0..seg.len()).step_by(8) {
+            let w = if at + 8 <= seg.len() {
+                load8(seg, at)
+            } else {
+                let mut tail = [0u8; 8];
+                tail[..seg.len() - at].copy_from_slice(&seg[at..]);
+                u64::from_le_bytes(tail)
+            };
+            let nl = bytes_equal(w, b'\n');
+            // A `\n` right after a `\n` (or at the segment's start) ends a blank line.
+            blank |= nl & (nl << 8 | prev >> 56);
+            prev = nl;
+            newlines += nl.count_ones() as usize;
+            let mut seps = bytes_equal(w, b',') | nl;
+            let count = seps.count_ones() as usize;
+            // All 8 written (those past `count` are overwritten next): a fixed loop, not a
+            // branch per separator.
+            for s in &mut starts[n..n + 8] {
+                *s = at as u32 + (seps.trailing_zeros() >> 3) + 1;
+                seps &= seps.wrapping_sub(1);
+            }
+            n += count;
+        }
+        if blank != 0 {
+            return Err(BlankLine);
+        }
+        let mut lines = newlines;
+        if seg.last() != Some(&b'\n') {
+            // The last record, without its `\n`: as if one followed.
+            starts[n] = seg.len() as u32 + 1;
+            n += 1;
+            lines += 1;
+        }
+        if n - 1 != lines * width {
+            return Ok(None);
+        }
+        for (r, s) in starts[..n].windows(width + 1).step_by(width).enumerate() {
+            // The first `newlines` records each end at a `\n`: then these are all the
+            // `\n`s, and every other separator is a `,`.
+            if r < newlines && seg[s[width] as usize - 1] != b'\n' {
+                return Ok(None);
+            }
+            out.rows += 1;
+            for (j, col) in modelled.iter().enumerate() {
+                let Some(pos) = positions[j] else {
+                    continue;
+                };
+                let field = &seg[s[pos] as usize..s[pos + 1] as usize - 1];
+                let Ok(cell) = memo[j].encode_bytes(col, field) else {
+                    return Ok(None);
+                };
+                out.counts[j].count(cell);
+                out.codes[j].push(cell.code());
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
 /// How a null cell of a typed source (Parquet, SQL) is quoted in messages.
 pub(super) const NULL: &str = "NULL";
 
@@ -1306,5 +1467,223 @@ mod memo_tests {
             }
         }
         assert_eq!(memo_key(&[b'a'; 16]), None);
+    }
+}
+
+#[cfg(test)]
+mod block_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SCHEMA: &str = r#"
+[[columns]]
+name = "sex"
+kind = "categorical"
+values = ["F", "M"]
+
+[[columns]]
+name = "ward"
+kind = "categorical"
+values = ["A", "B"]
+other = "Other"
+missing = "category"
+
+[[columns]]
+name = "age"
+kind = "integer"
+min = 0
+max = 100
+bin_width = 10
+"#;
+
+    /// Texts that encode in each column of [`SCHEMA`] (some clamped, mapped to the
+    /// catch-all or missing), texts for the other fields, and texts that do not encode or
+    /// that the splitter does not take (non-ASCII, a quote).
+    const GOOD: [&[&str]; 3] = [
+        &["F", "M"],
+        &[
+            "A",
+            "B",
+            "",
+            "C",
+            " A",
+            "Other",
+            "a-ward-longer-than-fifteen-bytes",
+        ],
+        &["0", "5", "99", "150", "-3", " 7", "12"],
+    ];
+    const ANY: &[&str] = &["", " ", "a", "b c", "1", "12", "F", "x y z", "0.5", "-3"];
+    const BAD: &[&str] = &["x", "Zé", "F\"", "1.5.5"];
+
+    /// Codes, counts and rows of a block's encoding, to compare.
+    type Outcome = Option<(u64, Vec<Codes>, Vec<ColumnReport>)>;
+
+    fn outcome(out: Option<BatchCodes>) -> Outcome {
+        out.map(|o| (o.rows, o.codes, o.counts))
+    }
+
+    struct Fixture {
+        schema: Schema,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let schema = Schema::from_toml_str(SCHEMA, "s.toml").unwrap_or_else(|e| panic!("{e}"));
+            Fixture { schema }
+        }
+
+        fn memo(&self) -> Vec<Memo> {
+            (0..self.schema.modelled().len())
+                .map(|_| Memo::new())
+                .collect()
+        }
+
+        /// The splitter (`segment` bytes at a time; `Err` at a blank line), the dispatch
+        /// of [`encode_block`] and the `csv` crate's parse of one block.
+        fn encode(
+            &self,
+            block: &[u8],
+            width: usize,
+            positions: &[Option<usize>],
+            segment: usize,
+        ) -> (Result<Outcome, BlankLine>, Outcome, Outcome) {
+            let modelled = self.schema.modelled();
+            let empty: Vec<Codes> = modelled
+                .iter()
+                .map(|c| Codes::with_cardinality(c.cardinality(), 0))
+                .collect();
+            let layout = BlockLayout {
+                modelled: &modelled,
+                positions,
+                empty: &empty,
+                width,
+            };
+            let mut starts = Vec::new();
+            let split =
+                split_block(block, &layout, segment, &mut self.memo(), &mut starts).map(outcome);
+            let either = outcome(encode_block(block, &layout, &mut self.memo(), &mut starts));
+            let parsed = outcome(parse_block(block, &layout, &mut self.memo()));
+            (split, either, parsed)
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Random quote-free blocks: the splitter gives the `csv` crate's codes, counts and
+        /// `None`s (a record of another length, a cell that does not encode) on ASCII
+        /// blocks without `\r`, whatever the segment size, empty fields, spaces or a last
+        /// line without `\n`; it gives way only at a blank line, and [`encode_block`]
+        /// gives the `csv` crate's result on every block (`\r\n`, non-ASCII, quotes).
+        #[test]
+        fn split_block_gives_the_csv_crates_records(
+            width in 1usize..6,
+            picks in proptest::collection::vec(0usize..7, 3),
+            lines in proptest::collection::vec(
+                (proptest::collection::vec(0usize..1000, 0..8), 0usize..1000),
+                0..40,
+            ),
+            newline_at_end in any::<bool>(),
+            segment in 1usize..80,
+        ) {
+            let fx = Fixture::new();
+            // Each modelled column at a position, or absent.
+            let positions: Vec<Option<usize>> =
+                picks.iter().map(|&p| (p < width).then_some(p)).collect();
+            let mut text = String::new();
+            for (i, (tokens, kind)) in lines.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(if *kind < 15 { "\r\n" } else { "\n" });
+                }
+                if *kind < 10 {
+                    continue; // a blank line
+                }
+                let fields = if *kind < 40 { tokens.len() } else { width };
+                let row: Vec<&str> = (0..fields)
+                    .map(|p| {
+                        let t = tokens.get(p).copied().unwrap_or(p * 37 + kind);
+                        match positions.iter().position(|&q| q == Some(p)) {
+                            _ if t < 4 => BAD[t],
+                            Some(j) => GOOD[j][t % GOOD[j].len()],
+                            None => ANY[t % ANY.len()],
+                        }
+                    })
+                    .collect();
+                text.push_str(&row.join(","));
+            }
+            if newline_at_end && !text.is_empty() {
+                text.push('\n');
+            }
+            let block = text.as_bytes();
+            let (split, either, parsed) = fx.encode(block, width, &positions, segment);
+            prop_assert_eq!(&either, &parsed, "{:?}", text);
+            let plain = block.is_ascii() && !block.contains(&b'\r') && !block.contains(&b'"');
+            if plain {
+                match split {
+                    Ok(split) => prop_assert_eq!(&split, &parsed, "{:?}", text),
+                    Err(BlankLine) => prop_assert!(
+                        block.starts_with(b"\n") || text.contains("\n\n"),
+                        "{:?}",
+                        text
+                    ),
+                }
+            }
+        }
+    }
+
+    /// A large ASCII block (many segments, a last line without `\n`): split, not parsed,
+    /// to the `csv` crate's codes and counts; a line of another length anywhere, or a cell
+    /// that does not encode, gives `None` as the `csv` crate's parse does.
+    #[test]
+    fn split_block_reads_a_large_block_as_the_csv_crate() {
+        let fx = Fixture::new();
+        let lines: Vec<String> = (0..40_000)
+            .map(|i| {
+                let ward = GOOD[1][(i / 3) % GOOD[1].len()];
+                format!("{i},{},{ward},{}", ["F", "M"][i % 2], (i * 7) % 130)
+            })
+            .collect();
+        let positions = [Some(1), Some(2), Some(3)];
+        let text = lines.join("\n");
+        let (split, either, parsed) = fx.encode(text.as_bytes(), 4, &positions, SEGMENT);
+        assert!(text.len() > 20 * SEGMENT);
+        assert_eq!(parsed.as_ref().map(|p| p.0), Some(40_000));
+        assert_eq!(split.unwrap(), parsed);
+        assert_eq!(either, parsed);
+        for (at, line) in [(25_000, "1,F,A"), (39_999, "1,F,A,5,"), (0, "1,X,A,5")] {
+            let mut changed = lines.clone();
+            changed[at] = line.into();
+            let text = changed.join("\n") + "\n";
+            let (split, either, parsed) = fx.encode(text.as_bytes(), 4, &positions, SEGMENT);
+            assert_eq!(parsed, None, "{line}");
+            assert_eq!(split.unwrap(), None, "{line}");
+            assert_eq!(either, None, "{line}");
+        }
+    }
+
+    /// The byte test finds exactly the bytes equal to the one asked for, in any word.
+    #[test]
+    fn bytes_equal_is_exact() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in 0..100_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Words rich in the bytes next to the one asked for (borrows and carries).
+            let w = if i % 2 == 0 {
+                x
+            } else {
+                u64::from_le_bytes(x.to_le_bytes().map(|b| b',' - 1 + b % 3))
+            };
+            for c in [b',', b'\n', 0, 0x80, 0xff] {
+                let want = w
+                    .to_le_bytes()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &b)| b == c)
+                    .fold(0u64, |m, (k, _)| m | 0x80 << (8 * k));
+                assert_eq!(bytes_equal(w, c), want, "{w:#x} {c}");
+            }
+        }
     }
 }

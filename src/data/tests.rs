@@ -703,9 +703,9 @@ fn parallel_batches_read_as_the_record_by_record_loop() {
 
 /// Files without quotes are parsed in parallel blocks (`read::read_blocks`): the same
 /// table and report as the record-by-record loop, whatever the line endings, a byte-order
-/// mark, blank lines, a last line without a newline, multi-byte UTF-8 or texts longer
-/// than a memo key; anything else gives way to the record-by-record reader, whose result
-/// (table or first problem) is then exactly that loop's.
+/// mark, blank lines, a last line without a newline, ASCII alone, multi-byte UTF-8 or
+/// texts longer than a memo key; anything else gives way to the record-by-record reader,
+/// whose result (table or first problem) is then exactly that loop's.
 #[test]
 fn block_reader_reads_as_the_record_by_record_loop() {
     let schema = Schema::from_toml_str(PLAIN, "p.toml").unwrap_or_else(|e| panic!("{e}"));
@@ -755,6 +755,18 @@ fn block_reader_reads_as_the_record_by_record_loop() {
         };
         let body = lines.join("\n");
         check("lf.csv", format!("sex,ward,age\n{body}\n").as_bytes(), true);
+        // ASCII blocks without `\r` are split without the `csv` crate (`read::split_block`).
+        let ascii = body.replace("Zé", "Ze");
+        check(
+            "ascii.csv",
+            format!("sex,ward,age\n{ascii}\n").as_bytes(),
+            true,
+        );
+        check(
+            "ascii-no-end.csv",
+            format!("sex,ward,age\n{ascii}").as_bytes(),
+            true,
+        );
         check(
             "crlf.csv",
             format!("sex,ward,age\r\n{}\r\n", lines.join("\r\n")).as_bytes(),
