@@ -1036,9 +1036,9 @@ struct StrataScratch {
 /// stratum: the group is shuffled ([`shuffle`]), then sorted by stratum stably (the key
 /// `strata[rec] << 32 | position in the shuffled group`, sorted by its high half).
 ///
-/// Strata are often shared by hundreds of records (on adult x 200 a quarter of the keys
-/// sorted were runs of tied records, sorted again by random draws in four more passes):
-/// one shuffle up front leaves no ties to break.
+/// Strata are often shared by hundreds of records: sorting each such run again by random
+/// draws (four more radix passes) took about a quarter of the keys sorted on adult x 200,
+/// and one shuffle up front leaves no ties to break.
 fn order_by_strata(
     group: &mut [u32],
     strata: &[u32],
