@@ -1475,26 +1475,8 @@ mod block_tests {
     use super::*;
     use proptest::prelude::*;
 
-    const SCHEMA: &str = r#"
-[[columns]]
-name = "sex"
-kind = "categorical"
-values = ["F", "M"]
-
-[[columns]]
-name = "ward"
-kind = "categorical"
-values = ["A", "B"]
-other = "Other"
-missing = "category"
-
-[[columns]]
-name = "age"
-kind = "integer"
-min = 0
-max = 100
-bin_width = 10
-"#;
+    /// The plain schema of the reader tests (no ids, units or rules: parallel batches).
+    use crate::data::tests::PLAIN as SCHEMA;
 
     /// Texts that encode in each column of [`SCHEMA`] (some clamped, mapped to the
     /// catch-all or missing), texts for the other fields, and texts that do not encode or

@@ -618,7 +618,7 @@ fn chunked_writer_with_rules_matches_record_by_record_decoding() {
 }
 
 /// A schema without ids, units or rules: files are encoded in parallel batches.
-const PLAIN: &str = r#"
+pub(super) const PLAIN: &str = r#"
 [[columns]]
 name = "sex"
 kind = "categorical"
