@@ -1153,11 +1153,34 @@ fn rounding(
         for s in 0..n_sep {
             starts[s + 1] += starts[s];
         }
+        // Each group's records in ascending order, the two halves of the chunk scattered
+        // side by side (the second half's records after the first's in every group): two
+        // independent chains of counter updates, where one waited on its own last store
+        // whenever consecutive records shared a separator cell.
+        let half = rows / 2;
         pos.clear();
-        pos.extend_from_slice(&starts);
-        for (r, &s) in sep_of.iter().enumerate() {
-            members[pos[s]] = r as u32;
-            pos[s] += 1;
+        pos.extend_from_slice(&starts[..n_sep]);
+        pos.resize(2 * n_sep, 0);
+        for &s in &sep_of[..half] {
+            pos[n_sep + s] += 1;
+        }
+        for s in 0..n_sep {
+            pos[n_sep + s] += starts[s];
+        }
+        let (pos_a, pos_b) = pos.split_at_mut(n_sep);
+        for (r, (&sa, &sb)) in sep_of[..half]
+            .iter()
+            .zip(&sep_of[half..2 * half])
+            .enumerate()
+        {
+            members[pos_a[sa]] = r as u32;
+            pos_a[sa] += 1;
+            members[pos_b[sb]] = (half + r) as u32;
+            pos_b[sb] += 1;
+        }
+        if rows % 2 == 1 {
+            let s = sep_of[rows - 1];
+            members[pos_b[s]] = (rows - 1) as u32;
         }
         groups.clear();
         groups.extend(
