@@ -1144,29 +1144,28 @@ fn rounding(
                 }
             }
         }
-        // Group records by separator cell (counting sort keeps it linear).
+        // Group records by separator cell (counting sort keeps it linear): each group's
+        // records in ascending order, the two halves of the chunk scattered side by side
+        // (the second half's records after the first's in every group): two independent
+        // chains of counter updates, where one waited on its own last store whenever
+        // consecutive records shared a separator cell. Each record is counted once: the
+        // first half's counts go where the second half's positions will be.
+        let half = rows / 2;
         starts.clear();
         starts.resize(n_sep + 1, 0);
-        for &s in &sep_of {
-            starts[s + 1] += 1;
-        }
-        for s in 0..n_sep {
-            starts[s + 1] += starts[s];
-        }
-        // Each group's records in ascending order, the two halves of the chunk scattered
-        // side by side (the second half's records after the first's in every group): two
-        // independent chains of counter updates, where one waited on its own last store
-        // whenever consecutive records shared a separator cell.
-        let half = rows / 2;
         pos.clear();
-        pos.extend_from_slice(&starts[..n_sep]);
         pos.resize(2 * n_sep, 0);
         for &s in &sep_of[..half] {
             pos[n_sep + s] += 1;
         }
+        for &s in &sep_of[half..] {
+            starts[s + 1] += 1;
+        }
         for s in 0..n_sep {
+            starts[s + 1] += starts[s] + pos[n_sep + s];
             pos[n_sep + s] += starts[s];
         }
+        pos[..n_sep].copy_from_slice(&starts[..n_sep]);
         let (pos_a, pos_b) = pos.split_at_mut(n_sep);
         for (r, (&sa, &sb)) in sep_of[..half]
             .iter()
