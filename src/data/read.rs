@@ -1250,6 +1250,30 @@ struct BlockLayout<'l, 'a> {
     width: usize,
 }
 
+impl BlockLayout<'_, '_> {
+    /// Encodes one record's modelled fields into `out` (`field(pos)`: the bytes at source
+    /// position `pos`), the step both block parsers share. `None` at a missing field or a
+    /// cell that does not encode.
+    #[inline(always)]
+    fn encode_record<'f>(
+        &self,
+        memo: &mut [Memo],
+        out: &mut BatchCodes,
+        field: impl Fn(usize) -> Option<&'f [u8]>,
+    ) -> Option<()> {
+        out.rows += 1;
+        for (j, col) in self.modelled.iter().enumerate() {
+            let Some(pos) = self.positions[j] else {
+                continue;
+            };
+            let cell = memo[j].encode_bytes(col, field(pos)?).ok()?;
+            out.counts[j].count(cell);
+            out.codes[j].push(cell.code());
+        }
+        Some(())
+    }
+}
+
 /// Bytes of a segment of [`split_block`]: its field starts ([`u32`] each, up to one per
 /// byte) stay in the core's cache between being written and read.
 const SEGMENT: usize = 32 << 10;
@@ -1283,7 +1307,6 @@ fn encode_block(
 /// checked as UTF-8 as its `StringRecord` does, and encoded. `None` at a record of another
 /// length than `width`, invalid UTF-8 or a cell that does not encode.
 fn parse_block(block: &[u8], layout: &BlockLayout, memo: &mut [Memo]) -> Option<BatchCodes> {
-    let (modelled, positions) = (layout.modelled, layout.positions);
     // About 32 bytes a record reserved; codes grow if records are shorter.
     let mut out = BatchCodes::with_room(layout.empty, block.len() / 32);
     let mut rdr = csv::ReaderBuilder::new()
@@ -1301,15 +1324,7 @@ fn parse_block(block: &[u8], layout: &BlockLayout, memo: &mut [Memo]) -> Option<
         if rec.len() != layout.width || !utf8 {
             return None;
         }
-        out.rows += 1;
-        for (j, col) in modelled.iter().enumerate() {
-            let Some(pos) = positions[j] else {
-                continue;
-            };
-            let cell = memo[j].encode_bytes(col, rec.get(pos)?).ok()?;
-            out.counts[j].count(cell);
-            out.codes[j].push(cell.code());
-        }
+        layout.encode_record(memo, &mut out, |pos| rec.get(pos))?;
     }
     Some(out)
 }
@@ -1347,7 +1362,7 @@ fn split_block(
     memo: &mut [Memo],
     starts: &mut Vec<u32>,
 ) -> Result<Option<BatchCodes>, BlankLine> {
-    let (modelled, positions, width) = (layout.modelled, layout.positions, layout.width);
+    let width = layout.width;
     let mut out = BatchCodes::with_room(layout.empty, block.len() / 32);
     let mut from = 0;
     while from < block.len() {
@@ -1408,17 +1423,9 @@ fn split_block(
             if r < newlines && seg[s[width] as usize - 1] != b'\n' {
                 return Ok(None);
             }
-            out.rows += 1;
-            for (j, col) in modelled.iter().enumerate() {
-                let Some(pos) = positions[j] else {
-                    continue;
-                };
-                let field = &seg[s[pos] as usize..s[pos + 1] as usize - 1];
-                let Ok(cell) = memo[j].encode_bytes(col, field) else {
-                    return Ok(None);
-                };
-                out.counts[j].count(cell);
-                out.codes[j].push(cell.code());
+            let field = |pos: usize| Some(&seg[s[pos] as usize..s[pos + 1] as usize - 1]);
+            if layout.encode_record(memo, &mut out, field).is_none() {
+                return Ok(None);
             }
         }
     }
