@@ -15,6 +15,8 @@
 //! loaded machine). `DPSYNTH_NO_BARS=1` skips the error bars (accuracy trials: they change
 //! neither the model nor the rows); `DPSYNTH_ROUND_BATCH=K` and `DPSYNTH_SINGLE=0|1`
 //! set AIM's `round_batch` and `estimation.single_precision` (A/B trials).
+//! `DPSYNTH_BIG_SAMPLE=F` also prints, per run, where the records' error comes from: the
+//! 3-way L1 of F times as many records from the same model and of independent draws.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -283,6 +285,14 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
                     .find(|m| m.k == 3)
                     .map_or(f64::NAN, |m| m.mean_l1);
                 errs.push(three);
+                // DPSYNTH_BIG_SAMPLE=F: where the records' error comes from, on this run's
+                // model (curator-side: computed from the private data).
+                if let Some(f) = std::env::var("DPSYNTH_BIG_SAMPLE")
+                    .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
+                {
+                    sampling_error(&table, &domain, &fitted, &rep, f, run)?;
+                }
                 if mech == "aim" {
                     if let Some((name, d)) =
                         fitted.phases.iter().find(|(n, _)| n.ends_with("rounds"))
@@ -341,4 +351,78 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
         }
     }
     Ok(out)
+}
+
+/// The 3-way error of `f` times as many records from the same model (near the model's
+/// own, decoded) and of independent draws at the release's size, beside the rounding
+/// sampler's (`rep`); and the rounding sampler's extra error over the `f`-times sample,
+/// split between triples inside one junction-tree clique and the others.
+fn sampling_error(
+    table: &dpsynth::data::EncodedTable,
+    domain: &Domain,
+    fitted: &dpsynth::mechanism::Fitted,
+    rep: &dpsynth::eval::EvalReport,
+    f: usize,
+    run: u64,
+) -> anyhow::Result<()> {
+    let three_way = |cols: Vec<Vec<u32>>| -> anyhow::Result<Vec<(Vec<usize>, f64)>> {
+        let n = cols.first().map_or(0, |c| c.len());
+        let rows: Vec<Vec<u32>> = (0..n)
+            .map(|r| cols.iter().map(|c| c[r]).collect())
+            .collect();
+        let t = dpsynth::data::EncodedTable::from_rows(
+            domain.names().to_vec(),
+            domain.sizes().to_vec(),
+            &rows,
+        )
+        .ok_or_else(|| anyhow::anyhow!("codes out of range"))?;
+        let opts = EvalOptions {
+            dcr_sample: 0,
+            ..EvalOptions::default()
+        };
+        let rep = evaluate(table, &t, domain, &opts)?;
+        Ok(all_three(&rep))
+    };
+    let mean = |v: &[(Vec<usize>, f64)]| v.iter().map(|x| x.1).sum::<f64>() / v.len().max(1) as f64;
+    let rows = fitted.default_rows();
+    let records = all_three(rep);
+    let many = three_way(fitted.synthesize(rows * f.max(1), run + 1000, SamplingMethod::Rounding))?;
+    let iid = three_way(fitted.synthesize(rows, run + 2000, SamplingMethod::Forward))?;
+    let tree = fitted.model.junction_tree();
+    let (mut inside, mut outside) = ((0usize, 0.0f64), (0usize, 0.0f64));
+    for ((attrs, l1), (_, l1_many)) in records.iter().zip(&many) {
+        let part = if tree
+            .cliques()
+            .iter()
+            .any(|c| attrs.iter().all(|a| c.attrs().contains(a)))
+        {
+            &mut inside
+        } else {
+            &mut outside
+        };
+        part.0 += 1;
+        part.1 += l1 - l1_many;
+    }
+    eprintln!(
+        "  records' 3-way L1 {:.4}; {f}x as many records {:.4}; independent draws {:.4}; \
+         extra over {f}x: {} triples inside a clique {:.4}, {} others {:.4}",
+        mean(&records),
+        mean(&many),
+        mean(&iid),
+        inside.0,
+        inside.1 / inside.0.max(1) as f64,
+        outside.0,
+        outside.1 / outside.0.max(1) as f64,
+    );
+    Ok(())
+}
+
+/// Every 3-way clique's error of an evaluation, in its clique order.
+fn all_three(rep: &dpsynth::eval::EvalReport) -> Vec<(Vec<usize>, f64)> {
+    rep.fidelity
+        .marginals
+        .iter()
+        .find(|m| m.k == 3)
+        .map(|m| m.all.iter().map(|c| (c.attrs.clone(), c.l1)).collect())
+        .unwrap_or_default()
 }
