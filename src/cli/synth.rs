@@ -38,7 +38,9 @@ pub enum MechanismArg {
 pub enum SamplingArg {
     /// Forward sampling along the junction tree.
     Forward,
-    /// Deterministic rounding of clique marginals (closer to the model's marginals).
+    /// Controlled rounding of each step's counts along the model's tree, with pairs of
+    /// attributes balanced in tables of up to 262,144 records (closer to the model's
+    /// marginals).
     Rounding,
 }
 

@@ -68,7 +68,9 @@ use super::layout::{strides, SubsetLayout};
 pub enum SamplingMethod {
     /// Independent draws (ancestral sampling along the junction tree).
     Forward,
-    /// Deterministic rounding of conditional counts along the junction tree.
+    /// Controlled rounding of conditional counts along the junction tree, dealt by strata,
+    /// each attribute's pairs with those drawn before it balanced (`PairBalance`) in
+    /// tables of up to `BALANCE_MAX_ROWS` (262,144) records.
     #[default]
     Rounding,
 }
