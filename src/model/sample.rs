@@ -1279,6 +1279,14 @@ const BALANCE_TRIES: usize = 2;
 /// least).
 const BALANCE_WORK: usize = 32;
 
+/// Cells of one pair's table `D_x` ([`PairBalance`]): an attribute with more values than
+/// this allows beside the new one is left out of the step's balancing (two columns of
+/// 5,000 codes each would need 25 million cells).
+const BALANCE_PAIR_CELLS: usize = 1 << 16;
+
+/// Cells of all of a step's `D_x` together (16 MB per sampling thread).
+const BALANCE_CELLS: usize = 1 << 21;
+
 /// Pairwise balancing of a rounding step (post-processing of the model's conditionals).
 ///
 /// Controlled rounding keeps each separator cell's counts of the new attribute `z`, and
@@ -1316,15 +1324,20 @@ struct PairBalance {
 
 impl PairBalance {
     /// A new step: attributes `drawn` before it, less its separator's (constant within a
-    /// group, so no swap moves their pairs).
+    /// group, so no swap moves their pairs) and those whose tables would pass
+    /// [`BALANCE_PAIR_CELLS`] or, with the ones before, [`BALANCE_CELLS`].
     fn start(&mut self, drawn: &[usize], sep: &[(usize, usize)], k: usize, sizes: &[usize]) {
         self.xs.clear();
         self.k = k;
         let mut at = 0;
         for &x in drawn {
-            if sep.iter().all(|&(y, _)| y != x) {
+            let cells = sizes[x].saturating_mul(k);
+            if sep.iter().all(|&(y, _)| y != x)
+                && cells <= BALANCE_PAIR_CELLS
+                && at + cells <= BALANCE_CELLS
+            {
                 self.xs.push((x, at));
-                at += sizes[x] * k;
+                at += cells;
             }
         }
         self.d.clear();
@@ -1822,6 +1835,28 @@ mod tests {
             l1_after < 0.25 * l1_before,
             "sum |D| {l1_before} -> {l1_after}"
         );
+    }
+
+    /// Attributes whose pair tables would be too large are left out, so a step over
+    /// columns of thousands of codes keeps its memory bounded.
+    #[test]
+    fn pair_balance_leaves_out_large_pairs() {
+        let mut pairs = PairBalance::default();
+        // Attribute 0: 5,000 codes (5,000 x 300 cells, over the cap); 1 and 2: small.
+        pairs.start(&[0, 1, 2], &[(2, 1)], 300, &[5000, 10, 4, 300]);
+        let kept: Vec<usize> = pairs.xs.iter().map(|&(x, _)| x).collect();
+        assert_eq!(
+            kept,
+            vec![1],
+            "the separator's attribute and the large one are out"
+        );
+        assert_eq!(pairs.d.len(), 10 * 300);
+        // Many attributes of 200 codes beside 300: the total stops at the cap.
+        let sizes = vec![200usize; 60];
+        let drawn: Vec<usize> = (0..59).collect();
+        pairs.start(&drawn, &[], 300, &sizes);
+        assert!(pairs.d.len() <= BALANCE_CELLS);
+        assert_eq!(pairs.xs.len(), BALANCE_CELLS / (200 * 300));
     }
 
     /// Balanced records' pairs are nearer the model's: a chain of five attributes, 3,000
