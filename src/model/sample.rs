@@ -1177,7 +1177,7 @@ fn rounding(
         // Balanced: the step's one new attribute (every step but a clique's with none).
         let balanced = match (&st.new_codes, &st.new_attrs[..]) {
             (Some(_), &[(a, _, _)]) if balance => {
-                pairs.start(&drawn, &st.sep, st.k, sizes);
+                pairs.start(&drawn, key, &st.sep, st.k, sizes);
                 Some(a)
             }
             _ => None,
@@ -1279,13 +1279,16 @@ const BALANCE_TRIES: usize = 2;
 /// least).
 const BALANCE_WORK: usize = 32;
 
+/// Attributes balanced against a step's new one, at most ([`PairBalance`]): the work per
+/// record and step grows with their number, so a table of hundreds of columns is
+/// balanced against the step's stratification attributes and the latest drawn.
+const BALANCE_ATTRS: usize = 32;
+
 /// Cells of one pair's table `D_x` ([`PairBalance`]): an attribute with more values than
 /// this allows beside the new one is left out of the step's balancing (two columns of
-/// 5,000 codes each would need 25 million cells).
+/// 5,000 codes each would need 25 million cells). With [`BALANCE_ATTRS`], a step's tables
+/// hold at most 2^21 cells (16 MB per sampling thread).
 const BALANCE_PAIR_CELLS: usize = 1 << 16;
-
-/// Cells of all of a step's `D_x` together (16 MB per sampling thread).
-const BALANCE_CELLS: usize = 1 << 21;
 
 /// Pairwise balancing of a rounding step (post-processing of the model's conditionals).
 ///
@@ -1325,20 +1328,47 @@ struct PairBalance {
 impl PairBalance {
     /// A new step: attributes `drawn` before it, less its separator's (constant within a
     /// group, so no swap moves their pairs) and those whose tables would pass
-    /// [`BALANCE_PAIR_CELLS`] or, with the ones before, [`BALANCE_CELLS`].
-    fn start(&mut self, drawn: &[usize], sep: &[(usize, usize)], k: usize, sizes: &[usize]) {
+    /// [`BALANCE_PAIR_CELLS`]; past [`BALANCE_ATTRS`] of them, the stratification `key`'s
+    /// and the latest drawn.
+    fn start(
+        &mut self,
+        drawn: &[usize],
+        key: &[(usize, u64)],
+        sep: &[(usize, usize)],
+        k: usize,
+        sizes: &[usize],
+    ) {
         self.xs.clear();
         self.k = k;
-        let mut at = 0;
-        for &x in drawn {
-            let cells = sizes[x].saturating_mul(k);
-            if sep.iter().all(|&(y, _)| y != x)
-                && cells <= BALANCE_PAIR_CELLS
-                && at + cells <= BALANCE_CELLS
-            {
-                self.xs.push((x, at));
-                at += cells;
+        let mut chosen: Vec<usize> = drawn
+            .iter()
+            .copied()
+            .filter(|&x| {
+                sep.iter().all(|&(y, _)| y != x) && sizes[x].saturating_mul(k) <= BALANCE_PAIR_CELLS
+            })
+            .collect();
+        if chosen.len() > BALANCE_ATTRS {
+            // The key's attributes first, then the latest drawn; kept in drawing order.
+            let mut ranked: Vec<usize> = key
+                .iter()
+                .map(|&(x, _)| x)
+                .filter(|x| chosen.contains(x))
+                .collect();
+            for &x in chosen.iter().rev() {
+                if ranked.len() == BALANCE_ATTRS {
+                    break;
+                }
+                if !ranked.contains(&x) {
+                    ranked.push(x);
+                }
             }
+            ranked.truncate(BALANCE_ATTRS);
+            chosen.retain(|x| ranked.contains(x));
+        }
+        let mut at = 0;
+        for x in chosen {
+            self.xs.push((x, at));
+            at += sizes[x] * k;
         }
         self.d.clear();
         self.d.resize(at, 0.0);
@@ -1817,7 +1847,7 @@ mod tests {
         let run = |tries: usize| {
             let mut cols = vec![x.clone(), z.clone()];
             let mut pairs = PairBalance::default();
-            pairs.start(&[0], &[], 4, &sizes);
+            pairs.start(&[0], &[], &[], 4, &sizes);
             pairs.tries = tries;
             let mut rng = ChaCha20Rng::seed_from_u64(9);
             pairs.group(&group, &counts, 1, &mut cols, &mut rng);
@@ -1843,7 +1873,7 @@ mod tests {
     fn pair_balance_leaves_out_large_pairs() {
         let mut pairs = PairBalance::default();
         // Attribute 0: 5,000 codes (5,000 x 300 cells, over the cap); 1 and 2: small.
-        pairs.start(&[0, 1, 2], &[(2, 1)], 300, &[5000, 10, 4, 300]);
+        pairs.start(&[0, 1, 2], &[], &[(2, 1)], 300, &[5000, 10, 4, 300]);
         let kept: Vec<usize> = pairs.xs.iter().map(|&(x, _)| x).collect();
         assert_eq!(
             kept,
@@ -1851,12 +1881,28 @@ mod tests {
             "the separator's attribute and the large one are out"
         );
         assert_eq!(pairs.d.len(), 10 * 300);
-        // Many attributes of 200 codes beside 300: the total stops at the cap.
+        // Many attributes of 200 codes beside 300: at most BALANCE_ATTRS of them.
         let sizes = vec![200usize; 60];
         let drawn: Vec<usize> = (0..59).collect();
-        pairs.start(&drawn, &[], 300, &sizes);
-        assert!(pairs.d.len() <= BALANCE_CELLS);
-        assert_eq!(pairs.xs.len(), BALANCE_CELLS / (200 * 300));
+        pairs.start(&drawn, &[], &[], 300, &sizes);
+        assert_eq!(pairs.xs.len(), BALANCE_ATTRS);
+        assert!(pairs.d.len() <= 1 << 21);
+    }
+
+    /// Past [`BALANCE_ATTRS`] attributes, a step balances its key's and the latest drawn,
+    /// in drawing order; below it, every one.
+    #[test]
+    fn pair_balance_keeps_the_key_and_the_latest_attributes() {
+        let mut pairs = PairBalance::default();
+        let sizes = vec![3usize; 61];
+        let drawn: Vec<usize> = (0..60).collect();
+        pairs.start(&drawn, &[(5, 3), (7, 3)], &[(59, 1)], 3, &sizes);
+        let kept: Vec<usize> = pairs.xs.iter().map(|&(x, _)| x).collect();
+        let mut want = vec![5, 7];
+        want.extend(29..59);
+        assert_eq!(kept, want);
+        pairs.start(&drawn[..20], &[(5, 3)], &[], 3, &sizes);
+        assert_eq!(pairs.xs.len(), 20);
     }
 
     /// Balanced records' pairs are nearer the model's: a chain of five attributes, 3,000
