@@ -400,9 +400,9 @@ impl Fitted {
 
     /// [`Fitted::synthesize_for`] chunk by chunk ([`crate::model::SAMPLE_CHUNK`] records
     /// each): `sink(eff, start, codes)` gets each chunk's codes (in the effective schema
-    /// `eff`, first record `start`) in order, while the next chunk is drawn on another
-    /// threads (a batch of one chunk per core at a time); a few chunks are held at once,
-    /// however many records are drawn.
+    /// `eff`, first record `start`) in order, while the next chunks are drawn on other
+    /// threads (one per core, each a chunk ahead); a few chunks are held at once, however
+    /// many records are drawn.
     /// Returns the effective schema. Stops at the first error of the sink or the sampler.
     pub fn synthesize_chunks<E: From<MechanismError> + Send>(
         &self,
@@ -444,30 +444,31 @@ impl Fitted {
             return Ok(eff);
         }
         std::thread::scope(|scope| {
-            // One chunk in the channel, one being drawn, one in the sink.
-            // Chunks are drawn a batch at a time, one per core, in parallel (each chunk's
-            // records depend only on its index, so the order of drawing does not matter).
-            let batch = rayon::current_num_threads().max(1);
-            let (tx, rx) = std::sync::mpsc::sync_channel(batch);
+            // One drawing thread per core, thread `w` drawing chunks `w`, `w + W`, ... (each
+            // chunk's records depend only on its index), each with one finished chunk in its
+            // channel; the sink takes them in order. No thread waits for another's chunk: a
+            // batch of one chunk per core, drawn together, waited for its slowest chunk
+            // while the sink wrote the batch before.
+            let workers = rayon::current_num_threads().clamp(1, n);
             let draw = &draw;
-            scope.spawn(move || {
-                use rayon::prelude::*;
-                for first in (0..n).step_by(batch) {
-                    let chunks: Vec<_> = (first..(first + batch).min(n))
-                        .into_par_iter()
-                        .map(draw)
-                        .collect();
-                    for chunk in chunks {
-                        let stop = chunk.is_err();
-                        if tx.send(chunk).is_err() || stop {
-                            return;
+            let rxs: Vec<_> = (0..workers)
+                .map(|w| {
+                    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                    scope.spawn(move || {
+                        for i in (w..n).step_by(workers) {
+                            let chunk = draw(i);
+                            let stop = chunk.is_err();
+                            if tx.send(chunk).is_err() || stop {
+                                return;
+                            }
                         }
-                    }
-                }
-            });
+                    });
+                    rx
+                })
+                .collect();
             for i in 0..n {
-                // A closed channel before the last chunk: the sampler thread panicked.
-                let chunk = rx.recv().map_err(|_| {
+                // A closed channel before the last chunk: a sampler thread panicked.
+                let chunk = rxs[i % workers].recv().map_err(|_| {
                     MechanismError::Rules("internal error: the sampler stopped".into())
                 })??;
                 sink(&eff, sampler.chunk_start(i), chunk)?;
