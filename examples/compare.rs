@@ -263,21 +263,7 @@ fn run_set(set: &str, epsilons: &[f64], runs: u64, mechs: &[String]) -> anyhow::
                 let cols = fitted.synthesize(fitted.default_rows(), run, SamplingMethod::Rounding);
                 secs.push(t.elapsed().as_secs_f64());
                 let cpu_s = cpu::cpu_seconds() - c;
-                let n = cols.first().map_or(0, |c| c.len());
-                let rows: Vec<Vec<u32>> = (0..n)
-                    .map(|r| cols.iter().map(|c| c[r]).collect())
-                    .collect();
-                let synth = dpsynth::data::EncodedTable::from_rows(
-                    domain.names().to_vec(),
-                    domain.sizes().to_vec(),
-                    &rows,
-                )
-                .ok_or_else(|| anyhow::anyhow!("codes out of range"))?;
-                let opts = EvalOptions {
-                    dcr_sample: 0,
-                    ..EvalOptions::default()
-                };
-                let rep = evaluate(&table, &synth, &domain, &opts)?;
+                let rep = evaluate_columns(&table, &domain, &cols)?;
                 let three = rep
                     .fidelity
                     .marginals
@@ -366,22 +352,7 @@ fn sampling_error(
     run: u64,
 ) -> anyhow::Result<()> {
     let three_way = |cols: Vec<Vec<u32>>| -> anyhow::Result<Vec<(Vec<usize>, f64)>> {
-        let n = cols.first().map_or(0, |c| c.len());
-        let rows: Vec<Vec<u32>> = (0..n)
-            .map(|r| cols.iter().map(|c| c[r]).collect())
-            .collect();
-        let t = dpsynth::data::EncodedTable::from_rows(
-            domain.names().to_vec(),
-            domain.sizes().to_vec(),
-            &rows,
-        )
-        .ok_or_else(|| anyhow::anyhow!("codes out of range"))?;
-        let opts = EvalOptions {
-            dcr_sample: 0,
-            ..EvalOptions::default()
-        };
-        let rep = evaluate(table, &t, domain, &opts)?;
-        Ok(all_three(&rep))
+        Ok(all_three(&evaluate_columns(table, domain, &cols)?))
     };
     let mean = |v: &[(Vec<usize>, f64)]| v.iter().map(|x| x.1).sum::<f64>() / v.len().max(1) as f64;
     let rows = fitted.default_rows();
@@ -415,6 +386,30 @@ fn sampling_error(
         outside.1 / outside.0.max(1) as f64,
     );
     Ok(())
+}
+
+/// The evaluation (without distances to closest records) of synthetic records given as
+/// columns of codes.
+fn evaluate_columns(
+    table: &dpsynth::data::EncodedTable,
+    domain: &Domain,
+    cols: &[Vec<u32>],
+) -> anyhow::Result<dpsynth::eval::EvalReport> {
+    let n = cols.first().map_or(0, |c| c.len());
+    let rows: Vec<Vec<u32>> = (0..n)
+        .map(|r| cols.iter().map(|c| c[r]).collect())
+        .collect();
+    let synth = dpsynth::data::EncodedTable::from_rows(
+        domain.names().to_vec(),
+        domain.sizes().to_vec(),
+        &rows,
+    )
+    .ok_or_else(|| anyhow::anyhow!("codes out of range"))?;
+    let opts = EvalOptions {
+        dcr_sample: 0,
+        ..EvalOptions::default()
+    };
+    Ok(evaluate(table, &synth, domain, &opts)?)
 }
 
 /// Every 3-way clique's error of an evaluation, in its clique order.
