@@ -311,8 +311,8 @@ pub struct Sampler {
     steps: Vec<Step>,
     /// Rounding only: each step's stratification key.
     keys: Vec<Vec<(usize, u64)>>,
-    n_attrs: usize,
-    /// Rounding only: the attributes' sizes, for [`PairBalance`].
+    /// The attributes' sizes (their number: the records' width; [`PairBalance`] reads the
+    /// sizes).
     sizes: Vec<usize>,
     rows: usize,
     seed: u64,
@@ -346,7 +346,6 @@ impl Sampler {
         Sampler {
             steps,
             keys,
-            n_attrs: model.domain().len(),
             sizes: model.domain().sizes().to_vec(),
             rows,
             seed,
@@ -376,7 +375,7 @@ impl Sampler {
         match self.method {
             SamplingMethod::Forward => forward(
                 &self.steps,
-                self.n_attrs,
+                self.sizes.len(),
                 len,
                 self.seed,
                 (i * (SAMPLE_CHUNK / CHUNK)) as u64,
@@ -1977,7 +1976,7 @@ mod tests {
         let rows = 2 * SAMPLE_CHUNK + 1234;
         let sampler = Sampler::new(&model, rows, 11, SamplingMethod::Forward);
         assert_eq!(sampler.n_chunks(), 3);
-        let whole = forward(&sampler.steps, sampler.n_attrs, rows, 11, 0);
+        let whole = forward(&sampler.steps, sampler.sizes.len(), rows, 11, 0);
         assert_eq!(sample(&model, rows, 11, SamplingMethod::Forward), whole);
     }
 
@@ -2024,12 +2023,12 @@ mod tests {
         for model in [chain_model(), wide] {
             for (rows, seed, first) in [(1, 3, 0), (CHUNK - 1, 5, 2), (3 * CHUNK + 17, 7, 9)] {
                 let sampler = Sampler::new(&model, rows, seed, SamplingMethod::Forward);
-                let drawn = forward(&sampler.steps, sampler.n_attrs, rows, seed, first);
+                let drawn = forward(&sampler.steps, sampler.sizes.len(), rows, seed, first);
                 assert_eq!(drawn.len(), model.domain().len());
                 assert!(drawn.iter().all(|c| c.len() == rows));
                 assert_eq!(
                     drawn,
-                    forward_by_record(&sampler.steps, sampler.n_attrs, rows, seed, first),
+                    forward_by_record(&sampler.steps, sampler.sizes.len(), rows, seed, first),
                 );
             }
         }
