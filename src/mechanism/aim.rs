@@ -229,7 +229,8 @@ pub struct AimOptions {
     pub knowledge: SchemaKnowledge,
     /// When the one-ways needed a second pass (see `one_way_target`), merge values whose
     /// combined noisy count is below `compress_sigmas` times its noise scale (MST's domain
-    /// compression). Large tables keep their full domain.
+    /// compression), ramped in from the second pass's trigger (`compression_threshold`).
+    /// Large tables keep their full domain.
     pub compress: bool,
     pub compress_sigmas: f64,
     /// Small tables: when the initial one-ways' expected relative L1 noise
@@ -444,11 +445,17 @@ fn run_aim<O: MarginalOracle>(
     // noisy count is below the threshold share one code for the rest of the run. Only when
     // the one-ways were too noisy for the table (the second pass ran): on full adult at
     // epsilon 0.3, where it does not, merging values under 3 sigma (about 900 records)
-    // raised the 3-way error from 0.193 to 0.205 (5 runs each).
+    // raised the 3-way error from 0.193 to 0.205 (5 runs each). The threshold grows from
+    // zero at that trigger (`compression_threshold`).
     let compression = if opts.compress && one_ways.second_pass {
         Compression::from_noisy_one_ways_ordered(
             &one_ways.combined,
-            opts.compress_sigmas * one_ways.sigma,
+            compression_threshold(
+                one_ways.relative,
+                opts.one_way_target,
+                one_ways.sigma,
+                opts.compress_sigmas,
+            ),
             &opts.knowledge.ordered_codes(),
         )
     } else {
@@ -863,6 +870,30 @@ impl OneWays {
 
 /// Inverse-variance combination of the one-ways' sums (each has variance `n_a sigma^2`),
 /// floored at 1: a DP estimate of the number of rows.
+/// AIM's domain-compression threshold, in records: `sigmas * sigma` (`sigma` the combined
+/// one-ways' noise scale) times `clamp(relative / target - 1, 0, 1)`, where `relative` is
+/// the first one-way pass's expected relative L1 noise and `target` the level above which
+/// the second pass runs. So the threshold grows from zero at the trigger to the full
+/// `sigmas * sigma` (MST's rule) where the first pass was twice as noisy as the target.
+/// A step there, as before 2026-12-04, merged every value under 3 sigma (on NIST
+/// national2019 at epsilon 0.3 about 880 records, 3% of the table: 14 of 31 PUMAs) in a
+/// table just over the trigger and nothing in one just under it: adult at 40,000 rows
+/// had 3-way L1 0.2213 at epsilon 0.3 where the full 48,842 rows, with no compression, have
+/// 0.19. Near the trigger the rounds soon measure at less noise than the one-ways (they
+/// anneal), so values of a few one-way sigmas are resolved by the model, and merging them
+/// costs their detail in every marginal. Measured in seven cells between the trigger and
+/// twice it, 20 runs each (proofs/aim.md, step 2; docs/performance.md, session 27): lower
+/// in all seven, by 0.007-0.017. Post-processing: `relative` and `sigma` are functions of
+/// the noisy one-ways and public options.
+pub fn compression_threshold(relative: f64, target: f64, sigma: f64, sigmas: f64) -> f64 {
+    let ramp = if target > 0.0 {
+        (relative / target - 1.0).clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    sigmas * sigma * ramp
+}
+
 fn noisy_total(one_ways: &[Measurement]) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);
     for m in one_ways {
@@ -1110,6 +1141,23 @@ mod tests {
     }
 
     /// `disjoint` on sorted cliques: shared attributes anywhere in either list.
+    #[test]
+    fn compression_threshold_ramps_from_the_trigger_to_mst_rule() {
+        // At or below the trigger nothing merges; at twice it and beyond, MST's 3 sigma.
+        assert_eq!(compression_threshold(0.1, 0.1, 200.0, 3.0), 0.0);
+        assert_eq!(compression_threshold(0.05, 0.1, 200.0, 3.0), 0.0);
+        assert!((compression_threshold(0.15, 0.1, 200.0, 3.0) - 300.0).abs() < 1e-9);
+        assert!((compression_threshold(0.2, 0.1, 200.0, 3.0) - 600.0).abs() < 1e-9);
+        assert!((compression_threshold(0.9, 0.1, 200.0, 3.0) - 600.0).abs() < 1e-9);
+        // Monotone in the first pass's noise.
+        let mut last = 0.0;
+        for k in 0..50 {
+            let t = compression_threshold(0.1 + 0.005 * k as f64, 0.1, 50.0, 3.0);
+            assert!(t >= last);
+            last = t;
+        }
+    }
+
     #[test]
     fn disjoint_cliques_share_no_attribute() {
         let c = |v: &[usize]| Clique::new(v.iter().copied());
