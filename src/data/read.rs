@@ -769,7 +769,7 @@ impl Memo {
     /// [`Memo::encode`] of a field's bytes, checked as UTF-8 only when they are encoded
     /// (a hit's bytes are those of a text encoded before). Invalid UTF-8 is refused as a
     /// text that is not in the list.
-    #[inline]
+    #[inline(always)]
     fn encode_bytes(&mut self, col: &Column, raw: &[u8]) -> Result<Cell, CellError> {
         if let Some(key) = memo_key(raw) {
             let slot = &self.slots[Self::slot_of(key)];
