@@ -391,7 +391,7 @@ impl Fitted {
         let mut columns: Vec<Vec<u32>> = vec![Vec::with_capacity(rows); self.model.domain().len()];
         let eff = self.synthesize_chunks(schema, rows, seed, method, |_, _, chunk| {
             for (col, part) in columns.iter_mut().zip(chunk) {
-                col.extend_from_slice(&part);
+                col.extend_from_slice(part);
             }
             Ok::<(), MechanismError>(())
         })?;
@@ -410,7 +410,7 @@ impl Fitted {
         rows: usize,
         seed: u64,
         method: SamplingMethod,
-        mut sink: impl FnMut(&crate::schema::Schema, usize, Vec<Vec<u32>>) -> Result<(), E>,
+        mut sink: impl FnMut(&crate::schema::Schema, usize, &[Vec<u32>]) -> Result<(), E>,
     ) -> Result<crate::schema::Schema, E> {
         let eff = effective_schema(schema, &self.compression)?;
         let zeros = crate::model::StructuralZeros::from_schema(&eff)
@@ -418,8 +418,16 @@ impl Fitted {
         let decoded =
             crate::marginal::Domain::new(eff.modelled_names(), eff.modelled_cardinalities());
         let sampler = Sampler::new(&self.model, rows, seed, method);
+        // Chunks the sink is done with, whose columns the next draws reuse
+        // (`Sampler::chunk_into`).
+        let done: std::sync::Mutex<Vec<Vec<Vec<u32>>>> = std::sync::Mutex::new(Vec::new());
         let draw = |i: usize| -> Result<Vec<Vec<u32>>, MechanismError> {
-            let mut chunk = sampler.chunk(i);
+            let mut chunk = done
+                .lock()
+                .ok()
+                .and_then(|mut d| d.pop())
+                .unwrap_or_default();
+            sampler.chunk_into(i, &mut chunk);
             self.compression
                 .decompress_within(
                     &mut chunk,
@@ -439,7 +447,7 @@ impl Fitted {
         if n <= 1 {
             // One chunk: no second thread.
             for i in 0..n {
-                sink(&eff, 0, draw(i)?)?;
+                sink(&eff, 0, &draw(i)?)?;
             }
             return Ok(eff);
         }
@@ -471,7 +479,13 @@ impl Fitted {
                 let chunk = rxs[i % workers].recv().map_err(|_| {
                     MechanismError::Rules("internal error: the sampler stopped".into())
                 })??;
-                sink(&eff, sampler.chunk_start(i), chunk)?;
+                sink(&eff, sampler.chunk_start(i), &chunk)?;
+                // At most one spare chunk per drawing thread.
+                if let Ok(mut d) = done.lock() {
+                    if d.len() < workers {
+                        d.push(chunk);
+                    }
+                }
             }
             Ok(eff.clone())
         })

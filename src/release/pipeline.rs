@@ -170,7 +170,7 @@ fn sample_and_describe(
                     rows,
                     spec.seed,
                     spec.method,
-                    |_, _, chunk| -> Result<(), SinkError> { Ok(w.write_chunk(&chunk)?) },
+                    |_, _, chunk| -> Result<(), SinkError> { Ok(w.write_chunk(chunk)?) },
                 )?;
                 digest = Some(w.finish().map_err(data)?.finish());
                 Ok::<(), ReleaseError>(())
