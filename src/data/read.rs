@@ -1297,19 +1297,42 @@ impl BlockLayout<'_, '_> {
             let Some(pos) = self.positions[j] else {
                 continue;
             };
-            let (memo, counts, codes) = (&mut memo[j], &mut out.counts[j], &mut out.codes[j]);
-            codes.reserve(records);
-            for r in 0..records {
+            let (memo, counts) = (&mut memo[j], &mut out.counts[j]);
+            // One loop per code width (the width is the column's, not the cell's).
+            let fields = (0..records).map(|r| {
                 let at = r * width + pos;
-                let (a, b) = (starts[at] as usize, starts[at + 1] as usize - 1);
-                let cell = memo.encode_bytes(col, &seg[a..b]).ok()?;
-                counts.count(cell);
-                codes.push(cell.code());
+                &seg[starts[at] as usize..starts[at + 1] as usize - 1]
+            });
+            match &mut out.codes[j] {
+                Codes::U8(v) => encode_into(v, fields, col, memo, counts, |c| c as u8)?,
+                Codes::U16(v) => encode_into(v, fields, col, memo, counts, |c| c as u16)?,
+                Codes::U32(v) => encode_into(v, fields, col, memo, counts, |c| c)?,
             }
         }
         out.rows += records as u64;
         Some(())
     }
+}
+
+/// Encodes `fields` of column `col` onto `codes` (each code narrowed by `narrow`, which
+/// the column's cardinality allows), counting what encoding did in `counts`. `None` at a
+/// cell that does not encode.
+#[inline(always)]
+fn encode_into<'f, T>(
+    codes: &mut Vec<T>,
+    fields: impl ExactSizeIterator<Item = &'f [u8]>,
+    col: &Column,
+    memo: &mut Memo,
+    counts: &mut ColumnReport,
+    narrow: impl Fn(u32) -> T,
+) -> Option<()> {
+    codes.reserve(fields.len());
+    for raw in fields {
+        let cell = memo.encode_bytes(col, raw).ok()?;
+        counts.count(cell);
+        codes.push(narrow(cell.code()));
+    }
+    Some(())
 }
 
 /// Bytes of a segment of [`split_block`]: its field starts ([`u32`] each, up to one per

@@ -105,9 +105,11 @@ fn run_mst<O: MarginalOracle>(
 
     // Everything MST may count (one-ways, then every pair for the tree), fetched before
     // any noise is drawn: a source that fails costs no budget.
+    let t = Instant::now();
     let mut wanted: Vec<Clique> = (0..d).map(|a| Clique::new([a])).collect();
     wanted.extend(crate::marginal::all_k_way(d, 2));
     oracle.prefetch(&wanted)?;
+    phases.push(("exact marginals".to_string(), t.elapsed()));
 
     // 1. One-way marginals.
     let t = Instant::now();
