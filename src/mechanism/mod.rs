@@ -604,6 +604,8 @@ impl MechanismSpec {
                 "rounds_planned": o.rounds.unwrap_or(16 * domain.len()).max(domain.len() + 1),
                 "compress": o.compress,
                 "compress_threshold_sigmas": o.compress_sigmas,
+                // The ramp of `aim::compression_threshold` (a public rule).
+                "compress_threshold_rule": "only after a second one-way pass; threshold = compress_threshold_sigmas * combined one-way sigma * clamp(r / one_way_relative_noise_target - 1, 0, 1), r the first pass's expected relative L1 noise",
                 "one_way_relative_noise_target": o.one_way_target,
                 "one_way_share_when_above": o.one_way_share,
                 "max_model_size_mb": o.max_model_size_mb,
