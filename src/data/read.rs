@@ -1272,9 +1272,7 @@ impl BlockLayout<'_, '_> {
         }
         Some(())
     }
-}
 
-impl BlockLayout<'_, '_> {
     /// [`BlockLayout::encode_record`] of `records` records of a split segment, one column
     /// at a time (record `r`'s field `pos` is `seg[starts[r * width + pos]..starts[r *
     /// width + pos + 1] - 1]`): the same codes, counts and `None`, but each column's

@@ -868,8 +868,6 @@ impl OneWays {
     }
 }
 
-/// Inverse-variance combination of the one-ways' sums (each has variance `n_a sigma^2`),
-/// floored at 1: a DP estimate of the number of rows.
 /// AIM's domain-compression threshold, in records: `sigmas * sigma` (`sigma` the combined
 /// one-ways' noise scale) times `clamp(relative / target - 1, 0, 1)`, where `relative` is
 /// the first one-way pass's expected relative L1 noise and `target` the level above which
@@ -894,6 +892,8 @@ pub fn compression_threshold(relative: f64, target: f64, sigma: f64, sigmas: f64
     sigmas * sigma * ramp
 }
 
+/// Inverse-variance combination of the one-ways' sums (each has variance `n_a sigma^2`),
+/// floored at 1: a DP estimate of the number of rows.
 fn noisy_total(one_ways: &[Measurement]) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);
     for m in one_ways {
@@ -1140,7 +1140,6 @@ mod tests {
         }
     }
 
-    /// `disjoint` on sorted cliques: shared attributes anywhere in either list.
     #[test]
     fn compression_threshold_ramps_from_the_trigger_to_mst_rule() {
         // At or below the trigger nothing merges; at twice it and beyond, MST's 3 sigma.
@@ -1158,6 +1157,7 @@ mod tests {
         }
     }
 
+    /// `disjoint` on sorted cliques: shared attributes anywhere in either list.
     #[test]
     fn disjoint_cliques_share_no_attribute() {
         let c = |v: &[usize]| Clique::new(v.iter().copied());

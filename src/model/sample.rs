@@ -1134,13 +1134,6 @@ fn shuffle(v: &mut [u32], rng: &mut ChaCha20Rng, draws: &mut Vec<u32>) {
     }
 }
 
-/// `rows` records by controlled rounding along the tree, column-major (one code vector per
-/// attribute): a step reads the separator and strata columns in order and writes one new
-/// column, each a few hundred kilobytes, where row-major records spread every write over
-/// the whole chunk.
-///
-/// With `balance`, each step's values are then swapped between records of a group towards
-/// their expected pairs with the attributes drawn before ([`PairBalance`]).
 /// The buffers of [`rounding`], kept from one chunk to the next on each thread.
 #[derive(Default)]
 struct RoundingScratch {
@@ -1167,6 +1160,16 @@ fn sized<T: Copy + Default>(v: &mut Vec<T>, rows: usize) {
     v.resize(rows, T::default());
 }
 
+/// `rows` records by controlled rounding along the tree, column-major (one code vector per
+/// attribute): a step reads the separator and strata columns in order and writes one new
+/// column, each a few hundred kilobytes, where row-major records spread every write over
+/// the whole chunk.
+///
+/// With `balance`, each step's values are then swapped between records of a group towards
+/// their expected pairs with the attributes drawn before ([`PairBalance`]).
+///
+/// The records go into `cols` (its vectors reused, [`Sampler::chunk_into`]); `scratch`
+/// holds the step buffers between calls.
 #[allow(clippy::too_many_arguments)]
 fn rounding(
     steps: &[Step],
